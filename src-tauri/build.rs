@@ -1,0 +1,40 @@
+//! Build script: Tauri's code generation, the least-privilege command manifest, and the build id
+//! shown by `app_info`.
+
+use std::path::Path;
+use std::process::Command;
+
+fn main() {
+    println!("cargo:rerun-if-env-changed=VIVA_BUILD_ID");
+    let build_id = std::env::var("VIVA_BUILD_ID")
+        .ok()
+        .or_else(git_commit)
+        .unwrap_or_else(|| "unknown".into());
+    println!("cargo:rustc-env=VIVA_BUILD_ID={build_id}");
+
+    // Only the commands listed here get an `allow-*` permission; capabilities/ grants them per window.
+    let manifest = tauri_build::AppManifest::new().commands(&["app_info"]);
+    if let Err(error) =
+        tauri_build::try_build(tauri_build::Attributes::new().app_manifest(manifest))
+    {
+        println!("cargo:warning=tauri build step failed: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+/// The short commit hash, so a bug report names the exact code it came from.
+fn git_commit() -> Option<String> {
+    if Path::new("../.git").is_dir() {
+        // The reflog changes on every commit and checkout. Before the first commit it does not
+        // exist, and cargo then reruns this script each build until it does.
+        for watched in ["../.git/HEAD", "../.git/logs/HEAD"] {
+            println!("cargo:rerun-if-changed={watched}");
+        }
+    }
+    let output = Command::new("git")
+        .args(["rev-parse", "--short=10", "HEAD"])
+        .output()
+        .ok()?;
+    let hash = String::from_utf8(output.stdout).ok()?.trim().to_owned();
+    (output.status.success() && !hash.is_empty()).then_some(hash)
+}

@@ -1,0 +1,48 @@
+//! Facts about this installation of Viva: version, build and where it keeps its files.
+
+use serde::Serialize;
+use tauri::{AppHandle, Manager};
+
+use crate::error::{AppError, ErrorCode};
+
+/// What the first screen and bug reports show about this copy of Viva.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct AppInfo {
+    /// The release version, e.g. `0.1.0`.
+    pub version: String,
+    /// The commit the binary was built from, or `unknown`.
+    pub build: String,
+    /// `debug` or `release`.
+    pub profile: String,
+    /// Where Viva keeps its database and settings.
+    pub data_dir: String,
+    /// Where Viva writes its rotating JSON logs.
+    pub log_dir: String,
+}
+
+#[tauri::command]
+#[specta::specta]
+pub fn app_info(app: AppHandle) -> Result<AppInfo, AppError> {
+    let paths = app.path();
+    let unavailable = |what: &str, error: tauri::Error| {
+        AppError::new(
+            ErrorCode::PathUnavailable,
+            format!("Viva cannot find its {what} directory: {error}"),
+        )
+    };
+    let data_dir = paths.app_data_dir().map_err(|e| unavailable("data", e))?;
+    let log_dir = paths.app_log_dir().map_err(|e| unavailable("log", e))?;
+    Ok(AppInfo {
+        version: app.package_info().version.to_string(),
+        build: env!("VIVA_BUILD_ID").to_owned(),
+        profile: if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+        .to_owned(),
+        data_dir: data_dir.display().to_string(),
+        log_dir: log_dir.display().to_string(),
+    })
+}

@@ -1,0 +1,3 @@
+//! IPC commands, one file per concern. Each command is thin: it calls into the library crates.
+
+pub mod app;

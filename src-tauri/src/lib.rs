@@ -1,0 +1,55 @@
+//! Viva's desktop shell: wires plugins, state, IPC commands and windows together. It stays thin —
+//! real work lives in the `viva-*` library crates; this crate knows nothing of SDP or SQL.
+
+pub mod commands;
+pub mod error;
+mod logging;
+
+use tauri::Manager;
+
+/// The label of the one main window (capabilities/ grants permissions by it).
+pub const MAIN_WINDOW: &str = "main";
+
+/// Every IPC command the UI may call. The same list generates `ui/src/bindings.ts`.
+pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
+    tauri_specta::Builder::<tauri::Wry>::new()
+        .commands(tauri_specta::collect_commands![commands::app::app_info])
+}
+
+/// Writes the TypeScript bindings for [`ipc`] to `path`.
+pub fn export_bindings(path: &std::path::Path) -> Result<(), specta_typescript::Error> {
+    let header =
+        "// Generated from the Rust IPC types by `cargo xtask bindings`. Do not edit by hand.";
+    ipc().export(
+        specta_typescript::Typescript::default().header(header),
+        path,
+    )
+}
+
+/// Builds and runs the app until its last window closes.
+pub fn run() -> Result<(), tauri::Error> {
+    let ipc = ipc();
+    tauri::Builder::default()
+        // First, so a second launch hands over to the running window before anything starts.
+        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
+            if let Some(window) = app.get_webview_window(MAIN_WINDOW) {
+                // Best effort: the window manager may refuse focus; that is not an error.
+                let _ = window.unminimize();
+                let _ = window.set_focus();
+            }
+        }))
+        .invoke_handler(ipc.invoke_handler())
+        .setup(|app| {
+            let log_dir = app.path().app_log_dir().ok();
+            let guard = logging::init(log_dir.as_deref());
+            app.manage(guard);
+            tracing::info!(
+                event = "app_started",
+                version = %app.package_info().version,
+                build = env!("VIVA_BUILD_ID"),
+                "Viva started"
+            );
+            Ok(())
+        })
+        .run(tauri::generate_context!())
+}

@@ -1,0 +1,66 @@
+//! The real app, launched under Xvfb: the first screen shows what `app_info` reports, and a
+//! second launch hands over to the running window instead of opening another.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Tests fail loudly by design.
+
+use std::time::Duration;
+
+use viva_e2e::Harness;
+
+#[tokio::test(flavor = "current_thread")]
+async fn first_screen_shows_the_version_build_and_private_data_dir() {
+    let harness = Harness::from_env().unwrap();
+    let app = harness.launch_app().await.unwrap();
+
+    let version = app.text_of("[data-testid=app-version]").await.unwrap();
+    assert_eq!(
+        version,
+        env!("CARGO_PKG_VERSION"),
+        "the window shows another version"
+    );
+
+    let build = app.text_of("[data-testid=app-build]").await.unwrap();
+    assert!(
+        !build.starts_with("unknown"),
+        "the build id is missing: {build}"
+    );
+
+    // The harness gives every run its own XDG data home: the app must use it, not the user's.
+    let data_dir = app.text_of("[data-testid=app-data-dir]").await.unwrap();
+    let data_home = std::env::var("XDG_DATA_HOME").unwrap();
+    assert!(
+        data_dir.starts_with(&data_home),
+        "{data_dir} is outside {data_home}"
+    );
+    assert!(
+        data_dir.ends_with("app.viva.desktop"),
+        "unexpected data dir {data_dir}"
+    );
+
+    let title = app.client.title().await.unwrap();
+    assert_eq!(title, "Viva");
+    app.screenshot("first-screen").await.unwrap();
+    app.quit().await.unwrap();
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_second_launch_hands_over_to_the_running_window() {
+    let harness = Harness::from_env().unwrap();
+    let app = harness.launch_app().await.unwrap();
+    app.text_of("[data-testid=app-version]").await.unwrap();
+
+    let mut second = tokio::process::Command::new(&harness.app_binary)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(15), second.wait())
+        .await
+        .expect("a second instance kept running next to the first")
+        .unwrap();
+    assert!(status.success(), "the second launch failed: {status}");
+
+    // The first window is still alive and answering.
+    let version = app.text_of("[data-testid=app-version]").await.unwrap();
+    assert_eq!(version, env!("CARGO_PKG_VERSION"));
+    app.quit().await.unwrap();
+}

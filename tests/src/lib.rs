@@ -1,0 +1,173 @@
+//! The end-to-end harness as tests see it: the real Viva binary launched through `tauri-driver`
+//! under Xvfb, a virtual microphone to speak into and screenshots of the window.
+//!
+//! `cargo xtask test` starts the daemons (Xvfb, D-Bus with an unlocked gnome-keyring, PulseAudio
+//! with the `vmic` null sink, tauri-driver) and hands their addresses over in `VIVA_E2E_*`
+//! variables; this crate only reads them, so a test never starts or leaks a daemon itself.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+
+/// How long a test waits for the app or an element before it fails with a message.
+pub const UI_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The harness's addresses, read from the environment `cargo xtask test` sets up.
+#[derive(Debug, Clone)]
+pub struct Harness {
+    pub app_binary: PathBuf,
+    pub webdriver_url: String,
+    pub artifacts: PathBuf,
+    pub mic_sink: String,
+}
+
+impl Harness {
+    pub fn from_env() -> Result<Self> {
+        let var = |name: &str| {
+            std::env::var(name).with_context(|| {
+                format!("{name} is not set: end-to-end tests run inside `cargo xtask test`")
+            })
+        };
+        let harness = Self {
+            app_binary: var("VIVA_E2E_APP")?.into(),
+            webdriver_url: var("VIVA_E2E_WEBDRIVER")?,
+            artifacts: var("VIVA_E2E_ARTIFACTS")?.into(),
+            mic_sink: var("VIVA_E2E_MIC_SINK")?,
+        };
+        if !harness.app_binary.is_file() {
+            bail!(
+                "the app binary {} does not exist",
+                harness.app_binary.display()
+            );
+        }
+        Ok(harness)
+    }
+
+    /// Launches a fresh instance of the real app and returns a WebDriver session on its window.
+    pub async fn launch_app(&self) -> Result<App> {
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert("browserName".into(), "wry".into());
+        capabilities.insert(
+            "tauri:options".into(),
+            serde_json::json!({ "application": self.app_binary }),
+        );
+        let client = ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&self.webdriver_url)
+            .await
+            .context("tauri-driver did not start the app")?;
+        Ok(App {
+            client,
+            harness: self.clone(),
+        })
+    }
+
+    /// Says `sentence` into the virtual microphone (espeak-ng → paplay into the null sink whose
+    /// monitor is the default input). Returns once playback has finished.
+    pub fn say(&self, sentence: &str) -> Result<()> {
+        let wav = self.artifact_path("say", "wav");
+        run(Command::new("espeak-ng").arg("-w").arg(&wav).arg(sentence))?;
+        run(Command::new("paplay")
+            .arg("-d")
+            .arg(&self.mic_sink)
+            .arg(&wav))
+    }
+
+    /// A screenshot of the whole virtual screen (window decorations included), as a PNG file.
+    pub fn screenshot_screen(&self, name: &str) -> Result<PathBuf> {
+        let path = self.artifact_path(name, "png");
+        run(Command::new("import").args(["-window", "root"]).arg(&path))?;
+        Ok(path)
+    }
+
+    /// A fresh file name under the run's artifact directory.
+    pub fn artifact_path(&self, stem: &str, extension: &str) -> PathBuf {
+        let unique = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        self.artifacts.join(format!(
+            "{stem}-{}-{unique}.{extension}",
+            std::process::id()
+        ))
+    }
+}
+
+/// One running instance of the app under WebDriver. Call [`App::quit`] to close it.
+#[derive(Debug)]
+pub struct App {
+    pub client: Client,
+    harness: Harness,
+}
+
+impl App {
+    /// The text of the first element matching `css`, once it exists and is not empty.
+    pub async fn text_of(&self, css: &str) -> Result<String> {
+        let deadline = tokio::time::Instant::now() + UI_TIMEOUT;
+        loop {
+            if let Ok(element) = self.client.find(Locator::Css(css)).await {
+                let text = element.text().await.unwrap_or_default();
+                if !text.trim().is_empty() {
+                    return Ok(text);
+                }
+            }
+            if tokio::time::Instant::now() > deadline {
+                let page = self.client.source().await.unwrap_or_default();
+                bail!("no text at `{css}` after {UI_TIMEOUT:?}; the page was:\n{page}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// A screenshot of the webview, written under the run's artifacts.
+    pub async fn screenshot(&self, name: &str) -> Result<PathBuf> {
+        let png = self.client.screenshot().await?;
+        let path = self.harness.artifact_path(name, "png");
+        std::fs::write(&path, png)?;
+        Ok(path)
+    }
+
+    pub async fn quit(self) -> Result<()> {
+        self.client
+            .close()
+            .await
+            .context("closing the app's WebDriver session")
+    }
+}
+
+/// Runs a helper program to completion and fails with its stderr when it fails.
+pub fn run(command: &mut Command) -> Result<()> {
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("cannot start {:?}", command.get_program()))?;
+    if !output.status.success() {
+        bail!(
+            "{:?} failed ({}): {}",
+            command.get_program(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// Root-mean-square level of a 16-bit WAV file's samples, in the range 0.0–1.0.
+pub fn wav_rms(path: &Path) -> Result<f64> {
+    let mut reader =
+        hound::WavReader::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let (mut sum, mut count) = (0.0f64, 0u64);
+    for sample in reader.samples::<i16>() {
+        let value = f64::from(sample?) / f64::from(i16::MAX);
+        sum += value * value;
+        count += 1;
+    }
+    if count == 0 {
+        bail!("{} holds no samples", path.display());
+    }
+    Ok((sum / count as f64).sqrt())
+}

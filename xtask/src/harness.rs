@@ -1,0 +1,355 @@
+//! The end-to-end environment: Xvfb, a private D-Bus session with an unlocked gnome-keyring, a
+//! private PulseAudio whose null sink `vmic` is the default microphone, and tauri-driver.
+//!
+//! Every daemon runs in its own process group and is stopped by PID when the harness is dropped,
+//! also when a step fails. Their PIDs are kept in a file so a run that was killed outright is
+//! cleaned up by the next one.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::shell::output;
+
+/// The null sink tests speak into; its monitor is the default input device.
+pub const MIC_SINK: &str = "vmic";
+const KEYRING_PASSWORD: &str = "viva-harness";
+const START_TIMEOUT: Duration = Duration::from_secs(15);
+
+#[derive(Debug)]
+struct Daemon {
+    name: &'static str,
+    child: Child,
+}
+
+/// A running harness; its environment variables point tests and the app at it.
+#[derive(Debug)]
+pub struct Harness {
+    pub env: Vec<(String, String)>,
+    pub artifacts: PathBuf,
+    daemons: Vec<Daemon>,
+    pid_file: PathBuf,
+}
+
+impl Harness {
+    /// Starts every daemon; tauri-driver only when its path is given (tests, not screenshots).
+    pub fn start(cache: &Path, tauri_driver: Option<&Path>) -> Result<Self> {
+        let base = cache.join("harness");
+        let pid_file = base.join("daemons.pid");
+        stop_stale_daemons(&pid_file);
+        let run_dir = base.join(format!("run-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&run_dir);
+        let dir = |name: &str| -> Result<PathBuf> {
+            let path = run_dir.join(name);
+            std::fs::create_dir_all(&path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            Ok(path)
+        };
+        let runtime = dir("runtime")?;
+        std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700))?;
+        let artifacts = dir("artifacts")?;
+        let mut harness = Harness {
+            env: Vec::new(),
+            artifacts: artifacts.clone(),
+            daemons: Vec::new(),
+            pid_file,
+        };
+        // A private home for everything the app, WebKit, mesa, dconf and the daemons write.
+        harness.set("XDG_RUNTIME_DIR", &runtime);
+        harness.set("XDG_DATA_HOME", dir("data")?);
+        harness.set("XDG_CONFIG_HOME", dir("config")?);
+        harness.set("XDG_CACHE_HOME", dir("cache")?);
+        harness.set("XDG_STATE_HOME", dir("state")?);
+        harness.set("VIVA_E2E_ARTIFACTS", &artifacts);
+        harness.set("WEBKIT_DISABLE_DMABUF_RENDERER", "1");
+        harness.set("LIBGL_ALWAYS_SOFTWARE", "1");
+        harness.set("NO_AT_BRIDGE", "1");
+        harness.set("GDK_BACKEND", "x11");
+
+        harness.start_display()?;
+        harness.start_dbus_and_keyring()?;
+        harness.start_pulseaudio()?;
+        if let Some(driver) = tauri_driver {
+            harness.start_tauri_driver(driver)?;
+        }
+        Ok(harness)
+    }
+
+    fn set(&mut self, key: &str, value: impl AsRef<Path>) {
+        self.env
+            .push((key.to_owned(), value.as_ref().display().to_string()));
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A command that runs inside the harness environment.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut command = Command::new(program);
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
+        command
+    }
+
+    fn spawn(&mut self, name: &'static str, mut command: Command) -> Result<&mut Child> {
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
+        // Own process group: stopping the group also stops what the daemon started.
+        command.process_group(0);
+        let child = command
+            .spawn()
+            .with_context(|| format!("harness: cannot start {name}"))?;
+        let mut pids = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.pid_file)?;
+        writeln!(pids, "{} {name}", child.id())?;
+        self.daemons.push(Daemon { name, child });
+        let last = self.daemons.len() - 1;
+        Ok(&mut self.daemons[last].child)
+    }
+
+    fn start_display(&mut self) -> Result<()> {
+        for display in 90..140 {
+            let socket = PathBuf::from(format!("/tmp/.X11-unix/X{display}"));
+            if socket.exists() || Path::new(&format!("/tmp/.X{display}-lock")).exists() {
+                continue;
+            }
+            let mut xvfb = Command::new("Xvfb");
+            xvfb.arg(format!(":{display}"))
+                .args([
+                    "-screen",
+                    "0",
+                    "1280x800x24",
+                    "-nolisten",
+                    "tcp",
+                    "-noreset",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            let child = self.spawn("Xvfb", xvfb)?;
+            let started = wait_until(START_TIMEOUT, || socket.exists());
+            if started && matches!(child.try_wait(), Ok(None)) {
+                self.set("DISPLAY", format!(":{display}"));
+                return Ok(());
+            }
+            self.stop_last();
+        }
+        bail!("harness: Xvfb did not start on any display from :90 to :139")
+    }
+
+    fn start_dbus_and_keyring(&mut self) -> Result<()> {
+        let mut dbus = Command::new("dbus-daemon");
+        dbus.args(["--session", "--nofork", "--nopidfile", "--print-address=1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let child = self.spawn("dbus-daemon", dbus)?;
+        let stdout = child
+            .stdout
+            .take()
+            .context("harness: dbus-daemon gave no stdout")?;
+        let mut address = String::new();
+        BufReader::new(stdout).read_line(&mut address)?;
+        let address = address.trim().to_owned();
+        if address.is_empty() {
+            bail!("harness: dbus-daemon did not print its address");
+        }
+        self.set("DBUS_SESSION_BUS_ADDRESS", &address);
+
+        let mut keyring = Command::new("gnome-keyring-daemon");
+        keyring
+            .args(["--foreground", "--unlock", "--components=secrets"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = self.spawn("gnome-keyring-daemon", keyring)?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(KEYRING_PASSWORD.as_bytes())?;
+        }
+        let owned = wait_until(START_TIMEOUT, || {
+            output(self.command("dbus-send").args([
+                "--session",
+                "--print-reply",
+                "--dest=org.freedesktop.DBus",
+                "/org/freedesktop/DBus",
+                "org.freedesktop.DBus.NameHasOwner",
+                "string:org.freedesktop.secrets",
+            ]))
+            .is_some_and(|reply| reply.contains("boolean true"))
+        });
+        if !owned {
+            bail!(
+                "harness: gnome-keyring-daemon did not take org.freedesktop.secrets on the session bus"
+            );
+        }
+        Ok(())
+    }
+
+    fn start_pulseaudio(&mut self) -> Result<()> {
+        let runtime = PathBuf::from(self.get("XDG_RUNTIME_DIR").unwrap_or_default());
+        self.set(
+            "PULSE_SERVER",
+            format!("unix:{}", runtime.join("pulse/native").display()),
+        );
+        let mut pulse = Command::new("pulseaudio");
+        pulse
+            .args(["--daemonize=no", "-n", "--exit-idle-time=-1", "--system=false", "--disallow-exit"])
+            .args(["--log-target=stderr", "--log-level=error"])
+            .args(["-L", "module-native-protocol-unix"])
+            .args(["-L", &format!("module-null-sink sink_name={MIC_SINK} rate=48000 sink_properties=device.description=Viva-virtual-microphone")])
+            .args(["-L", "module-always-sink"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        self.spawn("pulseaudio", pulse)?;
+        if !wait_until(START_TIMEOUT, || {
+            output(self.command("pactl").arg("info")).is_some()
+        }) {
+            bail!("harness: PulseAudio did not start (pactl info fails)");
+        }
+        for (what, value) in [
+            ("set-default-sink", MIC_SINK.to_owned()),
+            ("set-default-source", format!("{MIC_SINK}.monitor")),
+        ] {
+            if output(self.command("pactl").args([what, &value])).is_none() {
+                bail!("harness: `pactl {what} {value}` failed");
+            }
+        }
+        // A silent low-latency stream keeps the null sink ticking in small blocks; without it the
+        // first capture callback arrives about two seconds late.
+        let mut keepalive = Command::new("pacat");
+        keepalive
+            .args([
+                "-p",
+                "-d",
+                MIC_SINK,
+                "--latency-msec=20",
+                "--raw",
+                "--format=s16le",
+                "--rate=48000",
+                "--channels=1",
+                "/dev/zero",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        self.spawn("pacat", keepalive)?;
+        self.set("VIVA_E2E_MIC_SINK", MIC_SINK);
+        Ok(())
+    }
+
+    fn start_tauri_driver(&mut self, driver: &Path) -> Result<()> {
+        let port = free_port()?;
+        let native_port = free_port()?;
+        let mut command = Command::new(driver);
+        command
+            .args([
+                "--port",
+                &port.to_string(),
+                "--native-port",
+                &native_port.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        self.spawn("tauri-driver", command)?;
+        if !wait_until(START_TIMEOUT, || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        }) {
+            bail!("harness: tauri-driver did not listen on port {port}");
+        }
+        self.set("VIVA_E2E_WEBDRIVER", format!("http://127.0.0.1:{port}"));
+        Ok(())
+    }
+
+    fn stop_last(&mut self) {
+        if let Some(mut daemon) = self.daemons.pop() {
+            stop_group(daemon.child.id(), daemon.name);
+            let _ = daemon.child.wait();
+        }
+    }
+
+    pub fn stop(&mut self) {
+        while !self.daemons.is_empty() {
+            self.stop_last();
+        }
+        let _ = std::fs::remove_file(&self.pid_file);
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Sends TERM to a daemon's process group, then KILL if it is still there after a moment.
+fn stop_group(pid: u32, name: &str) {
+    let signal = |sig: &str| {
+        Command::new("kill")
+            .args([sig, "--", &format!("-{pid}")])
+            .stderr(Stdio::null())
+            .status()
+    };
+    let _ = signal("-TERM");
+    let gone = wait_until(Duration::from_secs(3), || {
+        !Path::new(&format!("/proc/{pid}")).exists() || is_zombie(pid)
+    });
+    if !gone {
+        eprintln!("harness: {name} ({pid}) ignored TERM; killing it");
+        let _ = signal("-KILL");
+    }
+}
+
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            stat.rsplit(')')
+                .next()
+                .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(true)
+}
+
+/// Stops daemons a previous run left behind (it was killed before it could clean up), but only
+/// processes that still run the program that was recorded, never a reused PID.
+fn stop_stale_daemons(pid_file: &Path) {
+    let Ok(text) = std::fs::read_to_string(pid_file) else {
+        return;
+    };
+    for line in text.lines() {
+        let mut parts = line.split_whitespace();
+        let (Some(pid), Some(name)) = (
+            parts.next().and_then(|p| p.parse::<u32>().ok()),
+            parts.next(),
+        ) else {
+            continue;
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(name) {
+            stop_group(pid, name);
+        }
+    }
+    let _ = std::fs::remove_file(pid_file);
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
+}
+
+fn wait_until(timeout: Duration, mut ready: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if ready() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ready()
+}

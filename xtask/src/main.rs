@@ -1,0 +1,354 @@
+//! `cargo xtask` — Viva's developer commands. `run` sets up and starts the app; `test` sets up
+//! and runs every check and test, ending with one summary line. See README.md.
+
+mod harness;
+mod report;
+mod setup;
+mod shell;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::harness::Harness;
+use crate::report::Counts;
+use crate::setup::Purpose;
+use crate::shell::{cmd_in, output, run};
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+  run          install what is missing, build the UI and start Viva
+  test         install what is missing, then format check, clippy, UI lint/typecheck/tests,
+               every Rust test and the end-to-end suite; ends with one summary line
+  bindings     regenerate ui/src/bindings.ts from the Rust IPC types
+  screenshot   start Viva under Xvfb and save docs/img/first-screen.png
+  setup        only install what is missing (system packages, npm packages, tauri-driver)";
+
+fn main() -> ExitCode {
+    let task = std::env::args().nth(1).unwrap_or_default();
+    let result = Workspace::locate().and_then(|ws| match task.as_str() {
+        "run" => ws.run_app(),
+        "test" => ws.test(),
+        "bindings" => ws.bindings(),
+        "screenshot" => ws.screenshot(),
+        "setup" => ws.setup(Purpose::Test).map(|_| ()),
+        "" | "help" | "--help" | "-h" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => bail!("unknown command `{other}`\n\n{USAGE}"),
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Where things are: the checkout, the dev cache and the cargo target dir.
+struct Workspace {
+    root: PathBuf,
+    cache: PathBuf,
+    target: PathBuf,
+}
+
+impl Workspace {
+    fn locate() -> Result<Self> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .context("xtask is not inside the workspace")?
+            .to_path_buf();
+        let cache = std::env::var_os("VIVA_DEV_CACHE")
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("viva-dev"))
+            })
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/viva-dev")))
+            .unwrap_or_else(|| root.join("target/viva-dev"));
+        std::fs::create_dir_all(&cache)
+            .with_context(|| format!("cannot create {}", cache.display()))?;
+        // A target dir outside the checkout survives fresh clones on the same machine, so CI
+        // rebuilds only what changed; nothing depends on it being there.
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| cache.join("target"));
+        Ok(Self {
+            root,
+            cache,
+            target,
+        })
+    }
+
+    fn ui(&self) -> PathBuf {
+        self.root.join("ui")
+    }
+
+    fn cargo(&self) -> Command {
+        let mut command = cmd_in(
+            std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()),
+            &self.root,
+        );
+        command.env("CARGO_TARGET_DIR", &self.target);
+        command
+    }
+
+    fn app_binary(&self) -> PathBuf {
+        self.target.join("debug/viva-desktop")
+    }
+
+    /// Installs what `purpose` needs; returns tauri-driver's path for tests.
+    fn setup(&self, purpose: Purpose) -> Result<Option<PathBuf>> {
+        setup::system_packages(purpose)?;
+        setup::node()?;
+        setup::npm_packages(&self.ui())?;
+        match purpose {
+            Purpose::Test => setup::tauri_driver(&self.cache).map(Some),
+            Purpose::Run => Ok(None),
+        }
+    }
+
+    fn npm(&self, script: &str) -> Command {
+        let mut command = cmd_in("npm", &self.ui());
+        command.args(["run", "--silent", script]);
+        command
+    }
+
+    /// The app embeds ui/dist at compile time, so the UI is built before any cargo build.
+    fn build_ui(&self) -> Result<()> {
+        run(self.npm("build").stdout(Stdio::null()))
+    }
+
+    fn run_app(&self) -> Result<()> {
+        self.setup(Purpose::Run)?;
+        self.build_ui()?;
+        if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
+            bail!(
+                "run: no display (neither DISPLAY nor WAYLAND_DISPLAY is set); start Viva from a desktop session, or under a virtual one with `xvfb-run cargo xtask run`"
+            );
+        }
+        run(self.cargo().args(["run", "--locked", "-p", "viva-desktop"]))
+    }
+
+    fn bindings(&self) -> Result<()> {
+        setup::npm_packages(&self.ui())?;
+        self.build_ui()?;
+        run(self
+            .cargo()
+            .args([
+                "test",
+                "--locked",
+                "-p",
+                "viva-desktop",
+                "--test",
+                "bindings",
+            ])
+            .env("VIVA_UPDATE_BINDINGS", "1"))?;
+        println!("bindings: wrote ui/src/bindings.ts");
+        Ok(())
+    }
+
+    fn screenshot(&self) -> Result<()> {
+        self.setup(Purpose::Test)?;
+        self.build_ui()?;
+        run(self
+            .cargo()
+            .args(["build", "--locked", "-p", "viva-desktop"]))?;
+        let harness = Harness::start(&self.cache, None)?;
+        let mut app = harness
+            .command(self.app_binary())
+            .stdout(Stdio::null())
+            .spawn()?;
+        let window = wait_for_window(&harness, "Viva", Duration::from_secs(20));
+        // Let the webview paint the first screen before it is captured.
+        std::thread::sleep(Duration::from_secs(3));
+        let target = self.root.join("docs/img/first-screen.png");
+        let captured = match window {
+            Some(id) => run(harness
+                .command("import")
+                .args(["-window", &id])
+                .arg(&target)),
+            None => Err(anyhow::anyhow!(
+                "screenshot: the Viva window never appeared"
+            )),
+        };
+        let _ = app.kill();
+        let _ = app.wait();
+        captured?;
+        println!("screenshot: wrote {}", target.display());
+        Ok(())
+    }
+
+    fn test(&self) -> Result<()> {
+        let started = Instant::now();
+        let driver = self
+            .setup(Purpose::Test)?
+            .context("setup gave no tauri-driver")?;
+
+        step("rustfmt", || {
+            run(self.cargo().args(["fmt", "--all", "--check"]))
+        })?;
+        step("ui lint", || run(&mut self.npm("lint")))?;
+        step("ui typecheck", || run(&mut self.npm("check")))?;
+        step("ui build", || self.build_ui())?;
+        step("clippy", || {
+            run(self.cargo().args([
+                "clippy",
+                "--locked",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ]))
+        })?;
+        step("build app", || {
+            run(self
+                .cargo()
+                .args(["build", "--locked", "-p", "viva-desktop"]))
+        })?;
+
+        let mut suites: Vec<(&str, Counts)> = Vec::new();
+        suites.push(("ui (vitest)", step("ui tests", || self.vitest())?));
+        let rust = {
+            let harness = step("start harness", || {
+                Harness::start(&self.cache, Some(&driver))
+            })?;
+            let counts = step("rust tests", || self.rust_tests(&harness));
+            println!(
+                "artifacts (screenshots, recordings): {}",
+                harness.artifacts.display()
+            );
+            counts?
+        };
+        suites.push(("rust (incl. end-to-end)", rust));
+
+        let mut total = Counts::default();
+        println!("\n== summary ({:.0?})", started.elapsed());
+        for (name, counts) in &suites {
+            println!("  {name}: {counts}");
+            total += *counts;
+        }
+        println!("total: {total}");
+        if total.failed > 0 {
+            bail!("test: {} test(s) failed", total.failed);
+        }
+        if total.passed == 0 {
+            bail!("test: no test ran");
+        }
+        Ok(())
+    }
+
+    fn vitest(&self) -> Result<Counts> {
+        let json = self.cache.join("vitest-report.json");
+        let _ = std::fs::remove_file(&json);
+        let status = cmd_in("npx", &self.ui())
+            .args(["vitest", "run", "--reporter=default", "--reporter=json"])
+            .arg(format!("--outputFile.json={}", json.display()))
+            .status()?;
+        let counts = report::from_vitest(&json).context("vitest wrote no report")?;
+        if !status.success() && counts.failed == 0 {
+            bail!("vitest failed ({status}) without failing a test");
+        }
+        Ok(counts)
+    }
+
+    fn rust_tests(&self, harness: &Harness) -> Result<Counts> {
+        let with_harness = |command: &mut Command| {
+            command.envs(harness.env.iter().map(|(k, v)| (k, v)));
+            command.env("VIVA_E2E_APP", self.app_binary());
+        };
+        let has_nextest = output(self.cargo().args(["nextest", "--version"])).is_some();
+        if has_nextest {
+            // nextest keeps its store under the workspace's `target/`, whatever CARGO_TARGET_DIR is.
+            let junit = self.root.join("target/nextest/default/junit.xml");
+            let _ = std::fs::remove_file(&junit);
+            let mut command = self.cargo();
+            command.args([
+                "nextest",
+                "run",
+                "--locked",
+                "--workspace",
+                "--no-fail-fast",
+            ]);
+            with_harness(&mut command);
+            let status = command.status()?;
+            let xml = std::fs::read_to_string(&junit).unwrap_or_default();
+            let counts = report::from_junit(&xml).context("nextest wrote no JUnit report")?;
+            if !status.success() && counts.failed == 0 {
+                bail!("cargo nextest failed ({status}) before running the tests");
+            }
+            return Ok(counts);
+        }
+        // Without nextest: libtest, with the app-window tests one at a time.
+        let mut total = Counts::default();
+        let runs: [&[&str]; 2] = [
+            &[
+                "test",
+                "--locked",
+                "--workspace",
+                "--exclude",
+                "viva-e2e",
+                "--no-fail-fast",
+            ],
+            &[
+                "test",
+                "--locked",
+                "-p",
+                "viva-e2e",
+                "--no-fail-fast",
+                "--",
+                "--test-threads=1",
+            ],
+        ];
+        for args in runs {
+            let mut command = self.cargo();
+            command.args(args).stdout(Stdio::piped());
+            with_harness(&mut command);
+            let out = command.output()?;
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            print!("{stdout}");
+            let counts = report::from_libtest(&stdout);
+            if !out.status.success() && counts.failed == 0 {
+                bail!(
+                    "cargo test failed ({}) before running the tests",
+                    out.status
+                );
+            }
+            total += counts;
+        }
+        Ok(total)
+    }
+}
+
+/// Runs one named step, printing its name and time, and says which step failed.
+fn step<T>(name: &str, body: impl FnOnce() -> Result<T>) -> Result<T> {
+    println!("== {name}");
+    let started = Instant::now();
+    let result = body().with_context(|| format!("step `{name}` failed"));
+    if result.is_ok() {
+        println!("   {name}: ok ({:.1?})", started.elapsed());
+    }
+    result
+}
+
+/// The X window id of the first window titled `title`, once it is mapped.
+fn wait_for_window(harness: &Harness, title: &str, timeout: Duration) -> Option<String> {
+    let deadline = Instant::now() + timeout;
+    let quoted = format!("\"{title}\"");
+    while Instant::now() < deadline {
+        let tree = output(harness.command("xwininfo").args(["-root", "-tree"])).unwrap_or_default();
+        let found = tree
+            .lines()
+            .find(|l| l.contains(&quoted))
+            .and_then(|l| l.split_whitespace().next());
+        if let Some(id) = found {
+            return Some(id.to_owned());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    None
+}

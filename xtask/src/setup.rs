@@ -1,0 +1,231 @@
+//! Installs what building, running and testing Viva need: Debian/Ubuntu packages, the UI's npm
+//! packages and the pinned `tauri-driver`. Every step checks first and does nothing when the
+//! machine already has what it needs, so a warm run costs a few hundred milliseconds.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::shell::{cmd_in, is_root, on_path, output, run};
+
+/// A system package and why Viva needs it (the why is printed when it cannot be installed).
+struct Package {
+    name: &'static str,
+    purpose: &'static str,
+}
+
+const fn pkg(name: &'static str, purpose: &'static str) -> Package {
+    Package { name, purpose }
+}
+
+/// Needed to build and run the app.
+const BUILD_PACKAGES: &[Package] = &[
+    pkg("build-essential", "C compiler and linker for native crates"),
+    pkg("pkg-config", "finds the system libraries the app links"),
+    pkg(
+        "libwebkit2gtk-4.1-dev",
+        "the webview Tauri renders the UI in",
+    ),
+    pkg(
+        "libdbus-1-dev",
+        "D-Bus, used by the window toolkit and the single-instance check",
+    ),
+];
+
+/// Needed only by the test harness.
+const TEST_PACKAGES: &[Package] = &[
+    pkg(
+        "webkit2gtk-driver",
+        "WebKitWebDriver, which end-to-end tests drive the app through",
+    ),
+    pkg(
+        "xvfb",
+        "the virtual display end-to-end tests run the window on",
+    ),
+    pkg("xauth", "X authority for the virtual display"),
+    pkg("x11-utils", "X display inspection tools"),
+    pkg("imagemagick", "screenshots of the virtual display"),
+    pkg("dbus", "the session bus the harness starts"),
+    pkg(
+        "gnome-keyring",
+        "the secret service keyring tests store tokens in",
+    ),
+    pkg("libsecret-tools", "secret-tool, to check the test keyring"),
+    pkg(
+        "pulseaudio",
+        "the sound server behind the virtual microphone",
+    ),
+    pkg(
+        "pulseaudio-utils",
+        "pactl/paplay/parecord to drive the virtual microphone",
+    ),
+    pkg(
+        "libasound2-plugins",
+        "routes ALSA's default device to PulseAudio",
+    ),
+    pkg("alsa-utils", "ALSA tools for audio checks"),
+    pkg(
+        "espeak-ng",
+        "speech synthesis that says test sentences into the microphone",
+    ),
+    pkg("sox", "measures and converts test audio"),
+];
+
+/// Which command is being set up for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Run,
+    Test,
+}
+
+/// The version of tauri-driver the harness is known to work with (the 2.x line, not 3.0 alphas).
+const TAURI_DRIVER_VERSION: &str = "2.1.0";
+/// Vite 8 needs at least this Node.js.
+const NODE_MIN: (u32, u32) = (20, 19);
+
+pub fn system_packages(purpose: Purpose) -> Result<()> {
+    let mut wanted: Vec<&Package> = BUILD_PACKAGES.iter().collect();
+    if purpose == Purpose::Test {
+        wanted.extend(TEST_PACKAGES);
+    }
+    let missing: Vec<&Package> = wanted
+        .into_iter()
+        .filter(|p| !dpkg_installed(p.name))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = missing.iter().map(|p| p.name).collect();
+    if !on_path("apt-get") {
+        let list: Vec<String> = missing
+            .iter()
+            .map(|p| format!("{} ({})", p.name, p.purpose))
+            .collect();
+        bail!(
+            "setup: this is not a Debian/Ubuntu system; install these (Debian names) with your package manager, then run again: {}",
+            list.join(", ")
+        );
+    }
+    println!("setup: installing system packages: {}", names.join(" "));
+    let apt = |args: &[&str]| -> Command {
+        let mut command = if is_root() {
+            Command::new("apt-get")
+        } else {
+            let mut sudo = Command::new("sudo");
+            sudo.arg("apt-get");
+            sudo
+        };
+        command.env("DEBIAN_FRONTEND", "noninteractive").args(args);
+        command
+    };
+    if !is_root() && !on_path("sudo") {
+        bail!(
+            "setup: need root or sudo to install {}: run `apt-get install {}` as root",
+            names.join(", "),
+            names.join(" ")
+        );
+    }
+    // A failed index update is not fatal by itself: the install below says what is missing.
+    let _ = run(apt(&["update", "-qq"])
+        .arg("-o")
+        .arg("APT::Update::Error-Mode=any"));
+    if run(apt(&["install", "-y", "-qq"]).args(&names)).is_ok() {
+        return Ok(());
+    }
+    // Find the one that cannot be installed, so the message names it.
+    for package in &missing {
+        if !dpkg_installed(package.name)
+            && run(&mut apt(&["install", "-y", "-qq", package.name])).is_err()
+        {
+            bail!(
+                "setup: cannot install `{}` ({}) with apt-get; install it by hand (`apt-get install {}`, or your distribution's equivalent) and run again",
+                package.name,
+                package.purpose,
+                package.name
+            );
+        }
+    }
+    Ok(())
+}
+
+fn dpkg_installed(name: &str) -> bool {
+    output(Command::new("dpkg-query").args(["-W", "-f=${db:Status-Status}", name])).as_deref()
+        == Some("installed")
+}
+
+/// Node.js for the UI build; Debian's own is used when there is none and it is new enough.
+pub fn node() -> Result<()> {
+    let missing = !on_path("node") || !on_path("npm");
+    if missing && on_path("apt-get") && is_root() {
+        println!("setup: installing Node.js from apt");
+        let _ = run(Command::new("apt-get")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["install", "-y", "-qq", "nodejs", "npm"]));
+    }
+    let version = output(Command::new("node").arg("--version"));
+    let parsed = version.as_deref().and_then(parse_node_version);
+    match parsed {
+        Some(found) if found >= NODE_MIN => Ok(()),
+        _ => bail!(
+            "setup: Node.js >= {}.{} and npm are needed for the UI build (found {}); install them from nodejs.org or your distribution, then run again",
+            NODE_MIN.0,
+            NODE_MIN.1,
+            version.unwrap_or_else(|| "none".into())
+        ),
+    }
+}
+
+fn parse_node_version(text: &str) -> Option<(u32, u32)> {
+    let mut parts = text.trim().trim_start_matches('v').split('.');
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+/// `npm ci` from the committed lockfile, skipped when node_modules already matches it.
+pub fn npm_packages(ui: &Path) -> Result<()> {
+    let lock =
+        std::fs::read(ui.join("package-lock.json")).context("ui/package-lock.json is missing")?;
+    let stamp = ui.join("node_modules/.viva-installed-lock");
+    if std::fs::read(&stamp).ok().as_deref() == Some(lock.as_slice()) {
+        return Ok(());
+    }
+    println!("setup: installing the UI's npm packages (npm ci)");
+    run(cmd_in("npm", ui).args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]))
+        .context("setup: `npm ci` failed in ui/ — check that the npm registry is reachable")?;
+    std::fs::write(&stamp, &lock)?;
+    Ok(())
+}
+
+/// The pinned `tauri-driver`, installed under the dev cache; returns its path.
+pub fn tauri_driver(cache: &Path) -> Result<PathBuf> {
+    let root = cache.join("tools");
+    let binary = root.join("bin/tauri-driver");
+    let marker = format!("tauri-driver {TAURI_DRIVER_VERSION} ");
+    let installed = std::fs::read_to_string(root.join(".crates.toml")).unwrap_or_default();
+    if binary.is_file() && installed.contains(&marker) {
+        return Ok(binary);
+    }
+    println!(
+        "setup: installing tauri-driver {TAURI_DRIVER_VERSION} (cargo install, about a minute)"
+    );
+    run(Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["install", "--locked", "--quiet", "tauri-driver", "--version"])
+        .arg(format!("={TAURI_DRIVER_VERSION}"))
+        .arg("--root")
+        .arg(&root))
+    .context("setup: cannot install tauri-driver with `cargo install` — check that crates.io is reachable")?;
+    Ok(binary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_versions_parse_with_or_without_the_v() {
+        assert_eq!(parse_node_version("v20.20.2"), Some((20, 20)));
+        assert_eq!(parse_node_version("22.1.0\n"), Some((22, 1)));
+        assert_eq!(parse_node_version("garbage"), None);
+        assert!(parse_node_version("v18.19.0").is_some_and(|v| v < NODE_MIN));
+    }
+}
