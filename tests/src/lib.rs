@@ -48,17 +48,22 @@ impl Harness {
     }
 
     /// Launches a fresh instance of the real app and returns a WebDriver session on its window.
+    /// An instance a failed test left running is stopped first: the single-instance lock would
+    /// otherwise hand the launch over to it.
     pub async fn launch_app(&self) -> Result<App> {
+        stop_app_instances(&self.app_binary).await?;
         let mut capabilities = serde_json::Map::new();
         capabilities.insert("browserName".into(), "wry".into());
         capabilities.insert(
             "tauri:options".into(),
             serde_json::json!({ "application": self.app_binary }),
         );
-        let client = ClientBuilder::new(HttpConnector::new())
-            .capabilities(capabilities)
-            .connect(&self.webdriver_url)
+        let mut builder = ClientBuilder::new(HttpConnector::new());
+        builder.capabilities(capabilities);
+        let connecting = builder.connect(&self.webdriver_url);
+        let client = tokio::time::timeout(UI_TIMEOUT, connecting)
             .await
+            .context("the app's window did not appear in time")?
             .context("tauri-driver did not start the app")?;
         Ok(App {
             client,
@@ -131,12 +136,80 @@ impl App {
         Ok(path)
     }
 
+    /// Closes the window and waits until the app process has exited, so the next launch does
+    /// not meet a half-closed instance.
     pub async fn quit(self) -> Result<()> {
         self.client
             .close()
             .await
-            .context("closing the app's WebDriver session")
+            .context("closing the app's WebDriver session")?;
+        let deadline = tokio::time::Instant::now() + UI_TIMEOUT;
+        while !app_processes(&self.harness.app_binary).is_empty() || single_instance_name_owned() {
+            if tokio::time::Instant::now() > deadline {
+                bail!("the app was still running {UI_TIMEOUT:?} after its window closed");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
     }
+}
+
+/// The D-Bus name the single-instance lock holds; the bus releases it a moment after the process
+/// exits, and a launch inside that moment would try to hand over to the departed instance.
+const SINGLE_INSTANCE_NAME: &str = "app.viva.desktop.SingleInstance";
+
+fn single_instance_name_owned() -> bool {
+    Command::new("dbus-send")
+        .args([
+            "--session",
+            "--print-reply",
+            "--dest=org.freedesktop.DBus",
+            "/org/freedesktop/DBus",
+        ])
+        .arg("org.freedesktop.DBus.NameHasOwner")
+        .arg(format!("string:{SINGLE_INSTANCE_NAME}"))
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains("boolean true"))
+}
+
+/// PIDs of running processes started from `binary`.
+pub fn app_processes(binary: &Path) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| {
+                exe.to_string_lossy()
+                    .starts_with(&*binary.to_string_lossy())
+            })
+        })
+        .collect()
+}
+
+/// Stops every running instance of the app (TERM, then KILL) and waits until they are gone.
+async fn stop_app_instances(binary: &Path) -> Result<()> {
+    for signal in ["-TERM", "-KILL"] {
+        let pids = app_processes(binary);
+        if pids.is_empty() {
+            return Ok(());
+        }
+        for pid in &pids {
+            let _ = Command::new("kill")
+                .arg(signal)
+                .arg(pid.to_string())
+                .status();
+        }
+        for _ in 0..60 {
+            if app_processes(binary).is_empty() && !single_instance_name_owned() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    bail!("an earlier instance of the app would not stop")
 }
 
 /// Runs a helper program to completion and fails with its stderr when it fails.
