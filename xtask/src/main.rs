@@ -22,6 +22,8 @@ const USAGE: &str = "usage: cargo xtask <command>
   run          install what is missing, build the UI and start Viva
   test         install what is missing, then format check, clippy, UI lint/typecheck/tests,
                every Rust test and the end-to-end suite; ends with one summary line
+  bench        run every benchmark and print one table of the results
+  fuzz [MIN]   fuzz the realtime parser and assembler for MIN minutes (default 5)
   bindings     regenerate ui/src/bindings.ts from the Rust IPC types
   screenshot   start Viva under Xvfb and save docs/img/first-screen.png
   setup        only install what is missing (system packages, npm packages, tauri-driver)";
@@ -32,6 +34,12 @@ fn main() -> ExitCode {
         "run" => ws.run_app(),
         "test" => ws.test(),
         "bindings" => ws.bindings(),
+        "bench" => ws.bench(),
+        "fuzz" => match std::env::args().nth(2).map(|m| m.parse::<u64>()) {
+            None => ws.fuzz(5),
+            Some(Ok(minutes)) if minutes > 0 => ws.fuzz(minutes),
+            Some(_) => bail!("fuzz: give the number of minutes, e.g. `cargo xtask fuzz 10`"),
+        },
         "screenshot" => ws.screenshot(),
         "setup" => ws.setup(Purpose::Test).map(|_| ()),
         "" | "help" | "--help" | "-h" => {
@@ -148,6 +156,55 @@ impl Workspace {
             ])
             .env("VIVA_UPDATE_BINDINGS", "1"))?;
         println!("bindings: wrote ui/src/bindings.ts");
+        Ok(())
+    }
+
+    /// Runs every criterion benchmark in the workspace and prints one table of the results.
+    fn bench(&self) -> Result<()> {
+        setup::npm_packages(&self.ui())?;
+        self.build_ui()?;
+        let results = self.target.join("criterion");
+        let _ = std::fs::remove_dir_all(&results);
+        run(self
+            .cargo()
+            .args(["bench", "--locked", "--workspace", "--benches"]))?;
+        let rows = report::criterion_rows(&results);
+        if rows.is_empty() {
+            bail!(
+                "bench: criterion wrote no results under {}",
+                results.display()
+            );
+        }
+        println!("\n| benchmark | mean time per iteration | throughput |\n|---|---|---|");
+        for row in rows {
+            println!("{row}");
+        }
+        Ok(())
+    }
+
+    /// Fuzzes the realtime parser and assembler for `minutes` with cargo-fuzz (libFuzzer).
+    fn fuzz(&self, minutes: u64) -> Result<()> {
+        let cargo_fuzz = setup::cargo_fuzz(&self.cache)?;
+        let fuzz_dir = self.root.join("crates/realtime/fuzz");
+        // New inputs go to a working corpus in the cache; the committed seeds are only read.
+        let working = self.cache.join("fuzz-corpus/parse_assemble");
+        std::fs::create_dir_all(&working)?;
+        let mut command = cmd_in(&cargo_fuzz, &fuzz_dir);
+        command
+            .args(["fuzz", "run", "--sanitizer", "none", "parse_assemble"])
+            .arg(&working)
+            .arg(fuzz_dir.join("corpus/parse_assemble"))
+            .arg("--")
+            .arg(format!("-max_total_time={}", minutes * 60))
+            .arg("-max_len=65536")
+            .env("CARGO_TARGET_DIR", self.target.join("fuzz"))
+            // cargo-fuzz passes unstable flags to rustc; this lets a stable toolchain accept them.
+            .env("RUSTC_BOOTSTRAP", "1");
+        run(&mut command)?;
+        println!(
+            "fuzz: no crash in {minutes} minute(s); working corpus in {}",
+            working.display()
+        );
         Ok(())
     }
 

@@ -87,6 +87,71 @@ pub fn from_vitest(path: &Path) -> Option<Counts> {
     })
 }
 
+/// One Markdown table row per criterion benchmark found under `dir` (its `new` estimates).
+pub fn criterion_rows(dir: &Path) -> Vec<String> {
+    let mut rows = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(folder) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir()
+                && path
+                    .file_name()
+                    .is_some_and(|n| n != "report" && n != "base")
+            {
+                pending.push(path.clone());
+            }
+            if path.ends_with("new/estimates.json")
+                && let Some(row) = criterion_row(&path)
+            {
+                rows.push(row);
+            }
+        }
+    }
+    rows.sort();
+    rows
+}
+
+fn criterion_row(estimates: &Path) -> Option<String> {
+    let read = |path: &Path| -> Option<serde_json::Value> {
+        serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+    };
+    let mean_ns = read(estimates)?.pointer("/mean/point_estimate")?.as_f64()?;
+    let benchmark = read(&estimates.with_file_name("benchmark.json"))?;
+    let name = benchmark.get("full_id")?.as_str()?.to_owned();
+    let throughput = benchmark.get("throughput").and_then(|t| {
+        let (unit, count) = t.as_object()?.iter().next()?;
+        let per_second = count.as_f64()? / (mean_ns / 1e9);
+        Some(format!("{} {}/s", human(per_second), unit.to_lowercase()))
+    });
+    Some(format!(
+        "| {name} | {} | {} |",
+        duration(mean_ns),
+        throughput.unwrap_or_else(|| "–".into())
+    ))
+}
+
+fn human(value: f64) -> String {
+    match value {
+        v if v >= 1e9 => format!("{:.2} G", v / 1e9),
+        v if v >= 1e6 => format!("{:.2} M", v / 1e6),
+        v if v >= 1e3 => format!("{:.1} k", v / 1e3),
+        v => format!("{v:.0}"),
+    }
+}
+
+fn duration(ns: f64) -> String {
+    match ns {
+        n if n >= 1e9 => format!("{:.2} s", n / 1e9),
+        n if n >= 1e6 => format!("{:.2} ms", n / 1e6),
+        n if n >= 1e3 => format!("{:.2} µs", n / 1e3),
+        n => format!("{n:.0} ns"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

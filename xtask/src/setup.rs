@@ -198,22 +198,36 @@ pub fn npm_packages(ui: &Path) -> Result<()> {
 
 /// The pinned `tauri-driver`, installed under the dev cache; returns its path.
 pub fn tauri_driver(cache: &Path) -> Result<PathBuf> {
+    cargo_tool(cache, "tauri-driver", TAURI_DRIVER_VERSION)
+}
+
+/// The cargo-fuzz version `cargo xtask fuzz` uses.
+const CARGO_FUZZ_VERSION: &str = "0.13.2";
+
+/// The pinned `cargo-fuzz`, installed under the dev cache; returns its path.
+pub fn cargo_fuzz(cache: &Path) -> Result<PathBuf> {
+    cargo_tool(cache, "cargo-fuzz", CARGO_FUZZ_VERSION)
+}
+
+/// A crates.io tool at an exact version under `<cache>/tools`, installed once (`cargo install
+/// --locked`) and found there afterwards without asking the registry.
+fn cargo_tool(cache: &Path, name: &str, version: &str) -> Result<PathBuf> {
     let root = cache.join("tools");
-    let binary = root.join("bin/tauri-driver");
-    let marker = format!("tauri-driver {TAURI_DRIVER_VERSION} ");
+    let binary = root.join("bin").join(name);
+    let marker = format!("{name} {version} ");
     let installed = std::fs::read_to_string(root.join(".crates.toml")).unwrap_or_default();
     if binary.is_file() && installed.contains(&marker) {
         return Ok(binary);
     }
-    println!(
-        "setup: installing tauri-driver {TAURI_DRIVER_VERSION} (cargo install, about a minute)"
-    );
+    println!("setup: installing {name} {version} (cargo install, a minute or two)");
     run(Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["install", "--locked", "--quiet", "tauri-driver", "--version"])
-        .arg(format!("={TAURI_DRIVER_VERSION}"))
+        .args(["install", "--locked", "--quiet", name, "--version"])
+        .arg(format!("={version}"))
         .arg("--root")
         .arg(&root))
-    .context("setup: cannot install tauri-driver with `cargo install` — check that crates.io is reachable")?;
+    .with_context(|| {
+        format!("setup: cannot install {name} {version} with `cargo install` — check that crates.io is reachable")
+    })?;
     Ok(binary)
 }
 

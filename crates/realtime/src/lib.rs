@@ -5,3 +5,19 @@
 //! Pure logic only: no I/O, no async runtime and no clock reads (callers pass the time in), so
 //! everything here can be unit-tested, property-tested and fuzzed. It does not own the WebRTC call
 //! (`viva-rtc`) or where lines are stored (`viva-store`).
+
+pub mod assembler;
+pub mod client;
+pub mod cost;
+pub mod event;
+pub mod parse;
+pub mod replay;
+pub mod state;
+
+pub use assembler::{Assembler, Line, LineStatus, Speaker, TranscriptChange};
+pub use client::ClientEvent;
+pub use cost::{Cost, CostMeter};
+pub use event::{Envelope, ServerEvent};
+pub use parse::{Limits, ParseError, parse_server_event, parse_server_event_with};
+pub use replay::{Replay, replay};
+pub use state::{InvalidTransition, SessionInput, SessionState};
