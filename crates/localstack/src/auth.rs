@@ -1,0 +1,561 @@
+//! The GoTrue subset: password sign-in, sign-up, refresh with rotation and a short reuse window,
+//! the current user and logout (PROTOCOLS.md §1).
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::AuthError;
+use crate::jwt::{AppMetadata, Claims, Keys, TokenError};
+use crate::rest::query::format_timestamp;
+use crate::server::AppState;
+
+/// By default a refresh token that was already used may be presented again this long (two
+/// requests refreshing at once) and gets the current token back; after that, reuse revokes the
+/// session.
+pub const REUSE_WINDOW_MS: i64 = 10_000;
+/// The tenant self-registered candidates join when no organisation has scheduled them.
+pub const PRACTICE_TENANT: &str = "00000000-0000-4000-8000-000000000001";
+const MIN_PASSWORD_LEN: usize = 6;
+
+type AuthResult<T> = Result<T, AuthError>;
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn db_error(error: impl std::fmt::Display) -> AuthError {
+    let (status, message) = crate::error::internal(error);
+    AuthError::new(status, "unexpected_failure", message)
+}
+
+impl From<crate::db::DbError> for AuthError {
+    fn from(error: crate::db::DbError) -> Self {
+        db_error(error)
+    }
+}
+
+/// A user row.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub tenant_id: String,
+    pub viva_role: String,
+    pub user_metadata: String,
+    pub email_confirmed_at: Option<String>,
+    pub created_at: String,
+}
+
+const USER_COLUMNS: &str =
+    "id, email, tenant_id, viva_role, user_metadata, email_confirmed_at, created_at";
+
+fn read_user(row: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        id: row.get(0)?,
+        email: row.get(1)?,
+        tenant_id: row.get(2)?,
+        viva_role: row.get(3)?,
+        user_metadata: row.get(4)?,
+        email_confirmed_at: row.get(5)?,
+        created_at: row.get(6)?,
+    })
+}
+
+pub fn user_by_id(conn: &Connection, id: &str) -> rusqlite::Result<Option<User>> {
+    conn.query_row(
+        &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
+        [id],
+        read_user,
+    )
+    .optional()
+}
+
+/// The user object GoTrue returns.
+pub fn user_json(user: &User) -> Value {
+    let metadata: Value = serde_json::from_str(&user.user_metadata).unwrap_or_else(|_| json!({}));
+    json!({
+        "id": user.id,
+        "aud": "authenticated",
+        "role": "authenticated",
+        "email": user.email,
+        "email_confirmed_at": user.email_confirmed_at,
+        "app_metadata": {"provider": "email", "providers": ["email"], "tenant_id": user.tenant_id, "viva_role": user.viva_role},
+        "user_metadata": metadata,
+        "created_at": user.created_at,
+        "updated_at": user.created_at,
+    })
+}
+
+/// Creates a user (used by sign-up and by the demo seed).
+pub fn create_user(
+    conn: &Connection,
+    email: &str,
+    password: &str,
+    tenant_id: &str,
+    role: &str,
+    metadata: &Value,
+) -> AuthResult<User> {
+    let hash = hash_password(password)?;
+    let now = format_timestamp(chrono::Utc::now());
+    let user = User {
+        id: uuid::Uuid::new_v4().to_string(),
+        email: email.trim().to_owned(),
+        tenant_id: tenant_id.to_owned(),
+        viva_role: role.to_owned(),
+        user_metadata: metadata.to_string(),
+        // The local stack confirms e-mail addresses at once, like GoTrue with autoconfirm.
+        email_confirmed_at: Some(now.clone()),
+        created_at: now,
+    };
+    let inserted = conn.execute(
+        "INSERT INTO users (id, email, password_hash, tenant_id, viva_role, user_metadata, email_confirmed_at, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![user.id, user.email, hash, user.tenant_id, user.viva_role, user.user_metadata, user.email_confirmed_at, user.created_at],
+    );
+    match inserted {
+        Ok(_) => Ok(user),
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            Err(AuthError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "user_already_exists",
+                "User already registered",
+            ))
+        }
+        Err(error) => Err(db_error(error)),
+    }
+}
+
+fn hash_password(password: &str) -> AuthResult<String> {
+    use argon2::password_hash::PasswordHasher;
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(db_error)
+}
+
+fn password_matches(password: &str, stored: &str) -> bool {
+    use argon2::password_hash::PasswordVerifier;
+    argon2::password_hash::phc::PasswordHash::new(stored).is_ok_and(|hash| {
+        argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .is_ok()
+    })
+}
+
+/// Starts a login session: a new auth session, its first refresh token, and the token response.
+fn start_session(conn: &Connection, keys: &Keys, user: &User) -> AuthResult<Value> {
+    let session_id = uuid::Uuid::new_v4().to_string();
+    conn.execute(
+        "INSERT INTO auth_sessions (id, user_id, created_at) VALUES (?1, ?2, ?3)",
+        params![session_id, user.id, format_timestamp(chrono::Utc::now())],
+    )
+    .map_err(db_error)?;
+    let refresh = new_refresh_token(conn, &session_id, None)?;
+    token_response(keys, user, &session_id, &refresh)
+}
+
+fn new_refresh_token(
+    conn: &Connection,
+    session_id: &str,
+    parent: Option<&str>,
+) -> AuthResult<String> {
+    let token = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    conn.execute(
+        "INSERT INTO refresh_tokens (token, session_id, parent, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![token, session_id, parent, format_timestamp(chrono::Utc::now())],
+    )
+    .map_err(db_error)?;
+    Ok(token)
+}
+
+fn token_response(
+    keys: &Keys,
+    user: &User,
+    session_id: &str,
+    refresh_token: &str,
+) -> AuthResult<Value> {
+    let iat = chrono::Utc::now().timestamp();
+    let exp = iat + keys.lifetime_s;
+    let claims = Claims {
+        sub: user.id.clone(),
+        aud: "authenticated".into(),
+        role: "authenticated".into(),
+        exp,
+        iat,
+        email: user.email.clone(),
+        session_id: session_id.to_owned(),
+        app_metadata: AppMetadata {
+            provider: "email".into(),
+            tenant_id: user.tenant_id.clone(),
+            viva_role: user.viva_role.clone(),
+        },
+    };
+    let access_token = keys.sign(&claims).map_err(db_error)?;
+    Ok(json!({
+        "access_token": access_token,
+        "token_type": "bearer",
+        "expires_in": keys.lifetime_s,
+        "expires_at": exp,
+        "refresh_token": refresh_token,
+        "user": user_json(user),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct GrantQuery {
+    grant_type: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct TokenBody {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    refresh_token: String,
+}
+
+/// `POST /auth/v1/token?grant_type=password|refresh_token`
+pub async fn token(
+    State(state): State<AppState>,
+    Query(grant): Query<GrantQuery>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let body: TokenBody = match serde_json::from_slice(&body) {
+        Ok(body) => body,
+        Err(_) => {
+            return AuthError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_json",
+                "Could not parse request body as JSON",
+            )
+            .for_request(&headers)
+            .into_response();
+        }
+    };
+    let keys = state.keys.clone();
+    let window = state.refresh_reuse_window_ms;
+    let result = match grant.grant_type.as_deref() {
+        Some("password") => {
+            state
+                .db
+                .call(move |conn| password_grant(conn, &keys, &body))
+                .await
+        }
+        Some("refresh_token") => {
+            state
+                .db
+                .call(move |conn| refresh_grant(conn, &keys, &body.refresh_token, window))
+                .await
+        }
+        _ => Err(AuthError::new(
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            "unsupported_grant_type",
+        )),
+    };
+    match result {
+        Ok(body) => Json(body).into_response(),
+        Err(error) => error.for_request(&headers).into_response(),
+    }
+}
+
+fn password_grant(conn: &mut Connection, keys: &Keys, body: &TokenBody) -> AuthResult<Value> {
+    let invalid = || {
+        AuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_credentials",
+            "Invalid login credentials",
+        )
+    };
+    let row: Option<(String, String)> = conn
+        .query_row(
+            "SELECT id, password_hash FROM users WHERE email = ?1",
+            [body.email.trim()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(db_error)?;
+    let Some((id, hash)) = row else {
+        return Err(invalid());
+    };
+    if !password_matches(&body.password, &hash) {
+        return Err(invalid());
+    }
+    let user = user_by_id(conn, &id)
+        .map_err(db_error)?
+        .ok_or_else(invalid)?;
+    if user.email_confirmed_at.is_none() {
+        return Err(AuthError::new(
+            StatusCode::BAD_REQUEST,
+            "email_not_confirmed",
+            "Email not confirmed",
+        ));
+    }
+    start_session(conn, keys, &user)
+}
+
+fn refresh_grant(
+    conn: &mut Connection,
+    keys: &Keys,
+    token: &str,
+    reuse_window_ms: i64,
+) -> AuthResult<Value> {
+    let not_found = || {
+        AuthError::new(
+            StatusCode::BAD_REQUEST,
+            "refresh_token_not_found",
+            "Invalid Refresh Token: Refresh Token Not Found",
+        )
+    };
+    let tx = conn.transaction().map_err(db_error)?;
+    let row: Option<(String, Option<i64>, Option<String>, String)> = tx
+        .query_row(
+            "SELECT t.session_id, t.used_at, s.revoked_at, s.user_id FROM refresh_tokens t JOIN auth_sessions s ON s.id = t.session_id WHERE t.token = ?1",
+            [token],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()
+        .map_err(db_error)?;
+    let Some((session_id, used_at, revoked_at, user_id)) = row else {
+        return Err(not_found());
+    };
+    if revoked_at.is_some() {
+        return Err(not_found());
+    }
+    let user = user_by_id(&tx, &user_id)
+        .map_err(db_error)?
+        .ok_or_else(not_found)?;
+    let now = now_ms();
+    let refresh = match used_at {
+        None => {
+            tx.execute(
+                "UPDATE refresh_tokens SET used_at = ?1 WHERE token = ?2",
+                params![now, token],
+            )
+            .map_err(db_error)?;
+            new_refresh_token(&tx, &session_id, Some(token))?
+        }
+        Some(used) if now - used <= reuse_window_ms => {
+            // A concurrent refresh: hand back the session's current token instead of failing.
+            tx.query_row(
+                "SELECT token FROM refresh_tokens WHERE session_id = ?1 AND used_at IS NULL ORDER BY created_at DESC LIMIT 1",
+                [&session_id],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()
+            .map_err(db_error)?
+            .ok_or_else(not_found)?
+        }
+        Some(_) => {
+            tx.execute(
+                "UPDATE auth_sessions SET revoked_at = ?1 WHERE id = ?2",
+                params![format_timestamp(chrono::Utc::now()), session_id],
+            )
+            .map_err(db_error)?;
+            tx.commit().map_err(db_error)?;
+            return Err(AuthError::new(
+                StatusCode::BAD_REQUEST,
+                "refresh_token_already_used",
+                "Invalid Refresh Token: Already Used",
+            ));
+        }
+    };
+    let response = token_response(keys, &user, &session_id, &refresh)?;
+    tx.commit().map_err(db_error)?;
+    Ok(response)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SignupBody {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    data: Option<Value>,
+}
+
+/// `POST /auth/v1/signup` — always a candidate; in the tenant that scheduled them, if one did.
+pub async fn signup(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let body: SignupBody = match serde_json::from_slice(&body) {
+        Ok(body) => body,
+        Err(_) => {
+            return AuthError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_json",
+                "Could not parse request body as JSON",
+            )
+            .for_request(&headers)
+            .into_response();
+        }
+    };
+    let keys = state.keys.clone();
+    let result = state
+        .db
+        .call(move |conn| {
+            let email = body.email.trim().to_owned();
+            if !email.contains('@') || email.len() < 3 {
+                return Err(AuthError::new(StatusCode::BAD_REQUEST, "validation_failed", "Unable to validate email address: invalid format"));
+            }
+            if body.password.chars().count() < MIN_PASSWORD_LEN {
+                return Err(AuthError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "weak_password",
+                    format!("Password should be at least {MIN_PASSWORD_LEN} characters."),
+                ));
+            }
+            let scheduled_tenant: Option<String> = conn
+                .query_row(
+                    "SELECT tenant_id FROM interview_sessions WHERE candidate_email = ?1 COLLATE NOCASE ORDER BY created_at LIMIT 1",
+                    [&email],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db_error)?;
+            let tenant = match scheduled_tenant {
+                Some(tenant) => tenant,
+                None => {
+                    conn.execute("INSERT OR IGNORE INTO tenants (id, name) VALUES (?1, 'Practice')", [PRACTICE_TENANT]).map_err(db_error)?;
+                    PRACTICE_TENANT.to_owned()
+                }
+            };
+            let metadata = body.data.unwrap_or_else(|| json!({}));
+            let user = create_user(conn, &email, &body.password, &tenant, "candidate", &metadata)?;
+            conn.execute(
+                "UPDATE interview_sessions SET candidate_id = ?1 WHERE candidate_email = ?2 COLLATE NOCASE AND candidate_id IS NULL",
+                params![user.id, email],
+            )
+            .map_err(db_error)?;
+            start_session(conn, &keys, &user)
+        })
+        .await;
+    match result {
+        Ok(body) => Json(body).into_response(),
+        Err(error) => error.for_request(&headers).into_response(),
+    }
+}
+
+/// The caller's verified claims, from `Authorization: Bearer <access token>`, with the session
+/// still alive. Errors are GoTrue's: 401 without a token, 403 for a bad or revoked one.
+pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> AuthResult<Claims> {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            AuthError::new(
+                StatusCode::UNAUTHORIZED,
+                "no_authorization",
+                "This endpoint requires a valid Bearer token",
+            )
+        })?;
+    let claims = state.keys.verify(token).map_err(|error| {
+        let detail = match error {
+            TokenError::Expired => "token has invalid claims: token is expired",
+            TokenError::Invalid => "unable to parse or verify signature",
+        };
+        AuthError::new(
+            StatusCode::FORBIDDEN,
+            "bad_jwt",
+            format!("invalid JWT: {detail}"),
+        )
+    })?;
+    let session_id = claims.session_id.clone();
+    let alive: bool = state
+        .db
+        .call(move |conn| {
+            conn.query_row(
+                "SELECT revoked_at IS NULL FROM auth_sessions WHERE id = ?1",
+                [&session_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map(|alive| alive.unwrap_or(false))
+            .map_err(db_error)
+        })
+        .await?;
+    if !alive {
+        return Err(AuthError::new(
+            StatusCode::FORBIDDEN,
+            "session_not_found",
+            "Session from session_id claim in JWT does not exist",
+        ));
+    }
+    Ok(claims)
+}
+
+/// `GET /auth/v1/user`
+pub async fn user(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let result = async {
+        let claims = authenticate(&state, &headers).await?;
+        let user = state
+            .db
+            .call(move |conn| user_by_id(conn, &claims.sub).map_err(db_error))
+            .await?;
+        user.map(|u| user_json(&u)).ok_or_else(|| {
+            AuthError::new(StatusCode::NOT_FOUND, "user_not_found", "User not found")
+        })
+    }
+    .await;
+    match result {
+        Ok(body) => Json(body).into_response(),
+        Err(error) => error.for_request(&headers).into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LogoutQuery {
+    scope: Option<String>,
+}
+
+/// `POST /auth/v1/logout?scope=local|global` → 204.
+pub async fn logout(
+    State(state): State<AppState>,
+    Query(query): Query<LogoutQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let result = async {
+        let claims = authenticate(&state, &headers).await?;
+        let global = query.scope.as_deref() == Some("global");
+        state
+            .db
+            .call(move |conn| {
+                let now = format_timestamp(chrono::Utc::now());
+                if global {
+                    conn.execute("UPDATE auth_sessions SET revoked_at = ?1 WHERE user_id = ?2 AND revoked_at IS NULL", params![now, claims.sub])
+                } else {
+                    conn.execute("UPDATE auth_sessions SET revoked_at = ?1 WHERE id = ?2", params![now, claims.session_id])
+                }
+                .map_err(db_error)
+            })
+            .await
+    }
+    .await;
+    match result {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(error) => error.for_request(&headers).into_response(),
+    }
+}

@@ -1,0 +1,181 @@
+//! The local stack's SQLite file: versioned migrations, WAL, and one connection shared by the
+//! async handlers through `spawn_blocking` (SQLite serialises writers anyway).
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::Connection;
+
+/// Why the database could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DbError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the database is in use by a crashed task")]
+    Poisoned,
+    #[error("the database task stopped: {0}")]
+    Task(String),
+}
+
+/// Each entry moves the schema one version forward; never edit one that has shipped.
+const MIGRATIONS: &[&str] = &[
+    // 1: auth, tenants, interviews and their transcripts.
+    r#"
+    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE tenants (id TEXT PRIMARY KEY, name TEXT NOT NULL);
+    CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        password_hash TEXT NOT NULL,
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        viva_role TEXT NOT NULL CHECK (viva_role IN ('candidate', 'interviewer')),
+        user_metadata TEXT NOT NULL DEFAULT '{}',
+        email_confirmed_at TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE auth_sessions (
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL REFERENCES users(id),
+        created_at TEXT NOT NULL,
+        revoked_at TEXT
+    );
+    CREATE TABLE refresh_tokens (
+        token TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES auth_sessions(id),
+        parent TEXT,
+        created_at TEXT NOT NULL,
+        used_at INTEGER
+    );
+    CREATE INDEX refresh_tokens_session ON refresh_tokens(session_id);
+    CREATE TABLE interview_sessions (
+        id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        candidate_id TEXT REFERENCES users(id),
+        candidate_email TEXT,
+        interviewer_id TEXT REFERENCES users(id),
+        title TEXT NOT NULL,
+        question_set TEXT NOT NULL,
+        mode TEXT NOT NULL CHECK (mode IN ('practice', 'interview')),
+        status TEXT NOT NULL CHECK (status IN ('scheduled', 'active', 'completed', 'interrupted', 'failed', 'cancelled')),
+        scheduled_at TEXT,
+        started_at TEXT,
+        ended_at TEXT,
+        duration_ms INTEGER,
+        model TEXT,
+        realtime_cost_usd REAL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX interview_sessions_tenant ON interview_sessions(tenant_id, scheduled_at);
+    CREATE TABLE transcript_entries (
+        id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        session_id TEXT NOT NULL REFERENCES interview_sessions(id),
+        item_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        speaker TEXT NOT NULL CHECK (speaker IN ('candidate', 'interviewer')),
+        text TEXT NOT NULL,
+        started_ms INTEGER NOT NULL,
+        ended_ms INTEGER,
+        created_at TEXT NOT NULL,
+        UNIQUE (session_id, item_id)
+    );
+    "#,
+];
+
+/// A handle to the database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Db {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl Db {
+    /// Opens (creating if needed) `<data_dir>/localstack.sqlite3` and brings its schema up to date.
+    pub fn open(data_dir: &Path) -> Result<Self, DbError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| DbError::DataDir {
+            path: data_dir.display().to_string(),
+            source,
+        })?;
+        let conn = Connection::open(data_dir.join("localstack.sqlite3"))?;
+        Self::prepare(conn)
+    }
+
+    /// A private in-memory database (tests, benchmarks).
+    pub fn in_memory() -> Result<Self, DbError> {
+        Self::prepare(Connection::open_in_memory()?)
+    }
+
+    fn prepare(mut conn: Connection) -> Result<Self, DbError> {
+        // WAL lets readers run beside the writer; NORMAL is durable across application crashes
+        // in WAL mode, which is what a local development backend needs.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        // PostgREST's `like` is case-sensitive; `ilike` lowers both sides explicitly.
+        conn.pragma_update(None, "case_sensitive_like", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        for (index, migration) in (1_i64..)
+            .zip(MIGRATIONS)
+            .skip(usize::try_from(version).unwrap_or(0))
+        {
+            let tx = conn.transaction()?;
+            tx.execute_batch(migration)?;
+            tx.pragma_update(None, "user_version", index)?;
+            tx.commit()?;
+        }
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `work` on the connection off the async threads.
+    pub async fn call<T, E>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().map_err(|_| E::from(DbError::Poisoned))?;
+            work(&mut guard)
+        })
+        .await
+        .map_err(|error| E::from(DbError::Task(error.to_string())))?
+    }
+
+    /// A setting, created by `make` the first time it is asked for (e.g. the JWT secret).
+    pub fn setting_or_init(
+        &self,
+        key: &str,
+        make: impl FnOnce() -> String,
+    ) -> Result<String, DbError> {
+        let conn = self.conn.lock().map_err(|_| DbError::Poisoned)?;
+        let existing: Option<String> = conn
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |row| {
+                row.get(0)
+            })
+            .map(Some)
+            .or_else(|error| match error {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                other => Err(other),
+            })?;
+        if let Some(value) = existing {
+            return Ok(value);
+        }
+        let value = make();
+        conn.execute(
+            "INSERT INTO settings (key, value) VALUES (?1, ?2)",
+            [key, &value],
+        )?;
+        Ok(value)
+    }
+}

@@ -1,0 +1,103 @@
+//! The tables the PostgREST-compatible API serves, column by column. Column names in SQL come
+//! only from here, never from a request, so a filter can name a column but never inject one.
+
+/// How a column's values are compared, bound and returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnType {
+    Text,
+    Uuid,
+    Integer,
+    Numeric,
+    /// RFC 3339 text in UTC, so text order is time order.
+    Timestamp,
+    /// Text limited to the listed values.
+    Enum(&'static [&'static str]),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Column {
+    pub name: &'static str,
+    pub kind: ColumnType,
+    pub nullable: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Table {
+    pub name: &'static str,
+    pub columns: &'static [Column],
+    /// The unique keys an upsert may name in `on_conflict`.
+    pub unique_keys: &'static [&'static [&'static str]],
+}
+
+impl Table {
+    pub fn column(&self, name: &str) -> Option<&'static Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+const fn col(name: &'static str, kind: ColumnType, nullable: bool) -> Column {
+    Column {
+        name,
+        kind,
+        nullable,
+    }
+}
+
+pub const SESSION_MODES: &[&str] = &["practice", "interview"];
+pub const SESSION_STATUSES: &[&str] = &[
+    "scheduled",
+    "active",
+    "completed",
+    "interrupted",
+    "failed",
+    "cancelled",
+];
+pub const SPEAKERS: &[&str] = &["candidate", "interviewer"];
+
+use ColumnType::{Enum, Integer, Numeric, Text, Timestamp, Uuid};
+
+pub const INTERVIEW_SESSIONS: Table = Table {
+    name: "interview_sessions",
+    columns: &[
+        col("id", Uuid, false),
+        col("tenant_id", Uuid, false),
+        col("candidate_id", Uuid, true),
+        col("candidate_email", Text, true),
+        col("interviewer_id", Uuid, true),
+        col("title", Text, false),
+        col("question_set", Text, false),
+        col("mode", Enum(SESSION_MODES), false),
+        col("status", Enum(SESSION_STATUSES), false),
+        col("scheduled_at", Timestamp, true),
+        col("started_at", Timestamp, true),
+        col("ended_at", Timestamp, true),
+        col("duration_ms", Integer, true),
+        col("model", Text, true),
+        col("realtime_cost_usd", Numeric, true),
+        col("created_at", Timestamp, false),
+    ],
+    unique_keys: &[&["id"]],
+};
+
+pub const TRANSCRIPT_ENTRIES: Table = Table {
+    name: "transcript_entries",
+    columns: &[
+        col("id", Uuid, false),
+        col("tenant_id", Uuid, false),
+        col("session_id", Uuid, false),
+        col("item_id", Text, false),
+        col("seq", Integer, false),
+        col("speaker", Enum(SPEAKERS), false),
+        col("text", Text, false),
+        col("started_ms", Integer, false),
+        col("ended_ms", Integer, true),
+        col("created_at", Timestamp, false),
+    ],
+    unique_keys: &[&["id"], &["session_id", "item_id"]],
+};
+
+pub const TABLES: &[Table] = &[INTERVIEW_SESSIONS, TRANSCRIPT_ENTRIES];
+
+pub fn table(name: &str) -> Option<&'static Table> {
+    TABLES.iter().find(|t| t.name == name)
+}

@@ -1,0 +1,176 @@
+//! Starting and stopping the local stack: the HTTP router, shared state, the `apikey` check and
+//! request limits.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+use tokio::sync::oneshot;
+
+use crate::db::{Db, DbError};
+use crate::jwt::Keys;
+
+/// Requests larger than this are refused with 413 before they are read.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// How to run the local stack.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to listen; port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// Where the SQLite file lives; `None` keeps everything in memory.
+    pub data_dir: Option<PathBuf>,
+    /// Access-token lifetime in seconds (Supabase's default is 3600; tests use a few seconds).
+    pub access_token_lifetime_s: i64,
+    /// How long a used refresh token may be presented again (GoTrue: 10 s).
+    pub refresh_reuse_window_ms: i64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: None,
+            access_token_lifetime_s: 3600,
+            refresh_reuse_window_ms: crate::auth::REUSE_WINDOW_MS,
+        }
+    }
+}
+
+/// Why the local stack could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    #[error(transparent)]
+    Database(#[from] DbError),
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot sign tokens: {0}")]
+    Keys(crate::jwt::TokenError),
+}
+
+/// What every handler shares.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub keys: Keys,
+    pub anon_key: String,
+    pub refresh_reuse_window_ms: i64,
+}
+
+/// A running local stack. Dropping it does not stop it; call [`LocalStack::shutdown`].
+#[derive(Debug)]
+pub struct LocalStack {
+    pub base_url: String,
+    pub anon_key: String,
+    pub state: AppState,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl LocalStack {
+    /// Opens the database, binds the listener and serves until [`LocalStack::shutdown`].
+    pub async fn start(config: Config) -> Result<Self, StartError> {
+        let db = match &config.data_dir {
+            Some(dir) => Db::open(dir)?,
+            None => Db::in_memory()?,
+        };
+        let secret = db.setting_or_init("jwt_secret", || {
+            format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            )
+        })?;
+        let keys = Keys::new(&secret, config.access_token_lifetime_s);
+        let anon_key = keys.anon_key().map_err(StartError::Keys)?;
+        let state = AppState {
+            db,
+            keys,
+            anon_key: anon_key.clone(),
+            refresh_reuse_window_ms: config.refresh_reuse_window_ms,
+        };
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| StartError::Listen {
+                address: config.listen,
+                source,
+            })?;
+        let address = listener.local_addr().map_err(|source| StartError::Listen {
+            address: config.listen,
+            source,
+        })?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let app = router(state.clone());
+        let task = tokio::spawn(async move {
+            let served = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = stopped.await;
+            });
+            if let Err(error) = served.await {
+                tracing::error!(event = "localstack_stopped_with_error", %error);
+            }
+        });
+        tracing::info!(event = "localstack_started", %address);
+        Ok(Self {
+            base_url: format!("http://{address}"),
+            anon_key,
+            state,
+            stop: Some(stop),
+            task,
+        })
+    }
+
+    /// Stops accepting requests, finishes the ones in flight and returns.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+fn router(state: AppState) -> Router {
+    let auth = Router::new()
+        .route("/token", post(crate::auth::token))
+        .route("/signup", post(crate::auth::signup))
+        .route("/user", get(crate::auth::user))
+        .route("/logout", post(crate::auth::logout));
+    Router::new()
+        .nest("/auth/v1", auth)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_api_key,
+        ))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// Every request carries the project's anon key in `apikey`, as with a hosted project's gateway.
+async fn require_api_key(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match request
+        .headers()
+        .get("apikey")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(key) if key == state.anon_key => next.run(request).await,
+        Some(_) => (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"message": "Invalid API key"})),
+        )
+            .into_response(),
+        None => (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"message": "No API key found in request"})),
+        )
+            .into_response(),
+    }
+}
