@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::AuthError;
-use crate::jwt::{AppMetadata, Claims, Keys, TokenError};
+use crate::jwt::{AppMetadata, Claims, Keys};
 use crate::rest::query::format_timestamp;
 use crate::server::AppState;
 
@@ -456,55 +456,32 @@ pub async fn signup(
 /// The caller's verified claims, from `Authorization: Bearer <access token>`, with the session
 /// still alive. Errors are GoTrue's: 401 without a token, 403 for a bad or revoked one.
 pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> AuthResult<Claims> {
-    let token = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| {
-            AuthError::new(
+    use crate::caller::CallerError;
+    crate::caller::from_headers(state, headers)
+        .await
+        .map(|(_, claims)| claims)
+        .map_err(|error| match error {
+            CallerError::Missing => AuthError::new(
                 StatusCode::UNAUTHORIZED,
                 "no_authorization",
                 "This endpoint requires a valid Bearer token",
-            )
-        })?;
-    let claims = state.keys.verify(token).map_err(|error| {
-        let detail = match error {
-            TokenError::Expired => "token has invalid claims: token is expired",
-            TokenError::Invalid => "unable to parse or verify signature",
-        };
-        AuthError::new(
-            StatusCode::FORBIDDEN,
-            "bad_jwt",
-            format!("invalid JWT: {detail}"),
-        )
-    })?;
-    let session_id = claims.session_id.clone();
-    let alive: bool = state
-        .db
-        .call(move |conn| {
-            conn.query_row(
-                "SELECT revoked_at IS NULL FROM auth_sessions WHERE id = ?1",
-                [&session_id],
-                |r| r.get(0),
-            )
-            .optional()
-            .map(|alive| alive.unwrap_or(false))
-            .map_err(db_error)
+            ),
+            CallerError::Expired => AuthError::new(
+                StatusCode::FORBIDDEN,
+                "bad_jwt",
+                "invalid JWT: token has invalid claims: token is expired",
+            ),
+            CallerError::Invalid => AuthError::new(
+                StatusCode::FORBIDDEN,
+                "bad_jwt",
+                "invalid JWT: unable to parse or verify signature",
+            ),
+            CallerError::Revoked => AuthError::new(
+                StatusCode::FORBIDDEN,
+                "session_not_found",
+                "Session from session_id claim in JWT does not exist",
+            ),
         })
-        .await?;
-    if !alive {
-        return Err(AuthError::new(
-            StatusCode::FORBIDDEN,
-            "session_not_found",
-            "Session from session_id claim in JWT does not exist",
-        ));
-    }
-    Ok(claims)
 }
 
 /// `GET /auth/v1/user`

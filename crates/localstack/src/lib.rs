@@ -7,6 +7,7 @@
 //! table endpoints, edge functions, SDP proxy and interviewer follow (W1-4, W1-5).
 
 pub mod auth;
+pub mod caller;
 pub mod db;
 pub mod error;
 pub mod jwt;

@@ -129,6 +129,54 @@ impl LocalStack {
         })
     }
 
+    /// Creates an organisation (administration, in-process only: the hosted equivalent is the
+    /// Supabase dashboard).
+    pub async fn add_tenant(&self, name: &str) -> Result<String, DbError> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let (id2, name) = (id.clone(), name.to_owned());
+        self.state
+            .db
+            .call(move |conn| {
+                conn.execute(
+                    "INSERT INTO tenants (id, name) VALUES (?1, ?2)",
+                    [&id2, &name],
+                )
+                .map_err(DbError::from)
+            })
+            .await?;
+        Ok(id)
+    }
+
+    /// Creates an account with a role in a tenant (administration, in-process only).
+    pub async fn add_user(
+        &self,
+        email: &str,
+        password: &str,
+        tenant_id: &str,
+        role: &str,
+    ) -> Result<String, crate::error::AuthError> {
+        let (email, password, tenant_id, role) = (
+            email.to_owned(),
+            password.to_owned(),
+            tenant_id.to_owned(),
+            role.to_owned(),
+        );
+        self.state
+            .db
+            .call(move |conn| {
+                crate::auth::create_user(
+                    conn,
+                    &email,
+                    &password,
+                    &tenant_id,
+                    &role,
+                    &serde_json::json!({}),
+                )
+                .map(|u| u.id)
+            })
+            .await
+    }
+
     /// Stops accepting requests, finishes the ones in flight and returns.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
@@ -144,8 +192,16 @@ fn router(state: AppState) -> Router {
         .route("/signup", post(crate::auth::signup))
         .route("/user", get(crate::auth::user))
         .route("/logout", post(crate::auth::logout));
+    let rest = Router::new().route(
+        "/{table}",
+        get(crate::rest::handlers::select)
+            .post(crate::rest::handlers::insert)
+            .patch(crate::rest::handlers::update)
+            .delete(crate::rest::handlers::delete),
+    );
     Router::new()
         .nest("/auth/v1", auth)
+        .nest("/rest/v1", rest)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_api_key,

@@ -1,4 +1,5 @@
 //! The PostgREST-compatible table API: the schema it serves and its query language.
 
+pub mod handlers;
 pub mod query;
 pub mod schema;

@@ -1,0 +1,260 @@
+//! The table API over HTTP: scheduling, listing with filters and counts, and isolation between
+//! tenants and between candidates, enforced from the JWT on every request.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Tests fail loudly by design.
+
+mod common;
+
+use common::Stack;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use viva_localstack::Config;
+
+#[tokio::test]
+async fn interviewers_schedule_and_each_party_sees_exactly_its_own_rows() {
+    let s = Stack::start(Config::default()).await;
+    let (acme, globex) = (
+        s.stack.add_tenant("Acme").await.unwrap(),
+        s.stack.add_tenant("Globex").await.unwrap(),
+    );
+    let ia = s.account("ia@acme.test", &acme, "interviewer").await;
+    let ib = s.account("ib@globex.test", &globex, "interviewer").await;
+    let ca = s.account("ca@acme.test", &acme, "candidate").await;
+    let other = s.account("cb@acme.test", &acme, "candidate").await;
+
+    let (status, rows) = s
+        .send(Method::POST, "/rest/v1/interview_sessions", &ia.access_token, json!({"title": "Backend engineer", "question_set": "software_engineer", "scheduled_at": "2026-12-01T09:30:00+01:00", "candidate_email": "ca@acme.test"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{rows}");
+    let session = &rows[0];
+    assert_eq!(
+        (session["status"].as_str(), session["tenant_id"].as_str()),
+        (Some("scheduled"), Some(acme.as_str()))
+    );
+    assert_eq!(session["candidate_id"].as_str(), Some(ca.user_id.as_str()));
+    assert_eq!(session["scheduled_at"], "2026-12-01T08:30:00.000000+00:00");
+
+    let count = |token: String| {
+        let s = &s;
+        async move {
+            s.get("/rest/v1/interview_sessions?select=id", &token)
+                .await
+                .2
+                .as_array()
+                .unwrap()
+                .len()
+        }
+    };
+    assert_eq!(count(ia.access_token.clone()).await, 1);
+    assert_eq!(count(ca.access_token.clone()).await, 1);
+    assert_eq!(
+        count(ib.access_token.clone()).await,
+        0,
+        "another tenant's interviewer saw the row"
+    );
+    assert_eq!(
+        count(other.access_token.clone()).await,
+        0,
+        "another candidate saw the row"
+    );
+
+    // Candidates cannot schedule, and nobody can write another tenant's rows.
+    let (status, body) = s
+        .send(
+            Method::POST,
+            "/rest/v1/interview_sessions",
+            &ca.access_token,
+            json!({"title": "x", "question_set": "y"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("42501"))
+    );
+    let id = session["id"].as_str().unwrap();
+    let (status, changed) = s
+        .send(
+            Method::PATCH,
+            &format!("/rest/v1/interview_sessions?id=eq.{id}"),
+            &ib.access_token,
+            json!({"status": "cancelled"}),
+        )
+        .await;
+    assert_eq!((status, changed), (StatusCode::OK, json!([])));
+    let (status, body) = s.send(Method::POST, "/rest/v1/transcript_entries", &other.access_token, json!({"session_id": id, "item_id": "i1", "seq": 1, "speaker": "candidate", "text": "hi", "started_ms": 0})).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("42501"))
+    );
+
+    // The interviewer cancels; a candidate may not.
+    let (status, _) = s
+        .send(
+            Method::PATCH,
+            &format!("/rest/v1/interview_sessions?id=eq.{id}"),
+            &ca.access_token,
+            json!({"status": "cancelled"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, changed) = s
+        .send(
+            Method::PATCH,
+            &format!("/rest/v1/interview_sessions?id=eq.{id}"),
+            &ia.access_token,
+            json!({"status": "cancelled"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(changed[0]["status"], "cancelled");
+    s.stack.shutdown().await;
+}
+
+#[tokio::test]
+async fn lists_filter_sort_page_and_count() {
+    let s = Stack::start(Config::default()).await;
+    let acme = s.stack.add_tenant("Acme").await.unwrap();
+    let ia = s.account("ia@acme.test", &acme, "interviewer").await;
+    let rows: Vec<_> = (0..30)
+        .map(|i| json!({"title": format!("Interview {i:02}"), "question_set": if i % 3 == 0 { "product_manager" } else { "software_engineer" }, "scheduled_at": format!("2026-12-{:02}T10:00:00Z", i + 1)}))
+        .collect();
+    let (status, _) = s
+        .send(
+            Method::POST,
+            "/rest/v1/interview_sessions",
+            &ia.access_token,
+            json!(rows),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let (status, headers, page) = s
+        .get("/rest/v1/interview_sessions?select=title,scheduled_at&question_set=eq.software_engineer&order=scheduled_at.desc&limit=5&offset=5", &ia.access_token)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-range"], "5-9/20");
+    let titles: Vec<&str> = page
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "Interview 22",
+            "Interview 20",
+            "Interview 19",
+            "Interview 17",
+            "Interview 16"
+        ]
+    );
+    assert_eq!(
+        page[0].as_object().unwrap().len(),
+        2,
+        "select= was not honoured"
+    );
+
+    let (_, headers, rows) = s
+        .get(
+            "/rest/v1/interview_sessions?title=ilike.*0%35&scheduled_at=lt.2026-12-10T00:00:00Z",
+            &ia.access_token,
+        )
+        .await;
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
+    assert_eq!(headers["content-range"], "0-0/1");
+    let (_, headers, rows) = s
+        .get(
+            "/rest/v1/interview_sessions?status=eq.active",
+            &ia.access_token,
+        )
+        .await;
+    assert_eq!(
+        (rows, &headers["content-range"]),
+        (
+            json!([]),
+            &"*/0".parse::<reqwest::header::HeaderValue>().unwrap()
+        )
+    );
+    s.stack.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_requests_get_postgrest_errors_and_change_nothing() {
+    let s = Stack::start(Config {
+        access_token_lifetime_s: 1,
+        ..Config::default()
+    })
+    .await;
+    let acme = s.stack.add_tenant("Acme").await.unwrap();
+    let ia = s.account("ia@acme.test", &acme, "interviewer").await;
+    for (path, status, code) in [
+        (
+            "/rest/v1/interview_sessions?nope=eq.1",
+            StatusCode::BAD_REQUEST,
+            "42703",
+        ),
+        (
+            "/rest/v1/interview_sessions?status=eq.flying",
+            StatusCode::BAD_REQUEST,
+            "22P02",
+        ),
+        (
+            "/rest/v1/interview_sessions?title=regex.x",
+            StatusCode::BAD_REQUEST,
+            "PGRST100",
+        ),
+        ("/rest/v1/secrets", StatusCode::NOT_FOUND, "PGRST205"),
+    ] {
+        let (got, _, body) = s.get(path, &ia.access_token).await;
+        assert_eq!(
+            (got, body["code"].as_str()),
+            (status, Some(code)),
+            "{path}: {body}"
+        );
+    }
+    let (status, body) = s
+        .send(
+            Method::POST,
+            "/rest/v1/interview_sessions",
+            &ia.access_token,
+            json!({"title": "x", "question_set": "y", "status": "active"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("42501")),
+        "a client set a server-owned column"
+    );
+    let (status, body) = s
+        .send(
+            Method::POST,
+            "/rest/v1/interview_sessions",
+            &ia.access_token,
+            json!({"title": null, "question_set": "y"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("23502"))
+    );
+    let malformed = s
+        .request(
+            Method::POST,
+            "/rest/v1/interview_sessions",
+            Some(&ia.access_token),
+        )
+        .body("{oops")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
+
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let (status, _, body) = s.get("/rest/v1/interview_sessions", &ia.access_token).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("PGRST303"))
+    );
+    s.stack.shutdown().await;
+}
