@@ -86,6 +86,15 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (session_id, item_id)
     );
     "#,
+    // 2: ephemeral client secrets that `interview-start` mints for the realtime connection.
+    r#"
+    CREATE TABLE client_secrets (
+        value TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES interview_sessions(id),
+        user_id TEXT NOT NULL REFERENCES users(id),
+        expires_at INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// A handle to the database; cheap to clone.

@@ -10,8 +10,9 @@ pub mod auth;
 pub mod caller;
 pub mod db;
 pub mod error;
+pub mod functions;
 pub mod jwt;
 pub mod rest;
 pub mod server;
 
-pub use server::{Config, LocalStack, StartError};
+pub use server::{Config, LocalStack, Signaling, StartError};

@@ -1,8 +1,10 @@
 //! Starting and stopping the local stack: the HTTP router, shared state, the `apikey` check and
 //! request limits.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -30,6 +32,19 @@ pub struct Config {
     pub access_token_lifetime_s: i64,
     /// How long a used refresh token may be presented again (GoTrue: 10 s).
     pub refresh_reuse_window_ms: i64,
+    /// How clients reach the realtime peer: SDP over HTTP, or through the WebSocket SDP proxy.
+    pub signaling: Signaling,
+    /// Share of users (0–100, by a stable bucket of their id) who get voice; the rest get text.
+    pub voice_rollout_percent: u8,
+    /// Lifetime of the `ek_` client secrets `interview-start` mints (hosted default: 600 s).
+    pub client_secret_lifetime_s: i64,
+}
+
+/// How `interview-start` tells clients to connect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signaling {
+    Http,
+    WebSocket,
 }
 
 impl Default for Config {
@@ -39,6 +54,9 @@ impl Default for Config {
             data_dir: None,
             access_token_lifetime_s: 3600,
             refresh_reuse_window_ms: crate::auth::REUSE_WINDOW_MS,
+            signaling: Signaling::Http,
+            voice_rollout_percent: 100,
+            client_secret_lifetime_s: 600,
         }
     }
 }
@@ -65,6 +83,13 @@ pub struct AppState {
     pub keys: Keys,
     pub anon_key: String,
     pub refresh_reuse_window_ms: i64,
+    /// The base URL clients reach this stack at.
+    pub public_url: String,
+    pub signaling: Signaling,
+    pub voice_rollout_percent: u8,
+    pub client_secret_lifetime_s: i64,
+    /// Sessions with a live realtime connection: one connection per interview.
+    pub live: Arc<Mutex<HashSet<String>>>,
 }
 
 /// A running local stack. Dropping it does not stop it; call [`LocalStack::shutdown`].
@@ -93,12 +118,6 @@ impl LocalStack {
         })?;
         let keys = Keys::new(&secret, config.access_token_lifetime_s);
         let anon_key = keys.anon_key().map_err(StartError::Keys)?;
-        let state = AppState {
-            db,
-            keys,
-            anon_key: anon_key.clone(),
-            refresh_reuse_window_ms: config.refresh_reuse_window_ms,
-        };
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| StartError::Listen {
@@ -109,6 +128,17 @@ impl LocalStack {
             address: config.listen,
             source,
         })?;
+        let state = AppState {
+            db,
+            keys,
+            anon_key: anon_key.clone(),
+            refresh_reuse_window_ms: config.refresh_reuse_window_ms,
+            public_url: format!("http://{address}"),
+            signaling: config.signaling,
+            voice_rollout_percent: config.voice_rollout_percent.min(100),
+            client_secret_lifetime_s: config.client_secret_lifetime_s,
+            live: Arc::default(),
+        };
         let (stop, stopped) = oneshot::channel::<()>();
         let app = router(state.clone());
         let task = tokio::spawn(async move {
@@ -199,7 +229,17 @@ fn router(state: AppState) -> Router {
             .patch(crate::rest::handlers::update)
             .delete(crate::rest::handlers::delete),
     );
+    let functions = Router::new()
+        .route(
+            "/interview-start",
+            post(crate::functions::interview_start).options(cors_preflight),
+        )
+        .route(
+            "/transcript-processor",
+            post(crate::functions::transcript_processor).options(cors_preflight),
+        );
     Router::new()
+        .nest("/functions/v1", functions)
         .nest("/auth/v1", auth)
         .nest("/rest/v1", rest)
         .layer(axum::middleware::from_fn_with_state(
@@ -210,8 +250,28 @@ fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Every request carries the project's anon key in `apikey`, as with a hosted project's gateway.
+/// Browsers ask before calling a function from another origin; answer as Supabase does.
+async fn cors_preflight() -> Response {
+    (
+        StatusCode::OK,
+        [
+            ("access-control-allow-origin", "*"),
+            (
+                "access-control-allow-headers",
+                "authorization, x-client-info, apikey, content-type",
+            ),
+            ("access-control-allow-methods", "POST, OPTIONS"),
+        ],
+    )
+        .into_response()
+}
+
+/// Every request carries the project's anon key in `apikey`, as with a hosted project's gateway
+/// (CORS preflights excepted: browsers send them without it).
 async fn require_api_key(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if request.method() == axum::http::Method::OPTIONS {
+        return next.run(request).await;
+    }
     match request
         .headers()
         .get("apikey")
