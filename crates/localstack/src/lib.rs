@@ -3,8 +3,9 @@
 //! binary.
 //!
 //! It speaks the same wire formats as the hosted services (see PROTOCOLS.md), so the client cannot
-//! tell the two apart. Built so far: auth (GoTrue subset) and the PostgREST query language; the
-//! table endpoints, edge functions, SDP proxy and interviewer follow (W1-4, W1-5).
+//! tell the two apart. Built: auth (GoTrue subset), tables (PostgREST subset) with tenant and role
+//! isolation, the `interview-start` and `transcript-processor` functions, and the SDP proxy up to
+//! its upstream. The realtime peer behind the proxy (the local interviewer) is W1-5.
 
 pub mod auth;
 pub mod caller;
@@ -12,7 +13,9 @@ pub mod db;
 pub mod error;
 pub mod functions;
 pub mod jwt;
+pub mod proxy;
 pub mod rest;
+pub mod seed;
 pub mod server;
 
 pub use server::{Config, LocalStack, Signaling, StartError};

@@ -90,6 +90,8 @@ pub struct AppState {
     pub client_secret_lifetime_s: i64,
     /// Sessions with a live realtime connection: one connection per interview.
     pub live: Arc<Mutex<HashSet<String>>>,
+    /// Where the SDP proxy gets answers.
+    pub upstream: Arc<dyn crate::proxy::Upstream>,
 }
 
 /// A running local stack. Dropping it does not stop it; call [`LocalStack::shutdown`].
@@ -138,6 +140,7 @@ impl LocalStack {
             voice_rollout_percent: config.voice_rollout_percent.min(100),
             client_secret_lifetime_s: config.client_secret_lifetime_s,
             live: Arc::default(),
+            upstream: Arc::new(crate::proxy::NoUpstream),
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let app = router(state.clone());
@@ -238,14 +241,20 @@ fn router(state: AppState) -> Router {
             "/transcript-processor",
             post(crate::functions::transcript_processor).options(cors_preflight),
         );
-    Router::new()
+    let api = Router::new()
         .nest("/functions/v1", functions)
         .nest("/auth/v1", auth)
         .nest("/rest/v1", rest)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_api_key,
-        ))
+        ));
+    // The SDP proxy is its own service in hosted set-ups: it authenticates in its first
+    // message, not with the gateway's apikey.
+    Router::new()
+        .route("/health", get(crate::proxy::health))
+        .route("/ws", get(crate::proxy::ws))
+        .merge(api)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }

@@ -1,0 +1,272 @@
+//! The SDP proxy (PROTOCOLS.md §3): `GET /health`, and `GET /ws` where the first message
+//! authenticates, then offers are checked and handed to the realtime upstream for an answer.
+//! Close codes: 1008 invalid or expired token, 4009 the session already has a live connection,
+//! 4029 too many offers, 1011 the upstream failed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::caller::{Caller, Role};
+use crate::server::AppState;
+
+/// The largest offer the proxy forwards.
+pub const MAX_SDP_BYTES: usize = 64 * 1024;
+/// How long a client has to authenticate after connecting.
+pub const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Offers allowed on one connection (renegotiation and ICE restarts included).
+pub const MAX_OFFERS_PER_CONNECTION: usize = 20;
+
+pub const CLOSE_POLICY: u16 = 1008;
+pub const CLOSE_ALREADY_LIVE: u16 = 4009;
+pub const CLOSE_RATE_LIMITED: u16 = 4029;
+pub const CLOSE_UPSTREAM_FAILED: u16 = 1011;
+
+/// Why an offer was refused before it went anywhere.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SdpError {
+    #[error("the offer is {0} bytes; the limit is {MAX_SDP_BYTES}")]
+    TooLarge(usize),
+    #[error("the offer is not an SDP session description")]
+    NotSdp,
+    #[error(
+        "the offer needs exactly one audio and one application (data channel) section; it has {audio} and {application}"
+    )]
+    WrongSections { audio: usize, application: usize },
+}
+
+/// Checks an offer before it is forwarded: size, SDP shape, exactly one audio and one data
+/// channel section.
+pub fn validate_offer(sdp: &str) -> Result<(), SdpError> {
+    if sdp.len() > MAX_SDP_BYTES {
+        return Err(SdpError::TooLarge(sdp.len()));
+    }
+    if !sdp.trim_start().starts_with("v=0") {
+        return Err(SdpError::NotSdp);
+    }
+    let count = |kind: &str| {
+        sdp.lines()
+            .filter(|line| line.trim_start().starts_with(&format!("m={kind} ")))
+            .count()
+    };
+    let (audio, application) = (count("audio"), count("application"));
+    let others = sdp.lines().filter(|line| line.starts_with("m=")).count() - audio - application;
+    if audio != 1 || application != 1 || others != 0 {
+        return Err(SdpError::WrongSections { audio, application });
+    }
+    Ok(())
+}
+
+/// Where answers come from: the local interviewer, or a hosted realtime endpoint.
+pub trait Upstream: Send + Sync + std::fmt::Debug {
+    /// Answers `offer` for the session; an error closes the connection with 1011.
+    fn answer<'a>(
+        &'a self,
+        session_id: &'a str,
+        offer: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send + 'a>>;
+}
+
+/// The upstream until a realtime peer is configured: every offer is refused with a reason.
+#[derive(Debug, Default)]
+pub struct NoUpstream;
+
+impl Upstream for NoUpstream {
+    fn answer<'a>(
+        &'a self,
+        _session_id: &'a str,
+        _offer: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send + 'a>>
+    {
+        Box::pin(async { Err("no realtime peer is configured behind this proxy".to_owned()) })
+    }
+}
+
+/// `GET /health`
+pub async fn health() -> Json<Value> {
+    Json(json!({"status": "healthy", "timestamp": chrono::Utc::now().to_rfc3339()}))
+}
+
+/// `GET /ws`
+pub async fn ws(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
+    upgrade
+        .max_message_size(MAX_SDP_BYTES + 4096)
+        .on_upgrade(move |socket| serve(state, socket))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ClientMessage {
+    Auth {
+        access_token: String,
+        session_id: String,
+    },
+    Offer {
+        sdp: String,
+    },
+    Bye,
+}
+
+async fn send(socket: &mut WebSocket, value: Value) -> bool {
+    socket
+        .send(Message::Text(value.to_string().into()))
+        .await
+        .is_ok()
+}
+
+async fn close(mut socket: WebSocket, code: u16, reason: &str) {
+    let frame = CloseFrame {
+        code,
+        reason: reason.to_owned().into(),
+    };
+    let _ = socket.send(Message::Close(Some(frame))).await;
+}
+
+fn read(message: Option<Result<Message, axum::Error>>) -> Option<Result<ClientMessage, String>> {
+    match message? {
+        Ok(Message::Text(text)) => Some(serde_json::from_str(&text).map_err(|e| e.to_string())),
+        Ok(Message::Close(_)) | Err(_) => None,
+        Ok(_) => Some(Err("only JSON text messages are accepted".to_owned())),
+    }
+}
+
+/// Removes the session from the live set when the connection ends, however it ends.
+struct LiveGuard {
+    state: AppState,
+    session_id: String,
+}
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        if let Ok(mut live) = self.state.live.lock() {
+            live.remove(&self.session_id);
+        }
+    }
+}
+
+async fn may_join(state: &AppState, caller: &Caller, session_id: &str) -> bool {
+    let (caller, session_id) = (caller.clone(), session_id.to_owned());
+    state
+        .db
+        .call(move |conn| {
+            conn.query_row(
+                "SELECT COUNT(*) > 0 FROM interview_sessions WHERE id = ?1 AND tenant_id = ?2 AND candidate_id = ?3 AND status = 'active'",
+                [&session_id, &caller.tenant_id, &caller.user_id],
+                |r| r.get::<_, bool>(0),
+            )
+            .map_err(crate::db::DbError::from)
+        })
+        .await
+        .unwrap_or(false)
+        && caller.role == Role::Candidate
+}
+
+async fn serve(state: AppState, mut socket: WebSocket) {
+    let first = tokio::time::timeout(AUTH_TIMEOUT, socket.recv())
+        .await
+        .ok()
+        .flatten();
+    let Some(Ok(ClientMessage::Auth {
+        access_token,
+        session_id,
+    })) = read(first)
+    else {
+        return close(
+            socket,
+            CLOSE_POLICY,
+            "the first message must be {\"type\":\"auth\",...}",
+        )
+        .await;
+    };
+    let Ok((caller, _)) = crate::caller::from_token(&state, &access_token).await else {
+        return close(socket, CLOSE_POLICY, "invalid or expired token").await;
+    };
+    if !may_join(&state, &caller, &session_id).await {
+        return close(
+            socket,
+            CLOSE_POLICY,
+            "this session is not yours or is not active",
+        )
+        .await;
+    }
+    let fresh = state
+        .live
+        .lock()
+        .map(|mut live| live.insert(session_id.clone()))
+        .unwrap_or(false);
+    if !fresh {
+        return close(
+            socket,
+            CLOSE_ALREADY_LIVE,
+            "this session already has a live connection",
+        )
+        .await;
+    }
+    let _guard = LiveGuard {
+        state: state.clone(),
+        session_id: session_id.clone(),
+    };
+    if !send(&mut socket, json!({"type": "ready"})).await {
+        return;
+    }
+    let upstream: Arc<dyn Upstream> = state.upstream.clone();
+    let mut offers = 0;
+    while let Some(message) = read(socket.recv().await) {
+        match message {
+            Ok(ClientMessage::Offer { sdp }) => {
+                offers += 1;
+                if offers > MAX_OFFERS_PER_CONNECTION {
+                    return close(
+                        socket,
+                        CLOSE_RATE_LIMITED,
+                        "too many offers on this connection",
+                    )
+                    .await;
+                }
+                if let Err(problem) = validate_offer(&sdp) {
+                    if !send(&mut socket, json!({"type": "error", "code": "invalid_sdp", "message": problem.to_string()})).await {
+                        return;
+                    }
+                    continue;
+                }
+                match upstream.answer(&session_id, &sdp).await {
+                    Ok(answer) => {
+                        if !send(&mut socket, json!({"type": "answer", "sdp": answer})).await {
+                            return;
+                        }
+                    }
+                    Err(reason) => {
+                        tracing::warn!(event = "sdp_proxy_upstream_failed", %reason);
+                        let _ = send(
+                            &mut socket,
+                            json!({"type": "error", "code": "upstream_failed", "message": reason}),
+                        )
+                        .await;
+                        return close(
+                            socket,
+                            CLOSE_UPSTREAM_FAILED,
+                            "the realtime upstream failed",
+                        )
+                        .await;
+                    }
+                }
+            }
+            Ok(ClientMessage::Bye) => {
+                let _ = send(&mut socket, json!({"type": "bye"})).await;
+                return close(socket, 1000, "bye").await;
+            }
+            Ok(ClientMessage::Auth { .. }) | Err(_) => {
+                let reply = json!({"type": "error", "code": "unexpected_message", "message": "expected an offer or bye"});
+                if !send(&mut socket, reply).await {
+                    return;
+                }
+            }
+        }
+    }
+}

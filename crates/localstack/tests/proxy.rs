@@ -1,0 +1,171 @@
+//! The SDP proxy over a real WebSocket: health, authentication in the first message, one live
+//! connection per session, offer checks, and a clear close when no realtime peer can answer.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Tests fail loudly by design.
+
+mod common;
+
+use common::Stack;
+use futures_util::{SinkExt, StreamExt};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use viva_localstack::Config;
+use viva_localstack::proxy::{SdpError, validate_offer};
+
+const OFFER: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n";
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(s: &Stack) -> Socket {
+    let url = format!("{}/ws", s.stack.base_url.replacen("http", "ws", 1));
+    tokio_tungstenite::connect_async(url).await.unwrap().0
+}
+
+async fn say(socket: &mut Socket, value: Value) {
+    socket
+        .send(Message::Text(value.to_string().into()))
+        .await
+        .unwrap();
+}
+
+/// The next JSON message, or the close code.
+async fn next(socket: &mut Socket) -> Result<Value, u16> {
+    loop {
+        match socket.next().await {
+            Some(Ok(Message::Text(text))) => return Ok(serde_json::from_str(&text).unwrap()),
+            Some(Ok(Message::Close(frame))) => return Err(frame.map_or(1005, |f| f.code.into())),
+            Some(Ok(_)) => continue,
+            other => panic!("the socket ended without a close frame: {other:?}"),
+        }
+    }
+}
+
+async fn practice_session(s: &Stack) -> (String, String) {
+    let tenant = s.stack.add_tenant("Acme").await.unwrap();
+    let ca = s.account("ca@acme.test", &tenant, "candidate").await;
+    let started: Value = s
+        .request(
+            Method::POST,
+            "/functions/v1/interview-start",
+            Some(&ca.access_token),
+        )
+        .json(&json!({"mode": "practice"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (
+        ca.access_token,
+        started["session"]["id"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn health_answers_without_an_api_key() {
+    let s = Stack::start(Config::default()).await;
+    let response = s
+        .http
+        .get(format!("{}/health", s.stack.base_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "healthy");
+    assert!(chrono::DateTime::parse_from_rfc3339(body["timestamp"].as_str().unwrap()).is_ok());
+    s.stack.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_session_gets_one_live_connection_and_offers_are_checked() {
+    let s = Stack::start(Config::default()).await;
+    let (token, session) = practice_session(&s).await;
+
+    let mut first = connect(&s).await;
+    say(
+        &mut first,
+        json!({"type": "auth", "access_token": token, "session_id": session}),
+    )
+    .await;
+    assert_eq!(next(&mut first).await, Ok(json!({"type": "ready"})));
+
+    // A second connection for the same session is refused, and so is interview-start's 409 path.
+    let mut second = connect(&s).await;
+    say(
+        &mut second,
+        json!({"type": "auth", "access_token": token, "session_id": session}),
+    )
+    .await;
+    assert_eq!(next(&mut second).await, Err(4009));
+
+    say(&mut first, json!({"type": "offer", "sdp": "hello"})).await;
+    let error = next(&mut first).await.unwrap();
+    assert_eq!(
+        (error["type"].as_str(), error["code"].as_str()),
+        (Some("error"), Some("invalid_sdp"))
+    );
+
+    // A well-formed offer with no realtime peer configured: a clear error, then 1011.
+    say(&mut first, json!({"type": "offer", "sdp": OFFER})).await;
+    let error = next(&mut first).await.unwrap();
+    assert_eq!(error["code"], "upstream_failed");
+    assert_eq!(next(&mut first).await, Err(1011));
+
+    // The session is free again once the connection is gone.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let mut third = connect(&s).await;
+    say(
+        &mut third,
+        json!({"type": "auth", "access_token": token, "session_id": session}),
+    )
+    .await;
+    assert_eq!(next(&mut third).await, Ok(json!({"type": "ready"})));
+    say(&mut third, json!({"type": "bye"})).await;
+    assert_eq!(next(&mut third).await, Ok(json!({"type": "bye"})));
+    assert_eq!(next(&mut third).await, Err(1000));
+    s.stack.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_or_missing_authentication_closes_with_1008() {
+    let s = Stack::start(Config::default()).await;
+    let (token, session) = practice_session(&s).await;
+    for first in [
+        json!({"type": "auth", "access_token": "forged", "session_id": session}),
+        json!({"type": "auth", "access_token": token, "session_id": "00000000-0000-4000-8000-000000000000"}),
+        json!({"type": "offer", "sdp": OFFER}),
+    ] {
+        let mut socket = connect(&s).await;
+        say(&mut socket, first.clone()).await;
+        assert_eq!(next(&mut socket).await, Err(1008), "{first}");
+    }
+    s.stack.shutdown().await;
+}
+
+#[test]
+fn offers_need_sdp_with_one_audio_and_one_data_channel_section() {
+    assert_eq!(validate_offer(OFFER), Ok(()));
+    assert_eq!(validate_offer("hello"), Err(SdpError::NotSdp));
+    let two_audio = OFFER.replace(
+        "m=application 9 UDP/DTLS/SCTP webrtc-datachannel",
+        "m=audio 9 UDP/TLS/RTP/SAVPF 0",
+    );
+    assert_eq!(
+        validate_offer(&two_audio),
+        Err(SdpError::WrongSections {
+            audio: 2,
+            application: 0
+        })
+    );
+    let video = format!("{OFFER}m=video 9 UDP/TLS/RTP/SAVPF 96\r\n");
+    assert!(matches!(
+        validate_offer(&video),
+        Err(SdpError::WrongSections { .. })
+    ));
+    let huge = format!("{OFFER}a=x:{}\r\n", "y".repeat(70 * 1024));
+    assert!(matches!(validate_offer(&huge), Err(SdpError::TooLarge(_))));
+}
