@@ -35,6 +35,8 @@ pub struct Harness {
     pub artifacts: PathBuf,
     daemons: Vec<Daemon>,
     pid_file: PathBuf,
+    /// Directories outside the run directory to remove when the harness stops.
+    scratch_dirs: Vec<PathBuf>,
 }
 
 impl Harness {
@@ -59,6 +61,7 @@ impl Harness {
             artifacts: artifacts.clone(),
             daemons: Vec::new(),
             pid_file,
+            scratch_dirs: Vec::new(),
         };
         // A private home for everything the app, WebKit, mesa, dconf and the daemons write.
         harness.set("XDG_RUNTIME_DIR", &runtime);
@@ -74,6 +77,7 @@ impl Harness {
         harness.start_display()?;
         harness.start_dbus_and_keyring()?;
         harness.start_pulseaudio()?;
+        harness.start_postgres()?;
         if let Some(driver) = tauri_driver {
             harness.start_tauri_driver(driver)?;
         }
@@ -244,6 +248,73 @@ impl Harness {
         Ok(())
     }
 
+    /// A throw-away PostgreSQL cluster on a loopback port, for the hosted-schema tests. It
+    /// lives under /tmp because the server runs as the `postgres` user, who cannot enter
+    /// root's home.
+    fn start_postgres(&mut self) -> Result<()> {
+        let Some(bin) = postgres_bin_dir() else {
+            bail!("harness: PostgreSQL is not installed (package `postgresql`)");
+        };
+        let dir = PathBuf::from(format!("/tmp/viva-pg-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let as_server_user = |program: PathBuf| -> Command {
+            if crate::shell::is_root() {
+                let mut command = Command::new("runuser");
+                command.args(["-u", "postgres", "--"]).arg(program);
+                command
+            } else {
+                Command::new(program)
+            }
+        };
+        if crate::shell::is_root() {
+            crate::shell::run(Command::new("chown").arg("postgres:postgres").arg(&dir))?;
+        }
+        let data = dir.join("data");
+        let mut initdb = as_server_user(bin.join("initdb"));
+        initdb
+            .arg("-D")
+            .arg(&data)
+            .args(["-U", "postgres", "--auth=trust", "-E", "UTF8"]);
+        if output(&mut initdb).is_none() {
+            bail!("harness: initdb failed for {}", data.display());
+        }
+        let port = free_port()?;
+        let mut server = as_server_user(bin.join("postgres"));
+        server
+            .arg("-D")
+            .arg(&data)
+            .args([
+                "-p",
+                &port.to_string(),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "fsync=off",
+            ])
+            .arg("-k")
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        self.spawn("postgres", server)?;
+        self.scratch_dirs.push(dir);
+        let ready = wait_until(START_TIMEOUT, || {
+            output(Command::new(bin.join("pg_isready")).args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ]))
+            .is_some()
+        });
+        if !ready {
+            bail!("harness: PostgreSQL did not accept connections on port {port}");
+        }
+        self.set("VIVA_TEST_PG_PORT", port.to_string());
+        self.set("VIVA_TEST_PG_BIN", &bin);
+        Ok(())
+    }
+
     fn start_tauri_driver(&mut self, driver: &Path) -> Result<()> {
         let port = free_port()?;
         let native_port = free_port()?;
@@ -277,6 +348,9 @@ impl Harness {
     pub fn stop(&mut self) {
         while !self.daemons.is_empty() {
             self.stop_last();
+        }
+        for dir in self.scratch_dirs.drain(..) {
+            let _ = std::fs::remove_dir_all(dir);
         }
         let _ = std::fs::remove_file(&self.pid_file);
     }
@@ -336,6 +410,23 @@ fn stop_stale_daemons(pid_file: &Path) {
         }
     }
     let _ = std::fs::remove_file(pid_file);
+}
+
+/// The newest installed PostgreSQL's binaries (Debian keeps them per major version).
+fn postgres_bin_dir() -> Option<PathBuf> {
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .flatten()
+        .filter_map(|entry| {
+            Some((
+                entry.file_name().to_str()?.parse().ok()?,
+                entry.path().join("bin"),
+            ))
+        })
+        .filter(|(_, bin)| bin.join("postgres").is_file())
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, bin)| bin)
 }
 
 fn free_port() -> Result<u16> {

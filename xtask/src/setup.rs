@@ -70,6 +70,10 @@ const TEST_PACKAGES: &[Package] = &[
         "speech synthesis that says test sentences into the microphone",
     ),
     pkg("sox", "measures and converts test audio"),
+    pkg(
+        "postgresql",
+        "a real PostgreSQL to test the hosted schema's row-level security",
+    ),
 ];
 
 /// Which command is being set up for.
