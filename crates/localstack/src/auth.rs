@@ -212,6 +212,22 @@ fn token_response(
     }))
 }
 
+/// The request body as JSON, or GoTrue's `bad_json` error in the shape the request asked for.
+fn json_body<T: for<'de> Deserialize<'de>>(
+    body: &[u8],
+    headers: &HeaderMap,
+) -> Result<T, Response> {
+    serde_json::from_slice(body).map_err(|_| {
+        AuthError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_json",
+            "Could not parse request body as JSON",
+        )
+        .for_request(headers)
+        .into_response()
+    })
+}
+
 #[derive(Debug, Deserialize)]
 pub struct GrantQuery {
     grant_type: Option<String>,
@@ -234,17 +250,9 @@ pub async fn token(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let body: TokenBody = match serde_json::from_slice(&body) {
+    let body: TokenBody = match json_body(&body, &headers) {
         Ok(body) => body,
-        Err(_) => {
-            return AuthError::new(
-                StatusCode::BAD_REQUEST,
-                "bad_json",
-                "Could not parse request body as JSON",
-            )
-            .for_request(&headers)
-            .into_response();
-        }
+        Err(response) => return response,
     };
     let keys = state.keys.clone();
     let window = state.refresh_reuse_window_ms;
@@ -395,17 +403,9 @@ pub async fn signup(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let body: SignupBody = match serde_json::from_slice(&body) {
+    let body: SignupBody = match json_body(&body, &headers) {
         Ok(body) => body,
-        Err(_) => {
-            return AuthError::new(
-                StatusCode::BAD_REQUEST,
-                "bad_json",
-                "Could not parse request body as JSON",
-            )
-            .for_request(&headers)
-            .into_response();
-        }
+        Err(response) => return response,
     };
     let keys = state.keys.clone();
     let result = state

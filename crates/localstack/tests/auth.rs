@@ -7,72 +7,10 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use viva_localstack::{Config, LocalStack};
+use viva_localstack::Config;
 
-struct Client {
-    http: reqwest::Client,
-    stack: LocalStack,
-}
-
-impl Client {
-    async fn start(config: Config) -> Self {
-        Self {
-            http: reqwest::Client::new(),
-            stack: LocalStack::start(config).await.unwrap(),
-        }
-    }
-
-    fn post(&self, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .post(format!("{}{path}", self.stack.base_url))
-            .header("apikey", &self.stack.anon_key)
-    }
-
-    fn get(&self, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .get(format!("{}{path}", self.stack.base_url))
-            .header("apikey", &self.stack.anon_key)
-    }
-
-    async fn signup(&self, email: &str, password: &str) -> (StatusCode, Value) {
-        let response = self
-            .post("/auth/v1/signup")
-            .json(&json!({"email": email, "password": password}))
-            .send()
-            .await
-            .unwrap();
-        (
-            response.status(),
-            response.json().await.unwrap_or(Value::Null),
-        )
-    }
-
-    async fn refresh(&self, token: &str) -> (StatusCode, Value) {
-        let response = self
-            .post("/auth/v1/token?grant_type=refresh_token")
-            .json(&json!({"refresh_token": token}))
-            .send()
-            .await
-            .unwrap();
-        (
-            response.status(),
-            response.json().await.unwrap_or(Value::Null),
-        )
-    }
-
-    async fn current_user(&self, access_token: &str) -> (StatusCode, Value) {
-        let response = self
-            .get("/auth/v1/user")
-            .bearer_auth(access_token)
-            .send()
-            .await
-            .unwrap();
-        (
-            response.status(),
-            response.json().await.unwrap_or(Value::Null),
-        )
-    }
-}
+mod common;
+use common::Stack as Client;
 
 #[tokio::test]
 async fn sign_up_then_sign_in_gives_a_session_with_tenant_and_role_in_app_metadata() {
@@ -219,7 +157,11 @@ async fn bearer_tokens_are_checked_for_presence_signature_expiry_and_logout() {
 
     let (status, body) = client.current_user(&access).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let missing = client.get("/auth/v1/user").send().await.unwrap();
+    let missing = client
+        .get_unauthenticated("/auth/v1/user")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
     let (status, body) = client.current_user("not.a.jwt").await;
     assert_eq!(

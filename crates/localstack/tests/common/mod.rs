@@ -108,4 +108,55 @@ impl Stack {
             response.json().await.unwrap_or(Value::Null),
         )
     }
+
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .post(format!("{}{path}", self.stack.base_url))
+            .header("apikey", &self.stack.anon_key)
+    }
+
+    pub fn get_unauthenticated(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .get(format!("{}{path}", self.stack.base_url))
+            .header("apikey", &self.stack.anon_key)
+    }
+
+    pub async fn signup(&self, email: &str, password: &str) -> (StatusCode, Value) {
+        let response = self
+            .post("/auth/v1/signup")
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        (
+            response.status(),
+            response.json().await.unwrap_or(Value::Null),
+        )
+    }
+
+    pub async fn refresh(&self, token: &str) -> (StatusCode, Value) {
+        let response = self
+            .post("/auth/v1/token?grant_type=refresh_token")
+            .json(&json!({"refresh_token": token}))
+            .send()
+            .await
+            .unwrap();
+        (
+            response.status(),
+            response.json().await.unwrap_or(Value::Null),
+        )
+    }
+
+    pub async fn current_user(&self, access_token: &str) -> (StatusCode, Value) {
+        let response = self
+            .get_unauthenticated("/auth/v1/user")
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .unwrap();
+        (
+            response.status(),
+            response.json().await.unwrap_or(Value::Null),
+        )
+    }
 }
