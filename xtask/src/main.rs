@@ -23,7 +23,9 @@ const USAGE: &str = "usage: cargo xtask <command>
   test         install what is missing, then format check, clippy, UI lint/typecheck/tests,
                every Rust test and the end-to-end suite; ends with one summary line
   bench        run every benchmark and print one table of the results
-  fuzz [MIN]   fuzz the realtime parser and assembler for MIN minutes (default 5)
+  fuzz [TARGET] [MIN]
+               fuzz for MIN minutes (default 5): `realtime` (event parser and transcript
+               assembler, the default) or `filters` (the local stack's PostgREST filters)
   bindings     regenerate ui/src/bindings.ts from the Rust IPC types
   screenshot   start Viva under Xvfb and save docs/img/first-screen.png
   setup        only install what is missing (system packages, npm packages, tauri-driver)";
@@ -35,11 +37,21 @@ fn main() -> ExitCode {
         "test" => ws.test(),
         "bindings" => ws.bindings(),
         "bench" => ws.bench(),
-        "fuzz" => match std::env::args().nth(2).map(|m| m.parse::<u64>()) {
-            None => ws.fuzz(5),
-            Some(Ok(minutes)) if minutes > 0 => ws.fuzz(minutes),
-            Some(_) => bail!("fuzz: give the number of minutes, e.g. `cargo xtask fuzz 10`"),
-        },
+        "fuzz" => {
+            let args: Vec<String> = std::env::args().skip(2).collect();
+            let target = args
+                .iter()
+                .find(|a| a.parse::<u64>().is_err())
+                .map_or("realtime", String::as_str);
+            let minutes = match args.iter().find_map(|a| a.parse::<u64>().ok()) {
+                None => 5,
+                Some(minutes) if minutes > 0 => minutes,
+                Some(_) => {
+                    bail!("fuzz: give the number of minutes, e.g. `cargo xtask fuzz filters 10`")
+                }
+            };
+            ws.fuzz(target, minutes)
+        }
         "screenshot" => ws.screenshot(),
         "setup" => ws.setup(Purpose::Test).map(|_| ()),
         "" | "help" | "--help" | "-h" => {
@@ -182,18 +194,25 @@ impl Workspace {
         Ok(())
     }
 
-    /// Fuzzes the realtime parser and assembler for `minutes` with cargo-fuzz (libFuzzer).
-    fn fuzz(&self, minutes: u64) -> Result<()> {
+    /// Fuzzes one target for `minutes` with cargo-fuzz (libFuzzer).
+    fn fuzz(&self, target: &str, minutes: u64) -> Result<()> {
+        let (crate_dir, fuzz_target) = match target {
+            "realtime" => ("crates/realtime/fuzz", "parse_assemble"),
+            "filters" => ("crates/localstack/fuzz", "postgrest_filters"),
+            other => {
+                bail!("fuzz: unknown target `{other}`; the targets are `realtime` and `filters`")
+            }
+        };
         let cargo_fuzz = setup::cargo_fuzz(&self.cache)?;
-        let fuzz_dir = self.root.join("crates/realtime/fuzz");
+        let fuzz_dir = self.root.join(crate_dir);
         // New inputs go to a working corpus in the cache; the committed seeds are only read.
-        let working = self.cache.join("fuzz-corpus/parse_assemble");
+        let working = self.cache.join("fuzz-corpus").join(fuzz_target);
         std::fs::create_dir_all(&working)?;
         let mut command = cmd_in(&cargo_fuzz, &fuzz_dir);
         command
-            .args(["fuzz", "run", "--sanitizer", "none", "parse_assemble"])
+            .args(["fuzz", "run", "--sanitizer", "none", fuzz_target])
             .arg(&working)
-            .arg(fuzz_dir.join("corpus/parse_assemble"))
+            .arg(fuzz_dir.join("corpus").join(fuzz_target))
             .arg("--")
             .arg(format!("-max_total_time={}", minutes * 60))
             .arg("-max_len=65536")

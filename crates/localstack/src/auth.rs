@@ -213,10 +213,7 @@ fn token_response(
 }
 
 /// The request body as JSON, or GoTrue's `bad_json` error in the shape the request asked for.
-fn json_body<T: for<'de> Deserialize<'de>>(
-    body: &[u8],
-    headers: &HeaderMap,
-) -> Result<T, Response> {
+fn json_body<T: for<'de> Deserialize<'de>>(body: &[u8], headers: &HeaderMap) -> AuthResult<T> {
     serde_json::from_slice(body).map_err(|_| {
         AuthError::new(
             StatusCode::BAD_REQUEST,
@@ -224,7 +221,6 @@ fn json_body<T: for<'de> Deserialize<'de>>(
             "Could not parse request body as JSON",
         )
         .for_request(headers)
-        .into_response()
     })
 }
 
@@ -252,7 +248,7 @@ pub async fn token(
 ) -> Response {
     let body: TokenBody = match json_body(&body, &headers) {
         Ok(body) => body,
-        Err(response) => return response,
+        Err(error) => return error.into_response(),
     };
     let keys = state.keys.clone();
     let window = state.refresh_reuse_window_ms;
@@ -405,7 +401,7 @@ pub async fn signup(
 ) -> Response {
     let body: SignupBody = match json_body(&body, &headers) {
         Ok(body) => body,
-        Err(response) => return response,
+        Err(error) => return error.into_response(),
     };
     let keys = state.keys.clone();
     let result = state

@@ -4,8 +4,8 @@
 //!
 //! It speaks the same wire formats as the hosted services (see PROTOCOLS.md), so the client cannot
 //! tell the two apart. Built: auth (GoTrue subset), tables (PostgREST subset) with tenant and role
-//! isolation, the `interview-start` and `transcript-processor` functions, and the SDP proxy up to
-//! its upstream. The realtime peer behind the proxy (the local interviewer) is W1-5.
+//! isolation, the `interview-start` and `transcript-processor` functions, and the SDP proxy with a
+//! forwarder to a hosted Realtime endpoint. The local interviewer behind the proxy is W1-5.
 
 pub mod auth;
 pub mod caller;

@@ -270,3 +270,95 @@ async fn serve(state: AppState, mut socket: WebSocket) {
         }
     }
 }
+
+/// How long the hosted endpoint has to answer an offer.
+const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Forwards offers to a hosted Realtime endpoint in its "unified interface" form: a multipart
+/// POST of the offer (`sdp`) and a session config (`session`) with the server's API key, which
+/// never reaches the client. The client sends the full `session.update` once the data channel is
+/// open, so the session posted here only names the model.
+pub struct HostedUpstream {
+    url: String,
+    api_key: String,
+    model: String,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for HostedUpstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostedUpstream")
+            .field("url", &self.url)
+            .field("model", &self.model)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HostedUpstream {
+    pub fn new(url: &str, api_key: &str, model: &str) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .timeout(UPSTREAM_TIMEOUT)
+            .build()
+            .map_err(|error| format!("cannot build the upstream client: {error}"))?;
+        Ok(Self {
+            url: url.to_owned(),
+            api_key: api_key.to_owned(),
+            model: model.to_owned(),
+            http,
+        })
+    }
+
+    async fn forward(&self, offer: &str) -> Result<String, String> {
+        let session = json!({"type": "realtime", "model": self.model}).to_string();
+        let sdp = reqwest::multipart::Part::text(offer.to_owned())
+            .mime_str("application/sdp")
+            .map_err(|error| error.to_string())?;
+        let form = reqwest::multipart::Form::new()
+            .part("sdp", sdp)
+            .text("session", session);
+        let response = self
+            .http
+            .post(&self.url)
+            .bearer_auth(&self.api_key)
+            .multipart(form)
+            .send()
+            .await
+            .map_err(|error| {
+                format!(
+                    "the realtime service could not be reached: {}",
+                    error.without_url()
+                )
+            })?;
+        let status = response.status();
+        let body = response
+            .text()
+            .await
+            .map_err(|error| format!("the realtime service's answer broke off: {error}"))?;
+        if !status.is_success() {
+            let message = serde_json::from_str::<Value>(&body)
+                .ok()
+                .and_then(|v| {
+                    v.pointer("/error/message")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                })
+                .unwrap_or_else(|| format!("HTTP {status}"));
+            return Err(format!("the realtime service refused the offer: {message}"));
+        }
+        if !body.trim_start().starts_with("v=0") {
+            return Err("the realtime service answered with something that is not SDP".to_owned());
+        }
+        Ok(body)
+    }
+}
+
+impl Upstream for HostedUpstream {
+    fn answer<'a>(
+        &'a self,
+        _session_id: &'a str,
+        offer: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send + 'a>>
+    {
+        Box::pin(self.forward(offer))
+    }
+}

@@ -22,7 +22,7 @@ use crate::jwt::Keys;
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// How to run the local stack.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     /// Where to listen; port 0 picks a free one.
     pub listen: SocketAddr,
@@ -38,6 +38,19 @@ pub struct Config {
     pub voice_rollout_percent: u8,
     /// Lifetime of the `ek_` client secrets `interview-start` mints (hosted default: 600 s).
     pub client_secret_lifetime_s: i64,
+    /// What answers offers behind the SDP proxy; `None` until a realtime peer is configured.
+    pub upstream: Option<Arc<dyn crate::proxy::Upstream>>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("signaling", &self.signaling)
+            .field("upstream", &self.upstream)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How `interview-start` tells clients to connect.
@@ -57,6 +70,7 @@ impl Default for Config {
             signaling: Signaling::Http,
             voice_rollout_percent: 100,
             client_secret_lifetime_s: 600,
+            upstream: None,
         }
     }
 }
@@ -140,7 +154,10 @@ impl LocalStack {
             voice_rollout_percent: config.voice_rollout_percent.min(100),
             client_secret_lifetime_s: config.client_secret_lifetime_s,
             live: Arc::default(),
-            upstream: Arc::new(crate::proxy::NoUpstream),
+            upstream: config
+                .upstream
+                .clone()
+                .unwrap_or_else(|| Arc::new(crate::proxy::NoUpstream)),
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let app = router(state.clone());

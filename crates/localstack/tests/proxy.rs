@@ -169,3 +169,131 @@ fn offers_need_sdp_with_one_audio_and_one_data_channel_section() {
     let huge = format!("{OFFER}a=x:{}\r\n", "y".repeat(70 * 1024));
     assert!(matches!(validate_offer(&huge), Err(SdpError::TooLarge(_))));
 }
+
+/// A stand-in for the hosted Realtime endpoint (the one boundary that cannot run here), speaking
+/// its unified-interface format: multipart `sdp` + `session`, bearer API key, 201 with SDP.
+async fn fake_hosted_realtime(
+    reply: (u16, &'static str, &'static str),
+) -> (
+    String,
+    tokio::sync::mpsc::Receiver<(String, String, String)>,
+) {
+    use axum::extract::Multipart;
+    use axum::http::HeaderMap;
+    let (seen, received) = tokio::sync::mpsc::channel(8);
+    let app = axum::Router::new().route(
+        "/v1/realtime/calls",
+        axum::routing::post(move |headers: HeaderMap, mut form: Multipart| {
+            let seen = seen.clone();
+            async move {
+                let auth = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                let (mut sdp, mut session) = (String::new(), String::new());
+                while let Ok(Some(field)) = form.next_field().await {
+                    let name = field.name().unwrap_or_default().to_owned();
+                    let text = field.text().await.unwrap_or_default();
+                    if name == "sdp" {
+                        sdp = text
+                    } else if name == "session" {
+                        session = text
+                    }
+                }
+                seen.send((auth, sdp, session)).await.unwrap();
+                let status = axum::http::StatusCode::from_u16(reply.0).unwrap();
+                (
+                    status,
+                    [
+                        ("content-type", reply.1),
+                        ("location", "/v1/realtime/calls/rtc_123"),
+                    ],
+                    reply.2,
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/v1/realtime/calls",
+        listener.local_addr().unwrap()
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, received)
+}
+
+async fn stack_with_hosted(url: &str) -> Stack {
+    let upstream =
+        viva_localstack::proxy::HostedUpstream::new(url, "sk-server-side-key", "gpt-realtime")
+            .unwrap();
+    Stack::start(Config {
+        upstream: Some(std::sync::Arc::new(upstream)),
+        ..Config::default()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn offers_are_forwarded_to_a_hosted_endpoint_with_the_server_key() {
+    let answer = "v=0\r\no=- 9 9 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n";
+    let (url, mut seen) = fake_hosted_realtime((201, "application/sdp", answer)).await;
+    let s = stack_with_hosted(&url).await;
+    let (token, session) = practice_session(&s).await;
+    let mut socket = connect(&s).await;
+    say(
+        &mut socket,
+        json!({"type": "auth", "access_token": token, "session_id": session}),
+    )
+    .await;
+    assert_eq!(next(&mut socket).await, Ok(json!({"type": "ready"})));
+    say(&mut socket, json!({"type": "offer", "sdp": OFFER})).await;
+    assert_eq!(
+        next(&mut socket).await,
+        Ok(json!({"type": "answer", "sdp": answer}))
+    );
+
+    let (auth, sdp, session_config) = seen.recv().await.unwrap();
+    assert_eq!(auth, "Bearer sk-server-side-key");
+    assert_eq!(sdp, OFFER);
+    let session_config: Value = serde_json::from_str(&session_config).unwrap();
+    assert_eq!(
+        session_config,
+        json!({"type": "realtime", "model": "gpt-realtime"})
+    );
+    s.stack.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_hosted_refusal_or_a_non_sdp_answer_ends_the_call_with_its_reason() {
+    for (reply, expected) in [
+        (
+            (
+                401,
+                "application/json",
+                r#"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","code":"invalid_api_key","param":null}}"#,
+            ),
+            "Incorrect API key provided",
+        ),
+        ((200, "text/html", "<html>proxy error</html>"), "not SDP"),
+    ] {
+        let (url, _seen) = fake_hosted_realtime(reply).await;
+        let s = stack_with_hosted(&url).await;
+        let (token, session) = practice_session(&s).await;
+        let mut socket = connect(&s).await;
+        say(
+            &mut socket,
+            json!({"type": "auth", "access_token": token, "session_id": session}),
+        )
+        .await;
+        next(&mut socket).await.unwrap();
+        say(&mut socket, json!({"type": "offer", "sdp": OFFER})).await;
+        let error = next(&mut socket).await.unwrap();
+        assert!(
+            error["message"].as_str().unwrap().contains(expected),
+            "{error}"
+        );
+        assert_eq!(next(&mut socket).await, Err(1011));
+        s.stack.shutdown().await;
+    }
+}

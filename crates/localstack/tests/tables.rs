@@ -258,3 +258,100 @@ async fn bad_requests_get_postgrest_errors_and_change_nothing() {
     );
     s.stack.shutdown().await;
 }
+
+#[tokio::test]
+async fn inserts_conflict_and_upserts_merge_or_ignore() {
+    let s = Stack::start(Config::default()).await;
+    let acme = s.stack.add_tenant("Acme").await.unwrap();
+    let ca = s.account("ca@acme.test", &acme, "candidate").await;
+    let started: serde_json::Value = s
+        .request(
+            Method::POST,
+            "/functions/v1/interview-start",
+            Some(&ca.access_token),
+        )
+        .json(&json!({"mode": "practice"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let session = started["session"]["id"].as_str().unwrap();
+    let line = |text: &str| json!({"session_id": session, "item_id": "item_1", "seq": 1, "speaker": "candidate", "text": text, "started_ms": 0});
+
+    let (status, _) = s
+        .send(
+            Method::POST,
+            "/rest/v1/transcript_entries",
+            &ca.access_token,
+            line("first"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = s
+        .send(
+            Method::POST,
+            "/rest/v1/transcript_entries",
+            &ca.access_token,
+            line("again"),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("23505"))
+    );
+
+    let upsert = |resolution: &'static str, text: &'static str| {
+        s.request(
+            Method::POST,
+            "/rest/v1/transcript_entries?on_conflict=session_id,item_id",
+            Some(&ca.access_token),
+        )
+        .header(
+            "Prefer",
+            format!("resolution={resolution},return=representation"),
+        )
+        .json(&line(text))
+        .send()
+    };
+    let ignored = upsert("ignore-duplicates", "ignored").await.unwrap();
+    assert_eq!(ignored.status(), StatusCode::CREATED);
+    assert_eq!(
+        ignored.json::<serde_json::Value>().await.unwrap(),
+        json!([])
+    );
+    let merged = upsert("merge-duplicates", "corrected").await.unwrap();
+    assert_eq!(merged.status(), StatusCode::CREATED);
+    assert_eq!(
+        merged.json::<serde_json::Value>().await.unwrap()[0]["text"],
+        "corrected"
+    );
+
+    let (_, headers, rows) = s
+        .get(
+            &format!("/rest/v1/transcript_entries?session_id=eq.{session}&select=text"),
+            &ca.access_token,
+        )
+        .await;
+    assert_eq!(
+        (rows, &headers["content-range"]),
+        (
+            json!([{"text": "corrected"}]),
+            &"0-0/1".parse::<reqwest::header::HeaderValue>().unwrap()
+        )
+    );
+    let (status, body) = s
+        .send(
+            Method::POST,
+            "/rest/v1/transcript_entries?on_conflict=text",
+            &ca.access_token,
+            line("x"),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("42P10"))
+    );
+    s.stack.shutdown().await;
+}

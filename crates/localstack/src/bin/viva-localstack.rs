@@ -16,6 +16,7 @@ fn parse_args() -> Result<(Config, bool), String> {
         ..Config::default()
     };
     let mut seed = false;
+    let (mut upstream_url, mut upstream_model) = (None, "gpt-realtime".to_owned());
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value\n{USAGE}"));
@@ -26,9 +27,17 @@ fn parse_args() -> Result<(Config, bool), String> {
                 "demo" => seed = true,
                 other => return Err(format!("unknown seed `{other}`; the only one is `demo`")),
             },
+            "--upstream-url" => upstream_url = Some(value()?),
+            "--upstream-model" => upstream_model = value()?,
             "--help" | "-h" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
         }
+    }
+    if let Some(url) = upstream_url {
+        let key = std::env::var("VIVA_UPSTREAM_API_KEY")
+            .map_err(|_| "--upstream-url needs the API key in VIVA_UPSTREAM_API_KEY".to_owned())?;
+        let upstream = viva_localstack::proxy::HostedUpstream::new(&url, &key, &upstream_model)?;
+        config.upstream = Some(std::sync::Arc::new(upstream));
     }
     if config.data_dir.is_none() {
         let home = std::env::var_os("HOME").ok_or("--data-dir is required when HOME is not set")?;

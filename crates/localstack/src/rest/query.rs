@@ -413,3 +413,31 @@ impl Filter {
         }
     }
 }
+
+/// Parses `text` (one `key=value` pair a line) for every table and checks that the SQL built
+/// binds exactly the values it references. Shared by the fuzz target and the corpus test, so both
+/// check the same thing. Panics on a broken invariant, which is what a fuzzer looks for.
+#[doc(hidden)]
+#[allow(clippy::panic)]
+pub fn check_query_string(text: &str) {
+    let pairs: Vec<(String, String)> = text
+        .lines()
+        .filter_map(|line| line.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    for table in super::schema::TABLES {
+        let Ok(query) = parse(table, &pairs) else {
+            continue;
+        };
+        let mut params = Vec::new();
+        let sql = query.conditions(&mut params).join(" AND ");
+        let placeholders = sql.matches('?').count();
+        if placeholders != params.len() {
+            panic!(
+                "{placeholders} placeholders for {} values in {sql}",
+                params.len()
+            );
+        }
+        let _ = (query.select_sql(), query.order_sql());
+    }
+}
