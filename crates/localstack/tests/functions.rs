@@ -261,14 +261,7 @@ async fn transcript_lines_are_stored_once_even_under_fifty_concurrent_overlappin
     let tenant = s.stack.add_tenant("Acme").await.unwrap();
     let ca = s.account("ca@acme.test", &tenant, "candidate").await;
     let ia = s.account("ia@acme.test", &tenant, "interviewer").await;
-    let (_, started) = call(
-        &s,
-        "interview-start",
-        &ca.access_token,
-        json!({"mode": "practice"}),
-    )
-    .await;
-    let session = started["session"]["id"].as_str().unwrap().to_owned();
+    let session = s.start_practice(&ca.access_token).await;
 
     let entry = |n: usize| json!({"item_id": format!("item_{n}"), "seq": n, "speaker": if n.is_multiple_of(2) { "interviewer" } else { "candidate" }, "text": format!("line {n}"), "started_ms": n * 1000, "ended_ms": n * 1000 + 900});
     let mut posts = tokio::task::JoinSet::new();
@@ -324,14 +317,8 @@ async fn transcript_processor_refuses_other_peoples_sessions_and_bad_lines() {
     let tenant = s.stack.add_tenant("Acme").await.unwrap();
     let ca = s.account("ca@acme.test", &tenant, "candidate").await;
     let cb = s.account("cb@acme.test", &tenant, "candidate").await;
-    let (_, started) = call(
-        &s,
-        "interview-start",
-        &ca.access_token,
-        json!({"mode": "practice"}),
-    )
-    .await;
-    let session = started["session"]["id"].as_str().unwrap();
+    let session = s.start_practice(&ca.access_token).await;
+    let session = session.as_str();
     let line =
         json!({"item_id": "i", "seq": 0, "speaker": "candidate", "text": "hi", "started_ms": 0});
 

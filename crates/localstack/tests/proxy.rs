@@ -7,7 +7,7 @@ mod common;
 
 use common::Stack;
 use futures_util::{SinkExt, StreamExt};
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use viva_localstack::Config;
@@ -45,23 +45,8 @@ async fn next(socket: &mut Socket) -> Result<Value, u16> {
 async fn practice_session(s: &Stack) -> (String, String) {
     let tenant = s.stack.add_tenant("Acme").await.unwrap();
     let ca = s.account("ca@acme.test", &tenant, "candidate").await;
-    let started: Value = s
-        .request(
-            Method::POST,
-            "/functions/v1/interview-start",
-            Some(&ca.access_token),
-        )
-        .json(&json!({"mode": "practice"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    (
-        ca.access_token,
-        started["session"]["id"].as_str().unwrap().to_owned(),
-    )
+    let session = s.start_practice(&ca.access_token).await;
+    (ca.access_token, session)
 }
 
 #[tokio::test]

@@ -264,20 +264,8 @@ async fn inserts_conflict_and_upserts_merge_or_ignore() {
     let s = Stack::start(Config::default()).await;
     let acme = s.stack.add_tenant("Acme").await.unwrap();
     let ca = s.account("ca@acme.test", &acme, "candidate").await;
-    let started: serde_json::Value = s
-        .request(
-            Method::POST,
-            "/functions/v1/interview-start",
-            Some(&ca.access_token),
-        )
-        .json(&json!({"mode": "practice"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let session = started["session"]["id"].as_str().unwrap();
+    let session = s.start_practice(&ca.access_token).await;
+    let session = session.as_str();
     let line = |text: &str| json!({"session_id": session, "item_id": "item_1", "seq": 1, "speaker": "candidate", "text": text, "started_ms": 0});
 
     let (status, _) = s

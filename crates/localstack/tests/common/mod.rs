@@ -159,4 +159,21 @@ impl Stack {
             response.json().await.unwrap_or(Value::Null),
         )
     }
+
+    /// Starts a practice interview for the signed-in candidate; returns its session id.
+    pub async fn start_practice(&self, access_token: &str) -> String {
+        let response = self
+            .request(
+                reqwest::Method::POST,
+                "/functions/v1/interview-start",
+                Some(access_token),
+            )
+            .json(&json!({"mode": "practice"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let started: Value = response.json().await.unwrap();
+        started["session"]["id"].as_str().unwrap().to_owned()
+    }
 }
