@@ -37,6 +37,30 @@ async fn first_screen_shows_the_version_build_and_private_data_dir() {
         "unexpected data dir {data_dir}"
     );
 
+    // The app writes structured JSON logs into the log dir it shows (through a background
+    // writer, so the line may take a moment to reach the file).
+    let log_dir = app.text_of("[data-testid=app-log-dir]").await.unwrap();
+    let mut started = None;
+    for _ in 0..50 {
+        started = std::fs::read_dir(&log_dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|entry| entry.file_name().to_string_lossy().starts_with("viva."))
+            .flat_map(|entry| {
+                let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+                text.lines().map(str::to_owned).collect::<Vec<_>>()
+            })
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(&line).ok())
+            .find(|event| event["fields"]["event"] == "app_started");
+        if started.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let started = started.expect("no app_started event in the JSON log");
+    assert_eq!(started["fields"]["version"], env!("CARGO_PKG_VERSION"));
+
     let title = app.client.title().await.unwrap();
     assert_eq!(title, "Viva");
     app.screenshot("first-screen").await.unwrap();
