@@ -95,6 +95,18 @@ impl Assembler {
     /// Applies one event received at `now_ms` (ms since the session started).
     pub fn apply(&mut self, envelope: &Envelope, now_ms: u64) -> Vec<TranscriptChange> {
         let mut changes = Vec::new();
+        self.apply_into(envelope, now_ms, &mut changes);
+        changes
+    }
+
+    /// Like [`Assembler::apply`], appending the changes to `out`: a caller on the hot path
+    /// reuses one buffer instead of allocating per event.
+    pub fn apply_into(
+        &mut self,
+        envelope: &Envelope,
+        now_ms: u64,
+        out: &mut Vec<TranscriptChange>,
+    ) {
         let is_delta = matches!(
             envelope.event,
             ServerEvent::InputTranscriptDelta(_)
@@ -105,10 +117,9 @@ impl Assembler {
             && let Some(id) = &envelope.event_id
             && !self.applied_deltas.insert(id.clone())
         {
-            return changes;
+            return;
         }
-        self.apply_event(&envelope.event, now_ms, &mut changes);
-        changes
+        self.apply_event(&envelope.event, now_ms, out);
     }
 
     /// The transcript so far, in conversation order.
