@@ -12,16 +12,8 @@ use viva_localstack::functions::rollout_mode;
 use viva_localstack::{Config, Signaling};
 
 async fn call(s: &Stack, name: &str, token: &str, body: Value) -> (StatusCode, Value) {
-    let response = s
-        .request(Method::POST, &format!("/functions/v1/{name}"), Some(token))
-        .json(&body)
-        .send()
+    s.send(Method::POST, &format!("/functions/v1/{name}"), token, body)
         .await
-        .unwrap();
-    (
-        response.status(),
-        response.json().await.unwrap_or(Value::Null),
-    )
 }
 
 #[tokio::test]
