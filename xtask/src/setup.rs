@@ -31,6 +31,8 @@ const BUILD_PACKAGES: &[Package] = &[
         "libdbus-1-dev",
         "D-Bus, used by the window toolkit and the single-instance check",
     ),
+    pkg("libasound2-dev", "ALSA, the audio layer cpal builds on"),
+    pkg("cmake", "builds the bundled Opus codec"),
 ];
 
 /// Needed only by the test harness.
