@@ -173,13 +173,22 @@ impl Workspace {
 
     /// Runs every criterion benchmark in the workspace and prints one table of the results.
     fn bench(&self) -> Result<()> {
-        setup::npm_packages(&self.ui())?;
+        self.setup(Purpose::Test)?;
         self.build_ui()?;
         let results = self.target.join("criterion");
         let _ = std::fs::remove_dir_all(&results);
-        run(self
-            .cargo()
-            .args(["bench", "--locked", "--workspace", "--benches"]))?;
+        // Benchmarks that are not criterion's (the audio capture run) leave table rows here.
+        let rows_dir = self.target.join("viva-bench");
+        let _ = std::fs::remove_dir_all(&rows_dir);
+        // The audio benchmark records from the harness's virtual microphone.
+        let harness = Harness::start(&self.cache, None)?;
+        let mut command = self.cargo();
+        command
+            .args(["bench", "--locked", "--workspace", "--benches"])
+            .envs(harness.env.iter().map(|(k, v)| (k, v)))
+            .env("VIVA_BENCH_ROWS", &rows_dir);
+        run(&mut command)?;
+        drop(harness);
         let rows = report::criterion_rows(&results);
         if rows.is_empty() {
             bail!(
@@ -190,6 +199,16 @@ impl Workspace {
         println!("\n| benchmark | mean time per iteration | throughput |\n|---|---|---|");
         for row in rows {
             println!("{row}");
+        }
+        let mut measured: Vec<_> = std::fs::read_dir(&rows_dir)
+            .map(|entries| entries.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        measured.sort();
+        if !measured.is_empty() {
+            println!("\n| measure | result | goal |\n|---|---|---|");
+            for path in measured {
+                print!("{}", std::fs::read_to_string(path).unwrap_or_default());
+            }
         }
         Ok(())
     }
@@ -359,7 +378,8 @@ impl Workspace {
             }
             return Ok(counts);
         }
-        // Without nextest: libtest, with the app-window tests one at a time.
+        // Without nextest: libtest, with the tests that share the app window or the virtual
+        // microphone one at a time.
         let mut total = Counts::default();
         let runs: [&[&str]; 2] = [
             &[
@@ -368,6 +388,8 @@ impl Workspace {
                 "--workspace",
                 "--exclude",
                 "viva-e2e",
+                "--exclude",
+                "viva-audio",
                 "--no-fail-fast",
             ],
             &[
@@ -375,6 +397,8 @@ impl Workspace {
                 "--locked",
                 "-p",
                 "viva-e2e",
+                "-p",
+                "viva-audio",
                 "--no-fail-fast",
                 "--",
                 "--test-threads=1",

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+use crate::AudioError;
 use crate::codec::{EncoderSettings, FRAME_SAMPLES, OpusEncoder, SAMPLE_RATE};
 use crate::device::{DeviceInfo, DeviceSelection, Direction, Opened};
 use crate::events::{AudioEvent, emit};
@@ -17,7 +18,6 @@ use crate::process::{Passthrough, VoiceProcessor};
 use crate::resample::StreamResampler;
 use crate::rt::{CaptureCallback, CaptureRings, Counters};
 use crate::stream::{self, StreamHealth};
-use crate::AudioError;
 
 const FRAME: Duration = Duration::from_millis(20);
 /// Levels are reported every 50 ms.
@@ -78,6 +78,9 @@ pub struct CaptureStats {
     pub xruns: u64,
     pub device: Option<DeviceInfo>,
     pub muted: bool,
+    /// CPU time the capture worker (resampling, levels, encoding) has used so far; the device
+    /// callback and the sound server's client threads are not included.
+    pub worker_cpu: Duration,
 }
 
 /// The receiving ends of a capture.
@@ -98,6 +101,7 @@ struct Shared {
     muted: AtomicBool,
     counters: Arc<Counters>,
     frames_sent: AtomicU64,
+    worker_cpu_micros: AtomicU64,
     frames_dropped: AtomicU64,
     xruns: AtomicU64,
     device: Mutex<Option<DeviceInfo>>,
@@ -145,13 +149,14 @@ impl Capture {
                 let this = std::thread::current();
                 let starter: Starter<CaptureLive> =
                     Arc::new(move |opened| CaptureLive::start(opened, &counters, &this));
-                let (follower, live, info) = match Follower::start(Direction::Input, settings.device.clone(), starter) {
-                    Ok(started) => started,
-                    Err(error) => {
-                        let _ = ready_tx.send(Err(error));
-                        return;
-                    }
-                };
+                let (follower, live, info) =
+                    match Follower::start(Direction::Input, settings.device.clone(), starter) {
+                        Ok(started) => started,
+                        Err(error) => {
+                            let _ = ready_tx.send(Err(error));
+                            return;
+                        }
+                    };
                 if let Ok(mut device) = worker_shared.device.lock() {
                     *device = Some(info.clone());
                 }
@@ -169,7 +174,8 @@ impl Capture {
                         events: events_tx,
                         meter: LevelMeter::new(LEVEL_WINDOW),
                         silence: SilenceWatch::new(
-                            u32::try_from(settings.no_signal_after.as_millis() / 50).unwrap_or(u32::MAX),
+                            u32::try_from(settings.no_signal_after.as_millis() / 50)
+                                .unwrap_or(u32::MAX),
                         ),
                         no_signal_seconds: u32::try_from(settings.no_signal_after.as_secs())
                             .unwrap_or(u32::MAX),
@@ -201,7 +207,9 @@ impl Capture {
                 let _ = worker.join();
                 Err(error)
             }
-            Err(_) => Err(AudioError::Worker("the capture worker exited while starting".into())),
+            Err(_) => Err(AudioError::Worker(
+                "the capture worker exited while starting".into(),
+            )),
         }
     }
 
@@ -242,6 +250,9 @@ impl Capture {
             xruns: self.shared.xruns.load(Ordering::Relaxed),
             device: self.shared.device.lock().ok().and_then(|d| d.clone()),
             muted: self.is_muted(),
+            worker_cpu: Duration::from_micros(
+                self.shared.worker_cpu_micros.load(Ordering::Relaxed),
+            ),
         }
     }
 
@@ -278,7 +289,11 @@ impl LiveStream for CaptureLive {
 }
 
 impl CaptureLive {
-    fn start(opened: &Opened, counters: &Arc<Counters>, worker: &std::thread::Thread) -> Result<Self, AudioError> {
+    fn start(
+        opened: &Opened,
+        counters: &Arc<Counters>,
+        worker: &std::thread::Thread,
+    ) -> Result<Self, AudioError> {
         let rate = opened.config.sample_rate();
         let channels = usize::from(opened.config.channels()).max(1);
         let resampler = StreamResampler::new(rate, SAMPLE_RATE)?;
@@ -326,7 +341,10 @@ struct Worker {
 
 impl Worker {
     fn run(mut self) {
+        let cpu = cpu_time::ThreadTime::now();
         while !self.shared.stop.load(Ordering::Relaxed) {
+            let used = u64::try_from(cpu.elapsed().as_micros()).unwrap_or(u64::MAX);
+            self.shared.worker_cpu_micros.store(used, Ordering::Relaxed);
             self.take_control();
             self.drain();
             self.report_overflow();
@@ -347,7 +365,11 @@ impl Worker {
                 self.shared.xruns.fetch_max(xruns, Ordering::Relaxed);
             }
             // Woken by each device callback; the timeout keeps device checks and gap filling going.
-            std::thread::park_timeout(if self.live.is_some() { FRAME } else { Duration::from_millis(5) });
+            std::thread::park_timeout(if self.live.is_some() {
+                FRAME
+            } else {
+                Duration::from_millis(5)
+            });
         }
     }
 
@@ -415,7 +437,12 @@ impl Worker {
             let dropped = total - self.overflow_reported;
             self.overflow_reported = total;
             tracing::warn!(dropped, "audio_capture_overflow");
-            emit(&self.sink.events, AudioEvent::Overflow { dropped_samples: dropped });
+            emit(
+                &self.sink.events,
+                AudioEvent::Overflow {
+                    dropped_samples: dropped,
+                },
+            );
         }
     }
 }
@@ -433,7 +460,13 @@ struct FrameSink {
 }
 
 impl FrameSink {
-    fn send(&mut self, frame: &mut [f32; FRAME_SAMPLES], filled_at: Instant, silent: bool, from_device: bool) {
+    fn send(
+        &mut self,
+        frame: &mut [f32; FRAME_SAMPLES],
+        filled_at: Instant,
+        silent: bool,
+        from_device: bool,
+    ) {
         if silent {
             frame.fill(0.0);
         }
@@ -452,7 +485,12 @@ impl FrameSink {
             let observed = silence.observe(level, silent || !from_device);
             match observed {
                 Some(SignalChange::Lost) => {
-                    emit(events, AudioEvent::NoSignal { seconds: no_signal_seconds });
+                    emit(
+                        events,
+                        AudioEvent::NoSignal {
+                            seconds: no_signal_seconds,
+                        },
+                    );
                 }
                 Some(SignalChange::Restored) => {
                     emit(events, AudioEvent::SignalRestored);

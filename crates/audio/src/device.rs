@@ -43,11 +43,20 @@ pub enum DeviceSelection {
 }
 
 /// The sound system: PulseAudio (or PipeWire's PulseAudio server) when one answers, because it
-/// names real devices and lets us pick one; plain ALSA otherwise.
+/// names real devices and lets us pick one; plain ALSA otherwise. `VIVA_AUDIO_HOST=alsa` forces
+/// ALSA, for systems where the PulseAudio client misbehaves.
 pub(crate) fn host() -> cpal::Host {
     #[cfg(target_os = "linux")]
-    if let Ok(host) = cpal::host_from_id(cpal::HostId::PulseAudio) {
-        return host;
+    {
+        let preferred = match std::env::var("VIVA_AUDIO_HOST").as_deref() {
+            Ok("alsa") => [cpal::HostId::Alsa, cpal::HostId::Alsa],
+            _ => [cpal::HostId::PulseAudio, cpal::HostId::Alsa],
+        };
+        for id in preferred {
+            if let Ok(host) = cpal::host_from_id(id) {
+                return host;
+            }
+        }
     }
     cpal::default_host()
 }
@@ -92,7 +101,12 @@ fn is_pseudo(id: &str) -> bool {
     matches!(id, "alsa:null" | "alsa:jack" | "alsa:oss")
 }
 
-fn describe(device: &cpal::Device, id: String, direction: Direction, default: Option<&str>) -> DeviceInfo {
+fn describe(
+    device: &cpal::Device,
+    id: String,
+    direction: Direction,
+    default: Option<&str>,
+) -> DeviceInfo {
     let name = device
         .description()
         .map(|d| d.name().to_owned())
@@ -174,7 +188,12 @@ pub(crate) fn open(
             Direction::Input => host.default_input_device(),
             Direction::Output => host.default_output_device(),
         }
-        .ok_or_else(|| missing(direction, "the sound system reports no default device".into()))?,
+        .ok_or_else(|| {
+            missing(
+                direction,
+                "the sound system reports no default device".into(),
+            )
+        })?,
         DeviceSelection::Id(id) => cpal::DeviceId::from_str(id)
             .ok()
             .and_then(|parsed| host.device_by_id(&parsed))
@@ -225,7 +244,9 @@ pub(crate) fn watch(
 ) -> WatchDecision {
     let present = |id: &str| listed.iter().any(|l| l == id);
     match selection {
-        DeviceSelection::Id(chosen) if chosen != current && present(chosen) => WatchDecision::Restore,
+        DeviceSelection::Id(chosen) if chosen != current && present(chosen) => {
+            WatchDecision::Restore
+        }
         _ if !present(current) => WatchDecision::Lost,
         DeviceSelection::SystemDefault if default.is_some_and(|d| d != current) => {
             WatchDecision::DefaultChanged
@@ -236,7 +257,10 @@ pub(crate) fn watch(
 
 /// The ids currently listed for a direction (cheap on PulseAudio; not used on ALSA, where
 /// listing opens every plugin and the stream's own errors report a lost device).
-pub(crate) fn listed_ids(host: &cpal::Host, direction: Direction) -> Option<(Vec<String>, Option<String>)> {
+pub(crate) fn listed_ids(
+    host: &cpal::Host,
+    direction: Direction,
+) -> Option<(Vec<String>, Option<String>)> {
     let devices = match direction {
         Direction::Input => host.input_devices().ok()?.collect::<Vec<_>>(),
         Direction::Output => host.output_devices().ok()?.collect::<Vec<_>>(),
@@ -258,23 +282,59 @@ mod tests {
     #[test]
     fn a_chosen_device_that_disappears_is_lost() {
         let chosen = DeviceSelection::Id("p:usb".into());
-        assert_eq!(watch(&chosen, "p:usb", &ids(&["p:usb", "p:builtin"]), Some("p:builtin")), WatchDecision::Keep);
-        assert_eq!(watch(&chosen, "p:usb", &ids(&["p:builtin"]), Some("p:builtin")), WatchDecision::Lost);
+        assert_eq!(
+            watch(
+                &chosen,
+                "p:usb",
+                &ids(&["p:usb", "p:builtin"]),
+                Some("p:builtin")
+            ),
+            WatchDecision::Keep
+        );
+        assert_eq!(
+            watch(&chosen, "p:usb", &ids(&["p:builtin"]), Some("p:builtin")),
+            WatchDecision::Lost
+        );
     }
 
     #[test]
     fn the_chosen_device_returning_replaces_the_stand_in() {
         let chosen = DeviceSelection::Id("p:usb".into());
-        assert_eq!(watch(&chosen, "p:builtin", &ids(&["p:builtin"]), Some("p:builtin")), WatchDecision::Keep);
-        assert_eq!(watch(&chosen, "p:builtin", &ids(&["p:builtin", "p:usb"]), Some("p:builtin")), WatchDecision::Restore);
+        assert_eq!(
+            watch(
+                &chosen,
+                "p:builtin",
+                &ids(&["p:builtin"]),
+                Some("p:builtin")
+            ),
+            WatchDecision::Keep
+        );
+        assert_eq!(
+            watch(
+                &chosen,
+                "p:builtin",
+                &ids(&["p:builtin", "p:usb"]),
+                Some("p:builtin")
+            ),
+            WatchDecision::Restore
+        );
     }
 
     #[test]
     fn following_the_default_moves_when_it_changes() {
         let default = DeviceSelection::SystemDefault;
-        assert_eq!(watch(&default, "p:a", &ids(&["p:a", "p:b"]), Some("p:a")), WatchDecision::Keep);
-        assert_eq!(watch(&default, "p:a", &ids(&["p:a", "p:b"]), Some("p:b")), WatchDecision::DefaultChanged);
-        assert_eq!(watch(&default, "p:a", &ids(&["p:b"]), Some("p:b")), WatchDecision::Lost);
+        assert_eq!(
+            watch(&default, "p:a", &ids(&["p:a", "p:b"]), Some("p:a")),
+            WatchDecision::Keep
+        );
+        assert_eq!(
+            watch(&default, "p:a", &ids(&["p:a", "p:b"]), Some("p:b")),
+            WatchDecision::DefaultChanged
+        );
+        assert_eq!(
+            watch(&default, "p:a", &ids(&["p:b"]), Some("p:b")),
+            WatchDecision::Lost
+        );
     }
 
     #[test]
@@ -282,6 +342,9 @@ mod tests {
         let chosen = DeviceSelection::Id("pulseaudio:vmic.monitor".into());
         let json = serde_json::to_string(&chosen).unwrap();
         assert_eq!(json, r#"{"kind":"id","id":"pulseaudio:vmic.monitor"}"#);
-        assert_eq!(serde_json::from_str::<DeviceSelection>(&json).unwrap(), chosen);
+        assert_eq!(
+            serde_json::from_str::<DeviceSelection>(&json).unwrap(),
+            chosen
+        );
     }
 }

@@ -43,7 +43,10 @@ pub enum AudioEvent {
         reason: OpenReason,
     },
     /// No device of this direction can be opened; retrying until one appears.
-    DeviceUnavailable { direction: Direction, message: String },
+    DeviceUnavailable {
+        direction: Direction,
+        message: String,
+    },
     /// The worker fell behind and the real-time ring was full: this many samples were dropped.
     Overflow { dropped_samples: u64 },
     /// The output device asked for sound and none was ready (a click or gap was heard).

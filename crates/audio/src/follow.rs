@@ -57,11 +57,18 @@ fn open(direction: Direction, selection: &DeviceSelection) -> Result<(Opened, bo
     match device::open(&host, direction, selection) {
         Ok(opened) => Ok((opened, false)),
         Err(error) if *selection == DeviceSelection::SystemDefault => Err(error),
-        Err(_) => Ok((device::open(&host, direction, &DeviceSelection::SystemDefault)?, true)),
+        Err(_) => Ok((
+            device::open(&host, direction, &DeviceSelection::SystemDefault)?,
+            true,
+        )),
     }
 }
 
-fn open_and_start<L>(direction: Direction, selection: &DeviceSelection, starter: &Starter<L>) -> Opening<L> {
+fn open_and_start<L>(
+    direction: Direction,
+    selection: &DeviceSelection,
+    starter: &Starter<L>,
+) -> Opening<L> {
     let (opened, fell_back) = open(direction, selection)?;
     let live = starter(&opened)?;
     Ok((live, opened.info, fell_back))
@@ -69,7 +76,11 @@ fn open_and_start<L>(direction: Direction, selection: &DeviceSelection, starter:
 
 impl<L: LiveStream> Follower<L> {
     /// Opens the first stream, on the calling thread: its failure is the caller's to report.
-    pub fn start(direction: Direction, selection: DeviceSelection, starter: Starter<L>) -> Result<(Self, L, DeviceInfo), AudioError> {
+    pub fn start(
+        direction: Direction,
+        selection: DeviceSelection,
+        starter: Starter<L>,
+    ) -> Result<(Self, L, DeviceInfo), AudioError> {
         let (live, info, _) = open_and_start(direction, &selection, &starter)?;
         let now = Instant::now();
         let follower = Self {
@@ -133,7 +144,11 @@ impl<L: LiveStream> Follower<L> {
         let wanted = live.is_none() || self.replace.is_some();
         if wanted && self.opening.is_none() && now >= self.next_retry {
             let (sender, receiver) = std_mpsc::channel();
-            let (direction, selection, starter) = (self.direction, self.selection.clone(), Arc::clone(&self.starter));
+            let (direction, selection, starter) = (
+                self.direction,
+                self.selection.clone(),
+                Arc::clone(&self.starter),
+            );
             let spawned = std::thread::Builder::new()
                 .name("viva-audio-open".into())
                 .spawn(move || {
@@ -150,14 +165,21 @@ impl<L: LiveStream> Follower<L> {
         reopened
     }
 
-    fn take_opened(&mut self, live: &mut Option<L>, events: &Sender<AudioEvent>, now: Instant) -> bool {
+    fn take_opened(
+        &mut self,
+        live: &mut Option<L>,
+        events: &Sender<AudioEvent>,
+        now: Instant,
+    ) -> bool {
         let Some(receiver) = &self.opening else {
             return false;
         };
         let result = match receiver.try_recv() {
             Err(TryRecvError::Empty) => return false,
             Ok(result) => result,
-            Err(TryRecvError::Disconnected) => Err(AudioError::Worker("the device opener stopped".into())),
+            Err(TryRecvError::Disconnected) => {
+                Err(AudioError::Worker("the device opener stopped".into()))
+            }
         };
         self.opening = None;
         match result {
@@ -170,7 +192,10 @@ impl<L: LiveStream> Follower<L> {
                 let reason = match (self.replace.take(), fell_back) {
                     (Some(reason), _) => reason,
                     (None, true) => OpenReason::Fallback,
-                    (None, false) if self.reason == OpenReason::Fallback && matches!(self.selection, DeviceSelection::Id(_)) => {
+                    (None, false)
+                        if self.reason == OpenReason::Fallback
+                            && matches!(self.selection, DeviceSelection::Id(_)) =>
+                    {
                         OpenReason::Restored
                     }
                     (None, false) => self.reason,
@@ -220,7 +245,9 @@ impl<L: LiveStream> Follower<L> {
             WatchDecision::Keep => {}
             WatchDecision::Lost => self.lose(live, "the device was disconnected".into(), events),
             WatchDecision::Restore => self.replace = self.replace.or(Some(OpenReason::Restored)),
-            WatchDecision::DefaultChanged => self.replace = self.replace.or(Some(OpenReason::DefaultChanged)),
+            WatchDecision::DefaultChanged => {
+                self.replace = self.replace.or(Some(OpenReason::DefaultChanged))
+            }
         }
     }
 }

@@ -135,7 +135,8 @@ impl JitterBuffer {
         let s = &self.settings;
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // Clamped below.
         let wanted = (f64::from(s.min_delay_ms) + 3.0 * self.jitter_ms)
-            .clamp(f64::from(s.min_delay_ms), f64::from(s.max_delay_ms)) as u32;
+            .clamp(f64::from(s.min_delay_ms), f64::from(s.max_delay_ms))
+            as u32;
         wanted.div_ceil(s.frame_ms) * s.frame_ms
     }
 
@@ -302,7 +303,12 @@ mod tests {
         feed(&mut b, &[0, 1, 3, 4]);
         assert_eq!(payload(&b.pop()), Some(0));
         assert_eq!(payload(&b.pop()), Some(1));
-        assert_eq!(b.pop(), Playout::Missing { next: Some(vec![3]) });
+        assert_eq!(
+            b.pop(),
+            Playout::Missing {
+                next: Some(vec![3])
+            }
+        );
         assert_eq!(payload(&b.pop()), Some(3));
         assert_eq!(b.stats().missing, 1);
     }
@@ -351,7 +357,12 @@ mod tests {
         // Packets alternately 15 ms early and 15 ms late.
         for seq in 0..200u16 {
             let wobble = if seq % 2 == 0 { -15.0 } else { 15.0 };
-            b.insert(seq, u32::from(seq) * 960, vec![], f64::from(seq) * 20.0 + wobble);
+            b.insert(
+                seq,
+                u32::from(seq) * 960,
+                vec![],
+                f64::from(seq) * 20.0 + wobble,
+            );
         }
         assert_eq!(b.target_delay_ms(), 60);
     }

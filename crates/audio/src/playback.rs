@@ -118,7 +118,9 @@ impl Playback {
     ///
     /// # Errors
     /// [`AudioError::NoOutputDevice`] when no output can be opened at all.
-    pub fn start(settings: PlaybackSettings) -> Result<(Self, mpsc::Receiver<AudioEvent>), AudioError> {
+    pub fn start(
+        settings: PlaybackSettings,
+    ) -> Result<(Self, mpsc::Receiver<AudioEvent>), AudioError> {
         let decoder = OpusDecoder::new()?;
         let (events_tx, events) = mpsc::channel(settings.event_queue.max(1));
         let (queue, queue_rx) = std_mpsc::sync_channel(settings.packet_queue.max(1));
@@ -130,17 +132,33 @@ impl Playback {
             .name("viva-playback".into())
             .spawn(move || {
                 let active = Arc::new(AtomicBool::new(false));
-                let (counters, flag, this) =
-                    (Arc::clone(&worker_shared.counters), Arc::clone(&active), std::thread::current());
+                let (counters, flag, this) = (
+                    Arc::clone(&worker_shared.counters),
+                    Arc::clone(&active),
+                    std::thread::current(),
+                );
                 let starter: Starter<PlaybackLive> =
                     Arc::new(move |opened| PlaybackLive::start(opened, &counters, &flag, &this));
-                let (follower, live, info) = match Follower::start(Direction::Output, settings.device.clone(), starter) {
-                    Ok(started) => started,
-                    Err(error) => {
-                        let _ = ready_tx.send(Err(error));
-                        return;
-                    }
-                };
+                let (follower, live, info) =
+                    match Follower::start(Direction::Output, settings.device.clone(), starter) {
+                        Ok(started) => started,
+                        Err(error) => {
+                            let _ = ready_tx.send(Err(error));
+                            return;
+                        }
+                    };
+                if let Ok(mut stats) = worker_shared.stats.lock() {
+                    *stats = Some(PlaybackStats {
+                        jitter: JitterStats::default(),
+                        recovered: 0,
+                        queue_dropped: 0,
+                        underruns: 0,
+                        xruns: 0,
+                        target_delay_ms: settings.jitter.min_delay_ms,
+                        jitter_ms: 0.0,
+                        device: Some(info.clone()),
+                    });
+                }
                 let _ = ready_tx.send(Ok(info));
                 Worker {
                     shared: worker_shared,
@@ -184,7 +202,9 @@ impl Playback {
                 let _ = worker.join();
                 Err(error)
             }
-            Err(_) => Err(AudioError::Worker("the playback worker exited while starting".into())),
+            Err(_) => Err(AudioError::Worker(
+                "the playback worker exited while starting".into(),
+            )),
         }
     }
 
@@ -257,8 +277,12 @@ impl PlaybackLive {
             || {
                 let worker = Some(worker.clone());
                 // 200 ms of room: far more than the lead, so a late worker never overfills it.
-                let (callback, producer) =
-                    PlaybackCallback::new(per_second / 5, Arc::clone(counters), Arc::clone(active), worker);
+                let (callback, producer) = PlaybackCallback::new(
+                    per_second / 5,
+                    Arc::clone(counters),
+                    Arc::clone(active),
+                    worker,
+                );
                 ring = Some(producer);
                 callback
             },
@@ -307,9 +331,14 @@ impl Worker {
                 self.follower.select(selection);
             }
             while let Ok((packet, arrived)) = self.queue.try_recv() {
-                let arrival_ms = arrived.saturating_duration_since(self.epoch).as_secs_f64() * 1000.0;
-                self.jitter
-                    .insert(packet.sequence, packet.timestamp, packet.payload, arrival_ms);
+                let arrival_ms =
+                    arrived.saturating_duration_since(self.epoch).as_secs_f64() * 1000.0;
+                self.jitter.insert(
+                    packet.sequence,
+                    packet.timestamp,
+                    packet.payload,
+                    arrival_ms,
+                );
             }
             self.follower.maintain(&mut self.live, &self.events);
             self.top_up();
@@ -357,7 +386,8 @@ impl Worker {
     /// The next 20 ms (or longer packet) of the interviewer's voice into `self.decoded`;
     /// returns how many samples it holds.
     fn next_frame(&mut self) -> usize {
-        let frame: &mut [f32; FRAME_SAMPLES] = match (&mut self.decoded[..FRAME_SAMPLES]).try_into() {
+        let frame: &mut [f32; FRAME_SAMPLES] = match (&mut self.decoded[..FRAME_SAMPLES]).try_into()
+        {
             Ok(frame) => frame,
             Err(_) => return 0,
         };
@@ -406,7 +436,8 @@ impl Worker {
     }
 
     fn conceal(&mut self) -> usize {
-        let Ok(frame) = <&mut [f32; FRAME_SAMPLES]>::try_from(&mut self.decoded[..FRAME_SAMPLES]) else {
+        let Ok(frame) = <&mut [f32; FRAME_SAMPLES]>::try_from(&mut self.decoded[..FRAME_SAMPLES])
+        else {
             return 0;
         };
         self.decoder.conceal(frame).unwrap_or_else(|_| {

@@ -92,7 +92,11 @@ mod tests {
     use super::*;
 
     fn sine(rate: u32, hz: f32, seconds: f32) -> Vec<f32> {
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss
+        )]
         let n = (rate as f32 * seconds) as usize;
         #[allow(clippy::cast_precision_loss)]
         (0..n)
@@ -117,15 +121,28 @@ mod tests {
             r.process(chunk, &mut out).unwrap();
         }
         // All but the last partial chunk come out, scaled to the new rate.
-        assert!((47_400..=48_000).contains(&out.len()), "{} samples", out.len());
+        assert!(
+            (47_400..=48_000).contains(&out.len()),
+            "{} samples",
+            out.len()
+        );
         // A 1 kHz tone crosses zero 2,000 times a second at any sample rate.
         let tail = &out[4_800..43_200]; // 0.8 s away from the edges
-        let crossings = tail.windows(2).filter(|w| (w[0] < 0.0) != (w[1] < 0.0)).count();
-        assert!((1_590..=1_610).contains(&crossings), "{crossings} zero crossings");
+        let crossings = tail
+            .windows(2)
+            .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
+            .count();
+        assert!(
+            (1_590..=1_610).contains(&crossings),
+            "{crossings} zero crossings"
+        );
     }
 
     #[test]
     fn zero_rates_are_refused() {
-        assert_eq!(StreamResampler::new(0, 48_000).unwrap_err().code(), "resample_failed");
+        assert_eq!(
+            StreamResampler::new(0, 48_000).unwrap_err().code(),
+            "resample_failed"
+        );
     }
 }

@@ -86,7 +86,10 @@ impl CaptureCallback {
             chunk.fill_from_iter(data.iter().map(|&s| f32::from_sample(s)));
         }
         // Cannot fail: fullness was checked above and only this thread pushes.
-        let _ = self.stamps.push(Stamp { at: now, samples: n });
+        let _ = self.stamps.push(Stamp {
+            at: now,
+            samples: n,
+        });
         if let Some(worker) = &self.worker {
             worker.unpark();
         }

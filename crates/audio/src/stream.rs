@@ -156,7 +156,14 @@ pub(crate) fn start_input(
 ) -> Result<cpal::Stream, AudioError> {
     let format = opened.config.sample_format();
     start_with(opened, |config| {
-        by_format!(format, build_input, &opened.device, config, make_callback(), Arc::clone(health))
+        by_format!(
+            format,
+            build_input,
+            &opened.device,
+            config,
+            make_callback(),
+            Arc::clone(health)
+        )
     })
 }
 
@@ -168,6 +175,13 @@ pub(crate) fn start_output(
 ) -> Result<cpal::Stream, AudioError> {
     let format = opened.config.sample_format();
     start_with(opened, |config| {
-        by_format!(format, build_output, &opened.device, config, make_callback(), Arc::clone(health))
+        by_format!(
+            format,
+            build_output,
+            &opened.device,
+            config,
+            make_callback(),
+            Arc::clone(health)
+        )
     })
 }

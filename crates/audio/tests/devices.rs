@@ -9,7 +9,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::*;
-use viva_audio::{AudioEvent, Capture, CaptureSettings, DeviceSelection, OpenReason, input_devices, output_devices};
+use viva_audio::{
+    AudioEvent, Capture, CaptureSettings, DeviceSelection, OpenReason, input_devices,
+    output_devices,
+};
 
 /// A null sink standing in for a removable microphone; unloaded on drop.
 struct Removable {
@@ -46,7 +49,14 @@ impl Removable {
         // Like the harness's own sink: a quiet stream keeps it ticking in small blocks.
         self.keepalive = Some(
             Command::new("pacat")
-                .args(["-p", "-d", &self.name, "--latency-msec=20", "--raw", "--format=s16le"])
+                .args([
+                    "-p",
+                    "-d",
+                    &self.name,
+                    "--latency-msec=20",
+                    "--raw",
+                    "--format=s16le",
+                ])
                 .args(["--rate=48000", "--channels=1", "/dev/zero"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -61,7 +71,10 @@ impl Removable {
             let _ = keepalive.wait();
         }
         if let Some(module) = self.module.take() {
-            let status = Command::new("pactl").args(["unload-module", &module]).status().unwrap();
+            let status = Command::new("pactl")
+                .args(["unload-module", &module])
+                .status()
+                .unwrap();
             assert!(status.success());
         }
     }
@@ -79,14 +92,29 @@ fn devices_are_listed_with_names_and_the_default_marked() {
     let usb = Removable::plug(&format!("viva_list_{}", std::process::id()));
     let inputs = input_devices();
     let default_mic = format!("pulseaudio:{}.monitor", mic_sink());
-    assert_eq!(inputs.first().map(|d| d.id.as_str()), Some(default_mic.as_str()), "{inputs:?}");
+    assert_eq!(
+        inputs.first().map(|d| d.id.as_str()),
+        Some(default_mic.as_str()),
+        "{inputs:?}"
+    );
     assert!(inputs[0].is_default && inputs[0].is_monitor);
-    assert!(inputs[0].name.contains("Viva-virtual-microphone"), "{:?}", inputs[0].name);
-    let plugged = inputs.iter().find(|d| d.id == usb.monitor_id()).expect("the plugged device is listed");
+    assert!(
+        inputs[0].name.contains("Viva-virtual-microphone"),
+        "{:?}",
+        inputs[0].name
+    );
+    let plugged = inputs
+        .iter()
+        .find(|d| d.id == usb.monitor_id())
+        .expect("the plugged device is listed");
     assert!(!plugged.is_default);
     assert!(inputs.iter().all(|d| !d.id.ends_with(":null")));
     let outputs = output_devices();
-    assert!(outputs.iter().any(|d| d.id == format!("pulseaudio:{}", mic_sink()) && d.is_default));
+    assert!(
+        outputs
+            .iter()
+            .any(|d| d.id == format!("pulseaudio:{}", mic_sink()) && d.is_default)
+    );
 }
 
 #[test]
@@ -105,7 +133,11 @@ fn a_missing_chosen_device_is_stood_in_for_by_the_default() {
 fn unplugging_the_microphone_falls_back_within_two_seconds_and_replugging_restores_it() {
     require_pulse();
     let dir = scratch("unplug");
-    let wav = say(&dir, "fallback", "Sorry, my headset died. Can you still hear me?");
+    let wav = say(
+        &dir,
+        "fallback",
+        "Sorry, my headset died. Can you still hear me?",
+    );
     let mut usb = Removable::plug(&format!("viva_usb_{}", std::process::id()));
     let settings = CaptureSettings {
         device: DeviceSelection::Id(usb.monitor_id()),
@@ -115,27 +147,37 @@ fn unplugging_the_microphone_falls_back_within_two_seconds_and_replugging_restor
     assert_eq!(capture.stats().device.unwrap().id, usb.monitor_id());
 
     let mut steps = Steps::default();
-    let (frames, events) = record(&mut streams, Duration::from_secs(10), |elapsed, frames, events| {
-        if steps.unplugged.is_none() && elapsed >= Duration::from_secs(1) {
-            usb.unplug();
-            steps.unplugged = Some((elapsed, events.len()));
-        }
-        if steps.played.is_none() && elapsed >= Duration::from_millis(3_500) {
-            steps.played = Some((play_into(&mic_sink(), &wav).0, frames.len()));
-        }
-        if steps.replugged.is_none() && elapsed >= Duration::from_secs(6) {
-            usb.replug();
-            steps.replugged = Some(events.len());
-        }
-        if steps.fallback_at.is_none() && steps.unplugged.is_some() {
-            let fell_back = events.iter().any(|e| {
-                matches!(e, AudioEvent::DeviceOpened { reason: OpenReason::Fallback, .. })
-            });
-            if fell_back {
-                steps.fallback_at = Some(elapsed);
+    let (frames, events) = record(
+        &mut streams,
+        Duration::from_secs(10),
+        |elapsed, frames, events| {
+            if steps.unplugged.is_none() && elapsed >= Duration::from_secs(1) {
+                usb.unplug();
+                steps.unplugged = Some((elapsed, events.len()));
             }
-        }
-    });
+            if steps.played.is_none() && elapsed >= Duration::from_millis(3_500) {
+                steps.played = Some((play_into(&mic_sink(), &wav).0, frames.len()));
+            }
+            if steps.replugged.is_none() && elapsed >= Duration::from_secs(6) {
+                usb.replug();
+                steps.replugged = Some(events.len());
+            }
+            if steps.fallback_at.is_none() && steps.unplugged.is_some() {
+                let fell_back = events.iter().any(|e| {
+                    matches!(
+                        e,
+                        AudioEvent::DeviceOpened {
+                            reason: OpenReason::Fallback,
+                            ..
+                        }
+                    )
+                });
+                if fell_back {
+                    steps.fallback_at = Some(elapsed);
+                }
+            }
+        },
+    );
     let (unplugged_at, events_before) = steps.unplugged.unwrap();
     let (mut player, frames_before_speech) = steps.played.unwrap();
     player.wait().unwrap();
@@ -150,7 +192,11 @@ fn unplugging_the_microphone_falls_back_within_two_seconds_and_replugging_restor
         "{after:?}"
     );
     let fallback = steps.fallback_at.expect("a fallback device was opened");
-    assert!(fallback - unplugged_at <= Duration::from_secs(2), "fell back after {:?}", fallback - unplugged_at);
+    assert!(
+        fallback - unplugged_at <= Duration::from_secs(2),
+        "fell back after {:?}",
+        fallback - unplugged_at
+    );
     assert!(after.iter().any(|e| matches!(
         e,
         AudioEvent::DeviceOpened { device, reason: OpenReason::Fallback } if device.is_default
@@ -158,10 +204,21 @@ fn unplugging_the_microphone_falls_back_within_two_seconds_and_replugging_restor
 
     // The session never stopped: frames kept their pace and numbering, and speech into the
     // default microphone was captured on the stand-in.
-    assert!((485..=502).contains(&frames.len()), "{} frames in 10 s", frames.len());
-    assert!(frames.windows(2).all(|w| w[1].sequence == w[0].sequence + 1));
+    assert!(
+        (485..=502).contains(&frames.len()),
+        "{} frames in 10 s",
+        frames.len()
+    );
+    assert!(
+        frames
+            .windows(2)
+            .all(|w| w[1].sequence == w[0].sequence + 1)
+    );
     let speech = envelope(&decode(&frames[frames_before_speech..]), 48_000, 20);
-    assert!(onset(&speech, -30.0).is_some(), "no speech captured after the fallback");
+    assert!(
+        onset(&speech, -30.0).is_some(),
+        "no speech captured after the fallback"
+    );
 
     // Plugged back in: capture returns to the chosen device (a new null sink takes up to 2 s
     // to start streaming).
@@ -191,6 +248,9 @@ fn without_a_sound_server_there_is_no_input_device_and_a_clear_message() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("no_input_device"), "{stderr}");
-    assert!(stderr.contains("No usable microphone was found"), "{stderr}");
+    assert!(
+        stderr.contains("No usable microphone was found"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }

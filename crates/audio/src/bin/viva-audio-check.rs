@@ -17,18 +17,29 @@ fn main() -> ExitCode {
         }
         for device in devices {
             let mark = if device.is_default { "*" } else { " " };
-            let monitor = if device.is_monitor { " (records an output)" } else { "" };
+            let monitor = if device.is_monitor {
+                " (records an output)"
+            } else {
+                ""
+            };
             println!(" {mark} {}  {}{monitor}", device.id, device.name);
         }
     }
     let device = std::env::args()
         .nth(1)
         .map_or(DeviceSelection::SystemDefault, DeviceSelection::Id);
-    let (capture, mut streams) = match Capture::start(CaptureSettings { device, ..CaptureSettings::default() }) {
+    let (capture, mut streams) = match Capture::start(CaptureSettings {
+        device,
+        ..CaptureSettings::default()
+    }) {
         Ok(started) => started,
         Err(error) => {
             eprintln!("error [{}]: {error}", error.code());
-            return ExitCode::from(if error.code() == "no_input_device" { 2 } else { 1 });
+            return ExitCode::from(if error.code() == "no_input_device" {
+                2
+            } else {
+                1
+            });
         }
     };
     let started = Instant::now();

@@ -120,7 +120,9 @@ pub fn decode(frames: &[EncodedFrame]) -> Vec<f32> {
     let mut out = Vec::with_capacity(frames.len() * FRAME_SAMPLES);
     let mut buffer = [0.0; FRAME_SAMPLES];
     for frame in frames {
-        let n = decoder.decode(&frame.payload, &mut buffer).expect("our own packets decode");
+        let n = decoder
+            .decode(&frame.payload, &mut buffer)
+            .expect("our own packets decode");
         out.extend_from_slice(&buffer[..n]);
     }
     out
@@ -151,7 +153,8 @@ pub fn record(
 
 /// A temporary directory under the harness's private runtime dir (or /tmp).
 pub fn scratch(name: &str) -> PathBuf {
-    let base = std::env::var("VIVA_E2E_ARTIFACTS").map_or_else(|_| std::env::temp_dir(), PathBuf::from);
+    let base =
+        std::env::var("VIVA_E2E_ARTIFACTS").map_or_else(|_| std::env::temp_dir(), PathBuf::from);
     let dir = base.join(format!("audio-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a scratch dir");
     dir
