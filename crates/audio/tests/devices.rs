@@ -230,6 +230,42 @@ fn unplugging_the_microphone_falls_back_within_two_seconds_and_replugging_restor
     assert_eq!(capture.stats().device.unwrap().id, usb.monitor_id());
 }
 
+#[test]
+fn choosing_another_microphone_mid_capture_switches_without_a_gap() {
+    require_pulse();
+    let usb = Removable::plug(&format!("viva_pick_{}", std::process::id()));
+    let (capture, mut streams) = Capture::start(CaptureSettings::default()).unwrap();
+    assert!(capture.stats().device.unwrap().is_default);
+    let mut selected = false;
+    let (frames, events) = record(&mut streams, Duration::from_secs(5), |elapsed, _, _| {
+        if !selected && elapsed >= Duration::from_millis(500) {
+            capture.select(DeviceSelection::Id(usb.monitor_id()));
+            selected = true;
+        }
+    });
+    let switched = events.iter().any(|e| {
+        matches!(e, AudioEvent::DeviceOpened { device, reason: OpenReason::Selected } if device.id == usb.monitor_id())
+    });
+    assert!(switched, "{events:?}");
+    assert_eq!(capture.stats().device.unwrap().id, usb.monitor_id());
+    // The old microphone kept recording until the new one ran: no lost device, no gap.
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, AudioEvent::DeviceLost { .. }))
+    );
+    assert!(
+        (240..=252).contains(&frames.len()),
+        "{} frames in 5 s",
+        frames.len()
+    );
+    assert!(
+        frames
+            .windows(2)
+            .all(|w| w[1].sequence == w[0].sequence + 1)
+    );
+}
+
 #[derive(Default)]
 struct Steps {
     unplugged: Option<(Duration, usize)>,
