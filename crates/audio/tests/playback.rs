@@ -76,12 +76,17 @@ fn the_interviewer_is_heard_despite_loss_and_reordering() {
     let pcm = decode(&frames);
     let captured = envelope(&pcm, 48_000, 20);
     let source = envelope(&speech, 48_000, 20);
-    let (offset, r) = locate(&captured, &source);
-    eprintln!("envelope correlation {r:.2} at {} ms", offset * 20);
-    assert!(r >= 0.7, "envelope correlation {r:.2}");
-
     let stats = playback.stats().unwrap();
     eprintln!("{stats:?}");
+    // In halves: under CPU load the jitter buffer may rebuffer once mid-sentence, which moves
+    // the rest of it later; what matters is that every part is there and sounds like the source.
+    let (offset, r) = locate_pieces(&captured, &source, 2);
+    eprintln!(
+        "envelope correlation {r:.2} (worst half) at {} ms",
+        offset * 20
+    );
+    assert!(r >= 0.7, "envelope correlation {r:.2}");
+
     assert!(stats.jitter.missing >= lost as u64, "{stats:?}");
     assert!(
         stats.recovered > 0,

@@ -108,6 +108,26 @@ pub fn locate(captured: &[f32], source: &[f32]) -> (usize, f32) {
         .unwrap_or((0, 0.0))
 }
 
+/// Like [`locate`], but the source is cut into `pieces` parts that are each found on their own,
+/// in order, so a pause inserted mid-sentence (a playout rebuffer under load) does not count as
+/// a distortion. Returns the worst piece's correlation and the first piece's offset.
+pub fn locate_pieces(captured: &[f32], source: &[f32], pieces: usize) -> (usize, f32) {
+    let size = source.len().div_ceil(pieces.max(1));
+    let mut from = 0;
+    let mut first = None;
+    let mut worst = f32::MAX;
+    for piece in source.chunks(size) {
+        let (offset, r) = locate(&captured[from.min(captured.len())..], piece);
+        first.get_or_insert(from + offset);
+        worst = worst.min(r);
+        from += offset + piece.len() / 2;
+    }
+    (
+        first.unwrap_or(0),
+        if worst == f32::MAX { 0.0 } else { worst },
+    )
+}
+
 /// The first window louder than `dbfs`.
 pub fn onset(envelope: &[f32], dbfs: f32) -> Option<usize> {
     let threshold = 10f32.powf(dbfs / 20.0);
