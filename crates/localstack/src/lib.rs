@@ -4,15 +4,19 @@
 //!
 //! It speaks the same wire formats as the hosted services (see PROTOCOLS.md), so the client cannot
 //! tell the two apart. Built: auth (GoTrue subset), tables (PostgREST subset) with tenant and role
-//! isolation, the `interview-start` and `transcript-processor` functions, and the SDP proxy with a
-//! forwarder to a hosted Realtime endpoint. The local interviewer behind the proxy is W1-5.
+//! isolation, the `interview-start` and `transcript-processor` functions, and the SDP proxy (with the local
+//! interviewer behind it, or a forwarder to a hosted Realtime endpoint), and the local
+//! interviewer itself on `POST /v1/realtime/calls`.
 
 pub mod auth;
 pub mod caller;
+pub mod calls;
 pub mod db;
 pub mod error;
 pub mod functions;
+pub mod interviewer;
 pub mod jwt;
+pub mod model;
 pub mod proxy;
 pub mod rest;
 pub mod seed;

@@ -71,9 +71,12 @@ pub trait Upstream: Send + Sync + std::fmt::Debug {
         session_id: &'a str,
         offer: &'a str,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send + 'a>>;
+
+    /// The client said `bye`: end the session's call, if the upstream keeps one.
+    fn hang_up(&self, _session_id: &str) {}
 }
 
-/// The upstream until a realtime peer is configured: every offer is refused with a reason.
+/// An upstream that refuses every offer with a reason (for tests of the proxy itself).
 #[derive(Debug, Default)]
 pub struct NoUpstream;
 
@@ -258,6 +261,7 @@ async fn serve(state: AppState, mut socket: WebSocket) {
                 }
             }
             Ok(ClientMessage::Bye) => {
+                upstream.hang_up(&session_id);
                 let _ = send(&mut socket, json!({"type": "bye"})).await;
                 return close(socket, 1000, "bye").await;
             }

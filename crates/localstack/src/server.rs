@@ -38,8 +38,10 @@ pub struct Config {
     pub voice_rollout_percent: u8,
     /// Lifetime of the `ek_` client secrets `interview-start` mints (hosted default: 600 s).
     pub client_secret_lifetime_s: i64,
-    /// What answers offers behind the SDP proxy; `None` until a realtime peer is configured.
+    /// What answers offers behind the SDP proxy; `None` is the local interviewer.
     pub upstream: Option<Arc<dyn crate::proxy::Upstream>>,
+    /// The local interviewer's model, threads and voice.
+    pub interviewer: crate::interviewer::InterviewerConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -71,6 +73,7 @@ impl Default for Config {
             voice_rollout_percent: 100,
             client_secret_lifetime_s: 600,
             upstream: None,
+            interviewer: crate::interviewer::InterviewerConfig::default(),
         }
     }
 }
@@ -106,6 +109,8 @@ pub struct AppState {
     pub live: Arc<Mutex<HashSet<String>>>,
     /// Where the SDP proxy gets answers.
     pub upstream: Arc<dyn crate::proxy::Upstream>,
+    /// The local interviewer peer (`/v1/realtime/calls`, and the proxy's default upstream).
+    pub interviewer: Arc<crate::interviewer::Interviewer>,
 }
 
 /// A running local stack. Dropping it does not stop it; call [`LocalStack::shutdown`].
@@ -144,6 +149,13 @@ impl LocalStack {
             address: config.listen,
             source,
         })?;
+        let interviewer = crate::interviewer::Interviewer::new(config.interviewer.clone());
+        let upstream = config.upstream.clone().unwrap_or_else(|| {
+            Arc::new(crate::calls::LocalUpstream {
+                state_db: db.clone(),
+                interviewer: interviewer.clone(),
+            })
+        });
         let state = AppState {
             db,
             keys,
@@ -154,10 +166,8 @@ impl LocalStack {
             voice_rollout_percent: config.voice_rollout_percent.min(100),
             client_secret_lifetime_s: config.client_secret_lifetime_s,
             live: Arc::default(),
-            upstream: config
-                .upstream
-                .clone()
-                .unwrap_or_else(|| Arc::new(crate::proxy::NoUpstream)),
+            upstream,
+            interviewer,
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let app = router(state.clone());
@@ -271,6 +281,12 @@ fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(crate::proxy::health))
         .route("/ws", get(crate::proxy::ws))
+        // The Realtime API's own signaling: authenticated by the client secret, no apikey.
+        .route("/v1/realtime/calls", post(crate::calls::create))
+        .route(
+            "/v1/realtime/calls/{call_id}/hangup",
+            post(crate::calls::hang_up),
+        )
         .merge(api)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

@@ -94,7 +94,8 @@ async fn a_session_gets_one_live_connection_and_offers_are_checked() {
         (Some("error"), Some("invalid_sdp"))
     );
 
-    // A well-formed offer with no realtime peer configured: a clear error, then 1011.
+    // An offer that passes the shape check but that the interviewer peer cannot use: a clear
+    // error, then 1011.
     say(&mut first, json!({"type": "offer", "sdp": OFFER})).await;
     let error = next(&mut first).await.unwrap();
     assert_eq!(error["code"], "upstream_failed");

@@ -56,6 +56,14 @@ pub const REALTIME_PRICES: &[(&str, RealtimePrices)] = &[
             audio: prices(32.00, 0.40, 64.00),
         },
     ),
+    // Viva's own offline interviewer: it runs on the user's machine and costs nothing.
+    (
+        "viva-local",
+        RealtimePrices {
+            text: prices(0.0, 0.0, 0.0),
+            audio: prices(0.0, 0.0, 0.0),
+        },
+    ),
 ];
 
 /// Transcription models (OpenAI's published prices, 2026).
@@ -77,6 +85,8 @@ pub const TRANSCRIPTION_PRICES: &[(&str, TranscriptionPrices)] = &[
         },
     ),
     ("whisper-1", TranscriptionPrices::PerMinute(0.006)),
+    // The local interviewer's offline Whisper.
+    ("whisper-tiny.en", TranscriptionPrices::PerMinute(0.0)),
 ];
 
 /// The row for `model`: an exact name, or a dated variant (`gpt-realtime-2025-08-28`).

@@ -2,6 +2,8 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod candidate;
+
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use viva_localstack::{Config, LocalStack};
@@ -175,5 +177,21 @@ impl Stack {
         assert_eq!(response.status(), StatusCode::OK);
         let started: Value = response.json().await.unwrap();
         started["session"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// `interview-start` with `body`; returns the whole answer.
+    pub async fn interview_start(&self, access_token: &str, body: Value) -> Value {
+        let response = self
+            .request(
+                reqwest::Method::POST,
+                "/functions/v1/interview-start",
+                Some(access_token),
+            )
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
     }
 }

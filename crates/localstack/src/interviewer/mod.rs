@@ -1,0 +1,174 @@
+//! The local interviewer: a real WebRTC peer that answers a candidate's offer, listens (voice
+//! activity detection, offline Whisper), asks questions from a built-in set in a synthesised
+//! voice, and speaks the hosted Realtime API's GA events on `oai-events`. Each call is isolated:
+//! its own peer connection, detector, transcriber state and tasks.
+
+pub mod call;
+pub mod script;
+pub mod stt;
+pub mod vad;
+pub mod voice;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::OnceCell;
+
+pub use call::CallError;
+use stt::{Model, SttError};
+use voice::{Speech, Voice};
+
+/// How the interviewer runs.
+#[derive(Debug, Clone)]
+pub struct InterviewerConfig {
+    /// The ggml Whisper model; `None` uses the prepared default in the user cache dir.
+    pub model_path: Option<PathBuf>,
+    /// whisper.cpp threads per transcription (1: more spin-wait on busy machines).
+    pub threads: usize,
+    /// How questions are voiced; `None` detects espeak-ng.
+    pub voice: Option<Voice>,
+    /// The address the peer's UDP sockets bind to.
+    pub bind_ip: IpAddr,
+}
+
+impl Default for InterviewerConfig {
+    fn default() -> Self {
+        Self {
+            model_path: None,
+            threads: 1,
+            voice: None,
+            bind_ip: IpAddr::from([127, 0, 0, 1]),
+        }
+    }
+}
+
+/// What a new call needs to know about its session.
+#[derive(Debug, Clone)]
+pub struct CallSetup {
+    pub session_id: String,
+    pub question_set: String,
+}
+
+/// A call's answer to the candidate's offer.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub call_id: String,
+    pub sdp: String,
+}
+
+/// The interviewer: shared model and voice, and the live calls.
+#[derive(Debug)]
+pub struct Interviewer {
+    config: InterviewerConfig,
+    voice: Voice,
+    model: OnceCell<Result<Model, SttError>>,
+    speech: Mutex<HashMap<String, Arc<Speech>>>,
+    calls: Mutex<HashMap<String, call::CallHandle>>,
+}
+
+impl Interviewer {
+    pub fn new(config: InterviewerConfig) -> Arc<Self> {
+        let voice = config.voice.clone().unwrap_or_else(Voice::detect);
+        Arc::new(Self {
+            config,
+            voice,
+            model: OnceCell::new(),
+            speech: Mutex::default(),
+            calls: Mutex::default(),
+        })
+    }
+
+    pub fn model_path(&self) -> PathBuf {
+        self.config
+            .model_path
+            .clone()
+            .unwrap_or_else(crate::model::default_model_path)
+    }
+
+    /// The shared model, loaded on first use (off the async threads).
+    async fn model(&self) -> Result<Model, SttError> {
+        let path = self.model_path();
+        let threads = self.config.threads;
+        self.model
+            .get_or_init(|| async move {
+                tokio::task::spawn_blocking(move || Model::load(&path, threads))
+                    .await
+                    .unwrap_or_else(|e| Err(SttError::Failed(e.to_string())))
+            })
+            .await
+            .clone()
+    }
+
+    /// A line in the interviewer's voice, synthesised once per process.
+    async fn speak(&self, text: &str) -> Result<Arc<Speech>, voice::VoiceError> {
+        if let Some(done) = self.speech.lock().ok().and_then(|c| c.get(text).cloned()) {
+            return Ok(done);
+        }
+        let (voice, line) = (self.voice.clone(), text.to_owned());
+        let speech = tokio::task::spawn_blocking(move || voice::speak(&voice, &line))
+            .await
+            .map_err(|e| voice::VoiceError::Synth(e.to_string()))??;
+        let speech = Arc::new(speech);
+        if let Ok(mut cache) = self.speech.lock() {
+            cache.insert(text.to_owned(), speech.clone());
+        }
+        Ok(speech)
+    }
+
+    /// Answers an offer with a new call. A call already live for the same session is ended
+    /// first: the candidate reconnected, and the old peer would only hold the session hostage.
+    pub async fn answer(
+        self: &Arc<Self>,
+        setup: CallSetup,
+        offer: &str,
+    ) -> Result<Answer, CallError> {
+        self.hang_up_session(&setup.session_id);
+        call::start(self.clone(), setup, offer).await
+    }
+
+    fn register(&self, handle: call::CallHandle) {
+        if let Ok(mut calls) = self.calls.lock() {
+            calls.insert(handle.call_id.clone(), handle);
+        }
+    }
+
+    fn unregister(&self, call_id: &str) {
+        if let Ok(mut calls) = self.calls.lock() {
+            calls.remove(call_id);
+        }
+    }
+
+    /// Ends the session's live call, if any (the proxy's `bye`).
+    pub fn hang_up_session(&self, session_id: &str) {
+        if let Ok(calls) = self.calls.lock() {
+            for handle in calls.values().filter(|h| h.session_id == session_id) {
+                handle.hang_up();
+            }
+        }
+    }
+
+    /// Ends a call by id; false when there is no such call.
+    pub fn hang_up(&self, call_id: &str) -> bool {
+        self.calls
+            .lock()
+            .ok()
+            .and_then(|calls| calls.get(call_id).map(call::CallHandle::hang_up))
+            .is_some()
+    }
+
+    /// The session a live call belongs to.
+    pub fn session_of(&self, call_id: &str) -> Option<String> {
+        self.calls
+            .lock()
+            .ok()?
+            .get(call_id)
+            .map(|h| h.session_id.clone())
+    }
+
+    /// How many calls are live (each holds a peer connection and a transcriber).
+    pub fn live_calls(&self) -> usize {
+        self.calls.lock().map(|c| c.len()).unwrap_or(0)
+    }
+}

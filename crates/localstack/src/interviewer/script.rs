@@ -1,0 +1,150 @@
+//! Question sets (TOML, built in) and the order the interviewer says them in: a greeting with
+//! the first question, each next question after a candidate turn, then a closing line.
+
+use serde::Deserialize;
+
+/// One question set, as written in `questions/*.toml`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct QuestionSet {
+    pub id: String,
+    pub title: String,
+    pub greeting: String,
+    pub closing: String,
+    pub questions: Vec<String>,
+}
+
+const BUILT_IN: &[&str] = &[
+    include_str!("../../questions/general_behavioural.toml"),
+    include_str!("../../questions/software_engineer.toml"),
+    include_str!("../../questions/product_manager.toml"),
+];
+
+/// The default set, used when a session names one that does not exist.
+pub const DEFAULT_SET: &str = "general_behavioural";
+
+/// Every built-in set. The files are part of the binary and checked by a test, so parsing
+/// cannot fail at run time; a broken one is skipped rather than taking the interviewer down.
+pub fn question_sets() -> Vec<QuestionSet> {
+    BUILT_IN
+        .iter()
+        .filter_map(|text| toml::from_str(text).ok())
+        .collect()
+}
+
+/// The set with this id, or the default set.
+pub fn question_set(id: &str) -> Option<QuestionSet> {
+    let sets = question_sets();
+    let position = sets
+        .iter()
+        .position(|s| s.id == id)
+        .or_else(|| sets.iter().position(|s| s.id == DEFAULT_SET))?;
+    sets.into_iter().nth(position)
+}
+
+/// What the interviewer says next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    pub text: String,
+    /// The closing line: nothing follows it.
+    pub closing: bool,
+}
+
+/// Where the interview is.
+#[derive(Debug, Clone)]
+pub struct Script {
+    set: QuestionSet,
+    next: usize,
+    closed: bool,
+}
+
+impl Script {
+    pub fn new(set: QuestionSet) -> Self {
+        Self {
+            set,
+            next: 0,
+            closed: false,
+        }
+    }
+
+    pub fn set(&self) -> &QuestionSet {
+        &self.set
+    }
+
+    pub fn is_over(&self) -> bool {
+        self.closed
+    }
+
+    /// The next line, or `None` once the closing line was said.
+    pub fn next_line(&mut self) -> Option<Line> {
+        if self.closed {
+            return None;
+        }
+        let line = match self.set.questions.get(self.next) {
+            Some(question) if self.next == 0 => Line {
+                text: format!("{} {}", self.set.greeting, question),
+                closing: false,
+            },
+            Some(question) => Line {
+                text: question.clone(),
+                closing: false,
+            },
+            None => {
+                self.closed = true;
+                Line {
+                    text: self.set.closing.clone(),
+                    closing: true,
+                }
+            }
+        };
+        self.next += 1;
+        Some(line)
+    }
+
+    /// A cancelled line is asked again next time (the candidate interrupted it).
+    pub fn repeat_last(&mut self) {
+        if self.closed {
+            return;
+        }
+        self.next = self.next.saturating_sub(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_built_in_set_parses_and_has_questions() {
+        assert_eq!(question_sets().len(), BUILT_IN.len());
+        for id in [
+            "general_behavioural",
+            "software_engineer",
+            "product_manager",
+        ] {
+            let set = question_set(id).unwrap();
+            assert_eq!(set.id, id);
+            assert!(set.questions.len() >= 3);
+        }
+        assert_eq!(question_set("no-such-set").unwrap().id, DEFAULT_SET);
+    }
+
+    #[test]
+    fn greeting_then_questions_then_a_closing_line_then_nothing() {
+        let set = QuestionSet {
+            id: "t".into(),
+            title: "T".into(),
+            greeting: "Hi.".into(),
+            closing: "Bye.".into(),
+            questions: vec!["One?".into(), "Two?".into()],
+        };
+        let mut script = Script::new(set);
+        assert_eq!(script.next_line().unwrap().text, "Hi. One?");
+        assert_eq!(script.next_line().unwrap().text, "Two?");
+        script.repeat_last();
+        assert_eq!(script.next_line().unwrap().text, "Two?");
+        let closing = script.next_line().unwrap();
+        assert!(closing.closing && closing.text == "Bye.");
+        assert!(script.is_over());
+        assert_eq!(script.next_line(), None);
+    }
+}
