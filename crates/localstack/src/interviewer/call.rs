@@ -5,6 +5,7 @@
 //! `bye`, a closed data channel or a failed connection, and everything it owns goes with it.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -41,6 +42,9 @@ use super::{Answer, CallSetup, Interviewer};
 const FRAME_16K: usize = 320;
 /// How long a call may take to gather its candidates.
 const GATHER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Quiet after speech that starts the final transcription early, and the audio kept after
+/// the last loud frame.
+const EARLY_AFTER_MS: u64 = 120;
 /// How often a partial transcript is attempted during a turn.
 const PARTIAL_EVERY_MS: u64 = 1_000;
 /// Audio kept before the current turn (for prefix padding), in 16 kHz samples.
@@ -92,6 +96,7 @@ enum Input {
 struct TranscriptResult {
     item_id: String,
     partial: bool,
+    early_end_ms: Option<u64>,
     audio_ms: u64,
     result: Result<String, SttError>,
     /// When the turn's speech ended (for finals), to log the latency.
@@ -349,6 +354,11 @@ enum Job {
         audio: Vec<f32>,
         partial: bool,
         speech_ended: Option<Instant>,
+        /// Set when the result is no longer wanted: a job not started yet is skipped. (Stopping
+        /// whisper.cpp mid-run through its abort callback broke the runs after it.)
+        abort: Arc<AtomicBool>,
+        /// For a final started early, at a pause: the end of speech it assumed.
+        early_end_ms: Option<u64>,
     },
 }
 
@@ -363,13 +373,20 @@ fn transcriber_thread(
         audio,
         partial,
         speech_ended,
+        abort,
+        early_end_ms,
     }) = jobs.recv()
     {
-        let result = transcriber.transcribe(&audio, partial);
+        let result = if abort.load(Ordering::Relaxed) {
+            Err(SttError::Failed("stopped: no longer needed".into()))
+        } else {
+            transcriber.transcribe(&audio, partial)
+        };
         let audio_ms = (audio.len() / 16) as u64;
         let report = TranscriptResult {
             item_id,
             partial,
+            early_end_ms,
             audio_ms,
             result,
             speech_ended,
@@ -378,6 +395,20 @@ fn transcriber_thread(
             return;
         }
     }
+}
+
+/// A final transcription started at a pause, before the silence rule ends the turn: when the
+/// turn ends at that same point its result is the final one, so transcription overlaps the
+/// wait; when the candidate speaks on, it is abandoned.
+struct Early {
+    item_id: String,
+    end_ms: u64,
+    /// The audio it transcribes, kept in case it has to be done again after the turn.
+    audio: Vec<f32>,
+    abort: Arc<AtomicBool>,
+    result: Option<TranscriptResult>,
+    /// The turn has ended at `end_ms` and waits for this result.
+    committed: Option<Instant>,
 }
 
 /// A response in progress.
@@ -419,6 +450,10 @@ struct Conversation {
     active: Option<Active>,
     heard_ms_since_response: u64,
     jobs: Option<std::sync::mpsc::Sender<Job>>,
+    /// Skips the queued partial (a final is more urgent).
+    partial_abort: Arc<AtomicBool>,
+    /// The final started early at a pause in the current turn, if any.
+    early: Option<Early>,
     stt_error: Option<SttError>,
     stt_started: bool,
 }
@@ -480,6 +515,8 @@ impl Conversation {
             active: None,
             heard_ms_since_response: 0,
             jobs: None,
+            partial_abort: Arc::new(AtomicBool::new(false)),
+            early: None,
             stt_error: None,
             stt_started: false,
         }
@@ -789,6 +826,9 @@ impl Conversation {
                 self.last_partial_ms = self.turn_from_ms;
             }
         }
+        if self.vad_enabled {
+            self.maybe_start_early();
+        }
         if self.turn_item.is_none() {
             // Keep only what prefix padding may need.
             if self.audio.len() > KEEP_BEFORE_TURN * 2 {
@@ -827,6 +867,50 @@ impl Conversation {
         }
     }
 
+    /// Starts the final transcription at a pause of [`EARLY_AFTER_MS`], and abandons it when
+    /// the candidate speaks on.
+    fn maybe_start_early(&mut self) {
+        let Some(item_id) = self.turn_item.clone() else {
+            return;
+        };
+        let pause = self.vad.pause();
+        if let Some(early) = &self.early
+            && early.committed.is_none()
+            && pause.is_none_or(|(end, _)| end != early.end_ms)
+        {
+            early.abort.store(true, Ordering::Relaxed);
+            self.early = None;
+        }
+        let Some((end_ms, quiet_ms)) = pause else {
+            return;
+        };
+        if quiet_ms < EARLY_AFTER_MS || self.early.is_some() {
+            return;
+        }
+        let Some(jobs) = &self.jobs else { return };
+        let abort = Arc::new(AtomicBool::new(false));
+        let audio = self.samples_between(self.turn_from_ms, end_ms + EARLY_AFTER_MS);
+        let job = Job::Transcribe {
+            item_id: item_id.clone(),
+            audio: audio.clone(),
+            partial: false,
+            speech_ended: None,
+            abort: abort.clone(),
+            early_end_ms: Some(end_ms),
+        };
+        self.partial_abort.store(true, Ordering::Relaxed);
+        if jobs.send(job).is_ok() {
+            self.early = Some(Early {
+                item_id,
+                end_ms,
+                audio,
+                abort,
+                result: None,
+                committed: None,
+            });
+        }
+    }
+
     fn maybe_partial(&mut self) {
         let now_ms = self.vad.position_ms();
         if self.partial_busy || now_ms < self.last_partial_ms + PARTIAL_EVERY_MS {
@@ -835,12 +919,19 @@ impl Conversation {
         let (Some(jobs), Some(item_id)) = (&self.jobs, &self.turn_item) else {
             return;
         };
+        // At a pause the early final is about to start: a partial now would only delay it.
+        if self.early.is_some() || self.vad.pause().is_some() {
+            return;
+        }
         let audio = self.samples_between(self.turn_from_ms, now_ms);
+        self.partial_abort = Arc::new(AtomicBool::new(false));
         let job = Job::Transcribe {
             item_id: item_id.clone(),
             audio,
             partial: true,
             speech_ended: None,
+            abort: self.partial_abort.clone(),
+            early_end_ms: None,
         };
         if jobs.send(job).is_ok() {
             self.partial_busy = true;
@@ -879,38 +970,36 @@ impl Conversation {
             item,
         }))
         .await;
-        let audio = self.samples_between(self.turn_from_ms, audio_end_ms + 200);
-        match (&self.jobs, &self.stt_error) {
-            (Some(jobs), _) => {
-                let job = Job::Transcribe {
-                    item_id,
-                    audio,
-                    partial: false,
-                    speech_ended: Some(ended),
-                };
-                let _ = jobs.send(job);
+        // The final started at this pause is the final one.
+        let early = self.early.take().and_then(|e| {
+            let matches = e.item_id == item_id && e.end_ms == audio_end_ms;
+            if !matches {
+                e.abort.store(true, Ordering::Relaxed);
             }
-            (None, error) => {
-                let (code, message) = match error {
-                    Some(error) => (error.code().to_owned(), error.to_string()),
-                    None => (
-                        "model_missing".to_owned(),
-                        "no transcriber is running for this call".to_owned(),
-                    ),
-                };
-                self.emit(ServerEvent::InputTranscriptFailed(InputTranscriptFailed {
-                    item_id,
-                    content_index: 0,
-                    error: ErrorDetails {
-                        kind: Some("transcription_error".into()),
-                        code: Some(code),
-                        message,
-                        param: None,
-                        event_id: None,
-                    },
-                }))
-                .await;
+            matches.then_some(e)
+        });
+        if let Some(mut early) = early {
+            early.committed = Some(ended);
+            match early.result.take() {
+                Some(result) => self.complete(result, ended).await,
+                None => self.early = Some(early),
             }
+        } else if let Some(jobs) = &self.jobs {
+            self.partial_abort.store(true, Ordering::Relaxed);
+            let job = Job::Transcribe {
+                item_id,
+                audio: self.samples_between(self.turn_from_ms, audio_end_ms + EARLY_AFTER_MS),
+                partial: false,
+                speech_ended: Some(ended),
+                abort: Arc::new(AtomicBool::new(false)),
+                early_end_ms: None,
+            };
+            let _ = jobs.send(job);
+        } else {
+            let error = self.stt_error.clone().unwrap_or_else(|| {
+                SttError::Failed("no transcriber is running for this call".into())
+            });
+            self.failed(item_id, &error).await;
         }
         // The interviewer answers a finished turn with its next line.
         if self.active.is_none() && !self.script.is_over() {
@@ -936,14 +1025,52 @@ impl Conversation {
             }
             return;
         }
-        self.partial_sent.remove(&result.item_id);
-        if let Some(ended) = result.speech_ended {
-            tracing::debug!(
-                event = "interviewer_transcribed",
-                latency_ms = ended.elapsed().as_millis() as u64,
-                audio_ms = result.audio_ms
-            );
+        let Some(end_ms) = result.early_end_ms else {
+            let ended = result.speech_ended.unwrap_or_else(Instant::now);
+            return self.complete(result, ended).await;
+        };
+        // An early final: keep it for the turn's end, use it now if the turn already ended
+        // there, drop it if the candidate spoke on.
+        let Some(early) = self
+            .early
+            .as_mut()
+            .filter(|e| e.item_id == result.item_id && e.end_ms == end_ms)
+        else {
+            return;
+        };
+        match early.committed {
+            Some(ended) if result.result.is_ok() => {
+                self.early = None;
+                self.complete(result, ended).await;
+            }
+            Some(ended) => {
+                // It failed or was skipped: transcribe the turn again, as a plain final.
+                let audio = std::mem::take(&mut early.audio);
+                self.early = None;
+                if let Some(jobs) = &self.jobs {
+                    let job = Job::Transcribe {
+                        item_id: result.item_id,
+                        audio,
+                        partial: false,
+                        speech_ended: Some(ended),
+                        abort: Arc::new(AtomicBool::new(false)),
+                        early_end_ms: None,
+                    };
+                    let _ = jobs.send(job);
+                }
+            }
+            None => early.result = Some(result),
         }
+    }
+
+    /// Reports a turn's final transcription.
+    async fn complete(&mut self, result: TranscriptResult, speech_ended: Instant) {
+        self.partial_sent.remove(&result.item_id);
+        tracing::debug!(
+            event = "interviewer_transcribed",
+            latency_ms = speech_ended.elapsed().as_millis() as u64,
+            audio_ms = result.audio_ms
+        );
         match result.result {
             Ok(transcript) => {
                 let usage = TranscriptionUsage::Duration {
@@ -959,21 +1086,23 @@ impl Conversation {
                 ))
                 .await;
             }
-            Err(error) => {
-                self.emit(ServerEvent::InputTranscriptFailed(InputTranscriptFailed {
-                    item_id: result.item_id,
-                    content_index: 0,
-                    error: ErrorDetails {
-                        kind: Some("transcription_error".into()),
-                        code: Some(error.code().into()),
-                        message: error.to_string(),
-                        param: None,
-                        event_id: None,
-                    },
-                }))
-                .await;
-            }
+            Err(error) => self.failed(result.item_id, &error).await,
         }
+    }
+
+    async fn failed(&mut self, item_id: String, error: &SttError) {
+        self.emit(ServerEvent::InputTranscriptFailed(InputTranscriptFailed {
+            item_id,
+            content_index: 0,
+            error: ErrorDetails {
+                kind: Some("transcription_error".into()),
+                code: Some(error.code().into()),
+                message: error.to_string(),
+                param: None,
+                event_id: None,
+            },
+        }))
+        .await;
     }
 
     // ---- speaking ----

@@ -135,9 +135,8 @@ impl Transcriber {
         if partial {
             params.set_temperature_inc(0.0);
         }
-        self.state
-            .full(params, audio)
-            .map_err(|e| SttError::Failed(e.to_string()))?;
+        let outcome = self.state.full(params, audio);
+        outcome.map_err(|e| SttError::Failed(e.to_string()))?;
         let mut text = String::new();
         for segment in self.state.as_iter() {
             if let Ok(piece) = segment.to_str_lossy() {

@@ -150,6 +150,12 @@ impl Vad {
         None
     }
 
+    /// In a turn and quiet since the last loud frame: (where speech stopped, how long ago).
+    pub fn pause(&self) -> Option<(u64, u64)> {
+        (self.in_turn && self.quiet_run_ms > 0)
+            .then_some((self.last_loud_end_ms, self.quiet_run_ms))
+    }
+
     /// Lets a frame pass without detection (turn detection is off).
     pub fn skip(&mut self) {
         self.position_ms += FRAME_MS;
@@ -219,6 +225,17 @@ mod tests {
                 VadEvent::Stopped { audio_end_ms: 2600 }
             ]
         );
+    }
+
+    #[test]
+    fn a_pause_tells_where_speech_stopped_and_for_how_long() {
+        let mut vad = Vad::new(ServerVad::default());
+        run(&mut vad, &[(50, 0.3)]);
+        assert_eq!(vad.pause(), None);
+        run(&mut vad, &[(6, 0.0)]);
+        assert_eq!(vad.pause(), Some((1000, 120)));
+        run(&mut vad, &[(1, 0.3)]);
+        assert_eq!(vad.pause(), None, "speaking on ends the pause");
     }
 
     #[test]
