@@ -19,9 +19,15 @@ const TURN: Duration = Duration::from_secs(20);
 struct Practice {
     stack: Stack,
     started: Value,
+    _one_at_a_time: tokio::sync::MutexGuard<'static, ()>,
 }
 
+/// Calls stream speech in real time and run Whisper: under plain `cargo test` (threads in one
+/// process) they take turns, as nextest's `interviewer` group makes them do across processes.
+static ONE_CALL_TEST_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn practice(interviewer: InterviewerConfig) -> Practice {
+    let guard = ONE_CALL_TEST_AT_A_TIME.lock().await;
     let stack = Stack::start(Config {
         interviewer,
         ..Config::default()
@@ -34,7 +40,11 @@ async fn practice(interviewer: InterviewerConfig) -> Practice {
     let started = stack
         .interview_start(&candidate.access_token, json!({"mode": "practice"}))
         .await;
-    Practice { stack, started }
+    Practice {
+        stack,
+        started,
+        _one_at_a_time: guard,
+    }
 }
 
 fn with_model() -> InterviewerConfig {
@@ -404,6 +414,7 @@ async fn unknown_or_expired_client_secrets_are_refused_with_401_json() {
 async fn the_same_interviewer_answers_behind_the_sdp_proxy() {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
+    let _one_at_a_time = ONE_CALL_TEST_AT_A_TIME.lock().await;
     let stack = Stack::start(Config {
         signaling: viva_localstack::Signaling::WebSocket,
         interviewer: with_model(),
