@@ -203,10 +203,14 @@ impl Harness {
             "PULSE_SERVER",
             format!("unix:{}", runtime.join("pulse/native").display()),
         );
+        // Kept with the run's artifacts: a test that loses the sound server quotes its tail.
+        let pulse_log = self.artifacts.join("pulseaudio.log");
+        self.set("VIVA_E2E_PULSE_LOG", &pulse_log);
         let mut pulse = Command::new("pulseaudio");
         pulse
             .args(["--daemonize=no", "-n", "--exit-idle-time=-1", "--system=false", "--disallow-exit"])
-            .args(["--log-target=stderr", "--log-level=error"])
+            .arg(format!("--log-target=file:{}", pulse_log.display()))
+            .arg("--log-level=notice")
             .args(["-L", "module-native-protocol-unix"])
             .args(["-L", &format!("module-null-sink sink_name={MIC_SINK} rate=48000 sink_properties=device.description=Viva-virtual-microphone")])
             .args(["-L", "module-always-sink"])

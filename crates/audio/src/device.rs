@@ -42,23 +42,62 @@ pub enum DeviceSelection {
     Id(String),
 }
 
+/// Why the last attempt to reach PulseAudio failed, while ALSA stands in for it.
+static PULSE_TROUBLE: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// How many times a PulseAudio server whose socket exists is asked before ALSA stands in: a
+/// server busy with another client's module load can drop one connection, and falling back to
+/// ALSA for that would hide every named device from the user.
+#[cfg(target_os = "linux")]
+const PULSE_ATTEMPTS: u32 = 3;
+
 /// The sound system: PulseAudio (or PipeWire's PulseAudio server) when one answers, because it
 /// names real devices and lets us pick one; plain ALSA otherwise. `VIVA_AUDIO_HOST=alsa` forces
 /// ALSA, for systems where the PulseAudio client misbehaves.
 pub(crate) fn host() -> cpal::Host {
     #[cfg(target_os = "linux")]
     {
-        let preferred = match std::env::var("VIVA_AUDIO_HOST").as_deref() {
-            Ok("alsa") => [cpal::HostId::Alsa, cpal::HostId::Alsa],
-            _ => [cpal::HostId::PulseAudio, cpal::HostId::Alsa],
-        };
-        for id in preferred {
-            if let Ok(host) = cpal::host_from_id(id) {
-                return host;
+        let forced_alsa = std::env::var("VIVA_AUDIO_HOST").as_deref() == Ok("alsa");
+        let pulse_socket = cpal::available_hosts().contains(&cpal::HostId::PulseAudio);
+        if !forced_alsa && pulse_socket {
+            let mut last_error = String::new();
+            for attempt in 0..PULSE_ATTEMPTS {
+                if attempt > 0 {
+                    std::thread::sleep(std::time::Duration::from_millis(50 << attempt));
+                }
+                match cpal::host_from_id(cpal::HostId::PulseAudio) {
+                    Ok(host) => {
+                        set_pulse_trouble(None);
+                        return host;
+                    }
+                    Err(error) => last_error = error.to_string(),
+                }
             }
+            tracing::warn!(
+                event = "sound_system_fallback",
+                error = %last_error,
+                "PulseAudio did not answer; using ALSA"
+            );
+            set_pulse_trouble(Some(last_error));
+        }
+        if let Ok(host) = cpal::host_from_id(cpal::HostId::Alsa) {
+            return host;
         }
     }
     cpal::default_host()
+}
+
+fn set_pulse_trouble(reason: Option<String>) {
+    if let Ok(mut slot) = PULSE_TROUBLE.lock() {
+        *slot = reason;
+    }
+}
+
+/// Why Viva is using plain ALSA although a PulseAudio server is configured (`None` when
+/// PulseAudio answered last time, or none is configured). For diagnostics screens and logs.
+#[must_use]
+pub fn sound_system_trouble() -> Option<String> {
+    PULSE_TROUBLE.lock().ok().and_then(|slot| slot.clone())
 }
 
 pub(crate) fn is_pulse(host: &cpal::Host) -> bool {

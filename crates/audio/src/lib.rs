@@ -21,7 +21,9 @@ mod stream;
 
 pub use capture::{Capture, CaptureSettings, CaptureStats, CaptureStreams, EncodedFrame};
 pub use codec::{EncoderSettings, FRAME_SAMPLES, OpusDecoder, OpusEncoder, SAMPLE_RATE};
-pub use device::{DeviceInfo, DeviceSelection, Direction, input_devices, output_devices};
+pub use device::{
+    DeviceInfo, DeviceSelection, Direction, input_devices, output_devices, sound_system_trouble,
+};
 pub use error::AudioError;
 pub use events::{AudioEvent, OpenReason};
 pub use jitter::{JitterBuffer, JitterSettings, Playout};

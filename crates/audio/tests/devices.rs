@@ -95,7 +95,8 @@ fn devices_are_listed_with_names_and_the_default_marked() {
     assert_eq!(
         inputs.first().map(|d| d.id.as_str()),
         Some(default_mic.as_str()),
-        "{inputs:?}"
+        "{inputs:?}\n{}",
+        sound_server_report()
     );
     assert!(inputs[0].is_default && inputs[0].is_monitor);
     assert!(
@@ -113,7 +114,9 @@ fn devices_are_listed_with_names_and_the_default_marked() {
     assert!(
         outputs
             .iter()
-            .any(|d| d.id == format!("pulseaudio:{}", mic_sink()) && d.is_default)
+            .any(|d| d.id == format!("pulseaudio:{}", mic_sink()) && d.is_default),
+        "{outputs:?}\n{}",
+        sound_server_report()
     );
 }
 
@@ -144,7 +147,12 @@ fn unplugging_the_microphone_falls_back_within_two_seconds_and_replugging_restor
         ..CaptureSettings::default()
     };
     let (capture, mut streams) = Capture::start(settings).unwrap();
-    assert_eq!(capture.stats().device.unwrap().id, usb.monitor_id());
+    assert_eq!(
+        capture.stats().device.unwrap().id,
+        usb.monitor_id(),
+        "{}",
+        sound_server_report()
+    );
 
     let mut steps = Steps::default();
     let (frames, events) = record(
@@ -227,7 +235,12 @@ fn unplugging_the_microphone_falls_back_within_two_seconds_and_replugging_restor
         AudioEvent::DeviceOpened { device, reason: OpenReason::Restored } if device.id == usb.monitor_id()
     ));
     assert!(restored, "{:?}", &events[steps.replugged.unwrap()..]);
-    assert_eq!(capture.stats().device.unwrap().id, usb.monitor_id());
+    assert_eq!(
+        capture.stats().device.unwrap().id,
+        usb.monitor_id(),
+        "{}",
+        sound_server_report()
+    );
 }
 
 #[test]
@@ -247,7 +260,12 @@ fn choosing_another_microphone_mid_capture_switches_without_a_gap() {
         matches!(e, AudioEvent::DeviceOpened { device, reason: OpenReason::Selected } if device.id == usb.monitor_id())
     });
     assert!(switched, "{events:?}");
-    assert_eq!(capture.stats().device.unwrap().id, usb.monitor_id());
+    assert_eq!(
+        capture.stats().device.unwrap().id,
+        usb.monitor_id(),
+        "{}",
+        sound_server_report()
+    );
     // The old microphone kept recording until the new one ran: no lost device, no gap.
     assert!(
         !events

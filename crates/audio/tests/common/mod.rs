@@ -31,6 +31,25 @@ pub fn require_pulse() {
     );
 }
 
+/// What a failing device test quotes: why ALSA stood in for PulseAudio (if it did), the
+/// server's client count and the tail of its log (kept by the harness).
+pub fn sound_server_report() -> String {
+    let clients = Command::new("pactl")
+        .args(["list", "short", "clients"])
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).lines().count())
+        .unwrap_or_default();
+    let log = std::env::var_os("VIVA_E2E_PULSE_LOG")
+        .and_then(|path| std::fs::read_to_string(path).ok())
+        .unwrap_or_default();
+    let lines: Vec<&str> = log.lines().collect();
+    let tail = lines[lines.len().saturating_sub(15)..].join("\n");
+    format!(
+        "PulseAudio trouble: {:?}; clients connected: {clients}; server log tail:\n{tail}",
+        viva_audio::sound_system_trouble()
+    )
+}
+
 /// Speaks `text` into a WAV file with espeak-ng.
 pub fn say(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(format!("{name}.wav"));
