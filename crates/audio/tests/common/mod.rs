@@ -168,7 +168,9 @@ pub fn decode(frames: &[EncodedFrame]) -> Vec<f32> {
 }
 
 /// Everything a capture delivers over `duration`, draining events so none are dropped, and
-/// calling `tick` every 20 ms with the time elapsed so a test can act mid-capture.
+/// calling `tick` every 20 ms with the time elapsed so a test can act mid-capture. Frames
+/// queued since the capture started count too, so a count may run a few frames over
+/// `duration` when the test was slow to get here (the bounds in the tests allow 200 ms).
 pub fn record(
     streams: &mut CaptureStreams,
     duration: Duration,
