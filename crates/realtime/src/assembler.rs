@@ -85,6 +85,11 @@ pub struct Assembler {
     response_items: Map<String, Vec<String>>,
     /// Ids of the text-carrying events applied, so a repeated delta does not repeat words.
     applied_deltas: Set<String>,
+    /// Items before this position belong to earlier connections: a new connection's
+    /// conversation starts after them, never among them.
+    floor: usize,
+    /// Added to the server's audio offsets, which restart at 0 on every connection.
+    audio_base_ms: u64,
 }
 
 impl Assembler {
@@ -142,11 +147,28 @@ impl Assembler {
         changes
     }
 
+    /// A new connection continues this session (after a reconnect, or a planned re-session)
+    /// starting `now_ms` into it. Lines still open are finalised with what they have, since
+    /// the new connection cannot complete them; the new connection's first item goes after
+    /// everything so far, and its audio offsets count from `now_ms`.
+    pub fn continue_after_reconnect(&mut self, now_ms: u64) -> Vec<TranscriptChange> {
+        let changes = self.finish(now_ms);
+        self.floor = self.order.len();
+        self.audio_base_ms = now_ms;
+        changes
+    }
+
     fn apply_event(&mut self, event: &ServerEvent, now: u64, out: &mut Vec<TranscriptChange>) {
         match event {
             ServerEvent::SpeechStarted(e) => {
                 let _ =
-                    self.ensure_line(&e.item_id, Speaker::Candidate, e.audio_start_ms, None, out);
+                    self.ensure_line(
+                        &e.item_id,
+                        Speaker::Candidate,
+                        self.audio_base_ms + e.audio_start_ms,
+                        None,
+                        out,
+                    );
             }
             ServerEvent::SpeechStopped(e) => {
                 let Some(index) = self.ensure_line(&e.item_id, Speaker::Candidate, now, None, out)
@@ -154,8 +176,9 @@ impl Assembler {
                     return;
                 };
                 let line = &mut self.lines[index];
-                if line.status == LineStatus::Partial && line.ended_ms != Some(e.audio_end_ms) {
-                    line.ended_ms = Some(e.audio_end_ms);
+                let ended = self.audio_base_ms + e.audio_end_ms;
+                if line.status == LineStatus::Partial && line.ended_ms != Some(ended) {
+                    line.ended_ms = Some(ended);
                     out.push(TranscriptChange::LinePartial(line.clone()));
                 }
             }
@@ -384,8 +407,8 @@ impl Assembler {
     ) {
         let current = self.position.get(item_id).copied();
         let wanted = match link {
-            Some(None) => Some(0),
-            Some(Some(previous)) => self.position.get(previous).map(|p| p + 1),
+            Some(None) => Some(self.floor),
+            Some(Some(previous)) => self.position.get(previous).map(|p| (p + 1).max(self.floor)),
             None => None,
         };
         let from = match (current, wanted) {

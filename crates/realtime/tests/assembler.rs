@@ -140,3 +140,45 @@ fn finishing_a_call_keeps_partial_words_as_final_lines() {
         "finishing twice changed the transcript"
     );
 }
+
+#[test]
+fn a_reconnected_conversation_continues_after_the_lines_already_shown() {
+    let event = |json: &str| parse_server_event(json).unwrap();
+    let mut assembler = Assembler::new();
+    for json in [
+        r#"{"type":"conversation.item.added","event_id":"e1","previous_item_id":null,"item":{"id":"q1","type":"message","role":"assistant","content":[]}}"#,
+        r#"{"type":"response.output_audio_transcript.done","event_id":"e2","response_id":"r1","item_id":"q1","output_index":0,"content_index":0,"transcript":"Tell me about yourself."}"#,
+        r#"{"type":"input_audio_buffer.speech_started","event_id":"e3","audio_start_ms":4000,"item_id":"a1"}"#,
+        r#"{"type":"conversation.item.input_audio_transcription.delta","event_id":"e4","item_id":"a1","content_index":0,"delta":"I build"}"#,
+    ] {
+        assembler.apply(&event(json), 1_000);
+    }
+    // The network drops mid-answer; the new connection starts 9 s into the session.
+    let closed = assembler.continue_after_reconnect(9_000);
+    assert!(
+        closed.iter().any(|c| matches!(c, TranscriptChange::LineFinal(l) if l.item_id == "a1" && l.text == "I build")),
+        "{closed:?}"
+    );
+    // The new session's first item says it is the first (`previous_item_id: null`) and its
+    // audio offsets restart at 0.
+    for json in [
+        r#"{"type":"conversation.item.added","event_id":"n1","previous_item_id":null,"item":{"id":"q2","type":"message","role":"assistant","content":[]}}"#,
+        r#"{"type":"response.output_audio_transcript.done","event_id":"n2","response_id":"r2","item_id":"q2","output_index":0,"content_index":0,"transcript":"Where were we?"}"#,
+        r#"{"type":"input_audio_buffer.speech_started","event_id":"n3","audio_start_ms":1500,"item_id":"a2"}"#,
+    ] {
+        let changes = assembler.apply(&event(json), 10_000);
+        assert!(
+            !changes.iter().any(|c| matches!(c, TranscriptChange::LineRenumbered { .. })),
+            "earlier lines moved: {changes:?}"
+        );
+    }
+    let lines: Vec<(u32, &str, u64)> = assembler
+        .lines()
+        .iter()
+        .map(|l| (l.seq, l.item_id.as_str(), l.started_ms))
+        .collect();
+    assert_eq!(
+        lines,
+        [(1, "q1", 1_000), (2, "a1", 4_000), (3, "q2", 10_000), (4, "a2", 10_500)]
+    );
+}
