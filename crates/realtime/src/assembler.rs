@@ -161,14 +161,13 @@ impl Assembler {
     fn apply_event(&mut self, event: &ServerEvent, now: u64, out: &mut Vec<TranscriptChange>) {
         match event {
             ServerEvent::SpeechStarted(e) => {
-                let _ =
-                    self.ensure_line(
-                        &e.item_id,
-                        Speaker::Candidate,
-                        self.audio_base_ms + e.audio_start_ms,
-                        None,
-                        out,
-                    );
+                let _ = self.ensure_line(
+                    &e.item_id,
+                    Speaker::Candidate,
+                    self.audio_base_ms + e.audio_start_ms,
+                    None,
+                    out,
+                );
             }
             ServerEvent::SpeechStopped(e) => {
                 let Some(index) = self.ensure_line(&e.item_id, Speaker::Candidate, now, None, out)

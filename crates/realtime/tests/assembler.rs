@@ -168,7 +168,9 @@ fn a_reconnected_conversation_continues_after_the_lines_already_shown() {
     ] {
         let changes = assembler.apply(&event(json), 10_000);
         assert!(
-            !changes.iter().any(|c| matches!(c, TranscriptChange::LineRenumbered { .. })),
+            !changes
+                .iter()
+                .any(|c| matches!(c, TranscriptChange::LineRenumbered { .. })),
             "earlier lines moved: {changes:?}"
         );
     }
@@ -179,6 +181,11 @@ fn a_reconnected_conversation_continues_after_the_lines_already_shown() {
         .collect();
     assert_eq!(
         lines,
-        [(1, "q1", 1_000), (2, "a1", 4_000), (3, "q2", 10_000), (4, "a2", 10_500)]
+        [
+            (1, "q1", 1_000),
+            (2, "a1", 4_000),
+            (3, "q2", 10_000),
+            (4, "a2", 10_500)
+        ]
     );
 }
