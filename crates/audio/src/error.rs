@@ -34,6 +34,9 @@ pub enum AudioError {
     /// The audio worker thread could not be started or stopped unexpectedly.
     #[error("The audio worker stopped unexpectedly: {0}")]
     Worker(String),
+    /// An audio file could not be read.
+    #[error("The audio file {path} cannot be read: {detail}")]
+    File { path: String, detail: String },
 }
 
 impl AudioError {
@@ -49,6 +52,7 @@ impl AudioError {
             Self::Resample { .. } => "resample_failed",
             Self::InvalidConfig(_) => "invalid_config",
             Self::Worker(_) => "worker_failed",
+            Self::File { .. } => "audio_file_unreadable",
         }
     }
 }
