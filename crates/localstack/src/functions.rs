@@ -118,7 +118,7 @@ async fn start(state: &AppState, headers: &HeaderMap, body: &Bytes) -> FnResult<
             let tx = conn.transaction().map_err(internal)?;
             let now = format_timestamp(chrono::Utc::now());
             let (session_id, question_set, started_at) = match (body.mode.as_str(), body.interview_id) {
-                ("practice", _) => {
+                ("practice", None) => {
                     let id = uuid::Uuid::new_v4().to_string();
                     let set = body.question_set.unwrap_or_else(|| "general_behavioural".into());
                     tx.execute(
@@ -129,7 +129,9 @@ async fn start(state: &AppState, headers: &HeaderMap, body: &Bytes) -> FnResult<
                     .map_err(internal)?;
                     (id, set, now.clone())
                 }
-                ("interview", Some(interview_id)) => {
+                // A scheduled interview, or any session of the caller's being resumed for a
+                // new connection (a reconnect whose client secret expired).
+                ("interview" | "practice", Some(interview_id)) => {
                     let row = tx
                         .query_row(
                             "SELECT tenant_id, candidate_id, candidate_email, status, question_set, started_at FROM interview_sessions WHERE id = ?1",

@@ -415,6 +415,8 @@ struct Early {
 struct Active {
     id: String,
     item_id: String,
+    /// The item before this one: `conversation.item.done` names it again, as `.added` did.
+    previous_item_id: Option<String>,
     text: String,
     closing: bool,
     audio_ms: u64,
@@ -1173,13 +1175,14 @@ impl Conversation {
         ))
         .await;
         self.emit(ServerEvent::ItemAdded(ItemEvent {
-            previous_item_id: previous,
+            previous_item_id: previous.clone(),
             item,
         }))
         .await;
         let active = Active {
             id: id.clone(),
             item_id: item_id.clone(),
+            previous_item_id: previous,
             text: line.text.clone(),
             closing: line.closing,
             audio_ms,
@@ -1292,7 +1295,7 @@ impl Conversation {
         ))
         .await;
         self.emit(ServerEvent::ItemDone(ItemEvent {
-            previous_item_id: None,
+            previous_item_id: active.previous_item_id.clone(),
             item: item.clone(),
         }))
         .await;
