@@ -1,4 +1,27 @@
 //! The interview call for Viva: WebRTC (webrtc-rs) signalling over HTTP or the SDP proxy, the
 //! audio track, the `oai-events` data channel, health statistics and automatic reconnection.
 //!
-//! It does not parse events itself (that is `viva-realtime`) nor capture audio (`viva-audio`).
+//! It does not parse events itself (that is `viva-realtime`), capture or play audio
+//! (`viva-audio`), or talk to the backend (`viva-backend`): a [`GrantSource`] given by the
+//! caller renews the session's keys.
+
+pub mod backoff;
+pub mod call;
+pub mod error;
+pub mod grant;
+pub mod health;
+pub mod listen;
+pub mod peer;
+pub mod signaling;
+
+pub use backoff::{Backoff, ReconnectPolicy};
+pub use call::{
+    CallConfig, CallEvent, CallHandle, Media, Summary, UplinkCounters, VoiceSink, start,
+};
+pub use error::{CallError, ErrorReport};
+pub use grant::{
+    ClientSecret, Grant, GrantError, GrantSource, IceServer, RealtimeGrant, SignalingMode,
+};
+pub use health::{Health, Quality, QualityLevel};
+pub use listen::{Heard, Listener};
+pub use peer::IceTimers;

@@ -1,0 +1,219 @@
+//! What the backend hands the client to connect one session (`interview-start`'s `realtime`
+//! object), and the trait through which a call asks for a fresh one when its secret expires.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+/// How the offer reaches the voice AI (PROTOCOLS.md §2 and §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignalingMode {
+    /// `POST <url>` with the offer and the client secret; the body of the reply is the answer.
+    Http,
+    /// The SDP proxy: a WebSocket that authenticates with the user's access token.
+    Websocket,
+}
+
+/// A short-lived key for the voice AI (`ek_...`). Its value never appears in `Debug` output.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientSecret {
+    pub value: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+impl std::fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientSecret")
+            .field("value", &"<redacted>")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+impl ClientSecret {
+    /// Whether the secret will have expired `margin_s` seconds from `now_s`.
+    #[must_use]
+    pub fn expires_within(&self, now_s: i64, margin_s: i64) -> bool {
+        self.expires_at <= now_s.saturating_add(margin_s)
+    }
+}
+
+/// A STUN or TURN server. `urls` may be one string or a list, as in the WebRTC API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceServer {
+    #[serde(deserialize_with = "one_or_many")]
+    pub urls: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(deserializer)? {
+        OneOrMany::One(url) => vec![url],
+        OneOrMany::Many(urls) => urls,
+    })
+}
+
+/// `interview-start`'s `realtime` object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RealtimeGrant {
+    pub signaling: SignalingMode,
+    pub url: String,
+    pub client_secret: ClientSecret,
+    #[serde(default)]
+    pub model: String,
+    /// The GA session config, sent as `session.update` when the event channel opens.
+    #[serde(default)]
+    pub session: Value,
+    /// Not in every backend's reply; none are needed on loopback.
+    #[serde(default)]
+    pub ice_servers: Vec<IceServer>,
+}
+
+/// Everything one connection needs: the session, how to reach the AI, and (for the SDP proxy)
+/// the user's access token. Held in memory only.
+#[derive(Clone, PartialEq)]
+pub struct Grant {
+    pub session_id: String,
+    /// `"voice"` or `"text"`: the backend's choice for this user.
+    pub mode: String,
+    pub max_duration_s: Option<u64>,
+    pub realtime: RealtimeGrant,
+    /// The SDP proxy authenticates with the user's access token, not the client secret.
+    pub access_token: Option<String>,
+}
+
+impl std::fmt::Debug for Grant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Grant")
+            .field("session_id", &self.session_id)
+            .field("mode", &self.mode)
+            .field("realtime", &self.realtime)
+            .field(
+                "access_token",
+                &self.access_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why an `interview-start` reply could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the interview-start reply is not usable: {0}")]
+pub struct GrantParseError(pub String);
+
+impl Grant {
+    /// Reads `interview-start`'s 200 body.
+    pub fn from_interview_start(
+        body: &Value,
+        access_token: Option<String>,
+    ) -> Result<Self, GrantParseError> {
+        let session = body
+            .get("session")
+            .ok_or_else(|| GrantParseError("it has no `session`".into()))?;
+        let session_id = session
+            .get("id")
+            .and_then(Value::as_str)
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| GrantParseError("`session.id` is missing".into()))?
+            .to_owned();
+        let realtime: RealtimeGrant = serde_json::from_value(
+            body.get("realtime")
+                .cloned()
+                .ok_or_else(|| GrantParseError("it has no `realtime`".into()))?,
+        )
+        .map_err(|e| GrantParseError(format!("`realtime`: {e}")))?;
+        Ok(Self {
+            session_id,
+            mode: body
+                .get("mode")
+                .and_then(Value::as_str)
+                .unwrap_or("voice")
+                .to_owned(),
+            max_duration_s: session.get("max_duration_s").and_then(Value::as_u64),
+            realtime,
+            access_token,
+        })
+    }
+}
+
+/// Why no fresh grant could be had.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GrantError {
+    /// The user's sign-in is no longer valid (revoked, expired beyond refresh): retrying will
+    /// not help.
+    #[error("sign in again: {0}")]
+    SignInAgain(String),
+    /// The backend refused for a reason retrying will not change (403, 409 closed, ...).
+    #[error("{message} ({code})")]
+    Refused { code: String, message: String },
+    /// The backend could not be reached or failed; worth another try later.
+    #[error("the backend is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Mints a fresh grant for an existing session (a new client secret, a fresh access token).
+/// The app and the CLI implement it over the backend client.
+#[async_trait::async_trait]
+pub trait GrantSource: Send + Sync + std::fmt::Debug {
+    async fn renew(&self, session_id: &str) -> Result<Grant, GrantError>;
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_interview_start_reply_becomes_a_grant_and_hides_its_secrets() {
+        let body = json!({
+            "session": {"id": "s1", "tenant_id": "t", "status": "active", "max_duration_s": 3600},
+            "mode": "voice",
+            "realtime": {"signaling": "http", "url": "http://127.0.0.1:1/v1/realtime/calls",
+                "client_secret": {"value": "ek_secret", "expires_at": 100},
+                "model": "gpt-realtime", "session": {"type": "realtime"},
+                "ice_servers": [{"urls": "stun:stun.example.org"}]}
+        });
+        let grant = Grant::from_interview_start(&body, Some("jwt-token".into())).unwrap();
+        assert_eq!(grant.session_id, "s1");
+        assert_eq!(grant.max_duration_s, Some(3600));
+        assert_eq!(grant.realtime.signaling, SignalingMode::Http);
+        assert_eq!(
+            grant.realtime.ice_servers[0].urls,
+            ["stun:stun.example.org"]
+        );
+        let shown = format!("{grant:?}");
+        assert!(
+            !shown.contains("ek_secret") && !shown.contains("jwt-token"),
+            "{shown}"
+        );
+        assert!(grant.realtime.client_secret.expires_within(95, 5));
+        assert!(!grant.realtime.client_secret.expires_within(90, 5));
+    }
+
+    #[test]
+    fn a_reply_without_what_a_call_needs_is_a_clear_error() {
+        for (body, says) in [
+            (json!({}), "no `session`"),
+            (json!({"session": {"id": ""}, "realtime": {}}), "session.id"),
+            (json!({"session": {"id": "s"}}), "no `realtime`"),
+            (
+                json!({"session": {"id": "s"}, "realtime": {"signaling": "carrier-pigeon"}}),
+                "`realtime`",
+            ),
+        ] {
+            let error = Grant::from_interview_start(&body, None).unwrap_err();
+            assert!(error.to_string().contains(says), "{error} / {says}");
+        }
+    }
+}

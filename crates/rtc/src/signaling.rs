@@ -1,0 +1,438 @@
+//! Getting an SDP answer for an offer: over HTTP with the client secret, or through the SDP
+//! proxy's WebSocket. The parsers of what comes back are pure and tested on their own.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::CallError;
+
+/// The largest answer we accept; real answers are a few kilobytes.
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
+/// How long signaling may take, per step.
+pub const SIGNALING_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Checks that `sdp` is an answer we can apply: SDP text with an audio section.
+pub fn check_answer(sdp: &str) -> Result<(), CallError> {
+    if sdp.len() > MAX_ANSWER_BYTES {
+        return Err(CallError::BadAnswer(format!(
+            "it is {} bytes, more than the {MAX_ANSWER_BYTES} allowed",
+            sdp.len()
+        )));
+    }
+    let trimmed = sdp.trim_start();
+    if !trimmed.starts_with("v=0") {
+        let start: String = trimmed.chars().take(40).collect();
+        let what = if start.starts_with('<') {
+            "an HTML page".to_owned()
+        } else if start.starts_with('{') {
+            "JSON".to_owned()
+        } else {
+            format!("text starting {start:?}")
+        };
+        return Err(CallError::BadAnswer(format!("expected SDP, got {what}")));
+    }
+    if !sdp.lines().any(|line| line.starts_with("m=audio")) {
+        return Err(CallError::BadAnswer(
+            "the answer has no audio section".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The message of an OpenAI-style error body (`{"error":{"message",...}}`), a Supabase-style
+/// one (`{"code","message"}`), or a short note on what the body was.
+pub fn error_message(body: &str) -> String {
+    if let Ok(value) = serde_json::from_str::<Value>(body) {
+        let message = value
+            .pointer("/error/message")
+            .or_else(|| value.get("message"))
+            .and_then(Value::as_str);
+        if let Some(message) = message {
+            return message.chars().take(300).collect();
+        }
+    }
+    if body.trim_start().starts_with('<') {
+        return "the server answered with an HTML page".into();
+    }
+    let excerpt: String = body.chars().take(120).collect();
+    if excerpt.is_empty() {
+        "no details".into()
+    } else {
+        excerpt
+    }
+}
+
+/// Turns an HTTP reply to an offer into the answer SDP or a typed error.
+pub fn answer_from_http(status: u16, body: &str) -> Result<String, CallError> {
+    match status {
+        200..=299 => {
+            check_answer(body)?;
+            Ok(body.to_owned())
+        }
+        401 => Err(CallError::SecretRejected(error_message(body))),
+        403 | 404 => Err(CallError::Refused(error_message(body))),
+        409 => Err(CallError::AlreadyConnected),
+        429 => Err(CallError::RateLimited),
+        400..=499 => Err(CallError::Refused(format!(
+            "{} (HTTP {status})",
+            error_message(body)
+        ))),
+        _ => Err(CallError::Unavailable(format!(
+            "{} (HTTP {status})",
+            error_message(body)
+        ))),
+    }
+}
+
+/// What an SDP proxy close code means (PROTOCOLS.md §3).
+pub fn close_code_error(code: u16, reason: &str) -> CallError {
+    match code {
+        1008 => CallError::SignInAgain(if reason.is_empty() {
+            "the SDP proxy refused the sign-in".into()
+        } else {
+            reason.into()
+        }),
+        4009 => CallError::AlreadyConnected,
+        4029 => CallError::RateLimited,
+        1011 => CallError::Unavailable(format!("the SDP proxy's upstream failed: {reason}")),
+        1000 | 1001 => CallError::Network("the SDP proxy closed the connection".into()),
+        _ => CallError::Network(format!("the SDP proxy closed with {code}: {reason}")),
+    }
+}
+
+/// POSTs the offer to the voice AI with the client secret; returns the answer and the call's
+/// `Location` (for hanging up).
+pub(crate) async fn http_offer(
+    http: &reqwest::Client,
+    url: &str,
+    secret: &str,
+    offer: &str,
+) -> Result<(String, Option<String>), CallError> {
+    let response = http
+        .post(url)
+        .bearer_auth(secret)
+        .header(reqwest::header::CONTENT_TYPE, "application/sdp")
+        .body(offer.to_owned())
+        .timeout(SIGNALING_TIMEOUT)
+        .send()
+        .await
+        .map_err(|e| {
+            if e.is_timeout() {
+                CallError::Timeout("sending the offer")
+            } else {
+                CallError::Network(format!("cannot reach the voice AI: {}", short(&e)))
+            }
+        })?;
+    let status = response.status().as_u16();
+    let location = response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = read_limited(response).await?;
+    answer_from_http(status, &body).map(|answer| (answer, location))
+}
+
+/// Reads a reply body, refusing one larger than an answer could be.
+async fn read_limited(mut response: reqwest::Response) -> Result<String, CallError> {
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+                    return Err(CallError::BadAnswer(format!(
+                        "the reply is larger than {MAX_ANSWER_BYTES} bytes"
+                    )));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => break,
+            Err(e) => {
+                return Err(CallError::Network(format!(
+                    "reading the answer: {}",
+                    short(&e)
+                )));
+            }
+        }
+    }
+    String::from_utf8(body).map_err(|_| CallError::BadAnswer("the reply is not text".into()))
+}
+
+/// Ends the hosted call (`POST <url>/<call id>/hangup`); best effort, it is gone either way.
+pub(crate) async fn http_hang_up(
+    http: &reqwest::Client,
+    offer_url: &str,
+    location: &str,
+    secret: &str,
+) {
+    let Some(call_id) = location.rsplit('/').next().filter(|id| !id.is_empty()) else {
+        return;
+    };
+    let url = format!("{}/{call_id}/hangup", offer_url.trim_end_matches('/'));
+    let _ = http
+        .post(url)
+        .bearer_auth(secret)
+        .timeout(Duration::from_secs(3))
+        .send()
+        .await;
+}
+
+fn short(error: &reqwest::Error) -> String {
+    // reqwest's messages carry the URL; ours are shown to users, who need the cause.
+    let mut text = error.to_string();
+    if let Some(url) = error.url() {
+        text = text.replace(url.as_str(), "the server");
+    }
+    text
+}
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// What the SDP proxy said outside a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ProxyNotice {
+    /// The proxy or the far side hung up (`bye`).
+    Bye,
+    /// The socket closed; the error says what its close code means.
+    Closed(CallError),
+    /// An error message that did not close the socket.
+    Error(String),
+}
+
+/// An open, authenticated connection to the SDP proxy.
+#[derive(Debug)]
+pub(crate) struct ProxyLink {
+    socket: Socket,
+}
+
+impl ProxyLink {
+    /// Connects, authenticates with the user's access token and waits for `ready`.
+    pub(crate) async fn open(
+        url: &str,
+        access_token: &str,
+        session_id: &str,
+    ) -> Result<Self, CallError> {
+        let (socket, _) =
+            tokio::time::timeout(SIGNALING_TIMEOUT, tokio_tungstenite::connect_async(url))
+                .await
+                .map_err(|_| CallError::Timeout("connecting to the SDP proxy"))?
+                .map_err(|e| CallError::Network(format!("cannot reach the SDP proxy: {e}")))?;
+        let mut link = Self { socket };
+        link.send(json!({"type": "auth", "access_token": access_token, "session_id": session_id}))
+            .await?;
+        match link.reply("the SDP proxy's sign-in").await? {
+            Reply::Ready => Ok(link),
+            other => Err(CallError::Network(format!(
+                "the SDP proxy answered the sign-in with {other:?}"
+            ))),
+        }
+    }
+
+    async fn send(&mut self, message: Value) -> Result<(), CallError> {
+        tokio::time::timeout(
+            SIGNALING_TIMEOUT,
+            self.socket.send(Message::text(message.to_string())),
+        )
+        .await
+        .map_err(|_| CallError::Timeout("writing to the SDP proxy"))?
+        .map_err(|e| CallError::Network(format!("the SDP proxy connection broke: {e}")))
+    }
+
+    /// Sends the offer and waits for the answer.
+    pub(crate) async fn offer(&mut self, sdp: &str) -> Result<String, CallError> {
+        self.send(json!({"type": "offer", "sdp": sdp})).await?;
+        match self.reply("the SDP proxy's answer").await? {
+            Reply::Answer(sdp) => {
+                check_answer(&sdp)?;
+                Ok(sdp)
+            }
+            other => Err(CallError::Network(format!(
+                "the SDP proxy answered the offer with {other:?}"
+            ))),
+        }
+    }
+
+    async fn reply(&mut self, what: &'static str) -> Result<Reply, CallError> {
+        let deadline = tokio::time::Instant::now() + SIGNALING_TIMEOUT;
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.socket.next())
+                .await
+                .map_err(|_| CallError::Timeout(what))?;
+            match read_notice(next) {
+                Incoming::Reply(reply) => return Ok(reply),
+                Incoming::Notice(ProxyNotice::Closed(error)) => return Err(error),
+                Incoming::Notice(ProxyNotice::Bye) => {
+                    return Err(CallError::Network("the SDP proxy hung up".into()));
+                }
+                Incoming::Notice(ProxyNotice::Error(message)) => {
+                    return Err(CallError::Refused(message));
+                }
+                Incoming::Nothing => {}
+            }
+        }
+    }
+
+    /// The next notice while the call runs (cancel-safe: use it in `select!`).
+    pub(crate) async fn notice(&mut self) -> ProxyNotice {
+        loop {
+            match read_notice(self.socket.next().await) {
+                Incoming::Notice(notice) => return notice,
+                Incoming::Reply(reply) => {
+                    tracing::debug!(event = "sdp_proxy_unexpected", reply = ?reply);
+                }
+                Incoming::Nothing => {}
+            }
+        }
+    }
+
+    /// Says goodbye and closes; best effort.
+    pub(crate) async fn bye(mut self) {
+        let _ = self.send(json!({"type": "bye"})).await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.socket.close(None)).await;
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Reply {
+    Ready,
+    Answer(String),
+}
+
+enum Incoming {
+    Reply(Reply),
+    Notice(ProxyNotice),
+    Nothing,
+}
+
+fn read_notice(next: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>) -> Incoming {
+    match next {
+        None => Incoming::Notice(ProxyNotice::Closed(CallError::Network(
+            "the SDP proxy connection ended".into(),
+        ))),
+        Some(Err(e)) => Incoming::Notice(ProxyNotice::Closed(CallError::Network(format!(
+            "the SDP proxy connection broke: {e}"
+        )))),
+        Some(Ok(Message::Close(frame))) => {
+            let (code, reason) = frame
+                .map(|CloseFrame { code, reason }| (u16::from(code), reason.to_string()))
+                .unwrap_or((1005, String::new()));
+            Incoming::Notice(ProxyNotice::Closed(close_code_error(code, &reason)))
+        }
+        Some(Ok(Message::Text(text))) => parse_proxy_message(&text),
+        Some(Ok(_)) => Incoming::Nothing,
+    }
+}
+
+fn parse_proxy_message(text: &str) -> Incoming {
+    let Ok(value) = serde_json::from_str::<Value>(text) else {
+        tracing::warn!(event = "sdp_proxy_bad_message", bytes = text.len());
+        return Incoming::Nothing;
+    };
+    let field = |name: &str| value.get(name).and_then(Value::as_str).unwrap_or_default();
+    match field("type") {
+        "ready" => Incoming::Reply(Reply::Ready),
+        "answer" => Incoming::Reply(Reply::Answer(field("sdp").to_owned())),
+        "bye" => Incoming::Notice(ProxyNotice::Bye),
+        "error" => Incoming::Notice(ProxyNotice::Error(format!(
+            "{} ({})",
+            field("message"),
+            field("code")
+        ))),
+        other => {
+            tracing::debug!(event = "sdp_proxy_unknown_message", kind = other);
+            Incoming::Nothing
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const ANSWER: &str =
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n";
+
+    #[test]
+    fn any_2xx_with_sdp_is_an_answer() {
+        assert_eq!(answer_from_http(201, ANSWER).unwrap(), ANSWER);
+        assert_eq!(answer_from_http(200, ANSWER).unwrap(), ANSWER);
+    }
+
+    #[test]
+    fn a_2xx_that_is_not_sdp_is_a_bad_answer_that_says_what_it_was() {
+        let html = answer_from_http(200, "<html><body>Bad gateway</body></html>").unwrap_err();
+        assert_eq!(html.code(), "bad_answer");
+        assert!(html.to_string().contains("HTML"), "{html}");
+        let json = answer_from_http(201, r#"{"ok":true}"#).unwrap_err();
+        assert!(json.to_string().contains("JSON"), "{json}");
+        let no_audio = answer_from_http(201, "v=0\r\nm=application 9 x\r\n").unwrap_err();
+        assert!(no_audio.to_string().contains("audio"), "{no_audio}");
+        let huge = format!("v=0\r\nm=audio\r\n{}", "a=x\r\n".repeat(20_000));
+        assert!(
+            answer_from_http(201, &huge)
+                .unwrap_err()
+                .to_string()
+                .contains("bytes")
+        );
+    }
+
+    #[test]
+    fn refusals_map_to_what_the_user_can_do() {
+        let body = r#"{"error":{"message":"Invalid client secret","type":"invalid_request_error","code":"invalid_api_key"}}"#;
+        let rejected = answer_from_http(401, body).unwrap_err();
+        assert_eq!(
+            rejected,
+            CallError::SecretRejected("Invalid client secret".into())
+        );
+        assert_eq!(
+            answer_from_http(429, "").unwrap_err(),
+            CallError::RateLimited
+        );
+        assert_eq!(
+            answer_from_http(409, "{}").unwrap_err(),
+            CallError::AlreadyConnected
+        );
+        let gateway = answer_from_http(502, "<html>nginx</html>").unwrap_err();
+        assert!(gateway.is_retryable());
+        assert!(gateway.to_string().contains("HTML page") && gateway.to_string().contains("502"));
+        let supabase = answer_from_http(403, r#"{"code":"forbidden","message":"not yours"}"#);
+        assert_eq!(
+            supabase.unwrap_err(),
+            CallError::Refused("not yours".into())
+        );
+        assert!(!answer_from_http(403, "").unwrap_err().is_retryable());
+    }
+
+    #[test]
+    fn proxy_close_codes_are_typed() {
+        assert_eq!(close_code_error(1008, "expired").code(), "sign_in_again");
+        assert_eq!(close_code_error(4009, ""), CallError::AlreadyConnected);
+        assert_eq!(close_code_error(4029, ""), CallError::RateLimited);
+        assert!(close_code_error(1011, "upstream").is_retryable());
+        assert!(!close_code_error(1008, "").is_retryable());
+    }
+
+    #[test]
+    fn proxy_messages_parse_and_junk_is_ignored() {
+        assert!(matches!(
+            parse_proxy_message(r#"{"type":"answer","sdp":"v=0"}"#),
+            Incoming::Reply(Reply::Answer(sdp)) if sdp == "v=0"
+        ));
+        assert!(matches!(
+            parse_proxy_message(r#"{"type":"error","code":"invalid_sdp","message":"no audio"}"#),
+            Incoming::Notice(ProxyNotice::Error(m)) if m.contains("no audio")
+        ));
+        assert!(matches!(parse_proxy_message("not json"), Incoming::Nothing));
+        assert!(matches!(
+            parse_proxy_message(r#"{"type":"mystery"}"#),
+            Incoming::Nothing
+        ));
+    }
+}
