@@ -1,0 +1,250 @@
+//! `viva`: take a practice interview (or a scheduled one) from the command line, with WAV files
+//! as the microphone, printing the transcript as JSON lines. Exit status: 0 when every answer
+//! was transcribed, 1 when the call failed, 2 for bad arguments or input.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::json;
+use viva_audio::{EncoderSettings, PacedMicrophone, read_wav};
+use viva_backend::Backend;
+use viva_cli::embedded::{self, EmbeddedOptions};
+use viva_cli::grants::BackendGrants;
+use viva_cli::script::{self, Script};
+use viva_realtime::TranscriptChange;
+use viva_rtc::{CallConfig, CallEvent, GrantSource, Listener, Media};
+
+#[derive(Parser)]
+#[command(
+    name = "viva",
+    version,
+    about = "Viva's interview client on the command line"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// A practice interview; with no --backend, against the embedded local stack.
+    Practice(CallArgs),
+    /// A scheduled interview (needs --interview-id and a backend account).
+    Call {
+        #[arg(long)]
+        interview_id: String,
+        #[command(flatten)]
+        args: CallArgs,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SignalingArg {
+    Http,
+    Websocket,
+}
+
+#[derive(Args)]
+struct CallArgs {
+    /// A WAV file said as one answer, after one question; repeat for more answers.
+    #[arg(long = "audio-file", required = true)]
+    audio_files: Vec<PathBuf>,
+    /// The backend's base URL; without it the local stack runs in this process.
+    #[arg(long, requires_all = ["anon_key", "email"])]
+    backend: Option<String>,
+    #[arg(long, env = "VIVA_ANON_KEY")]
+    anon_key: Option<String>,
+    #[arg(long)]
+    email: Option<String>,
+    /// Read from the environment so it stays out of the process list.
+    #[arg(long, env = "VIVA_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+    /// How the embedded stack has clients connect (a real backend decides for itself).
+    #[arg(long, value_enum, default_value = "http")]
+    signaling: SignalingArg,
+    /// Also print a health sample every second.
+    #[arg(long)]
+    health_json: bool,
+    /// Longest wait for any one step (a question, a transcript), in seconds.
+    #[arg(long, default_value_t = 60)]
+    step_timeout_s: u64,
+    /// Local UDP address for the call (`0.0.0.0:0` lets the system choose).
+    #[arg(long, default_value = "0.0.0.0:0")]
+    udp: String,
+}
+
+fn print(value: &serde_json::Value) {
+    println!("{value}");
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("VIVA_LOG")
+                // webrtc-rs warns about packets sent before DTLS is up: normal at call start.
+                .unwrap_or_else(|_| {
+                    tracing_subscriber::EnvFilter::new(
+                        "warn,rtc=error,rtc_dtls=error,rtc_ice=error",
+                    )
+                }),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("viva: cannot start: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (args, interview_id) = match cli.command {
+        Command::Practice(args) => (args, None),
+        Command::Call { interview_id, args } => (args, Some(interview_id)),
+    };
+    runtime.block_on(take_interview(args, interview_id))
+}
+
+async fn take_interview(args: CallArgs, interview_id: Option<String>) -> ExitCode {
+    let mut answers = Vec::new();
+    for path in &args.audio_files {
+        match read_wav(path) {
+            Ok(samples) if !samples.is_empty() => answers.push(samples),
+            Ok(_) => {
+                eprintln!("viva: {} holds no audio", path.display());
+                return ExitCode::from(2);
+            }
+            Err(error) => {
+                eprintln!("viva: {error}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    // The embedded stack lives until the interview is over.
+    let (grants, _embedded) = match &args.backend {
+        Some(url) => {
+            let backend = Backend::new(url, args.anon_key.as_deref().unwrap_or_default());
+            let (Some(email), Some(password)) = (&args.email, &args.password) else {
+                eprintln!("viva: --backend needs --email and a password (VIVA_PASSWORD)");
+                return ExitCode::from(2);
+            };
+            match backend.sign_in(email, password).await {
+                Ok(session) => (
+                    BackendGrants::new(backend, session.access_token, interview_id.is_none()),
+                    None,
+                ),
+                Err(error) => {
+                    eprintln!("viva: sign-in failed: {error}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        None => {
+            let options = EmbeddedOptions {
+                signaling: Some(match args.signaling {
+                    SignalingArg::Http => viva_localstack::Signaling::Http,
+                    SignalingArg::Websocket => viva_localstack::Signaling::WebSocket,
+                }),
+                ..EmbeddedOptions::default()
+            };
+            match embedded::start(options).await {
+                Ok(embedded) => (
+                    BackendGrants::new(
+                        embedded.backend.clone(),
+                        embedded.session.access_token.clone(),
+                        true,
+                    ),
+                    Some(embedded),
+                ),
+                Err(error) => {
+                    eprintln!("viva: the local stack did not start: {error:#}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+    };
+    let grant = match grants.start(interview_id.as_deref()).await {
+        Ok(grant) => grant,
+        Err(error) => {
+            eprintln!("viva: the interview could not start: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    print(
+        &json!({"type": "session", "session_id": grant.session_id, "mode": grant.mode,
+        "signaling": grant.realtime.signaling, "model": grant.realtime.model}),
+    );
+    let (microphone, frames) = match PacedMicrophone::start(EncoderSettings::default()) {
+        Ok(started) => started,
+        Err(error) => {
+            eprintln!("viva: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let listener = Arc::new(Listener::default());
+    let config = CallConfig {
+        udp_addrs: vec![args.udp.clone()],
+        ..CallConfig::default()
+    };
+    let source: Arc<dyn GrantSource> = Arc::new(grants);
+    let (handle, events) = viva_rtc::start(
+        grant,
+        Some(source),
+        config,
+        Media {
+            uplink: frames,
+            downlink: Some(listener.clone()),
+        },
+    );
+    let script = Script {
+        answers,
+        step_timeout: Duration::from_secs(args.step_timeout_s),
+        ..Script::default()
+    };
+    let health_json = args.health_json;
+    let outcome = script::run(
+        handle,
+        events,
+        microphone,
+        listener,
+        script,
+        |event| match event {
+            CallEvent::Transcript {
+                change: TranscriptChange::LineFinal(line),
+            } => print(
+                &json!({"type": "line", "seq": line.seq, "speaker": line.speaker,
+            "text": line.text, "started_ms": line.started_ms, "ended_ms": line.ended_ms,
+            "item_id": line.item_id, "interrupted": line.interrupted, "inaudible": line.inaudible}),
+            ),
+            CallEvent::Transcript {
+                change: TranscriptChange::LineRenumbered { item_id, seq },
+            } => print(&json!({"type": "renumbered", "item_id": item_id, "seq": seq})),
+            CallEvent::State { state } => print(&json!({"type": "state", "state": state})),
+            CallEvent::Health { health } if health_json => {
+                print(&json!({"type": "health", "health": health}));
+            }
+            CallEvent::Problem { code, message } => {
+                print(&json!({"type": "problem", "code": code, "message": message}));
+            }
+            _ => {}
+        },
+    )
+    .await;
+    print(
+        &json!({"type": "summary", "summary": outcome.summary, "answers_transcribed": outcome.answers.len(),
+        "interviewer_speech_frames": outcome.loud_frames, "error": outcome.error}),
+    );
+    match outcome.error {
+        None => ExitCode::SUCCESS,
+        Some(error) => {
+            eprintln!("viva: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,371 @@
+//! Whole calls against the embedded local stack over real WebRTC on loopback, in both
+//! signaling modes; health; key renewal; refusals; and peers that answer with junk.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use viva_audio::{EncoderSettings, PacedMicrophone};
+use viva_cli::embedded::{self, Embedded, EmbeddedOptions};
+use viva_cli::grants::BackendGrants;
+use viva_cli::script::{self, Script};
+use viva_localstack::Signaling;
+use viva_realtime::{SessionState, Speaker};
+use viva_rtc::{
+    CallConfig, CallEvent, ClientSecret, Grant, GrantError, GrantSource, Health, Listener, Media,
+    RealtimeGrant, SignalingMode,
+};
+
+/// Calls stream speech in real time and run Whisper: one at a time under plain `cargo test`
+/// too (nextest's `interviewer` group does it across processes).
+static ONE_CALL_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn loopback() -> CallConfig {
+    CallConfig {
+        udp_addrs: vec!["127.0.0.1:0".into()],
+        ..CallConfig::default()
+    }
+}
+
+/// espeak-ng speech at 48 kHz, as a WAV file would give it.
+fn speech(text: &str) -> Vec<f32> {
+    let dir = std::env::temp_dir().join(format!("viva-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{}.wav", text.len()));
+    let status = std::process::Command::new("espeak-ng")
+        .args(["-v", "en-us", "-s", "160", "-w"])
+        .arg(&path)
+        .arg(text)
+        .status()
+        .expect("espeak-ng runs");
+    assert!(status.success());
+    viva_audio::read_wav(&path).unwrap()
+}
+
+/// Counts renewals, delegating to the backend.
+#[derive(Debug)]
+struct Counting {
+    inner: BackendGrants,
+    renewals: AtomicU32,
+}
+
+#[async_trait::async_trait]
+impl GrantSource for Counting {
+    async fn renew(&self, session_id: &str) -> Result<Grant, GrantError> {
+        self.renewals.fetch_add(1, Ordering::SeqCst);
+        self.inner.renew(session_id).await
+    }
+}
+
+async fn stack(options: EmbeddedOptions) -> (Embedded, BackendGrants) {
+    let embedded = embedded::start(options).await.unwrap();
+    let grants = BackendGrants::new(
+        embedded.backend.clone(),
+        embedded.session.access_token.clone(),
+        true,
+    );
+    (embedded, grants)
+}
+
+fn words(text: &str) -> Vec<String> {
+    text.split_whitespace()
+        .map(|w| {
+            w.trim_matches(|c: char| !c.is_alphanumeric())
+                .to_lowercase()
+        })
+        .collect()
+}
+
+async fn full_call(signaling: Signaling) {
+    let _turn = ONE_CALL_AT_A_TIME.lock().await;
+    let (embedded, grants) = stack(EmbeddedOptions {
+        signaling: Some(signaling),
+        ..EmbeddedOptions::default()
+    })
+    .await;
+    let grant = grants.start(None).await.unwrap();
+    let (microphone, frames) = PacedMicrophone::start(EncoderSettings::default()).unwrap();
+    let listener = Arc::new(Listener::default());
+    let (handle, events) = viva_rtc::start(
+        grant,
+        Some(Arc::new(grants)),
+        loopback(),
+        Media {
+            uplink: frames,
+            downlink: Some(listener.clone()),
+        },
+    );
+    let uplink = handle.uplink();
+    let said = "I led the migration of our billing system to a new database.";
+    let script = Script {
+        answers: vec![speech(said)],
+        step_timeout: Duration::from_secs(40),
+        ..Script::default()
+    };
+    let mut health: Vec<Health> = Vec::new();
+    let mut states = Vec::new();
+    let outcome = script::run(
+        handle,
+        events,
+        microphone,
+        listener,
+        script,
+        |event| match event {
+            CallEvent::Health { health: sample } => health.push(sample.clone()),
+            CallEvent::State { state } => states.push(state.clone()),
+            _ => {}
+        },
+    )
+    .await;
+    assert_eq!(outcome.error, None, "{:?}", outcome.lines);
+
+    // The question was heard: its voice decoded with speech in it, then the answer went up.
+    assert!(
+        outcome.loud_frames > 50,
+        "{} loud frames",
+        outcome.loud_frames
+    );
+    assert!(uplink.packets.load(Ordering::Relaxed) > 200);
+
+    // Question, answer, next question, numbered in conversation order.
+    let order: Vec<(u32, Speaker)> = outcome.lines.iter().map(|l| (l.seq, l.speaker)).collect();
+    assert_eq!(
+        order,
+        [
+            (1, Speaker::Interviewer),
+            (2, Speaker::Candidate),
+            (3, Speaker::Interviewer)
+        ],
+        "{:?}",
+        outcome.lines
+    );
+    let heard = words(&outcome.answers[0].text);
+    let missing: Vec<String> = words(said)
+        .into_iter()
+        .filter(|w| !heard.contains(w))
+        .collect();
+    assert!(missing.len() <= 2, "missing {missing:?} in {heard:?}");
+    assert!(outcome.lines[0].started_ms < outcome.lines[1].started_ms);
+
+    // Health: a measured round trip and counters that rise while the call runs.
+    assert!(health.len() >= 5, "{} samples", health.len());
+    assert!(
+        health.iter().any(|h| h.rtt_ms.is_some_and(|rtt| rtt > 0.0)),
+        "{health:?}"
+    );
+    let (first, last) = (&health[1], health.last().unwrap());
+    assert!(
+        last.uplink_packets > first.uplink_packets + 100,
+        "{first:?} → {last:?}"
+    );
+    assert!(
+        last.downlink_packets > first.downlink_packets + 100,
+        "{first:?} → {last:?}"
+    );
+    assert!(
+        health.iter().all(|h| h.uplink_loss.is_none()),
+        "never a made-up zero"
+    );
+    assert!(
+        health
+            .iter()
+            .any(|h| h.quality.level == viva_rtc::QualityLevel::Good)
+    );
+
+    let summary = outcome.summary.unwrap();
+    assert_eq!(
+        (summary.lines, summary.candidate_lines, summary.reconnects),
+        (3, 1, 0)
+    );
+    assert_eq!(summary.cost_usd, Some(0.0), "the local interviewer is free");
+    assert!(matches!(summary.ended, SessionState::Ended { .. }));
+    assert_eq!(states.first(), Some(&SessionState::Connecting));
+    assert!(states.contains(&SessionState::Live));
+    // The interviewer's call is gone once we hang up.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(embedded.stack.state.interviewer.live_calls(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_practice_interview_over_http_signaling_is_heard_transcribed_and_healthy() {
+    full_call(Signaling::Http).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_practice_interview_through_the_sdp_proxy_is_heard_transcribed_and_healthy() {
+    full_call(Signaling::WebSocket).await;
+}
+
+/// Runs a call until it is live or final, returning the states it went through.
+async fn states_until_settled(
+    grant: Grant,
+    grants: Option<Arc<dyn GrantSource>>,
+    config: CallConfig,
+) -> Vec<SessionState> {
+    let (_microphone, frames) = PacedMicrophone::start(EncoderSettings::default()).unwrap();
+    let (handle, mut events) = viva_rtc::start(
+        grant,
+        grants,
+        config,
+        Media {
+            uplink: frames,
+            downlink: None,
+        },
+    );
+    let mut states = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while let Ok(Some(event)) = tokio::time::timeout_at(deadline, events.recv()).await {
+        if let CallEvent::State { state } = event {
+            let settled = state.is_final() || state == SessionState::Live;
+            states.push(state);
+            if settled {
+                break;
+            }
+        }
+    }
+    let _ = handle.end().await;
+    states
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_client_secret_is_renewed_before_use_and_after_a_401() {
+    let _turn = ONE_CALL_AT_A_TIME.lock().await;
+    let (_embedded, grants) = stack(EmbeddedOptions {
+        client_secret_lifetime_s: Some(1),
+        ..EmbeddedOptions::default()
+    })
+    .await;
+    let grant = grants.start(None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let counting = Arc::new(Counting {
+        inner: grants,
+        renewals: AtomicU32::new(0),
+    });
+
+    // Known to be expired: renewed before the offer goes out.
+    let states = states_until_settled(grant.clone(), Some(counting.clone()), loopback()).await;
+    assert_eq!(states.last(), Some(&SessionState::Live), "{states:?}");
+    assert_eq!(counting.renewals.load(Ordering::SeqCst), 1);
+
+    // Believed valid (no margin, clock says otherwise): the voice AI's 401 triggers one renewal.
+    let mut stale = grant;
+    stale.realtime.client_secret.expires_at = i64::MAX;
+    let states = states_until_settled(
+        stale,
+        Some(counting.clone()),
+        CallConfig {
+            secret_margin: Duration::ZERO,
+            ..loopback()
+        },
+    )
+    .await;
+    assert_eq!(states.last(), Some(&SessionState::Live), "{states:?}");
+    assert_eq!(counting.renewals.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_sign_in_fails_at_once_with_sign_in_again_and_no_retries() {
+    let (embedded, grants) = stack(EmbeddedOptions {
+        client_secret_lifetime_s: Some(1),
+        ..EmbeddedOptions::default()
+    })
+    .await;
+    let grant = grants.start(None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // The user's token no longer works (signed out everywhere, or the account was removed).
+    let revoked = Arc::new(Counting {
+        inner: BackendGrants::new(embedded.backend.clone(), "not-a-valid-token".into(), true),
+        renewals: AtomicU32::new(0),
+    });
+    let started = std::time::Instant::now();
+    let states = states_until_settled(grant, Some(revoked.clone()), loopback()).await;
+    let Some(SessionState::Failed { reason }) = states.last() else {
+        panic!("{states:?}");
+    };
+    assert!(reason.contains("sign in again"), "{reason}");
+    assert!(
+        !states
+            .iter()
+            .any(|s| matches!(s, SessionState::Reconnecting { .. }))
+    );
+    assert_eq!(revoked.renewals.load(Ordering::SeqCst), 1, "no retry storm");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+/// A voice AI endpoint that answers every offer with `status` and `body`.
+async fn junk_endpoint(status: u16, content_type: &'static str, body: &'static str) -> String {
+    use axum::http::{StatusCode, header};
+    let app = axum::Router::new().route(
+        "/v1/realtime/calls",
+        axum::routing::post(move || async move {
+            (
+                StatusCode::from_u16(status).unwrap(),
+                [(header::CONTENT_TYPE, content_type)],
+                body,
+            )
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/v1/realtime/calls",
+        listener.local_addr().unwrap()
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+fn grant_for(url: String) -> Grant {
+    Grant {
+        session_id: "s-junk".into(),
+        mode: "voice".into(),
+        max_duration_s: None,
+        realtime: RealtimeGrant {
+            signaling: SignalingMode::Http,
+            url,
+            client_secret: ClientSecret {
+                value: "ek_test".into(),
+                expires_at: i64::MAX,
+            },
+            model: "gpt-realtime".into(),
+            session: serde_json::json!({"type": "realtime"}),
+            ice_servers: vec![],
+        },
+        access_token: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_that_are_not_usable_sdp_fail_the_call_with_a_reason_not_a_panic() {
+    let cases: [(u16, &str, &str, &str); 5] = [
+        (
+            201,
+            "text/html",
+            "<html><body>Welcome to nginx</body></html>",
+            "HTML",
+        ),
+        (201, "application/json", r#"{"id":"call_1"}"#, "JSON"),
+        (
+            201,
+            "application/sdp",
+            "v=0\r\nm=audio this is not sdp\r\n",
+            "unusable answer",
+        ),
+        (502, "text/html", "<html>Bad Gateway</html>", "502"),
+        (
+            400,
+            "application/json",
+            r#"{"error":{"message":"Invalid SDP offer","type":"invalid_request_error","code":null}}"#,
+            "Invalid SDP offer",
+        ),
+    ];
+    for (status, content_type, body, says) in cases {
+        let url = junk_endpoint(status, content_type, body).await;
+        let states = states_until_settled(grant_for(url), None, loopback()).await;
+        let Some(SessionState::Failed { reason }) = states.last() else {
+            panic!("{status} {body}: {states:?}");
+        };
+        assert!(reason.contains(says), "{status} {body}: {reason}");
+    }
+}
