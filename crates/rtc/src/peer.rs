@@ -41,7 +41,7 @@ pub struct IceTimers {
 impl Default for IceTimers {
     fn default() -> Self {
         Self {
-            disconnected_after: Duration::from_millis(1500),
+            disconnected_after: Duration::from_secs(1),
             failed_after: Duration::from_secs(10),
             keepalive_every: Duration::from_millis(500),
         }

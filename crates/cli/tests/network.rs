@@ -1,0 +1,349 @@
+//! A bad network, for real: the call's media goes through a UDP relay in this test that can be
+//! paused. A signaling shim in front of the local stack rewrites each side's ICE candidate to
+//! the relay, so every packet between the candidate and the interviewer passes through it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use tokio::net::UdpSocket;
+use viva_audio::{EncoderSettings, PacedMicrophone};
+use viva_cli::embedded::{self, EmbeddedOptions};
+use viva_cli::grants::BackendGrants;
+use viva_cli::script::{self, Script};
+use viva_realtime::{LineStatus, SessionState, Speaker, TranscriptChange};
+use viva_rtc::{CallConfig, CallEvent, Grant, GrantError, GrantSource, Listener, Media};
+
+/// Two sockets: one the candidate sends to (posing as the interviewer), one the interviewer
+/// sends to (posing as the candidate).
+struct Relay {
+    facing_client: Arc<UdpSocket>,
+    facing_interviewer: Arc<UdpSocket>,
+}
+
+impl Relay {
+    async fn bind() -> Self {
+        Self {
+            facing_client: Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap()),
+            facing_interviewer: Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap()),
+        }
+    }
+
+    /// Forwards both ways between the two real addresses unless paused.
+    fn start(self, client: SocketAddr, interviewer: SocketAddr, paused: Arc<AtomicBool>) {
+        for (from, to, destination) in [
+            (
+                self.facing_client.clone(),
+                self.facing_interviewer.clone(),
+                interviewer,
+            ),
+            (self.facing_interviewer, self.facing_client, client),
+        ] {
+            let paused = paused.clone();
+            tokio::spawn(async move {
+                let mut buffer = vec![0u8; 2048];
+                while let Ok((n, _)) = from.recv_from(&mut buffer).await {
+                    if !paused.load(Ordering::SeqCst) {
+                        let _ = to.send_to(&buffer[..n], destination).await;
+                    }
+                }
+            });
+        }
+    }
+}
+
+/// The host candidate's address in an SDP (loopback calls have exactly one).
+fn candidate(sdp: &str) -> SocketAddr {
+    let line = sdp
+        .lines()
+        .find(|l| l.starts_with("a=candidate:") && l.to_lowercase().contains(" udp "))
+        .unwrap_or_else(|| panic!("no UDP candidate in\n{sdp}"));
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    format!("{}:{}", fields[4], fields[5]).parse().unwrap()
+}
+
+fn rewrite(sdp: &str, from: SocketAddr, to: SocketAddr) -> String {
+    sdp.replace(
+        &format!("{} {} typ", from.ip(), from.port()),
+        &format!("{} {} typ", to.ip(), to.port()),
+    )
+}
+
+#[derive(Clone)]
+struct Shim {
+    upstream: String,
+    paused: Arc<AtomicBool>,
+    http: reqwest::Client,
+}
+
+async fn offer(State(shim): State<Shim>, headers: HeaderMap, body: Bytes) -> (StatusCode, String) {
+    let offer = String::from_utf8(body.to_vec()).unwrap();
+    let client = candidate(&offer);
+    let relay = Relay::bind().await;
+    let offer = rewrite(
+        &offer,
+        client,
+        relay.facing_interviewer.local_addr().unwrap(),
+    );
+    let response = shim
+        .http
+        .post(&shim.upstream)
+        .header(
+            header::AUTHORIZATION,
+            headers[header::AUTHORIZATION].clone(),
+        )
+        .header(header::CONTENT_TYPE, "application/sdp")
+        .body(offer)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let answer = response.text().await.unwrap();
+    if !status.is_success() {
+        return (status, answer);
+    }
+    let interviewer = candidate(&answer);
+    let facing_client = relay.facing_client.local_addr().unwrap();
+    relay.start(client, interviewer, shim.paused.clone());
+    (
+        StatusCode::CREATED,
+        rewrite(&answer, interviewer, facing_client),
+    )
+}
+
+/// Gives calls the shim's address instead of the stack's, also on renewal.
+#[derive(Debug)]
+struct ThroughShim {
+    inner: BackendGrants,
+    url: String,
+}
+
+#[async_trait::async_trait]
+impl GrantSource for ThroughShim {
+    async fn renew(&self, session_id: &str) -> Result<Grant, GrantError> {
+        let mut grant = self.inner.renew(session_id).await?;
+        grant.realtime.url.clone_from(&self.url);
+        Ok(grant)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_five_second_outage_reconnects_and_the_transcript_carries_on_without_loss_or_repeats() {
+    let embedded = embedded::start(EmbeddedOptions::default()).await.unwrap();
+    let grants = BackendGrants::new(
+        embedded.backend.clone(),
+        embedded.session.access_token.clone(),
+        true,
+    );
+    let mut grant = grants.start(None).await.unwrap();
+    let paused = Arc::new(AtomicBool::new(false));
+    let shim = Shim {
+        upstream: grant.realtime.url.clone(),
+        paused: paused.clone(),
+        http: reqwest::Client::new(),
+    };
+    let app = axum::Router::new()
+        .route("/v1/realtime/calls", axum::routing::post(offer))
+        .with_state(shim);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/v1/realtime/calls",
+        listener.local_addr().unwrap()
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    grant.realtime.url.clone_from(&url);
+
+    let (microphone, frames) = PacedMicrophone::start(EncoderSettings::default()).unwrap();
+    let voice = Arc::new(Listener::default());
+    let (handle, events) = viva_rtc::start(
+        grant,
+        Some(Arc::new(ThroughShim { inner: grants, url })),
+        CallConfig {
+            udp_addrs: vec!["127.0.0.1:0".into()],
+            ..CallConfig::default()
+        },
+        Media {
+            uplink: frames,
+            downlink: Some(voice.clone()),
+        },
+    );
+    let said = [
+        "I led the migration of our billing system to a new database.",
+        "We finished two weeks early and nobody lost any data.",
+    ];
+    let script = Script {
+        answers: said.iter().map(|s| speech(s)).collect(),
+        step_timeout: Duration::from_secs(45),
+        wait_for_reply: false,
+        ..Script::default()
+    };
+    let mut states = Vec::new();
+    let mut shown_before_outage = Vec::new();
+    let mut finals_seen = Vec::new();
+    let outcome = script::run(
+        handle,
+        events,
+        microphone,
+        voice,
+        script,
+        |event| match event {
+            CallEvent::Transcript {
+                change: TranscriptChange::LineFinal(line),
+            } => {
+                finals_seen.push(line.item_id.clone());
+                if line.speaker == Speaker::Candidate
+                    && !paused.load(Ordering::SeqCst)
+                    && shown_before_outage.is_empty()
+                {
+                    // The first answer is on screen: now the network goes away for 5 s.
+                    shown_before_outage = finals_seen.clone();
+                    paused.store(true, Ordering::SeqCst);
+                    let paused = paused.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_secs(5)).await;
+                        paused.store(false, Ordering::SeqCst);
+                    });
+                }
+            }
+            CallEvent::State { state } => states.push(state.clone()),
+            _ => {}
+        },
+    )
+    .await;
+    assert_eq!(outcome.error, None, "{states:?}\n{:?}", outcome.lines);
+    assert!(
+        states
+            .iter()
+            .any(|s| matches!(s, SessionState::Reconnecting { attempt: 1, .. })),
+        "{states:?}"
+    );
+    assert_eq!(outcome.summary.as_ref().unwrap().reconnects, 1);
+    assert_eq!(outcome.answers.len(), 2);
+
+    // Nothing lost: every line shown before the outage is still there, final, in place.
+    let ids: Vec<&str> = outcome.lines.iter().map(|l| l.item_id.as_str()).collect();
+    assert_eq!(&ids[..shown_before_outage.len()], &shown_before_outage[..]);
+    // Nothing repeated, and numbered without gaps.
+    assert_eq!(
+        ids.iter().collect::<HashSet<_>>().len(),
+        ids.len(),
+        "{ids:?}"
+    );
+    let seqs: Vec<u32> = outcome.lines.iter().map(|l| l.seq).collect();
+    assert_eq!(seqs, (1..=seqs.len() as u32).collect::<Vec<_>>());
+    assert!(outcome.lines.iter().all(|l| l.status == LineStatus::Final));
+    // The second answer was said and transcribed after the reconnect.
+    let second = &outcome.answers[1];
+    assert!(second.text.to_lowercase().contains("weeks"), "{second:?}");
+    assert!(
+        outcome
+            .lines
+            .iter()
+            .position(|l| l.item_id == second.item_id)
+            > outcome
+                .lines
+                .iter()
+                .position(|l| l.item_id == outcome.answers[0].item_id)
+    );
+}
+
+fn speech(text: &str) -> Vec<f32> {
+    let dir = std::env::temp_dir().join(format!("viva-net-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{}.wav", text.len()));
+    let status = std::process::Command::new("espeak-ng")
+        .args(["-v", "en-us", "-s", "160", "-w"])
+        .arg(&path)
+        .arg(text)
+        .status()
+        .expect("espeak-ng runs");
+    assert!(status.success());
+    viva_audio::read_wav(&path).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_network_that_stays_down_ends_in_failed_with_a_reason_after_two_minutes() {
+    let embedded = embedded::start(EmbeddedOptions::default()).await.unwrap();
+    let grants = BackendGrants::new(
+        embedded.backend.clone(),
+        embedded.session.access_token.clone(),
+        true,
+    );
+    let mut grant = grants.start(None).await.unwrap();
+    let paused = Arc::new(AtomicBool::new(false));
+    let shim = Shim {
+        upstream: grant.realtime.url.clone(),
+        paused: paused.clone(),
+        http: reqwest::Client::new(),
+    };
+    let app = axum::Router::new()
+        .route("/v1/realtime/calls", axum::routing::post(offer))
+        .with_state(shim);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/v1/realtime/calls",
+        listener.local_addr().unwrap()
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    grant.realtime.url.clone_from(&url);
+    let (_microphone, frames) = PacedMicrophone::start(EncoderSettings::default()).unwrap();
+    let (handle, mut events) = viva_rtc::start(
+        grant,
+        Some(Arc::new(ThroughShim { inner: grants, url })),
+        CallConfig {
+            udp_addrs: vec!["127.0.0.1:0".into()],
+            ..CallConfig::default()
+        },
+        Media {
+            uplink: frames,
+            downlink: None,
+        },
+    );
+    let mut states = Vec::new();
+    let mut went_down_at = None;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(200);
+    while let Ok(Some(event)) = tokio::time::timeout_at(deadline, events.recv()).await {
+        if let CallEvent::State { state } = event {
+            if state == SessionState::Live && went_down_at.is_none() {
+                // Live: now the network goes away for good (3 minutes is past giving up).
+                paused.store(true, Ordering::SeqCst);
+                went_down_at = Some(std::time::Instant::now());
+            }
+            let done = state.is_final();
+            states.push(state);
+            if done {
+                break;
+            }
+        }
+    }
+    let down_for = went_down_at.unwrap().elapsed();
+    let Some(SessionState::Failed { reason }) = states.last() else {
+        panic!("{states:?}");
+    };
+    assert!(reason.contains("could not reconnect"), "{reason}");
+    let attempts = states
+        .iter()
+        .filter_map(|s| match s {
+            SessionState::Reconnecting { attempt, .. } => Some(*attempt),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
+    // Backoff, not a storm: a handful of attempts spread over the two minutes.
+    assert!(
+        (3..=40).contains(&attempts),
+        "{attempts} attempts: {states:?}"
+    );
+    assert!(
+        (Duration::from_secs(120)..Duration::from_secs(170)).contains(&down_for),
+        "gave up after {down_for:?}"
+    );
+    drop(handle);
+}
