@@ -59,8 +59,9 @@ enum Step {
         answered: usize,
         finals_before: usize,
     },
+    /// The interviewer's next line: any after the last answer's position.
     AwaitReply {
-        interviewer_before: usize,
+        after_seq: u32,
     },
     Done,
 }
@@ -79,7 +80,9 @@ pub async fn run(
     let mut error = None;
     let mut step = Step::AwaitQuestion { answered: 0 };
     let mut step_started = Instant::now();
-    let mut loud_at_step = 0;
+    // Interviewer speech heard since the last answer was said: the next question's voice
+    // (which may finish before that answer's transcript arrives).
+    let mut loud_at_answer = 0;
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     let finals =
         |lines: &[Line], speaker: Speaker| lines.iter().filter(|l| l.speaker == speaker).count();
@@ -122,7 +125,7 @@ pub async fn run(
         let next = match &step {
             Step::AwaitQuestion { answered } => {
                 let asked = finals(&lines, Speaker::Interviewer) > *answered
-                    && heard.loud_frames > loud_at_step
+                    && heard.loud_frames > loud_at_answer
                     && quiet_for.is_some_and(|q| q >= script.silence);
                 if *answered >= script.answers.len() {
                     Some(Step::Done)
@@ -155,8 +158,10 @@ pub async fn run(
                         if answered < script.answers.len() {
                             Some(Step::AwaitQuestion { answered })
                         } else if script.wait_for_reply {
+                            // By seq, not by count: the reply's words may already be final
+                            // before the answer's transcript is.
                             Some(Step::AwaitReply {
-                                interviewer_before: finals(&lines, Speaker::Interviewer),
+                                after_seq: line.seq,
                             })
                         } else {
                             Some(Step::Done)
@@ -165,15 +170,18 @@ pub async fn run(
                     None => None,
                 }
             }
-            Step::AwaitReply { interviewer_before } => {
-                (finals(&lines, Speaker::Interviewer) > *interviewer_before).then_some(Step::Done)
-            }
+            Step::AwaitReply { after_seq } => lines
+                .iter()
+                .any(|l| l.speaker == Speaker::Interviewer && l.seq > *after_seq)
+                .then_some(Step::Done),
             Step::Done => break,
         };
         if let Some(next) = next {
+            if matches!(next, Step::AwaitTranscript { .. }) {
+                loud_at_answer = heard.loud_frames;
+            }
             step = next;
             step_started = Instant::now();
-            loud_at_step = heard.loud_frames;
         } else if step_started.elapsed() > script.step_timeout {
             error = Some(match step {
                 Step::AwaitQuestion { answered } => {
