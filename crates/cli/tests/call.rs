@@ -12,6 +12,9 @@ use viva_cli::embedded::{self, Embedded, EmbeddedOptions};
 use viva_cli::grants::BackendGrants;
 use viva_cli::script::{self, Script};
 use viva_localstack::Signaling;
+
+mod common;
+use common::speech;
 use viva_realtime::{SessionState, Speaker};
 use viva_rtc::{
     CallConfig, CallEvent, ClientSecret, Grant, GrantError, GrantSource, Health, Listener, Media,
@@ -27,21 +30,6 @@ fn loopback() -> CallConfig {
         udp_addrs: vec!["127.0.0.1:0".into()],
         ..CallConfig::default()
     }
-}
-
-/// espeak-ng speech at 48 kHz, as a WAV file would give it.
-fn speech(text: &str) -> Vec<f32> {
-    let dir = std::env::temp_dir().join(format!("viva-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("{}.wav", text.len()));
-    let status = std::process::Command::new("espeak-ng")
-        .args(["-v", "en-us", "-s", "160", "-w"])
-        .arg(&path)
-        .arg(text)
-        .status()
-        .expect("espeak-ng runs");
-    assert!(status.success());
-    viva_audio::read_wav(&path).unwrap()
 }
 
 /// Counts renewals, delegating to the backend.

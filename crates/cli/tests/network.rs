@@ -15,7 +15,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use tokio::net::UdpSocket;
 use viva_audio::{EncoderSettings, PacedMicrophone};
-use viva_cli::embedded::{self, EmbeddedOptions};
+use viva_cli::embedded::{self, Embedded, EmbeddedOptions};
+
+mod common;
+use common::speech;
 use viva_cli::grants::BackendGrants;
 use viva_cli::script::{self, Script};
 use viva_realtime::{LineStatus, SessionState, Speaker, TranscriptChange};
@@ -134,8 +137,9 @@ impl GrantSource for ThroughShim {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_five_second_outage_reconnects_and_the_transcript_carries_on_without_loss_or_repeats() {
+/// A practice session on the embedded stack whose calls go through the shim and a relay,
+/// also after renewal; pause the relay with the flag.
+async fn through_relay() -> (Embedded, Grant, Arc<dyn GrantSource>, Arc<AtomicBool>) {
     let embedded = embedded::start(EmbeddedOptions::default()).await.unwrap();
     let grants = BackendGrants::new(
         embedded.backend.clone(),
@@ -159,12 +163,23 @@ async fn a_five_second_outage_reconnects_and_the_transcript_carries_on_without_l
     );
     tokio::spawn(async move { axum::serve(listener, app).await });
     grant.realtime.url.clone_from(&url);
+    (
+        embedded,
+        grant,
+        Arc::new(ThroughShim { inner: grants, url }),
+        paused,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_five_second_outage_reconnects_and_the_transcript_carries_on_without_loss_or_repeats() {
+    let (_embedded, grant, renewals, paused) = through_relay().await;
 
     let (microphone, frames) = PacedMicrophone::start(EncoderSettings::default()).unwrap();
     let voice = Arc::new(Listener::default());
     let (handle, events) = viva_rtc::start(
         grant,
-        Some(Arc::new(ThroughShim { inner: grants, url })),
+        Some(renewals),
         CallConfig {
             udp_addrs: vec!["127.0.0.1:0".into()],
             ..CallConfig::default()
@@ -254,49 +269,13 @@ async fn a_five_second_outage_reconnects_and_the_transcript_carries_on_without_l
     );
 }
 
-fn speech(text: &str) -> Vec<f32> {
-    let dir = std::env::temp_dir().join(format!("viva-net-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("{}.wav", text.len()));
-    let status = std::process::Command::new("espeak-ng")
-        .args(["-v", "en-us", "-s", "160", "-w"])
-        .arg(&path)
-        .arg(text)
-        .status()
-        .expect("espeak-ng runs");
-    assert!(status.success());
-    viva_audio::read_wav(&path).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_network_that_stays_down_ends_in_failed_with_a_reason_after_two_minutes() {
-    let embedded = embedded::start(EmbeddedOptions::default()).await.unwrap();
-    let grants = BackendGrants::new(
-        embedded.backend.clone(),
-        embedded.session.access_token.clone(),
-        true,
-    );
-    let mut grant = grants.start(None).await.unwrap();
-    let paused = Arc::new(AtomicBool::new(false));
-    let shim = Shim {
-        upstream: grant.realtime.url.clone(),
-        paused: paused.clone(),
-        http: reqwest::Client::new(),
-    };
-    let app = axum::Router::new()
-        .route("/v1/realtime/calls", axum::routing::post(offer))
-        .with_state(shim);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!(
-        "http://{}/v1/realtime/calls",
-        listener.local_addr().unwrap()
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    grant.realtime.url.clone_from(&url);
+    let (_embedded, grant, renewals, paused) = through_relay().await;
     let (_microphone, frames) = PacedMicrophone::start(EncoderSettings::default()).unwrap();
     let (handle, mut events) = viva_rtc::start(
         grant,
-        Some(Arc::new(ThroughShim { inner: grants, url })),
+        Some(renewals),
         CallConfig {
             udp_addrs: vec!["127.0.0.1:0".into()],
             ..CallConfig::default()

@@ -491,22 +491,43 @@ impl Call {
                         connection
                     }));
                 }
-                command = self.commands.recv() => match command {
-                    Some(Command::Send(event)) => self.queue(event),
-                    Some(Command::SetLevels(mic, speaker)) => self.levels = (mic, speaker),
-                    Some(Command::End(reply)) => {
-                        *ended_by = Some(reply);
-                        self.close_lines().await;
-                        self.transition(SessionInput::End { reason: "the call was ended".into() }).await;
+                command = self.commands.recv() => {
+                    if !self.command_while_offline(command, ended_by).await {
                         return None;
                     }
-                    None => {
-                        self.transition(SessionInput::End { reason: "the app closed the call".into() }).await;
-                        return None;
-                    }
-                },
+                }
             }
         }
+    }
+
+    /// A command while no connection is live: events are queued; `false` when the call was
+    /// ended (by the owner, or by dropping the handle).
+    async fn command_while_offline(
+        &mut self,
+        command: Option<Command>,
+        ended_by: &mut Option<oneshot::Sender<Summary>>,
+    ) -> bool {
+        match command {
+            Some(Command::Send(event)) => self.queue(event),
+            Some(Command::SetLevels(mic, speaker)) => self.levels = (mic, speaker),
+            Some(Command::End(reply)) => {
+                *ended_by = Some(reply);
+                self.close_lines().await;
+                self.transition(SessionInput::End {
+                    reason: "the call was ended".into(),
+                })
+                .await;
+                return false;
+            }
+            None => {
+                self.transition(SessionInput::End {
+                    reason: "the app closed the call".into(),
+                })
+                .await;
+                return false;
+            }
+        }
+        true
     }
 
     fn queue(&mut self, event: ClientEvent) {
@@ -580,20 +601,11 @@ impl Call {
         loop {
             tokio::select! {
                 () = &mut deadline => return true,
-                command = self.commands.recv() => match command {
-                    Some(Command::Send(event)) => self.queue(event),
-                    Some(Command::SetLevels(mic, speaker)) => self.levels = (mic, speaker),
-                    Some(Command::End(reply)) => {
-                        *ended_by = Some(reply);
-                        self.close_lines().await;
-                        self.transition(SessionInput::End { reason: "the call was ended".into() }).await;
+                command = self.commands.recv() => {
+                    if !self.command_while_offline(command, ended_by).await {
                         return false;
                     }
-                    None => {
-                        self.transition(SessionInput::End { reason: "the app closed the call".into() }).await;
-                        return false;
-                    }
-                },
+                }
             }
         }
     }
