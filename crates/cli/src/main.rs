@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::json;
-use viva_audio::{EncoderSettings, PacedMicrophone, read_wav};
+use viva_audio::read_wav;
 use viva_backend::Backend;
 use viva_cli::embedded::{self, EmbeddedOptions};
 use viva_cli::grants::BackendGrants;
 use viva_cli::script::{self, Script};
 use viva_realtime::TranscriptChange;
-use viva_rtc::{CallConfig, CallEvent, GrantSource, Listener, Media};
+use viva_rtc::{CallConfig, CallEvent, GrantSource};
 
 #[derive(Parser)]
 #[command(
@@ -180,62 +180,45 @@ async fn take_interview(args: CallArgs, interview_id: Option<String>) -> ExitCod
         &json!({"type": "session", "session_id": grant.session_id, "mode": grant.mode,
         "signaling": grant.realtime.signaling, "model": grant.realtime.model}),
     );
-    let (microphone, frames) = match PacedMicrophone::start(EncoderSettings::default()) {
-        Ok(started) => started,
-        Err(error) => {
-            eprintln!("viva: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let listener = Arc::new(Listener::default());
     let config = CallConfig {
         udp_addrs: vec![args.udp.clone()],
         ..CallConfig::default()
     };
     let source: Arc<dyn GrantSource> = Arc::new(grants);
-    let (handle, events) = viva_rtc::start(
-        grant,
-        Some(source),
-        config,
-        Media {
-            uplink: frames,
-            downlink: Some(listener.clone()),
-        },
-    );
     let script = Script {
         answers,
         step_timeout: Duration::from_secs(args.step_timeout_s),
         ..Script::default()
     };
     let health_json = args.health_json;
-    let outcome = script::run(
-        handle,
-        events,
-        microphone,
-        listener,
-        script,
-        |event| match event {
-            CallEvent::Transcript {
-                change: TranscriptChange::LineFinal(line),
-            } => print(
-                &json!({"type": "line", "seq": line.seq, "speaker": line.speaker,
+    let taken = script::take(grant, Some(source), config, script, |event| match event {
+        CallEvent::Transcript {
+            change: TranscriptChange::LineFinal(line),
+        } => print(
+            &json!({"type": "line", "seq": line.seq, "speaker": line.speaker,
             "text": line.text, "started_ms": line.started_ms, "ended_ms": line.ended_ms,
             "item_id": line.item_id, "interrupted": line.interrupted, "inaudible": line.inaudible}),
-            ),
-            CallEvent::Transcript {
-                change: TranscriptChange::LineRenumbered { item_id, seq },
-            } => print(&json!({"type": "renumbered", "item_id": item_id, "seq": seq})),
-            CallEvent::State { state } => print(&json!({"type": "state", "state": state})),
-            CallEvent::Health { health } if health_json => {
-                print(&json!({"type": "health", "health": health}));
-            }
-            CallEvent::Problem { code, message } => {
-                print(&json!({"type": "problem", "code": code, "message": message}));
-            }
-            _ => {}
-        },
-    )
+        ),
+        CallEvent::Transcript {
+            change: TranscriptChange::LineRenumbered { item_id, seq },
+        } => print(&json!({"type": "renumbered", "item_id": item_id, "seq": seq})),
+        CallEvent::State { state } => print(&json!({"type": "state", "state": state})),
+        CallEvent::Health { health } if health_json => {
+            print(&json!({"type": "health", "health": health}));
+        }
+        CallEvent::Problem { code, message } => {
+            print(&json!({"type": "problem", "code": code, "message": message}));
+        }
+        _ => {}
+    })
     .await;
+    let outcome = match taken {
+        Ok((outcome, _)) => outcome,
+        Err(error) => {
+            eprintln!("viva: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     print(
         &json!({"type": "summary", "summary": outcome.summary, "answers_transcribed": outcome.answers.len(),
         "interviewer_speech_frames": outcome.loud_frames, "error": outcome.error}),

@@ -6,9 +6,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
-use viva_audio::PacedMicrophone;
+use viva_audio::{AudioError, EncoderSettings, PacedMicrophone};
 use viva_realtime::{Line, LineStatus, SessionState, Speaker, TranscriptChange};
-use viva_rtc::{CallEvent, CallHandle, Listener, Summary};
+use viva_rtc::{
+    CallConfig, CallEvent, CallHandle, Grant, GrantSource, Listener, Media, Summary, UplinkCounters,
+};
 
 /// What to say and how long to wait.
 #[derive(Debug, Clone)]
@@ -64,6 +66,34 @@ enum Step {
         after_seq: u32,
     },
     Done,
+}
+
+/// Starts a call for `grant` with a stand-in microphone and a listener instead of a sound card,
+/// and takes the interview `script` describes. Also returns the uplink's counters.
+///
+/// # Errors
+/// When the microphone's encoder cannot be made.
+pub async fn take(
+    grant: Grant,
+    grants: Option<Arc<dyn GrantSource>>,
+    config: CallConfig,
+    script: Script,
+    on_event: impl FnMut(&CallEvent),
+) -> Result<(Outcome, Arc<UplinkCounters>), AudioError> {
+    let (microphone, frames) = PacedMicrophone::start(EncoderSettings::default())?;
+    let listener = Arc::new(Listener::default());
+    let (handle, events) = viva_rtc::start(
+        grant,
+        grants,
+        config,
+        Media {
+            uplink: frames,
+            downlink: Some(listener.clone()),
+        },
+    );
+    let uplink = handle.uplink();
+    let outcome = run(handle, events, microphone, listener, script, on_event).await;
+    Ok((outcome, uplink))
 }
 
 /// Runs `script` on a started call; `on_event` sees every call event (to print or record it).

@@ -17,7 +17,7 @@ mod common;
 use common::speech;
 use viva_realtime::{SessionState, Speaker};
 use viva_rtc::{
-    CallConfig, CallEvent, ClientSecret, Grant, GrantError, GrantSource, Health, Listener, Media,
+    CallConfig, CallEvent, ClientSecret, Grant, GrantError, GrantSource, Health, Media,
     RealtimeGrant, SignalingMode,
 };
 
@@ -74,18 +74,6 @@ async fn full_call(signaling: Signaling) {
     })
     .await;
     let grant = grants.start(None).await.unwrap();
-    let (microphone, frames) = PacedMicrophone::start(EncoderSettings::default()).unwrap();
-    let listener = Arc::new(Listener::default());
-    let (handle, events) = viva_rtc::start(
-        grant,
-        Some(Arc::new(grants)),
-        loopback(),
-        Media {
-            uplink: frames,
-            downlink: Some(listener.clone()),
-        },
-    );
-    let uplink = handle.uplink();
     let said = "I led the migration of our billing system to a new database.";
     let script = Script {
         answers: vec![speech(said)],
@@ -94,11 +82,10 @@ async fn full_call(signaling: Signaling) {
     };
     let mut health: Vec<Health> = Vec::new();
     let mut states = Vec::new();
-    let outcome = script::run(
-        handle,
-        events,
-        microphone,
-        listener,
+    let (outcome, uplink) = script::take(
+        grant,
+        Some(Arc::new(grants)),
+        loopback(),
         script,
         |event| match event {
             CallEvent::Health { health: sample } => health.push(sample.clone()),
@@ -106,7 +93,8 @@ async fn full_call(signaling: Signaling) {
             _ => {}
         },
     )
-    .await;
+    .await
+    .unwrap();
     assert_eq!(outcome.error, None, "{:?}", outcome.lines);
 
     // The question was heard: its voice decoded with speech in it, then the answer went up.

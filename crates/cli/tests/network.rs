@@ -22,7 +22,7 @@ use common::speech;
 use viva_cli::grants::BackendGrants;
 use viva_cli::script::{self, Script};
 use viva_realtime::{LineStatus, SessionState, Speaker, TranscriptChange};
-use viva_rtc::{CallConfig, CallEvent, Grant, GrantError, GrantSource, Listener, Media};
+use viva_rtc::{CallConfig, CallEvent, Grant, GrantError, GrantSource, Media};
 
 /// Two sockets: one the candidate sends to (posing as the interviewer), one the interviewer
 /// sends to (posing as the candidate).
@@ -175,20 +175,6 @@ async fn through_relay() -> (Embedded, Grant, Arc<dyn GrantSource>, Arc<AtomicBo
 async fn a_five_second_outage_reconnects_and_the_transcript_carries_on_without_loss_or_repeats() {
     let (_embedded, grant, renewals, paused) = through_relay().await;
 
-    let (microphone, frames) = PacedMicrophone::start(EncoderSettings::default()).unwrap();
-    let voice = Arc::new(Listener::default());
-    let (handle, events) = viva_rtc::start(
-        grant,
-        Some(renewals),
-        CallConfig {
-            udp_addrs: vec!["127.0.0.1:0".into()],
-            ..CallConfig::default()
-        },
-        Media {
-            uplink: frames,
-            downlink: Some(voice.clone()),
-        },
-    );
     let said = [
         "I led the migration of our billing system to a new database.",
         "We finished two weeks early and nobody lost any data.",
@@ -202,36 +188,34 @@ async fn a_five_second_outage_reconnects_and_the_transcript_carries_on_without_l
     let mut states = Vec::new();
     let mut shown_before_outage = Vec::new();
     let mut finals_seen = Vec::new();
-    let outcome = script::run(
-        handle,
-        events,
-        microphone,
-        voice,
-        script,
-        |event| match event {
-            CallEvent::Transcript {
-                change: TranscriptChange::LineFinal(line),
-            } => {
-                finals_seen.push(line.item_id.clone());
-                if line.speaker == Speaker::Candidate
-                    && !paused.load(Ordering::SeqCst)
-                    && shown_before_outage.is_empty()
-                {
-                    // The first answer is on screen: now the network goes away for 5 s.
-                    shown_before_outage = finals_seen.clone();
-                    paused.store(true, Ordering::SeqCst);
-                    let paused = paused.clone();
-                    tokio::spawn(async move {
-                        tokio::time::sleep(Duration::from_secs(5)).await;
-                        paused.store(false, Ordering::SeqCst);
-                    });
-                }
+    let config = CallConfig {
+        udp_addrs: vec!["127.0.0.1:0".into()],
+        ..CallConfig::default()
+    };
+    let (outcome, _) = script::take(grant, Some(renewals), config, script, |event| match event {
+        CallEvent::Transcript {
+            change: TranscriptChange::LineFinal(line),
+        } => {
+            finals_seen.push(line.item_id.clone());
+            if line.speaker == Speaker::Candidate
+                && !paused.load(Ordering::SeqCst)
+                && shown_before_outage.is_empty()
+            {
+                // The first answer is on screen: now the network goes away for 5 s.
+                shown_before_outage = finals_seen.clone();
+                paused.store(true, Ordering::SeqCst);
+                let paused = paused.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    paused.store(false, Ordering::SeqCst);
+                });
             }
-            CallEvent::State { state } => states.push(state.clone()),
-            _ => {}
-        },
-    )
-    .await;
+        }
+        CallEvent::State { state } => states.push(state.clone()),
+        _ => {}
+    })
+    .await
+    .unwrap();
     assert_eq!(outcome.error, None, "{states:?}\n{:?}", outcome.lines);
     assert!(
         states

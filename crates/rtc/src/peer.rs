@@ -92,6 +92,39 @@ impl PeerConnectionEventHandler for Handler {
     }
 }
 
+/// The candidate's Opus track. RFC 7587 declares Opus with 2 channels; we send mono in it,
+/// with in-band FEC, as the Realtime API expects.
+///
+/// # Errors
+/// [`CallError::WebRtc`] when webrtc-rs refuses the track.
+pub fn microphone_track() -> Result<Arc<TrackLocalStaticSample>, CallError> {
+    let track = TrackLocalStaticSample::new(
+        Instant::now(),
+        MediaStreamTrack::new(
+            "viva".into(),
+            "viva-microphone".into(),
+            "microphone".into(),
+            RtpCodecKind::Audio,
+            vec![RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    ssrc: Some(fastrand::u32(1..)),
+                    ..Default::default()
+                },
+                codec: RTCRtpCodec {
+                    mime_type: "audio/opus".into(),
+                    clock_rate: 48_000,
+                    channels: 2,
+                    sdp_fmtp_line: "minptime=10;useinbandfec=1".into(),
+                    rtcp_feedback: vec![],
+                },
+                ..Default::default()
+            }],
+        ),
+    )
+    .map_err(webrtc_error("creating the microphone track"))?;
+    Ok(Arc::new(track))
+}
+
 /// A connection after its offer is made, before the answer.
 pub(crate) struct Peer {
     pub pc: Arc<dyn PeerConnection>,
@@ -167,33 +200,7 @@ impl Peer {
             .await
             .map_err(webrtc_error("creating the peer"))?;
         let pc: Arc<dyn PeerConnection> = Arc::new(pc);
-        let track = Arc::new(
-            TrackLocalStaticSample::new(
-                Instant::now(),
-                MediaStreamTrack::new(
-                    "viva".into(),
-                    "viva-microphone".into(),
-                    "microphone".into(),
-                    RtpCodecKind::Audio,
-                    vec![RTCRtpEncodingParameters {
-                        rtp_coding_parameters: RTCRtpCodingParameters {
-                            ssrc: Some(fastrand::u32(1..)),
-                            ..Default::default()
-                        },
-                        // RFC 7587: Opus is always declared with 2 channels; we send mono.
-                        codec: RTCRtpCodec {
-                            mime_type: "audio/opus".into(),
-                            clock_rate: 48_000,
-                            channels: 2,
-                            sdp_fmtp_line: "minptime=10;useinbandfec=1".into(),
-                            rtcp_feedback: vec![],
-                        },
-                        ..Default::default()
-                    }],
-                ),
-            )
-            .map_err(webrtc_error("creating the microphone track"))?,
-        );
+        let track = microphone_track()?;
         let sender = pc
             .add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)
             .await

@@ -11,10 +11,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rtc::media::Sample;
-use rtc::media_stream::MediaStreamTrack;
-use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
-};
 use serde_json::Value;
 use tokio::sync::{Notify, mpsc};
 use viva_audio::resample::StreamResampler;
@@ -159,33 +155,8 @@ impl Offerer {
             .await
             .unwrap();
         let pc: Arc<dyn PeerConnection> = Arc::new(pc);
-        let ssrc = 0x5eed_0001 ^ std::process::id();
-        let track = Arc::new(
-            TrackLocalStaticSample::new(
-                Instant::now(),
-                MediaStreamTrack::new(
-                    "candidate".into(),
-                    "candidate-mic".into(),
-                    "mic".into(),
-                    RtpCodecKind::Audio,
-                    vec![RTCRtpEncodingParameters {
-                        rtp_coding_parameters: RTCRtpCodingParameters {
-                            ssrc: Some(ssrc),
-                            ..Default::default()
-                        },
-                        codec: RTCRtpCodec {
-                            mime_type: "audio/opus".into(),
-                            clock_rate: 48_000,
-                            channels: 2,
-                            sdp_fmtp_line: "minptime=10;useinbandfec=1".into(),
-                            rtcp_feedback: vec![],
-                        },
-                        ..Default::default()
-                    }],
-                ),
-            )
-            .unwrap(),
-        );
+        // The same Opus track the app sends its microphone in.
+        let track = viva_rtc::peer::microphone_track().unwrap();
         let sender = pc
             .add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)
             .await
