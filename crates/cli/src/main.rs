@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -15,7 +16,7 @@ use viva_cli::embedded::{self, EmbeddedOptions};
 use viva_cli::grants::BackendGrants;
 use viva_cli::script::{self, Script};
 use viva_realtime::TranscriptChange;
-use viva_rtc::{CallConfig, CallEvent, GrantSource};
+use viva_rtc::{CallConfig, CallEvent, GrantSource, UplinkCounters};
 
 #[derive(Parser)]
 #[command(
@@ -71,9 +72,31 @@ struct CallArgs {
     /// Longest wait for any one step (a question, a transcript), in seconds.
     #[arg(long, default_value_t = 60)]
     step_timeout_s: u64,
+    /// Stay on the line until the call has lasted this many seconds (the microphone sending
+    /// silence after the last answer), then hang up.
+    #[arg(long, default_value_t = 0)]
+    hold_s: u64,
     /// Local UDP address for the call (`0.0.0.0:0` lets the system choose).
     #[arg(long, default_value = "0.0.0.0:0")]
     udp: String,
+}
+
+/// The uplink's packet counts and how long a microphone frame took to become an RTP packet.
+fn uplink_summary(uplink: &UplinkCounters) -> serde_json::Value {
+    let mut latencies = uplink.latencies_us();
+    latencies.sort_unstable();
+    let percentile_ms = |p: f64| {
+        let last = latencies.len().checked_sub(1)?;
+        let index = ((last as f64) * p).round() as usize;
+        latencies.get(index).map(|us| f64::from(*us) / 1000.0)
+    };
+    json!({
+        "packets": uplink.packets.load(Ordering::Relaxed),
+        "bytes": uplink.bytes.load(Ordering::Relaxed),
+        "dropped": uplink.dropped.load(Ordering::Relaxed),
+        "frame_to_rtp_ms": {"p50": percentile_ms(0.5), "p99": percentile_ms(0.99),
+            "max": percentile_ms(1.0), "frames": latencies.len()},
+    })
 }
 
 fn print(value: &serde_json::Value) {
@@ -94,6 +117,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    viva_rtc::prepare();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -188,6 +212,7 @@ async fn take_interview(args: CallArgs, interview_id: Option<String>) -> ExitCod
     let script = Script {
         answers,
         step_timeout: Duration::from_secs(args.step_timeout_s),
+        hold_until: Duration::from_secs(args.hold_s),
         ..Script::default()
     };
     let health_json = args.health_json;
@@ -212,8 +237,8 @@ async fn take_interview(args: CallArgs, interview_id: Option<String>) -> ExitCod
         _ => {}
     })
     .await;
-    let outcome = match taken {
-        Ok((outcome, _)) => outcome,
+    let (outcome, uplink) = match taken {
+        Ok(taken) => taken,
         Err(error) => {
             eprintln!("viva: {error}");
             return ExitCode::FAILURE;
@@ -221,7 +246,8 @@ async fn take_interview(args: CallArgs, interview_id: Option<String>) -> ExitCod
     };
     print(
         &json!({"type": "summary", "summary": outcome.summary, "answers_transcribed": outcome.answers.len(),
-        "interviewer_speech_frames": outcome.loud_frames, "error": outcome.error}),
+        "interviewer_speech_frames": outcome.loud_frames, "uplink": uplink_summary(&uplink),
+        "error": outcome.error}),
     );
     match outcome.error {
         None => ExitCode::SUCCESS,

@@ -23,6 +23,9 @@ pub struct Script {
     pub silence: Duration,
     /// After the last answer, wait for the interviewer's next line before hanging up.
     pub wait_for_reply: bool,
+    /// Stay on the line (the microphone sending silence) until the call is this old, then
+    /// hang up: for long calls in benchmarks and soak runs.
+    pub hold_until: Duration,
 }
 
 impl Default for Script {
@@ -32,6 +35,7 @@ impl Default for Script {
             step_timeout: Duration::from_secs(60),
             silence: Duration::from_millis(700),
             wait_for_reply: true,
+            hold_until: Duration::ZERO,
         }
     }
 }
@@ -65,6 +69,8 @@ enum Step {
     AwaitReply {
         after_seq: u32,
     },
+    /// The script is done; the call stays up until `Script::hold_until`.
+    Holding,
     Done,
 }
 
@@ -109,7 +115,8 @@ pub async fn run(
     let mut answers = Vec::new();
     let mut error = None;
     let mut step = Step::AwaitQuestion { answered: 0 };
-    let mut step_started = Instant::now();
+    let call_started = Instant::now();
+    let mut step_started = call_started;
     // Interviewer speech heard since the last answer was said: the next question's voice
     // (which may finish before that answer's transcript arrives).
     let mut loud_at_answer = 0;
@@ -139,7 +146,7 @@ pub async fn run(
                         break;
                     }
                     CallEvent::State { state: SessionState::Ended { reason } } => {
-                        if !matches!(step, Step::Done) {
+                        if !matches!(step, Step::Holding | Step::Done) {
                             error = Some(format!("the call ended early: {reason}"));
                         }
                         break;
@@ -158,7 +165,7 @@ pub async fn run(
                     && heard.loud_frames > loud_at_answer
                     && quiet_for.is_some_and(|q| q >= script.silence);
                 if *answered >= script.answers.len() {
-                    Some(Step::Done)
+                    Some(Step::Holding)
                 } else if asked {
                     microphone.say(&script.answers[*answered]);
                     Some(Step::Speaking {
@@ -194,7 +201,7 @@ pub async fn run(
                                 after_seq: line.seq,
                             })
                         } else {
-                            Some(Step::Done)
+                            Some(Step::Holding)
                         }
                     }
                     None => None,
@@ -203,7 +210,8 @@ pub async fn run(
             Step::AwaitReply { after_seq } => lines
                 .iter()
                 .any(|l| l.speaker == Speaker::Interviewer && l.seq > *after_seq)
-                .then_some(Step::Done),
+                .then_some(Step::Holding),
+            Step::Holding => (call_started.elapsed() >= script.hold_until).then_some(Step::Done),
             Step::Done => break,
         };
         if let Some(next) = next {
@@ -212,7 +220,7 @@ pub async fn run(
             }
             step = next;
             step_started = Instant::now();
-        } else if step_started.elapsed() > script.step_timeout {
+        } else if !matches!(step, Step::Holding) && step_started.elapsed() > script.step_timeout {
             error = Some(match step {
                 Step::AwaitQuestion { answered } => {
                     format!("no question was heard before answer {}", answered + 1)
@@ -224,7 +232,7 @@ pub async fn run(
                 Step::AwaitReply { .. } => {
                     "the interviewer did not reply to the last answer".into()
                 }
-                Step::Done => String::new(),
+                Step::Holding | Step::Done => String::new(),
             });
             break;
         }

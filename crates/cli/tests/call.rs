@@ -174,6 +174,76 @@ async fn a_practice_interview_through_the_sdp_proxy_is_heard_transcribed_and_hea
     full_call(Signaling::WebSocket).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn planned_re_sessions_mid_interview_lose_no_word_and_repeat_no_question() {
+    let _turn = ONE_CALL_AT_A_TIME.lock().await;
+    let (_embedded, grants) = stack(EmbeddedOptions::default()).await;
+    let grant = grants.start(None).await.unwrap();
+    let said = [
+        "I build payment systems and I enjoy working with databases.",
+        "My manager wanted to ship early and I showed her the error reports.",
+    ];
+    let script = Script {
+        answers: said.iter().map(|s| speech(s)).collect(),
+        step_timeout: Duration::from_secs(40),
+        ..Script::default()
+    };
+    // A provider cap of 3 s: the call must move to a new connection at every quiet moment
+    // it finds, between the interviewer's questions and the candidate's answers.
+    let config = CallConfig {
+        session_cap: Duration::from_secs(3),
+        health_every: Duration::from_millis(250),
+        ..loopback()
+    };
+    let (outcome, uplink) = script::take(grant, Some(Arc::new(grants)), config, script, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(outcome.error, None, "{:?}", outcome.lines);
+    let summary = outcome.summary.clone().unwrap();
+    assert!(summary.resessions >= 1, "{summary:?}");
+    assert_eq!(summary.reconnects, 0, "{summary:?}");
+
+    // The interview carried on across connections: greeting and first question once, each
+    // answer in full after its question, the next question after it — nothing said twice.
+    let order: Vec<Speaker> = outcome.lines.iter().map(|l| l.speaker).collect();
+    assert_eq!(
+        order,
+        [
+            Speaker::Interviewer,
+            Speaker::Candidate,
+            Speaker::Interviewer,
+            Speaker::Candidate,
+            Speaker::Interviewer
+        ],
+        "{:#?}",
+        outcome.lines
+    );
+    let seqs: Vec<u32> = outcome.lines.iter().map(|l| l.seq).collect();
+    assert_eq!(seqs, [1, 2, 3, 4, 5]);
+    let questions: Vec<&str> = outcome
+        .lines
+        .iter()
+        .filter(|l| l.speaker == Speaker::Interviewer)
+        .map(|l| l.text.as_str())
+        .collect();
+    assert!(questions[0].starts_with("Hello"), "{questions:?}");
+    assert!(questions[1].contains("disagreed"), "{questions:?}");
+    assert!(questions[2].contains("mistake"), "{questions:?}");
+    for (answer, text) in outcome.answers.iter().zip(said) {
+        let heard = words(&answer.text);
+        let missing: Vec<String> = words(text)
+            .into_iter()
+            .filter(|w| !heard.contains(w))
+            .collect();
+        assert!(missing.len() <= 2, "missing {missing:?} in {heard:?}");
+    }
+    assert_eq!(
+        uplink.dropped.load(Ordering::Relaxed),
+        0,
+        "microphone frames between connections wait and go out on the next one"
+    );
+}
+
 /// Runs a call until it is live or final, returning the states it went through.
 async fn states_until_settled(
     grant: Grant,

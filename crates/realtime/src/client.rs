@@ -95,9 +95,43 @@ impl ClientEvent {
                 id: String::new(),
                 kind: "message".into(),
                 role: Some("user".into()),
+                status: None,
                 content: vec![ContentPart {
                     kind: "input_text".into(),
                     text: Some(text.into()),
+                    transcript: None,
+                }],
+            },
+        }
+    }
+
+    /// A line said earlier in this interview, given to a new session (after a reconnect or a
+    /// planned re-session) as text so the voice AI keeps the conversation's context. It keeps
+    /// its item id, so the echo of it is recognisable; an interrupted line goes in as
+    /// `incomplete`.
+    pub fn history_line(line: &crate::Line, previous_item_id: Option<&str>) -> Self {
+        let (role, kind) = match line.speaker {
+            crate::Speaker::Interviewer => ("assistant", "output_text"),
+            crate::Speaker::Candidate => ("user", "input_text"),
+        };
+        Self::ItemCreate {
+            event_id: None,
+            previous_item_id: previous_item_id.map(str::to_owned),
+            item: Item {
+                id: line.item_id.clone(),
+                kind: "message".into(),
+                role: Some(role.into()),
+                status: Some(
+                    if line.interrupted {
+                        "incomplete"
+                    } else {
+                        "completed"
+                    }
+                    .into(),
+                ),
+                content: vec![ContentPart {
+                    kind: kind.into(),
+                    text: Some(line.text.clone()),
                     transcript: None,
                 }],
             },

@@ -212,6 +212,43 @@ fn client_events_have_the_documented_shapes() {
         serde_json::json!({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hello"}]}})
     );
 
+    // Earlier lines handed to a new session: original ids, text content, cut-off ones marked.
+    let line = |speaker, text: &str, interrupted| viva_realtime::Line {
+        item_id: "item_q1".into(),
+        seq: 1,
+        speaker,
+        text: text.into(),
+        started_ms: 0,
+        ended_ms: Some(900),
+        status: viva_realtime::LineStatus::Final,
+        inaudible: None,
+        interrupted,
+    };
+    let asked: serde_json::Value = serde_json::from_str(
+        &ClientEvent::history_line(
+            &line(viva_realtime::Speaker::Interviewer, "Why us?", true),
+            None,
+        )
+        .to_json(),
+    )
+    .unwrap();
+    assert_eq!(
+        asked,
+        serde_json::json!({"type": "conversation.item.create", "item": {"id": "item_q1", "type": "message", "role": "assistant", "status": "incomplete", "content": [{"type": "output_text", "text": "Why us?"}]}})
+    );
+    let answered: serde_json::Value = serde_json::from_str(
+        &ClientEvent::history_line(
+            &line(viva_realtime::Speaker::Candidate, "Because.", false),
+            Some("item_q1"),
+        )
+        .to_json(),
+    )
+    .unwrap();
+    assert_eq!(answered["previous_item_id"], "item_q1");
+    assert_eq!(answered["item"]["role"], "user");
+    assert_eq!(answered["item"]["status"], "completed");
+    assert_eq!(answered["item"]["content"][0]["type"], "input_text");
+
     assert_eq!(
         ClientEvent::response_create().to_json(),
         r#"{"type":"response.create"}"#

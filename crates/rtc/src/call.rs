@@ -2,7 +2,7 @@
 //! fails, re-sessions before the provider's cap, and ends cleanly with a summary. One task
 //! owns all of it; callers hold a [`CallHandle`] and read [`CallEvent`]s.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -14,8 +14,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use viva_audio::{EncodedFrame, RtpAudio};
 use viva_realtime::event::ServerEvent;
 use viva_realtime::{
-    Assembler, ClientEvent, Cost, CostMeter, SessionInput, SessionState, TranscriptChange,
-    parse_server_event,
+    Assembler, ClientEvent, Cost, CostMeter, Limits, Line, LineStatus, SessionInput, SessionState,
+    Speaker, TranscriptChange, parse_server_event_with,
 };
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::peer_connection::{
@@ -43,11 +43,15 @@ pub struct CallConfig {
     /// The provider ends sessions after a while; a new connection is made before this.
     pub session_cap: Duration,
     pub health_every: Duration,
-    /// Send `response.create` whenever the event channel opens, so the interviewer speaks
-    /// first (and picks up again after a reconnect).
+    /// Send `response.create` when the event channel opens, so the interviewer speaks first
+    /// (and again on a later connection when the interviewer owes the next turn).
     pub interviewer_speaks_first: bool,
     /// A client secret this close to expiry is renewed before it is used.
     pub secret_margin: Duration,
+    /// The largest server event read; bigger ones are reported and skipped unparsed. The
+    /// data channel itself carries at most the `max-message-size` we offer (webrtc-rs's
+    /// default: 64 KiB), so this bounds what a future transport might let through.
+    pub max_event_bytes: usize,
 }
 
 impl Default for CallConfig {
@@ -62,6 +66,7 @@ impl Default for CallConfig {
             health_every: Duration::from_secs(1),
             interviewer_speaks_first: true,
             secret_margin: Duration::from_secs(10),
+            max_event_bytes: viva_realtime::parse::DEFAULT_MAX_MESSAGE_BYTES,
         }
     }
 }
@@ -99,6 +104,8 @@ pub struct Summary {
     pub candidate_lines: usize,
     pub interviewer_lines: usize,
     pub reconnects: u32,
+    /// Planned new connections before the provider's session cap.
+    pub resessions: u32,
     /// `None` when some usage could not be priced; `cost_note` says why.
     pub cost_usd: Option<f64>,
     pub cost_note: Option<String>,
@@ -139,7 +146,7 @@ enum Command {
 pub struct UplinkCounters {
     pub packets: AtomicU64,
     pub bytes: AtomicU64,
-    /// Frames that arrived while no connection could take them (reconnecting).
+    /// Frames lost: older than the hold while no connection could take them, or refused.
     pub dropped: AtomicU64,
     /// Microseconds from a frame filling (capture) to its RTP packet being handed to the
     /// connection, newest last; the last few thousand.
@@ -240,7 +247,8 @@ pub fn start(
         pending: VecDeque::new(),
         levels: (None, None),
         reconnects: 0,
-        http: reqwest::Client::new(),
+        resessions: 0,
+        http: http_client(),
     };
     let task = tokio::spawn(call.run());
     (
@@ -251,6 +259,19 @@ pub fn start(
         },
         events,
     )
+}
+
+/// One HTTP client for every call: building one loads the system's CA roots (~45 ms here),
+/// which would otherwise delay each call's start. [`prepare`] builds it ahead of time.
+fn http_client() -> reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT.get_or_init(reqwest::Client::new).clone()
+}
+
+/// Does the slow one-time set-up of calls (the HTTP client and its CA roots) now, so that the
+/// first call starts as fast as the next ones. Call it while the user is still getting ready.
+pub fn prepare() {
+    let _ = http_client();
 }
 
 fn transcription_model(grant: &Grant) -> Option<String> {
@@ -270,46 +291,79 @@ struct UplinkTarget {
     payload_type: u8,
 }
 
+/// Frames kept while no connection can take them: two seconds. A planned re-session or a
+/// quick reconnect then loses no words; what is older than that is dropped (and counted).
+const UPLINK_HOLD: usize = 100;
+
 /// Moves microphone frames to whichever connection is current, for the life of the call.
+/// Between connections the newest frames wait, and go out first on the next connection.
 async fn run_uplink(
     mut frames: mpsc::Receiver<EncodedFrame>,
-    target: watch::Receiver<Option<UplinkTarget>>,
+    mut target: watch::Receiver<Option<UplinkTarget>>,
     counters: Arc<UplinkCounters>,
 ) {
-    while let Some(frame) = frames.recv().await {
-        let current = target.borrow().clone();
+    let mut held: VecDeque<EncodedFrame> = VecDeque::new();
+    loop {
+        let frame = tokio::select! {
+            frame = frames.recv() => match frame {
+                Some(frame) => Some(frame),
+                None => return,
+            },
+            changed = target.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                None
+            }
+        };
+        let current = target.borrow_and_update().clone();
         let Some(to) = current else {
-            counters.dropped.fetch_add(1, Ordering::Relaxed);
+            if let Some(frame) = frame {
+                if held.len() == UPLINK_HOLD {
+                    held.pop_front();
+                    counters.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+                held.push_back(frame);
+            }
             continue;
         };
-        let bytes = frame.payload.len() as u64;
-        let sample = Sample {
-            data: Bytes::from(frame.payload),
-            duration: Duration::from_millis(20),
-            ..Sample::new(Instant::now())
-        };
-        let written = to
-            .track
-            .sample_writer(to.ssrc, to.payload_type)
-            .write_sample(&sample)
-            .await;
-        if written.is_ok() {
-            counters.packets.fetch_add(1, Ordering::Relaxed);
-            counters.bytes.fetch_add(bytes, Ordering::Relaxed);
-            let latency = frame
-                .filled_at
-                .elapsed()
-                .as_micros()
-                .min(u128::from(u32::MAX)) as u32;
-            if let Ok(mut window) = counters.latencies_us.lock() {
-                if window.len() == LATENCY_WINDOW {
-                    window.pop_front();
-                }
-                window.push_back(latency);
-            }
-        } else {
-            counters.dropped.fetch_add(1, Ordering::Relaxed);
+        while let Some(old) = held.pop_front() {
+            send_frame(&to, old, &counters).await;
         }
+        if let Some(frame) = frame {
+            send_frame(&to, frame, &counters).await;
+        }
+    }
+}
+
+async fn send_frame(to: &UplinkTarget, frame: EncodedFrame, counters: &UplinkCounters) {
+    let bytes = frame.payload.len() as u64;
+    let sample = Sample {
+        data: Bytes::from(frame.payload),
+        duration: Duration::from_millis(20),
+        ..Sample::new(Instant::now())
+    };
+    let written = to
+        .track
+        .sample_writer(to.ssrc, to.payload_type)
+        .write_sample(&sample)
+        .await;
+    if written.is_err() {
+        counters.dropped.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    counters.packets.fetch_add(1, Ordering::Relaxed);
+    counters.bytes.fetch_add(bytes, Ordering::Relaxed);
+    let latency = frame
+        .filled_at
+        .elapsed()
+        .as_micros()
+        .min(u128::from(u32::MAX)) as u32;
+    if let Ok(mut window) = counters.latencies_us.lock() {
+        if window.len() == LATENCY_WINDOW {
+            window.pop_front();
+        }
+        window.push_back(latency);
     }
 }
 
@@ -328,11 +382,30 @@ struct Connection {
     meter: DownlinkMeter,
     last_event: Option<Instant>,
     last_uplink_bytes: (Instant, u64),
-    /// A response or a candidate turn is under way (a re-session waits for quiet).
-    busy: bool,
+    /// What is under way; a re-session waits until none of it is.
+    busy: Busy,
     target: UplinkTarget,
     /// What arrived between the answer and the channel opening, for the call loop.
     early: Vec<PeerEvent>,
+    /// Ids of the earlier lines this connection was given as history.
+    replayed: HashSet<String>,
+}
+
+/// What a planned re-session must not cut into.
+#[derive(Debug, Default, Clone, Copy)]
+struct Busy {
+    /// A response is being generated.
+    responding: bool,
+    /// The interviewer's voice is still playing out (it may outlast `response.done`).
+    playing: bool,
+    /// The candidate started a turn that is not transcribed yet.
+    candidate_turn: bool,
+}
+
+impl Busy {
+    fn is_quiet(self) -> bool {
+        !(self.responding || self.playing || self.candidate_turn)
+    }
 }
 
 /// Why the live loop stopped.
@@ -359,6 +432,7 @@ struct Call {
     pending: VecDeque<ClientEvent>,
     levels: (Option<f32>, Option<f32>),
     reconnects: u32,
+    resessions: u32,
     http: reqwest::Client,
 }
 
@@ -468,6 +542,7 @@ impl Call {
             candidate_lines: count(viva_realtime::Speaker::Candidate),
             interviewer_lines: count(viva_realtime::Speaker::Interviewer),
             reconnects: self.reconnects,
+            resessions: self.resessions,
             cost_usd,
             cost_note,
             ended: self.state.clone(),
@@ -623,6 +698,8 @@ impl Call {
         match self.connect_or_command(ended_by).await {
             None => None,
             Some(Ok(connection)) => {
+                self.resessions += 1;
+                tracing::info!(event = "call_resessioned");
                 let changes = self.assembler.continue_after_reconnect(self.now_ms());
                 for change in changes {
                     self.publish(CallEvent::Transcript { change }).await;
@@ -670,7 +747,25 @@ impl Call {
     async fn on_open(&mut self, live: &mut Connection) {
         live.channel_open = true;
         let mut first = vec![ClientEvent::session_update(&self.grant.realtime.session)];
-        if self.config.interviewer_speaks_first {
+        // A new connection of a running interview: the voice AI's new session hears what
+        // was said so far, as text, and speaks only if it owes the next turn.
+        let said: Vec<&Line> = self
+            .assembler
+            .lines()
+            .into_iter()
+            .filter(|l| l.status == LineStatus::Final && !l.text.is_empty())
+            .collect();
+        let mut previous: Option<&str> = None;
+        for line in &said {
+            first.push(ClientEvent::history_line(line, previous));
+            live.replayed.insert(line.item_id.clone());
+            previous = Some(&line.item_id);
+        }
+        let interviewer_owes_a_turn = match said.last() {
+            None => true,
+            Some(last) => last.speaker == Speaker::Candidate || last.interrupted,
+        };
+        if self.config.interviewer_speaks_first && interviewer_owes_a_turn {
             first.push(ClientEvent::response_create());
         }
         for event in first.into_iter().chain(self.pending.drain(..)) {
@@ -760,7 +855,7 @@ impl Call {
                     let sample = self.health(live).await;
                     // Health is a stream of snapshots: a slow reader skips some.
                     let _ = self.events.try_send(CallEvent::Health { health: sample });
-                    if opened.elapsed() >= self.config.session_cap && !live.busy {
+                    if opened.elapsed() >= self.config.session_cap && live.busy.is_quiet() {
                         return Outcome::Resession;
                     }
                 }
@@ -839,7 +934,10 @@ impl Call {
     }
 
     async fn on_message(&mut self, live: &mut Connection, text: &str) {
-        let envelope = match parse_server_event(text) {
+        let limits = Limits {
+            max_message_bytes: self.config.max_event_bytes,
+        };
+        let envelope = match parse_server_event_with(text, limits) {
             Ok(envelope) => envelope,
             Err(error) => {
                 tracing::warn!(event = "server_event_unusable", error = %error);
@@ -851,6 +949,12 @@ impl Call {
                 return;
             }
         };
+        if let ServerEvent::ItemAdded(e) | ServerEvent::ItemDone(e) = &envelope.event {
+            // Our own replay of earlier lines coming back: already in the transcript.
+            if live.replayed.contains(&e.item.id) {
+                return;
+            }
+        }
         match &envelope.event {
             ServerEvent::Error(e) => {
                 self.publish(CallEvent::Problem {
@@ -864,20 +968,25 @@ impl Call {
                 })
                 .await;
             }
-            ServerEvent::ResponseCreated(_) | ServerEvent::SpeechStarted(_) => live.busy = true,
+            ServerEvent::ResponseCreated(_) => live.busy.responding = true,
+            ServerEvent::SpeechStarted(_) => live.busy.candidate_turn = true,
+            ServerEvent::OutputAudioStarted(_) => live.busy.playing = true,
+            ServerEvent::OutputAudioStopped(_) | ServerEvent::OutputAudioCleared(_) => {
+                live.busy.playing = false;
+            }
             ServerEvent::ResponseDone(done) => {
-                live.busy = false;
+                live.busy.responding = false;
                 if let Some(usage) = &done.response.usage {
                     self.cost.add_response(usage);
                 }
             }
             ServerEvent::InputTranscriptCompleted(done) => {
-                live.busy = false;
+                live.busy.candidate_turn = false;
                 if let Some(usage) = &done.usage {
                     self.cost.add_transcription(usage);
                 }
             }
-            ServerEvent::InputTranscriptFailed(_) => live.busy = false,
+            ServerEvent::InputTranscriptFailed(_) => live.busy.candidate_turn = false,
             _ => {}
         }
         let changes = self.assembler.apply(&envelope, self.now_ms());
@@ -1073,9 +1182,10 @@ async fn connect(
         meter: DownlinkMeter::default(),
         last_event: None,
         last_uplink_bytes: (Instant::now(), 0),
-        busy: false,
+        busy: Busy::default(),
         target,
         early: Vec::new(),
+        replayed: HashSet::new(),
     };
     // Wait for the event channel; voice that arrives first is kept for the call loop.
     let deadline = tokio::time::Instant::now() + config.connect_timeout;

@@ -16,7 +16,7 @@ pub mod signaling;
 
 pub use backoff::{Backoff, ReconnectPolicy};
 pub use call::{
-    CallConfig, CallEvent, CallHandle, Media, Summary, UplinkCounters, VoiceSink, start,
+    CallConfig, CallEvent, CallHandle, Media, Summary, UplinkCounters, VoiceSink, prepare, start,
 };
 pub use error::{CallError, ErrorReport};
 pub use grant::{

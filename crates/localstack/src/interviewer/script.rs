@@ -100,6 +100,16 @@ impl Script {
         Some(line)
     }
 
+    /// A line was said on an earlier connection of this session (the client replayed it):
+    /// the next line is the one after it.
+    pub fn already_said(&mut self) {
+        if self.next < self.set.questions.len() {
+            self.next += 1;
+        } else {
+            self.closed = true;
+        }
+    }
+
     /// A cancelled line is asked again next time (the candidate interrupted it).
     pub fn repeat_last(&mut self) {
         if self.closed {
@@ -146,5 +156,25 @@ mod tests {
         assert!(closing.closing && closing.text == "Bye.");
         assert!(script.is_over());
         assert_eq!(script.next_line(), None);
+    }
+
+    #[test]
+    fn lines_said_on_an_earlier_connection_are_not_said_again() {
+        let set = QuestionSet {
+            id: "t".into(),
+            title: "T".into(),
+            greeting: "Hi.".into(),
+            closing: "Bye.".into(),
+            questions: vec!["One?".into(), "Two?".into()],
+        };
+        let mut script = Script::new(set.clone());
+        script.already_said();
+        assert_eq!(script.next_line().unwrap().text, "Two?");
+        let mut finished = Script::new(set);
+        for _ in 0..3 {
+            finished.already_said();
+        }
+        assert!(finished.is_over());
+        assert_eq!(finished.next_line(), None);
     }
 }
