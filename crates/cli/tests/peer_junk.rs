@@ -238,9 +238,12 @@ async fn junk_on_the_event_channel_is_reported_and_skipped_and_the_call_goes_on(
         ],
         "{problems:?}"
     );
-    assert!(
-        problems[4].1.contains("262") || problems[4].1.contains("limit"),
-        "{problems:?}"
+    assert!(problems[4].1.contains("16384-byte limit"), "{problems:?}");
+    let refused = refused.lock().unwrap().clone();
+    assert_eq!(
+        refused.len(),
+        1,
+        "only the 300 KiB message stays with the peer: {refused:?}"
     );
     assert_eq!(problems[5].1, "The voice AI is busy.");
     let summary = handle.end().await.expect("a summary");
