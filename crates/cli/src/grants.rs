@@ -58,14 +58,16 @@ impl BackendGrants {
 
 fn grant_error(error: BackendError) -> GrantError {
     match error {
-        BackendError::Unauthorized(message) => GrantError::SignInAgain(message),
+        BackendError::Unauthorized(message) | BackendError::SignedOut(message) => {
+            GrantError::SignInAgain(message)
+        }
         BackendError::InvalidCredentials => GrantError::SignInAgain(error.to_string()),
         // The old connection may still be closing on the server: worth another try.
         BackendError::Conflict {
             ref code,
             ref message,
         } if code == "already_live" => GrantError::Unavailable(message.clone()),
-        BackendError::RateLimited | BackendError::Unavailable(_) => {
+        BackendError::RateLimited { .. } | BackendError::Unavailable(_) => {
             GrantError::Unavailable(error.to_string())
         }
         other => GrantError::Refused {

@@ -1,0 +1,244 @@
+//! PostgREST tables: interview sessions (filtered, paged, with a total), their transcript
+//! entries, and closing a session.
+
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::client::Backend;
+use crate::error::BackendError;
+
+/// One row of `interview_sessions`, as far as the app needs it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionRow {
+    pub id: String,
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+    #[serde(default)]
+    pub candidate_id: Option<String>,
+    #[serde(default)]
+    pub candidate_email: Option<String>,
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub question_set: Option<String>,
+    pub mode: String,
+    pub status: String,
+    #[serde(default)]
+    pub scheduled_at: Option<String>,
+    #[serde(default)]
+    pub started_at: Option<String>,
+    #[serde(default)]
+    pub ended_at: Option<String>,
+    #[serde(default)]
+    pub duration_ms: Option<i64>,
+    #[serde(default)]
+    pub realtime_cost_usd: Option<f64>,
+    #[serde(default)]
+    pub created_at: Option<String>,
+}
+
+/// One row of `transcript_entries`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryRow {
+    pub item_id: String,
+    pub seq: i64,
+    pub speaker: String,
+    pub text: String,
+    #[serde(default)]
+    pub started_ms: Option<i64>,
+    #[serde(default)]
+    pub ended_ms: Option<i64>,
+}
+
+/// Which sessions to list; every field narrows the list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionQuery {
+    /// Any of these statuses.
+    pub statuses: Vec<String>,
+    /// `practice` or `interview`.
+    pub mode: Option<String>,
+    /// Part of the candidate's email (case-insensitive).
+    pub candidate_email_contains: Option<String>,
+    /// Newest first unless set.
+    pub oldest_first: bool,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+/// A page of rows and how many there are in all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub rows: Vec<T>,
+    /// From `Content-Range`; `None` when the server did not say.
+    pub total: Option<u64>,
+}
+
+/// How a session ended, for closing it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Closing {
+    /// `completed`, `interrupted` or `failed`.
+    pub status: String,
+    /// RFC 3339.
+    pub ended_at: String,
+    pub duration_ms: i64,
+    pub realtime_cost_usd: Option<f64>,
+}
+
+/// Quotes a value for a PostgREST filter so commas, dots and parentheses stay literal.
+fn quoted(value: &str) -> String {
+    format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+fn encode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+impl SessionQuery {
+    fn to_query_string(&self) -> String {
+        let mut parts = vec![format!(
+            "order=created_at.{}",
+            if self.oldest_first { "asc" } else { "desc" }
+        )];
+        if !self.statuses.is_empty() {
+            let list: Vec<String> = self.statuses.iter().map(|s| quoted(s)).collect();
+            parts.push(format!("status=in.({})", encode(&list.join(","))));
+        }
+        if let Some(mode) = &self.mode {
+            parts.push(format!("mode=eq.{}", encode(mode)));
+        }
+        if let Some(part) = &self.candidate_email_contains {
+            // `*` is PostgREST's wildcard in like/ilike; the user's own `*` and `%` are literal.
+            let escaped = part.replace('\\', "\\\\").replace(['*', '%'], "");
+            parts.push(format!(
+                "candidate_email=ilike.{}",
+                encode(&format!("*{escaped}*"))
+            ));
+        }
+        parts.push(format!("limit={}", self.limit.clamp(1, 1000)));
+        parts.push(format!("offset={}", self.offset));
+        parts.join("&")
+    }
+}
+
+/// Reads the total from `Content-Range: 0-24/317` (or `*/0`).
+fn total_of(headers: &reqwest::header::HeaderMap) -> Option<u64> {
+    headers
+        .get("content-range")?
+        .to_str()
+        .ok()?
+        .rsplit_once('/')?
+        .1
+        .parse()
+        .ok()
+}
+
+fn rows<T: for<'de> Deserialize<'de>>(value: Value, what: &str) -> Result<Vec<T>, BackendError> {
+    serde_json::from_value(value)
+        .map_err(|e| BackendError::BadResponse(format!("the {what} rows: {e}")))
+}
+
+impl Backend {
+    /// The sessions the signed-in user may see (their own as a candidate, the tenant's as an
+    /// interviewer), newest first, one page at a time.
+    pub async fn sessions(
+        &self,
+        access_token: &str,
+        query: &SessionQuery,
+    ) -> Result<Page<SessionRow>, BackendError> {
+        let reply = self
+            .send(
+                Method::GET,
+                &format!("/rest/v1/interview_sessions?{}", query.to_query_string()),
+                Some(access_token),
+                None,
+                &[("Prefer", "count=exact")],
+            )
+            .await?;
+        let total = total_of(&reply.headers);
+        Ok(Page {
+            rows: rows(reply.json()?, "session")?,
+            total,
+        })
+    }
+
+    /// Every transcript entry of one session, in conversation order.
+    pub async fn transcript(
+        &self,
+        access_token: &str,
+        session_id: &str,
+    ) -> Result<Vec<EntryRow>, BackendError> {
+        let reply = self
+            .send(
+                Method::GET,
+                &format!(
+                    "/rest/v1/transcript_entries?session_id=eq.{}&order=seq.asc&select=item_id,seq,speaker,text,started_ms,ended_ms",
+                    encode(session_id)
+                ),
+                Some(access_token),
+                None,
+                &[],
+            )
+            .await?;
+        rows(reply.json()?, "transcript")
+    }
+
+    /// Closes the signed-in candidate's live session. Returns `false` when it was not live
+    /// (already closed: closing twice is harmless).
+    pub async fn close_session(
+        &self,
+        access_token: &str,
+        session_id: &str,
+        closing: &Closing,
+    ) -> Result<bool, BackendError> {
+        let reply = self
+            .send(
+                Method::PATCH,
+                &format!(
+                    "/rest/v1/interview_sessions?id=eq.{}&status=eq.active",
+                    encode(session_id)
+                ),
+                Some(access_token),
+                Some(&json!({
+                    "status": closing.status,
+                    "ended_at": closing.ended_at,
+                    "duration_ms": closing.duration_ms,
+                    "realtime_cost_usd": closing.realtime_cost_usd,
+                })),
+                &[("Prefer", "return=representation")],
+            )
+            .await?;
+        let changed: Vec<Value> = rows(reply.json()?, "closed session")?;
+        Ok(!changed.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_query_becomes_postgrest_filters_with_user_text_kept_literal() {
+        let query = SessionQuery {
+            statuses: vec!["completed".into(), "interrupted".into()],
+            mode: Some("interview".into()),
+            candidate_email_contains: Some("a*b%c@x".into()),
+            limit: 25,
+            offset: 50,
+            ..SessionQuery::default()
+        };
+        assert_eq!(
+            query.to_query_string(),
+            "order=created_at.desc&status=in.(%22completed%22%2C%22interrupted%22)&mode=eq.interview&candidate_email=ilike.*abc%40x*&limit=25&offset=50"
+        );
+    }
+
+    #[test]
+    fn the_total_comes_from_content_range() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("content-range", "0-24/317".parse().unwrap());
+        assert_eq!(total_of(&headers), Some(317));
+        headers.insert("content-range", "*/0".parse().unwrap());
+        assert_eq!(total_of(&headers), Some(0));
+    }
+}
