@@ -10,6 +10,30 @@ pub enum ErrorCode {
     PathUnavailable,
     /// The UI could not reach the core at all (the UI reports this one itself).
     IpcFailed,
+    /// No organisation backend is set up in Settings.
+    NotConfigured,
+    /// The backend address or anon key in Settings cannot be used.
+    InvalidSettings,
+    /// Sign-in refused: wrong email or password.
+    InvalidCredentials,
+    /// Sign-in refused until the email address is confirmed.
+    EmailNotConfirmed,
+    /// Sign-up refused: the email already has an account.
+    UserExists,
+    /// Sign-up refused: the password is too weak.
+    WeakPassword,
+    /// Not signed in (any more): sign in again.
+    SignedOut,
+    /// Signed in, but not allowed to do this.
+    Forbidden,
+    /// The backend asked us to slow down.
+    RateLimited,
+    /// The secure connection to the backend failed.
+    Tls,
+    /// The backend could not be reached or failed.
+    Unavailable,
+    /// The backend said something else went wrong.
+    Backend,
 }
 
 /// An error as the UI receives it: `{ code, message }`.
@@ -26,5 +50,25 @@ impl AppError {
             code,
             message: message.into(),
         }
+    }
+}
+
+impl From<viva_backend::BackendError> for AppError {
+    fn from(error: viva_backend::BackendError) -> Self {
+        use viva_backend::BackendError as E;
+        let code = match &error {
+            E::InvalidCredentials => ErrorCode::InvalidCredentials,
+            E::EmailNotConfirmed => ErrorCode::EmailNotConfirmed,
+            E::UserExists => ErrorCode::UserExists,
+            E::WeakPassword(_) => ErrorCode::WeakPassword,
+            E::SignedOut(_) | E::Unauthorized(_) => ErrorCode::SignedOut,
+            E::Forbidden(_) => ErrorCode::Forbidden,
+            E::RateLimited { .. } => ErrorCode::RateLimited,
+            E::InvalidUrl(_) => ErrorCode::InvalidSettings,
+            E::Tls(_) => ErrorCode::Tls,
+            E::Unavailable(_) => ErrorCode::Unavailable,
+            _ => ErrorCode::Backend,
+        };
+        Self::new(code, error.to_string())
     }
 }

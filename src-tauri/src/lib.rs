@@ -1,9 +1,11 @@
 //! Viva's desktop shell: wires plugins, state, IPC commands and windows together. It stays thin —
 //! real work lives in the `viva-*` library crates; this crate knows nothing of SDP or SQL.
 
+pub mod account;
 pub mod commands;
 pub mod error;
 mod logging;
+pub mod settings;
 
 use tauri::Manager;
 
@@ -12,8 +14,16 @@ pub const MAIN_WINDOW: &str = "main";
 
 /// Every IPC command the UI may call. The same list generates `ui/src/bindings.ts`.
 pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
-    tauri_specta::Builder::<tauri::Wry>::new()
-        .commands(tauri_specta::collect_commands![commands::app::app_info])
+    tauri_specta::Builder::<tauri::Wry>::new().commands(tauri_specta::collect_commands![
+        commands::app::app_info,
+        commands::account::backend_status,
+        commands::account::set_backend,
+        commands::account::current_user,
+        commands::account::sign_in,
+        commands::account::sign_up,
+        commands::account::practice_offline,
+        commands::account::sign_out,
+    ])
 }
 
 /// Writes the TypeScript bindings for [`ipc`] to `path`.
@@ -43,6 +53,10 @@ pub fn run() -> Result<(), tauri::Error> {
             let log_dir = app.path().app_log_dir().ok();
             let guard = logging::init(log_dir.as_deref());
             app.manage(guard);
+            let config_dir = app.path().app_config_dir()?;
+            app.manage(account::AccountState::new(settings::SettingsFile::new(
+                &config_dir,
+            )));
             tracing::info!(
                 event = "app_started",
                 version = %app.package_info().version,

@@ -1,6 +1,7 @@
 import { createResource, Match, Switch } from "solid-js";
 import { AboutPanel } from "./AboutPanel";
-import { loadAppInfo } from "./ipc";
+import { AccountPanel } from "./AccountPanel";
+import { accountApi, loadAppInfo } from "./ipc";
 
 export function App() {
   const [info] = createResource(loadAppInfo);
@@ -21,6 +22,7 @@ export function App() {
           answers appear as a live transcript, saved on this computer first.
         </p>
       </section>
+      <AccountPanel api={accountApi} />
       <Switch>
         <Match when={info.loading}>
           <p class="muted" aria-live="polite">

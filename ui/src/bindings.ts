@@ -6,6 +6,15 @@ import { invoke as __TAURI_INVOKE } from "@tauri-apps/api/core";
 /** Commands */
 export const commands = {
 	appInfo: () => typedError<AppInfo, AppError>(__TAURI_INVOKE("app_info")),
+	backendStatus: () => typedError<BackendStatus_Serialize, AppError>(__TAURI_INVOKE("backend_status")),
+	/**  Saves the organisation's backend (address and anon key), after checking them. */
+	setBackend: (url: string, anonKey: string) => typedError<BackendStatus_Serialize, AppError>(__TAURI_INVOKE("set_backend", { url, anonKey })),
+	currentUser: () => typedError<AuthView_Serialize, AppError>(__TAURI_INVOKE("current_user")),
+	signIn: (email: string, password: string) => typedError<AuthView_Serialize, AppError>(__TAURI_INVOKE("sign_in", { email, password })),
+	signUp: (name: string, email: string, password: string) => typedError<SignUpView_Serialize, AppError>(__TAURI_INVOKE("sign_up", { name, email, password })),
+	/**  Practice with no account: the embedded local stack signs a local candidate in by itself. */
+	practiceOffline: () => typedError<AuthView_Serialize, AppError>(__TAURI_INVOKE("practice_offline")),
+	signOut: () => typedError<AuthView_Serialize, AppError>(__TAURI_INVOKE("sign_out")),
 };
 
 /* Types */
@@ -29,12 +38,108 @@ export type AppInfo = {
 	logDir: string,
 };
 
+/**  Who is signed in, as the UI shows it. */
+export type AuthView = AuthView_Serialize | AuthView_Deserialize;
+
+/**  Who is signed in, as the UI shows it. */
+export type AuthView_Deserialize = { state: "signed_out"; 
+/**  Why, when it was not the user's choice. */
+reason?: string | null } | { state: "signed_in"; userId: string; email: string; 
+/**  `candidate` or `interviewer`. */
+role?: string | null };
+
+/**  Who is signed in, as the UI shows it. */
+export type AuthView_Serialize = { state: "signed_out"; 
+/**  Why, when it was not the user's choice. */
+reason: string | null } | { state: "signed_in"; userId: string; email: string; 
+/**  `candidate` or `interviewer`. */
+role: string | null };
+
+/**  Which backend is configured and whether sign-ins survive quitting. */
+export type BackendStatus = BackendStatus_Serialize | BackendStatus_Deserialize;
+
+/**  Which backend is configured and whether sign-ins survive quitting. */
+export type BackendStatus_Deserialize = {
+	configured: boolean,
+	/**  Practising offline on the embedded local stack (no account). */
+	offline: boolean,
+	url?: string | null,
+	anonKey?: string | null,
+	/**  `None` when no backend is configured (nothing to keep). */
+	keyring?: KeyringView_Deserialize | null,
+};
+
+/**  Which backend is configured and whether sign-ins survive quitting. */
+export type BackendStatus_Serialize = {
+	configured: boolean,
+	/**  Practising offline on the embedded local stack (no account). */
+	offline: boolean,
+	url: string | null,
+	anonKey: string | null,
+	/**  `None` when no backend is configured (nothing to keep). */
+	keyring: KeyringView_Serialize | null,
+};
+
 /**  Stable error codes the UI can branch on. Add variants; never rename one the UI already uses. */
 export type ErrorCode = 
 /**  A directory Viva needs (data, logs) could not be found or created. */
 "path_unavailable" | 
 /**  The UI could not reach the core at all (the UI reports this one itself). */
-"ipc_failed";
+"ipc_failed" | 
+/**  No organisation backend is set up in Settings. */
+"not_configured" | 
+/**  The backend address or anon key in Settings cannot be used. */
+"invalid_settings" | 
+/**  Sign-in refused: wrong email or password. */
+"invalid_credentials" | 
+/**  Sign-in refused until the email address is confirmed. */
+"email_not_confirmed" | 
+/**  Sign-up refused: the email already has an account. */
+"user_exists" | 
+/**  Sign-up refused: the password is too weak. */
+"weak_password" | 
+/**  Not signed in (any more): sign in again. */
+"signed_out" | 
+/**  Signed in, but not allowed to do this. */
+"forbidden" | 
+/**  The backend asked us to slow down. */
+"rate_limited" | 
+/**  The secure connection to the backend failed. */
+"tls" | 
+/**  The backend could not be reached or failed. */
+"unavailable" | 
+/**  The backend said something else went wrong. */
+"backend";
+
+/**  Whether the OS keyring keeps the sign-in. */
+export type KeyringView = KeyringView_Serialize | KeyringView_Deserialize;
+
+/**  Whether the OS keyring keeps the sign-in. */
+export type KeyringView_Deserialize = {
+	available: boolean,
+	/**  For the user, when it is not available. */
+	message?: string | null,
+};
+
+/**  Whether the OS keyring keeps the sign-in. */
+export type KeyringView_Serialize = {
+	available: boolean,
+	/**  For the user, when it is not available. */
+	message: string | null,
+};
+
+/**  What sign-up led to. */
+export type SignUpView = SignUpView_Serialize | SignUpView_Deserialize;
+
+/**  What sign-up led to. */
+export type SignUpView_Deserialize = { outcome: "signed_in"; auth: AuthView_Deserialize } | 
+/**  The account exists; a confirmation email went to `email`. */
+{ outcome: "confirm_email"; email: string };
+
+/**  What sign-up led to. */
+export type SignUpView_Serialize = { outcome: "signed_in"; auth: AuthView_Serialize } | 
+/**  The account exists; a confirmation email went to `email`. */
+{ outcome: "confirm_email"; email: string };
 
 /* Tauri Specta runtime */
 async function typedError<T, E>(result: Promise<T>): Promise<{ status: "ok"; data: T } | { status: "error"; error: E }> {

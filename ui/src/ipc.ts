@@ -1,6 +1,15 @@
 // The UI's only door to Rust: typed wrappers over the generated bindings. Errors always arrive as
 // `{ code, message }` so screens can show the message and branch on the code.
-import { type AppError, type AppInfo, commands } from "./bindings";
+import {
+  type AppError,
+  type AppInfo,
+  type AuthView_Serialize as AuthView,
+  type BackendStatus_Serialize as BackendStatus,
+  commands,
+  type SignUpView_Serialize as SignUpView,
+} from "./bindings";
+
+export type { AuthView, BackendStatus, SignUpView };
 
 export type Outcome<T> = { ok: true; value: T } | { ok: false; error: AppError };
 
@@ -27,3 +36,38 @@ export async function loadAppInfo(): Promise<Outcome<AppInfo>> {
     return { ok: false, error: toAppError(thrown) };
   }
 }
+
+type Typed<T> = Promise<{ status: "ok"; data: T } | { status: "error"; error: AppError }>;
+
+/** Runs one command and folds both failure paths (a typed error, a thrown one) into `Outcome`. */
+async function call<T>(command: () => Typed<T>): Promise<Outcome<T>> {
+  try {
+    const result = await command();
+    return result.status === "ok"
+      ? { ok: true, value: result.data }
+      : { ok: false, error: result.error };
+  } catch (thrown) {
+    return { ok: false, error: toAppError(thrown) };
+  }
+}
+
+/** What the account screens need from the core; tests pass their own. */
+export interface AccountApi {
+  backendStatus(): Promise<Outcome<BackendStatus>>;
+  setBackend(url: string, anonKey: string): Promise<Outcome<BackendStatus>>;
+  currentUser(): Promise<Outcome<AuthView>>;
+  signIn(email: string, password: string): Promise<Outcome<AuthView>>;
+  signUp(name: string, email: string, password: string): Promise<Outcome<SignUpView>>;
+  signOut(): Promise<Outcome<AuthView>>;
+  practiceOffline(): Promise<Outcome<AuthView>>;
+}
+
+export const accountApi: AccountApi = {
+  backendStatus: () => call(commands.backendStatus),
+  setBackend: (url, anonKey) => call(() => commands.setBackend(url, anonKey)),
+  currentUser: () => call(commands.currentUser),
+  signIn: (email, password) => call(() => commands.signIn(email, password)),
+  signUp: (name, email, password) => call(() => commands.signUp(name, email, password)),
+  signOut: () => call(commands.signOut),
+  practiceOffline: () => call(commands.practiceOffline),
+};

@@ -1,3 +1,4 @@
 //! IPC commands, one file per concern. Each command is thin: it calls into the library crates.
 
+pub mod account;
 pub mod app;

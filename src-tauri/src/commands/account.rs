@@ -1,0 +1,190 @@
+//! Signing in and out, and which backend to use. Tokens never cross IPC: the UI learns who is
+//! signed in, never with what.
+
+use serde::Serialize;
+use serde_json::json;
+use tauri::State;
+use viva_backend::{AuthState, KeyringStatus, SignUp};
+
+use crate::account::AccountState;
+use crate::error::{AppError, ErrorCode};
+
+/// Who is signed in, as the UI shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum AuthView {
+    SignedOut {
+        /// Why, when it was not the user's choice.
+        reason: Option<String>,
+    },
+    #[serde(rename_all = "camelCase")]
+    SignedIn {
+        user_id: String,
+        email: String,
+        /// `candidate` or `interviewer`.
+        role: Option<String>,
+    },
+}
+
+impl From<AuthState> for AuthView {
+    fn from(state: AuthState) -> Self {
+        match state {
+            AuthState::SignedOut { reason } => Self::SignedOut { reason },
+            AuthState::SignedIn {
+                user_id,
+                email,
+                role,
+            } => Self::SignedIn {
+                user_id,
+                email,
+                role,
+            },
+        }
+    }
+}
+
+/// What sign-up led to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum SignUpView {
+    SignedIn {
+        auth: AuthView,
+    },
+    /// The account exists; a confirmation email went to `email`.
+    ConfirmEmail {
+        email: String,
+    },
+}
+
+/// Which backend is configured and whether sign-ins survive quitting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct BackendStatus {
+    pub configured: bool,
+    /// Practising offline on the embedded local stack (no account).
+    pub offline: bool,
+    pub url: Option<String>,
+    pub anon_key: Option<String>,
+    /// `None` when no backend is configured (nothing to keep).
+    pub keyring: Option<KeyringView>,
+}
+
+/// Whether the OS keyring keeps the sign-in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyringView {
+    pub available: bool,
+    /// For the user, when it is not available.
+    pub message: Option<String>,
+}
+
+fn not_configured() -> AppError {
+    AppError::new(
+        ErrorCode::NotConfigured,
+        "Set up your organisation's backend in Settings first.",
+    )
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn backend_status(accounts: State<'_, AccountState>) -> Result<BackendStatus, AppError> {
+    let settings = accounts.settings().await;
+    let offline = accounts.is_offline().await;
+    let account = accounts.account().await?;
+    Ok(BackendStatus {
+        configured: account.is_some() && !offline,
+        offline,
+        url: settings.backend_url,
+        anon_key: settings.anon_key,
+        keyring: account
+            .filter(|_| !offline)
+            .map(|account| match account.keyring_status() {
+                KeyringStatus::Available => KeyringView {
+                    available: true,
+                    message: None,
+                },
+                KeyringStatus::Unavailable { message, .. } => KeyringView {
+                    available: false,
+                    message: Some(message),
+                },
+            }),
+    })
+}
+
+/// Saves the organisation's backend (address and anon key), after checking them.
+#[tauri::command]
+#[specta::specta]
+pub async fn set_backend(
+    accounts: State<'_, AccountState>,
+    url: String,
+    anon_key: String,
+) -> Result<BackendStatus, AppError> {
+    accounts.set_backend(&url, &anon_key).await?;
+    backend_status(accounts).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn current_user(accounts: State<'_, AccountState>) -> Result<AuthView, AppError> {
+    Ok(match accounts.account().await? {
+        Some(account) => account.state().into(),
+        None => AuthView::SignedOut { reason: None },
+    })
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn sign_in(
+    accounts: State<'_, AccountState>,
+    email: String,
+    password: String,
+) -> Result<AuthView, AppError> {
+    let account = accounts.account().await?.ok_or_else(not_configured)?;
+    let state = account.sign_in(&email, &password).await?;
+    account.spawn_refresher();
+    tracing::info!(event = "signed_in");
+    Ok(state.into())
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn sign_up(
+    accounts: State<'_, AccountState>,
+    name: String,
+    email: String,
+    password: String,
+) -> Result<SignUpView, AppError> {
+    let account = accounts.account().await?.ok_or_else(not_configured)?;
+    let data = json!({"name": name.trim()});
+    Ok(match account.sign_up(&email, &password, data).await? {
+        SignUp::SignedIn(_) => {
+            account.spawn_refresher();
+            tracing::info!(event = "signed_up");
+            SignUpView::SignedIn {
+                auth: account.state().into(),
+            }
+        }
+        SignUp::ConfirmEmail { email } => SignUpView::ConfirmEmail { email },
+    })
+}
+
+/// Practice with no account: the embedded local stack signs a local candidate in by itself.
+#[tauri::command]
+#[specta::specta]
+pub async fn practice_offline(accounts: State<'_, AccountState>) -> Result<AuthView, AppError> {
+    let account = accounts.practice_offline().await?;
+    tracing::info!(event = "practice_offline_started");
+    Ok(account.state().into())
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn sign_out(accounts: State<'_, AccountState>) -> Result<AuthView, AppError> {
+    if accounts.leave_offline().await {
+        tracing::info!(event = "practice_offline_left");
+    } else if let Some(account) = accounts.account().await? {
+        account.sign_out().await;
+        tracing::info!(event = "signed_out");
+    }
+    Ok(AuthView::SignedOut { reason: None })
+}
