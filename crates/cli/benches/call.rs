@@ -8,6 +8,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -166,13 +169,7 @@ async fn long_call(seconds: u64, dir: &Path) -> LongCall {
         .stderr(Stdio::inherit());
     for (i, text) in ANSWERS.iter().enumerate() {
         let path = dir.join(format!("answer-{i}.wav"));
-        let status = Command::new("espeak-ng")
-            .args(["-v", "en-us", "-s", "160", "-w"])
-            .arg(&path)
-            .arg(text)
-            .status()
-            .expect("espeak-ng runs");
-        assert!(status.success());
+        common::say_to_wav(&path, text);
         command.arg("--audio-file").arg(path);
     }
     let mut child = command.spawn().unwrap();

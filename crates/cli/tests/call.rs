@@ -14,12 +14,9 @@ use viva_cli::script::{self, Script};
 use viva_localstack::Signaling;
 
 mod common;
-use common::speech;
+use common::{grant_for, speech};
 use viva_realtime::{SessionState, Speaker};
-use viva_rtc::{
-    CallConfig, CallEvent, ClientSecret, Grant, GrantError, GrantSource, Health, Media,
-    RealtimeGrant, SignalingMode,
-};
+use viva_rtc::{CallConfig, CallEvent, Grant, GrantError, GrantSource, Health, Media};
 
 /// Calls stream speech in real time and run Whisper: one at a time under plain `cargo test`
 /// too (nextest's `interviewer` group does it across processes).
@@ -360,26 +357,6 @@ async fn junk_endpoint(status: u16, content_type: &'static str, body: &'static s
     );
     tokio::spawn(async move { axum::serve(listener, app).await });
     url
-}
-
-fn grant_for(url: String) -> Grant {
-    Grant {
-        session_id: "s-junk".into(),
-        mode: "voice".into(),
-        max_duration_s: None,
-        realtime: RealtimeGrant {
-            signaling: SignalingMode::Http,
-            url,
-            client_secret: ClientSecret {
-                value: "ek_test".into(),
-                expires_at: i64::MAX,
-            },
-            model: "gpt-realtime".into(),
-            session: serde_json::json!({"type": "realtime"}),
-            ice_servers: vec![],
-        },
-        access_token: None,
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,11 +8,14 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod common;
+
 use bytes::BytesMut;
+use common::grant_for;
 use tokio::sync::mpsc;
 use viva_audio::{EncoderSettings, PacedMicrophone};
 use viva_realtime::{SessionState, Speaker, TranscriptChange};
-use viva_rtc::{CallConfig, CallEvent, ClientSecret, Grant, Media, RealtimeGrant, SignalingMode};
+use viva_rtc::{CallConfig, CallEvent, Media};
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
@@ -130,26 +133,6 @@ async fn junk_peer(script: Vec<Outgoing>) -> (String, Arc<Mutex<Vec<String>>>) {
     );
     tokio::spawn(async move { axum::serve(listener, app).await });
     (url, refused_by_peer)
-}
-
-fn grant_for(url: String) -> Grant {
-    Grant {
-        session_id: "s-junk-events".into(),
-        mode: "voice".into(),
-        max_duration_s: None,
-        realtime: RealtimeGrant {
-            signaling: SignalingMode::Http,
-            url,
-            client_secret: ClientSecret {
-                value: "ek_test".into(),
-                expires_at: i64::MAX,
-            },
-            model: "gpt-realtime".into(),
-            session: serde_json::json!({"type": "realtime"}),
-            ice_servers: vec![],
-        },
-        access_token: None,
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

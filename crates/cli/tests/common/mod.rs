@@ -1,18 +1,46 @@
 //! What the call tests share.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // Each binary uses a subset.
+
+use viva_rtc::{ClientSecret, Grant, RealtimeGrant, SignalingMode};
+
+/// Writes espeak-ng's reading of `text` to the WAV file `path`.
+pub fn say_to_wav(path: &std::path::Path, text: &str) {
+    let status = std::process::Command::new("espeak-ng")
+        .args(["-v", "en-us", "-s", "160", "-w"])
+        .arg(path)
+        .arg(text)
+        .status()
+        .expect("espeak-ng runs");
+    assert!(status.success());
+}
 
 /// espeak-ng speech at 48 kHz, read back through the same WAV path the CLI uses.
 pub fn speech(text: &str) -> Vec<f32> {
     let dir = std::env::temp_dir().join(format!("viva-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("{}.wav", text.len()));
-    let status = std::process::Command::new("espeak-ng")
-        .args(["-v", "en-us", "-s", "160", "-w"])
-        .arg(&path)
-        .arg(text)
-        .status()
-        .expect("espeak-ng runs");
-    assert!(status.success());
+    say_to_wav(&path, text);
     viva_audio::read_wav(&path).unwrap()
+}
+
+/// A grant for a voice AI at `url` with a key that never expires (no backend behind it).
+pub fn grant_for(url: String) -> Grant {
+    Grant {
+        session_id: "s-junk".into(),
+        mode: "voice".into(),
+        max_duration_s: None,
+        realtime: RealtimeGrant {
+            signaling: SignalingMode::Http,
+            url,
+            client_secret: ClientSecret {
+                value: "ek_test".into(),
+                expires_at: i64::MAX,
+            },
+            model: "gpt-realtime".into(),
+            session: serde_json::json!({"type": "realtime"}),
+            ice_servers: vec![],
+        },
+        access_token: None,
+    }
 }
