@@ -13,7 +13,16 @@ fn main() {
     println!("cargo:rustc-env=VIVA_BUILD_ID={build_id}");
 
     // Only the commands listed here get an `allow-*` permission; capabilities/ grants them per window.
-    let manifest = tauri_build::AppManifest::new().commands(&["app_info"]);
+    let manifest = tauri_build::AppManifest::new().commands(&[
+        "app_info",
+        "backend_status",
+        "set_backend",
+        "current_user",
+        "sign_in",
+        "sign_up",
+        "sign_out",
+        "practice_offline",
+    ]);
     if let Err(error) =
         tauri_build::try_build(tauri_build::Attributes::new().app_manifest(manifest))
     {

@@ -42,3 +42,18 @@ describe("toAppError", () => {
     expect(toAppError({ code: 3, message: "y" }).code).toBe("ipc_failed");
   });
 });
+
+describe("accountApi", () => {
+  it("turns a bare string refusal from Tauri into a readable error", async () => {
+    mockIPC(() => {
+      throw "Command set_backend not allowed by ACL";
+    });
+    const { accountApi } = await import("./ipc");
+    const outcome = await accountApi.setBackend("https://a.example", "anon");
+    expect(outcome.ok).toBe(false);
+    if (!outcome.ok) {
+      expect(outcome.error.code).toBe("ipc_failed");
+      expect(outcome.error.message).toContain("not allowed by ACL");
+    }
+  });
+});

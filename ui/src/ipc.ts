@@ -43,9 +43,10 @@ type Typed<T> = Promise<{ status: "ok"; data: T } | { status: "error"; error: Ap
 async function call<T>(command: () => Typed<T>): Promise<Outcome<T>> {
   try {
     const result = await command();
+    // A refusal from Tauri itself (a missing permission, say) arrives as a plain string.
     return result.status === "ok"
       ? { ok: true, value: result.data }
-      : { ok: false, error: result.error };
+      : { ok: false, error: toAppError(result.error) };
   } catch (thrown) {
     return { ok: false, error: toAppError(thrown) };
   }

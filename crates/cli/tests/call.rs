@@ -178,7 +178,7 @@ async fn planned_re_sessions_mid_interview_lose_no_word_and_repeat_no_question()
     let grant = grants.start(None).await.unwrap();
     let said = [
         "I build payment systems and I enjoy working with databases.",
-        "My manager wanted to ship early and I showed her the error reports.",
+        "We finished two weeks early and nobody lost any data.",
     ];
     let script = Script {
         answers: said.iter().map(|s| speech(s)).collect(),
