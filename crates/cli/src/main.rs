@@ -40,6 +40,18 @@ enum Command {
         #[command(flatten)]
         args: CallArgs,
     },
+    /// Who is signed in to a backend: restores the sign-in kept in the OS keyring, or signs in
+    /// with --email (password from VIVA_PASSWORD) and keeps it. Prints the state as JSON.
+    Account {
+        #[arg(long)]
+        backend: String,
+        #[arg(long, env = "VIVA_ANON_KEY")]
+        anon_key: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long, env = "VIVA_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -131,8 +143,47 @@ fn main() -> ExitCode {
     let (args, interview_id) = match cli.command {
         Command::Practice(args) => (args, None),
         Command::Call { interview_id, args } => (args, Some(interview_id)),
+        Command::Account {
+            backend,
+            anon_key,
+            email,
+            password,
+        } => return runtime.block_on(account(&backend, &anon_key, email, password)),
     };
     runtime.block_on(take_interview(args, interview_id))
+}
+
+/// `viva account`: exit 0 when signed in, 1 when not, 2 for bad arguments.
+async fn account(
+    url: &str,
+    anon_key: &str,
+    email: Option<String>,
+    password: Option<String>,
+) -> ExitCode {
+    let backend = match Backend::from_settings(url, anon_key) {
+        Ok(backend) => backend,
+        Err(error) => {
+            eprintln!("viva: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let account = viva_backend::Account::new(backend, viva_backend::KeyringVault::open().await);
+    let outcome = match (email, password) {
+        (Some(email), Some(password)) => account.sign_in(&email, &password).await.map(|_| true),
+        (Some(_), None) => {
+            eprintln!("viva: --email needs the password in VIVA_PASSWORD");
+            return ExitCode::from(2);
+        }
+        _ => account.restore().await,
+    };
+    let error = outcome.as_ref().err().map(ToString::to_string);
+    print(&json!({"type": "account", "auth": account.state(),
+        "keyring": account.keyring_status(), "error": error}));
+    if matches!(account.state(), viva_backend::AuthState::SignedIn { .. }) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 async fn take_interview(args: CallArgs, interview_id: Option<String>) -> ExitCode {
