@@ -2,4 +2,19 @@
 //! backend, full-text search and export.
 //!
 //! Final transcript lines are committed here before anything else acts on them. It does not talk
-//! to the network itself; the outbox hands batches to a sender the caller provides.
+//! to the network itself; the outbox hands batches to a [`Remote`] the caller provides.
+
+pub mod error;
+pub mod export;
+pub mod model;
+pub mod outbox;
+mod schema;
+pub mod search;
+mod store;
+
+pub use error::StoreError;
+pub use export::{Format, export};
+pub use model::{Ending, NewSession, SessionStatus, StoredLine, StoredSession, SyncState};
+pub use outbox::{Remote, SyncTarget, Syncer, Work, spawn_syncer};
+pub use search::{Fragment, Hit, SearchQuery};
+pub use store::{MovedAside, OpenReport, Recorded, Store};

@@ -1,0 +1,73 @@
+//! What can go wrong with the local store, in words a user can act on.
+
+use std::path::PathBuf;
+
+/// Why the store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The disk (or the file's size limit) is full: the line was not saved.
+    #[error("the disk holding the transcripts is full ({path}): free some space; {detail}")]
+    DiskFull { path: PathBuf, detail: String },
+    /// The file could not be written or read (permissions, a failing disk, a size limit).
+    #[error("cannot read or write the transcripts at {path}: {detail}")]
+    Io { path: PathBuf, detail: String },
+    /// The file is damaged in a way found only now (it was checked when opened).
+    #[error("the transcript database at {path} is damaged: {detail}")]
+    Corrupt { path: PathBuf, detail: String },
+    /// Another Viva holds the file for too long.
+    #[error("the transcript database at {path} is busy (is another Viva writing to it?)")]
+    Busy { path: PathBuf },
+    #[error("cannot create the folder {path}: {source}")]
+    Folder {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot move the damaged database {path} aside: {source}")]
+    MoveAside {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The database was written by a newer Viva.
+    #[error(
+        "the transcript database at {path} is from a newer Viva (schema {found}, this one knows {known}); update Viva"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    #[error("no session {0} in the local store")]
+    NoSuchSession(String),
+    #[error("invalid input: {0}")]
+    Invalid(String),
+    #[error("the store's lock was poisoned by a crashed thread")]
+    Poisoned,
+    #[error("database error: {0}")]
+    Sqlite(String),
+}
+
+impl StoreError {
+    /// Classifies a SQLite error for the file at `path`.
+    pub(crate) fn from_sqlite(path: &std::path::Path, error: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode;
+        let path = path.to_path_buf();
+        let detail = error.to_string();
+        match error.sqlite_error_code() {
+            Some(ErrorCode::DiskFull) => Self::DiskFull { path, detail },
+            Some(ErrorCode::SystemIoFailure | ErrorCode::CannotOpen | ErrorCode::ReadOnly) => {
+                Self::Io { path, detail }
+            }
+            Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
+                Self::Corrupt { path, detail }
+            }
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Self::Busy { path },
+            _ => Self::Sqlite(detail),
+        }
+    }
+
+    /// Whether the file itself is damaged (as opposed to the disk or the caller).
+    pub fn is_corrupt(&self) -> bool {
+        matches!(self, Self::Corrupt { .. })
+    }
+}

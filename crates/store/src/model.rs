@@ -1,0 +1,132 @@
+//! The store's records: sessions, their lines and how far each session has synced.
+
+use serde::{Deserialize, Serialize};
+use viva_realtime::Speaker;
+
+/// A session about to be recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSession {
+    /// The backend's session id (the `interview_sessions` row).
+    pub id: String,
+    /// The backend the lines sync to (its base URL); `None` for a session whose backend
+    /// does not outlive the run (offline practice): it is kept on this device only.
+    pub remote: Option<String>,
+    /// Who took it (the backend's user id), so another account's lines never go out
+    /// under this one.
+    pub user_id: Option<String>,
+    pub title: String,
+    /// `practice` or `interview`.
+    pub mode: String,
+    /// Unix milliseconds.
+    pub started_at_ms: i64,
+}
+
+/// Where a session stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStatus {
+    Active,
+    Completed,
+    /// Viva stopped (crash, power loss, killed) while it was live.
+    Interrupted,
+    Failed,
+    Cancelled,
+}
+
+impl SessionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Completed => "completed",
+            Self::Interrupted => "interrupted",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub(crate) fn parse(text: &str) -> Self {
+        match text {
+            "active" => Self::Active,
+            "completed" => Self::Completed,
+            "failed" => Self::Failed,
+            "cancelled" => Self::Cancelled,
+            _ => Self::Interrupted,
+        }
+    }
+}
+
+/// How a session ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ending {
+    pub status: SessionStatus,
+    /// Unix milliseconds.
+    pub ended_at_ms: i64,
+    pub duration_ms: i64,
+    /// `None` when the cost could not be priced.
+    pub cost_usd: Option<f64>,
+}
+
+/// How far a session's lines have reached its backend.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum SyncState {
+    /// Every line is on the backend and the session is closed there (or still live).
+    Synced,
+    /// Lines (or the closing) wait to go out; nothing has failed yet.
+    Pending { lines: u64 },
+    /// The last attempt failed; it is retried with backoff.
+    Failing { lines: u64, reason: String },
+    /// The session's backend did not outlive the run (offline practice).
+    LocalOnly,
+}
+
+/// A session as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredSession {
+    pub id: String,
+    pub remote: Option<String>,
+    pub user_id: Option<String>,
+    pub title: String,
+    pub mode: String,
+    pub status: SessionStatus,
+    pub started_at_ms: i64,
+    pub ended_at_ms: Option<i64>,
+    pub duration_ms: Option<i64>,
+    pub cost_usd: Option<f64>,
+    /// Final lines kept.
+    pub lines: u64,
+    pub sync: SyncState,
+}
+
+/// A line as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredLine {
+    pub item_id: String,
+    pub seq: u32,
+    pub speaker: Speaker,
+    pub text: String,
+    /// Milliseconds since the session started.
+    pub started_ms: u64,
+    pub ended_ms: Option<u64>,
+    /// `false` for the latest words of a line still being spoken.
+    pub is_final: bool,
+    /// The candidate's words could not be transcribed (the server's code).
+    pub inaudible: Option<String>,
+    /// Cut off: the interviewer was interrupted, or Viva stopped mid-line.
+    pub interrupted: bool,
+}
+
+pub(crate) fn speaker_str(speaker: Speaker) -> &'static str {
+    match speaker {
+        Speaker::Candidate => "candidate",
+        Speaker::Interviewer => "interviewer",
+    }
+}
+
+pub(crate) fn parse_speaker(text: &str) -> Speaker {
+    if text == "interviewer" {
+        Speaker::Interviewer
+    } else {
+        Speaker::Candidate
+    }
+}

@@ -1,0 +1,660 @@
+//! The store handle: opening the file (checking it, moving a damaged one aside, recovering
+//! sessions a crash left live), and recording sessions and their lines.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use viva_realtime::{Line, LineStatus};
+
+use crate::error::StoreError;
+use crate::model::{
+    Ending, NewSession, SessionStatus, StoredLine, StoredSession, SyncState, parse_speaker,
+    speaker_str,
+};
+use crate::schema;
+
+/// What opening the store found and did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OpenReport {
+    /// Sessions a crash had left live; they are now `interrupted`, with their lines kept
+    /// and queued for sync.
+    pub interrupted: Vec<String>,
+    /// The file was damaged and was moved aside.
+    pub moved_aside: Option<MovedAside>,
+}
+
+/// A damaged database that was moved aside, and what could be saved from it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MovedAside {
+    pub path: PathBuf,
+    pub reason: String,
+    pub sessions_recovered: u64,
+    pub lines_recovered: u64,
+}
+
+impl MovedAside {
+    /// The sentence to show the user.
+    pub fn message(&self) -> String {
+        format!(
+            "The transcript database was damaged ({}). It was moved to {} and a new one was \
+             started; {} sessions and {} lines were recovered from it.",
+            self.reason,
+            self.path.display(),
+            self.sessions_recovered,
+            self.lines_recovered
+        )
+    }
+}
+
+/// Whether recording changed anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    Saved,
+    /// Already final: a repeated final line changes nothing.
+    Unchanged,
+}
+
+pub(crate) struct Inner {
+    pub(crate) path: PathBuf,
+    pub(crate) writer: Mutex<Connection>,
+    /// Searches and lists read here, so a slow search never delays a line being written.
+    pub(crate) reader: Mutex<Connection>,
+    /// Woken after each write the outbox cares about.
+    pub(crate) changed: tokio::sync::Notify,
+    /// A lock file held per session live in this process, so another process opening the
+    /// same file does not take it for a crashed one.
+    live: Mutex<HashMap<String, (PathBuf, File)>>,
+}
+
+/// The local store; cheap to clone, shareable across threads. Every call blocks on SQLite
+/// (a commit is one fsync): async callers run it off their executor's hot path.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Opens the file, checks it and brings its schema up to date.
+fn open_checked(path: &Path) -> Result<Connection, StoreError> {
+    let sqlite = |e| StoreError::from_sqlite(path, e);
+    let mut conn = Connection::open(path).map_err(sqlite)?;
+    schema::configure(&conn).map_err(sqlite)?;
+    // quick_check reads every page once; it is what finds damage inside the file rather
+    // than at the first unlucky read later.
+    let check: String = conn
+        .query_row("PRAGMA quick_check(1)", [], |row| row.get(0))
+        .map_err(sqlite)?;
+    if check != "ok" {
+        return Err(StoreError::Corrupt {
+            path: path.to_path_buf(),
+            detail: check,
+        });
+    }
+    match schema::migrate(&mut conn).map_err(sqlite)? {
+        Ok(()) => Ok(conn),
+        Err(found) => Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found,
+            known: i64::try_from(schema::MIGRATIONS.len()).unwrap_or(i64::MAX),
+        }),
+    }
+}
+
+fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Renames the database and its WAL and shared-memory files to `<name>.damaged-<time>`.
+fn move_aside(path: &Path) -> Result<PathBuf, StoreError> {
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
+    let aside = sidecar(path, &format!(".damaged-{stamp}"));
+    std::fs::rename(path, &aside).map_err(|source| StoreError::MoveAside {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    for suffix in ["-wal", "-shm"] {
+        let from = sidecar(path, suffix);
+        if from.exists() {
+            let to = sidecar(&aside, suffix);
+            std::fs::rename(&from, &to).map_err(|source| StoreError::MoveAside {
+                path: from.clone(),
+                source,
+            })?;
+        }
+    }
+    Ok(aside)
+}
+
+/// Copies whatever sessions and lines can still be read from a damaged file. Reading stops
+/// at the first unreadable row of each table; everything before it is kept.
+fn salvage(damaged: &Path, into: &mut Connection) -> (u64, u64) {
+    let Ok(old) = Connection::open_with_flags(damaged, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        return (0, 0);
+    };
+    let Ok(tx) = into.transaction() else {
+        return (0, 0);
+    };
+    let mut sessions = 0;
+    let mut lines = 0;
+    if let Ok(mut select) = old.prepare(
+        "SELECT id, remote, user_id, title, mode, status, started_at_ms, ended_at_ms,
+                duration_ms, cost_usd, close_pending FROM sessions",
+    ) && let Ok(mut rows) = select.query([])
+    {
+        while let Ok(Some(row)) = rows.next() {
+            let copied = (|| -> rusqlite::Result<usize> {
+                tx.execute(
+                    "INSERT OR IGNORE INTO sessions (id, remote, user_id, title, mode, status,
+                        started_at_ms, ended_at_ms, duration_ms, cost_usd, close_pending)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                    params![
+                        row.get::<_, String>(0)?,
+                        row.get::<_, Option<String>>(1)?,
+                        row.get::<_, Option<String>>(2)?,
+                        row.get::<_, String>(3)?,
+                        row.get::<_, String>(4)?,
+                        row.get::<_, String>(5)?,
+                        row.get::<_, i64>(6)?,
+                        row.get::<_, Option<i64>>(7)?,
+                        row.get::<_, Option<i64>>(8)?,
+                        row.get::<_, Option<f64>>(9)?,
+                        row.get::<_, i64>(10)?,
+                    ],
+                )
+            })();
+            if copied.is_ok_and(|n| n > 0) {
+                sessions += 1;
+            }
+        }
+    }
+    if let Ok(mut select) = old.prepare(
+        "SELECT session_id, item_id, seq, speaker, text, started_ms, ended_ms, is_final,
+                inaudible, interrupted FROM lines",
+    ) && let Ok(mut rows) = select.query([])
+    {
+        while let Ok(Some(row)) = rows.next() {
+            let copied = (|| -> rusqlite::Result<usize> {
+                let session_id: String = row.get(0)?;
+                let item_id: String = row.get(1)?;
+                let n = tx.execute(
+                    "INSERT OR IGNORE INTO lines (session_id, item_id, seq, speaker, text,
+                        started_ms, ended_ms, is_final, inaudible, interrupted)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    params![
+                        session_id,
+                        item_id,
+                        row.get::<_, i64>(2)?,
+                        row.get::<_, String>(3)?,
+                        row.get::<_, String>(4)?,
+                        row.get::<_, i64>(5)?,
+                        row.get::<_, Option<i64>>(6)?,
+                        row.get::<_, i64>(7)?,
+                        row.get::<_, Option<String>>(8)?,
+                        row.get::<_, i64>(9)?,
+                    ],
+                )?;
+                // The backend is idempotent by item id: sending a recovered line again is
+                // harmless, and it may never have arrived.
+                tx.execute(
+                    "INSERT OR IGNORE INTO outbox (session_id, item_id, enqueued_ms)
+                     SELECT ?1, ?2, ?3 FROM sessions WHERE id = ?1 AND remote IS NOT NULL",
+                    params![session_id, item_id, now_ms()],
+                )?;
+                Ok(n)
+            })();
+            if copied.is_ok_and(|n| n > 0) {
+                lines += 1;
+            }
+        }
+    }
+    if tx.commit().is_err() {
+        return (0, 0);
+    }
+    (sessions, lines)
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path`. A damaged file is moved aside, what
+    /// can be read from it is copied into a new one, and the report says so. Sessions left
+    /// live by a crash become `interrupted`.
+    pub fn open(path: &Path) -> Result<(Self, OpenReport), StoreError> {
+        if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(folder).map_err(|source| StoreError::Folder {
+                path: folder.to_path_buf(),
+                source,
+            })?;
+        }
+        let mut report = OpenReport::default();
+        let writer = match open_checked(path) {
+            Ok(conn) => conn,
+            Err(StoreError::Corrupt { detail, .. }) => {
+                let aside = move_aside(path)?;
+                tracing::error!(damaged = %aside.display(), reason = %detail,
+                    "the transcript database was damaged and was moved aside");
+                let mut fresh = open_checked(path)?;
+                let (sessions_recovered, lines_recovered) = salvage(&aside, &mut fresh);
+                report.moved_aside = Some(MovedAside {
+                    path: aside,
+                    reason: detail,
+                    sessions_recovered,
+                    lines_recovered,
+                });
+                fresh
+            }
+            Err(other) => return Err(other),
+        };
+        let reader = Connection::open(path).map_err(|e| StoreError::from_sqlite(path, e))?;
+        schema::configure(&reader).map_err(|e| StoreError::from_sqlite(path, e))?;
+        let store = Self {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                writer: Mutex::new(writer),
+                reader: Mutex::new(reader),
+                changed: tokio::sync::Notify::new(),
+                live: Mutex::new(HashMap::new()),
+            }),
+        };
+        report.interrupted = store.recover_interrupted()?;
+        Ok((store, report))
+    }
+
+    /// The file this store lives in.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    pub(crate) fn sqlite(&self, error: rusqlite::Error) -> StoreError {
+        StoreError::from_sqlite(&self.inner.path, error)
+    }
+
+    pub(crate) fn write<T>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.inner.writer.lock().map_err(|_| StoreError::Poisoned)?;
+        work(&mut conn).map_err(|e| self.sqlite(e))
+    }
+
+    pub(crate) fn read<T>(
+        &self,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        let conn = self.inner.reader.lock().map_err(|_| StoreError::Poisoned)?;
+        work(&conn).map_err(|e| self.sqlite(e))
+    }
+
+    fn lock_path(&self, session_id: &str) -> PathBuf {
+        // Session ids come from the network: only keep characters safe in a file name.
+        let safe: String = session_id
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        sidecar(&self.inner.path, &format!(".live-{safe}.lock"))
+    }
+
+    /// Takes the session's lock file; `None` when another process holds it (it is live
+    /// there).
+    fn take_live_lock(&self, session_id: &str) -> Result<Option<File>, StoreError> {
+        let path = self.lock_path(session_id);
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| StoreError::Io {
+                path: path.clone(),
+                detail: e.to_string(),
+            })?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(file)),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Io {
+                path,
+                detail: e.to_string(),
+            }),
+        }
+    }
+
+    /// Sessions left `active` with no live process behind them become `interrupted`: the
+    /// words of lines being spoken become final (cut off), everything is queued for sync and
+    /// the backend's row is to be closed.
+    fn recover_interrupted(&self) -> Result<Vec<String>, StoreError> {
+        let active: Vec<String> = self.write(|conn| {
+            let mut select = conn.prepare("SELECT id FROM sessions WHERE status = 'active'")?;
+            select
+                .query_map([], |row| row.get(0))?
+                .collect::<rusqlite::Result<_>>()
+        })?;
+        let mut interrupted = Vec::new();
+        for id in active {
+            let Some(lock) = self.take_live_lock(&id)? else {
+                continue;
+            };
+            self.write(|conn| {
+                let tx = conn.transaction()?;
+                finish_partials(&tx, &id)?;
+                let (started, last_ms): (i64, Option<i64>) = tx.query_row(
+                    "SELECT s.started_at_ms, (SELECT MAX(COALESCE(ended_ms, started_ms))
+                        FROM lines WHERE session_id = s.id) FROM sessions s WHERE s.id = ?1",
+                    [&id],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )?;
+                let duration = last_ms.unwrap_or(0).max(0);
+                tx.execute(
+                    "UPDATE sessions SET status = 'interrupted', ended_at_ms = ?2,
+                        duration_ms = ?3, close_pending = (remote IS NOT NULL),
+                        next_sync_ms = 0
+                     WHERE id = ?1",
+                    params![id, started + duration, duration],
+                )?;
+                tx.commit()
+            })?;
+            drop(lock);
+            let _ = std::fs::remove_file(self.lock_path(&id));
+            tracing::warn!(session = %id, "a session left live by a crash is now interrupted");
+            interrupted.push(id);
+        }
+        if !interrupted.is_empty() {
+            self.inner.changed.notify_one();
+        }
+        Ok(interrupted)
+    }
+
+    /// Starts recording a session (or resumes one this process recorded before).
+    pub fn begin_session(&self, session: &NewSession) -> Result<(), StoreError> {
+        let Some(lock) = self.take_live_lock(&session.id)? else {
+            return Err(StoreError::Invalid(format!(
+                "session {} is being recorded by another Viva",
+                session.id
+            )));
+        };
+        self.write(|conn| {
+            conn.execute(
+                "INSERT INTO sessions (id, remote, user_id, title, mode, status, started_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'active', ?6)
+                 ON CONFLICT (id) DO UPDATE SET status = 'active', ended_at_ms = NULL,
+                    close_pending = 0",
+                params![
+                    session.id,
+                    session.remote,
+                    session.user_id,
+                    session.title,
+                    session.mode,
+                    session.started_at_ms
+                ],
+            )
+        })?;
+        if let Ok(mut live) = self.inner.live.lock() {
+            live.insert(session.id.clone(), (self.lock_path(&session.id), lock));
+        }
+        Ok(())
+    }
+
+    /// Records a line change. A final line is committed (and queued for sync) before this
+    /// returns; a partial one keeps only its latest words.
+    pub fn record(&self, session_id: &str, line: &Line) -> Result<Recorded, StoreError> {
+        let is_final = line.status == LineStatus::Final;
+        let started = i64::try_from(line.started_ms).unwrap_or(i64::MAX);
+        let ended = line
+            .ended_ms
+            .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX));
+        let changed = self.write(|conn| {
+            let tx = conn.transaction()?;
+            // A final line never changes again; partial words never overwrite it.
+            let changed = tx.execute(
+                "INSERT INTO lines (session_id, item_id, seq, speaker, text, started_ms,
+                    ended_ms, is_final, inaudible, interrupted)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT (session_id, item_id) DO UPDATE SET seq = excluded.seq,
+                    text = excluded.text, started_ms = excluded.started_ms,
+                    ended_ms = excluded.ended_ms, is_final = excluded.is_final,
+                    inaudible = excluded.inaudible, interrupted = excluded.interrupted
+                 WHERE NOT lines.is_final",
+                params![
+                    session_id,
+                    line.item_id,
+                    line.seq,
+                    speaker_str(line.speaker),
+                    line.text,
+                    started,
+                    ended,
+                    is_final,
+                    line.inaudible,
+                    line.interrupted
+                ],
+            )?;
+            if is_final && changed > 0 {
+                tx.execute(
+                    "INSERT OR IGNORE INTO outbox (session_id, item_id, enqueued_ms)
+                     SELECT ?1, ?2, ?3 FROM sessions WHERE id = ?1 AND remote IS NOT NULL",
+                    params![session_id, line.item_id, now_ms()],
+                )?;
+            }
+            tx.commit()?;
+            Ok(changed)
+        });
+        let changed = match changed {
+            Err(StoreError::Sqlite(detail)) if detail.contains("FOREIGN KEY") => {
+                return Err(StoreError::NoSuchSession(session_id.to_string()));
+            }
+            other => other?,
+        };
+        if changed == 0 {
+            return Ok(Recorded::Unchanged);
+        }
+        if is_final {
+            self.inner.changed.notify_one();
+        }
+        Ok(Recorded::Saved)
+    }
+
+    /// A line moved to a new place in the conversation.
+    pub fn renumber(&self, session_id: &str, item_id: &str, seq: u32) -> Result<(), StoreError> {
+        self.write(|conn| {
+            conn.execute(
+                "UPDATE lines SET seq = ?3 WHERE session_id = ?1 AND item_id = ?2",
+                params![session_id, item_id, seq],
+            )
+        })?;
+        Ok(())
+    }
+
+    /// Ends a session: words still being spoken become final (cut off), and the backend's
+    /// row is queued to be closed.
+    pub fn end_session(&self, session_id: &str, ending: &Ending) -> Result<(), StoreError> {
+        let updated = self.write(|conn| {
+            let tx = conn.transaction()?;
+            finish_partials(&tx, session_id)?;
+            let updated = tx.execute(
+                "UPDATE sessions SET status = ?2, ended_at_ms = ?3, duration_ms = ?4,
+                    cost_usd = ?5, close_pending = (remote IS NOT NULL), next_sync_ms = 0
+                 WHERE id = ?1",
+                params![
+                    session_id,
+                    ending.status.as_str(),
+                    ending.ended_at_ms,
+                    ending.duration_ms,
+                    ending.cost_usd
+                ],
+            )?;
+            tx.commit()?;
+            Ok(updated)
+        })?;
+        if updated == 0 {
+            return Err(StoreError::NoSuchSession(session_id.to_string()));
+        }
+        if let Ok(mut live) = self.inner.live.lock()
+            && let Some((path, lock)) = live.remove(session_id)
+        {
+            drop(lock);
+            let _ = std::fs::remove_file(path);
+        }
+        self.inner.changed.notify_one();
+        Ok(())
+    }
+
+    /// One session, with its sync state.
+    pub fn session(&self, session_id: &str) -> Result<StoredSession, StoreError> {
+        self.read(|conn| {
+            conn.query_row(
+                &format!("{SESSION_SELECT} WHERE s.id = ?1"),
+                [session_id],
+                session_row,
+            )
+            .optional()
+        })?
+        .ok_or_else(|| StoreError::NoSuchSession(session_id.to_string()))
+    }
+
+    /// Sessions, newest first.
+    pub fn sessions(&self, limit: u32, offset: u32) -> Result<Vec<StoredSession>, StoreError> {
+        self.read(|conn| {
+            let mut select = conn.prepare(&format!(
+                "{SESSION_SELECT} ORDER BY s.started_at_ms DESC LIMIT ?1 OFFSET ?2"
+            ))?;
+            select
+                .query_map(params![limit, offset], session_row)?
+                .collect()
+        })
+    }
+
+    /// A session's lines in conversation order; with `finals_only` false, also the words of
+    /// a line still being spoken.
+    pub fn lines(
+        &self,
+        session_id: &str,
+        finals_only: bool,
+    ) -> Result<Vec<StoredLine>, StoreError> {
+        self.read(|conn| {
+            let mut select = conn.prepare(
+                "SELECT item_id, seq, speaker, text, started_ms, ended_ms, is_final, inaudible,
+                    interrupted FROM lines WHERE session_id = ?1 AND (is_final OR NOT ?2)
+                 ORDER BY seq, started_ms",
+            )?;
+            select
+                .query_map(params![session_id, finals_only], line_row)?
+                .collect()
+        })
+    }
+
+    /// A setting, `None` when never set.
+    pub fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.read(|conn| {
+            conn.query_row("SELECT value FROM settings WHERE key = ?1", [key], |row| {
+                row.get(0)
+            })
+            .optional()
+        })
+    }
+
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.write(|conn| {
+            conn.execute(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [key, value],
+            )
+        })?;
+        Ok(())
+    }
+}
+
+/// Makes the words of lines still being spoken final and cut off (empty ones are dropped:
+/// nobody saw them), and queues them for sync.
+fn finish_partials(tx: &rusqlite::Transaction<'_>, session_id: &str) -> rusqlite::Result<()> {
+    tx.execute(
+        "DELETE FROM lines WHERE session_id = ?1 AND NOT is_final AND trim(text) = ''",
+        [session_id],
+    )?;
+    tx.execute(
+        "INSERT OR IGNORE INTO outbox (session_id, item_id, enqueued_ms)
+         SELECT l.session_id, l.item_id, ?2 FROM lines l JOIN sessions s ON s.id = l.session_id
+         WHERE l.session_id = ?1 AND NOT l.is_final AND s.remote IS NOT NULL",
+        params![session_id, now_ms()],
+    )?;
+    tx.execute(
+        "UPDATE lines SET is_final = 1, interrupted = 1 WHERE session_id = ?1 AND NOT is_final",
+        [session_id],
+    )?;
+    Ok(())
+}
+
+pub(crate) const SESSION_SELECT: &str = "SELECT s.id, s.remote, s.user_id, s.title, s.mode,
+    s.status, s.started_at_ms, s.ended_at_ms, s.duration_ms, s.cost_usd,
+    (SELECT COUNT(*) FROM lines l WHERE l.session_id = s.id AND l.is_final),
+    (SELECT COUNT(*) FROM outbox o WHERE o.session_id = s.id), s.close_pending, s.sync_error
+    FROM sessions s";
+
+pub(crate) fn session_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredSession> {
+    let remote: Option<String> = row.get(1)?;
+    let pending = count_at(row, 11)?;
+    let close_pending: bool = row.get(12)?;
+    let error: Option<String> = row.get(13)?;
+    let sync = match (&remote, error) {
+        (None, _) => SyncState::LocalOnly,
+        (Some(_), Some(reason)) if pending > 0 || close_pending => SyncState::Failing {
+            lines: pending,
+            reason,
+        },
+        (Some(_), _) if pending > 0 || close_pending => SyncState::Pending { lines: pending },
+        (Some(_), _) => SyncState::Synced,
+    };
+    Ok(StoredSession {
+        id: row.get(0)?,
+        remote,
+        user_id: row.get(2)?,
+        title: row.get(3)?,
+        mode: row.get(4)?,
+        status: SessionStatus::parse(&row.get::<_, String>(5)?),
+        started_at_ms: row.get(6)?,
+        ended_at_ms: row.get(7)?,
+        duration_ms: row.get(8)?,
+        cost_usd: row.get(9)?,
+        lines: count_at(row, 10)?,
+        sync,
+    })
+}
+
+/// A non-negative integer column (negative values, which Viva never writes, read as 0).
+pub(crate) fn count_at(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<u64> {
+    Ok(u64::try_from(row.get::<_, i64>(index)?).unwrap_or(0))
+}
+
+pub(crate) fn line_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredLine> {
+    Ok(StoredLine {
+        item_id: row.get(0)?,
+        seq: row.get(1)?,
+        speaker: parse_speaker(&row.get::<_, String>(2)?),
+        text: row.get(3)?,
+        started_ms: count_at(row, 4)?,
+        ended_ms: row
+            .get::<_, Option<i64>>(5)?
+            .map(|ms| u64::try_from(ms).unwrap_or(0)),
+        is_final: row.get(6)?,
+        inaudible: row.get(7)?,
+        interrupted: row.get(8)?,
+    })
+}
