@@ -142,6 +142,10 @@ impl Account {
                 (None, unavailable(&error))
             }
         };
+        Self::build(backend, vault, keyring)
+    }
+
+    fn build(backend: Backend, vault: Option<KeyringVault>, keyring: KeyringStatus) -> Self {
         Self {
             backend,
             vault,
@@ -150,6 +154,20 @@ impl Account {
             refreshing: Mutex::new(()),
             state: watch::Sender::new(AuthState::SignedOut { reason: None }),
         }
+    }
+
+    /// An account that keeps its sign-in in memory only, by choice (a one-off command-line
+    /// run that should not change what the desktop app restores).
+    #[must_use]
+    pub fn in_memory(backend: Backend) -> Self {
+        Self::build(
+            backend,
+            None,
+            KeyringStatus::Unavailable {
+                code: "in_memory".into(),
+                message: "This sign-in is kept in memory only, by choice.".into(),
+            },
+        )
     }
 
     #[must_use]

@@ -165,6 +165,8 @@ async fn long_call(seconds: u64, dir: &Path) -> LongCall {
         .args(["--anon-key", &stack.stack.anon_key, "--email", email])
         .args(["--hold-s", &seconds.to_string(), "--udp", "127.0.0.1:0"])
         .env("VIVA_PASSWORD", "bench-password-1")
+        .arg("--db")
+        .arg(dir.join("transcripts.sqlite3"))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     for (i, text) in ANSWERS.iter().enumerate() {

@@ -15,6 +15,8 @@ use viva_backend::Backend;
 use viva_cli::embedded::{self, EmbeddedOptions};
 use viva_cli::grants::BackendGrants;
 use viva_cli::script::{self, Script};
+use viva_cli::sync::AccountRemote;
+use viva_cli::transcripts;
 use viva_realtime::TranscriptChange;
 use viva_rtc::{CallConfig, CallEvent, GrantSource, UplinkCounters};
 
@@ -51,6 +53,71 @@ enum Command {
         email: Option<String>,
         #[arg(long, env = "VIVA_PASSWORD", hide_env_values = true)]
         password: Option<String>,
+    },
+    /// The transcripts kept on this computer: list, search, export, import.
+    Transcripts {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(subcommand)]
+        action: TranscriptsAction,
+    },
+}
+
+#[derive(Args)]
+struct StoreArgs {
+    /// The transcript database; by default the desktop app's
+    /// ($XDG_DATA_HOME/app.viva.desktop/transcripts.sqlite3).
+    #[arg(long, env = "VIVA_DB", global = true)]
+    db: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SpeakerArg {
+    Candidate,
+    Interviewer,
+}
+
+#[derive(Subcommand)]
+enum TranscriptsAction {
+    /// Sessions, newest first, with how far each has synced (JSON lines).
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Lines matching the words, best first (JSON lines with marked snippets).
+    Search {
+        /// Words (all must appear), "quoted phrases" and prefix*.
+        words: String,
+        #[arg(long, value_enum)]
+        speaker: Option<SpeakerArg>,
+        /// Part of the session's title.
+        #[arg(long)]
+        title: Option<String>,
+        /// Sessions started on or after this date (YYYY-MM-DD or RFC 3339).
+        #[arg(long)]
+        from: Option<String>,
+        /// Sessions started before this date.
+        #[arg(long)]
+        until: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// One session's transcript: md, json, txt, srt or vtt.
+    Export {
+        session_id: String,
+        #[arg(long, default_value = "md")]
+        format: String,
+        /// Write here instead of to standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Record the `line`s `viva practice` printed (JSON lines on standard input) as a session;
+    /// prints `{"type":"committed"}` for each line once it is safely on disk.
+    Import {
+        #[arg(long)]
+        session_id: Option<String>,
+        #[arg(long, default_value = "Imported transcript")]
+        title: String,
     },
 }
 
@@ -91,6 +158,8 @@ struct CallArgs {
     /// Local UDP address for the call (`0.0.0.0:0` lets the system choose).
     #[arg(long, default_value = "0.0.0.0:0")]
     udp: String,
+    #[command(flatten)]
+    store: StoreArgs,
 }
 
 /// The uplink's packet counts and how long a microphone frame took to become an RTP packet.
@@ -149,8 +218,60 @@ fn main() -> ExitCode {
             email,
             password,
         } => return runtime.block_on(account(&backend, &anon_key, email, password)),
+        Command::Transcripts { store, action } => return transcripts_command(&store, action),
     };
     runtime.block_on(take_interview(args, interview_id))
+}
+
+/// `viva transcripts ...`.
+fn transcripts_command(store: &StoreArgs, action: TranscriptsAction) -> ExitCode {
+    let store = match transcripts::open(store.db.as_deref()) {
+        Ok(store) => store,
+        Err(error) => {
+            eprintln!("viva: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match action {
+        TranscriptsAction::List { limit } => transcripts::list(&store, limit),
+        TranscriptsAction::Export {
+            session_id,
+            format,
+            out,
+        } => transcripts::export(&store, &session_id, &format, out.as_deref()),
+        TranscriptsAction::Import { session_id, title } => {
+            transcripts::import(&store, session_id, &title)
+        }
+        TranscriptsAction::Search {
+            words,
+            speaker,
+            title,
+            from,
+            until,
+            limit,
+        } => {
+            let dates = (
+                from.as_deref().map(transcripts::parse_date).transpose(),
+                until.as_deref().map(transcripts::parse_date).transpose(),
+            );
+            let (Ok(from_ms), Ok(until_ms)) = dates else {
+                eprintln!("viva: --from and --until take YYYY-MM-DD or RFC 3339");
+                return ExitCode::from(2);
+            };
+            let query = viva_store::SearchQuery {
+                text: words,
+                speaker: speaker.map(|s| match s {
+                    SpeakerArg::Candidate => viva_realtime::Speaker::Candidate,
+                    SpeakerArg::Interviewer => viva_realtime::Speaker::Interviewer,
+                }),
+                title_contains: title,
+                from_ms,
+                until_ms,
+                limit,
+            };
+            transcripts::search(&store, &query)
+        }
+    }
 }
 
 /// `viva account`: exit 0 when signed in, 1 when not, 2 for bad arguments.
@@ -201,18 +322,32 @@ async fn take_interview(args: CallArgs, interview_id: Option<String>) -> ExitCod
             }
         }
     }
+    // Every line is kept before it is shown: no store, no interview.
+    let store = match transcripts::open(args.store.db.as_deref()) {
+        Ok(store) => store,
+        Err(error) => {
+            eprintln!("viva: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     // The embedded stack lives until the interview is over.
-    let (grants, _embedded) = match &args.backend {
+    let (grants, _embedded, account) = match &args.backend {
         Some(url) => {
             let backend = Backend::new(url, args.anon_key.as_deref().unwrap_or_default());
             let (Some(email), Some(password)) = (&args.email, &args.password) else {
                 eprintln!("viva: --backend needs --email and a password (VIVA_PASSWORD)");
                 return ExitCode::from(2);
             };
-            match backend.sign_in(email, password).await {
-                Ok(session) => (
-                    BackendGrants::new(backend, session.access_token, interview_id.is_none()),
+            let account = Arc::new(viva_backend::Account::in_memory(backend.clone()));
+            let signed_in = match account.sign_in(email, password).await {
+                Ok(_) => account.access_token().await,
+                Err(error) => Err(error),
+            };
+            match signed_in {
+                Ok(token) => (
+                    BackendGrants::new(backend, token, interview_id.is_none()),
                     None,
+                    Some(account),
                 ),
                 Err(error) => {
                     eprintln!("viva: sign-in failed: {error}");
@@ -236,6 +371,7 @@ async fn take_interview(args: CallArgs, interview_id: Option<String>) -> ExitCod
                         true,
                     ),
                     Some(embedded),
+                    None,
                 ),
                 Err(error) => {
                     eprintln!("viva: the local stack did not start: {error:#}");
@@ -255,6 +391,45 @@ async fn take_interview(args: CallArgs, interview_id: Option<String>) -> ExitCod
         &json!({"type": "session", "session_id": grant.session_id, "mode": grant.mode,
         "signaling": grant.realtime.signaling, "model": grant.realtime.model}),
     );
+    let session_id = grant.session_id.clone();
+    let user_id = account.as_ref().and_then(|a| match a.state() {
+        viva_backend::AuthState::SignedIn { user_id, .. } => Some(user_id),
+        viva_backend::AuthState::SignedOut { .. } => None,
+    });
+    // Offline practice's stack does not outlive this run: its sessions stay on this computer.
+    let remote = account.as_ref().map(|a| a.backend().base_url().to_string());
+    let recording = store.begin_session(&viva_store::NewSession {
+        id: session_id.clone(),
+        remote: remote.clone(),
+        user_id: user_id.clone(),
+        title: if interview_id.is_some() {
+            "Interview"
+        } else {
+            "Practice"
+        }
+        .into(),
+        mode: if interview_id.is_some() {
+            "interview"
+        } else {
+            "practice"
+        }
+        .into(),
+        started_at_ms: chrono::Utc::now().timestamp_millis(),
+    });
+    if let Err(error) = recording {
+        eprintln!("viva: cannot record the session: {error}");
+        return ExitCode::FAILURE;
+    }
+    let syncer = match (&account, remote, user_id) {
+        (Some(account), Some(remote), Some(user_id)) => Some(viva_store::spawn_syncer(
+            store.clone(),
+            viva_store::SyncTarget { remote, user_id },
+            AccountRemote {
+                account: account.clone(),
+            },
+        )),
+        _ => None,
+    };
     let config = CallConfig {
         udp_addrs: vec![args.udp.clone()],
         ..CallConfig::default()
@@ -267,25 +442,35 @@ async fn take_interview(args: CallArgs, interview_id: Option<String>) -> ExitCod
         ..Script::default()
     };
     let health_json = args.health_json;
-    let taken = script::take(grant, Some(source), config, script, |event| match event {
-        CallEvent::Transcript {
-            change: TranscriptChange::LineFinal(line),
-        } => print(
-            &json!({"type": "line", "seq": line.seq, "speaker": line.speaker,
+    let mut store_errors = 0_u32;
+    let taken = script::take(grant, Some(source), config, script, |event| {
+        // Written ahead: a line is on disk before it is shown.
+        if let CallEvent::Transcript { change } = event
+            && let Err(error) = store.apply(&session_id, change)
+        {
+            store_errors += 1;
+            print(&json!({"type": "store_error", "message": error.to_string()}));
+        }
+        match event {
+            CallEvent::Transcript {
+                change: TranscriptChange::LineFinal(line),
+            } => print(
+                &json!({"type": "line", "seq": line.seq, "speaker": line.speaker,
             "text": line.text, "started_ms": line.started_ms, "ended_ms": line.ended_ms,
             "item_id": line.item_id, "interrupted": line.interrupted, "inaudible": line.inaudible}),
-        ),
-        CallEvent::Transcript {
-            change: TranscriptChange::LineRenumbered { item_id, seq },
-        } => print(&json!({"type": "renumbered", "item_id": item_id, "seq": seq})),
-        CallEvent::State { state } => print(&json!({"type": "state", "state": state})),
-        CallEvent::Health { health } if health_json => {
-            print(&json!({"type": "health", "health": health}));
+            ),
+            CallEvent::Transcript {
+                change: TranscriptChange::LineRenumbered { item_id, seq },
+            } => print(&json!({"type": "renumbered", "item_id": item_id, "seq": seq})),
+            CallEvent::State { state } => print(&json!({"type": "state", "state": state})),
+            CallEvent::Health { health } if health_json => {
+                print(&json!({"type": "health", "health": health}));
+            }
+            CallEvent::Problem { code, message } => {
+                print(&json!({"type": "problem", "code": code, "message": message}));
+            }
+            _ => {}
         }
-        CallEvent::Problem { code, message } => {
-            print(&json!({"type": "problem", "code": code, "message": message}));
-        }
-        _ => {}
     })
     .await;
     let (outcome, uplink) = match taken {
@@ -295,16 +480,58 @@ async fn take_interview(args: CallArgs, interview_id: Option<String>) -> ExitCod
             return ExitCode::FAILURE;
         }
     };
+    let ending = viva_store::Ending {
+        status: if outcome.error.is_none() {
+            viva_store::SessionStatus::Completed
+        } else {
+            viva_store::SessionStatus::Interrupted
+        },
+        ended_at_ms: chrono::Utc::now().timestamp_millis(),
+        duration_ms: outcome
+            .summary
+            .as_ref()
+            .map_or(0, |s| i64::try_from(s.duration_ms).unwrap_or(i64::MAX)),
+        cost_usd: outcome.summary.as_ref().and_then(|s| s.cost_usd),
+    };
+    if let Err(error) = store.end_session(&session_id, &ending) {
+        store_errors += 1;
+        print(&json!({"type": "store_error", "message": error.to_string()}));
+    }
+    if let Some(syncer) = syncer {
+        print(&json!({"type": "sync", "sync": wait_for_sync(&store, &session_id).await}));
+        drop(syncer);
+    }
     print(
         &json!({"type": "summary", "summary": outcome.summary, "answers_transcribed": outcome.answers.len(),
         "interviewer_speech_frames": outcome.loud_frames, "uplink": uplink_summary(&uplink),
         "error": outcome.error}),
     );
+    if store_errors > 0 {
+        eprintln!("viva: {store_errors} transcript changes could not be saved");
+        return ExitCode::FAILURE;
+    }
     match outcome.error {
         None => ExitCode::SUCCESS,
         Some(error) => {
             eprintln!("viva: {error}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Gives the outbox a few seconds to send the last lines and close the session; what is left
+/// goes out the next time Viva (the app or this command) runs signed in to that backend.
+async fn wait_for_sync(store: &viva_store::Store, session_id: &str) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let state = store.session(session_id).map(|s| s.sync);
+        let done = matches!(state, Ok(viva_store::SyncState::Synced) | Err(_));
+        if done || tokio::time::Instant::now() >= deadline {
+            return match state {
+                Ok(state) => json!(state),
+                Err(error) => json!({"state": "unknown", "error": error.to_string()}),
+            };
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

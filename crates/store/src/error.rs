@@ -52,7 +52,17 @@ impl StoreError {
     pub(crate) fn from_sqlite(path: &std::path::Path, error: rusqlite::Error) -> Self {
         use rusqlite::ErrorCode;
         let path = path.to_path_buf();
-        let detail = error.to_string();
+        let mut detail = error.to_string();
+        if let rusqlite::Error::SqliteFailure(failure, _) = &error
+            && matches!(
+                failure.extended_code,
+                rusqlite::ffi::SQLITE_IOERR_WRITE | rusqlite::ffi::SQLITE_IOERR_FSYNC
+            )
+        {
+            detail = format!(
+                "the disk refused the write: it may be full, or the file may have reached a size limit ({detail})"
+            );
+        }
         match error.sqlite_error_code() {
             Some(ErrorCode::DiskFull) => Self::DiskFull { path, detail },
             Some(ErrorCode::SystemIoFailure | ErrorCode::CannotOpen | ErrorCode::ReadOnly) => {

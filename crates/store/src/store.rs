@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OptionalExtension, params};
-use viva_realtime::{Line, LineStatus};
+use viva_realtime::{Line, LineStatus, TranscriptChange};
 
 use crate::error::StoreError;
 use crate::model::{
@@ -469,6 +469,18 @@ impl Store {
             self.inner.changed.notify_one();
         }
         Ok(Recorded::Saved)
+    }
+
+    /// Records one change from the transcript assembler.
+    pub fn apply(&self, session_id: &str, change: &TranscriptChange) -> Result<(), StoreError> {
+        match change {
+            TranscriptChange::LineStarted(line)
+            | TranscriptChange::LinePartial(line)
+            | TranscriptChange::LineFinal(line) => self.record(session_id, line).map(|_| ()),
+            TranscriptChange::LineRenumbered { item_id, seq } => {
+                self.renumber(session_id, item_id, *seq)
+            }
+        }
     }
 
     /// A line moved to a new place in the conversation.
