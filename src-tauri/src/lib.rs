@@ -6,6 +6,7 @@ pub mod commands;
 pub mod error;
 mod logging;
 pub mod settings;
+pub mod transcripts;
 
 use tauri::Manager;
 
@@ -53,6 +54,8 @@ pub fn run() -> Result<(), tauri::Error> {
             let log_dir = app.path().app_log_dir().ok();
             let guard = logging::init(log_dir.as_deref());
             app.manage(guard);
+            let data_dir = app.path().app_data_dir()?;
+            app.manage(transcripts::TranscriptState::open(&data_dir));
             let config_dir = app.path().app_config_dir()?;
             app.manage(account::AccountState::new(settings::SettingsFile::new(
                 &config_dir,

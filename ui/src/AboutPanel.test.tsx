@@ -8,6 +8,7 @@ const info = {
   profile: "release",
   dataDir: "/home/ada/.local/share/app.viva.desktop",
   logDir: "/home/ada/.local/share/app.viva.desktop/logs",
+  transcripts: { sessions: 12, waitingLines: 0, recovered: 0, problem: null },
 };
 
 afterEach(cleanup);
@@ -19,7 +20,20 @@ describe("AboutPanel", () => {
     expect(screen.getByTestId("app-build").textContent).toBe("abc1234567 (release)");
     expect(screen.getByTestId("app-data-dir").textContent).toBe(info.dataDir);
     expect(screen.getByTestId("app-log-dir").textContent).toBe(info.logDir);
+    expect(screen.getByTestId("app-transcripts").textContent).toBe(
+      "12 sessions saved on this computer",
+    );
     expect(screen.queryByRole("alert")).toBeNull();
+  });
+
+  it("says what waits to sync, what a crash left, and a damaged file", () => {
+    const problem = "The transcript database was damaged (…). It was moved to /x.damaged-1.";
+    const transcripts = { sessions: 1, waitingLines: 3, recovered: 1, problem };
+    render(() => <AboutPanel result={{ ok: true, value: { ...info, transcripts } }} />);
+    expect(screen.getByTestId("app-transcripts").textContent).toBe(
+      "1 session saved on this computer; 3 lines waiting to sync; 1 interview interrupted by a crash recovered with every saved line",
+    );
+    expect(screen.getByRole("alert").textContent).toBe(problem);
   });
 
   it("shows an error as an alert with its code, and no stale facts", () => {

@@ -1,6 +1,23 @@
-import { Match, Switch } from "solid-js";
-import type { AppInfo } from "./bindings";
-import type { Outcome } from "./ipc";
+import { Match, Show, Switch } from "solid-js";
+import type { AppInfo, Outcome } from "./ipc";
+
+function plural(n: number, one: string, many: string): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+/** How many sessions this computer keeps, what still waits to sync, what a crash left. */
+export function transcriptsSummary(t: AppInfo["transcripts"]): string {
+  const parts = [`${plural(t.sessions, "session", "sessions")} saved on this computer`];
+  if (t.waitingLines > 0) {
+    parts.push(`${plural(t.waitingLines, "line", "lines")} waiting to sync`);
+  }
+  if (t.recovered > 0) {
+    parts.push(
+      `${plural(t.recovered, "interview", "interviews")} interrupted by a crash recovered with every saved line`,
+    );
+  }
+  return parts.join("; ");
+}
 
 /** Version, build and where this copy of Viva keeps its files — what a bug report needs. */
 export function AboutPanel(props: { result: Outcome<AppInfo> }) {
@@ -25,6 +42,8 @@ export function AboutPanel(props: { result: Outcome<AppInfo> }) {
               <dd data-testid="app-log-dir" class="path">
                 {info().logDir}
               </dd>
+              <dt>Transcripts</dt>
+              <dd data-testid="app-transcripts">{transcriptsSummary(info().transcripts)}</dd>
             </dl>
           )}
         </Match>
@@ -36,6 +55,13 @@ export function AboutPanel(props: { result: Outcome<AppInfo> }) {
           )}
         </Match>
       </Switch>
+      <Show when={props.result.ok ? props.result.value.transcripts.problem : undefined}>
+        {(problem) => (
+          <p class="error" role="alert" data-testid="transcripts-problem">
+            {problem()}
+          </p>
+        )}
+      </Show>
     </section>
   );
 }

@@ -5,7 +5,7 @@ import { invoke as __TAURI_INVOKE } from "@tauri-apps/api/core";
 
 /** Commands */
 export const commands = {
-	appInfo: () => typedError<AppInfo, AppError>(__TAURI_INVOKE("app_info")),
+	appInfo: () => typedError<AppInfo_Serialize, AppError>(__TAURI_INVOKE("app_info")),
 	backendStatus: () => typedError<BackendStatus_Serialize, AppError>(__TAURI_INVOKE("backend_status")),
 	/**  Saves the organisation's backend (address and anon key), after checking them. */
 	setBackend: (url: string, anonKey: string) => typedError<BackendStatus_Serialize, AppError>(__TAURI_INVOKE("set_backend", { url, anonKey })),
@@ -25,7 +25,10 @@ export type AppError = {
 };
 
 /**  What the first screen and bug reports show about this copy of Viva. */
-export type AppInfo = {
+export type AppInfo = AppInfo_Serialize | AppInfo_Deserialize;
+
+/**  What the first screen and bug reports show about this copy of Viva. */
+export type AppInfo_Deserialize = {
 	/**  The release version, e.g. `0.1.0`. */
 	version: string,
 	/**  The commit the binary was built from, or `unknown`. */
@@ -36,6 +39,22 @@ export type AppInfo = {
 	dataDir: string,
 	/**  Where Viva writes its rotating JSON logs. */
 	logDir: string,
+	transcripts: TranscriptsInfo_Deserialize,
+};
+
+/**  What the first screen and bug reports show about this copy of Viva. */
+export type AppInfo_Serialize = {
+	/**  The release version, e.g. `0.1.0`. */
+	version: string,
+	/**  The commit the binary was built from, or `unknown`. */
+	build: string,
+	/**  `debug` or `release`. */
+	profile: string,
+	/**  Where Viva keeps its database and settings. */
+	dataDir: string,
+	/**  Where Viva writes its rotating JSON logs. */
+	logDir: string,
+	transcripts: TranscriptsInfo_Serialize,
 };
 
 /**  Who is signed in, as the UI shows it. */
@@ -140,6 +159,31 @@ export type SignUpView_Deserialize = { outcome: "signed_in"; auth: AuthView_Dese
 export type SignUpView_Serialize = { outcome: "signed_in"; auth: AuthView_Serialize } | 
 /**  The account exists; a confirmation email went to `email`. */
 { outcome: "confirm_email"; email: string };
+
+/**  What the first screen shows about the transcripts kept on this computer. */
+export type TranscriptsInfo = TranscriptsInfo_Serialize | TranscriptsInfo_Deserialize;
+
+/**  What the first screen shows about the transcripts kept on this computer. */
+export type TranscriptsInfo_Deserialize = {
+	sessions: number,
+	/**  Final lines not yet acknowledged by a backend. */
+	waitingLines: number,
+	/**  Sessions found live at launch (Viva had stopped mid-interview), now interrupted. */
+	recovered: number,
+	/**  The store could not be opened, or its file was damaged and moved aside. */
+	problem?: string | null,
+};
+
+/**  What the first screen shows about the transcripts kept on this computer. */
+export type TranscriptsInfo_Serialize = {
+	sessions: number,
+	/**  Final lines not yet acknowledged by a backend. */
+	waitingLines: number,
+	/**  Sessions found live at launch (Viva had stopped mid-interview), now interrupted. */
+	recovered: number,
+	/**  The store could not be opened, or its file was damaged and moved aside. */
+	problem: string | null,
+};
 
 /* Tauri Specta runtime */
 async function typedError<T, E>(result: Promise<T>): Promise<{ status: "ok"; data: T } | { status: "error"; error: E }> {

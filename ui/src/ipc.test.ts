@@ -6,7 +6,14 @@ afterEach(() => clearMocks());
 
 describe("loadAppInfo", () => {
   it("returns the app facts the core sends", async () => {
-    const info = { version: "0.1.0", build: "b", profile: "debug", dataDir: "/d", logDir: "/l" };
+    const info = {
+      version: "0.1.0",
+      build: "b",
+      profile: "debug",
+      dataDir: "/d",
+      logDir: "/l",
+      transcripts: { sessions: 0, waitingLines: 0, recovered: 0, problem: null },
+    };
     mockIPC((cmd) => (cmd === "app_info" ? info : undefined));
     expect(await loadAppInfo()).toEqual({ ok: true, value: info });
   });

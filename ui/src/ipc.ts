@@ -2,14 +2,14 @@
 // `{ code, message }` so screens can show the message and branch on the code.
 import {
   type AppError,
-  type AppInfo,
+  type AppInfo_Serialize as AppInfo,
   type AuthView_Serialize as AuthView,
   type BackendStatus_Serialize as BackendStatus,
   commands,
   type SignUpView_Serialize as SignUpView,
 } from "./bindings";
 
-export type { AuthView, BackendStatus, SignUpView };
+export type { AppInfo, AuthView, BackendStatus, SignUpView };
 
 export type Outcome<T> = { ok: true; value: T } | { ok: false; error: AppError };
 

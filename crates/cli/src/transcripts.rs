@@ -10,15 +10,17 @@ use serde_json::json;
 use viva_realtime::{Line, LineStatus, Speaker};
 use viva_store::{Ending, Format, NewSession, OpenReport, SearchQuery, SessionStatus, Store};
 
-/// The file name of the transcript database inside the app's data folder.
-pub const FILE_NAME: &str = "transcripts.sqlite3";
 /// The desktop app's identifier: its data folder's name.
 const APP_IDENTIFIER: &str = "app.viva.desktop";
 
 /// The app's transcript database (`$XDG_DATA_HOME/app.viva.desktop/transcripts.sqlite3` on
 /// Linux), so sessions taken on the command line show in the app.
 pub fn default_path() -> Option<PathBuf> {
-    Some(dirs::data_dir()?.join(APP_IDENTIFIER).join(FILE_NAME))
+    Some(
+        dirs::data_dir()?
+            .join(APP_IDENTIFIER)
+            .join(viva_store::FILE_NAME),
+    )
 }
 
 /// Opens the store and prints what opening found (a damaged file moved aside, sessions a

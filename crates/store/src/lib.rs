@@ -12,6 +12,9 @@ mod schema;
 pub mod search;
 mod store;
 
+/// The file name of the transcript database inside the app's data folder.
+pub const FILE_NAME: &str = "transcripts.sqlite3";
+
 pub use error::StoreError;
 pub use export::{Format, export};
 pub use model::{Ending, NewSession, SessionStatus, StoredLine, StoredSession, SyncState};

@@ -91,19 +91,35 @@ fn now_ms() -> i64 {
 /// Opens the file, checks it and brings its schema up to date.
 fn open_checked(path: &Path) -> Result<Connection, StoreError> {
     let sqlite = |e| StoreError::from_sqlite(path, e);
+    let size = std::fs::metadata(path).map_or(0, |m| m.len());
+    let suspect = damage_marker(path).exists();
     let mut conn = Connection::open(path).map_err(sqlite)?;
     schema::configure(&conn).map_err(sqlite)?;
-    // quick_check reads every page once; it is what finds damage inside the file rather
-    // than at the first unlucky read later.
-    let check: String = conn
-        .query_row("PRAGMA quick_check(1)", [], |row| row.get(0))
-        .map_err(sqlite)?;
-    if check != "ok" {
-        return Err(StoreError::Corrupt {
-            path: path.to_path_buf(),
-            detail: check,
-        });
+    // quick_check reads every page once: it finds damage inside the file rather than at the
+    // first unlucky read later. That takes about 8 ms per MiB here, so a big file checks only
+    // its small tables at launch; damage met later in the lines is reported to the caller,
+    // marks the file, and the next launch checks all of it.
+    let checks: &[&str] = if size <= FULL_CHECK_MAX_BYTES || suspect {
+        &["PRAGMA quick_check(1)"]
+    } else {
+        &[
+            "PRAGMA quick_check(sessions)",
+            "PRAGMA quick_check(outbox)",
+            "PRAGMA quick_check(settings)",
+        ]
+    };
+    for check in checks {
+        let verdict: String = conn
+            .query_row(check, [], |row| row.get(0))
+            .map_err(sqlite)?;
+        if verdict != "ok" {
+            return Err(StoreError::Corrupt {
+                path: path.to_path_buf(),
+                detail: verdict,
+            });
+        }
     }
+    let _ = std::fs::remove_file(damage_marker(path));
     match schema::migrate(&mut conn).map_err(sqlite)? {
         Ok(()) => Ok(conn),
         Err(found) => Err(StoreError::TooNew {
@@ -112,6 +128,14 @@ fn open_checked(path: &Path) -> Result<Connection, StoreError> {
             known: i64::try_from(schema::MIGRATIONS.len()).unwrap_or(i64::MAX),
         }),
     }
+}
+
+/// Files up to this size are checked whole at every launch (about 130 ms at this size).
+const FULL_CHECK_MAX_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Left next to a file in which damage was met, so the next launch checks all of it.
+fn damage_marker(path: &Path) -> PathBuf {
+    sidecar(path, ".damaged")
 }
 
 fn sidecar(path: &Path, suffix: &str) -> PathBuf {
@@ -281,7 +305,12 @@ impl Store {
     }
 
     pub(crate) fn sqlite(&self, error: rusqlite::Error) -> StoreError {
-        StoreError::from_sqlite(&self.inner.path, error)
+        let error = StoreError::from_sqlite(&self.inner.path, error);
+        if error.is_corrupt() {
+            tracing::error!(%error, "damage found in the transcript database");
+            let _ = std::fs::write(damage_marker(&self.inner.path), b"");
+        }
+        error
     }
 
     pub(crate) fn write<T>(
@@ -471,6 +500,56 @@ impl Store {
         Ok(Recorded::Saved)
     }
 
+    /// Records many final lines in one transaction (an import, a transcript fetched from the
+    /// backend). Lines already final are left as they are. Returns how many were new.
+    pub fn record_many(&self, session_id: &str, lines: &[Line]) -> Result<usize, StoreError> {
+        let saved = self.write(|conn| {
+            let tx = conn.transaction()?;
+            let mut saved = 0;
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO lines (session_id, item_id, seq, speaker, text, started_ms,
+                        ended_ms, is_final, inaudible, interrupted)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?9)
+                     ON CONFLICT (session_id, item_id) DO UPDATE SET seq = excluded.seq,
+                        text = excluded.text, started_ms = excluded.started_ms,
+                        ended_ms = excluded.ended_ms, is_final = 1,
+                        inaudible = excluded.inaudible, interrupted = excluded.interrupted
+                     WHERE NOT lines.is_final",
+                )?;
+                let mut enqueue = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO outbox (session_id, item_id, enqueued_ms)
+                     SELECT ?1, ?2, ?3 FROM sessions WHERE id = ?1 AND remote IS NOT NULL",
+                )?;
+                let now = now_ms();
+                for line in lines {
+                    let changed = insert.execute(params![
+                        session_id,
+                        line.item_id,
+                        line.seq,
+                        speaker_str(line.speaker),
+                        line.text,
+                        i64::try_from(line.started_ms).unwrap_or(i64::MAX),
+                        line.ended_ms
+                            .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)),
+                        line.inaudible,
+                        line.interrupted
+                    ])?;
+                    if changed > 0 {
+                        saved += 1;
+                        enqueue.execute(params![session_id, line.item_id, now])?;
+                    }
+                }
+            }
+            tx.commit()?;
+            Ok(saved)
+        })?;
+        if saved > 0 {
+            self.inner.changed.notify_one();
+        }
+        Ok(saved)
+    }
+
     /// Records one change from the transcript assembler.
     pub fn apply(&self, session_id: &str, change: &TranscriptChange) -> Result<(), StoreError> {
         match change {
@@ -569,6 +648,17 @@ impl Store {
             select
                 .query_map(params![session_id, finals_only], line_row)?
                 .collect()
+        })
+    }
+
+    /// How many sessions are kept, and how many final lines wait to go to a backend.
+    pub fn totals(&self) -> Result<(u64, u64), StoreError> {
+        self.read(|conn| {
+            conn.query_row(
+                "SELECT (SELECT COUNT(*) FROM sessions), (SELECT COUNT(*) FROM outbox)",
+                [],
+                |row| Ok((count_at(row, 0)?, count_at(row, 1)?)),
+            )
         })
     }
 

@@ -1,9 +1,10 @@
 //! Facts about this installation of Viva: version, build and where it keeps its files.
 
 use serde::Serialize;
-use tauri::{AppHandle, Manager};
+use tauri::{AppHandle, Manager, State};
 
 use crate::error::{AppError, ErrorCode};
+use crate::transcripts::{TranscriptState, TranscriptsInfo};
 
 /// What the first screen and bug reports show about this copy of Viva.
 #[derive(Debug, Clone, Serialize, specta::Type)]
@@ -19,11 +20,15 @@ pub struct AppInfo {
     pub data_dir: String,
     /// Where Viva writes its rotating JSON logs.
     pub log_dir: String,
+    pub transcripts: TranscriptsInfo,
 }
 
 #[tauri::command]
 #[specta::specta]
-pub fn app_info(app: AppHandle) -> Result<AppInfo, AppError> {
+pub fn app_info(
+    app: AppHandle,
+    transcripts: State<'_, TranscriptState>,
+) -> Result<AppInfo, AppError> {
     let paths = app.path();
     let unavailable = |what: &str, error: tauri::Error| {
         AppError::new(
@@ -44,5 +49,6 @@ pub fn app_info(app: AppHandle) -> Result<AppInfo, AppError> {
         .to_owned(),
         data_dir: data_dir.display().to_string(),
         log_dir: log_dir.display().to_string(),
+        transcripts: transcripts.info(),
     })
 }
