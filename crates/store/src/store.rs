@@ -236,11 +236,7 @@ fn salvage(damaged: &Path, into: &mut Connection) -> (u64, u64) {
                 )?;
                 // The backend is idempotent by item id: sending a recovered line again is
                 // harmless, and it may never have arrived.
-                tx.execute(
-                    "INSERT OR IGNORE INTO outbox (session_id, item_id, enqueued_ms)
-                     SELECT ?1, ?2, ?3 FROM sessions WHERE id = ?1 AND remote IS NOT NULL",
-                    params![session_id, item_id, now_ms()],
-                )?;
+                tx.execute(ENQUEUE_LINE, params![session_id, item_id, now_ms()])?;
                 Ok(n)
             })();
             if copied.is_ok_and(|n| n > 0) {
@@ -446,42 +442,9 @@ impl Store {
     /// returns; a partial one keeps only its latest words.
     pub fn record(&self, session_id: &str, line: &Line) -> Result<Recorded, StoreError> {
         let is_final = line.status == LineStatus::Final;
-        let started = i64::try_from(line.started_ms).unwrap_or(i64::MAX);
-        let ended = line
-            .ended_ms
-            .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX));
         let changed = self.write(|conn| {
             let tx = conn.transaction()?;
-            // A final line never changes again; partial words never overwrite it.
-            let changed = tx.execute(
-                "INSERT INTO lines (session_id, item_id, seq, speaker, text, started_ms,
-                    ended_ms, is_final, inaudible, interrupted)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-                 ON CONFLICT (session_id, item_id) DO UPDATE SET seq = excluded.seq,
-                    text = excluded.text, started_ms = excluded.started_ms,
-                    ended_ms = excluded.ended_ms, is_final = excluded.is_final,
-                    inaudible = excluded.inaudible, interrupted = excluded.interrupted
-                 WHERE NOT lines.is_final",
-                params![
-                    session_id,
-                    line.item_id,
-                    line.seq,
-                    speaker_str(line.speaker),
-                    line.text,
-                    started,
-                    ended,
-                    is_final,
-                    line.inaudible,
-                    line.interrupted
-                ],
-            )?;
-            if is_final && changed > 0 {
-                tx.execute(
-                    "INSERT OR IGNORE INTO outbox (session_id, item_id, enqueued_ms)
-                     SELECT ?1, ?2, ?3 FROM sessions WHERE id = ?1 AND remote IS NOT NULL",
-                    params![session_id, line.item_id, now_ms()],
-                )?;
-            }
+            let changed = upsert_line(&tx, session_id, line, is_final, now_ms())?;
             tx.commit()?;
             Ok(changed)
         });
@@ -491,7 +454,7 @@ impl Store {
             }
             other => other?,
         };
-        if changed == 0 {
+        if !changed {
             return Ok(Recorded::Unchanged);
         }
         if is_final {
@@ -505,40 +468,11 @@ impl Store {
     pub fn record_many(&self, session_id: &str, lines: &[Line]) -> Result<usize, StoreError> {
         let saved = self.write(|conn| {
             let tx = conn.transaction()?;
+            let now = now_ms();
             let mut saved = 0;
-            {
-                let mut insert = tx.prepare_cached(
-                    "INSERT INTO lines (session_id, item_id, seq, speaker, text, started_ms,
-                        ended_ms, is_final, inaudible, interrupted)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?9)
-                     ON CONFLICT (session_id, item_id) DO UPDATE SET seq = excluded.seq,
-                        text = excluded.text, started_ms = excluded.started_ms,
-                        ended_ms = excluded.ended_ms, is_final = 1,
-                        inaudible = excluded.inaudible, interrupted = excluded.interrupted
-                     WHERE NOT lines.is_final",
-                )?;
-                let mut enqueue = tx.prepare_cached(
-                    "INSERT OR IGNORE INTO outbox (session_id, item_id, enqueued_ms)
-                     SELECT ?1, ?2, ?3 FROM sessions WHERE id = ?1 AND remote IS NOT NULL",
-                )?;
-                let now = now_ms();
-                for line in lines {
-                    let changed = insert.execute(params![
-                        session_id,
-                        line.item_id,
-                        line.seq,
-                        speaker_str(line.speaker),
-                        line.text,
-                        i64::try_from(line.started_ms).unwrap_or(i64::MAX),
-                        line.ended_ms
-                            .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)),
-                        line.inaudible,
-                        line.interrupted
-                    ])?;
-                    if changed > 0 {
-                        saved += 1;
-                        enqueue.execute(params![session_id, line.item_id, now])?;
-                    }
+            for line in lines {
+                if upsert_line(&tx, session_id, line, true, now)? {
+                    saved += 1;
                 }
             }
             tx.commit()?;
@@ -682,6 +616,51 @@ impl Store {
         })?;
         Ok(())
     }
+}
+
+/// Queues a final line for its session's backend (none for a session kept on this device).
+const ENQUEUE_LINE: &str = "INSERT OR IGNORE INTO outbox (session_id, item_id, enqueued_ms)
+    SELECT ?1, ?2, ?3 FROM sessions WHERE id = ?1 AND remote IS NOT NULL";
+
+/// Writes a line unless it is final already (a final line never changes again, and partial
+/// words never overwrite it); a line that became final is queued for sync in the same
+/// transaction. Returns whether anything changed.
+fn upsert_line(
+    tx: &rusqlite::Transaction<'_>,
+    session_id: &str,
+    line: &Line,
+    is_final: bool,
+    now_ms: i64,
+) -> rusqlite::Result<bool> {
+    let changed =
+        tx.prepare_cached(
+            "INSERT INTO lines (session_id, item_id, seq, speaker, text, started_ms,
+                ended_ms, is_final, inaudible, interrupted)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (session_id, item_id) DO UPDATE SET seq = excluded.seq,
+                text = excluded.text, started_ms = excluded.started_ms,
+                ended_ms = excluded.ended_ms, is_final = excluded.is_final,
+                inaudible = excluded.inaudible, interrupted = excluded.interrupted
+             WHERE NOT lines.is_final",
+        )?
+        .execute(params![
+            session_id,
+            line.item_id,
+            line.seq,
+            speaker_str(line.speaker),
+            line.text,
+            i64::try_from(line.started_ms).unwrap_or(i64::MAX),
+            line.ended_ms
+                .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)),
+            is_final,
+            line.inaudible,
+            line.interrupted
+        ])? > 0;
+    if is_final && changed {
+        tx.prepare_cached(ENQUEUE_LINE)?
+            .execute(params![session_id, line.item_id, now_ms])?;
+    }
+    Ok(changed)
 }
 
 /// Makes the words of lines still being spoken final and cut off (empty ones are dropped:
