@@ -71,6 +71,24 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (session_id, item_id)
     ) WITHOUT ROWID;
     "#,
+    // 2: each session's first and last line id. A session's lines are (nearly always) one
+    //    run of ids, so a title or date filter becomes a few id ranges the search checks
+    //    without reading each matching line (see search.rs). And each line's speaker in a
+    //    small index, so the speaker filter does not read whole lines either.
+    r#"
+    CREATE INDEX lines_speaker ON lines(id, speaker);
+    ALTER TABLE sessions ADD COLUMN first_line_id INTEGER;
+    ALTER TABLE sessions ADD COLUMN last_line_id INTEGER;
+    UPDATE sessions SET
+        first_line_id = (SELECT min(id) FROM lines WHERE session_id = sessions.id),
+        last_line_id = (SELECT max(id) FROM lines WHERE session_id = sessions.id);
+    CREATE TRIGGER lines_span AFTER INSERT ON lines BEGIN
+        UPDATE sessions SET
+            first_line_id = coalesce(min(first_line_id, new.id), new.id),
+            last_line_id = coalesce(max(last_line_id, new.id), new.id)
+        WHERE id = new.session_id;
+    END;
+    "#,
 ];
 
 /// Connection settings every connection gets.
@@ -84,6 +102,7 @@ pub(crate) fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    crate::search::register_functions(conn)?;
     Ok(())
 }
 
@@ -104,4 +123,45 @@ pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<Result<(), i64>
         tx.commit()?;
     }
     Ok(Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn version_two_learns_each_sessions_line_ids_from_a_version_one_file() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute_batch(
+            "INSERT INTO sessions (id, title, mode, status, started_at_ms)
+                VALUES ('a', 'A', 'interview', 'completed', 1), ('b', 'B', 'interview', 'active', 2);
+             INSERT INTO lines (id, session_id, item_id, seq, speaker, text, started_ms, is_final)
+                VALUES (5, 'a', 'x', 1, 'candidate', 'one', 0, 1),
+                       (9, 'a', 'y', 2, 'candidate', 'two', 0, 1);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap().unwrap();
+        let span = |id: &str| -> (Option<i64>, Option<i64>) {
+            conn.query_row(
+                "SELECT first_line_id, last_line_id FROM sessions WHERE id = ?1",
+                [id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .unwrap()
+        };
+        assert_eq!(span("a"), (Some(5), Some(9)));
+        assert_eq!(span("b"), (None, None));
+        // New lines widen their session's span.
+        conn.execute_batch(
+            "INSERT INTO lines (id, session_id, item_id, seq, speaker, text, started_ms, is_final)
+                VALUES (12, 'b', 'z', 1, 'candidate', 'three', 0, 1),
+                       (3, 'a', 'w', 3, 'candidate', 'zero', 0, 0);",
+        )
+        .unwrap();
+        assert_eq!(span("a"), (Some(3), Some(9)));
+        assert_eq!(span("b"), (Some(12), Some(12)));
+    }
 }

@@ -1,7 +1,7 @@
 //! Full-text search over final lines: the user's words become a safe FTS5 query, narrowed by
 //! speaker, session title and date, ranked by BM25, with the matched words marked.
 
-use rusqlite::params;
+use rusqlite::named_params;
 use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 use viva_realtime::Speaker;
@@ -48,8 +48,10 @@ pub struct Hit {
     pub snippet: Vec<Fragment>,
 }
 
-/// At most this many matches (the newest) are ranked; see [`Store::search`].
-const RANKED: i64 = 10_000;
+/// At most this many matches (the newest) are ranked; see [`Store::search`]. A query that
+/// matches more is broad ("the", a topic every interview touches): the newest are the ones a
+/// user most likely wants, and more words or a filter reach older ones.
+const RANKED: i64 = 5_000;
 
 /// One thing the user asked for: a word or a phrase (folded like the index folds), maybe a
 /// prefix.
@@ -200,6 +202,142 @@ fn like_pattern(part: &str) -> String {
     format!("%{escaped}%")
 }
 
+/// Whether a line id lies in a session the title and date filters let through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Outside = 0,
+    Inside = 1,
+    /// Another session's lines share these ids (two sessions recorded at once): the line
+    /// itself must be checked.
+    Unsure = 2,
+}
+
+/// The line ids of the sessions the title and date filters let through, as sorted,
+/// disjoint ranges. A session's lines are written together, so a few hundred ranges stand
+/// for a million lines, and checking one is a binary search instead of reading the line and
+/// its session.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Spans(Vec<(i64, i64, Verdict)>);
+
+/// Sorted, merged copies of inclusive ranges.
+fn merged(mut ranges: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
+    ranges.sort_unstable();
+    let mut out: Vec<(i64, i64)> = Vec::with_capacity(ranges.len());
+    for (lo, hi) in ranges {
+        match out.last_mut() {
+            Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
+            _ => out.push((lo, hi)),
+        }
+    }
+    out
+}
+
+impl Spans {
+    /// From every session's `(first line id, last line id, passes the filters)`.
+    fn new(sessions: impl IntoIterator<Item = (i64, i64, bool)>) -> Self {
+        let (mut kept, mut left) = (Vec::new(), Vec::new());
+        for (lo, hi, pass) in sessions {
+            if lo <= hi {
+                if pass { &mut kept } else { &mut left }.push((lo, hi));
+            }
+        }
+        let (kept, left) = (merged(kept), merged(left));
+        let mut spans = Vec::with_capacity(kept.len());
+        let mut next_left = 0;
+        for (lo, hi) in kept {
+            let mut at = lo;
+            while left.get(next_left).is_some_and(|l| l.1 < at) {
+                next_left += 1;
+            }
+            let mut overlap = next_left;
+            while let Some(&(l_lo, l_hi)) = left.get(overlap).filter(|l| l.0 <= hi) {
+                if l_lo > at {
+                    spans.push((at, l_lo - 1, Verdict::Inside));
+                }
+                let end = l_hi.min(hi);
+                spans.push((at.max(l_lo), end, Verdict::Unsure));
+                at = end.saturating_add(1);
+                if l_hi > hi {
+                    break;
+                }
+                overlap += 1;
+            }
+            next_left = overlap;
+            if at <= hi {
+                spans.push((at, hi, Verdict::Inside));
+            }
+        }
+        Self(spans)
+    }
+
+    fn verdict(&self, id: i64) -> Verdict {
+        let after = self.0.partition_point(|span| span.1 < id);
+        match self.0.get(after) {
+            Some(&(lo, _, verdict)) if lo <= id => verdict,
+            _ => Verdict::Outside,
+        }
+    }
+
+    /// As an SQL blob: little-endian `lo, hi, verdict` triples.
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.0.len() * 24);
+        for &(lo, hi, verdict) in &self.0 {
+            out.extend_from_slice(&lo.to_le_bytes());
+            out.extend_from_slice(&hi.to_le_bytes());
+            out.extend_from_slice(&(verdict as i64).to_le_bytes());
+        }
+        out
+    }
+
+    fn decode(blob: &[u8]) -> Option<Self> {
+        let mut spans = Vec::with_capacity(blob.len() / 24);
+        let mut chunks = blob.chunks_exact(24);
+        for chunk in &mut chunks {
+            let number = |at: usize| -> Option<i64> {
+                Some(i64::from_le_bytes(chunk.get(at..at + 8)?.try_into().ok()?))
+            };
+            let verdict = match number(16)? {
+                1 => Verdict::Inside,
+                2 => Verdict::Unsure,
+                _ => Verdict::Outside,
+            };
+            spans.push((number(0)?, number(8)?, verdict));
+        }
+        chunks.remainder().is_empty().then_some(Self(spans))
+    }
+}
+
+/// SQL functions the search needs, on every connection.
+pub(crate) fn register_functions(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    // viva_span(line id, spans blob): 0 outside the spans, 1 inside, 2 unsure. The blob is
+    // decoded once per statement (SQLite keeps it as auxiliary data while the argument stays
+    // the same).
+    conn.create_scalar_function(
+        "viva_span",
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let spans = ctx.get_or_create_aux(1, |blob| {
+                blob.as_blob()
+                    .ok()
+                    .and_then(Spans::decode)
+                    .ok_or("viva_span: malformed spans")
+            })?;
+            Ok(spans.verdict(ctx.get::<i64>(0)?) as i64)
+        },
+    )
+}
+
+/// The title and date filters, on a session `s`.
+macro_rules! session_filter {
+    () => {
+        "(:title IS NULL OR s.title LIKE :title ESCAPE '\\')
+         AND (:from IS NULL OR s.started_at_ms >= :from)
+         AND (:until IS NULL OR s.started_at_ms < :until)"
+    };
+}
+
 impl Store {
     /// Lines matching `query`, best first.
     pub fn search(&self, query: &SearchQuery) -> Result<Vec<Hit>, StoreError> {
@@ -211,56 +349,70 @@ impl Store {
             0 => 50,
             n => n.min(500),
         };
+        let title = query.title_contains.as_deref().map(like_pattern);
         self.read(|conn| {
-            // BM25 costs about a microsecond per matching line, and a broad query ("the")
-            // can match most of a million lines: only the newest RANKED matches that pass the
-            // filters are ranked; narrower queries rank every match. Without filters the
-            // index alone finds them, several times faster than joining each match.
-            let filtered = query.speaker.is_some()
-                || query.title_contains.is_some()
-                || query.from_ms.is_some()
-                || query.until_ms.is_some();
-            let mut select = conn.prepare_cached(if filtered {
-                "WITH matches AS (
-                    SELECT lines_fts.rowid AS id, lines_fts.rank AS rank
-                    FROM lines_fts
-                    JOIN lines l ON l.id = lines_fts.rowid
-                    JOIN sessions s ON s.id = l.session_id
-                    WHERE lines_fts MATCH ?1
-                      AND (?2 IS NULL OR l.speaker = ?2)
-                      AND (?3 IS NULL OR s.title LIKE ?3 ESCAPE '\\')
-                      AND (?4 IS NULL OR s.started_at_ms >= ?4)
-                      AND (?5 IS NULL OR s.started_at_ms < ?5)
-                    ORDER BY lines_fts.rowid DESC
-                    LIMIT ?7
-                 ), best AS (SELECT id, rank FROM matches ORDER BY rank LIMIT ?6)
-                 SELECT l.session_id, s.title, s.started_at_ms, l.item_id, l.seq, l.speaker,
-                    l.started_ms, l.text
-                 FROM best JOIN lines l ON l.id = best.id JOIN sessions s ON s.id = l.session_id
-                 ORDER BY best.rank"
+            // Title and date filters choose sessions; they become line-id ranges so that
+            // each match is checked without reading its line.
+            let spans = if title.is_some() || query.from_ms.is_some() || query.until_ms.is_some()
+            {
+                let mut sessions = conn.prepare_cached(concat!(
+                    "SELECT first_line_id, last_line_id, ",
+                    session_filter!(),
+                    " FROM sessions s WHERE first_line_id IS NOT NULL"
+                ))?;
+                let spans = sessions
+                    .query_map(
+                        named_params! {":title": title, ":from": query.from_ms, ":until": query.until_ms},
+                        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                    )?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let spans = Spans::new(spans);
+                if spans.0.is_empty() {
+                    return Ok(Vec::new());
+                }
+                Some(spans.encode())
             } else {
+                None
+            };
+            // BM25 costs about 1.5 µs per matching line (plus one pass over each word's
+            // postings for its weight), and a broad query ("the") can match most of a million
+            // lines: only the newest RANKED matches that pass the filters are ranked; narrower
+            // queries rank every match. The index yields matches newest first, so the filters
+            // only look at the ones it reaches, through the spans and a small speaker index.
+            let mut select = conn.prepare_cached(concat!(
                 "WITH matches AS (
                     SELECT rowid AS id, rank FROM lines_fts
-                    WHERE lines_fts MATCH ?1 AND coalesce(?2, ?3, ?4, ?5) IS NULL
-                    ORDER BY rowid DESC LIMIT ?7
-                 ), best AS (SELECT id, rank FROM matches ORDER BY rank LIMIT ?6)
+                    WHERE lines_fts MATCH :match
+                      AND (:spans IS NULL OR CASE viva_span(rowid, :spans)
+                        WHEN 1 THEN 1
+                        WHEN 2 THEN EXISTS (
+                            SELECT 1 FROM lines l JOIN sessions s ON s.id = l.session_id
+                            WHERE l.id = lines_fts.rowid AND ",
+                session_filter!(),
+                ")
+                        ELSE 0 END)
+                      AND (:speaker IS NULL OR EXISTS (
+                        SELECT 1 FROM lines l INDEXED BY lines_speaker
+                        WHERE l.id = lines_fts.rowid AND l.speaker = :speaker))
+                    ORDER BY rowid DESC LIMIT :ranked
+                 ), best AS (SELECT id, rank FROM matches ORDER BY rank LIMIT :limit)
                  SELECT l.session_id, s.title, s.started_at_ms, l.item_id, l.seq, l.speaker,
                     l.started_ms, l.text
                  FROM best JOIN lines l ON l.id = best.id JOIN sessions s ON s.id = l.session_id
                  ORDER BY best.rank"
-            })?;
-
+            ))?;
             select
                 .query_map(
-                    params![
-                        matcher,
-                        query.speaker.map(speaker_str),
-                        query.title_contains.as_deref().map(like_pattern),
-                        query.from_ms,
-                        query.until_ms,
-                        limit,
-                        RANKED
-                    ],
+                    named_params! {
+                        ":match": matcher,
+                        ":spans": spans,
+                        ":title": title,
+                        ":from": query.from_ms,
+                        ":until": query.until_ms,
+                        ":speaker": query.speaker.map(speaker_str),
+                        ":ranked": RANKED,
+                        ":limit": limit,
+                    },
                     |row| {
                         Ok(Hit {
                             session_id: row.get(0)?,
@@ -300,6 +452,35 @@ mod tests {
         );
         assert_eq!(fts_query("  *** ()  "), None);
         assert_eq!(fts_query(""), None);
+    }
+
+    #[test]
+    fn spans_say_what_a_line_by_line_check_would() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..2_000 {
+            let sessions: Vec<(i64, i64, bool)> = (0..rng.usize(0..6))
+                .map(|_| {
+                    let lo = rng.i64(0..40);
+                    (lo, lo + rng.i64(-2..12), rng.bool())
+                })
+                .collect();
+            let spans = Spans::new(sessions.clone());
+            assert_eq!(Spans::decode(&spans.encode()).as_ref(), Some(&spans));
+            for id in -1..55 {
+                let covers = |pass: bool| {
+                    sessions
+                        .iter()
+                        .any(|&(lo, hi, p)| p == pass && lo <= id && id <= hi)
+                };
+                let expected = match (covers(true), covers(false)) {
+                    (true, true) => Verdict::Unsure,
+                    (true, false) => Verdict::Inside,
+                    (false, _) => Verdict::Outside,
+                };
+                assert_eq!(spans.verdict(id), expected, "id {id} in {sessions:?}");
+            }
+        }
+        assert_eq!(Spans::decode(&[0; 23]), None);
     }
 
     fn marked(fragments: &[Fragment]) -> String {

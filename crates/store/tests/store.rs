@@ -435,6 +435,98 @@ fn search_ranks_narrows_and_marks_the_matched_words() {
 }
 
 #[test]
+fn session_filters_stay_exact_when_two_sessions_were_recorded_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("viva.sqlite3"));
+    store
+        .begin_session(&session("early", None, "Mock interview", 1_000))
+        .unwrap();
+    store
+        .begin_session(&session("late", None, "Real interview", 9_000))
+        .unwrap();
+    store
+        .begin_session(&session("after", None, "Mock interview", 20_000))
+        .unwrap();
+    // Lines of "early" and "late" alternate, so their line ids interleave.
+    for seq in 1..=6_u32 {
+        let (id, speaker) = if seq % 2 == 0 {
+            ("late", Speaker::Candidate)
+        } else {
+            ("early", Speaker::Interviewer)
+        };
+        let text = format!("latency budget {seq}");
+        store
+            .record(
+                id,
+                &line(
+                    &format!("{id}{seq}"),
+                    seq,
+                    speaker,
+                    &text,
+                    LineStatus::Final,
+                ),
+            )
+            .unwrap();
+    }
+    store
+        .record(
+            "after",
+            &line(
+                "after1",
+                1,
+                Speaker::Candidate,
+                "latency again",
+                LineStatus::Final,
+            ),
+        )
+        .unwrap();
+    let sessions = |query: SearchQuery| -> Vec<String> {
+        let mut ids: Vec<String> = store
+            .search(&query)
+            .unwrap()
+            .into_iter()
+            .map(|h| h.item_id)
+            .collect();
+        ids.sort();
+        ids
+    };
+    let latency = SearchQuery {
+        text: "latency".into(),
+        ..SearchQuery::default()
+    };
+    assert_eq!(
+        sessions(SearchQuery {
+            title_contains: Some("mock".into()),
+            ..latency.clone()
+        }),
+        vec!["after1", "early1", "early3", "early5"]
+    );
+    assert_eq!(
+        sessions(SearchQuery {
+            from_ms: Some(5_000),
+            until_ms: Some(10_000),
+            ..latency.clone()
+        }),
+        vec!["late2", "late4", "late6"]
+    );
+    assert_eq!(
+        sessions(SearchQuery {
+            title_contains: Some("mock".into()),
+            speaker: Some(Speaker::Candidate),
+            ..latency.clone()
+        }),
+        vec!["after1"]
+    );
+    assert!(
+        sessions(SearchQuery {
+            title_contains: Some("nobody".into()),
+            ..latency
+        })
+        .is_empty()
+    );
+}
+
+#[test]
 fn partial_words_are_not_searchable_until_final() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir.path().join("viva.sqlite3"));
