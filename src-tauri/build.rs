@@ -22,6 +22,14 @@ fn main() {
         "sign_up",
         "sign_out",
         "practice_offline",
+        "preflight",
+        "start_mic_test",
+        "stop_mic_test",
+        "start_interview",
+        "set_muted",
+        "send_answer",
+        "end_interview",
+        "leave_interview",
     ]);
     if let Err(error) =
         tauri_build::try_build(tauri_build::Attributes::new().app_manifest(manifest))

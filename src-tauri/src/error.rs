@@ -34,6 +34,16 @@ pub enum ErrorCode {
     Unavailable,
     /// The backend said something else went wrong.
     Backend,
+    /// No microphone can be opened; text mode still works.
+    NoMicrophone,
+    /// An interview is already under way.
+    Busy,
+    /// The transcript store cannot be used, so nothing that needs it can start.
+    StoreUnavailable,
+    /// No interview is under way.
+    NotLive,
+    /// What the user entered cannot be used (an empty answer).
+    InvalidInput,
 }
 
 /// An error as the UI receives it: `{ code, message }`.

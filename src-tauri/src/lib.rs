@@ -4,6 +4,7 @@
 pub mod account;
 pub mod commands;
 pub mod error;
+pub mod live;
 mod logging;
 pub mod settings;
 pub mod transcripts;
@@ -24,6 +25,14 @@ pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
         commands::account::sign_up,
         commands::account::practice_offline,
         commands::account::sign_out,
+        commands::live::preflight,
+        commands::live::start_mic_test,
+        commands::live::stop_mic_test,
+        commands::live::start_interview,
+        commands::live::set_muted,
+        commands::live::send_answer,
+        commands::live::end_interview,
+        commands::live::leave_interview,
     ])
 }
 
@@ -56,6 +65,7 @@ pub fn run() -> Result<(), tauri::Error> {
             app.manage(guard);
             let data_dir = app.path().app_data_dir()?;
             app.manage(transcripts::TranscriptState::open(&data_dir));
+            app.manage(live::LiveState::default());
             let config_dir = app.path().app_config_dir()?;
             app.manage(account::AccountState::new(settings::SettingsFile::new(
                 &config_dir,

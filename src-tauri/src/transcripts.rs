@@ -3,9 +3,10 @@
 //! says what happened.
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
-use viva_store::Store;
+use viva_store::{Store, SyncTarget, Syncer};
 
 /// What the first screen shows about the transcripts kept on this computer.
 #[derive(Debug, Clone, Serialize, specta::Type)]
@@ -26,6 +27,8 @@ pub struct TranscriptState {
     store: Option<Store>,
     recovered: u32,
     problem: Option<String>,
+    /// The outbox sending to the signed-in user's backend.
+    syncer: Mutex<Option<(SyncTarget, Syncer)>>,
 }
 
 impl TranscriptState {
@@ -47,6 +50,7 @@ impl TranscriptState {
                     store: Some(store),
                     recovered: u32::try_from(report.interrupted.len()).unwrap_or(u32::MAX),
                     problem,
+                    syncer: Mutex::new(None),
                 }
             }
             Err(error) => {
@@ -55,8 +59,46 @@ impl TranscriptState {
                     store: None,
                     recovered: 0,
                     problem: Some(format!("Transcripts cannot be saved: {error}")),
+                    syncer: Mutex::new(None),
                 }
             }
+        }
+    }
+
+    /// Sends the outbox of `user_id` on `remote` with `account`'s sign-in, replacing the
+    /// syncer of another user or backend. Lines left from earlier runs go out too.
+    pub fn sync_as(&self, account: &Arc<viva_backend::Account>, remote: &str, user_id: &str) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        let Ok(mut syncer) = self.syncer.lock() else {
+            return;
+        };
+        let target = SyncTarget {
+            remote: remote.to_owned(),
+            user_id: user_id.to_owned(),
+        };
+        if syncer
+            .as_ref()
+            .is_some_and(|(running, _)| *running == target)
+        {
+            return;
+        }
+        tracing::info!(event = "sync_started", %remote);
+        let running = viva_store::spawn_syncer(
+            store.clone(),
+            target.clone(),
+            viva_session::AccountRemote {
+                account: account.clone(),
+            },
+        );
+        *syncer = Some((target, running));
+    }
+
+    /// Stops sending (signed out).
+    pub fn stop_sync(&self) {
+        if let Ok(mut syncer) = self.syncer.lock() {
+            syncer.take();
         }
     }
 

@@ -128,6 +128,50 @@ impl App {
         }
     }
 
+    /// Clicks the element with `data-testid` `test_id` once it exists.
+    pub async fn click(&self, test_id: &str) -> Result<()> {
+        self.client
+            .wait()
+            .at_most(UI_TIMEOUT)
+            .for_element(Locator::Css(&format!("[data-testid={test_id}]")))
+            .await
+            .with_context(|| format!("no `{test_id}` to click"))?
+            .click()
+            .await
+            .with_context(|| format!("clicking `{test_id}`"))?;
+        Ok(())
+    }
+
+    /// An attribute of the first element matching `css`, if both exist.
+    pub async fn attribute(&self, css: &str, name: &str) -> Option<String> {
+        let element = self.client.find(Locator::Css(css)).await.ok()?;
+        element.attr(name).await.ok().flatten()
+    }
+
+    /// Waits up to `timeout` until `check` (run every 100 ms) gives a value.
+    pub async fn wait_for<T, F, Fut>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut check: F,
+    ) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(value) = check().await {
+                return Ok(value);
+            }
+            if tokio::time::Instant::now() > deadline {
+                let page = self.client.source().await.unwrap_or_default();
+                bail!("{what}: not within {timeout:?}; the page was:\n{page}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// A screenshot of the webview, written under the run's artifacts.
     pub async fn screenshot(&self, name: &str) -> Result<PathBuf> {
         let png = self.client.screenshot().await?;
@@ -243,4 +287,32 @@ pub fn wav_rms(path: &Path) -> Result<f64> {
         bail!("{} holds no samples", path.display());
     }
     Ok((sum / count as f64).sqrt())
+}
+
+/// Word errors of `heard` against `said` (case and punctuation ignored), and the words said.
+pub fn word_error_rate(said: &str, heard: &str) -> (usize, usize) {
+    let words = |s: &str| -> Vec<String> {
+        s.split_whitespace()
+            .map(|w| {
+                w.chars()
+                    .filter(|c| c.is_alphanumeric() || *c == '\'')
+                    .collect::<String>()
+                    .to_lowercase()
+            })
+            .filter(|w| !w.is_empty())
+            .collect()
+    };
+    let (said, heard) = (words(said), words(heard));
+    // Edit distance over words, one row at a time.
+    let mut row: Vec<usize> = (0..=heard.len()).collect();
+    for (i, s) in said.iter().enumerate() {
+        let mut diagonal = i;
+        row[0] = i + 1;
+        for (j, h) in heard.iter().enumerate() {
+            let substituted = diagonal + usize::from(s != h);
+            diagonal = row[j + 1];
+            row[j + 1] = substituted.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    (row[heard.len()], said.len())
 }

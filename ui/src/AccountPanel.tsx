@@ -7,9 +7,17 @@ type Mode = "sign_in" | "sign_up";
  * The organisation account: which backend, and signing in, up and out. Errors show inline next
  * to the form that caused them; the password field is cleared after every attempt.
  */
-export function AccountPanel(props: { api: AccountApi }) {
+export function AccountPanel(props: {
+  api: AccountApi;
+  /** Told whenever who is signed in (or practising offline) changes. */
+  onAuth?: (auth: AuthView) => void;
+}) {
   const [status, setStatus] = createSignal<BackendStatus | undefined>();
-  const [auth, setAuth] = createSignal<AuthView | undefined>();
+  const [auth, setAuthSignal] = createSignal<AuthView | undefined>();
+  const setAuth = (view: AuthView) => {
+    setAuthSignal(view);
+    props.onAuth?.(view);
+  };
   const [editingBackend, setEditingBackend] = createSignal(false);
   const [mode, setMode] = createSignal<Mode>("sign_in");
   const [error, setError] = createSignal<{ code: string; message: string } | undefined>();

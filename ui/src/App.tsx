@@ -1,10 +1,29 @@
-import { createResource, Match, Switch } from "solid-js";
+import { createResource, createSignal, Match, Show, Switch } from "solid-js";
 import { AboutPanel } from "./AboutPanel";
 import { AccountPanel } from "./AccountPanel";
-import { accountApi, loadAppInfo } from "./ipc";
+import {
+  type AuthView,
+  accountApi,
+  type EndedView,
+  liveApi,
+  loadAppInfo,
+  type StartRequest,
+} from "./ipc";
+import { Preflight } from "./Preflight";
+import { Room } from "./Room";
+import { Summary } from "./Summary";
+
+type Screen =
+  | { kind: "home" }
+  | { kind: "preflight"; interviewId: string | null }
+  | { kind: "room"; request: StartRequest }
+  | { kind: "summary"; ended: EndedView | null };
 
 export function App() {
-  const [info] = createResource(loadAppInfo);
+  const [info, { refetch }] = createResource(loadAppInfo);
+  const [screen, setScreen] = createSignal<Screen>({ kind: "home" });
+  const [auth, setAuth] = createSignal<AuthView | undefined>();
+  const signedIn = () => auth()?.state === "signed_in";
 
   return (
     <main class="shell">
@@ -15,21 +34,64 @@ export function App() {
           <p class="tagline">Live voice interviews with a transcript you can trust.</p>
         </div>
       </header>
-      <section class="welcome" aria-labelledby="welcome-title">
-        <h2 id="welcome-title">Welcome</h2>
-        <p>
-          Practise an interview on your own, or join one your organisation scheduled for you. Your
-          answers appear as a live transcript, saved on this computer first.
-        </p>
-      </section>
-      <AccountPanel api={accountApi} />
       <Switch>
-        <Match when={info.loading}>
-          <p class="muted" aria-live="polite">
-            Loading…
-          </p>
+        <Match when={screen().kind === "home"}>
+          <section class="welcome" aria-labelledby="welcome-title">
+            <h2 id="welcome-title">Welcome</h2>
+            <p>
+              Practise an interview on your own, or join one your organisation scheduled for you.
+              Your answers appear as a live transcript, saved on this computer first.
+            </p>
+            <Show when={signedIn()}>
+              <button
+                type="button"
+                onClick={() => setScreen({ kind: "preflight", interviewId: null })}
+                data-testid="practice-start"
+              >
+                Practise now
+              </button>
+            </Show>
+          </section>
+          <AccountPanel api={accountApi} onAuth={setAuth} />
+          <Switch>
+            <Match when={info.loading}>
+              <p class="muted" aria-live="polite">
+                Loading…
+              </p>
+            </Match>
+            <Match when={info()}>{(result) => <AboutPanel result={result()} />}</Match>
+          </Switch>
         </Match>
-        <Match when={info()}>{(result) => <AboutPanel result={result()} />}</Match>
+        <Match when={screen().kind === "preflight" && screen()}>
+          {(current) => (
+            <Preflight
+              api={liveApi}
+              interviewId={(current() as { interviewId: string | null }).interviewId}
+              onStart={(request) => setScreen({ kind: "room", request })}
+              onBack={() => setScreen({ kind: "home" })}
+            />
+          )}
+        </Match>
+        <Match when={screen().kind === "room" && screen()}>
+          {(current) => (
+            <Room
+              api={liveApi}
+              request={(current() as { request: StartRequest }).request}
+              onEnded={(ended) => setScreen({ kind: "summary", ended })}
+            />
+          )}
+        </Match>
+        <Match when={screen().kind === "summary" && screen()}>
+          {(current) => (
+            <Summary
+              ended={(current() as { ended: EndedView | null }).ended}
+              onDone={() => {
+                setScreen({ kind: "home" });
+                void refetch();
+              }}
+            />
+          )}
+        </Match>
       </Switch>
     </main>
   );

@@ -1,5 +1,6 @@
 // The UI's only door to Rust: typed wrappers over the generated bindings. Errors always arrive as
 // `{ code, message }` so screens can show the message and branch on the code.
+import { Channel } from "@tauri-apps/api/core";
 import {
   type AppError,
   type AppInfo_Serialize as AppInfo,
@@ -71,4 +72,69 @@ export const accountApi: AccountApi = {
   signUp: (name, email, password) => call(() => commands.signUp(name, email, password)),
   signOut: () => call(commands.signOut),
   practiceOffline: () => call(commands.practiceOffline),
+};
+
+export type {
+  EndedView_Serialize as EndedView,
+  HealthView_Serialize as HealthView,
+  LevelView,
+  LineView_Serialize as LineView,
+  LiveUpdate_Serialize as LiveUpdate,
+  PreflightView_Serialize as PreflightView,
+  StartedView,
+  StartRequest_Deserialize as StartRequest,
+} from "./bindings";
+
+import type {
+  EndedView_Serialize,
+  LevelView,
+  LiveUpdate_Deserialize,
+  LiveUpdate_Serialize,
+  PreflightView_Serialize,
+  StartedView,
+  StartRequest_Deserialize,
+} from "./bindings";
+
+/** What the pre-flight and interview screens need from the core; tests pass their own. */
+export interface LiveApi {
+  preflight(): Promise<Outcome<PreflightView_Serialize>>;
+  startMicTest(
+    microphone: string | null,
+    onLevel: (level: LevelView) => void,
+  ): Promise<Outcome<null>>;
+  stopMicTest(): Promise<Outcome<null>>;
+  start(
+    request: StartRequest_Deserialize,
+    onUpdate: (update: LiveUpdate_Serialize) => void,
+  ): Promise<Outcome<StartedView>>;
+  setMuted(muted: boolean): Promise<Outcome<null>>;
+  sendAnswer(text: string): Promise<Outcome<null>>;
+  end(): Promise<Outcome<EndedView_Serialize | null>>;
+  leave(): Promise<Outcome<null>>;
+}
+
+/** A channel whose messages go to `listener` (the core streams; the UI never polls). */
+function channel<T>(listener: (message: T) => void): Channel<T> {
+  const opened = new Channel<T>();
+  opened.onmessage = listener;
+  return opened;
+}
+
+export const liveApi: LiveApi = {
+  preflight: () => call(commands.preflight),
+  startMicTest: (microphone, onLevel) =>
+    call(() => commands.startMicTest(microphone, channel(onLevel))),
+  stopMicTest: () => call(commands.stopMicTest),
+  start: (request, onUpdate) =>
+    call(() =>
+      commands.startInterview(
+        request,
+        // What arrives is what Rust serialised.
+        channel(onUpdate) as unknown as Channel<LiveUpdate_Deserialize>,
+      ),
+    ),
+  setMuted: (muted) => call(() => commands.setMuted(muted)),
+  sendAnswer: (text) => call(() => commands.sendAnswer(text)),
+  end: () => call(commands.endInterview),
+  leave: () => call(commands.leaveInterview),
 };

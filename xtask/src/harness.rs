@@ -19,6 +19,8 @@ use crate::shell::output;
 
 /// The null sink tests speak into; its monitor is the default input device.
 pub const MIC_SINK: &str = "vmic";
+/// The null sink the app plays into: the default output, kept apart from the microphone.
+pub const SPEAKER_SINK: &str = "vspeakers";
 const KEYRING_PASSWORD: &str = "viva-harness";
 const START_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -41,7 +43,8 @@ pub struct Harness {
 
 impl Harness {
     /// Starts every daemon; tauri-driver only when its path is given (tests, not screenshots).
-    pub fn start(cache: &Path, tauri_driver: Option<&Path>) -> Result<Self> {
+    /// The app it starts finds the offline speech model in `model_dir`.
+    pub fn start(cache: &Path, model_dir: &Path, tauri_driver: Option<&Path>) -> Result<Self> {
         let base = cache.join("harness");
         let pid_file = base.join("daemons.pid");
         stop_stale_daemons(&pid_file);
@@ -70,6 +73,8 @@ impl Harness {
         harness.set("XDG_CACHE_HOME", dir("cache")?);
         harness.set("XDG_STATE_HOME", dir("state")?);
         harness.set("VIVA_E2E_ARTIFACTS", &artifacts);
+        // The private cache above holds no model; offline practice needs the real one.
+        harness.set("VIVA_MODEL_DIR", model_dir);
         // Not WEBKIT_DISABLE_DMABUF_RENDERER: it saves memory but makes WebDriver screenshots hang.
         harness.set("NO_AT_BRIDGE", "1");
         harness.set("GDK_BACKEND", "x11");
@@ -213,6 +218,9 @@ impl Harness {
             .arg("--log-level=notice")
             .args(["-L", "module-native-protocol-unix"])
             .args(["-L", &format!("module-null-sink sink_name={MIC_SINK} rate=48000 sink_properties=device.description=Viva-virtual-microphone")])
+            // What the app plays goes to its own sink: were it the microphone's, the
+            // interviewer would hear itself and stop mid-question.
+            .args(["-L", &format!("module-null-sink sink_name={SPEAKER_SINK} rate=48000 sink_properties=device.description=Viva-virtual-speakers")])
             .args(["-L", "module-always-sink"])
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -223,7 +231,7 @@ impl Harness {
             bail!("harness: PulseAudio did not start (pactl info fails)");
         }
         for (what, value) in [
-            ("set-default-sink", MIC_SINK.to_owned()),
+            ("set-default-sink", SPEAKER_SINK.to_owned()),
             ("set-default-source", format!("{MIC_SINK}.monitor")),
         ] {
             if output(self.command("pactl").args([what, &value])).is_none() {
@@ -249,6 +257,7 @@ impl Harness {
             .stderr(Stdio::null());
         self.spawn("pacat", keepalive)?;
         self.set("VIVA_E2E_MIC_SINK", MIC_SINK);
+        self.set("VIVA_E2E_SPEAKER_SINK", SPEAKER_SINK);
         Ok(())
     }
 

@@ -215,7 +215,7 @@ impl Workspace {
         let rows_dir = self.target.join("viva-bench");
         let _ = std::fs::remove_dir_all(&rows_dir);
         // The audio benchmark records from the harness's virtual microphone.
-        let harness = Harness::start(&self.cache, None)?;
+        let harness = Harness::start(&self.cache, &model_dir(), None)?;
         let mut command = self.cargo();
         command
             .args(["bench", "--locked", "--workspace", "--benches"])
@@ -287,7 +287,7 @@ impl Workspace {
         run(self
             .cargo()
             .args(["build", "--locked", "-p", "viva-desktop"]))?;
-        let harness = Harness::start(&self.cache, None)?;
+        let harness = Harness::start(&self.cache, &model_dir(), None)?;
         let mut app = harness
             .command(self.app_binary())
             .stdout(Stdio::null())
@@ -345,7 +345,7 @@ impl Workspace {
         suites.push(("ui (vitest)", step("ui tests", || self.vitest())?));
         let rust = {
             let harness = step("start harness", || {
-                Harness::start(&self.cache, Some(&driver))
+                Harness::start(&self.cache, &model_dir(), Some(&driver))
             })?;
             let counts = step("rust tests", || self.rust_tests(&harness));
             println!(
@@ -405,6 +405,8 @@ impl Workspace {
                 "--workspace",
                 "--no-fail-fast",
             ]);
+            // `cargo xtask test -E 'binary(practice)'`: everything after `test` narrows the run.
+            command.args(std::env::args().skip(2));
             with_harness(&mut command);
             let status = command.status()?;
             let xml = std::fs::read_to_string(&junit).unwrap_or_default();

@@ -111,12 +111,19 @@ fn devices_are_listed_with_names_and_the_default_marked() {
     assert!(!plugged.is_default);
     assert!(inputs.iter().all(|d| !d.id.ends_with(":null")));
     let outputs = output_devices();
+    let speakers = std::env::var("VIVA_E2E_SPEAKER_SINK").unwrap_or_else(|_| "vspeakers".into());
     assert!(
         outputs
             .iter()
-            .any(|d| d.id == format!("pulseaudio:{}", mic_sink()) && d.is_default),
+            .any(|d| d.id == format!("pulseaudio:{speakers}") && d.is_default),
         "{outputs:?}\n{}",
         sound_server_report()
+    );
+    assert!(
+        outputs
+            .iter()
+            .any(|d| d.id == format!("pulseaudio:{}", mic_sink()) && !d.is_default),
+        "{outputs:?}"
     );
 }
 

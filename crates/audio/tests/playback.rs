@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use common::*;
 use viva_audio::resample::StreamResampler;
 use viva_audio::{
-    AudioEvent, Capture, CaptureSettings, Direction, EncoderSettings, FRAME_SAMPLES, OpusEncoder,
-    Playback, PlaybackSettings, RtpAudio,
+    AudioEvent, Capture, CaptureSettings, DeviceSelection, Direction, EncoderSettings,
+    FRAME_SAMPLES, OpusEncoder, Playback, PlaybackSettings, RtpAudio,
 };
 
 /// The question as RTP packets, starting just below the sequence-number wrap.
@@ -45,8 +45,18 @@ fn the_interviewer_is_heard_despite_loss_and_reordering() {
     require_pulse();
     let (speech, packets) = question_packets();
     let (_capture, mut recorded) = Capture::start(CaptureSettings::default()).unwrap();
-    let (playback, mut events) = Playback::start(PlaybackSettings::default()).unwrap();
-    assert!(playback.stats().unwrap().device.unwrap().is_default);
+    // Played into the microphone's sink (the default output is a separate one), so the
+    // capture hears exactly what playback produced.
+    let into_microphone = format!("pulseaudio:{}", common::mic_sink());
+    let (playback, mut events) = Playback::start(PlaybackSettings {
+        device: DeviceSelection::Id(into_microphone.clone()),
+        ..PlaybackSettings::default()
+    })
+    .unwrap();
+    assert_eq!(
+        playback.stats().unwrap().device.unwrap().id,
+        into_microphone
+    );
 
     // The network: every 12th packet lost, every 7th swapped with the one after it.
     let sender = playback.sender();

@@ -20,10 +20,10 @@ use std::time::{Duration, Instant};
 
 use viva_audio::{EncoderSettings, PacedMicrophone};
 use viva_cli::embedded::{self, EmbeddedOptions};
-use viva_cli::grants::BackendGrants;
 use viva_localstack::Signaling;
 use viva_realtime::SessionState;
 use viva_rtc::{CallConfig, CallEvent, Media};
+use viva_session::BackendGrants;
 
 const CALLS: usize = 20;
 

@@ -13,12 +13,12 @@ use serde_json::json;
 use viva_audio::read_wav;
 use viva_backend::Backend;
 use viva_cli::embedded::{self, EmbeddedOptions};
-use viva_cli::grants::BackendGrants;
 use viva_cli::script::{self, Script};
-use viva_cli::sync::AccountRemote;
 use viva_cli::transcripts;
 use viva_realtime::TranscriptChange;
 use viva_rtc::{CallConfig, CallEvent, GrantSource, UplinkCounters};
+use viva_session::AccountRemote;
+use viva_session::BackendGrants;
 
 #[derive(Parser)]
 #[command(

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use viva_audio::{EncoderSettings, PacedMicrophone};
 use viva_cli::embedded::{self, Embedded, EmbeddedOptions};
-use viva_cli::grants::BackendGrants;
 use viva_cli::script::{self, Script};
 use viva_localstack::Signaling;
+use viva_session::BackendGrants;
 
 mod common;
 use common::{grant_for, speech};

@@ -19,10 +19,10 @@ use viva_cli::embedded::{self, Embedded, EmbeddedOptions};
 
 mod common;
 use common::speech;
-use viva_cli::grants::BackendGrants;
 use viva_cli::script::{self, Script};
 use viva_realtime::{LineStatus, SessionState, Speaker, TranscriptChange};
 use viva_rtc::{CallConfig, CallEvent, Grant, GrantError, GrantSource, Media};
+use viva_session::BackendGrants;
 
 /// Two sockets: one the candidate sends to (posing as the interviewer), one the interviewer
 /// sends to (posing as the candidate).

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use viva_backend::{Account, Backend, SessionQuery, StartRequest};
-use viva_cli::sync::AccountRemote;
 use viva_localstack::{Config, LocalStack};
 use viva_realtime::{Line, LineStatus, Speaker};
+use viva_session::AccountRemote;
 use viva_store::{Ending, NewSession, SessionStatus, Store, SyncState, SyncTarget};
 
 fn line(i: u32) -> Line {

@@ -8,6 +8,20 @@ use viva_backend::{AuthState, KeyringStatus, SignUp};
 
 use crate::account::AccountState;
 use crate::error::{AppError, ErrorCode};
+use crate::transcripts::TranscriptState;
+
+/// Starts sending the outbox of whoever is signed in to a real backend (offline practice's
+/// sessions stay on this computer).
+async fn sync_signed_in(accounts: &AccountState, transcripts: &TranscriptState) {
+    if accounts.is_offline().await {
+        return;
+    }
+    if let Ok(Some(account)) = accounts.account().await
+        && let AuthState::SignedIn { user_id, .. } = account.state()
+    {
+        transcripts.sync_as(&account, account.backend().base_url(), &user_id);
+    }
+}
 
 /// Who is signed in, as the UI shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
@@ -125,7 +139,11 @@ pub async fn set_backend(
 
 #[tauri::command]
 #[specta::specta]
-pub async fn current_user(accounts: State<'_, AccountState>) -> Result<AuthView, AppError> {
+pub async fn current_user(
+    accounts: State<'_, AccountState>,
+    transcripts: State<'_, TranscriptState>,
+) -> Result<AuthView, AppError> {
+    sync_signed_in(&accounts, &transcripts).await;
     Ok(match accounts.account().await? {
         Some(account) => account.state().into(),
         None => AuthView::SignedOut { reason: None },
@@ -136,6 +154,7 @@ pub async fn current_user(accounts: State<'_, AccountState>) -> Result<AuthView,
 #[specta::specta]
 pub async fn sign_in(
     accounts: State<'_, AccountState>,
+    transcripts: State<'_, TranscriptState>,
     email: String,
     password: String,
 ) -> Result<AuthView, AppError> {
@@ -143,6 +162,7 @@ pub async fn sign_in(
     let state = account.sign_in(&email, &password).await?;
     account.spawn_refresher();
     tracing::info!(event = "signed_in");
+    sync_signed_in(&accounts, &transcripts).await;
     Ok(state.into())
 }
 
@@ -179,7 +199,11 @@ pub async fn practice_offline(accounts: State<'_, AccountState>) -> Result<AuthV
 
 #[tauri::command]
 #[specta::specta]
-pub async fn sign_out(accounts: State<'_, AccountState>) -> Result<AuthView, AppError> {
+pub async fn sign_out(
+    accounts: State<'_, AccountState>,
+    transcripts: State<'_, TranscriptState>,
+) -> Result<AuthView, AppError> {
+    transcripts.stop_sync();
     if accounts.leave_offline().await {
         tracing::info!(event = "practice_offline_left");
     } else if let Some(account) = accounts.account().await? {

@@ -1,14 +1,24 @@
 //! Renewing a call's keys through the backend: `interview-start` again for the same session.
 
-use viva_backend::{Backend, BackendError, StartRequest};
+use std::sync::Arc;
+
+use viva_backend::{Account, Backend, BackendError, StartRequest};
 use viva_rtc::{Grant, GrantError, GrantSource};
+
+/// Where the access token for `interview-start` comes from.
+#[derive(Clone)]
+enum Token {
+    /// Held in memory only, for a run shorter than its life.
+    Fixed(String),
+    /// The signed-in account, which refreshes it before it expires.
+    Account(Arc<Account>),
+}
 
 /// Asks the backend for a fresh grant for an existing session, as the signed-in user.
 #[derive(Clone)]
 pub struct BackendGrants {
     pub backend: Backend,
-    /// Held in memory only.
-    access_token: String,
+    token: Token,
     practice: bool,
     app_version: String,
 }
@@ -27,7 +37,19 @@ impl BackendGrants {
     pub fn new(backend: Backend, access_token: String, practice: bool) -> Self {
         Self {
             backend,
-            access_token,
+            token: Token::Fixed(access_token),
+            practice,
+            app_version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
+    }
+
+    /// Grants for `account`'s user, with a fresh access token each time (a renewal an hour
+    /// into an interview must not use the token it started with).
+    #[must_use]
+    pub fn for_account(account: Arc<Account>, practice: bool) -> Self {
+        Self {
+            backend: account.backend().clone(),
+            token: Token::Account(account),
             practice,
             app_version: env!("CARGO_PKG_VERSION").to_owned(),
         }
@@ -46,12 +68,16 @@ impl BackendGrants {
     }
 
     async fn request(&self, request: &StartRequest) -> Result<Grant, GrantError> {
+        let access_token = match &self.token {
+            Token::Fixed(token) => token.clone(),
+            Token::Account(account) => account.access_token().await.map_err(grant_error)?,
+        };
         let body = self
             .backend
-            .interview_start(&self.access_token, request, &self.app_version)
+            .interview_start(&access_token, request, &self.app_version)
             .await
             .map_err(grant_error)?;
-        Grant::from_interview_start(&body, Some(self.access_token.clone()))
+        Grant::from_interview_start(&body, Some(access_token))
             .map_err(|e| GrantError::Unavailable(e.to_string()))
     }
 }

@@ -1,0 +1,334 @@
+//! Pre-flight and the live interview: microphones and their levels, the offline model, starting
+//! a practice or a scheduled interview, muting, typed answers and ending. Streams go to the UI
+//! over channels; the UI never polls.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tauri::State;
+use tauri::ipc::Channel;
+use viva_audio::{AudioEvent, Capture, CaptureSettings, DeviceSelection};
+use viva_session::{BackendGrants, LiveSession, LiveSettings, Recording};
+use viva_store::NewSession;
+
+use crate::account::AccountState;
+use crate::error::{AppError, ErrorCode};
+use crate::live::{EndedView, LevelView, LiveState, LiveUpdate, MicTest, SyncView, update};
+use crate::transcripts::TranscriptState;
+
+/// A microphone in the picker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct MicrophoneView {
+    /// Stable: the choice is remembered by it.
+    pub id: String,
+    pub name: String,
+    pub is_default: bool,
+}
+
+/// What pre-flight checks before an interview.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct PreflightView {
+    pub microphones: Vec<MicrophoneView>,
+    /// Why sound may not work (the sound server is unreachable), in words.
+    pub sound_problem: Option<String>,
+    /// The offline transcription model is in place (offline practice transcribes with it).
+    pub model_ready: bool,
+    /// Where it is (or would be).
+    pub model_path: String,
+    /// The backend answered (for offline practice: the embedded one).
+    pub backend: BackendCheck,
+}
+
+/// Whether the backend can start an interview now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum BackendCheck {
+    Ready,
+    SignedOut,
+    Unreachable { message: String },
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn preflight(accounts: State<'_, AccountState>) -> Result<PreflightView, AppError> {
+    let (microphones, sound_problem) = tokio::task::spawn_blocking(|| {
+        let microphones = viva_audio::input_devices()
+            .into_iter()
+            .filter(|d| !d.is_monitor || d.is_default)
+            .map(|d| MicrophoneView {
+                id: d.id,
+                name: d.name,
+                is_default: d.is_default,
+            })
+            .collect::<Vec<_>>();
+        (microphones, viva_audio::sound_system_trouble())
+    })
+    .await
+    .map_err(|e| AppError::new(ErrorCode::Unavailable, e.to_string()))?;
+    let model_path = viva_localstack::model::default_model_path();
+    let backend = match accounts.account().await {
+        Ok(Some(account)) => match account.access_token().await {
+            Ok(_) => BackendCheck::Ready,
+            Err(viva_backend::BackendError::SignedOut(_)) => BackendCheck::SignedOut,
+            Err(error) => BackendCheck::Unreachable {
+                message: error.to_string(),
+            },
+        },
+        Ok(None) => BackendCheck::SignedOut,
+        Err(error) => BackendCheck::Unreachable {
+            message: error.to_string(),
+        },
+    };
+    Ok(PreflightView {
+        microphones,
+        sound_problem,
+        model_ready: model_path.is_file(),
+        model_path: model_path.display().to_string(),
+        backend,
+    })
+}
+
+fn selection(microphone: Option<String>) -> DeviceSelection {
+    microphone.map_or(DeviceSelection::SystemDefault, DeviceSelection::Id)
+}
+
+fn no_microphone(error: impl std::fmt::Display) -> AppError {
+    AppError::new(
+        ErrorCode::NoMicrophone,
+        format!("No microphone can be used ({error}). You can answer in text instead."),
+    )
+}
+
+/// Opens `microphone` and streams its level until [`stop_mic_test`] (or another test).
+#[tauri::command]
+#[specta::specta]
+pub async fn start_mic_test(
+    live: State<'_, LiveState>,
+    microphone: Option<String>,
+    on_level: Channel<LevelView>,
+) -> Result<(), AppError> {
+    let mut test = live.mic_test.lock().await;
+    *test = None;
+    let settings = CaptureSettings {
+        device: selection(microphone),
+        ..CaptureSettings::default()
+    };
+    let (capture, mut streams) = Capture::start(settings).map_err(no_microphone)?;
+    let forward = tokio::spawn(async move {
+        // The frames are not sent anywhere; keep the queue drained so levels keep coming.
+        loop {
+            tokio::select! {
+                frame = streams.frames.recv() => if frame.is_none() { break },
+                event = streams.events.recv() => match event {
+                    Some(AudioEvent::Level { direction, level }) => {
+                        if on_level.send(LevelView::new(direction, level)).is_err() {
+                            break;
+                        }
+                    }
+                    Some(_) => {}
+                    None => break,
+                },
+            }
+        }
+    });
+    *test = Some(MicTest { capture, forward });
+    Ok(())
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn stop_mic_test(live: State<'_, LiveState>) -> Result<(), AppError> {
+    live.mic_test.lock().await.take();
+    Ok(())
+}
+
+/// What to start.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct StartRequest {
+    /// The scheduled interview to join; `None` for practice.
+    pub interview_id: Option<String>,
+    pub microphone: Option<String>,
+    /// Answers are typed: no microphone is opened.
+    pub text_only: bool,
+}
+
+/// The session that started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct StartedView {
+    pub session_id: String,
+    pub text_only: bool,
+    /// Kept on this computer only (offline practice).
+    pub local_only: bool,
+}
+
+/// Starts a practice (or joins the scheduled interview `interview_id`) as the signed-in user
+/// or offline practice's local one; everything it streams goes to `on_update`.
+#[tauri::command]
+#[specta::specta]
+pub async fn start_interview(
+    accounts: State<'_, AccountState>,
+    transcripts: State<'_, TranscriptState>,
+    live: State<'_, LiveState>,
+    request: StartRequest,
+    on_update: Channel<LiveUpdate>,
+) -> Result<StartedView, AppError> {
+    let mut current = live.session.lock().await;
+    if current.as_ref().is_some_and(|s| !s.is_over()) {
+        return Err(AppError::new(
+            ErrorCode::Busy,
+            "An interview is already under way.",
+        ));
+    }
+    // The pre-flight test holds the microphone; the interview takes it over.
+    live.mic_test.lock().await.take();
+    let store = transcripts.store().cloned().ok_or_else(|| {
+        AppError::new(
+            ErrorCode::StoreUnavailable,
+            "Transcripts cannot be saved on this computer, so no interview can start.",
+        )
+    })?;
+    let account = accounts.account().await?.ok_or_else(|| {
+        AppError::new(
+            ErrorCode::SignedOut,
+            "Sign in, or choose offline practice, first.",
+        )
+    })?;
+    let offline = accounts.is_offline().await;
+    let user_id = match account.state() {
+        viva_backend::AuthState::SignedIn { user_id, .. } => user_id,
+        viva_backend::AuthState::SignedOut { .. } => {
+            return Err(AppError::new(ErrorCode::SignedOut, "Sign in again first."));
+        }
+    };
+    let practice = request.interview_id.is_none();
+    let grants = BackendGrants::for_account(account.clone(), practice);
+    let grant = grants
+        .start(request.interview_id.as_deref())
+        .await
+        .map_err(|error| AppError::new(ErrorCode::Unavailable, error.to_string()))?;
+    // Offline practice's stack lives for this run only: its sessions stay on this computer.
+    let remote = (!offline).then(|| account.backend().base_url().to_owned());
+    if let Some(remote) = &remote {
+        transcripts.sync_as(&account, remote, &user_id);
+    }
+    let session = NewSession {
+        id: grant.session_id.clone(),
+        remote: remote.clone(),
+        user_id: Some(user_id),
+        title: if practice { "Practice" } else { "Interview" }.into(),
+        mode: if practice { "practice" } else { "interview" }.into(),
+        started_at_ms: chrono_now_ms(),
+    };
+    let settings = LiveSettings {
+        capture: CaptureSettings {
+            device: selection(request.microphone),
+            ..CaptureSettings::default()
+        },
+        text_only: request.text_only,
+        ..LiveSettings::default()
+    };
+    let source: Arc<dyn viva_rtc::GrantSource> = Arc::new(grants);
+    let (session, mut events) = LiveSession::start(
+        grant,
+        Some(source),
+        Recording {
+            store: store.clone(),
+            session,
+        },
+        settings,
+    )
+    .map_err(|error| match error {
+        viva_session::SessionError::Audio(error) => no_microphone(error),
+        other => AppError::new(ErrorCode::StoreUnavailable, other.to_string()),
+    })?;
+    let started = StartedView {
+        session_id: session.session_id().to_owned(),
+        text_only: session.is_text_only(),
+        local_only: remote.is_none(),
+    };
+    tracing::info!(event = "interview_started", session = %started.session_id, practice, text_only = started.text_only);
+    *current = Some(session);
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            let sync = |id: &str| sync_view(&store, id);
+            if let Some(update) = update(&event, sync) {
+                // The window may be gone; the session still records every line.
+                let _ = on_update.send(update);
+            }
+        }
+    });
+    Ok(started)
+}
+
+fn chrono_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn sync_view(store: &viva_store::Store, session_id: &str) -> SyncView {
+    store
+        .session(session_id)
+        .map(|s| s.sync)
+        .map_err(|e| e.to_string())
+        .into()
+}
+
+fn not_live() -> AppError {
+    AppError::new(ErrorCode::NotLive, "No interview is under way.")
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn set_muted(live: State<'_, LiveState>, muted: bool) -> Result<(), AppError> {
+    let current = live.session.lock().await;
+    let session = current.as_ref().ok_or_else(not_live)?;
+    session.set_muted(muted).await.map_err(|_| not_live())
+}
+
+/// Sends a typed answer (text mode).
+#[tauri::command]
+#[specta::specta]
+pub async fn send_answer(live: State<'_, LiveState>, text: String) -> Result<(), AppError> {
+    let current = live.session.lock().await;
+    let session = current.as_ref().ok_or_else(not_live)?;
+    session.send_text(&text).await.map_err(|error| match error {
+        viva_session::SessionError::EmptyAnswer => {
+            AppError::new(ErrorCode::InvalidInput, error.to_string())
+        }
+        _ => not_live(),
+    })
+}
+
+/// Hangs up; the ending is recorded before this returns.
+#[tauri::command]
+#[specta::specta]
+pub async fn end_interview(
+    live: State<'_, LiveState>,
+    transcripts: State<'_, TranscriptState>,
+) -> Result<Option<EndedView>, AppError> {
+    let session = live.session.lock().await.take().ok_or_else(not_live)?;
+    let Some(ended) = session.end().await else {
+        // It had ended by itself; the UI had its `ended` update.
+        return Ok(None);
+    };
+    let sync = transcripts.store().map_or(
+        SyncView::Unknown {
+            reason: "no store".into(),
+        },
+        |store| sync_view(store, &ended.session_id),
+    );
+    Ok(Some(EndedView::new(&ended, sync)))
+}
+
+/// Forgets a session that ended by itself (the interviewer ended it, or it failed).
+#[tauri::command]
+#[specta::specta]
+pub async fn leave_interview(live: State<'_, LiveState>) -> Result<(), AppError> {
+    live.session.lock().await.take();
+    Ok(())
+}

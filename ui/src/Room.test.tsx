@@ -1,0 +1,181 @@
+import { cleanup, fireEvent, render, screen, waitFor } from "@solidjs/testing-library";
+import { afterEach, describe, expect, it } from "vitest";
+import type { EndedView, LineView, LiveApi, LiveUpdate, Outcome } from "./ipc";
+import { Room } from "./Room";
+
+afterEach(cleanup);
+
+const ok = <T,>(value: T): Promise<Outcome<T>> => Promise.resolve({ ok: true, value });
+
+const ended: EndedView = {
+  sessionId: "s1",
+  status: "completed",
+  reason: "the call was ended",
+  durationMs: 65_000,
+  lines: 2,
+  candidateLines: 1,
+  interviewerLines: 1,
+  costUsd: null,
+  costNote: null,
+  unsaved: 0,
+  sync: { state: "local_only" },
+};
+
+/** A live session the test drives: `push` streams an update as the core would. */
+function fakeLive(textOnly = false) {
+  const calls: string[] = [];
+  let push: (update: LiveUpdate) => void = () => {};
+  const api: LiveApi = {
+    preflight: () => Promise.reject(new Error("unused")),
+    startMicTest: () => ok(null),
+    stopMicTest: () => ok(null),
+    start: (request, onUpdate) => {
+      push = onUpdate;
+      calls.push(`start text=${request.textOnly}`);
+      return ok({ sessionId: "s1", textOnly, localOnly: true });
+    },
+    setMuted: (muted) => {
+      calls.push(`mute ${muted}`);
+      return ok(null);
+    },
+    sendAnswer: (text) => {
+      calls.push(`answer ${text}`);
+      return ok(null);
+    },
+    end: () => {
+      calls.push("end");
+      return ok(ended);
+    },
+    leave: () => ok(null),
+  };
+  return { api, calls, push: (update: LiveUpdate) => push(update) };
+}
+
+function line(
+  itemId: string,
+  seq: number,
+  speaker: string,
+  text: string,
+  isFinal: boolean,
+): LineView {
+  return {
+    itemId,
+    seq,
+    speaker,
+    text,
+    startedMs: seq * 4000,
+    isFinal,
+    inaudible: null,
+    interrupted: false,
+  };
+}
+
+describe("the interview room", () => {
+  it("shows the question large, partial words greyed, and announces final lines", async () => {
+    const live = fakeLive();
+    render(() => (
+      <Room
+        api={live.api}
+        request={{ interviewId: null, microphone: null, textOnly: false }}
+        onEnded={() => {}}
+      />
+    ));
+    await waitFor(() => expect(live.calls).toContain("start text=false"));
+    live.push({ type: "state", state: { state: "live" } });
+    live.push({ type: "line", line: line("q1", 1, "interviewer", "Why Rust?", true) });
+    live.push({ type: "line", line: line("a1", 2, "candidate", "Because it", false) });
+    expect(screen.getByTestId("room-question").textContent).toBe("Why Rust?");
+    const partial = screen.getAllByTestId("line")[1];
+    expect(partial?.dataset.final).toBe("false");
+    expect(partial?.className).toContain("partial");
+    expect(screen.getByTestId("announcer").textContent).toBe("Interviewer: Why Rust?");
+    live.push({ type: "line", line: line("a1", 2, "candidate", "Because it is safe", true) });
+    expect(screen.getAllByTestId("line")[1]?.dataset.final).toBe("true");
+    expect(screen.getByTestId("announcer").textContent).toBe("You: Because it is safe");
+  });
+
+  it("shows reconnect attempts, health details and mutes from the keyboard", async () => {
+    const live = fakeLive();
+    render(() => (
+      <Room
+        api={live.api}
+        request={{ interviewId: null, microphone: null, textOnly: false }}
+        onEnded={() => {}}
+      />
+    ));
+    await waitFor(() => expect(live.calls).toContain("start text=false"));
+    live.push({
+      type: "state",
+      state: { state: "reconnecting", attempt: 2, reason: "ICE failed" },
+    });
+    expect(screen.getByTestId("reconnecting").textContent).toContain("attempt 2");
+    live.push({
+      type: "health",
+      health: {
+        quality: "fair",
+        reason: "loss",
+        rttMs: 42.4,
+        jitterMs: 3,
+        loss: 0.02,
+        uplinkKbps: 31,
+        connection: "connected",
+        ice: "connected",
+        reconnects: 1,
+      },
+    });
+    fireEvent.click(screen.getByTestId("health-badge"));
+    expect(screen.getByTestId("health-rtt").textContent).toBe("42 ms");
+    fireEvent.keyDown(window, { key: "m", ctrlKey: true });
+    await waitFor(() =>
+      expect(screen.getByTestId("mute").getAttribute("aria-pressed")).toBe("true"),
+    );
+    expect(live.calls).toContain("mute true");
+  });
+
+  it("ends only after confirmation and hands over the summary", async () => {
+    const live = fakeLive();
+    let summary: EndedView | null | undefined;
+    render(() => (
+      <Room
+        api={live.api}
+        request={{ interviewId: null, microphone: null, textOnly: false }}
+        onEnded={(view) => {
+          summary = view;
+        }}
+      />
+    ));
+    await waitFor(() => expect(live.calls).toContain("start text=false"));
+    fireEvent.click(screen.getByTestId("end"));
+    expect(live.calls).not.toContain("end");
+    fireEvent.click(screen.getByTestId("end-cancel"));
+    expect(screen.queryByTestId("end-dialog")).toBeNull();
+    fireEvent.keyDown(window, { key: "e", ctrlKey: true });
+    fireEvent.click(screen.getByTestId("end-confirm"));
+    await waitFor(() => expect(summary).toEqual(ended));
+  });
+
+  it("switches to typed answers when the microphone is lost", async () => {
+    const live = fakeLive();
+    render(() => (
+      <Room
+        api={live.api}
+        request={{ interviewId: null, microphone: null, textOnly: false }}
+        onEnded={() => {}}
+      />
+    ));
+    await waitFor(() => expect(live.calls).toContain("start text=false"));
+    live.push({ type: "state", state: { state: "live" } });
+    expect(screen.queryByTestId("answer-input")).toBeNull();
+    live.push({
+      type: "device",
+      message: "No microphone can be used: unplugged",
+      microphoneLost: true,
+    });
+    expect(screen.getByTestId("room-notice").textContent).toContain("unplugged");
+    const input = screen.getByTestId("answer-input") as HTMLTextAreaElement;
+    input.value = "I would profile first";
+    fireEvent.click(screen.getByTestId("answer-send"));
+    await waitFor(() => expect(live.calls).toContain("answer I would profile first"));
+    await waitFor(() => expect(input.value).toBe(""));
+  });
+});

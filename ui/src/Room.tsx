@@ -1,0 +1,364 @@
+import { createSignal, For, onCleanup, onMount, Show } from "solid-js";
+import type { EndedView, HealthView, LineView, LiveApi, LiveUpdate, StartRequest } from "./ipc";
+import { applyLine, clock, currentQuestion, meterPercent, renumber } from "./transcript";
+
+type Phase =
+  | { state: "connecting" }
+  | { state: "live" }
+  | { state: "reconnecting"; attempt: number; reason: string }
+  | { state: "ended"; reason: string }
+  | { state: "failed"; reason: string };
+
+/**
+ * The interview room: the interviewer's question large, the live transcript (partial words
+ * greyed until final), the connection's health, mute, typed answers in text mode, and ending
+ * with confirmation. Shortcuts: Ctrl+M mute, Ctrl+E end, Ctrl+L the transcript.
+ */
+export function Room(props: {
+  api: LiveApi;
+  request: StartRequest;
+  onEnded: (ended: EndedView | null) => void;
+}) {
+  const [lines, setLines] = createSignal<LineView[]>([]);
+  const [phase, setPhase] = createSignal<Phase>({ state: "connecting" });
+  const [health, setHealth] = createSignal<HealthView | undefined>();
+  const [showHealth, setShowHealth] = createSignal(false);
+  const [micLevel, setMicLevel] = createSignal(-100);
+  const [speakerLevel, setSpeakerLevel] = createSignal(-100);
+  const [muted, setMuted] = createSignal(false);
+  const [textOnly, setTextOnly] = createSignal(props.request.textOnly);
+  const [notices, setNotices] = createSignal<string[]>([]);
+  const [error, setError] = createSignal<string | undefined>();
+  const [confirmEnd, setConfirmEnd] = createSignal(false);
+  const [ending, setEnding] = createSignal(false);
+  const [announce, setAnnounce] = createSignal("");
+  const [follow, setFollow] = createSignal(true);
+  let transcript: HTMLOListElement | undefined;
+  let answerField: HTMLTextAreaElement | undefined;
+  let endedView: EndedView | null = null;
+
+  const notice = (text: string) => setNotices((list) => [...list.slice(-2), text]);
+
+  const scrollToLatest = () => {
+    if (transcript && follow()) transcript.scrollTop = transcript.scrollHeight;
+  };
+
+  const onUpdate = (update: LiveUpdate) => {
+    switch (update.type) {
+      case "state":
+        setPhase(update.state);
+        break;
+      case "line": {
+        const before = lines().find((l) => l.itemId === update.line.itemId);
+        setLines(applyLine(lines(), update.line));
+        if (update.line.isFinal && !before?.isFinal && update.line.text.trim() !== "") {
+          const who = update.line.speaker === "interviewer" ? "Interviewer" : "You";
+          setAnnounce(`${who}: ${update.line.text}`);
+        }
+        queueMicrotask(scrollToLatest);
+        break;
+      }
+      case "renumbered":
+        setLines(renumber(lines(), update.itemId, update.seq));
+        break;
+      case "health":
+        setHealth(update.health);
+        break;
+      case "level":
+        if (update.level.microphone) setMicLevel(update.level.rmsDbfs ?? -100);
+        else setSpeakerLevel(update.level.rmsDbfs ?? -100);
+        break;
+      case "problem":
+        notice(update.message);
+        break;
+      case "device":
+        notice(update.message);
+        if (update.microphoneLost) setTextOnly(true);
+        break;
+      case "not_saved":
+        setError(`A line could not be saved on this computer: ${update.message}`);
+        break;
+      case "ended":
+        endedView = update.ended;
+        if (!ending()) {
+          // The interviewer (or a failure) ended it: show the summary.
+          void props.api.leave();
+          props.onEnded(endedView);
+        }
+        break;
+    }
+  };
+
+  const end = async () => {
+    setConfirmEnd(false);
+    setEnding(true);
+    const result = await props.api.end();
+    if (result.ok) props.onEnded(result.value ?? endedView);
+    else props.onEnded(endedView);
+  };
+
+  const toggleMute = async () => {
+    const next = !muted();
+    const result = await props.api.setMuted(next);
+    if (result.ok) setMuted(next);
+    else setError(result.error.message);
+  };
+
+  const sendAnswer = async (event: SubmitEvent) => {
+    event.preventDefault();
+    const text = answerField?.value ?? "";
+    const sent = await props.api.sendAnswer(text);
+    if (sent.ok) {
+      if (answerField) answerField.value = "";
+    } else setError(sent.error.message);
+  };
+
+  const shortcuts = (event: KeyboardEvent) => {
+    if (!event.ctrlKey || event.altKey || event.metaKey) return;
+    const key = event.key.toLowerCase();
+    if (key === "m" && !textOnly()) {
+      event.preventDefault();
+      void toggleMute();
+    } else if (key === "e") {
+      event.preventDefault();
+      setConfirmEnd(true);
+    } else if (key === "l") {
+      event.preventDefault();
+      transcript?.focus();
+    }
+  };
+
+  onMount(async () => {
+    window.addEventListener("keydown", shortcuts);
+    const started = await props.api.start(props.request, onUpdate);
+    if (!started.ok) {
+      setPhase({ state: "failed", reason: started.error.message });
+      if (started.error.code === "no_microphone") setTextOnly(true);
+      return;
+    }
+    setTextOnly(started.value.textOnly);
+  });
+  onCleanup(() => window.removeEventListener("keydown", shortcuts));
+
+  const question = () => currentQuestion(lines());
+  const phaseState = () => phase().state;
+  const failure = () => {
+    const current = phase();
+    return current.state === "failed" ? current.reason : undefined;
+  };
+  const reconnecting = () => {
+    const current = phase();
+    return current.state === "reconnecting" ? current : undefined;
+  };
+
+  return (
+    <section class="room" aria-labelledby="room-title" data-testid="room" data-state={phaseState()}>
+      <h2 id="room-title" class="visually-hidden">
+        Interview
+      </h2>
+      <div class="room-bar">
+        <span class="status" data-testid="room-state">
+          {phaseState() === "connecting"
+            ? "Connecting…"
+            : phaseState() === "live"
+              ? "Live"
+              : phaseState() === "reconnecting"
+                ? "Reconnecting…"
+                : phaseState() === "failed"
+                  ? "Stopped"
+                  : "Ended"}
+        </span>
+        <button
+          type="button"
+          class={`health health-${health()?.quality ?? "unknown"}`}
+          aria-expanded={showHealth()}
+          onClick={() => setShowHealth(!showHealth())}
+          data-testid="health-badge"
+          data-quality={health()?.quality ?? "unknown"}
+        >
+          Connection: {health()?.quality ?? "…"}
+        </button>
+        <Show when={!textOnly()}>
+          <button
+            type="button"
+            aria-pressed={muted()}
+            onClick={toggleMute}
+            data-testid="mute"
+            title="Ctrl+M"
+          >
+            {muted() ? "Unmute" : "Mute"}
+          </button>
+        </Show>
+        <button
+          type="button"
+          class="danger"
+          onClick={() => setConfirmEnd(true)}
+          disabled={ending()}
+          data-testid="end"
+          title="Ctrl+E"
+        >
+          End
+        </button>
+      </div>
+      <Show when={showHealth() && health()}>
+        {(shown) => (
+          <dl class="health-details" data-testid="health-details">
+            <dt>State</dt>
+            <dd>
+              {shown().connection} (ICE {shown().ice})
+            </dd>
+            <dt>Round trip</dt>
+            <dd data-testid="health-rtt">
+              {shown().rttMs == null ? "—" : `${Math.round(shown().rttMs ?? 0)} ms`}
+            </dd>
+            <dt>Jitter</dt>
+            <dd>{shown().jitterMs == null ? "—" : `${(shown().jitterMs ?? 0).toFixed(1)} ms`}</dd>
+            <dt>Loss</dt>
+            <dd>{shown().loss == null ? "—" : `${((shown().loss ?? 0) * 100).toFixed(1)} %`}</dd>
+            <dt>Sending</dt>
+            <dd>
+              {shown().uplinkKbps == null ? "—" : `${Math.round(shown().uplinkKbps ?? 0)} kbit/s`}
+            </dd>
+            <dt>Reconnects</dt>
+            <dd>{shown().reconnects}</dd>
+            <Show when={shown().reason}>
+              <dt>Why</dt>
+              <dd>{shown().reason}</dd>
+            </Show>
+          </dl>
+        )}
+      </Show>
+      <Show when={reconnecting()}>
+        {(current) => (
+          <p class="warning" role="status" data-testid="reconnecting">
+            Connection lost — reconnecting (attempt {current().attempt}). Your transcript is safe.
+          </p>
+        )}
+      </Show>
+      <Show when={failure()}>
+        {(reason) => (
+          <div class="error" role="alert" data-testid="room-failed">
+            <p>{reason()}</p>
+            <button type="button" onClick={() => props.onEnded(endedView)} data-testid="room-leave">
+              Back
+            </button>
+          </div>
+        )}
+      </Show>
+      <Show when={error()}>
+        {(message) => (
+          <p class="error" role="alert" data-testid="room-error">
+            {message()}
+          </p>
+        )}
+      </Show>
+      <For each={notices()}>
+        {(text) => (
+          <p class="notice" role="status" data-testid="room-notice">
+            {text}
+          </p>
+        )}
+      </For>
+      <blockquote class="question" data-testid="room-question">
+        {question()?.text ??
+          (phaseState() === "connecting" ? "Connecting to the interviewer…" : "…")}
+      </blockquote>
+      <Show when={!textOnly()}>
+        <div class="levels">
+          <span class="muted">You</span>
+          <meter
+            class="meter"
+            aria-label="Microphone level"
+            min={0}
+            max={100}
+            value={meterPercent(micLevel())}
+            data-testid="mic-level"
+            data-level={meterPercent(micLevel())}
+          />
+          <span class="muted">Interviewer</span>
+          <meter
+            class="meter"
+            aria-label="Interviewer's voice level"
+            min={0}
+            max={100}
+            value={meterPercent(speakerLevel())}
+            data-testid="speaker-level"
+            data-level={meterPercent(speakerLevel())}
+          />
+        </div>
+      </Show>
+      <ol
+        class="transcript"
+        tabindex="0"
+        aria-label="Transcript"
+        ref={transcript}
+        data-testid="transcript"
+        onScroll={(event) => {
+          const list = event.currentTarget;
+          setFollow(list.scrollHeight - list.scrollTop - list.clientHeight < 40);
+        }}
+      >
+        <For each={lines()}>
+          {(line) => (
+            <li
+              class={`line line-${line.speaker}${line.isFinal ? "" : " partial"}`}
+              data-testid="line"
+              data-speaker={line.speaker}
+              data-final={line.isFinal ? "true" : "false"}
+            >
+              <span class="who">{line.speaker === "interviewer" ? "Interviewer" : "You"}</span>
+              <time class="when">{clock(line.startedMs)}</time>
+              <span class="words">
+                {line.inaudible ? "(inaudible)" : line.text}
+                {line.interrupted ? " —" : ""}
+              </span>
+            </li>
+          )}
+        </For>
+      </ol>
+      <Show when={!follow()}>
+        <button
+          type="button"
+          class="link"
+          onClick={() => {
+            setFollow(true);
+            scrollToLatest();
+          }}
+          data-testid="jump-latest"
+        >
+          Jump to the latest line
+        </button>
+      </Show>
+      <div class="visually-hidden" aria-live="polite" data-testid="announcer">
+        {announce()}
+      </div>
+      <Show when={textOnly()}>
+        <form class="answer" onSubmit={sendAnswer}>
+          <label>
+            Your answer
+            <textarea ref={answerField} rows="3" data-testid="answer-input" />
+          </label>
+          <button type="submit" disabled={phaseState() !== "live"} data-testid="answer-send">
+            Send answer
+          </button>
+        </form>
+      </Show>
+      <Show when={confirmEnd()}>
+        <div
+          class="confirm"
+          role="alertdialog"
+          aria-labelledby="end-title"
+          data-testid="end-dialog"
+        >
+          <p id="end-title">End the interview? You cannot rejoin it.</p>
+          <button type="button" class="danger" onClick={end} data-testid="end-confirm" autofocus>
+            End interview
+          </button>
+          <button type="button" onClick={() => setConfirmEnd(false)} data-testid="end-cancel">
+            Keep going
+          </button>
+        </div>
+      </Show>
+    </section>
+  );
+}

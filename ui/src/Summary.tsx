@@ -1,0 +1,60 @@
+import { Show } from "solid-js";
+import type { EndedView } from "./ipc";
+import { clock } from "./transcript";
+
+function syncLine(ended: EndedView): string {
+  switch (ended.sync.state) {
+    case "synced":
+      return "Saved on this computer and uploaded";
+    case "pending":
+      return `Saved on this computer; ${ended.sync.lines} lines are uploading`;
+    case "failing":
+      return `Saved on this computer; upload will retry (${ended.sync.reason})`;
+    case "local_only":
+      return "Saved on this computer only (offline practice)";
+    default:
+      return "Saved on this computer";
+  }
+}
+
+/** After an interview: how long, how many lines, where they are, and what it cost. */
+export function Summary(props: { ended: EndedView | null; onDone: () => void }) {
+  return (
+    <section class="card summary" aria-labelledby="summary-title" data-testid="summary">
+      <h2 id="summary-title">Interview over</h2>
+      <Show
+        when={props.ended}
+        fallback={<p>The interview ended. Its transcript is saved on this computer.</p>}
+      >
+        {(ended) => (
+          <dl class="checks">
+            <dt>Status</dt>
+            <dd data-testid="summary-status">{ended().status}</dd>
+            <dt>Duration</dt>
+            <dd data-testid="summary-duration">{clock(ended().durationMs)}</dd>
+            <dt>Lines</dt>
+            <dd data-testid="summary-lines">
+              {ended().lines} ({ended().candidateLines} yours, {ended().interviewerLines} the
+              interviewer's)
+            </dd>
+            <dt>Transcript</dt>
+            <dd data-testid="summary-sync">{syncLine(ended())}</dd>
+            <Show when={ended().unsaved > 0}>
+              <dt>Not saved</dt>
+              <dd class="error">{ended().unsaved} changes could not be saved</dd>
+            </Show>
+            <dt>Cost</dt>
+            <dd data-testid="summary-cost">
+              {ended().costUsd == null
+                ? (ended().costNote ?? "not known")
+                : `$${(ended().costUsd ?? 0).toFixed(4)}`}
+            </dd>
+          </dl>
+        )}
+      </Show>
+      <button type="button" onClick={props.onDone} data-testid="summary-done">
+        Back to start
+      </button>
+    </section>
+  );
+}
