@@ -36,6 +36,8 @@ pub enum ErrorCode {
     Backend,
     /// No microphone can be opened; text mode still works.
     NoMicrophone,
+    /// No speakers or headphones can be opened.
+    NoSpeakers,
     /// An interview is already under way.
     Busy,
     /// The transcript store cannot be used, so nothing that needs it can start.

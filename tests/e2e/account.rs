@@ -11,34 +11,10 @@ use std::time::Duration;
 
 use fantoccini::Locator;
 use viva_backend::KeyringVault;
-use viva_e2e::{App, Harness, UI_TIMEOUT};
+use viva_e2e::{Harness, UI_TIMEOUT};
 use viva_localstack::{Config, LocalStack};
 
 const PASSWORD: &str = "a long passphrase 7";
-
-async fn fill(app: &App, test_id: &str, text: &str) {
-    let field = app
-        .client
-        .wait()
-        .at_most(UI_TIMEOUT)
-        .for_element(Locator::Css(&format!("[data-testid={test_id}]")))
-        .await
-        .unwrap();
-    field.clear().await.unwrap();
-    field.send_keys(text).await.unwrap();
-}
-
-async fn click(app: &App, test_id: &str) {
-    app.client
-        .wait()
-        .at_most(UI_TIMEOUT)
-        .for_element(Locator::Css(&format!("[data-testid={test_id}]")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-}
 
 /// Every file under `dir`, read as bytes.
 fn files_under(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
@@ -72,22 +48,24 @@ async fn sign_in_survives_a_relaunch_sign_out_forgets_it_and_no_token_reaches_th
 
     let app = harness.launch_app().await.unwrap();
     // No backend yet: the form asks for one. A plain-http remote address is refused inline.
-    fill(&app, "backend-url", "http://backend.example.com").await;
-    fill(&app, "backend-anon-key", &stack.anon_key).await;
-    click(&app, "backend-save").await;
+    app.fill("backend-url", "http://backend.example.com")
+        .await
+        .unwrap();
+    app.fill("backend-anon-key", &stack.anon_key).await.unwrap();
+    app.click("backend-save").await.unwrap();
     let refused = app.text_of("[data-testid=account-error]").await.unwrap();
     assert!(refused.contains("use https"), "{refused}");
-    fill(&app, "backend-url", &stack.base_url).await;
-    click(&app, "backend-save").await;
+    app.fill("backend-url", &stack.base_url).await.unwrap();
+    app.click("backend-save").await.unwrap();
 
     // A wrong password is refused inline; the right one signs in.
-    fill(&app, "auth-email", email).await;
-    fill(&app, "auth-password", "not the password").await;
-    click(&app, "auth-submit").await;
+    app.fill("auth-email", email).await.unwrap();
+    app.fill("auth-password", "not the password").await.unwrap();
+    app.click("auth-submit").await.unwrap();
     let wrong = app.text_of("[data-testid=account-error]").await.unwrap();
     assert_eq!(wrong, "The email or password is wrong.");
-    fill(&app, "auth-password", PASSWORD).await;
-    click(&app, "auth-submit").await;
+    app.fill("auth-password", PASSWORD).await.unwrap();
+    app.click("auth-submit").await.unwrap();
     assert_eq!(
         app.text_of("[data-testid=signed-in-email]").await.unwrap(),
         email
@@ -107,7 +85,7 @@ async fn sign_in_survives_a_relaunch_sign_out_forgets_it_and_no_token_reaches_th
         app.text_of("[data-testid=signed-in-email]").await.unwrap(),
         email
     );
-    click(&app, "sign-out").await;
+    app.click("sign-out").await.unwrap();
     app.client
         .wait()
         .at_most(UI_TIMEOUT)
@@ -185,13 +163,13 @@ async fn practice_offline_needs_no_account_and_no_backend() {
         .await
         .is_ok()
     {
-        click(&app, "backend-change").await;
+        app.click("backend-change").await.unwrap();
     }
-    click(&app, "practice-offline").await;
+    app.click("practice-offline").await.unwrap();
     let banner = app.text_of("[data-testid=offline-banner]").await.unwrap();
     assert!(banner.contains("Practising offline"), "{banner}");
     app.screenshot("practice-offline").await.unwrap();
-    click(&app, "leave-offline").await;
+    app.click("leave-offline").await.unwrap();
     app.client
         .wait()
         .at_most(UI_TIMEOUT)

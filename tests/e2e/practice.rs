@@ -1,6 +1,7 @@
 //! A practice interview in the real app, offline, on the embedded local stack: the pre-flight
-//! meter moves when the candidate speaks, the first question appears and its audio plays, an
-//! answer said into the virtual microphone becomes the candidate's line, the health badge shows
+//! meter moves when the candidate speaks, the test tone plays, the first question appears and
+//! its audio plays, an answer said into the virtual microphone becomes the candidate's line
+//! (word error rate at most 20 %), the health badge shows
 //! a live connection with a round-trip time, mute silences the meter, and after ending, the
 //! summary shows and the lines are in the local store.
 
@@ -12,7 +13,7 @@ use viva_e2e::{App, Harness, word_error_rate};
 use viva_realtime::Speaker;
 use viva_store::Store;
 
-const ANSWER: &str = "I would start by measuring where the time goes before changing anything.";
+const ANSWER: &str = "I led the migration of our billing system to a new database.";
 
 /// The `data-level` (0–100) of a meter.
 async fn level(app: &App, test_id: &str) -> u32 {
@@ -35,7 +36,8 @@ async fn a_spoken_practice_answer_becomes_a_saved_line_with_health_mute_and_a_su
     let harness = Harness::from_env().unwrap();
     let app = harness.launch_app().await.unwrap();
 
-    // First launch: no organisation; practise offline.
+    // No organisation needed: practise offline.
+    app.open_backend_form().await.unwrap();
     app.click("practice-offline").await.unwrap();
     app.click("practice-start").await.unwrap();
 
@@ -62,6 +64,11 @@ async fn a_spoken_practice_answer_becomes_a_saved_line_with_health_mute_and_a_su
         .unwrap();
     assert!(heard > 20);
     speaking.join().unwrap().unwrap();
+
+    // The speaker test plays a tone through the real output.
+    app.click("tone-play").await.unwrap();
+    let tone = app.text_of("[data-testid=tone-result]").await.unwrap();
+    assert!(tone.contains("hear a short tone"), "{tone}");
 
     app.click("start-interview").await.unwrap();
 

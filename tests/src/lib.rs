@@ -142,6 +142,47 @@ impl App {
         Ok(())
     }
 
+    /// Replaces the text of the field with `data-testid` `test_id`.
+    pub async fn fill(&self, test_id: &str, text: &str) -> Result<()> {
+        let field = self
+            .client
+            .wait()
+            .at_most(UI_TIMEOUT)
+            .for_element(Locator::Css(&format!("[data-testid={test_id}]")))
+            .await
+            .with_context(|| format!("no `{test_id}` to fill"))?;
+        field.clear().await?;
+        field.send_keys(text).await?;
+        Ok(())
+    }
+
+    /// Opens the backend form, which an earlier test (or run) may have filled in already.
+    pub async fn open_backend_form(&self) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + UI_TIMEOUT;
+        loop {
+            if self
+                .client
+                .find(Locator::Css("[data-testid=backend-form]"))
+                .await
+                .is_ok()
+            {
+                return Ok(());
+            }
+            if let Ok(change) = self
+                .client
+                .find(Locator::Css("[data-testid=backend-change]"))
+                .await
+            {
+                change.click().await?;
+                continue;
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("neither the backend form nor its Change link appeared");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// An attribute of the first element matching `css`, if both exist.
     pub async fn attribute(&self, css: &str, name: &str) -> Option<String> {
         let element = self.client.find(Locator::Css(css)).await.ok()?;

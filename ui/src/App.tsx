@@ -8,10 +8,12 @@ import {
   liveApi,
   loadAppInfo,
   type StartRequest,
+  upcomingInterviews,
 } from "./ipc";
 import { Preflight } from "./Preflight";
 import { Room } from "./Room";
 import { Summary } from "./Summary";
+import { Upcoming } from "./Upcoming";
 
 type Screen =
   | { kind: "home" }
@@ -24,6 +26,11 @@ export function App() {
   const [screen, setScreen] = createSignal<Screen>({ kind: "home" });
   const [auth, setAuth] = createSignal<AuthView | undefined>();
   const signedIn = () => auth()?.state === "signed_in";
+  // Who is signed in, so the list of interviews reloads for a new user.
+  const userKey = () => {
+    const view = auth();
+    return view?.state === "signed_in" ? view.userId : undefined;
+  };
 
   return (
     <main class="shell">
@@ -52,6 +59,12 @@ export function App() {
               </button>
             </Show>
           </section>
+          <Show when={userKey()} keyed>
+            <Upcoming
+              load={upcomingInterviews}
+              onJoin={(interview) => setScreen({ kind: "preflight", interviewId: interview.id })}
+            />
+          </Show>
           <AccountPanel api={accountApi} onAuth={setAuth} />
           <Switch>
             <Match when={info.loading}>

@@ -38,6 +38,10 @@ export function Preflight(props: {
       return;
     }
     setChecks(result.value);
+    if (result.value.offline && !result.value.modelReady) {
+      // Nothing could transcribe spoken answers: practice goes on in text.
+      setTextOnly(true);
+    }
     if (result.value.microphones.length === 0) {
       setMicError("No microphone was found. You can answer in text instead.");
       setTextOnly(true);
@@ -56,6 +60,17 @@ export function Preflight(props: {
     if (backend.state === "signed_out") return "Not signed in — sign in again first";
     return `Unreachable: ${backend.message}. Check your connection and try again.`;
   };
+
+  const [tone, setTone] = createSignal<"idle" | "playing" | "played" | string>("idle");
+  const [toneLevel, setToneLevel] = createSignal(-100);
+  const playTone = async () => {
+    setTone("playing");
+    const played = await props.api.playTestTone((update) => setToneLevel(update.rmsDbfs ?? -100));
+    setToneLevel(-100);
+    if (!played.ok) setTone(played.error.message);
+    else setTone(played.value ? "played" : "No sound reached the speakers.");
+  };
+  const modelMissingOffline = () => checks()?.offline === true && checks()?.modelReady === false;
 
   const start = async () => {
     await props.api.stopMicTest();
@@ -125,6 +140,41 @@ export function Preflight(props: {
           </p>
         )}
       </Show>
+      <div class="meter-row">
+        <button
+          type="button"
+          onClick={playTone}
+          disabled={tone() === "playing"}
+          data-testid="tone-play"
+        >
+          Play a test sound
+        </button>
+        <meter
+          class="meter"
+          aria-label="Speaker level"
+          min={0}
+          max={100}
+          value={meterPercent(toneLevel())}
+          data-testid="tone-level"
+          data-level={meterPercent(toneLevel())}
+        />
+      </div>
+      <Show when={tone() === "played"}>
+        <p class="muted" role="status" data-testid="tone-result">
+          Did you hear a short tone? If not, check your speakers or headphones.
+        </p>
+      </Show>
+      <Show when={!["idle", "playing", "played"].includes(tone())}>
+        <p class="warning" role="status" data-testid="tone-result">
+          {tone()}
+        </p>
+      </Show>
+      <Show when={modelMissingOffline()}>
+        <p class="warning" role="status" data-testid="model-missing">
+          Offline transcription is not set up on this computer, so this practice runs in text: you
+          read the questions and type your answers.
+        </p>
+      </Show>
       <dl class="checks">
         <dt>Backend</dt>
         <dd data-testid="check-backend">{backendLine()}</dd>
@@ -141,6 +191,7 @@ export function Preflight(props: {
         <input
           type="checkbox"
           checked={textOnly()}
+          disabled={modelMissingOffline()}
           onChange={(event) => setTextOnly(event.currentTarget.checked)}
           data-testid="text-mode"
         />

@@ -29,6 +29,7 @@ function fakeLive(textOnly = false) {
     preflight: () => Promise.reject(new Error("unused")),
     startMicTest: () => ok(null),
     stopMicTest: () => ok(null),
+    playTestTone: () => ok(true),
     start: (request, onUpdate) => {
       push = onUpdate;
       calls.push(`start text=${request.textOnly}`);
@@ -171,7 +172,7 @@ describe("the interview room", () => {
       message: "No microphone can be used: unplugged",
       microphoneLost: true,
     });
-    expect(screen.getByTestId("room-notice").textContent).toContain("unplugged");
+    expect(screen.getByTestId("device-notice").textContent).toContain("unplugged");
     const input = screen.getByTestId("answer-input") as HTMLTextAreaElement;
     input.value = "I would profile first";
     fireEvent.click(screen.getByTestId("answer-send"));

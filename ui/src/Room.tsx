@@ -28,6 +28,9 @@ export function Room(props: {
   const [muted, setMuted] = createSignal(false);
   const [textOnly, setTextOnly] = createSignal(props.request.textOnly);
   const [notices, setNotices] = createSignal<string[]>([]);
+  // Device news replace each other, and fade unless the microphone is gone.
+  const [deviceNotice, setDeviceNotice] = createSignal<string | undefined>();
+  let deviceTimer: ReturnType<typeof setTimeout> | undefined;
   const [error, setError] = createSignal<string | undefined>();
   const [confirmEnd, setConfirmEnd] = createSignal(false);
   const [ending, setEnding] = createSignal(false);
@@ -72,8 +75,10 @@ export function Room(props: {
         notice(update.message);
         break;
       case "device":
-        notice(update.message);
+        clearTimeout(deviceTimer);
+        setDeviceNotice(update.message);
         if (update.microphoneLost) setTextOnly(true);
+        else deviceTimer = setTimeout(() => setDeviceNotice(undefined), 6000);
         break;
       case "not_saved":
         setError(`A line could not be saved on this computer: ${update.message}`);
@@ -138,7 +143,10 @@ export function Room(props: {
     }
     setTextOnly(started.value.textOnly);
   });
-  onCleanup(() => window.removeEventListener("keydown", shortcuts));
+  onCleanup(() => {
+    window.removeEventListener("keydown", shortcuts);
+    clearTimeout(deviceTimer);
+  });
 
   const question = () => currentQuestion(lines());
   const phaseState = () => phase().state;
@@ -249,6 +257,13 @@ export function Room(props: {
         {(message) => (
           <p class="error" role="alert" data-testid="room-error">
             {message()}
+          </p>
+        )}
+      </Show>
+      <Show when={deviceNotice()}>
+        {(text) => (
+          <p class="notice" role="status" data-testid="device-notice">
+            {text()}
           </p>
         )}
       </Show>

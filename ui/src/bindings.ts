@@ -15,10 +15,20 @@ export const commands = {
 	/**  Practice with no account: the embedded local stack signs a local candidate in by itself. */
 	practiceOffline: () => typedError<AuthView_Serialize, AppError>(__TAURI_INVOKE("practice_offline")),
 	signOut: () => typedError<AuthView_Serialize, AppError>(__TAURI_INVOKE("sign_out")),
+	/**
+	 *  The next interviews scheduled for the signed-in user, soonest first; none when practising
+	 *  offline or signed out.
+	 */
+	upcomingInterviews: () => typedError<UpcomingView_Serialize[], AppError>(__TAURI_INVOKE("upcoming_interviews")),
 	preflight: () => typedError<PreflightView_Serialize, AppError>(__TAURI_INVOKE("preflight")),
 	/**  Opens `microphone` and streams its level until [`stop_mic_test`] (or another test). */
 	startMicTest: (microphone: string | null, onLevel: Channel<LevelView>) => typedError<null, AppError>(__TAURI_INVOKE("start_mic_test", { microphone, onLevel })),
 	stopMicTest: () => typedError<null, AppError>(__TAURI_INVOKE("stop_mic_test")),
+	/**
+	 *  Plays a short tone through the speakers, streaming its level; returns whether anything was
+	 *  played (a level above silence).
+	 */
+	playTestTone: (onLevel: Channel<LevelView>) => typedError<boolean, AppError>(__TAURI_INVOKE("play_test_tone", { onLevel })),
 	/**
 	 *  Starts a practice (or joins the scheduled interview `interview_id`) as the signed-in user
 	 *  or offline practice's local one; everything it streams goes to `on_update`.
@@ -187,6 +197,8 @@ export type ErrorCode =
 "backend" | 
 /**  No microphone can be opened; text mode still works. */
 "no_microphone" | 
+/**  No speakers or headphones can be opened. */
+"no_speakers" | 
 /**  An interview is already under way. */
 "busy" | 
 /**  The transcript store cannot be used, so nothing that needs it can start. */
@@ -344,6 +356,8 @@ export type PreflightView_Deserialize = {
 	modelPath: string,
 	/**  The backend answered (for offline practice: the embedded one). */
 	backend: BackendCheck,
+	/**  Practising offline: answers are transcribed by the offline model on this computer. */
+	offline: boolean,
 };
 
 /**  What pre-flight checks before an interview. */
@@ -357,6 +371,8 @@ export type PreflightView_Serialize = {
 	modelPath: string,
 	/**  The backend answered (for offline practice: the embedded one). */
 	backend: BackendCheck,
+	/**  Practising offline: answers are transcribed by the offline model on this computer. */
+	offline: boolean,
 };
 
 /**  What sign-up led to. */
@@ -432,6 +448,31 @@ export type TranscriptsInfo_Serialize = {
 	recovered: number,
 	/**  The store could not be opened, or its file was damaged and moved aside. */
 	problem: string | null,
+};
+
+/**  An interview scheduled for the signed-in candidate. */
+export type UpcomingView = UpcomingView_Serialize | UpcomingView_Deserialize;
+
+/**  An interview scheduled for the signed-in candidate. */
+export type UpcomingView_Deserialize = {
+	/**  What `start_interview` joins. */
+	id: string,
+	title: string,
+	/**  The interviewer's organisation, when the backend names it. */
+	organisation?: string | null,
+	/**  RFC 3339; `None` for "any time". */
+	scheduledAt?: string | null,
+};
+
+/**  An interview scheduled for the signed-in candidate. */
+export type UpcomingView_Serialize = {
+	/**  What `start_interview` joins. */
+	id: string,
+	title: string,
+	/**  The interviewer's organisation, when the backend names it. */
+	organisation: string | null,
+	/**  RFC 3339; `None` for "any time". */
+	scheduledAt: string | null,
 };
 
 /* Tauri Specta runtime */

@@ -83,6 +83,7 @@ export type {
   PreflightView_Serialize as PreflightView,
   StartedView,
   StartRequest_Deserialize as StartRequest,
+  UpcomingView,
 } from "./bindings";
 
 import type {
@@ -93,6 +94,7 @@ import type {
   PreflightView_Serialize,
   StartedView,
   StartRequest_Deserialize,
+  UpcomingView,
 } from "./bindings";
 
 /** What the pre-flight and interview screens need from the core; tests pass their own. */
@@ -103,6 +105,8 @@ export interface LiveApi {
     onLevel: (level: LevelView) => void,
   ): Promise<Outcome<null>>;
   stopMicTest(): Promise<Outcome<null>>;
+  /** Plays a short tone; `true` when sound reached the speakers. */
+  playTestTone(onLevel: (level: LevelView) => void): Promise<Outcome<boolean>>;
   start(
     request: StartRequest_Deserialize,
     onUpdate: (update: LiveUpdate_Serialize) => void,
@@ -125,6 +129,7 @@ export const liveApi: LiveApi = {
   startMicTest: (microphone, onLevel) =>
     call(() => commands.startMicTest(microphone, channel(onLevel))),
   stopMicTest: () => call(commands.stopMicTest),
+  playTestTone: (onLevel) => call(() => commands.playTestTone(channel(onLevel))),
   start: (request, onUpdate) =>
     call(() =>
       commands.startInterview(
@@ -138,3 +143,7 @@ export const liveApi: LiveApi = {
   end: () => call(commands.endInterview),
   leave: () => call(commands.leaveInterview),
 };
+
+/** The interviews scheduled for the signed-in candidate. */
+export const upcomingInterviews = (): Promise<Outcome<UpcomingView[]>> =>
+  call(commands.upcomingInterviews);

@@ -8,7 +8,7 @@ mod shell;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
@@ -207,15 +207,21 @@ impl Workspace {
 
     /// Runs every criterion benchmark in the workspace and prints one table of the results.
     fn bench(&self) -> Result<()> {
-        self.setup(Purpose::Test)?;
+        let driver = self
+            .setup(Purpose::Test)?
+            .context("setup gave no tauri-driver")?;
         self.build_ui()?;
+        // The app's own benchmark drives the real window.
+        run(self
+            .cargo()
+            .args(["build", "--locked", "-p", "viva-desktop"]))?;
         let results = self.target.join("criterion");
         let _ = std::fs::remove_dir_all(&results);
         // Benchmarks that are not criterion's (the audio capture run) leave table rows here.
         let rows_dir = self.target.join("viva-bench");
         let _ = std::fs::remove_dir_all(&rows_dir);
         // The audio benchmark records from the harness's virtual microphone.
-        let harness = Harness::start(&self.cache, &model_dir(), None)?;
+        let harness = Harness::start(&self.cache, &model_dir(), Some(&driver))?;
         let mut command = self.cargo();
         command
             .args(["bench", "--locked", "--workspace", "--benches"])
@@ -223,6 +229,22 @@ impl Workspace {
             .env("VIVA_BENCH_ROWS", &rows_dir)
             .env("VIVA_MODEL_DIR", model_dir());
         run(&mut command)?;
+        // The candidate app: start, speech-to-screen latency and memory (an ignored e2e test).
+        let mut app = self.cargo();
+        app.args([
+            "test",
+            "--locked",
+            "--workspace",
+            "--test",
+            "app_bench",
+            "--",
+            "--ignored",
+            "--nocapture",
+        ])
+        .envs(harness.env.iter().map(|(k, v)| (k, v)))
+        .env("VIVA_E2E_APP", self.app_binary())
+        .env("VIVA_BENCH_ROWS", &rows_dir);
+        run(&mut app)?;
         drop(harness);
         let rows = report::criterion_rows(&results);
         if rows.is_empty() {
@@ -281,35 +303,34 @@ impl Workspace {
         Ok(())
     }
 
+    /// Walks the real app through every screen under Xvfb (the ignored `screens` end-to-end
+    /// test) and writes one PNG per screen to `docs/img/`.
     fn screenshot(&self) -> Result<()> {
-        self.setup(Purpose::Test)?;
+        let driver = self
+            .setup(Purpose::Test)?
+            .context("setup gave no tauri-driver")?;
         self.build_ui()?;
         run(self
             .cargo()
             .args(["build", "--locked", "-p", "viva-desktop"]))?;
-        let harness = Harness::start(&self.cache, &model_dir(), None)?;
-        let mut app = harness
-            .command(self.app_binary())
-            .stdout(Stdio::null())
-            .spawn()?;
-        let window = wait_for_window(&harness, "Viva", Duration::from_secs(20));
-        // Let the webview paint the first screen before it is captured.
-        std::thread::sleep(Duration::from_secs(3));
-        let target = self.root.join("docs/img/first-screen.png");
-        let captured = match window {
-            Some(id) => run(harness
-                .command("import")
-                .args(["-window", &id])
-                .arg(&target)),
-            None => Err(anyhow::anyhow!(
-                "screenshot: the Viva window never appeared"
-            )),
-        };
-        let _ = app.kill();
-        let _ = app.wait();
-        captured?;
-        println!("screenshot: wrote {}", target.display());
-        Ok(())
+        let harness = Harness::start(&self.cache, &model_dir(), Some(&driver))?;
+        let mut command = self.cargo();
+        command
+            // `--workspace`, as the test run builds it: the same features, so nothing is rebuilt.
+            .args([
+                "test",
+                "--locked",
+                "--workspace",
+                "--test",
+                "screens",
+                "--",
+                "--ignored",
+                "--nocapture",
+            ])
+            .envs(harness.env.iter().map(|(k, v)| (k, v)))
+            .env("VIVA_E2E_APP", self.app_binary())
+            .env("VIVA_SCREENSHOT_DIR", self.root.join("docs/img"));
+        run(&mut command)
     }
 
     fn test(&self) -> Result<()> {
@@ -471,22 +492,4 @@ fn step<T>(name: &str, body: impl FnOnce() -> Result<T>) -> Result<T> {
         println!("   {name}: ok ({:.1?})", started.elapsed());
     }
     result
-}
-
-/// The X window id of the first window titled `title`, once it is mapped.
-fn wait_for_window(harness: &Harness, title: &str, timeout: Duration) -> Option<String> {
-    let deadline = Instant::now() + timeout;
-    let quoted = format!("\"{title}\"");
-    while Instant::now() < deadline {
-        let tree = output(harness.command("xwininfo").args(["-root", "-tree"])).unwrap_or_default();
-        let found = tree
-            .lines()
-            .find(|l| l.contains(&quoted))
-            .and_then(|l| l.split_whitespace().next());
-        if let Some(id) = found {
-            return Some(id.to_owned());
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    None
 }

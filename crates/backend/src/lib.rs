@@ -17,5 +17,5 @@ pub use auth::{AuthSession, LogoutScope, SignUp};
 pub use client::{Backend, check_url};
 pub use error::BackendError;
 pub use functions::{Accepted, EntryUpload, StartRequest};
-pub use tables::{Closing, EntryRow, Page, SessionQuery, SessionRow};
+pub use tables::{Closing, EntryRow, NewInterview, Page, SessionQuery, SessionRow, TenantRow};
 pub use vault::{KeyringVault, Stored, VaultError};

@@ -62,11 +62,30 @@ pub struct SessionQuery {
     pub candidate_email_contains: Option<String>,
     /// Newest first unless set.
     pub oldest_first: bool,
+    /// Ordered by when they are scheduled, not when they were created.
+    pub by_schedule: bool,
     pub limit: u32,
     pub offset: u32,
 }
 
 /// A page of rows and how many there are in all.
+/// An interview an interviewer schedules for a candidate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewInterview {
+    pub title: String,
+    pub question_set: String,
+    /// RFC 3339.
+    pub scheduled_at: String,
+    pub candidate_email: String,
+}
+
+/// An organisation, as its members see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantRow {
+    pub id: String,
+    pub name: String,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {
     pub rows: Vec<T>,
@@ -97,7 +116,12 @@ fn encode(value: &str) -> String {
 impl SessionQuery {
     fn to_query_string(&self) -> String {
         let mut parts = vec![format!(
-            "order=created_at.{}",
+            "order={}.{}",
+            if self.by_schedule {
+                "scheduled_at"
+            } else {
+                "created_at"
+            },
             if self.oldest_first { "asc" } else { "desc" }
         )];
         if !self.statuses.is_empty() {
@@ -183,6 +207,48 @@ impl Backend {
         rows(reply.json()?, "transcript")
     }
 
+    /// The organisations the signed-in user may see (their own).
+    pub async fn tenants(&self, access_token: &str) -> Result<Vec<TenantRow>, BackendError> {
+        let reply = self
+            .send(
+                Method::GET,
+                "/rest/v1/tenants?select=id,name",
+                Some(access_token),
+                None,
+                &[],
+            )
+            .await?;
+        rows(reply.json()?, "organisation")
+    }
+
+    /// Schedules an interview (interviewers only); the row as stored.
+    pub async fn schedule(
+        &self,
+        access_token: &str,
+        interview: &NewInterview,
+    ) -> Result<SessionRow, BackendError> {
+        let reply = self
+            .send(
+                Method::POST,
+                "/rest/v1/interview_sessions",
+                Some(access_token),
+                Some(&json!({
+                    "title": interview.title,
+                    "question_set": interview.question_set,
+                    "scheduled_at": interview.scheduled_at,
+                    "candidate_email": interview.candidate_email,
+                })),
+                &[("Prefer", "return=representation")],
+            )
+            .await?;
+        rows::<SessionRow>(reply.json()?, "scheduled session")?
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                BackendError::BadResponse("the scheduled session was not returned".into())
+            })
+    }
+
     /// Closes the signed-in candidate's live session. Returns `false` when it was not live
     /// (already closed: closing twice is harmless).
     pub async fn close_session(
@@ -230,6 +296,17 @@ mod tests {
         assert_eq!(
             query.to_query_string(),
             "order=created_at.desc&status=in.(%22completed%22%2C%22interrupted%22)&mode=eq.interview&candidate_email=ilike.*abc%40x*&limit=25&offset=50"
+        );
+        let upcoming = SessionQuery {
+            statuses: vec!["scheduled".into()],
+            by_schedule: true,
+            oldest_first: true,
+            limit: 20,
+            ..SessionQuery::default()
+        };
+        assert_eq!(
+            upcoming.to_query_string(),
+            "order=scheduled_at.asc&status=in.(%22scheduled%22)&limit=20&offset=0"
         );
     }
 

@@ -111,6 +111,52 @@ async fn interviewers_schedule_and_each_party_sees_exactly_its_own_rows() {
 }
 
 #[tokio::test]
+async fn members_read_their_own_organisation_only_and_nobody_writes_one() {
+    let s = Stack::start(Config::default()).await;
+    let (acme, globex) = (
+        s.stack.add_tenant("Acme").await.unwrap(),
+        s.stack.add_tenant("Globex").await.unwrap(),
+    );
+    let candidate = s.account("c@acme.test", &acme, "candidate").await;
+    let interviewer = s.account("i@globex.test", &globex, "interviewer").await;
+    let (status, _, rows) = s
+        .get("/rest/v1/tenants?select=id,name", &candidate.access_token)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(rows, json!([{"id": acme, "name": "Acme"}]));
+    let (_, _, rows) = s
+        .get(
+            &format!("/rest/v1/tenants?id=eq.{acme}"),
+            &interviewer.access_token,
+        )
+        .await;
+    assert_eq!(rows, json!([]), "another organisation's name was shown");
+    let (status, _) = s
+        .send(
+            Method::POST,
+            "/rest/v1/tenants",
+            &interviewer.access_token,
+            json!({"name": "Mine now"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, changed) = s
+        .send(
+            Method::PATCH,
+            &format!("/rest/v1/tenants?id=eq.{globex}"),
+            &interviewer.access_token,
+            json!({"name": "Renamed"}),
+        )
+        .await;
+    assert_ne!(changed, json!([{"id": globex, "name": "Renamed"}]));
+    let (_, _, rows) = s
+        .get("/rest/v1/tenants?select=name", &interviewer.access_token)
+        .await;
+    assert_eq!(rows, json!([{"name": "Globex"}]), "the name changed");
+    s.stack.shutdown().await;
+}
+
+#[tokio::test]
 async fn lists_filter_sort_page_and_count() {
     let s = Stack::start(Config::default()).await;
     let acme = s.stack.add_tenant("Acme").await.unwrap();

@@ -5,6 +5,7 @@
 pub mod grants;
 pub mod live;
 pub mod sync;
+pub mod tone;
 
 pub use grants::BackendGrants;
 pub use live::{Ended, LiveEvent, LiveSession, LiveSettings, Recording};

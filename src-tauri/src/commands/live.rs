@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use tauri::State;
 use tauri::ipc::Channel;
-use viva_audio::{AudioEvent, Capture, CaptureSettings, DeviceSelection};
+use viva_audio::{AudioEvent, Capture, CaptureSettings, DeviceSelection, PlaybackSettings};
 use viva_session::{BackendGrants, LiveSession, LiveSettings, Recording};
 use viva_store::NewSession;
 
@@ -39,6 +39,8 @@ pub struct PreflightView {
     pub model_path: String,
     /// The backend answered (for offline practice: the embedded one).
     pub backend: BackendCheck,
+    /// Practising offline: answers are transcribed by the offline model on this computer.
+    pub offline: bool,
 }
 
 /// Whether the backend can start an interview now.
@@ -87,6 +89,7 @@ pub async fn preflight(accounts: State<'_, AccountState>) -> Result<PreflightVie
         model_ready: model_path.is_file(),
         model_path: model_path.display().to_string(),
         backend,
+        offline: accounts.is_offline().await,
     })
 }
 
@@ -142,6 +145,24 @@ pub async fn start_mic_test(
 pub async fn stop_mic_test(live: State<'_, LiveState>) -> Result<(), AppError> {
     live.mic_test.lock().await.take();
     Ok(())
+}
+
+/// Plays a short tone through the speakers, streaming its level; returns whether anything was
+/// played (a level above silence).
+#[tauri::command]
+#[specta::specta]
+pub async fn play_test_tone(on_level: Channel<LevelView>) -> Result<bool, AppError> {
+    let loudest = viva_session::tone::play_tone(PlaybackSettings::default(), |level| {
+        let _ = on_level.send(LevelView::new(viva_audio::Direction::Output, level));
+    })
+    .await
+    .map_err(|error| {
+        AppError::new(
+            ErrorCode::NoSpeakers,
+            format!("No speakers or headphones can be used ({error})."),
+        )
+    })?;
+    Ok(loudest.peak_dbfs > viva_audio::level::NO_SIGNAL_DBFS)
 }
 
 /// What to start.

@@ -2,4 +2,5 @@
 
 pub mod account;
 pub mod app;
+pub mod home;
 pub mod live;

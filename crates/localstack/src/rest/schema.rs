@@ -96,7 +96,15 @@ pub const TRANSCRIPT_ENTRIES: Table = Table {
     unique_keys: &[&["id"], &["session_id", "item_id"]],
 };
 
-pub const TABLES: &[Table] = &[INTERVIEW_SESSIONS, TRANSCRIPT_ENTRIES];
+/// Organisations: members read their own (the candidate's home names who scheduled them);
+/// nobody writes them through the API.
+pub const TENANTS: Table = Table {
+    name: "tenants",
+    columns: &[col("id", Uuid, false), col("name", Text, false)],
+    unique_keys: &[&["id"]],
+};
+
+pub const TABLES: &[Table] = &[INTERVIEW_SESSIONS, TRANSCRIPT_ENTRIES, TENANTS];
 
 pub fn table(name: &str) -> Option<&'static Table> {
     TABLES.iter().find(|t| t.name == name)

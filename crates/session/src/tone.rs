@@ -1,0 +1,118 @@
+//! The pre-flight speaker test: a short tone played through the chosen output the way the
+//! interviewer's voice is (Opus packets through the jitter buffer), with its level reported.
+
+use std::time::Duration;
+
+use viva_audio::{
+    AudioEvent, Direction, EncoderSettings, FRAME_SAMPLES, Level, OpusEncoder, Playback,
+    PlaybackSettings, RtpAudio, SAMPLE_RATE,
+};
+
+use crate::SessionError;
+
+/// How long the tone sounds.
+pub const TONE: Duration = Duration::from_millis(1200);
+const FREQUENCY_HZ: f32 = 440.0;
+/// About −12 dBFS: clearly audible, never harsh.
+const AMPLITUDE: f32 = 0.25;
+
+/// The tone as RTP packets of 20 ms, faded in and out so it does not click.
+///
+/// # Errors
+/// The encoder could not be made.
+pub fn tone_packets() -> Result<Vec<RtpAudio>, SessionError> {
+    let mut encoder = OpusEncoder::new(EncoderSettings::default())?;
+    let frames = usize::try_from(TONE.as_millis() / 20).unwrap_or(60);
+    let total = frames * FRAME_SAMPLES;
+    let fade = SAMPLE_RATE as usize / 50;
+    let mut packets = Vec::with_capacity(frames);
+    for frame in 0..frames {
+        let samples: Vec<f32> = (0..FRAME_SAMPLES)
+            .map(|i| {
+                let n = frame * FRAME_SAMPLES + i;
+                let envelope = (n.min(total - n) as f32 / fade as f32).min(1.0);
+                let phase = n as f32 * FREQUENCY_HZ / SAMPLE_RATE as f32;
+                AMPLITUDE * envelope * (std::f32::consts::TAU * phase).sin()
+            })
+            .collect();
+        packets.push(RtpAudio {
+            sequence: u16::try_from(frame % 65_536).unwrap_or(0),
+            timestamp: u32::try_from(frame * FRAME_SAMPLES).unwrap_or(0),
+            payload: encoder.encode(&samples)?,
+        });
+    }
+    Ok(packets)
+}
+
+/// Plays the tone on `settings`' output, calling `on_level` with each speaker level, and
+/// returns the loudest level played.
+///
+/// # Errors
+/// No output can be opened, or the tone could not be encoded.
+pub async fn play_tone(
+    settings: PlaybackSettings,
+    mut on_level: impl FnMut(Level),
+) -> Result<Level, SessionError> {
+    let packets = tone_packets()?;
+    let (playback, mut events) = Playback::start(settings)?;
+    let sender = playback.sender();
+    let mut loudest = Level::SILENT;
+    let mut due = tokio::time::Instant::now();
+    let mut packets = packets.into_iter();
+    // Packets leave in real time, as from the network; a tail lets the buffer drain.
+    let end = due + TONE + Duration::from_millis(400);
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep_until(due) => {
+                match packets.next() {
+                    Some(packet) => {
+                        sender.push(packet);
+                        due += Duration::from_millis(20);
+                    }
+                    None => due = end,
+                }
+                if tokio::time::Instant::now() >= end {
+                    break;
+                }
+            }
+            event = events.recv() => match event {
+                Some(AudioEvent::Level { direction: Direction::Output, level }) => {
+                    if level.peak_dbfs > loudest.peak_dbfs {
+                        loudest = level;
+                    }
+                    on_level(level);
+                }
+                Some(_) => {}
+                None => break,
+            },
+        }
+    }
+    drop(playback);
+    Ok(loudest)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use viva_audio::OpusDecoder;
+
+    #[test]
+    fn the_tone_decodes_to_a_steady_audible_sound_without_clicks() {
+        let packets = tone_packets().unwrap();
+        assert_eq!(packets.len(), 60);
+        let mut decoder = OpusDecoder::new().unwrap();
+        let mut samples = Vec::new();
+        for packet in &packets {
+            let mut out = [0.0_f32; FRAME_SAMPLES];
+            let n = decoder.decode(&packet.payload, &mut out).unwrap();
+            samples.extend_from_slice(&out[..n]);
+        }
+        let rms = |s: &[f32]| (s.iter().map(|x| x * x).sum::<f32>() / s.len() as f32).sqrt();
+        let middle = &samples[samples.len() / 3..samples.len() * 2 / 3];
+        // A 0.25-amplitude sine has an RMS of about 0.18.
+        assert!((0.12..0.24).contains(&rms(middle)), "rms {}", rms(middle));
+        // Faded in: the first 5 ms are far quieter than the middle.
+        assert!(rms(&samples[..240]) < rms(middle) / 4.0);
+    }
+}

@@ -1,0 +1,81 @@
+//! Refreshes the README's screenshots: every screen of the real app under Xvfb, written to
+//! `VIVA_SCREENSHOT_DIR` (`cargo xtask screenshot` sets it to `docs/img`). Ignored in the test
+//! run: it asserts nothing a user would notice that the other tests do not.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // A tool: fail loudly.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use viva_e2e::{App, Harness};
+
+async fn shoot(app: &App, dir: &std::path::Path, name: &str) {
+    // Let the webview settle (fonts, the level meters) before the capture.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let png = app.client.screenshot().await.unwrap();
+    let path = dir.join(format!("{name}.png"));
+    std::fs::write(&path, png).unwrap();
+    println!("screenshot: wrote {}", path.display());
+}
+
+async fn has_final(app: &App, speaker: &str) -> Option<()> {
+    let css = format!("[data-testid=line][data-final=true][data-speaker={speaker}]");
+    app.client
+        .find(fantoccini::Locator::Css(&css))
+        .await
+        .ok()
+        .map(|_| ())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a tool: `cargo xtask screenshot` runs it"]
+async fn every_screen_is_captured_for_the_readme() {
+    let dir = PathBuf::from(std::env::var("VIVA_SCREENSHOT_DIR").unwrap());
+    std::fs::create_dir_all(&dir).unwrap();
+    let harness = Harness::from_env().unwrap();
+    let app = harness.launch_app().await.unwrap();
+    app.text_of("[data-testid=app-version]").await.unwrap();
+    shoot(&app, &dir, "first-screen").await;
+
+    app.open_backend_form().await.unwrap();
+    app.click("practice-offline").await.unwrap();
+    app.text_of("[data-testid=practice-start]").await.unwrap();
+    app.click("practice-start").await.unwrap();
+    app.wait_for("pre-flight", Duration::from_secs(20), || async {
+        let text = app.text_of("[data-testid=check-backend]").await.ok()?;
+        (text == "Ready").then_some(())
+    })
+    .await
+    .unwrap();
+    let mic = harness.clone();
+    let speaking = std::thread::spawn(move || mic.say("Testing my microphone, one, two, three."));
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    shoot(&app, &dir, "preflight").await;
+    speaking.join().unwrap().unwrap();
+
+    app.click("start-interview").await.unwrap();
+    app.wait_for("the first question", Duration::from_secs(40), || {
+        has_final(&app, "interviewer")
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    harness
+        .say("I would start by measuring where the time goes before changing anything.")
+        .unwrap();
+    app.wait_for("the answer", Duration::from_secs(40), || {
+        has_final(&app, "candidate")
+    })
+    .await
+    .unwrap();
+    app.click("health-badge").await.unwrap();
+    shoot(&app, &dir, "interview-room").await;
+
+    app.click("end").await.unwrap();
+    app.text_of("[data-testid=end-dialog]").await.unwrap();
+    shoot(&app, &dir, "end-confirm").await;
+    app.click("end-confirm").await.unwrap();
+    app.text_of("[data-testid=summary-lines]").await.unwrap();
+    shoot(&app, &dir, "summary").await;
+    app.quit().await.unwrap();
+}
