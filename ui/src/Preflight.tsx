@@ -1,6 +1,6 @@
 import { createSignal, For, onCleanup, onMount, Show } from "solid-js";
 import type { LiveApi, PreflightView, StartRequest } from "./ipc";
-import { meterPercent } from "./transcript";
+import { LevelMeter } from "./LevelMeter";
 
 /**
  * Before an interview: pick the microphone and watch it respond, see whether the backend and the
@@ -123,15 +123,7 @@ export function Preflight(props: {
       </label>
       <div class="meter-row">
         <span class="muted">Say something — the bar should move</span>
-        <meter
-          class="meter"
-          aria-label="Microphone level"
-          min={0}
-          max={100}
-          value={meterPercent(level())}
-          data-testid="preflight-level"
-          data-level={meterPercent(level())}
-        />
+        <LevelMeter label="Microphone level" dbfs={level()} testId="preflight-level" />
       </div>
       <Show when={micError()}>
         {(message) => (
@@ -149,15 +141,7 @@ export function Preflight(props: {
         >
           Play a test sound
         </button>
-        <meter
-          class="meter"
-          aria-label="Speaker level"
-          min={0}
-          max={100}
-          value={meterPercent(toneLevel())}
-          data-testid="tone-level"
-          data-level={meterPercent(toneLevel())}
-        />
+        <LevelMeter label="Speaker level" dbfs={toneLevel()} testId="tone-level" />
       </div>
       <Show when={tone() === "played"}>
         <p class="muted" role="status" data-testid="tone-result">

@@ -1,6 +1,7 @@
 import { createSignal, For, onCleanup, onMount, Show } from "solid-js";
 import type { EndedView, HealthView, LineView, LiveApi, LiveUpdate, StartRequest } from "./ipc";
-import { applyLine, clock, currentQuestion, meterPercent, renumber } from "./transcript";
+import { LevelMeter } from "./LevelMeter";
+import { applyLine, clock, currentQuestion, renumber } from "./transcript";
 
 type Phase =
   | { state: "connecting" }
@@ -281,24 +282,12 @@ export function Room(props: {
       <Show when={!textOnly()}>
         <div class="levels">
           <span class="muted">You</span>
-          <meter
-            class="meter"
-            aria-label="Microphone level"
-            min={0}
-            max={100}
-            value={meterPercent(micLevel())}
-            data-testid="mic-level"
-            data-level={meterPercent(micLevel())}
-          />
+          <LevelMeter label="Microphone level" dbfs={micLevel()} testId="mic-level" />
           <span class="muted">Interviewer</span>
-          <meter
-            class="meter"
-            aria-label="Interviewer's voice level"
-            min={0}
-            max={100}
-            value={meterPercent(speakerLevel())}
-            data-testid="speaker-level"
-            data-level={meterPercent(speakerLevel())}
+          <LevelMeter
+            label="Interviewer's voice level"
+            dbfs={speakerLevel()}
+            testId="speaker-level"
           />
         </div>
       </Show>

@@ -229,17 +229,15 @@ impl Workspace {
             .env("VIVA_BENCH_ROWS", &rows_dir)
             .env("VIVA_MODEL_DIR", model_dir());
         run(&mut command)?;
-        // The candidate app: start, speech-to-screen latency and memory (an ignored e2e test).
+        // The candidate app: start, speech-to-screen latency and memory.
         let mut app = self.cargo();
         app.args([
-            "test",
+            "run",
             "--locked",
-            "--workspace",
-            "--test",
+            "-p",
+            "viva-e2e",
+            "--example",
             "app_bench",
-            "--",
-            "--ignored",
-            "--nocapture",
         ])
         .envs(harness.env.iter().map(|(k, v)| (k, v)))
         .env("VIVA_E2E_APP", self.app_binary())
@@ -316,17 +314,7 @@ impl Workspace {
         let harness = Harness::start(&self.cache, &model_dir(), Some(&driver))?;
         let mut command = self.cargo();
         command
-            // `--workspace`, as the test run builds it: the same features, so nothing is rebuilt.
-            .args([
-                "test",
-                "--locked",
-                "--workspace",
-                "--test",
-                "screens",
-                "--",
-                "--ignored",
-                "--nocapture",
-            ])
+            .args(["run", "--locked", "-p", "viva-e2e", "--example", "screens"])
             .envs(harness.env.iter().map(|(k, v)| (k, v)))
             .env("VIVA_E2E_APP", self.app_binary())
             .env("VIVA_SCREENSHOT_DIR", self.root.join("docs/img"));

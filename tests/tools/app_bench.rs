@@ -1,7 +1,7 @@
-//! The candidate app's benchmark (`cargo xtask bench` runs it; ignored in the test run): cold
-//! start to an interactive first screen, end of speech to the final line in the DOM over ten
-//! spoken answers, and the memory of all the app's processes during the call. Prints a table
-//! and, when `VIVA_BENCH_ROWS` names a folder, leaves its rows there.
+//! The candidate app's benchmark (`cargo xtask bench` runs it inside the harness): cold start to
+//! an interactive first screen, end of speech to the final line in the DOM over ten spoken
+//! answers, and the memory of all the app's processes during the call. Prints a table and, when
+//! `VIVA_BENCH_ROWS` names a folder, leaves its rows there.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // A tool: fail loudly.
 
@@ -66,9 +66,8 @@ async fn candidate_finals(app: &App) -> Vec<f64> {
     serde_json::from_value(value).unwrap_or_default()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a benchmark: `cargo xtask bench` runs it"]
-async fn candidate_app_latency_memory_and_start() {
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
     let harness = Harness::from_env().unwrap();
 
     let launched = Instant::now();

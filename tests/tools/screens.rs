@@ -1,6 +1,6 @@
 //! Refreshes the README's screenshots: every screen of the real app under Xvfb, written to
-//! `VIVA_SCREENSHOT_DIR` (`cargo xtask screenshot` sets it to `docs/img`). Ignored in the test
-//! run: it asserts nothing a user would notice that the other tests do not.
+//! `VIVA_SCREENSHOT_DIR` (`cargo xtask screenshot` runs it inside the harness and sets it to
+//! `docs/img`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // A tool: fail loudly.
 
@@ -27,9 +27,8 @@ async fn has_final(app: &App, speaker: &str) -> Option<()> {
         .map(|_| ())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a tool: `cargo xtask screenshot` runs it"]
-async fn every_screen_is_captured_for_the_readme() {
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
     let dir = PathBuf::from(std::env::var("VIVA_SCREENSHOT_DIR").unwrap());
     std::fs::create_dir_all(&dir).unwrap();
     let harness = Harness::from_env().unwrap();
