@@ -7,19 +7,11 @@
 use std::time::Duration;
 
 use viva_backend::{Backend, NewInterview, SessionQuery};
-use viva_e2e::{App, Harness};
+use viva_e2e::Harness;
 use viva_localstack::{Config, LocalStack};
 
 const PASSWORD: &str = "a long passphrase 7";
 const ANSWER: &str = "I led the migration of our billing service to Rust.";
-
-/// Final lines shown in the transcript: (speaker, text).
-async fn final_lines(app: &App) -> Vec<(String, String)> {
-    let script = r#"return [...document.querySelectorAll('[data-testid=line][data-final=true]')]
-        .map(l => [l.dataset.speaker, l.querySelector('.words').textContent]);"#;
-    let value = app.client.execute(script, vec![]).await.unwrap();
-    serde_json::from_value(value).unwrap_or_default()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_candidate_joins_the_interview_scheduled_for_them_and_it_reaches_the_backend() {
@@ -82,20 +74,16 @@ async fn a_candidate_joins_the_interview_scheduled_for_them_and_it_reaches_the_b
     app.click("join").await.unwrap();
 
     // Pre-flight, then the room in text mode.
-    app.wait_for("the backend check", Duration::from_secs(20), || async {
-        let text = app.text_of("[data-testid=check-backend]").await.ok()?;
-        (text == "Ready").then_some(())
-    })
-    .await
-    .unwrap();
+    app.wait_until_backend_ready().await.unwrap();
     app.click("text-mode").await.unwrap();
     let button = app.text_of("[data-testid=start-interview]").await.unwrap();
     assert_eq!(button, "Join interview");
     app.click("start-interview").await.unwrap();
     let question = app
         .wait_for("the first question", Duration::from_secs(40), || async {
-            final_lines(&app)
+            app.final_lines()
                 .await
+                .ok()?
                 .into_iter()
                 .find(|(speaker, text)| speaker == "interviewer" && !text.is_empty())
                 .map(|(_, text)| text)
@@ -108,7 +96,7 @@ async fn a_candidate_joins_the_interview_scheduled_for_them_and_it_reaches_the_b
         "the typed answer and a reply",
         Duration::from_secs(40),
         || async {
-            let lines = final_lines(&app).await;
+            let lines = app.final_lines().await.ok()?;
             let answered = lines
                 .iter()
                 .position(|(s, t)| s == "candidate" && t == ANSWER)?;

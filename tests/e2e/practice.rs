@@ -23,32 +23,14 @@ async fn level(app: &App, test_id: &str) -> u32 {
         .unwrap_or(0)
 }
 
-/// Final lines shown in the transcript: (speaker, text).
-async fn final_lines(app: &App) -> Vec<(String, String)> {
-    let script = r#"return [...document.querySelectorAll('[data-testid=line][data-final=true]')]
-        .map(l => [l.dataset.speaker, l.querySelector('.words').textContent]);"#;
-    let value = app.client.execute(script, vec![]).await.unwrap();
-    serde_json::from_value(value).unwrap_or_default()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spoken_practice_answer_becomes_a_saved_line_with_health_mute_and_a_summary() {
     let harness = Harness::from_env().unwrap();
     let app = harness.launch_app().await.unwrap();
 
-    // No organisation needed: practise offline.
-    app.open_backend_form().await.unwrap();
-    app.click("practice-offline").await.unwrap();
-    app.click("practice-start").await.unwrap();
-
-    // Pre-flight: the backend (the embedded one) is ready and the meter follows the voice.
-    let backend = app.text_of("[data-testid=check-backend]").await.unwrap();
-    app.wait_for("the backend check", Duration::from_secs(20), || async {
-        let text = app.text_of("[data-testid=check-backend]").await.ok()?;
-        (text == "Ready").then_some(())
-    })
-    .await
-    .unwrap_or_else(|e| panic!("backend was {backend:?}: {e}"));
+    // No organisation needed: practise offline. Pre-flight: the backend (the embedded one) is
+    // ready and the meter follows the voice.
+    app.open_offline_preflight().await.unwrap();
     let model = app.text_of("[data-testid=check-model]").await.unwrap();
     assert_eq!(model, "Ready", "the offline model should be set up");
     let speaking = {
@@ -82,7 +64,7 @@ async fn a_spoken_practice_answer_becomes_a_saved_line_with_health_mute_and_a_su
     .unwrap();
     let question = app
         .wait_for("the first question", Duration::from_secs(40), || async {
-            let lines = final_lines(&app).await;
+            let lines = app.final_lines().await.ok()?;
             lines
                 .into_iter()
                 .find(|(speaker, text)| speaker == "interviewer" && !text.trim().is_empty())
@@ -103,8 +85,9 @@ async fn a_spoken_practice_answer_becomes_a_saved_line_with_health_mute_and_a_su
     harness.say(ANSWER).unwrap();
     let answer = app
         .wait_for("the answer's line", Duration::from_secs(40), || async {
-            final_lines(&app)
+            app.final_lines()
                 .await
+                .ok()?
                 .into_iter()
                 .find(|(speaker, _)| speaker == "candidate")
                 .map(|(_, text)| text)

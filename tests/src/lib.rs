@@ -183,6 +183,31 @@ impl App {
         }
     }
 
+    /// From the home screen to a ready pre-flight of offline practice (no account).
+    pub async fn open_offline_preflight(&self) -> Result<()> {
+        self.open_backend_form().await?;
+        self.click("practice-offline").await?;
+        self.click("practice-start").await?;
+        self.wait_until_backend_ready().await
+    }
+
+    /// Waits until pre-flight says the backend is ready.
+    pub async fn wait_until_backend_ready(&self) -> Result<()> {
+        self.wait_for("the backend check", Duration::from_secs(20), || async {
+            let text = self.text_of("[data-testid=check-backend]").await.ok()?;
+            (text == "Ready").then_some(())
+        })
+        .await
+    }
+
+    /// The transcript's final lines as shown: (speaker, words).
+    pub async fn final_lines(&self) -> Result<Vec<(String, String)>> {
+        let script = r#"return [...document.querySelectorAll('[data-testid=line][data-final=true]')]
+            .map(l => [l.dataset.speaker, l.querySelector('.words').textContent]);"#;
+        let value = self.client.execute(script, vec![]).await?;
+        Ok(serde_json::from_value(value)?)
+    }
+
     /// An attribute of the first element matching `css`, if both exist.
     pub async fn attribute(&self, css: &str, name: &str) -> Option<String> {
         let element = self.client.find(Locator::Css(css)).await.ok()?;

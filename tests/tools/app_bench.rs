@@ -75,15 +75,7 @@ async fn main() {
     app.text_of("[data-testid=app-version]").await.unwrap();
     let cold_start = launched.elapsed();
 
-    app.open_backend_form().await.unwrap();
-    app.click("practice-offline").await.unwrap();
-    app.click("practice-start").await.unwrap();
-    app.wait_for("pre-flight", Duration::from_secs(20), || async {
-        let text = app.text_of("[data-testid=check-backend]").await.ok()?;
-        (text == "Ready").then_some(())
-    })
-    .await
-    .unwrap();
+    app.open_offline_preflight().await.unwrap();
     app.click("start-interview").await.unwrap();
     // Note when each candidate line turns final, by the page's own clock.
     app.client

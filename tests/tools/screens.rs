@@ -36,16 +36,7 @@ async fn main() {
     app.text_of("[data-testid=app-version]").await.unwrap();
     shoot(&app, &dir, "first-screen").await;
 
-    app.open_backend_form().await.unwrap();
-    app.click("practice-offline").await.unwrap();
-    app.text_of("[data-testid=practice-start]").await.unwrap();
-    app.click("practice-start").await.unwrap();
-    app.wait_for("pre-flight", Duration::from_secs(20), || async {
-        let text = app.text_of("[data-testid=check-backend]").await.ok()?;
-        (text == "Ready").then_some(())
-    })
-    .await
-    .unwrap();
+    app.open_offline_preflight().await.unwrap();
     let mic = harness.clone();
     let speaking = std::thread::spawn(move || mic.say("Testing my microphone, one, two, three."));
     tokio::time::sleep(Duration::from_millis(900)).await;
