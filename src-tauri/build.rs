@@ -27,6 +27,7 @@ fn main() {
         "start_mic_test",
         "stop_mic_test",
         "play_test_tone",
+        "set_up_model",
         "start_interview",
         "set_muted",
         "send_answer",

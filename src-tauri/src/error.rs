@@ -46,6 +46,8 @@ pub enum ErrorCode {
     NotLive,
     /// What the user entered cannot be used (an empty answer).
     InvalidInput,
+    /// The offline transcription model could not be set up (no pip, no network, a bad download).
+    ModelSetupFailed,
 }
 
 /// An error as the UI receives it: `{ code, message }`.

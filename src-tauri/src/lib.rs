@@ -30,6 +30,7 @@ pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
         commands::live::start_mic_test,
         commands::live::stop_mic_test,
         commands::live::play_test_tone,
+        commands::live::set_up_model,
         commands::live::start_interview,
         commands::live::set_muted,
         commands::live::send_answer,

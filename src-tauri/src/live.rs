@@ -4,8 +4,10 @@
 use serde::Serialize;
 use tokio::sync::Mutex;
 use viva_audio::{AudioEvent, Capture, Direction, Level};
+use viva_localstack::model::Progress;
 use viva_realtime::{Line, LineStatus, SessionState, Speaker, TranscriptChange};
 use viva_rtc::{CallEvent, Health, QualityLevel};
+use viva_session::hearing::{Heard, WhyUnavailable};
 use viva_session::{Ended, LiveEvent, LiveSession};
 use viva_store::SyncState;
 
@@ -14,10 +16,12 @@ use viva_store::SyncState;
 pub struct LiveState {
     pub session: Mutex<Option<LiveSession>>,
     pub mic_test: Mutex<Option<MicTest>>,
+    /// Held while the offline model is being set up: one set-up at a time.
+    pub model_setup: Mutex<()>,
 }
 
-/// The pre-flight microphone test: a capture whose frames are dropped and whose levels the
-/// UI shows.
+/// The pre-flight microphone test: a capture whose levels the UI shows and whose voice is
+/// written out by the offline model ("say something").
 #[derive(Debug)]
 pub struct MicTest {
     pub capture: Capture,
@@ -27,6 +31,58 @@ pub struct MicTest {
 impl Drop for MicTest {
     fn drop(&mut self) {
         self.forward.abort();
+    }
+}
+
+/// What pre-flight's "say something" heard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum HeardView {
+    Listening,
+    Speaking,
+    Transcribing,
+    /// What was said (empty: speech, but no words recognised).
+    Words {
+        text: String,
+    },
+    /// The offline model is not set up, so words cannot be shown.
+    ModelMissing,
+    Unavailable {
+        reason: String,
+    },
+}
+
+impl From<Heard> for HeardView {
+    fn from(heard: Heard) -> Self {
+        match heard {
+            Heard::Listening => Self::Listening,
+            Heard::Speaking => Self::Speaking,
+            Heard::Transcribing => Self::Transcribing,
+            Heard::Words(text) => Self::Words { text },
+            Heard::Unavailable(WhyUnavailable::ModelMissing) => Self::ModelMissing,
+            Heard::Unavailable(WhyUnavailable::Failed(reason)) => Self::Unavailable { reason },
+        }
+    }
+}
+
+/// A step of setting up the offline model, with how far along it is (0–1).
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum ModelSetupView {
+    Downloading { fraction: f32 },
+    Verifying,
+    Converting { fraction: f32 },
+    Done,
+}
+
+impl From<Progress> for ModelSetupView {
+    fn from(progress: Progress) -> Self {
+        match progress {
+            Progress::Downloading(fraction) => Self::Downloading { fraction },
+            Progress::Verifying => Self::Verifying,
+            Progress::Converting(fraction) => Self::Converting { fraction },
+            Progress::Done => Self::Done,
+        }
     }
 }
 

@@ -79,41 +79,8 @@ async fn a_candidate_joins_the_interview_scheduled_for_them_and_it_reaches_the_b
     let button = app.text_of("[data-testid=start-interview]").await.unwrap();
     assert_eq!(button, "Join interview");
     app.click("start-interview").await.unwrap();
-    let question = app
-        .wait_for("the first question", Duration::from_secs(40), || async {
-            app.final_lines()
-                .await
-                .ok()?
-                .into_iter()
-                .find(|(speaker, text)| speaker == "interviewer" && !text.is_empty())
-                .map(|(_, text)| text)
-        })
-        .await
-        .unwrap();
-    app.fill("answer-input", ANSWER).await.unwrap();
-    app.click("answer-send").await.unwrap();
-    app.wait_for(
-        "the typed answer and a reply",
-        Duration::from_secs(40),
-        || async {
-            let lines = app.final_lines().await.ok()?;
-            let answered = lines
-                .iter()
-                .position(|(s, t)| s == "candidate" && t == ANSWER)?;
-            lines
-                .iter()
-                .skip(answered + 1)
-                .any(|(s, _)| s == "interviewer")
-                .then_some(())
-        },
-    )
-    .await
-    .unwrap();
-
-    app.click("end").await.unwrap();
-    app.click("end-confirm").await.unwrap();
-    let status = app.text_of("[data-testid=summary-status]").await.unwrap();
-    assert_eq!(status, "completed");
+    let question = app.answer_first_question_in_text(ANSWER).await.unwrap();
+    assert_eq!(app.end_interview().await.unwrap(), "completed");
 
     // The backend has the session closed and every line, sent by the app's outbox.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);

@@ -1,5 +1,5 @@
 //! A practice interview in the real app, offline, on the embedded local stack: the pre-flight
-//! meter moves when the candidate speaks, the test tone plays, the first question appears and
+//! meter moves when the candidate speaks and their words are written out, the test tone plays, the first question appears and
 //! its audio plays, an answer said into the virtual microphone becomes the candidate's line
 //! (word error rate at most 20 %), the health badge shows
 //! a live connection with a round-trip time, mute silences the meter, and after ending, the
@@ -14,6 +14,7 @@ use viva_realtime::Speaker;
 use viva_store::Store;
 
 const ANSWER: &str = "I led the migration of our billing system to a new database.";
+const SOUND_CHECK: &str = "Good morning, thank you for having me today.";
 
 /// The `data-level` (0–100) of a meter.
 async fn level(app: &App, test_id: &str) -> u32 {
@@ -29,13 +30,13 @@ async fn a_spoken_practice_answer_becomes_a_saved_line_with_health_mute_and_a_su
     let app = harness.launch_app().await.unwrap();
 
     // No organisation needed: practise offline. Pre-flight: the backend (the embedded one) is
-    // ready and the meter follows the voice.
+    // ready, the meter follows the voice and the words said appear.
     app.open_offline_preflight().await.unwrap();
     let model = app.text_of("[data-testid=check-model]").await.unwrap();
     assert_eq!(model, "Ready", "the offline model should be set up");
     let speaking = {
         let mic = harness.clone();
-        std::thread::spawn(move || mic.say("Testing, one, two, three, testing."))
+        std::thread::spawn(move || mic.say(SOUND_CHECK))
     };
     let heard = app
         .wait_for("the pre-flight meter", Duration::from_secs(10), || async {
@@ -46,6 +47,19 @@ async fn a_spoken_practice_answer_becomes_a_saved_line_with_health_mute_and_a_su
         .unwrap();
     assert!(heard > 20);
     speaking.join().unwrap().unwrap();
+    let words = app
+        .wait_for("the words heard", Duration::from_secs(20), || async {
+            let state = app.attribute("[data-testid=heard]", "data-state").await?;
+            (state == "words").then_some(())?;
+            app.text_of("[data-testid=heard]").await.ok()
+        })
+        .await
+        .unwrap();
+    let (errors, said) = word_error_rate(SOUND_CHECK, &words);
+    assert!(
+        errors * 5 <= said,
+        "pre-flight heard {words:?} for {SOUND_CHECK:?}"
+    );
 
     // The speaker test plays a tone through the real output.
     app.click("tone-play").await.unwrap();
@@ -129,8 +143,7 @@ async fn a_spoken_practice_answer_becomes_a_saved_line_with_health_mute_and_a_su
     assert_eq!(loudest, 0, "the meter moved while muted");
 
     // End, with confirmation, and the summary.
-    app.click("end").await.unwrap();
-    app.click("end-confirm").await.unwrap();
+    app.end_interview().await.unwrap();
     let lines = app.text_of("[data-testid=summary-lines]").await.unwrap();
     assert!(lines.contains("yours"), "{lines}");
     let sync = app.text_of("[data-testid=summary-sync]").await.unwrap();

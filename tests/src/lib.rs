@@ -51,12 +51,25 @@ impl Harness {
     /// An instance a failed test left running is stopped first: the single-instance lock would
     /// otherwise hand the launch over to it.
     pub async fn launch_app(&self) -> Result<App> {
+        self.launch_app_with(&[]).await
+    }
+
+    /// Like [`Harness::launch_app`], with `env` added to the app's environment — a machine
+    /// without a sound server, say, or without the offline model. tauri-driver starts what it
+    /// is given with its own environment, so the app is started through a small script that
+    /// sets `env` and then becomes the app.
+    pub async fn launch_app_with(&self, env: &[(&str, &str)]) -> Result<App> {
         stop_app_instances(&self.app_binary).await?;
+        let application = if env.is_empty() {
+            self.app_binary.clone()
+        } else {
+            self.launcher(env)?
+        };
         let mut capabilities = serde_json::Map::new();
         capabilities.insert("browserName".into(), "wry".into());
         capabilities.insert(
             "tauri:options".into(),
-            serde_json::json!({ "application": self.app_binary }),
+            serde_json::json!({ "application": application }),
         );
         let mut builder = ClientBuilder::new(HttpConnector::new());
         builder.capabilities(capabilities);
@@ -65,10 +78,27 @@ impl Harness {
             .await
             .context("the app's window did not appear in time")?
             .context("tauri-driver did not start the app")?;
+        let session_id = client.session_id().await.ok().flatten();
         Ok(App {
             client,
             harness: self.clone(),
+            session_id,
         })
+    }
+
+    fn launcher(&self, env: &[(&str, &str)]) -> Result<PathBuf> {
+        use std::os::unix::fs::PermissionsExt;
+        let quote = |value: &str| format!("'{}'", value.replace('\'', r"'\''"));
+        let mut script = String::from("#!/bin/sh\n");
+        for (name, value) in env {
+            script.push_str(&format!("export {name}={}\n", quote(value)));
+        }
+        let binary = self.app_binary.to_string_lossy();
+        script.push_str(&format!("exec {} \"$@\"\n", quote(&binary)));
+        let path = self.artifact_path("launch", "sh");
+        std::fs::write(&path, script)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+        Ok(path)
     }
 
     /// Says `sentence` into the virtual microphone (espeak-ng → paplay into the null sink whose
@@ -102,11 +132,50 @@ impl Harness {
     }
 }
 
-/// One running instance of the app under WebDriver. Call [`App::quit`] to close it.
+/// One running instance of the app under WebDriver. Call [`App::quit`] to close it; a test that
+/// fails before that still ends its WebDriver session when the `App` is dropped, so the next
+/// test can launch the app (tauri-driver holds one session at a time).
 #[derive(Debug)]
 pub struct App {
     pub client: Client,
     harness: Harness,
+    /// `None` once the session was closed.
+    session_id: Option<String>,
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        if let Some(id) = self.session_id.take() {
+            delete_session(&self.harness.webdriver_url, &id);
+        }
+    }
+}
+
+/// `DELETE /session/{id}` with a plain blocking request: `Drop` cannot wait for the async client,
+/// and a panicking test's runtime may already be going away.
+fn delete_session(webdriver_url: &str, id: &str) {
+    use std::io::{Read, Write};
+    let Some(authority) = webdriver_url
+        .strip_prefix("http://")
+        .map(|rest| rest.trim_end_matches('/'))
+    else {
+        return;
+    };
+    // The harness serves WebDriver on a loopback address and port.
+    let Ok(address) = authority.parse::<std::net::SocketAddr>() else {
+        return;
+    };
+    let Ok(mut stream) = std::net::TcpStream::connect_timeout(&address, Duration::from_secs(2))
+    else {
+        return;
+    };
+    let _ = stream.set_read_timeout(Some(UI_TIMEOUT));
+    let request =
+        format!("DELETE /session/{id} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_ok() {
+        // Wait for the answer: the app is gone once tauri-driver replies.
+        let _ = stream.read_to_end(&mut Vec::new());
+    }
 }
 
 impl App {
@@ -208,6 +277,47 @@ impl App {
         Ok(serde_json::from_value(value)?)
     }
 
+    /// In the room in text mode: waits for the interviewer's first question, types `answer`,
+    /// sends it and waits for the interviewer to reply. Returns the first question.
+    pub async fn answer_first_question_in_text(&self, answer: &str) -> Result<String> {
+        let question = self
+            .wait_for("the first question", Duration::from_secs(40), || async {
+                self.final_lines()
+                    .await
+                    .ok()?
+                    .into_iter()
+                    .find(|(speaker, text)| speaker == "interviewer" && !text.is_empty())
+                    .map(|(_, text)| text)
+            })
+            .await?;
+        self.fill("answer-input", answer).await?;
+        self.click("answer-send").await?;
+        self.wait_for(
+            "the typed answer and a reply",
+            Duration::from_secs(40),
+            || async {
+                let lines = self.final_lines().await.ok()?;
+                let answered = lines
+                    .iter()
+                    .position(|(s, t)| s == "candidate" && t == answer)?;
+                lines
+                    .iter()
+                    .skip(answered + 1)
+                    .any(|(s, _)| s == "interviewer")
+                    .then_some(())
+            },
+        )
+        .await?;
+        Ok(question)
+    }
+
+    /// Ends the interview (confirming it) and returns the summary's status.
+    pub async fn end_interview(&self) -> Result<String> {
+        self.click("end").await?;
+        self.click("end-confirm").await?;
+        self.text_of("[data-testid=summary-status]").await
+    }
+
     /// An attribute of the first element matching `css`, if both exist.
     pub async fn attribute(&self, css: &str, name: &str) -> Option<String> {
         let element = self.client.find(Locator::Css(css)).await.ok()?;
@@ -248,8 +358,10 @@ impl App {
 
     /// Closes the window and waits until the app process has exited, so the next launch does
     /// not meet a half-closed instance.
-    pub async fn quit(self) -> Result<()> {
+    pub async fn quit(mut self) -> Result<()> {
+        self.session_id = None;
         self.client
+            .clone()
             .close()
             .await
             .context("closing the app's WebDriver session")?;

@@ -125,9 +125,7 @@ async fn main() {
         latencies.push(shown - spoken_end);
         peak_rss = peak_rss.max(tree_rss_mib(pid));
     }
-    app.click("end").await.unwrap();
-    app.click("end-confirm").await.unwrap();
-    app.text_of("[data-testid=summary-lines]").await.unwrap();
+    app.end_interview().await.unwrap();
     app.quit().await.unwrap();
 
     latencies.sort_by(f64::total_cmp);

@@ -1,7 +1,14 @@
 import { cleanup, fireEvent, render, screen, waitFor } from "@solidjs/testing-library";
 import { afterEach, describe, expect, it } from "vitest";
-import type { LiveApi, Outcome, PreflightView, StartRequest } from "./ipc";
-import { Preflight } from "./Preflight";
+import type {
+  HeardView,
+  LiveApi,
+  ModelSetupView,
+  Outcome,
+  PreflightView,
+  StartRequest,
+} from "./ipc";
+import { heardLine, Preflight, setupLine } from "./Preflight";
 
 afterEach(cleanup);
 
@@ -16,10 +23,18 @@ const ready: PreflightView = {
   offline: true,
 };
 
-function fakeApi(checks: PreflightView, micFails = false): LiveApi {
+/** The core as pre-flight sees it. Each `preflight` call answers with the next of `checks` (the
+ * last one repeats); the microphone test reports `heard`; set-up streams `setupSteps`. */
+function fakeApi(
+  checks: PreflightView | PreflightView[],
+  micFails = false,
+  heard: HeardView[] = [],
+  setupSteps: ModelSetupView[] = [],
+): LiveApi {
+  const answers = Array.isArray(checks) ? [...checks] : [checks];
   return {
-    preflight: () => ok(checks),
-    startMicTest: (_microphone, onLevel) => {
+    preflight: () => ok((answers.length > 1 ? answers.shift() : answers[0]) as PreflightView),
+    startMicTest: (_microphone, onLevel, onHeard) => {
       if (micFails) {
         return Promise.resolve({
           ok: false,
@@ -27,9 +42,14 @@ function fakeApi(checks: PreflightView, micFails = false): LiveApi {
         });
       }
       onLevel({ microphone: true, rmsDbfs: -30, peakDbfs: -20 });
+      for (const update of heard) onHeard(update);
       return ok(null);
     },
     stopMicTest: () => ok(null),
+    setUpModel: (onProgress) => {
+      for (const step of setupSteps) onProgress(step);
+      return ok(null);
+    },
     playTestTone: (onLevel) => {
       onLevel({ microphone: false, rmsDbfs: -12, peakDbfs: -10 });
       return ok(true);
@@ -42,11 +62,18 @@ function fakeApi(checks: PreflightView, micFails = false): LiveApi {
   };
 }
 
-function show(checks: PreflightView, micFails = false) {
+function show(
+  checks: PreflightView | PreflightView[],
+  micFails = false,
+  heard: HeardView[] = [],
+  setupSteps: ModelSetupView[] = [],
+) {
   let started: StartRequest | undefined;
+  // Made once: a prop is read through a getter, which would make a fresh fake on every read.
+  const api = fakeApi(checks, micFails, heard, setupSteps);
   render(() => (
     <Preflight
-      api={fakeApi(checks, micFails)}
+      api={api}
       interviewId={null}
       onStart={(request) => {
         started = request;
@@ -96,6 +123,77 @@ describe("pre-flight", () => {
     );
     expect(screen.getByTestId("check-backend").textContent).toContain("try again");
     expect((screen.getByTestId("start-interview") as HTMLButtonElement).disabled).toBe(true);
+  });
+
+  it("checks the backend again on Try again and lets the interview start once it answers", async () => {
+    const unreachable = {
+      ...ready,
+      offline: false,
+      backend: { state: "unreachable" as const, message: "connection refused" },
+    };
+    show([unreachable, { ...ready, offline: false }]);
+    fireEvent.click(await screen.findByTestId("backend-retry"));
+    await waitFor(() => expect(screen.getByTestId("check-backend").textContent).toBe("Ready"));
+    expect(screen.queryByTestId("backend-retry")).toBeNull();
+    expect((screen.getByTestId("start-interview") as HTMLButtonElement).disabled).toBe(false);
+  });
+
+  it("shows the words the microphone test heard", async () => {
+    show(ready, false, [
+      { state: "listening" },
+      { state: "speaking" },
+      { state: "transcribing" },
+      { state: "words", text: "Testing one two three." },
+    ]);
+    await waitFor(() =>
+      expect(screen.getByTestId("heard").textContent).toBe("“Testing one two three.”"),
+    );
+  });
+
+  it("says what to do when no words can be shown", () => {
+    expect(heardLine({ state: "model_missing" })).toContain("Set up offline transcription");
+    expect(heardLine({ state: "words", text: "" })).toContain("no words were recognised");
+    expect(heardLine({ state: "unavailable", reason: "the model is damaged" })).toContain(
+      "the model is damaged",
+    );
+  });
+
+  it("sets the model up with progress, then offers spoken practice", async () => {
+    const missing = { ...ready, modelReady: false };
+    show(
+      [missing, ready],
+      false,
+      [],
+      [{ step: "verifying" }, { step: "converting", fraction: 0.5 }],
+    );
+    await waitFor(() => expect(screen.getByTestId("model-missing")).toBeTruthy());
+    fireEvent.click(screen.getByTestId("model-setup"));
+    await waitFor(() => expect(screen.getByTestId("check-model").dataset.ready).toBe("true"));
+    expect(screen.queryByTestId("model-missing")).toBeNull();
+    const textMode = screen.getByTestId("text-mode") as HTMLInputElement;
+    expect(textMode.checked).toBe(false);
+    expect(textMode.disabled).toBe(false);
+    expect(screen.getByTestId("model-progress-text").textContent).toBe("Ready");
+  });
+
+  it("names each set-up step with its percentage", () => {
+    expect(setupLine({ step: "downloading", fraction: 0.345 })).toBe("Downloading the model… 35 %");
+    expect(setupLine({ step: "converting", fraction: 1 })).toBe("Preparing the model… 100 %");
+  });
+
+  it("shows why set-up failed and offers it again", async () => {
+    const api = fakeApi({ ...ready, modelReady: false });
+    api.setUpModel = () =>
+      Promise.resolve({
+        ok: false,
+        error: { code: "model_setup_failed", message: "pip is not installed" },
+      });
+    render(() => <Preflight api={api} interviewId={null} onStart={() => {}} onBack={() => {}} />);
+    fireEvent.click(await screen.findByTestId("model-setup"));
+    await waitFor(() =>
+      expect(screen.getByTestId("model-setup-error").textContent).toContain("pip"),
+    );
+    expect(screen.getByTestId("model-setup")).toBeTruthy();
   });
 
   it("keeps offline practice in text when the transcription model is missing", async () => {

@@ -1,10 +1,64 @@
 import { createSignal, For, onCleanup, onMount, Show } from "solid-js";
-import type { LiveApi, PreflightView, StartRequest } from "./ipc";
+import type { HeardView, LiveApi, ModelSetupView, PreflightView, StartRequest } from "./ipc";
 import { LevelMeter } from "./LevelMeter";
 
+/** What "say something" shows for what the microphone test heard. */
+export function heardLine(heard: HeardView | undefined): string {
+  switch (heard?.state) {
+    case undefined:
+    case "listening":
+      return "Say something — your words appear here when you pause.";
+    case "speaking":
+      return "Listening…";
+    case "transcribing":
+      return "Writing out what you said…";
+    case "words":
+      return heard.text
+        ? `“${heard.text}”`
+        : "Something was heard, but no words were recognised — speak a little closer or louder.";
+    case "model_missing":
+      return "Set up offline transcription below to see your words here.";
+    case "unavailable":
+      return `Your words cannot be shown: ${heard.reason}`;
+  }
+}
+
+/** The set-up step in words, with its percentage (`null`: started, no step reported yet). */
+export function setupLine(step: ModelSetupView | null): string {
+  const percent = (fraction: number) => `${Math.round(fraction * 100)} %`;
+  if (step === null) return "Starting…";
+  switch (step.step) {
+    case "downloading":
+      return `Downloading the model… ${percent(step.fraction ?? 0)}`;
+    case "verifying":
+      return "Checking the download…";
+    case "converting":
+      return `Preparing the model… ${percent(step.fraction ?? 0)}`;
+    case "done":
+      return "Ready";
+  }
+}
+
+/** How far along set-up is overall (download first, then conversion), 0–1; `undefined` while
+ * no step has been reported. */
+function setupValue(step: ModelSetupView | null | undefined): number | undefined {
+  if (!step) return undefined;
+  switch (step.step) {
+    case "downloading":
+      return (step.fraction ?? 0) * 0.8;
+    case "verifying":
+      return 0.8;
+    case "converting":
+      return 0.8 + (step.fraction ?? 0) * 0.2;
+    case "done":
+      return 1;
+  }
+}
+
 /**
- * Before an interview: pick the microphone and watch it respond, see whether the backend and the
- * offline transcription model are ready, and choose voice or typed answers.
+ * Before an interview: pick the microphone and watch it respond, see the words it hears, play a
+ * test sound, see whether the backend and the offline transcription model are ready (and set the
+ * model up), and choose voice or typed answers.
  */
 export function Preflight(props: {
   api: LiveApi;
@@ -18,47 +72,80 @@ export function Preflight(props: {
   const [microphone, setMicrophone] = createSignal<string | null>(null);
   const [level, setLevel] = createSignal(-100);
   const [textOnly, setTextOnly] = createSignal(false);
+  const [heard, setHeard] = createSignal<HeardView | undefined>();
+  const [checking, setChecking] = createSignal(false);
 
   const testMicrophone = async (id: string | null) => {
     setMicError(undefined);
     setLevel(-100);
-    const started = await props.api.startMicTest(id, (update) => {
-      if (update.microphone) setLevel(update.rmsDbfs ?? -100);
-    });
+    setHeard(undefined);
+    const started = await props.api.startMicTest(
+      id,
+      (update) => {
+        if (update.microphone) setLevel(update.rmsDbfs ?? -100);
+      },
+      setHeard,
+    );
     if (!started.ok) {
       setMicError(started.error.message);
       setTextOnly(true);
     }
   };
 
-  onMount(async () => {
+  /** Runs every check; `retest` restarts the microphone test (a new model hears words). */
+  const check = async (retest: boolean) => {
+    setChecking(true);
     const result = await props.api.preflight();
+    setChecking(false);
     if (!result.ok) {
       setError(result.error.message);
       return;
     }
+    setError(undefined);
+    const before = checks();
     setChecks(result.value);
     if (result.value.offline && !result.value.modelReady) {
       // Nothing could transcribe spoken answers: practice goes on in text.
       setTextOnly(true);
+    } else if (before?.offline && !before.modelReady && result.value.modelReady) {
+      // Text was only forced by the missing model.
+      setTextOnly(micError() !== undefined);
     }
     if (result.value.microphones.length === 0) {
       setMicError("No microphone was found. You can answer in text instead.");
       setTextOnly(true);
       return;
     }
-    await testMicrophone(null);
-  });
+    if (retest) await testMicrophone(microphone());
+  };
+
+  onMount(() => check(true));
   onCleanup(() => {
     void props.api.stopMicTest();
   });
 
   const backendLine = () => {
     const backend = checks()?.backend;
-    if (!backend) return "Checking…";
+    if (!backend || checking()) return "Checking…";
     if (backend.state === "ready") return "Ready";
     if (backend.state === "signed_out") return "Not signed in — sign in again first";
-    return `Unreachable: ${backend.message}. Check your connection and try again.`;
+    return `Cannot reach the server: ${backend.message}. Check your connection, then try again.`;
+  };
+
+  // `null`: set-up has started and no step has been reported yet.
+  const [setup, setSetup] = createSignal<ModelSetupView | null | undefined>();
+  const [setupError, setSetupError] = createSignal<string | undefined>();
+  const setUpModel = async () => {
+    setSetupError(undefined);
+    setSetup(null);
+    const done = await props.api.setUpModel(setSetup);
+    if (!done.ok) {
+      setSetup(undefined);
+      setSetupError(done.error.message);
+      return;
+    }
+    setSetup({ step: "done" });
+    await check(true);
   };
 
   const [tone, setTone] = createSignal<"idle" | "playing" | "played" | string>("idle");
@@ -125,6 +212,11 @@ export function Preflight(props: {
         <span class="muted">Say something — the bar should move</span>
         <LevelMeter label="Microphone level" dbfs={level()} testId="preflight-level" />
       </div>
+      <Show when={micError() === undefined}>
+        <p class="heard" aria-live="polite" data-testid="heard" data-state={heard()?.state ?? ""}>
+          {heardLine(heard())}
+        </p>
+      </Show>
       <Show when={micError()}>
         {(message) => (
           <p class="warning" role="status" data-testid="mic-problem">
@@ -161,14 +253,64 @@ export function Preflight(props: {
       </Show>
       <dl class="checks">
         <dt>Backend</dt>
-        <dd data-testid="check-backend">{backendLine()}</dd>
+        <dd data-testid="check-backend" data-state={checks()?.backend.state ?? ""}>
+          {backendLine()}
+          <Show when={checks()?.backend.state === "unreachable"}>
+            {" "}
+            <button
+              type="button"
+              onClick={() => check(false)}
+              disabled={checking()}
+              data-testid="backend-retry"
+            >
+              Try again
+            </button>
+          </Show>
+        </dd>
         <dt>Offline transcription</dt>
-        <dd data-testid="check-model">
+        <dd data-testid="check-model" data-ready={String(checks()?.modelReady ?? false)}>
           {checks() === undefined
             ? "Checking…"
             : checks()?.modelReady
               ? "Ready"
-              : "Not set up — offline practice will work in text only. Run `cargo xtask setup` to install the model."}
+              : "Not set up — spoken answers in offline practice need it (about 70 MB, downloaded once)."}
+          <Show when={checks()?.modelReady === false && setup() === undefined}>
+            {" "}
+            <button type="button" onClick={setUpModel} data-testid="model-setup">
+              Set up offline transcription
+            </button>
+          </Show>
+          <Show when={setup() !== undefined}>
+            <span class="setup">
+              {/* Without a value the bar is indeterminate: set-up has not reported a step yet. */}
+              <Show
+                when={setupValue(setup()) !== undefined}
+                fallback={
+                  <progress
+                    aria-label="Offline transcription set-up"
+                    data-testid="model-progress"
+                  />
+                }
+              >
+                <progress
+                  max="1"
+                  value={setupValue(setup()) ?? 0}
+                  aria-label="Offline transcription set-up"
+                  data-testid="model-progress"
+                />
+              </Show>
+              <span role="status" data-testid="model-progress-text">
+                {setupLine(setup() ?? null)}
+              </span>
+            </span>
+          </Show>
+          <Show when={setupError()}>
+            {(message) => (
+              <span class="error" role="alert" data-testid="model-setup-error">
+                {message()}
+              </span>
+            )}
+          </Show>
         </dd>
       </dl>
       <label class="inline">

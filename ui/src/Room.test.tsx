@@ -29,6 +29,7 @@ function fakeLive(textOnly = false) {
     preflight: () => Promise.reject(new Error("unused")),
     startMicTest: () => ok(null),
     stopMicTest: () => ok(null),
+    setUpModel: () => ok(null),
     playTestTone: () => ok(true),
     start: (request, onUpdate) => {
       push = onUpdate;

@@ -21,14 +21,22 @@ export const commands = {
 	 */
 	upcomingInterviews: () => typedError<UpcomingView_Serialize[], AppError>(__TAURI_INVOKE("upcoming_interviews")),
 	preflight: () => typedError<PreflightView_Serialize, AppError>(__TAURI_INVOKE("preflight")),
-	/**  Opens `microphone` and streams its level until [`stop_mic_test`] (or another test). */
-	startMicTest: (microphone: string | null, onLevel: Channel<LevelView>) => typedError<null, AppError>(__TAURI_INVOKE("start_mic_test", { microphone, onLevel })),
+	/**
+	 *  Opens `microphone` and streams its level, and the words it hears once the speaker pauses,
+	 *  until [`stop_mic_test`] (or another test).
+	 */
+	startMicTest: (microphone: string | null, onLevel: Channel<LevelView>, onHeard: Channel<HeardView>) => typedError<null, AppError>(__TAURI_INVOKE("start_mic_test", { microphone, onLevel, onHeard })),
 	stopMicTest: () => typedError<null, AppError>(__TAURI_INVOKE("stop_mic_test")),
 	/**
 	 *  Plays a short tone through the speakers, streaming its level; returns whether anything was
 	 *  played (a level above silence).
 	 */
 	playTestTone: (onLevel: Channel<LevelView>) => typedError<boolean, AppError>(__TAURI_INVOKE("play_test_tone", { onLevel })),
+	/**
+	 *  Sets up the offline transcription model (download, check, convert), streaming progress.
+	 *  Offline practice then transcribes voice, and pre-flight shows the words it hears.
+	 */
+	setUpModel: (onProgress: Channel<ModelSetupView>) => typedError<null, AppError>(__TAURI_INVOKE("set_up_model", { onProgress })),
 	/**
 	 *  Starts a practice (or joins the scheduled interview `interview_id`) as the signed-in user
 	 *  or offline practice's local one; everything it streams goes to `on_update`.
@@ -206,7 +214,9 @@ export type ErrorCode =
 /**  No interview is under way. */
 "not_live" | 
 /**  What the user entered cannot be used (an empty answer). */
-"invalid_input";
+"invalid_input" | 
+/**  The offline transcription model could not be set up (no pip, no network, a bad download). */
+"model_setup_failed";
 
 /**  The connection's health, for the badge and its details. */
 export type HealthView = HealthView_Serialize | HealthView_Deserialize;
@@ -242,6 +252,13 @@ export type HealthView_Serialize = {
 	ice: string,
 	reconnects: number,
 };
+
+/**  What pre-flight's "say something" heard. */
+export type HeardView = { state: "listening" } | { state: "speaking" } | { state: "transcribing" } | 
+/**  What was said (empty: speech, but no words recognised). */
+{ state: "words"; text: string } | 
+/**  The offline model is not set up, so words cannot be shown. */
+{ state: "model_missing" } | { state: "unavailable"; reason: string };
 
 /**  Whether the OS keyring keeps the sign-in. */
 export type KeyringView = KeyringView_Serialize | KeyringView_Deserialize;
@@ -341,6 +358,9 @@ export type MicrophoneView = {
 	name: string,
 	isDefault: boolean,
 };
+
+/**  A step of setting up the offline model, with how far along it is (0–1). */
+export type ModelSetupView = { step: "downloading"; fraction: number | null } | { step: "verifying" } | { step: "converting"; fraction: number | null } | { step: "done" };
 
 /**  What pre-flight checks before an interview. */
 export type PreflightView = PreflightView_Serialize | PreflightView_Deserialize;

@@ -77,9 +77,11 @@ export const accountApi: AccountApi = {
 export type {
   EndedView_Serialize as EndedView,
   HealthView_Serialize as HealthView,
+  HeardView,
   LevelView,
   LineView_Serialize as LineView,
   LiveUpdate_Serialize as LiveUpdate,
+  ModelSetupView,
   PreflightView_Serialize as PreflightView,
   StartedView,
   StartRequest_Deserialize as StartRequest,
@@ -88,9 +90,11 @@ export type {
 
 import type {
   EndedView_Serialize,
+  HeardView,
   LevelView,
   LiveUpdate_Deserialize,
   LiveUpdate_Serialize,
+  ModelSetupView,
   PreflightView_Serialize,
   StartedView,
   StartRequest_Deserialize,
@@ -100,11 +104,15 @@ import type {
 /** What the pre-flight and interview screens need from the core; tests pass their own. */
 export interface LiveApi {
   preflight(): Promise<Outcome<PreflightView_Serialize>>;
+  /** Streams the microphone's level, and the words it hears once the speaker pauses. */
   startMicTest(
     microphone: string | null,
     onLevel: (level: LevelView) => void,
+    onHeard: (heard: HeardView) => void,
   ): Promise<Outcome<null>>;
   stopMicTest(): Promise<Outcome<null>>;
+  /** Sets up the offline transcription model, streaming its progress. */
+  setUpModel(onProgress: (step: ModelSetupView) => void): Promise<Outcome<null>>;
   /** Plays a short tone; `true` when sound reached the speakers. */
   playTestTone(onLevel: (level: LevelView) => void): Promise<Outcome<boolean>>;
   start(
@@ -126,9 +134,10 @@ function channel<T>(listener: (message: T) => void): Channel<T> {
 
 export const liveApi: LiveApi = {
   preflight: () => call(commands.preflight),
-  startMicTest: (microphone, onLevel) =>
-    call(() => commands.startMicTest(microphone, channel(onLevel))),
+  startMicTest: (microphone, onLevel, onHeard) =>
+    call(() => commands.startMicTest(microphone, channel(onLevel), channel(onHeard))),
   stopMicTest: () => call(commands.stopMicTest),
+  setUpModel: (onProgress) => call(() => commands.setUpModel(channel(onProgress))),
   playTestTone: (onLevel) => call(() => commands.playTestTone(channel(onLevel))),
   start: (request, onUpdate) =>
     call(() =>

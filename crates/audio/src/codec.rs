@@ -135,8 +135,17 @@ impl OpusDecoder {
     /// # Errors
     /// [`AudioError::Codec`] when libopus cannot allocate a decoder.
     pub fn new() -> Result<Self, AudioError> {
+        Self::at_rate(SAMPLE_RATE)
+    }
+
+    /// A mono decoder that outputs `rate` Hz (8, 12, 16, 24 or 48 kHz): libopus decodes
+    /// straight to a speech recogniser's rate, with no resampler.
+    ///
+    /// # Errors
+    /// [`AudioError::Codec`] for a rate Opus does not decode to.
+    pub fn at_rate(rate: u32) -> Result<Self, AudioError> {
         Ok(Self {
-            inner: opus::Decoder::new(SAMPLE_RATE, opus::Channels::Mono)?,
+            inner: opus::Decoder::new(rate, opus::Channels::Mono)?,
         })
     }
 

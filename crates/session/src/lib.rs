@@ -3,6 +3,7 @@
 //! the local store before anything shows it.
 
 pub mod grants;
+pub mod hearing;
 pub mod live;
 pub mod sync;
 pub mod tone;

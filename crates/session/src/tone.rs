@@ -57,10 +57,15 @@ pub async fn play_tone(
     let (playback, mut events) = Playback::start(settings)?;
     let sender = playback.sender();
     let mut loudest = Level::SILENT;
-    let mut due = tokio::time::Instant::now();
+    let started = tokio::time::Instant::now();
+    let mut due = started;
     let mut packets = packets.into_iter();
     // Packets leave in real time, as from the network; a tail lets the buffer drain.
     let end = due + TONE + Duration::from_millis(400);
+    // A sound server under load may start the stream late: wait for the tone to be heard, up
+    // to this long, before saying nothing played.
+    let give_up = started + TONE + Duration::from_secs(4);
+    let mut last_loud: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
             () = tokio::time::sleep_until(due) => {
@@ -69,9 +74,12 @@ pub async fn play_tone(
                         sender.push(packet);
                         due += Duration::from_millis(20);
                     }
-                    None => due = end,
+                    None => due = tokio::time::Instant::now().max(end) + Duration::from_millis(50),
                 }
-                if tokio::time::Instant::now() >= end {
+                let now = tokio::time::Instant::now();
+                // Heard, and quiet again: the whole tone has played.
+                let finished = last_loud.is_some_and(|at| now - at >= Duration::from_millis(300));
+                if now >= give_up || (now >= end && finished) {
                     break;
                 }
             }
@@ -79,6 +87,9 @@ pub async fn play_tone(
                 Some(AudioEvent::Level { direction: Direction::Output, level }) => {
                     if level.peak_dbfs > loudest.peak_dbfs {
                         loudest = level;
+                    }
+                    if level.peak_dbfs > viva_audio::level::NO_SIGNAL_DBFS {
+                        last_loud = Some(tokio::time::Instant::now());
                     }
                     on_level(level);
                 }

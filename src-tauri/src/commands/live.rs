@@ -13,7 +13,10 @@ use viva_store::NewSession;
 
 use crate::account::AccountState;
 use crate::error::{AppError, ErrorCode};
-use crate::live::{EndedView, LevelView, LiveState, LiveUpdate, MicTest, SyncView, update};
+use crate::live::{
+    EndedView, HeardView, LevelView, LiveState, LiveUpdate, MicTest, ModelSetupView, SyncView,
+    update,
+};
 use crate::transcripts::TranscriptState;
 
 /// A microphone in the picker.
@@ -71,7 +74,14 @@ pub async fn preflight(accounts: State<'_, AccountState>) -> Result<PreflightVie
     .map_err(|e| AppError::new(ErrorCode::Unavailable, e.to_string()))?;
     let model_path = viva_localstack::model::default_model_path();
     let backend = match accounts.account().await {
-        Ok(Some(account)) => match account.access_token().await {
+        // Asks the backend who is signed in: a kept token alone says nothing about the network.
+        Ok(Some(account)) => match account
+            .authorized(|token| {
+                let backend = account.backend().clone();
+                async move { backend.user(&token).await }
+            })
+            .await
+        {
             Ok(_) => BackendCheck::Ready,
             Err(viva_backend::BackendError::SignedOut(_)) => BackendCheck::SignedOut,
             Err(error) => BackendCheck::Unreachable {
@@ -104,13 +114,15 @@ fn no_microphone(error: impl std::fmt::Display) -> AppError {
     )
 }
 
-/// Opens `microphone` and streams its level until [`stop_mic_test`] (or another test).
+/// Opens `microphone` and streams its level, and the words it hears once the speaker pauses,
+/// until [`stop_mic_test`] (or another test).
 #[tauri::command]
 #[specta::specta]
 pub async fn start_mic_test(
     live: State<'_, LiveState>,
     microphone: Option<String>,
     on_level: Channel<LevelView>,
+    on_heard: Channel<HeardView>,
 ) -> Result<(), AppError> {
     let mut test = live.mic_test.lock().await;
     *test = None;
@@ -118,22 +130,26 @@ pub async fn start_mic_test(
         device: selection(microphone),
         ..CaptureSettings::default()
     };
-    let (capture, mut streams) = Capture::start(settings).map_err(no_microphone)?;
+    let (capture, streams) = Capture::start(settings).map_err(no_microphone)?;
+    let (frames, mut events) = (streams.frames, streams.events);
     let forward = tokio::spawn(async move {
-        // The frames are not sent anywhere; keep the queue drained so levels keep coming.
-        loop {
-            tokio::select! {
-                frame = streams.frames.recv() => if frame.is_none() { break },
-                event = streams.events.recv() => match event {
-                    Some(AudioEvent::Level { direction, level }) => {
-                        if on_level.send(LevelView::new(direction, level)).is_err() {
-                            break;
-                        }
-                    }
-                    Some(_) => {}
-                    None => break,
-                },
+        let model = viva_localstack::model::default_model_path();
+        let hearing = viva_session::hearing::listen(frames, model, move |heard| {
+            let _ = on_heard.send(heard.into());
+        });
+        let levels = async move {
+            while let Some(event) = events.recv().await {
+                if let AudioEvent::Level { direction, level } = event
+                    && on_level.send(LevelView::new(direction, level)).is_err()
+                {
+                    break;
+                }
             }
+        };
+        // Either ending ends the test: the window went away, or the capture stopped.
+        tokio::select! {
+            () = hearing => {}
+            () = levels => {}
         }
     });
     *test = Some(MicTest { capture, forward });
@@ -163,6 +179,64 @@ pub async fn play_test_tone(on_level: Channel<LevelView>) -> Result<bool, AppErr
         )
     })?;
     Ok(loudest.peak_dbfs > viva_audio::level::NO_SIGNAL_DBFS)
+}
+
+/// Sets up the offline transcription model (download, check, convert), streaming progress.
+/// Offline practice then transcribes voice, and pre-flight shows the words it hears.
+#[tauri::command]
+#[specta::specta]
+pub async fn set_up_model(
+    live: State<'_, LiveState>,
+    on_progress: Channel<ModelSetupView>,
+) -> Result<(), AppError> {
+    let Ok(_only_one) = live.model_setup.try_lock() else {
+        return Err(AppError::new(
+            ErrorCode::Busy,
+            "Offline transcription is already being set up.",
+        ));
+    };
+    let dir = viva_localstack::model::model_dir();
+    let prepared = tokio::task::spawn_blocking(move || {
+        // Conversion reports every tensor; the bar needs a step per percent at most.
+        let mut last: Option<ModelSetupView> = None;
+        viva_localstack::model::prepare(&dir, |progress| {
+            let view = ModelSetupView::from(progress);
+            if last.as_ref().is_none_or(|last| moved_on(last, &view)) {
+                let _ = on_progress.send(view.clone());
+                last = Some(view);
+            }
+        })
+    })
+    .await
+    .map_err(|e| AppError::new(ErrorCode::ModelSetupFailed, e.to_string()))?;
+    match prepared {
+        Ok(path) => {
+            tracing::info!(event = "model_set_up", path = %path.display());
+            Ok(())
+        }
+        Err(error) => {
+            tracing::warn!(event = "model_setup_failed", %error);
+            Err(AppError::new(
+                ErrorCode::ModelSetupFailed,
+                format!("Offline transcription could not be set up: {error}"),
+            ))
+        }
+    }
+}
+
+/// Whether `next` is worth showing after `last`: another step, or a percent further.
+fn moved_on(last: &ModelSetupView, next: &ModelSetupView) -> bool {
+    match (last, next) {
+        (
+            ModelSetupView::Downloading { fraction: a },
+            ModelSetupView::Downloading { fraction: b },
+        )
+        | (
+            ModelSetupView::Converting { fraction: a },
+            ModelSetupView::Converting { fraction: b },
+        ) => b - a >= 0.01 || (*b >= 1.0 && *a < 1.0),
+        (a, b) => std::mem::discriminant(a) != std::mem::discriminant(b),
+    }
 }
 
 /// What to start.

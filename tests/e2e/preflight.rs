@@ -1,0 +1,243 @@
+//! Pre-flight when something is missing, in the real app: no sound server (so no microphone),
+//! a backend that stops answering, and no offline model — each explained, each with a way on:
+//! typed answers, Try again, and setting the model up from pre-flight with a progress bar.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Tests fail loudly by design.
+
+use std::path::Path;
+use std::time::Duration;
+
+use fantoccini::Locator;
+use viva_e2e::{Harness, word_error_rate};
+use viva_localstack::{Config, LocalStack};
+
+const PASSWORD: &str = "a long passphrase 7";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_microphone_preflight_explains_and_practice_goes_on_in_text() {
+    let harness = Harness::from_env().unwrap();
+    // No sound server: no microphone and no speakers on this "computer".
+    let app = harness
+        .launch_app_with(&[("PULSE_SERVER", "unix:/nonexistent/viva-no-sound")])
+        .await
+        .unwrap();
+    app.open_offline_preflight().await.unwrap();
+    let problem = app.text_of("[data-testid=mic-problem]").await.unwrap();
+    assert!(problem.contains("No microphone"), "{problem}");
+    assert!(problem.contains("answer in text"), "{problem}");
+    let text_mode = app
+        .attribute("[data-testid=text-mode]", "checked")
+        .await
+        .unwrap_or_default();
+    assert_eq!(text_mode, "true", "text mode should be chosen for the user");
+
+    app.click("start-interview").await.unwrap();
+    let answer = "I would start by measuring where the time goes.";
+    app.answer_first_question_in_text(answer).await.unwrap();
+    assert_eq!(app.end_interview().await.unwrap(), "completed");
+    app.quit().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_backend_gets_a_clear_message_and_try_again_recovers() {
+    let harness = Harness::from_env().unwrap();
+    // A stack that can be stopped and started again at the same address with the same data, as
+    // a server that goes away and comes back.
+    let data = tempfile::tempdir().unwrap();
+    let address = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let config = || Config {
+        listen: address,
+        data_dir: Some(data.path().to_owned()),
+        ..Config::default()
+    };
+    let stack = LocalStack::start(config()).await.unwrap();
+    let tenant = stack.add_tenant("Acme Robotics").await.unwrap();
+    let candidate = "ada@acme.test";
+    stack
+        .add_user(candidate, PASSWORD, &tenant, "candidate")
+        .await
+        .unwrap();
+    let (base_url, anon_key) = (stack.base_url.clone(), stack.anon_key.clone());
+
+    let app = harness.launch_app().await.unwrap();
+    app.open_backend_form().await.unwrap();
+    app.fill("backend-url", &base_url).await.unwrap();
+    app.fill("backend-anon-key", &anon_key).await.unwrap();
+    app.click("backend-save").await.unwrap();
+    app.fill("auth-email", candidate).await.unwrap();
+    app.fill("auth-password", PASSWORD).await.unwrap();
+    app.click("auth-submit").await.unwrap();
+    app.text_of("[data-testid=signed-in-email]").await.unwrap();
+
+    // The server goes away while the candidate is signed in.
+    stack.shutdown().await;
+    app.click("practice-start").await.unwrap();
+    let check = app
+        .wait_for(
+            "the unreachable message",
+            Duration::from_secs(20),
+            || async {
+                let state = app
+                    .attribute("[data-testid=check-backend]", "data-state")
+                    .await?;
+                (state == "unreachable").then_some(())?;
+                app.text_of("[data-testid=check-backend]").await.ok()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(check.contains("Cannot reach the server"), "{check}");
+    assert!(check.contains("try again"), "{check}");
+    let start_disabled = app
+        .attribute("[data-testid=start-interview]", "disabled")
+        .await;
+    assert!(start_disabled.is_some(), "start must wait for the server");
+
+    // Trying again while it is still down says so again.
+    app.click("backend-retry").await.unwrap();
+    app.wait_for("the second check", Duration::from_secs(20), || async {
+        let state = app
+            .attribute("[data-testid=check-backend]", "data-state")
+            .await?;
+        let button = app
+            .attribute("[data-testid=backend-retry]", "disabled")
+            .await;
+        (state == "unreachable" && button.is_none()).then_some(())
+    })
+    .await
+    .unwrap();
+
+    // The server is back: Try again, and the interview can start.
+    let stack = LocalStack::start(config()).await.unwrap();
+    app.click("backend-retry").await.unwrap();
+    app.wait_until_backend_ready().await.unwrap();
+    assert!(
+        app.attribute("[data-testid=start-interview]", "disabled")
+            .await
+            .is_none(),
+        "start should be possible once the server answers"
+    );
+
+    // Leave the app signed out for whoever launches it next.
+    app.click("preflight-back").await.unwrap();
+    app.click("sign-out").await.unwrap();
+    app.text_of("[data-testid=auth-form]").await.unwrap();
+    app.quit().await.unwrap();
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_offline_model_practice_runs_in_text_and_the_model_is_set_up_from_preflight() {
+    let harness = Harness::from_env().unwrap();
+    // A model directory holding only the verified download: set-up then converts it without the
+    // network (tests never leave loopback), as after a download.
+    let models = tempfile::tempdir().unwrap();
+    let wheel = viva_localstack::model::model_dir().join(viva_localstack::model::WHEEL_FILE);
+    link_or_copy(
+        &wheel,
+        &models.path().join(viva_localstack::model::WHEEL_FILE),
+    );
+    let model_dir = models.path().to_string_lossy().into_owned();
+    let app = harness
+        .launch_app_with(&[("VIVA_MODEL_DIR", &model_dir)])
+        .await
+        .unwrap();
+
+    // Without the model: a banner, text mode locked on, and the practice still runs.
+    app.open_offline_preflight().await.unwrap();
+    let banner = app.text_of("[data-testid=model-missing]").await.unwrap();
+    assert!(banner.contains("runs in text"), "{banner}");
+    assert_eq!(
+        app.attribute("[data-testid=text-mode]", "disabled").await,
+        Some("true".into())
+    );
+    let heard = app
+        .wait_for("the words panel", Duration::from_secs(10), || async {
+            app.attribute("[data-testid=heard]", "data-state")
+                .await
+                .filter(|s| !s.is_empty())
+        })
+        .await
+        .unwrap();
+    assert_eq!(heard, "model_missing");
+    app.click("start-interview").await.unwrap();
+    app.answer_first_question_in_text("I enjoy making slow systems fast.")
+        .await
+        .unwrap();
+    assert_eq!(app.end_interview().await.unwrap(), "completed");
+
+    // Back in pre-flight: set the model up, watching its progress.
+    app.click("summary-done").await.unwrap();
+    app.click("practice-start").await.unwrap();
+    app.wait_until_backend_ready().await.unwrap();
+    app.click("model-setup").await.unwrap();
+    let steps = std::cell::RefCell::new(Vec::<String>::new());
+    app.wait_for("the model set-up", Duration::from_secs(60), || async {
+        let progress = Locator::Css("[data-testid=model-progress-text]");
+        if let Ok(element) = app.client.find(progress).await
+            && let Ok(step) = element.text().await
+        {
+            let mut steps = steps.borrow_mut();
+            if steps.last() != Some(&step) {
+                steps.push(step);
+            }
+        }
+        let ready = app
+            .attribute("[data-testid=check-model]", "data-ready")
+            .await?;
+        (ready == "true").then_some(())
+    })
+    .await
+    .unwrap();
+    let steps = steps.into_inner();
+    assert!(
+        steps.iter().any(|s| s.starts_with("Preparing the model…")),
+        "set-up showed {steps:?}"
+    );
+    assert!(
+        models
+            .path()
+            .join(viva_localstack::model::MODEL_FILE)
+            .is_file()
+    );
+    assert!(
+        app.attribute("[data-testid=model-missing]", "role")
+            .await
+            .is_none(),
+        "the banner should go once the model is ready"
+    );
+    assert_eq!(
+        app.attribute("[data-testid=text-mode]", "disabled").await,
+        None,
+        "voice answers should be possible again"
+    );
+
+    // The microphone test now writes out what it hears.
+    let said = "My name is Ada and I write software.";
+    harness.say(said).unwrap();
+    let words = app
+        .wait_for("the words heard", Duration::from_secs(30), || async {
+            let state = app.attribute("[data-testid=heard]", "data-state").await?;
+            (state == "words").then_some(())?;
+            app.text_of("[data-testid=heard]").await.ok()
+        })
+        .await
+        .unwrap();
+    let (errors, count) = word_error_rate(said, &words);
+    assert!(errors * 5 <= count, "heard {words:?} for {said:?}");
+    app.quit().await.unwrap();
+}
+
+fn link_or_copy(from: &Path, to: &Path) {
+    assert!(
+        from.is_file(),
+        "{} is missing: `cargo xtask test` sets the model up first",
+        from.display()
+    );
+    if std::fs::hard_link(from, to).is_err() {
+        std::fs::copy(from, to).unwrap();
+    }
+}
