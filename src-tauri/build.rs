@@ -33,6 +33,9 @@ fn main() {
         "send_answer",
         "end_interview",
         "leave_interview",
+        "open_transcript",
+        "export_transcript",
+        "list_sessions",
     ]);
     if let Err(error) =
         tauri_build::try_build(tauri_build::Attributes::new().app_manifest(manifest))

@@ -48,6 +48,8 @@ pub enum ErrorCode {
     InvalidInput,
     /// The offline transcription model could not be set up (no pip, no network, a bad download).
     ModelSetupFailed,
+    /// What was asked for does not exist (a transcript deleted meanwhile, say).
+    NotFound,
 }
 
 /// An error as the UI receives it: `{ code, message }`.

@@ -36,6 +36,9 @@ pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
         commands::live::send_answer,
         commands::live::end_interview,
         commands::live::leave_interview,
+        commands::review::open_transcript,
+        commands::review::export_transcript,
+        commands::review::list_sessions,
     ])
 }
 
@@ -61,6 +64,8 @@ pub fn run() -> Result<(), tauri::Error> {
                 let _ = window.set_focus();
             }
         }))
+        // The save dialog for exports; only Rust opens it (the window has no dialog permission).
+        .plugin(tauri_plugin_dialog::init())
         .invoke_handler(ipc.invoke_handler())
         .setup(|app| {
             let log_dir = app.path().app_log_dir().ok();

@@ -112,6 +112,26 @@ impl Harness {
             .arg(&wav))
     }
 
+    /// Answers the system's save dialog titled `title` (a separate GTK window, out of
+    /// WebDriver's reach) by typing `path` into its name field and pressing Enter, as a user would.
+    pub fn save_in_dialog(&self, title: &str, path: &Path) -> Result<()> {
+        let found = Command::new("timeout")
+            .args(["20", "xdotool", "search", "--sync", "--name", title])
+            .output()
+            .context("running xdotool")?;
+        let window = String::from_utf8_lossy(&found.stdout)
+            .lines()
+            .last()
+            .map(str::to_owned)
+            .with_context(|| format!("no dialog titled {title:?} appeared"))?;
+        run(Command::new("xdotool").args(["windowfocus", "--sync", &window]))?;
+        run(Command::new("xdotool").args(["key", "--clearmodifiers", "ctrl+a"]))?;
+        run(Command::new("xdotool")
+            .args(["type", "--delay", "10", "--"])
+            .arg(path))?;
+        run(Command::new("xdotool").args(["key", "Return"]))
+    }
+
     /// A screenshot of the whole virtual screen (window decorations included), as a PNG file.
     pub fn screenshot_screen(&self, name: &str) -> Result<PathBuf> {
         let path = self.artifact_path(name, "png");

@@ -7,10 +7,12 @@ import {
   type EndedView,
   liveApi,
   loadAppInfo,
+  reviewApi,
   type StartRequest,
   upcomingInterviews,
 } from "./ipc";
 import { Preflight } from "./Preflight";
+import { Review } from "./Review";
 import { Room } from "./Room";
 import { Summary } from "./Summary";
 import { Upcoming } from "./Upcoming";
@@ -19,7 +21,8 @@ type Screen =
   | { kind: "home" }
   | { kind: "preflight"; interviewId: string | null }
   | { kind: "room"; request: StartRequest }
-  | { kind: "summary"; ended: EndedView | null };
+  | { kind: "summary"; ended: EndedView | null }
+  | { kind: "review"; sessionId: string };
 
 export function App() {
   const [info, { refetch }] = createResource(loadAppInfo);
@@ -99,6 +102,19 @@ export function App() {
             <Summary
               ended={(current() as { ended: EndedView | null }).ended}
               onDone={() => {
+                setScreen({ kind: "home" });
+                void refetch();
+              }}
+              onReview={(sessionId) => setScreen({ kind: "review", sessionId })}
+            />
+          )}
+        </Match>
+        <Match when={screen().kind === "review" && screen()}>
+          {(current) => (
+            <Review
+              api={reviewApi}
+              sessionId={(current() as { sessionId: string }).sessionId}
+              onBack={() => {
                 setScreen({ kind: "home" });
                 void refetch();
               }}

@@ -18,7 +18,11 @@ function syncLine(ended: EndedView): string {
 }
 
 /** After an interview: how long, how many lines, where they are, and what it cost. */
-export function Summary(props: { ended: EndedView | null; onDone: () => void }) {
+export function Summary(props: {
+  ended: EndedView | null;
+  onDone: () => void;
+  onReview: (sessionId: string) => void;
+}) {
   return (
     <section class="card summary" aria-labelledby="summary-title" data-testid="summary">
       <h2 id="summary-title">Interview over</h2>
@@ -52,9 +56,22 @@ export function Summary(props: { ended: EndedView | null; onDone: () => void }) 
           </dl>
         )}
       </Show>
-      <button type="button" onClick={props.onDone} data-testid="summary-done">
-        Back to start
-      </button>
+      <div class="actions">
+        <Show when={props.ended}>
+          {(ended) => (
+            <button
+              type="button"
+              onClick={() => props.onReview(ended().sessionId)}
+              data-testid="summary-review"
+            >
+              Open in review
+            </button>
+          )}
+        </Show>
+        <button type="button" class="link" onClick={props.onDone} data-testid="summary-done">
+          Back to start
+        </button>
+      </div>
     </section>
   );
 }

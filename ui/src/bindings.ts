@@ -49,6 +49,18 @@ export const commands = {
 	endInterview: () => typedError<EndedView_Serialize | null, AppError>(__TAURI_INVOKE("end_interview")),
 	/**  Forgets a session that ended by itself (the interviewer ended it, or it failed). */
 	leaveInterview: () => typedError<null, AppError>(__TAURI_INVOKE("leave_interview")),
+	/**  A transcript kept on this computer. */
+	openTranscript: (sessionId: string) => typedError<TranscriptView_Serialize, AppError>(__TAURI_INVOKE("open_transcript", { sessionId })),
+	/**
+	 *  Asks where to save the transcript in `format` (the system's save dialog) and writes it
+	 *  there. Returns the path written, or `None` when the user cancelled.
+	 */
+	exportTranscript: (sessionId: string, format: ExportFormat) => typedError<string | null, AppError>(__TAURI_INVOKE("export_transcript", { sessionId, format })),
+	/**
+	 *  Sessions for review: the backend's (the interviewer's tenant, or the candidate's own) when
+	 *  signed in, else — or when the backend cannot be reached — those kept on this computer.
+	 */
+	listSessions: (request: SessionListRequest_Deserialize) => typedError<SessionListView_Serialize, AppError>(__TAURI_INVOKE("list_sessions", { request })),
 };
 
 /* Types */
@@ -216,7 +228,17 @@ export type ErrorCode =
 /**  What the user entered cannot be used (an empty answer). */
 "invalid_input" | 
 /**  The offline transcription model could not be set up (no pip, no network, a bad download). */
-"model_setup_failed";
+"model_setup_failed" | 
+/**  What was asked for does not exist (a transcript deleted meanwhile, say). */
+"not_found";
+
+/**  The export formats (W1-8's), as the UI names them. */
+export type ExportFormat = "markdown" | "json" | "text" | "srt" | "vtt";
+
+export type FillerView = {
+	filler: string,
+	count: number,
+};
 
 /**  The connection's health, for the badge and its details. */
 export type HealthView = HealthView_Serialize | HealthView_Deserialize;
@@ -259,6 +281,37 @@ export type HeardView = { state: "listening" } | { state: "speaking" } | { state
 { state: "words"; text: string } | 
 /**  The offline model is not set up, so words cannot be shown. */
 { state: "model_missing" } | { state: "unavailable"; reason: string };
+
+/**  [`viva_store::Insights`] for the UI; times in milliseconds. */
+export type InsightsView = InsightsView_Serialize | InsightsView_Deserialize;
+
+/**  [`viva_store::Insights`] for the UI; times in milliseconds. */
+export type InsightsView_Deserialize = {
+	candidateTalkMs: number | null,
+	interviewerTalkMs: number | null,
+	candidateShare?: number | null,
+	wordsPerMinute?: number | null,
+	averageLatencyMs?: number | null,
+	longestPauseMs: number | null,
+	longestPauseAtMs?: number | null,
+	fillers: FillerView[],
+	fillerTotal: number,
+	questions: QuestionView_Deserialize[],
+};
+
+/**  [`viva_store::Insights`] for the UI; times in milliseconds. */
+export type InsightsView_Serialize = {
+	candidateTalkMs: number | null,
+	interviewerTalkMs: number | null,
+	candidateShare: number | null,
+	wordsPerMinute: number | null,
+	averageLatencyMs: number | null,
+	longestPauseMs: number | null,
+	longestPauseAtMs: number | null,
+	fillers: FillerView[],
+	fillerTotal: number,
+	questions: QuestionView_Serialize[],
+};
 
 /**  Whether the OS keyring keeps the sign-in. */
 export type KeyringView = KeyringView_Serialize | KeyringView_Deserialize;
@@ -321,6 +374,13 @@ export type LineView_Serialize = {
 	/**  The interviewer was cut off. */
 	interrupted: boolean,
 };
+
+/**  Where a list came from. */
+export type ListSource = 
+/**  The organisation's backend: what the signed-in user may see there. */
+"server" | 
+/**  The transcripts kept on this computer. */
+"local";
 
 /**  One thing the live session streams to the UI. */
 export type LiveUpdate = LiveUpdate_Serialize | LiveUpdate_Deserialize;
@@ -395,6 +455,181 @@ export type PreflightView_Serialize = {
 	offline: boolean,
 };
 
+export type QuestionView = QuestionView_Serialize | QuestionView_Deserialize;
+
+export type QuestionView_Deserialize = {
+	question: string,
+	askedMs: number | null,
+	latencyMs?: number | null,
+	answerMs: number | null,
+	answerWords: number,
+};
+
+export type QuestionView_Serialize = {
+	question: string,
+	askedMs: number | null,
+	latencyMs: number | null,
+	answerMs: number | null,
+	answerWords: number,
+};
+
+/**  One final line. */
+export type ReviewLineView = ReviewLineView_Serialize | ReviewLineView_Deserialize;
+
+/**  One final line. */
+export type ReviewLineView_Deserialize = {
+	itemId: string,
+	/**  `candidate` or `interviewer`. */
+	speaker: string,
+	text: string,
+	/**  Milliseconds from the session's start. */
+	atMs: number,
+	endMs?: number | null,
+	/**  The words could not be transcribed. */
+	inaudible: boolean,
+	/**  Cut off mid-line. */
+	interrupted: boolean,
+};
+
+/**  One final line. */
+export type ReviewLineView_Serialize = {
+	itemId: string,
+	/**  `candidate` or `interviewer`. */
+	speaker: string,
+	text: string,
+	/**  Milliseconds from the session's start. */
+	atMs: number,
+	endMs: number | null,
+	/**  The words could not be transcribed. */
+	inaudible: boolean,
+	/**  Cut off mid-line. */
+	interrupted: boolean,
+};
+
+/**  A session as review shows it. */
+export type ReviewSessionView = ReviewSessionView_Serialize | ReviewSessionView_Deserialize;
+
+/**  A session as review shows it. */
+export type ReviewSessionView_Deserialize = {
+	id: string,
+	title: string,
+	/**  `practice` or `interview`. */
+	mode: string,
+	status: string,
+	/**  Unix milliseconds (a JS number: exact far beyond any date Viva meets). */
+	startedAtMs: number | null,
+	durationMs?: number | null,
+	costUsd?: number | null,
+	lines: number,
+	sync: SyncView,
+};
+
+/**  A session as review shows it. */
+export type ReviewSessionView_Serialize = {
+	id: string,
+	title: string,
+	/**  `practice` or `interview`. */
+	mode: string,
+	status: string,
+	/**  Unix milliseconds (a JS number: exact far beyond any date Viva meets). */
+	startedAtMs: number | null,
+	durationMs: number | null,
+	costUsd: number | null,
+	lines: number,
+	sync: SyncView,
+};
+
+/**  Which sessions to list: every filter set narrows it; one page at a time. */
+export type SessionListRequest = SessionListRequest_Serialize | SessionListRequest_Deserialize;
+
+/**  Which sessions to list: every filter set narrows it; one page at a time. */
+export type SessionListRequest_Deserialize = {
+	status?: string | null,
+	titleContains?: string | null,
+	/**  Part of the candidate's email (the backend's list only). */
+	candidateContains?: string | null,
+	/**  Started (created, on the backend) at or after, Unix ms. */
+	fromMs?: number | null,
+	/**  Started before, Unix ms. */
+	beforeMs?: number | null,
+	/**  `local_only`, `synced` or `unsynced` (this computer's list only). */
+	sync?: string | null,
+	oldestFirst: boolean,
+	offset: number,
+	limit: number,
+};
+
+/**  Which sessions to list: every filter set narrows it; one page at a time. */
+export type SessionListRequest_Serialize = {
+	status: string | null,
+	titleContains: string | null,
+	/**  Part of the candidate's email (the backend's list only). */
+	candidateContains: string | null,
+	/**  Started (created, on the backend) at or after, Unix ms. */
+	fromMs: number | null,
+	/**  Started before, Unix ms. */
+	beforeMs: number | null,
+	/**  `local_only`, `synced` or `unsynced` (this computer's list only). */
+	sync: string | null,
+	oldestFirst: boolean,
+	offset: number,
+	limit: number,
+};
+
+/**  A page of sessions. */
+export type SessionListView = SessionListView_Serialize | SessionListView_Deserialize;
+
+/**  A page of sessions. */
+export type SessionListView_Deserialize = {
+	rows: SessionRowView_Deserialize[],
+	/**  How many match in all (`Prefer: count=exact` on the backend). */
+	total?: number | null,
+	source: ListSource,
+	/**  Why this computer's list is shown instead of the backend's (it may be out of date). */
+	staleReason?: string | null,
+};
+
+/**  A page of sessions. */
+export type SessionListView_Serialize = {
+	rows: SessionRowView_Serialize[],
+	/**  How many match in all (`Prefer: count=exact` on the backend). */
+	total: number | null,
+	source: ListSource,
+	/**  Why this computer's list is shown instead of the backend's (it may be out of date). */
+	staleReason: string | null,
+};
+
+/**  One session in a list. */
+export type SessionRowView = SessionRowView_Serialize | SessionRowView_Deserialize;
+
+/**  One session in a list. */
+export type SessionRowView_Deserialize = {
+	id: string,
+	title: string,
+	candidate?: string | null,
+	mode: string,
+	status: string,
+	/**  Unix ms: when it started, else when it was created or scheduled. */
+	atMs?: number | null,
+	durationMs?: number | null,
+	/**  Its transcript is kept on this computer (readable offline), with this sync state. */
+	sync?: SyncView | null,
+};
+
+/**  One session in a list. */
+export type SessionRowView_Serialize = {
+	id: string,
+	title: string,
+	candidate: string | null,
+	mode: string,
+	status: string,
+	/**  Unix ms: when it started, else when it was created or scheduled. */
+	atMs: number | null,
+	durationMs: number | null,
+	/**  Its transcript is kept on this computer (readable offline), with this sync state. */
+	sync: SyncView | null,
+};
+
 /**  What sign-up led to. */
 export type SignUpView = SignUpView_Serialize | SignUpView_Deserialize;
 
@@ -444,6 +679,23 @@ export type StateView = { state: "connecting" } | { state: "live" } | { state: "
 export type SyncView = { state: "synced" } | { state: "pending"; lines: number } | { state: "failing"; lines: number; reason: string } | 
 /**  Offline practice: kept on this computer only. */
 { state: "local_only" } | { state: "unknown"; reason: string };
+
+/**  A transcript: its session, its final lines in order, and what they say about the interview. */
+export type TranscriptView = TranscriptView_Serialize | TranscriptView_Deserialize;
+
+/**  A transcript: its session, its final lines in order, and what they say about the interview. */
+export type TranscriptView_Deserialize = {
+	session: ReviewSessionView_Deserialize,
+	lines: ReviewLineView_Deserialize[],
+	insights: InsightsView_Deserialize,
+};
+
+/**  A transcript: its session, its final lines in order, and what they say about the interview. */
+export type TranscriptView_Serialize = {
+	session: ReviewSessionView_Serialize,
+	lines: ReviewLineView_Serialize[],
+	insights: InsightsView_Serialize,
+};
 
 /**  What the first screen shows about the transcripts kept on this computer. */
 export type TranscriptsInfo = TranscriptsInfo_Serialize | TranscriptsInfo_Deserialize;

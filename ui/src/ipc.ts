@@ -76,20 +76,25 @@ export const accountApi: AccountApi = {
 
 export type {
   EndedView_Serialize as EndedView,
+  ExportFormat,
   HealthView_Serialize as HealthView,
   HeardView,
+  InsightsView,
   LevelView,
   LineView_Serialize as LineView,
   LiveUpdate_Serialize as LiveUpdate,
   ModelSetupView,
   PreflightView_Serialize as PreflightView,
+  ReviewLineView,
   StartedView,
   StartRequest_Deserialize as StartRequest,
+  TranscriptView,
   UpcomingView,
 } from "./bindings";
 
 import type {
   EndedView_Serialize,
+  ExportFormat,
   HeardView,
   LevelView,
   LiveUpdate_Deserialize,
@@ -98,6 +103,7 @@ import type {
   PreflightView_Serialize,
   StartedView,
   StartRequest_Deserialize,
+  TranscriptView,
   UpcomingView,
 } from "./bindings";
 
@@ -156,3 +162,15 @@ export const liveApi: LiveApi = {
 /** The interviews scheduled for the signed-in candidate. */
 export const upcomingInterviews = (): Promise<Outcome<UpcomingView[]>> =>
   call(commands.upcomingInterviews);
+
+/** What review needs from the core; tests pass their own. */
+export interface ReviewApi {
+  openTranscript(sessionId: string): Promise<Outcome<TranscriptView>>;
+  /** Asks where to save (the system's dialog) and writes the file: its path, `null` if cancelled. */
+  exportTranscript(sessionId: string, format: ExportFormat): Promise<Outcome<string | null>>;
+}
+
+export const reviewApi: ReviewApi = {
+  openTranscript: (sessionId) => call(() => commands.openTranscript(sessionId)),
+  exportTranscript: (sessionId, format) => call(() => commands.exportTranscript(sessionId, format)),
+};

@@ -58,6 +58,7 @@ const TEST_PACKAGES: &[Package] = &[
     pkg("xauth", "X authority for the virtual display"),
     pkg("x11-utils", "X display inspection tools"),
     pkg("imagemagick", "screenshots of the virtual display"),
+    pkg("xdotool", "answers the native save dialog in export tests"),
     pkg("dbus", "the session bus the harness starts"),
     pkg(
         "gnome-keyring",

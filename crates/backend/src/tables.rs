@@ -60,6 +60,12 @@ pub struct SessionQuery {
     pub mode: Option<String>,
     /// Part of the candidate's email (case-insensitive).
     pub candidate_email_contains: Option<String>,
+    /// Part of the title (the role), case-insensitive.
+    pub title_contains: Option<String>,
+    /// Created at or after this moment (RFC 3339).
+    pub created_from: Option<String>,
+    /// Created before this moment (RFC 3339).
+    pub created_before: Option<String>,
     /// Newest first unless set.
     pub oldest_first: bool,
     /// Ordered by when they are scheduled, not when they were created.
@@ -131,13 +137,23 @@ impl SessionQuery {
         if let Some(mode) = &self.mode {
             parts.push(format!("mode=eq.{}", encode(mode)));
         }
-        if let Some(part) = &self.candidate_email_contains {
-            // `*` is PostgREST's wildcard in like/ilike; the user's own `*` and `%` are literal.
+        let contains = |column: &str, part: &str| {
+            // `*` is PostgREST's wildcard in like/ilike; the user's own `*` and `%` are dropped.
             let escaped = part.replace('\\', "\\\\").replace(['*', '%'], "");
-            parts.push(format!(
-                "candidate_email=ilike.{}",
-                encode(&format!("*{escaped}*"))
-            ));
+            format!("{column}=ilike.{}", encode(&format!("*{escaped}*")))
+        };
+        if let Some(part) = &self.candidate_email_contains {
+            parts.push(contains("candidate_email", part));
+        }
+        if let Some(part) = &self.title_contains {
+            parts.push(contains("title", part));
+        }
+        if let Some(from) = &self.created_from {
+            parts.push(format!("created_at=gte.{}", encode(from)));
+        }
+        if let Some(before) = &self.created_before {
+            // A second filter on the same column: PostgREST ANDs them.
+            parts.push(format!("created_at=lt.{}", encode(before)));
         }
         parts.push(format!("limit={}", self.limit.clamp(1, 1000)));
         parts.push(format!("offset={}", self.offset));
@@ -307,6 +323,17 @@ mod tests {
         assert_eq!(
             upcoming.to_query_string(),
             "order=scheduled_at.asc&status=in.(%22scheduled%22)&limit=20&offset=0"
+        );
+        let a_week_of_engineers = SessionQuery {
+            title_contains: Some("Engineer".into()),
+            created_from: Some("2026-11-16T00:00:00+00:00".into()),
+            created_before: Some("2026-11-23T00:00:00+00:00".into()),
+            limit: 50,
+            ..SessionQuery::default()
+        };
+        assert_eq!(
+            a_week_of_engineers.to_query_string(),
+            "order=created_at.desc&title=ilike.*Engineer*&created_at=gte.2026-11-16T00%3A00%3A00%2B00%3A00&created_at=lt.2026-11-23T00%3A00%3A00%2B00%3A00&limit=50&offset=0"
         );
     }
 

@@ -69,7 +69,7 @@ fn words(line: &StoredLine) -> String {
 
 /// A cue's end: the line's own end, else just before the next line starts, else a reading
 /// time from the number of words; always after the start.
-fn cue_end(lines: &[&StoredLine], index: usize) -> u64 {
+pub(crate) fn cue_end(lines: &[&StoredLine], index: usize) -> u64 {
     let Some(line) = lines.get(index) else {
         return 0;
     };

@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod export;
+pub mod insights;
 pub mod model;
 pub mod outbox;
 mod schema;
@@ -17,7 +18,11 @@ pub const FILE_NAME: &str = "transcripts.sqlite3";
 
 pub use error::StoreError;
 pub use export::{Format, export};
-pub use model::{Ending, NewSession, SessionStatus, StoredLine, StoredSession, SyncState};
+pub use insights::{Insights, insights};
+pub use model::{
+    Ending, NewSession, SessionList, SessionStatus, StoredLine, StoredSession, SyncFilter,
+    SyncState,
+};
 pub use outbox::{Remote, SyncTarget, Syncer, Work, spawn_syncer};
 pub use search::{Fragment, Hit, SearchQuery};
 pub use store::{MovedAside, OpenReport, Recorded, Store};

@@ -3,6 +3,43 @@
 use serde::{Deserialize, Serialize};
 use viva_realtime::Speaker;
 
+/// Which sessions [`crate::Store::list`] returns; every field set narrows the list.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionList {
+    pub status: Option<SessionStatus>,
+    /// Part of the title, case-insensitive.
+    pub title_contains: Option<String>,
+    /// Started at or after (Unix ms).
+    pub from_ms: Option<i64>,
+    /// Started before (Unix ms).
+    pub before_ms: Option<i64>,
+    pub sync: Option<SyncFilter>,
+    pub oldest_first: bool,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+/// Sessions by where their lines are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncFilter {
+    /// Offline practice: never leaves this computer.
+    LocalOnly,
+    /// Everything is on the backend.
+    Synced,
+    /// Lines (or the closing) still waiting to go, or failing.
+    Unsynced,
+}
+
+impl SyncFilter {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::LocalOnly => "local_only",
+            Self::Synced => "synced",
+            Self::Unsynced => "unsynced",
+        }
+    }
+}
+
 /// A session about to be recorded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewSession {
@@ -41,6 +78,18 @@ impl SessionStatus {
             Self::Interrupted => "interrupted",
             Self::Failed => "failed",
             Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// A status by its name; the name itself when there is none such.
+    pub fn parse_known(text: &str) -> Result<Self, String> {
+        match text {
+            "active" => Ok(Self::Active),
+            "completed" => Ok(Self::Completed),
+            "interrupted" => Ok(Self::Interrupted),
+            "failed" => Ok(Self::Failed),
+            "cancelled" => Ok(Self::Cancelled),
+            other => Err(other.to_owned()),
         }
     }
 

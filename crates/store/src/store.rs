@@ -11,8 +11,8 @@ use viva_realtime::{Line, LineStatus, TranscriptChange};
 
 use crate::error::StoreError;
 use crate::model::{
-    Ending, NewSession, SessionStatus, StoredLine, StoredSession, SyncState, parse_speaker,
-    speaker_str,
+    Ending, NewSession, SessionList, SessionStatus, StoredLine, StoredSession, SyncFilter,
+    SyncState, parse_speaker, speaker_str,
 };
 use crate::schema;
 
@@ -563,6 +563,54 @@ impl Store {
             select
                 .query_map(params![limit, offset], session_row)?
                 .collect()
+        })
+    }
+
+    /// Sessions matching `query`, one page, with how many match in all.
+    pub fn list(&self, query: &SessionList) -> Result<(Vec<StoredSession>, u64), StoreError> {
+        let filter = "WHERE (?1 IS NULL OR s.status = ?1)
+            AND (?2 IS NULL OR instr(lower(s.title), lower(?2)) > 0)
+            AND (?3 IS NULL OR s.started_at_ms >= ?3)
+            AND (?4 IS NULL OR s.started_at_ms < ?4)
+            AND (?5 IS NULL
+                OR (?5 = 'local_only' AND s.remote IS NULL)
+                OR (?5 = 'synced' AND s.remote IS NOT NULL AND NOT s.close_pending
+                    AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.session_id = s.id))
+                OR (?5 = 'unsynced' AND s.remote IS NOT NULL AND (s.close_pending
+                    OR EXISTS (SELECT 1 FROM outbox o WHERE o.session_id = s.id))))";
+        let sync = query.sync.map(SyncFilter::as_str);
+        let order = if query.oldest_first { "ASC" } else { "DESC" };
+        self.read(|conn| {
+            let args = params![
+                query.status.map(SessionStatus::as_str),
+                query.title_contains,
+                query.from_ms,
+                query.before_ms,
+                sync,
+            ];
+            let total: i64 = conn.query_row(
+                &format!("SELECT COUNT(*) FROM sessions s {filter}"),
+                args,
+                |row| row.get(0),
+            )?;
+            let mut select = conn.prepare(&format!(
+                "{SESSION_SELECT} {filter} ORDER BY s.started_at_ms {order} LIMIT ?6 OFFSET ?7"
+            ))?;
+            let rows = select
+                .query_map(
+                    params![
+                        query.status.map(SessionStatus::as_str),
+                        query.title_contains,
+                        query.from_ms,
+                        query.before_ms,
+                        sync,
+                        query.limit,
+                        query.offset
+                    ],
+                    session_row,
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok((rows, u64::try_from(total).unwrap_or(0)))
         })
     }
 

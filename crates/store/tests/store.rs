@@ -7,7 +7,8 @@ use std::path::Path;
 
 use viva_realtime::{Line, LineStatus, Speaker};
 use viva_store::{
-    Ending, NewSession, SearchQuery, SessionStatus, Store, SyncState, SyncTarget, Work,
+    Ending, NewSession, SearchQuery, SessionList, SessionStatus, Store, SyncFilter, SyncState,
+    SyncTarget, Work,
 };
 
 fn session(id: &str, remote: Option<&str>, title: &str, started_at_ms: i64) -> NewSession {
@@ -668,4 +669,85 @@ fn settings_persist() {
         open(&path).setting("theme").unwrap().as_deref(),
         Some("light")
     );
+}
+
+#[test]
+fn the_session_list_filters_by_status_title_date_and_sync_and_counts_every_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("t.sqlite3"));
+    let day = 86_400_000;
+    for n in 0..30_i64 {
+        let remote = (n % 3 != 0).then_some(REMOTE);
+        let title = if n % 2 == 0 {
+            "Backend Engineer"
+        } else {
+            "Designer"
+        };
+        let id = format!("s{n:02}");
+        store
+            .begin_session(&session(&id, remote, title, n * day))
+            .unwrap();
+        if n % 5 != 0 {
+            let ending = Ending {
+                status: SessionStatus::Completed,
+                ended_at_ms: n * day + 60_000,
+                duration_ms: 60_000,
+                cost_usd: None,
+            };
+            store.end_session(&id, &ending).unwrap();
+        }
+    }
+    let ids = |query: &SessionList| {
+        let (rows, total) = store.list(query).unwrap();
+        (rows.into_iter().map(|s| s.id).collect::<Vec<_>>(), total)
+    };
+    let page = SessionList {
+        limit: 4,
+        ..SessionList::default()
+    };
+    assert_eq!(
+        ids(&page),
+        (
+            vec!["s29".into(), "s28".into(), "s27".into(), "s26".into()],
+            30
+        )
+    );
+    let second = SessionList {
+        offset: 4,
+        oldest_first: true,
+        ..page.clone()
+    };
+    assert_eq!(ids(&second).0, ["s04", "s05", "s06", "s07"]);
+    // Still live (every fifth) and an engineer (even): s00, s10, s20.
+    let live_engineers = SessionList {
+        status: Some(SessionStatus::Active),
+        title_contains: Some("ENGINEER".into()),
+        limit: 50,
+        ..SessionList::default()
+    };
+    assert_eq!(
+        ids(&live_engineers),
+        (vec!["s20".into(), "s10".into(), "s00".into()], 3)
+    );
+    let one_week = SessionList {
+        from_ms: Some(7 * day),
+        before_ms: Some(14 * day),
+        limit: 50,
+        ..SessionList::default()
+    };
+    assert_eq!(ids(&one_week).1, 7);
+    let offline = SessionList {
+        sync: Some(SyncFilter::LocalOnly),
+        limit: 50,
+        ..SessionList::default()
+    };
+    assert_eq!(ids(&offline).1, 10);
+    // Nothing was ever sent: every ended session with a backend waits to be closed there (the
+    // four still live have nothing to send yet).
+    let waiting = SessionList {
+        sync: Some(SyncFilter::Unsynced),
+        limit: 50,
+        ..SessionList::default()
+    };
+    assert_eq!(ids(&waiting).1, 16);
 }

@@ -4,3 +4,4 @@ pub mod account;
 pub mod app;
 pub mod home;
 pub mod live;
+pub mod review;

@@ -1,0 +1,510 @@
+//! Reviewing a transcript kept on this computer: the session, its lines with speakers and
+//! times, and exports saved where the user chooses in the system's save dialog.
+
+use serde::{Deserialize, Serialize};
+use tauri::{AppHandle, State};
+use tauri_plugin_dialog::DialogExt;
+use viva_realtime::Speaker;
+use viva_store::{Format, StoreError, StoredLine, StoredSession};
+
+use crate::error::{AppError, ErrorCode};
+use crate::live::SyncView;
+use crate::transcripts::TranscriptState;
+
+/// A session as review shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviewSessionView {
+    pub id: String,
+    pub title: String,
+    /// `practice` or `interview`.
+    pub mode: String,
+    pub status: String,
+    /// Unix milliseconds (a JS number: exact far beyond any date Viva meets).
+    pub started_at_ms: f64,
+    pub duration_ms: Option<f64>,
+    pub cost_usd: Option<f64>,
+    pub lines: u32,
+    pub sync: SyncView,
+}
+
+impl From<&StoredSession> for ReviewSessionView {
+    fn from(session: &StoredSession) -> Self {
+        Self {
+            id: session.id.clone(),
+            title: session.title.clone(),
+            mode: session.mode.clone(),
+            status: session.status.as_str().to_owned(),
+            started_at_ms: session.started_at_ms as f64,
+            duration_ms: session.duration_ms.map(|d| d as f64),
+            cost_usd: session.cost_usd,
+            lines: u32::try_from(session.lines).unwrap_or(u32::MAX),
+            sync: Ok(session.sync.clone()).into(),
+        }
+    }
+}
+
+/// One final line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviewLineView {
+    pub item_id: String,
+    /// `candidate` or `interviewer`.
+    pub speaker: String,
+    pub text: String,
+    /// Milliseconds from the session's start.
+    pub at_ms: u32,
+    pub end_ms: Option<u32>,
+    /// The words could not be transcribed.
+    pub inaudible: bool,
+    /// Cut off mid-line.
+    pub interrupted: bool,
+}
+
+impl From<&StoredLine> for ReviewLineView {
+    fn from(line: &StoredLine) -> Self {
+        let ms = |value: u64| u32::try_from(value).unwrap_or(u32::MAX);
+        Self {
+            item_id: line.item_id.clone(),
+            speaker: match line.speaker {
+                Speaker::Candidate => "candidate",
+                Speaker::Interviewer => "interviewer",
+            }
+            .to_owned(),
+            text: line.text.clone(),
+            at_ms: ms(line.started_ms),
+            end_ms: line.ended_ms.map(ms),
+            inaudible: line.inaudible.is_some(),
+            interrupted: line.interrupted,
+        }
+    }
+}
+
+/// A transcript: its session, its final lines in order, and what they say about the interview.
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct TranscriptView {
+    pub session: ReviewSessionView,
+    pub lines: Vec<ReviewLineView>,
+    pub insights: InsightsView,
+}
+
+/// [`viva_store::Insights`] for the UI; times in milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct InsightsView {
+    pub candidate_talk_ms: f64,
+    pub interviewer_talk_ms: f64,
+    pub candidate_share: Option<f64>,
+    pub words_per_minute: Option<f64>,
+    pub average_latency_ms: Option<f64>,
+    pub longest_pause_ms: f64,
+    pub longest_pause_at_ms: Option<f64>,
+    pub fillers: Vec<FillerView>,
+    pub filler_total: u32,
+    pub questions: Vec<QuestionView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
+pub struct FillerView {
+    pub filler: String,
+    pub count: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct QuestionView {
+    pub question: String,
+    pub asked_ms: f64,
+    pub latency_ms: Option<f64>,
+    pub answer_ms: f64,
+    pub answer_words: u32,
+}
+
+impl From<viva_store::Insights> for InsightsView {
+    fn from(found: viva_store::Insights) -> Self {
+        let ms = |value: u64| value as f64;
+        Self {
+            candidate_talk_ms: ms(found.candidate_talk_ms),
+            interviewer_talk_ms: ms(found.interviewer_talk_ms),
+            candidate_share: found.candidate_share,
+            words_per_minute: found.words_per_minute,
+            average_latency_ms: found.average_latency_ms.map(ms),
+            longest_pause_ms: ms(found.longest_pause_ms),
+            longest_pause_at_ms: found.longest_pause_at_ms.map(ms),
+            fillers: found
+                .fillers
+                .into_iter()
+                .map(|f| FillerView {
+                    filler: f.filler,
+                    count: f.count,
+                })
+                .collect(),
+            filler_total: found.filler_total,
+            questions: found
+                .questions
+                .into_iter()
+                .map(|q| QuestionView {
+                    question: q.question,
+                    asked_ms: ms(q.asked_ms),
+                    latency_ms: q.latency_ms.map(ms),
+                    answer_ms: ms(q.answer_ms),
+                    answer_words: q.answer_words,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The export formats (W1-8's), as the UI names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportFormat {
+    Markdown,
+    Json,
+    Text,
+    Srt,
+    Vtt,
+}
+
+impl From<ExportFormat> for Format {
+    fn from(format: ExportFormat) -> Self {
+        match format {
+            ExportFormat::Markdown => Self::Markdown,
+            ExportFormat::Json => Self::Json,
+            ExportFormat::Text => Self::Text,
+            ExportFormat::Srt => Self::Srt,
+            ExportFormat::Vtt => Self::Vtt,
+        }
+    }
+}
+
+fn store_error(error: StoreError) -> AppError {
+    match error {
+        StoreError::NoSuchSession(id) => AppError::new(
+            ErrorCode::NotFound,
+            format!("No transcript {id} is kept on this computer."),
+        ),
+        other => AppError::new(ErrorCode::StoreUnavailable, other.to_string()),
+    }
+}
+
+fn read(
+    transcripts: &TranscriptState,
+    session_id: &str,
+) -> Result<(StoredSession, Vec<StoredLine>), AppError> {
+    let store = transcripts.store().ok_or_else(|| {
+        AppError::new(
+            ErrorCode::StoreUnavailable,
+            "Transcripts on this computer cannot be read.",
+        )
+    })?;
+    let session = store.session(session_id).map_err(store_error)?;
+    let lines = store.lines(session_id, true).map_err(store_error)?;
+    Ok((session, lines))
+}
+
+/// A transcript kept on this computer.
+#[tauri::command]
+#[specta::specta]
+pub async fn open_transcript(
+    transcripts: State<'_, TranscriptState>,
+    session_id: String,
+) -> Result<TranscriptView, AppError> {
+    let (session, lines) = read(&transcripts, &session_id)?;
+    Ok(TranscriptView {
+        session: (&session).into(),
+        lines: lines.iter().map(ReviewLineView::from).collect(),
+        insights: viva_store::insights(&lines).into(),
+    })
+}
+
+/// Asks where to save the transcript in `format` (the system's save dialog) and writes it
+/// there. Returns the path written, or `None` when the user cancelled.
+#[tauri::command]
+#[specta::specta]
+pub async fn export_transcript(
+    app: AppHandle,
+    transcripts: State<'_, TranscriptState>,
+    session_id: String,
+    format: ExportFormat,
+) -> Result<Option<String>, AppError> {
+    let (session, lines) = read(&transcripts, &session_id)?;
+    let format = Format::from(format);
+    let text = viva_store::export(&session, &lines, format);
+    let (chosen, answer) = tokio::sync::oneshot::channel();
+    app.dialog()
+        .file()
+        .set_title("Export transcript")
+        .set_file_name(suggested_name(&session, format))
+        .add_filter(format_name(format), &[format.extension()])
+        .save_file(move |path| {
+            let _ = chosen.send(path);
+        });
+    let Some(path) = answer.await.ok().flatten() else {
+        return Ok(None);
+    };
+    let path = path.into_path().map_err(|error| {
+        AppError::new(
+            ErrorCode::InvalidInput,
+            format!("That place cannot be saved to: {error}"),
+        )
+    })?;
+    tokio::fs::write(&path, text).await.map_err(|error| {
+        AppError::new(
+            ErrorCode::Unavailable,
+            format!(
+                "The transcript could not be saved to {}: {error}",
+                path.display()
+            ),
+        )
+    })?;
+    tracing::info!(event = "transcript_exported", session = %session.id, format = format.extension());
+    Ok(Some(path.display().to_string()))
+}
+
+fn format_name(format: Format) -> &'static str {
+    match format {
+        Format::Markdown => "Markdown",
+        Format::Json => "JSON",
+        Format::Text => "Plain text",
+        Format::Srt => "SubRip subtitles",
+        Format::Vtt => "WebVTT subtitles",
+    }
+}
+
+/// `Practice 2026-11-23.md`: the title and the day, with nothing a file system refuses.
+fn suggested_name(session: &StoredSession, format: Format) -> String {
+    let day = chrono::DateTime::from_timestamp_millis(session.started_at_ms)
+        .map(|t| t.format("%Y-%m-%d").to_string())
+        .unwrap_or_default();
+    let title: String = session
+        .title
+        .chars()
+        .map(|c| {
+            if "/\\:*?\"<>|".contains(c) || c.is_control() {
+                '-'
+            } else {
+                c
+            }
+        })
+        .collect();
+    format!("{} {day}.{}", title.trim(), format.extension())
+        .trim()
+        .to_owned()
+}
+
+/// Which sessions to list: every filter set narrows it; one page at a time.
+#[derive(Debug, Clone, PartialEq, Deserialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionListRequest {
+    pub status: Option<String>,
+    pub title_contains: Option<String>,
+    /// Part of the candidate's email (the backend's list only).
+    pub candidate_contains: Option<String>,
+    /// Started (created, on the backend) at or after, Unix ms.
+    pub from_ms: Option<f64>,
+    /// Started before, Unix ms.
+    pub before_ms: Option<f64>,
+    /// `local_only`, `synced` or `unsynced` (this computer's list only).
+    pub sync: Option<String>,
+    pub oldest_first: bool,
+    pub offset: u32,
+    pub limit: u32,
+}
+
+/// Where a list came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum ListSource {
+    /// The organisation's backend: what the signed-in user may see there.
+    Server,
+    /// The transcripts kept on this computer.
+    Local,
+}
+
+/// One session in a list.
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionRowView {
+    pub id: String,
+    pub title: String,
+    pub candidate: Option<String>,
+    pub mode: String,
+    pub status: String,
+    /// Unix ms: when it started, else when it was created or scheduled.
+    pub at_ms: Option<f64>,
+    pub duration_ms: Option<f64>,
+    /// Its transcript is kept on this computer (readable offline), with this sync state.
+    pub sync: Option<SyncView>,
+}
+
+/// A page of sessions.
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionListView {
+    pub rows: Vec<SessionRowView>,
+    /// How many match in all (`Prefer: count=exact` on the backend).
+    pub total: Option<u32>,
+    pub source: ListSource,
+    /// Why this computer's list is shown instead of the backend's (it may be out of date).
+    pub stale_reason: Option<String>,
+}
+
+/// Sessions for review: the backend's (the interviewer's tenant, or the candidate's own) when
+/// signed in, else — or when the backend cannot be reached — those kept on this computer.
+#[tauri::command]
+#[specta::specta]
+pub async fn list_sessions(
+    accounts: State<'_, crate::account::AccountState>,
+    transcripts: State<'_, TranscriptState>,
+    request: SessionListRequest,
+) -> Result<SessionListView, AppError> {
+    let account =
+        if accounts.is_offline().await {
+            None
+        } else {
+            accounts.account().await.ok().flatten().filter(|account| {
+                matches!(account.state(), viva_backend::AuthState::SignedIn { .. })
+            })
+        };
+    let mut stale_reason = None;
+    if let Some(account) = account {
+        match server_page(&account, &request).await {
+            Ok((rows, total)) => {
+                let rows = rows
+                    .iter()
+                    .map(|row| server_row(row, transcripts.store()))
+                    .collect();
+                return Ok(SessionListView {
+                    rows,
+                    total,
+                    source: ListSource::Server,
+                    stale_reason: None,
+                });
+            }
+            Err(viva_backend::BackendError::SignedOut(reason)) => {
+                return Err(AppError::new(ErrorCode::SignedOut, reason));
+            }
+            Err(error) => stale_reason = Some(error.to_string()),
+        }
+    }
+    let store = transcripts.store().ok_or_else(|| {
+        AppError::new(
+            ErrorCode::StoreUnavailable,
+            "Transcripts on this computer cannot be read.",
+        )
+    })?;
+    let status = request
+        .status
+        .as_deref()
+        .map(viva_store::SessionStatus::parse_known)
+        .transpose()
+        .map_err(|status| {
+            AppError::new(ErrorCode::InvalidInput, format!("No status {status:?}."))
+        })?;
+    let sync = match request.sync.as_deref() {
+        None => None,
+        Some("local_only") => Some(viva_store::SyncFilter::LocalOnly),
+        Some("synced") => Some(viva_store::SyncFilter::Synced),
+        Some("unsynced") => Some(viva_store::SyncFilter::Unsynced),
+        Some(other) => {
+            return Err(AppError::new(
+                ErrorCode::InvalidInput,
+                format!("No sync state {other:?}."),
+            ));
+        }
+    };
+    let query = viva_store::SessionList {
+        status,
+        title_contains: request
+            .title_contains
+            .clone()
+            .filter(|t| !t.trim().is_empty()),
+        from_ms: request.from_ms.map(|ms| ms as i64),
+        before_ms: request.before_ms.map(|ms| ms as i64),
+        sync,
+        oldest_first: request.oldest_first,
+        limit: request.limit.clamp(1, 500),
+        offset: request.offset,
+    };
+    let (rows, total) = store.list(&query).map_err(store_error)?;
+    Ok(SessionListView {
+        rows: rows.iter().map(local_row).collect(),
+        total: Some(u32::try_from(total).unwrap_or(u32::MAX)),
+        source: ListSource::Local,
+        stale_reason,
+    })
+}
+
+async fn server_page(
+    account: &std::sync::Arc<viva_backend::Account>,
+    request: &SessionListRequest,
+) -> Result<(Vec<viva_backend::SessionRow>, Option<u32>), viva_backend::BackendError> {
+    let rfc3339 =
+        |ms: f64| chrono::DateTime::from_timestamp_millis(ms as i64).map(|t| t.to_rfc3339());
+    let text = |value: &Option<String>| value.clone().filter(|v| !v.trim().is_empty());
+    let query = viva_backend::SessionQuery {
+        statuses: request.status.iter().cloned().collect(),
+        candidate_email_contains: text(&request.candidate_contains),
+        title_contains: text(&request.title_contains),
+        created_from: request.from_ms.and_then(rfc3339),
+        created_before: request.before_ms.and_then(rfc3339),
+        oldest_first: request.oldest_first,
+        limit: request.limit.clamp(1, 500),
+        offset: request.offset,
+        ..viva_backend::SessionQuery::default()
+    };
+    let backend = account.backend().clone();
+    let query = &query;
+    let page = account
+        .authorized(|token| {
+            let backend = backend.clone();
+            async move { backend.sessions(&token, query).await }
+        })
+        .await?;
+    let total = page.total.map(|t| u32::try_from(t).unwrap_or(u32::MAX));
+    Ok((page.rows, total))
+}
+
+fn parse_ms(rfc3339: Option<&String>) -> Option<f64> {
+    chrono::DateTime::parse_from_rfc3339(rfc3339?)
+        .ok()
+        .map(|t| t.timestamp_millis() as f64)
+}
+
+fn server_row(row: &viva_backend::SessionRow, store: Option<&viva_store::Store>) -> SessionRowView {
+    let kept = store.and_then(|store| store.session(&row.id).ok());
+    SessionRowView {
+        id: row.id.clone(),
+        title: row.title.clone().unwrap_or_else(|| {
+            if row.mode == "practice" {
+                "Practice"
+            } else {
+                "Interview"
+            }
+            .into()
+        }),
+        candidate: row.candidate_email.clone(),
+        mode: row.mode.clone(),
+        status: row.status.clone(),
+        at_ms: parse_ms(row.started_at.as_ref())
+            .or_else(|| parse_ms(row.created_at.as_ref()))
+            .or_else(|| parse_ms(row.scheduled_at.as_ref())),
+        duration_ms: row.duration_ms.map(|d| d as f64),
+        sync: kept.map(|session| Ok(session.sync).into()),
+    }
+}
+
+fn local_row(session: &StoredSession) -> SessionRowView {
+    SessionRowView {
+        id: session.id.clone(),
+        title: session.title.clone(),
+        candidate: None,
+        mode: session.mode.clone(),
+        status: session.status.as_str().to_owned(),
+        at_ms: Some(session.started_at_ms as f64),
+        duration_ms: session.duration_ms.map(|d| d as f64),
+        sync: Some(Ok(session.sync.clone()).into()),
+    }
+}

@@ -1,0 +1,111 @@
+import { For, Show } from "solid-js";
+import type { InsightsView } from "./ipc";
+import { clock } from "./transcript";
+
+/** Seconds with one decimal under a minute, else `m:ss` (`null`: a number the core could not
+ * send, shown as nothing). */
+export function duration(ms: number | null): string {
+  if (ms === null) return "—";
+  return ms < 60_000 ? `${(ms / 1000).toFixed(1)} s` : clock(ms);
+}
+
+/** A bar as wide as `share` (0–1) of its track, for numbers that read faster as a picture. */
+function Bar(props: { share: number; label: string; kind?: string }) {
+  const percent = () => Math.round(Math.min(1, Math.max(0, props.share)) * 100);
+  return (
+    <span class="bar-track" role="img" aria-label={props.label}>
+      <span class={`bar ${props.kind ?? ""}`} style={{ width: `${percent()}%` }} />
+    </span>
+  );
+}
+
+/** An interview in numbers: talk time, pace, answer latency, pauses, fillers, per question. */
+export function Insights(props: { insights: InsightsView }) {
+  const longestAnswer = () => Math.max(1, ...props.insights.questions.map((q) => q.answerMs ?? 0));
+  const mostFillers = () => Math.max(1, ...props.insights.fillers.map((f) => f.count));
+  return (
+    <details class="insights" open data-testid="insights">
+      <summary>Insights</summary>
+      <dl class="checks">
+        <dt>Talk time</dt>
+        <dd data-testid="insight-share">
+          <Show when={props.insights.candidateShare != null} fallback="Nobody spoke">
+            <Bar
+              share={props.insights.candidateShare ?? 0}
+              kind="candidate"
+              label={`Candidate ${Math.round((props.insights.candidateShare ?? 0) * 100)} %`}
+            />{" "}
+            Candidate {Math.round((props.insights.candidateShare ?? 0) * 100)} % (
+            {duration(props.insights.candidateTalkMs)}), interviewer{" "}
+            {duration(props.insights.interviewerTalkMs)}
+          </Show>
+        </dd>
+        <dt>Pace</dt>
+        <dd data-testid="insight-pace">
+          {props.insights.wordsPerMinute == null
+            ? "—"
+            : `${Math.round(props.insights.wordsPerMinute)} words per minute`}
+        </dd>
+        <dt>Answer latency</dt>
+        <dd data-testid="insight-latency">
+          {props.insights.averageLatencyMs == null
+            ? "—"
+            : `${duration(props.insights.averageLatencyMs)} on average after a question`}
+        </dd>
+        <dt>Longest pause</dt>
+        <dd data-testid="insight-pause">
+          {props.insights.longestPauseAtMs == null
+            ? "—"
+            : `${duration(props.insights.longestPauseMs)} at ${clock(props.insights.longestPauseAtMs ?? 0)}`}
+        </dd>
+        <dt>Filler words</dt>
+        <dd data-testid="insight-fillers">
+          <Show when={props.insights.fillerTotal > 0} fallback="None">
+            <ul class="fillers">
+              <For each={props.insights.fillers}>
+                {(filler) => (
+                  <li>
+                    <span class="filler">“{filler.filler}”</span>
+                    <Bar share={filler.count / mostFillers()} label={`${filler.count} times`} />
+                    {filler.count}
+                  </li>
+                )}
+              </For>
+            </ul>
+          </Show>
+        </dd>
+      </dl>
+      <Show when={props.insights.questions.length > 0}>
+        <table class="per-question" data-testid="insight-questions">
+          <thead>
+            <tr>
+              <th scope="col">Question</th>
+              <th scope="col">Asked</th>
+              <th scope="col">Answer began after</th>
+              <th scope="col">Answer</th>
+            </tr>
+          </thead>
+          <tbody>
+            <For each={props.insights.questions}>
+              {(question) => (
+                <tr>
+                  <td>{question.question || "—"}</td>
+                  <td>{clock(question.askedMs ?? 0)}</td>
+                  <td>{question.latencyMs == null ? "no answer" : duration(question.latencyMs)}</td>
+                  <td>
+                    <Bar
+                      share={(question.answerMs ?? 0) / longestAnswer()}
+                      kind="candidate"
+                      label={`${duration(question.answerMs)}`}
+                    />{" "}
+                    {duration(question.answerMs)}, {question.answerWords} words
+                  </td>
+                </tr>
+              )}
+            </For>
+          </tbody>
+        </table>
+      </Show>
+    </details>
+  );
+}

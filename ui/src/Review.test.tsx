@@ -1,0 +1,181 @@
+import { cleanup, fireEvent, render, screen, waitFor } from "@solidjs/testing-library";
+import { afterEach, describe, expect, it } from "vitest";
+import type { ExportFormat, Outcome, ReviewApi, TranscriptView } from "./ipc";
+import { Review } from "./Review";
+
+afterEach(cleanup);
+
+const ok = <T,>(value: T): Promise<Outcome<T>> => Promise.resolve({ ok: true, value });
+
+const transcript: TranscriptView = {
+  session: {
+    id: "sess_1",
+    title: "Practice",
+    mode: "practice",
+    status: "completed",
+    startedAtMs: Date.UTC(2026, 10, 23, 9, 0),
+    durationMs: 95_000,
+    costUsd: null,
+    lines: 3,
+    sync: { state: "local_only" },
+  },
+  insights: {
+    candidateTalkMs: 4_000,
+    interviewerTalkMs: 7_000,
+    candidateShare: 4 / 11,
+    wordsPerMinute: 75,
+    averageLatencyMs: 1_000,
+    longestPauseMs: 57_000,
+    longestPauseAtMs: 8_000,
+    fillers: [{ filler: "um", count: 2 }],
+    fillerTotal: 2,
+    questions: [
+      {
+        question: "Tell me about a project you led.",
+        askedMs: 0,
+        latencyMs: 1_000,
+        answerMs: 4_000,
+        answerWords: 5,
+      },
+      {
+        question: "What would you change in the migration?",
+        askedMs: 65_000,
+        latencyMs: null,
+        answerMs: 0,
+        answerWords: 0,
+      },
+    ],
+  },
+  lines: [
+    {
+      itemId: "a",
+      speaker: "interviewer",
+      text: "Tell me about a project you led.",
+      atMs: 0,
+      endMs: 3_000,
+      inaudible: false,
+      interrupted: false,
+    },
+    {
+      itemId: "b",
+      speaker: "candidate",
+      text: "I led the billing migration.",
+      atMs: 4_000,
+      endMs: 8_000,
+      inaudible: false,
+      interrupted: false,
+    },
+    {
+      itemId: "c",
+      speaker: "interviewer",
+      text: "What would you change in the migration?",
+      atMs: 65_000,
+      endMs: 69_000,
+      inaudible: false,
+      interrupted: false,
+    },
+  ],
+};
+
+function show(api: Partial<ReviewApi> = {}) {
+  const exported: ExportFormat[] = [];
+  const full: ReviewApi = {
+    openTranscript: () => ok(transcript),
+    exportTranscript: (_id, format) => {
+      exported.push(format);
+      return ok(`/home/ada/Practice.${format === "markdown" ? "md" : format}`);
+    },
+    ...api,
+  };
+  render(() => <Review api={full} sessionId="sess_1" onBack={() => {}} />);
+  return exported;
+}
+
+describe("transcript review", () => {
+  it("shows who said what and when", async () => {
+    show();
+    await waitFor(() => expect(screen.getAllByTestId("review-line")).toHaveLength(3));
+    const second = screen.getAllByTestId("review-line")[1] as HTMLElement;
+    expect(second.dataset.speaker).toBe("candidate");
+    expect(second.textContent).toContain("Candidate");
+    expect(second.textContent).toContain("0:04");
+    expect(screen.getByTestId("review-meta").textContent).toContain("1:35");
+  });
+
+  it("shows the interview's insights", async () => {
+    show();
+    await waitFor(() =>
+      expect(screen.getByTestId("insight-share").textContent).toContain("Candidate 36 %"),
+    );
+    expect(screen.getByTestId("insight-pace").textContent).toBe("75 words per minute");
+    expect(screen.getByTestId("insight-latency").textContent).toContain("1.0 s");
+    expect(screen.getByTestId("insight-pause").textContent).toBe("57.0 s at 0:08");
+    expect(screen.getByTestId("insight-fillers").textContent).toContain("“um”");
+    const rows = screen.getByTestId("insight-questions").querySelectorAll("tbody tr");
+    expect(rows).toHaveLength(2);
+    expect(rows[1]?.textContent).toContain("no answer");
+  });
+
+  it("finds words, marks them and steps through the matches", async () => {
+    show();
+    const find = await screen.findByTestId("review-find");
+    find.focus();
+    fireEvent.input(find, { target: { value: "migration" } });
+    await waitFor(() => expect(screen.getByTestId("review-matches").textContent).toBe("1 of 2"));
+    // Typing goes on in the find box; the first match is only scrolled to.
+    expect(document.activeElement).toBe(find);
+    expect(document.querySelectorAll("mark")).toHaveLength(2);
+    fireEvent.click(screen.getByTestId("review-next"));
+    expect(screen.getByTestId("review-matches").textContent).toBe("2 of 2");
+    expect(document.activeElement?.getAttribute("data-index")).toBe("2");
+    fireEvent.input(find, { target: { value: "zebra" } });
+    expect(screen.getByTestId("review-matches").textContent).toBe("No match");
+  });
+
+  it("jumps to the line spoken at a time", async () => {
+    show();
+    const jump = await screen.findByTestId("review-jump");
+    fireEvent.input(jump, { target: { value: "0:30" } });
+    fireEvent.submit(jump.closest("form") as HTMLFormElement);
+    expect(document.activeElement?.getAttribute("data-index")).toBe("1");
+  });
+
+  it("exports in the chosen format and says where it went", async () => {
+    const exported = show();
+    const format = (await screen.findByTestId("export-format")) as HTMLSelectElement;
+    fireEvent.change(format, { target: { value: "vtt" } });
+    fireEvent.click(screen.getByTestId("export"));
+    await waitFor(() =>
+      expect(screen.getByTestId("review-notice").textContent).toBe(
+        "Saved to /home/ada/Practice.vtt",
+      ),
+    );
+    expect(exported).toEqual(["vtt"]);
+  });
+
+  it("says nothing when the save dialog is cancelled, and shows a failed save", async () => {
+    let answer: Outcome<string | null> = { ok: true, value: null };
+    show({ exportTranscript: () => Promise.resolve(answer) });
+    fireEvent.click(await screen.findByTestId("export"));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(screen.queryByTestId("review-notice")).toBeNull();
+    answer = { ok: false, error: { code: "unavailable", message: "The disk is full." } };
+    fireEvent.click(screen.getByTestId("export"));
+    await waitFor(() =>
+      expect(screen.getByTestId("review-notice").textContent).toBe("The disk is full."),
+    );
+  });
+
+  it("explains a transcript that cannot be opened", async () => {
+    show({
+      openTranscript: () =>
+        Promise.resolve({
+          ok: false,
+          error: { code: "not_found", message: "No transcript sess_1 is kept on this computer." },
+        }),
+    });
+    await waitFor(() =>
+      expect(screen.getByTestId("review-error").textContent).toContain("No transcript"),
+    );
+  });
+});
