@@ -9,11 +9,13 @@ import {
   loadAppInfo,
   reviewApi,
   type StartRequest,
+  sessionsApi,
   upcomingInterviews,
 } from "./ipc";
 import { Preflight } from "./Preflight";
 import { Review } from "./Review";
 import { Room } from "./Room";
+import { Sessions } from "./Sessions";
 import { Summary } from "./Summary";
 import { Upcoming } from "./Upcoming";
 
@@ -22,7 +24,8 @@ type Screen =
   | { kind: "preflight"; interviewId: string | null }
   | { kind: "room"; request: StartRequest }
   | { kind: "summary"; ended: EndedView | null }
-  | { kind: "review"; sessionId: string };
+  | { kind: "sessions" }
+  | { kind: "review"; sessionId: string; from: "summary" | "sessions" };
 
 export function App() {
   const [info, { refetch }] = createResource(loadAppInfo);
@@ -52,15 +55,25 @@ export function App() {
               Practise an interview on your own, or join one your organisation scheduled for you.
               Your answers appear as a live transcript, saved on this computer first.
             </p>
-            <Show when={signedIn()}>
+            <div class="actions">
+              <Show when={signedIn()}>
+                <button
+                  type="button"
+                  onClick={() => setScreen({ kind: "preflight", interviewId: null })}
+                  data-testid="practice-start"
+                >
+                  Practise now
+                </button>
+              </Show>
               <button
                 type="button"
-                onClick={() => setScreen({ kind: "preflight", interviewId: null })}
-                data-testid="practice-start"
+                class="secondary"
+                onClick={() => setScreen({ kind: "sessions" })}
+                data-testid="open-sessions"
               >
-                Practise now
+                Interviews and transcripts
               </button>
-            </Show>
+            </div>
           </section>
           <Show when={userKey()} keyed>
             <Upcoming
@@ -105,21 +118,31 @@ export function App() {
                 setScreen({ kind: "home" });
                 void refetch();
               }}
-              onReview={(sessionId) => setScreen({ kind: "review", sessionId })}
+              onReview={(sessionId) => setScreen({ kind: "review", sessionId, from: "summary" })}
             />
           )}
         </Match>
+        <Match when={screen().kind === "sessions"}>
+          <Sessions
+            api={sessionsApi}
+            onOpen={(sessionId) => setScreen({ kind: "review", sessionId, from: "sessions" })}
+            onBack={() => setScreen({ kind: "home" })}
+          />
+        </Match>
         <Match when={screen().kind === "review" && screen()}>
-          {(current) => (
-            <Review
-              api={reviewApi}
-              sessionId={(current() as { sessionId: string }).sessionId}
-              onBack={() => {
-                setScreen({ kind: "home" });
-                void refetch();
-              }}
-            />
-          )}
+          {(current) => {
+            const review = current() as { sessionId: string; from: "summary" | "sessions" };
+            return (
+              <Review
+                api={reviewApi}
+                sessionId={review.sessionId}
+                onBack={() => {
+                  setScreen(review.from === "sessions" ? { kind: "sessions" } : { kind: "home" });
+                  void refetch();
+                }}
+              />
+            );
+          }}
         </Match>
       </Switch>
     </main>

@@ -49,7 +49,10 @@ export const commands = {
 	endInterview: () => typedError<EndedView_Serialize | null, AppError>(__TAURI_INVOKE("end_interview")),
 	/**  Forgets a session that ended by itself (the interviewer ended it, or it failed). */
 	leaveInterview: () => typedError<null, AppError>(__TAURI_INVOKE("leave_interview")),
-	/**  A transcript kept on this computer. */
+	/**
+	 *  A transcript: the one kept on this computer, else the backend's (an interviewer reading a
+	 *  candidate's interview).
+	 */
 	openTranscript: (sessionId: string) => typedError<TranscriptView_Serialize, AppError>(__TAURI_INVOKE("open_transcript", { sessionId })),
 	/**
 	 *  Asks where to save the transcript in `format` (the system's save dialog) and writes it

@@ -86,6 +86,9 @@ export type {
   ModelSetupView,
   PreflightView_Serialize as PreflightView,
   ReviewLineView,
+  SessionListRequest,
+  SessionListView,
+  SessionRowView,
   StartedView,
   StartRequest_Deserialize as StartRequest,
   TranscriptView,
@@ -101,6 +104,8 @@ import type {
   LiveUpdate_Serialize,
   ModelSetupView,
   PreflightView_Serialize,
+  SessionListRequest,
+  SessionListView,
   StartedView,
   StartRequest_Deserialize,
   TranscriptView,
@@ -173,4 +178,13 @@ export interface ReviewApi {
 export const reviewApi: ReviewApi = {
   openTranscript: (sessionId) => call(() => commands.openTranscript(sessionId)),
   exportTranscript: (sessionId, format) => call(() => commands.exportTranscript(sessionId, format)),
+};
+
+/** The interviews list's door to the core; tests pass their own. */
+export interface SessionsApi {
+  list(request: SessionListRequest): Promise<Outcome<SessionListView>>;
+}
+
+export const sessionsApi: SessionsApi = {
+  list: (request) => call(() => commands.listSessions(request)),
 };

@@ -54,6 +54,8 @@ pub struct EntryRow {
 /// Which sessions to list; every field narrows the list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SessionQuery {
+    /// Only this session.
+    pub id: Option<String>,
     /// Any of these statuses.
     pub statuses: Vec<String>,
     /// `practice` or `interview`.
@@ -130,6 +132,9 @@ impl SessionQuery {
             },
             if self.oldest_first { "asc" } else { "desc" }
         )];
+        if let Some(id) = &self.id {
+            parts.push(format!("id=eq.{}", encode(id)));
+        }
         if !self.statuses.is_empty() {
             let list: Vec<String> = self.statuses.iter().map(|s| quoted(s)).collect();
             parts.push(format!("status=in.({})", encode(&list.join(","))));

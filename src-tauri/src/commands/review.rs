@@ -204,19 +204,118 @@ fn read(
     Ok((session, lines))
 }
 
-/// A transcript kept on this computer.
+/// A transcript: the one kept on this computer, else the backend's (an interviewer reading a
+/// candidate's interview).
 #[tauri::command]
 #[specta::specta]
 pub async fn open_transcript(
+    accounts: State<'_, crate::account::AccountState>,
     transcripts: State<'_, TranscriptState>,
     session_id: String,
 ) -> Result<TranscriptView, AppError> {
-    let (session, lines) = read(&transcripts, &session_id)?;
+    let (session, lines) = load(&accounts, &transcripts, &session_id).await?;
     Ok(TranscriptView {
         session: (&session).into(),
         lines: lines.iter().map(ReviewLineView::from).collect(),
         insights: viva_store::insights(&lines).into(),
     })
+}
+
+/// The session kept on this computer, else the backend's.
+async fn load(
+    accounts: &crate::account::AccountState,
+    transcripts: &TranscriptState,
+    session_id: &str,
+) -> Result<(StoredSession, Vec<StoredLine>), AppError> {
+    match read(transcripts, session_id) {
+        Err(error) if error.code == ErrorCode::NotFound => {
+            let account = if accounts.is_offline().await {
+                None
+            } else {
+                accounts.account().await.ok().flatten()
+            };
+            match account {
+                Some(account) => from_server(&account, session_id).await,
+                None => Err(error),
+            }
+        }
+        other => other,
+    }
+}
+
+/// A session and its lines as the backend has them, in the store's shapes.
+async fn from_server(
+    account: &std::sync::Arc<viva_backend::Account>,
+    session_id: &str,
+) -> Result<(StoredSession, Vec<StoredLine>), AppError> {
+    let backend = account.backend().clone();
+    let query = viva_backend::SessionQuery {
+        id: Some(session_id.to_owned()),
+        limit: 1,
+        ..viva_backend::SessionQuery::default()
+    };
+    let query = &query;
+    let page = account
+        .authorized(|token| {
+            let backend = backend.clone();
+            async move { backend.sessions(&token, query).await }
+        })
+        .await?;
+    let row = page.rows.into_iter().next().ok_or_else(|| {
+        AppError::new(
+            ErrorCode::NotFound,
+            format!("No interview {session_id} is visible to you."),
+        )
+    })?;
+    let entries = account
+        .authorized(|token| {
+            let backend = backend.clone();
+            async move { backend.transcript(&token, session_id).await }
+        })
+        .await?;
+    let at_ms = |value: Option<&String>| {
+        value
+            .and_then(|v| chrono::DateTime::parse_from_rfc3339(v).ok())
+            .map(|t| t.timestamp_millis())
+    };
+    let started_at_ms = at_ms(row.started_at.as_ref())
+        .or_else(|| at_ms(row.created_at.as_ref()))
+        .unwrap_or(0);
+    let ms = |value: Option<i64>| value.map(|v| u64::try_from(v).unwrap_or(0));
+    let lines = entries
+        .into_iter()
+        .map(|entry| StoredLine {
+            item_id: entry.item_id,
+            seq: u32::try_from(entry.seq).unwrap_or(0),
+            speaker: if entry.speaker == "candidate" {
+                Speaker::Candidate
+            } else {
+                Speaker::Interviewer
+            },
+            text: entry.text,
+            started_ms: ms(entry.started_ms).unwrap_or(0),
+            ended_ms: ms(entry.ended_ms),
+            is_final: true,
+            inaudible: None,
+            interrupted: false,
+        })
+        .collect::<Vec<_>>();
+    let session = StoredSession {
+        id: row.id,
+        remote: Some(account.backend().base_url().to_owned()),
+        user_id: row.candidate_id,
+        title: row.title.unwrap_or_else(|| "Interview".into()),
+        mode: row.mode,
+        status: viva_store::SessionStatus::parse_known(&row.status)
+            .unwrap_or(viva_store::SessionStatus::Active),
+        started_at_ms,
+        ended_at_ms: at_ms(row.ended_at.as_ref()),
+        duration_ms: row.duration_ms,
+        cost_usd: row.realtime_cost_usd,
+        lines: lines.len() as u64,
+        sync: viva_store::SyncState::Synced,
+    };
+    Ok((session, lines))
 }
 
 /// Asks where to save the transcript in `format` (the system's save dialog) and writes it
@@ -225,11 +324,12 @@ pub async fn open_transcript(
 #[specta::specta]
 pub async fn export_transcript(
     app: AppHandle,
+    accounts: State<'_, crate::account::AccountState>,
     transcripts: State<'_, TranscriptState>,
     session_id: String,
     format: ExportFormat,
 ) -> Result<Option<String>, AppError> {
-    let (session, lines) = read(&transcripts, &session_id)?;
+    let (session, lines) = load(&accounts, &transcripts, &session_id).await?;
     let format = Format::from(format);
     let text = viva_store::export(&session, &lines, format);
     let (chosen, answer) = tokio::sync::oneshot::channel();
