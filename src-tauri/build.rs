@@ -36,6 +36,9 @@ fn main() {
         "open_transcript",
         "export_transcript",
         "list_sessions",
+        "search_transcripts",
+        "schedule_interview",
+        "cancel_interview",
     ]);
     if let Err(error) =
         tauri_build::try_build(tauri_build::Attributes::new().app_manifest(manifest))

@@ -39,6 +39,9 @@ pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
         commands::review::open_transcript,
         commands::review::export_transcript,
         commands::review::list_sessions,
+        commands::review::search_transcripts,
+        commands::review::schedule_interview,
+        commands::review::cancel_interview,
     ])
 }
 

@@ -1,6 +1,7 @@
 //! After an interview, in the real app: the summary opens the transcript in review, which shows
 //! who said what and when, finds words, jumps to a time, and exports Markdown through the
-//! system's save dialog into a file that holds every line.
+//! system's save dialog into a file that holds every line; a search over every transcript on
+//! this computer finds the answer and opens the transcript at it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Tests fail loudly by design.
 
@@ -90,6 +91,38 @@ async fn a_finished_practice_opens_in_review_and_exports_as_markdown() {
     assert!(markdown.contains(ANSWER), "{markdown}");
     assert!(markdown.contains("Candidate"), "{markdown}");
 
+    // Search every transcript on this computer; the hit opens the transcript at that line.
+    app.click("review-back").await.unwrap();
+    app.click("open-sessions").await.unwrap();
+    app.fill("search-text", "\"deploy scripts\" minutes")
+        .await
+        .unwrap();
+    app.click("search-submit").await.unwrap();
+    let hit_item = app
+        .wait_for("a search hit", Duration::from_secs(10), || async {
+            let css = "[data-testid=search-hit]";
+            let session = app.attribute(css, "data-session").await?;
+            let item = app.attribute(css, "data-item").await?;
+            Some((session, item))
+        })
+        .await
+        .unwrap();
+    app.client
+        .find(fantoccini::Locator::Css("[data-testid=search-hit] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    app.wait_for("the hit's line in focus", Duration::from_secs(10), || async {
+        let script = "const l = document.activeElement; \
+            return l && l.dataset.testid === 'review-line' ? l.querySelector('.words').textContent : null;";
+        let value = app.client.execute(script, vec![]).await.ok()?;
+        (value.as_str()? == ANSWER).then_some(())
+    })
+    .await
+    .unwrap();
+    assert!(!hit_item.1.is_empty());
     app.click("review-back").await.unwrap();
     app.quit().await.unwrap();
 }

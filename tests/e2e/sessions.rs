@@ -1,6 +1,7 @@
 //! Interviewers' review in the real app, against a local stack holding interviews of two
 //! organisations: an interviewer lists exactly their organisation's interviews, filters them,
-//! opens one, finds words in it and exports it as Markdown; a candidate sees only their own.
+//! opens one, finds words in it and exports it as Markdown, schedules one and cancels it; a
+//! candidate sees only their own.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Tests fail loudly by design.
 
@@ -219,6 +220,53 @@ async fn an_interviewer_reviews_exactly_their_organisations_interviews_and_a_can
     );
     assert!(!markdown.contains("Globex"), "{markdown}");
     app.click("review-back").await.unwrap();
+
+    // Schedule one for Grace: it is listed as scheduled; cancel it and it is cancelled.
+    listed(&app, 2).await;
+    app.click("schedule-open").await.unwrap();
+    app.fill("schedule-email", "grace@acme.test").await.unwrap();
+    app.fill("schedule-title", "Second round").await.unwrap();
+    app.client
+        .execute(
+            "const field = document.querySelector('[data-testid=schedule-when]');
+             field.value = '2030-01-15T10:00';
+             field.dispatchEvent(new Event('input', { bubbles: true }));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    app.click("schedule-submit").await.unwrap();
+    let rows = listed(&app, 3).await;
+    let (second, _) = rows
+        .iter()
+        .find(|(_, status)| status == "scheduled")
+        .unwrap_or_else(|| panic!("no scheduled interview in {rows:?}"))
+        .clone();
+    app.click("session-cancel").await.unwrap();
+    app.wait_for("the cancelled status", Duration::from_secs(10), || async {
+        let rows = listed(&app, 3).await;
+        rows.iter()
+            .any(|(id, status)| id == &second && status == "cancelled")
+            .then_some(())
+    })
+    .await
+    .unwrap();
+    let on_server = backend
+        .sessions(
+            &lin,
+            &viva_backend::SessionQuery {
+                id: Some(second.clone()),
+                limit: 1,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(on_server.rows[0].status, "cancelled");
+    assert_eq!(
+        on_server.rows[0].candidate_email.as_deref(),
+        Some("grace@acme.test")
+    );
     app.click("sessions-back").await.unwrap();
     app.click("sign-out").await.unwrap();
     app.text_of("[data-testid=auth-form]").await.unwrap();
@@ -228,6 +276,7 @@ async fn an_interviewer_reviews_exactly_their_organisations_interviews_and_a_can
     app.click("open-sessions").await.unwrap();
     let rows = listed(&app, 1).await;
     assert_eq!(rows[0].0, alans);
+
     app.click("sessions-back").await.unwrap();
     app.click("sign-out").await.unwrap();
     app.text_of("[data-testid=auth-form]").await.unwrap();

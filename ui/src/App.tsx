@@ -25,7 +25,12 @@ type Screen =
   | { kind: "room"; request: StartRequest }
   | { kind: "summary"; ended: EndedView | null }
   | { kind: "sessions" }
-  | { kind: "review"; sessionId: string; from: "summary" | "sessions" };
+  | {
+      kind: "review";
+      sessionId: string;
+      from: "summary" | "sessions";
+      focusItem?: string | undefined;
+    };
 
 export function App() {
   const [info, { refetch }] = createResource(loadAppInfo);
@@ -125,17 +130,24 @@ export function App() {
         <Match when={screen().kind === "sessions"}>
           <Sessions
             api={sessionsApi}
-            onOpen={(sessionId) => setScreen({ kind: "review", sessionId, from: "sessions" })}
+            onOpen={(sessionId, focusItem) =>
+              setScreen({ kind: "review", sessionId, from: "sessions", focusItem })
+            }
             onBack={() => setScreen({ kind: "home" })}
           />
         </Match>
         <Match when={screen().kind === "review" && screen()}>
           {(current) => {
-            const review = current() as { sessionId: string; from: "summary" | "sessions" };
+            const review = current() as {
+              sessionId: string;
+              from: "summary" | "sessions";
+              focusItem?: string | undefined;
+            };
             return (
               <Review
                 api={reviewApi}
                 sessionId={review.sessionId}
+                focusItem={review.focusItem}
                 onBack={() => {
                   setScreen(review.from === "sessions" ? { kind: "sessions" } : { kind: "home" });
                   void refetch();

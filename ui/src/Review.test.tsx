@@ -132,6 +132,18 @@ describe("transcript review", () => {
     expect(screen.getByTestId("review-matches").textContent).toBe("No match");
   });
 
+  it("opens at the line a search hit named", async () => {
+    render(() => (
+      <Review
+        api={{ openTranscript: () => ok(transcript), exportTranscript: () => ok(null) }}
+        sessionId="sess_1"
+        focusItem="c"
+        onBack={() => {}}
+      />
+    ));
+    await waitFor(() => expect(document.activeElement?.getAttribute("data-index")).toBe("2"));
+  });
+
   it("jumps to the line spoken at a time", async () => {
     show();
     const jump = await screen.findByTestId("review-jump");

@@ -1,4 +1,4 @@
-import { createMemo, createResource, createSignal, For, Show } from "solid-js";
+import { createEffect, createMemo, createResource, createSignal, For, on, Show } from "solid-js";
 import { Insights } from "./Insights";
 import type { ExportFormat, ReviewApi, TranscriptView } from "./ipc";
 import { highlight, lineAt, matchingLines, parseClock, plainText, speakerLabel } from "./review";
@@ -32,7 +32,13 @@ async function copyText(text: string): Promise<boolean> {
  * One transcript, read after the interview: insights, who said what and when, find in the
  * transcript, jump to a time, copy, and export in W1-8's formats through the system's save dialog.
  */
-export function Review(props: { api: ReviewApi; sessionId: string; onBack: () => void }) {
+export function Review(props: {
+  api: ReviewApi;
+  sessionId: string;
+  /** A line to open the transcript at (a search hit). */
+  focusItem?: string | undefined;
+  onBack: () => void;
+}) {
   const [transcript] = createResource(
     () => props.sessionId,
     (id) => props.api.openTranscript(id),
@@ -69,6 +75,15 @@ export function Review(props: { api: ReviewApi; sessionId: string; onBack: () =>
     setCurrent(next);
     show(found[next]);
   };
+
+  // Opened from a search hit: show that line once the transcript is there.
+  createEffect(
+    on(view, (loaded) => {
+      if (!loaded || !props.focusItem) return;
+      const index = loaded.lines.findIndex((line) => line.itemId === props.focusItem);
+      if (index >= 0) queueMicrotask(() => show(index));
+    }),
+  );
 
   const [jump, setJump] = createSignal("");
   const [jumpError, setJumpError] = createSignal<string | undefined>();

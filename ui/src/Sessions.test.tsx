@@ -1,6 +1,13 @@
 import { cleanup, fireEvent, render, screen, waitFor } from "@solidjs/testing-library";
 import { afterEach, describe, expect, it } from "vitest";
-import type { Outcome, SessionListRequest, SessionListView, SessionsApi } from "./ipc";
+import type {
+  Outcome,
+  ScheduleRequest,
+  SessionListRequest,
+  SessionListView,
+  SessionsApi,
+} from "./ipc";
+import { localToRfc3339 } from "./Schedule";
 import { dayStart, PAGE_SIZE, pagesFor, ROW_HEIGHT, Sessions } from "./Sessions";
 
 afterEach(cleanup);
@@ -8,6 +15,8 @@ afterEach(cleanup);
 /** A backend with `total` sessions; it records what it was asked. */
 function backend(total: number, source: "server" | "local" = "server", staleReason?: string) {
   const asked: SessionListRequest[] = [];
+  const scheduled: ScheduleRequest[] = [];
+  const cancelled: string[] = [];
   const api: SessionsApi = {
     list: (request) => {
       asked.push(request);
@@ -19,7 +28,7 @@ function backend(total: number, source: "server" | "local" = "server", staleReas
           title: `Interview ${i}`,
           candidate: source === "server" ? `c${i}@acme.test` : null,
           mode: "interview",
-          status: "completed",
+          status: i === 0 ? "scheduled" : "completed",
           atMs: Date.UTC(2026, 10, 1),
           durationMs: 600_000,
           sync: null,
@@ -33,8 +42,34 @@ function backend(total: number, source: "server" | "local" = "server", staleReas
       };
       return Promise.resolve({ ok: true, value: view } as Outcome<SessionListView>);
     },
+    search: (request) =>
+      Promise.resolve({
+        ok: true,
+        value: [
+          {
+            sessionId: "s7",
+            sessionTitle: "Platform engineer",
+            sessionStartedAtMs: Date.UTC(2026, 10, 1),
+            itemId: "item_3",
+            speaker: "candidate",
+            atMs: 65_000,
+            snippet: [
+              { text: "I cut the build with a ", hit: false },
+              { text: request.text, hit: true },
+            ],
+          },
+        ],
+      }),
+    schedule: (request) => {
+      scheduled.push(request);
+      return Promise.resolve({ ok: true, value: "s_new" });
+    },
+    cancel: (id) => {
+      cancelled.push(id);
+      return Promise.resolve({ ok: true, value: true });
+    },
   };
-  return { api, asked };
+  return { api, asked, scheduled, cancelled };
 }
 
 describe("interviews list", () => {
@@ -98,6 +133,61 @@ describe("interviews list", () => {
     expect(screen.getByTestId("sessions-count").textContent).toBe("2 interviews on this computer");
     expect(screen.getByTestId("filter-sync")).toBeTruthy();
     expect(screen.queryByTestId("filter-candidate")).toBeNull();
+  });
+
+  it("searches the transcripts and opens a hit at its line", async () => {
+    const { api } = backend(3, "local");
+    let opened: [string, string | undefined] | undefined;
+    render(() => (
+      <Sessions
+        api={api}
+        onOpen={(id, item) => {
+          opened = [id, item];
+        }}
+        onBack={() => {}}
+      />
+    ));
+    fireEvent.input(screen.getByTestId("search-text"), { target: { value: "cache" } });
+    fireEvent.click(screen.getByTestId("search-submit"));
+    const hit = await screen.findByTestId("search-hit");
+    expect(hit.querySelector("mark")?.textContent).toBe("cache");
+    expect(hit.textContent).toContain("Candidate at 1:05");
+    fireEvent.click(hit.querySelector("button") as HTMLButtonElement);
+    expect(opened).toEqual(["s7", "item_3"]);
+  });
+
+  it("schedules an interview and cancels a scheduled one, reading the list again each time", async () => {
+    const { api, asked, scheduled, cancelled } = backend(3);
+    render(() => <Sessions api={api} onOpen={() => {}} onBack={() => {}} />);
+    await screen.findAllByTestId("session-row");
+    fireEvent.input(screen.getByTestId("schedule-email"), { target: { value: "ada@acme.test" } });
+    fireEvent.input(screen.getByTestId("schedule-title"), {
+      target: { value: "Platform engineer" },
+    });
+    fireEvent.input(screen.getByTestId("schedule-when"), { target: { value: "2026-12-01T09:30" } });
+    const before = asked.length;
+    fireEvent.submit(screen.getByTestId("schedule-form"));
+    await waitFor(() =>
+      expect(screen.getByTestId("sessions-notice").textContent).toContain("Scheduled"),
+    );
+    expect(scheduled[0]?.candidateEmail).toBe("ada@acme.test");
+    expect(scheduled[0]?.scheduledAt.startsWith("2026-12-01T09:30:00")).toBe(true);
+    // The list was read again, from the top.
+    await waitFor(() => expect(asked.length).toBeGreaterThan(before));
+    expect(asked.at(-1)?.offset).toBe(0);
+    fireEvent.click(await screen.findByTestId("session-cancel"));
+    await waitFor(() =>
+      expect(screen.getByTestId("sessions-notice").textContent).toBe(
+        "The interview was cancelled.",
+      ),
+    );
+    expect(cancelled).toEqual(["s0"]);
+  });
+
+  it("writes the chosen local time with its offset", () => {
+    const written = localToRfc3339("2026-12-01T09:30") ?? "";
+    expect(new Date(written).getTime()).toBe(new Date(2026, 11, 1, 9, 30).getTime());
+    expect(localToRfc3339("")).toBeUndefined();
   });
 
   it("covers a row range with the pages that hold it", () => {

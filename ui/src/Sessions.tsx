@@ -1,5 +1,12 @@
 import { createEffect, createSignal, For, on, onCleanup, onMount, Show } from "solid-js";
-import type { SessionListRequest, SessionListView, SessionRowView, SessionsApi } from "./ipc";
+import type {
+  SearchHitView,
+  SessionListRequest,
+  SessionListView,
+  SessionRowView,
+  SessionsApi,
+} from "./ipc";
+import { Schedule } from "./Schedule";
 import { clock } from "./transcript";
 
 /** Rows fetched per request: the backend's page. */
@@ -50,9 +57,35 @@ function syncLabel(row: SessionRowView): string {
  */
 export function Sessions(props: {
   api: SessionsApi;
-  onOpen: (sessionId: string) => void;
+  /** Opens a transcript, at line `itemId` when a search hit was chosen. */
+  onOpen: (sessionId: string, itemId?: string) => void;
   onBack: () => void;
 }) {
+  const [searchText, setSearchText] = createSignal("");
+  const [speaker, setSpeaker] = createSignal("");
+  const [hits, setHits] = createSignal<SearchHitView[] | undefined>();
+  const [searchError, setSearchError] = createSignal<string | undefined>();
+  const search = async (event: SubmitEvent) => {
+    event.preventDefault();
+    if (searchText().trim() === "") {
+      setHits(undefined);
+      return;
+    }
+    const found = await props.api.search({
+      text: searchText(),
+      speaker: speaker() || null,
+      titleContains: title().trim() || null,
+      fromMs: dayStart(from()),
+      beforeMs: dayStart(to(), 1),
+    });
+    if (!found.ok) {
+      setSearchError(found.error.message);
+      setHits(undefined);
+      return;
+    }
+    setSearchError(undefined);
+    setHits(found.value);
+  };
   const [status, setStatus] = createSignal("");
   const [title, setTitle] = createSignal("");
   const [candidate, setCandidate] = createSignal("");
@@ -60,6 +93,8 @@ export function Sessions(props: {
   const [to, setTo] = createSignal("");
   const [sync, setSync] = createSignal("");
   const [oldestFirst, setOldestFirst] = createSignal(false);
+  // Bumped after scheduling or cancelling: the list is read again.
+  const [refresh, setRefresh] = createSignal(0);
 
   const [rows, setRows] = createSignal<Map<number, SessionRowView>>(new Map());
   const [meta, setMeta] = createSignal<Omit<SessionListView, "rows"> | undefined>();
@@ -114,7 +149,7 @@ export function Sessions(props: {
 
   // New filters: start over from the first page.
   createEffect(
-    on([status, title, candidate, from, to, sync, oldestFirst], () => {
+    on([status, title, candidate, from, to, sync, oldestFirst, refresh], () => {
       generation += 1;
       requested.clear();
       setRows(new Map());
@@ -141,6 +176,19 @@ export function Sessions(props: {
   });
 
   const server = () => meta()?.source === "server";
+  const [notice, setNotice] = createSignal<string | undefined>();
+  const cancel = async (id: string) => {
+    const done = await props.api.cancel(id);
+    if (!done.ok) setError(done.error.message);
+    else {
+      setNotice(done.value ? "The interview was cancelled." : "It had already started.");
+      setRefresh((n) => n + 1);
+    }
+  };
+  const scheduled = (id: string) => {
+    setNotice(`Scheduled (${id}). The candidate sees it when they sign in.`);
+    setRefresh((n) => n + 1);
+  };
   /** Typed filters apply once typing pauses, not on every key. */
   const typed = (set: (value: string) => void) => {
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -224,6 +272,84 @@ export function Sessions(props: {
           </select>
         </label>
       </form>
+      <form class="search" aria-label="Search transcripts" onSubmit={search}>
+        <label>
+          Search transcripts on this computer
+          <input
+            type="search"
+            value={searchText()}
+            onInput={(e) => setSearchText(e.currentTarget.value)}
+            placeholder={'words, "a phrase", or pref*'}
+            data-testid="search-text"
+          />
+        </label>
+        <label>
+          Said by
+          <select value={speaker()} onChange={(e) => setSpeaker(e.currentTarget.value)}>
+            <option value="">Anyone</option>
+            <option value="candidate">Candidate</option>
+            <option value="interviewer">Interviewer</option>
+          </select>
+        </label>
+        <button type="submit" data-testid="search-submit">
+          Search
+        </button>
+      </form>
+      <Show when={searchError()}>
+        {(message) => (
+          <p class="error" role="alert">
+            {message()}
+          </p>
+        )}
+      </Show>
+      <Show when={hits()}>
+        {(found) => (
+          <div class="search-results">
+            <p class="muted" aria-live="polite" data-testid="search-count">
+              {found().length === 0
+                ? "No line matches."
+                : `${found().length} matching line${found().length === 1 ? "" : "s"}`}
+            </p>
+            <ul>
+              <For each={found()}>
+                {(hit) => (
+                  <li data-testid="search-hit" data-session={hit.sessionId} data-item={hit.itemId}>
+                    <button
+                      type="button"
+                      class="session-open"
+                      onClick={() => props.onOpen(hit.sessionId, hit.itemId)}
+                    >
+                      <span class="session-title">
+                        {hit.sessionTitle} ·{" "}
+                        {new Date(hit.sessionStartedAtMs ?? 0).toLocaleDateString()}
+                      </span>
+                      <span class="muted">
+                        {hit.speaker === "candidate" ? "Candidate" : "Interviewer"} at{" "}
+                        {clock(hit.atMs)}
+                      </span>
+                      <span class="snippet">
+                        <For each={hit.snippet}>
+                          {(piece) => (piece.hit ? <mark>{piece.text}</mark> : piece.text)}
+                        </For>
+                      </span>
+                    </button>
+                  </li>
+                )}
+              </For>
+            </ul>
+          </div>
+        )}
+      </Show>
+      <Show when={server()}>
+        <Schedule api={props.api} onScheduled={scheduled} />
+      </Show>
+      <Show when={notice()}>
+        {(text) => (
+          <p class="notice" role="status" data-testid="sessions-notice">
+            {text()}
+          </p>
+        )}
+      </Show>
       <Show when={meta()?.staleReason}>
         {(reason) => (
           <p class="warning" role="status" data-testid="sessions-stale">
@@ -264,22 +390,38 @@ export function Sessions(props: {
                 >
                   <Show when={row()} fallback={<span class="muted">Loading…</span>}>
                     {(shown) => (
-                      <button
-                        type="button"
-                        class="session-open"
-                        onClick={() => props.onOpen(shown().id)}
-                      >
-                        <span class="session-title">{shown().title}</span>
-                        <span class="muted">
-                          {shown().candidate ? `${shown().candidate} · ` : ""}
-                          {shown().atMs == null ? "" : new Date(shown().atMs ?? 0).toLocaleString()}
-                          {shown().durationMs == null ? "" : ` · ${clock(shown().durationMs ?? 0)}`}
-                        </span>
-                        <span class={`status ${shown().status}`} data-testid="session-status">
-                          {shown().status}
-                        </span>
-                        <span class="muted sync">{syncLabel(shown())}</span>
-                      </button>
+                      <>
+                        <button
+                          type="button"
+                          class="session-open"
+                          onClick={() => props.onOpen(shown().id)}
+                        >
+                          <span class="session-title">{shown().title}</span>
+                          <span class="muted">
+                            {shown().candidate ? `${shown().candidate} · ` : ""}
+                            {shown().atMs == null
+                              ? ""
+                              : new Date(shown().atMs ?? 0).toLocaleString()}
+                            {shown().durationMs == null
+                              ? ""
+                              : ` · ${clock(shown().durationMs ?? 0)}`}
+                          </span>
+                          <span class={`status ${shown().status}`} data-testid="session-status">
+                            {shown().status}
+                          </span>
+                          <span class="muted sync">{syncLabel(shown())}</span>
+                        </button>
+                        <Show when={server() && shown().status === "scheduled"}>
+                          <button
+                            type="button"
+                            class="link"
+                            onClick={() => cancel(shown().id)}
+                            data-testid="session-cancel"
+                          >
+                            Cancel
+                          </button>
+                        </Show>
+                      </>
                     )}
                   </Show>
                 </li>

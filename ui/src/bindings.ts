@@ -64,6 +64,15 @@ export const commands = {
 	 *  signed in, else — or when the backend cannot be reached — those kept on this computer.
 	 */
 	listSessions: (request: SessionListRequest_Deserialize) => typedError<SessionListView_Serialize, AppError>(__TAURI_INVOKE("list_sessions", { request })),
+	/**
+	 *  Searches every transcript kept on this computer (full-text, ranked, newest matches first
+	 *  among equals), at most 100 hits.
+	 */
+	searchTranscripts: (request: SearchRequest_Deserialize) => typedError<SearchHitView[], AppError>(__TAURI_INVOKE("search_transcripts", { request })),
+	/**  Schedules an interview for a candidate of the interviewer's organisation; returns its id. */
+	scheduleInterview: (request: ScheduleRequest) => typedError<string, AppError>(__TAURI_INVOKE("schedule_interview", { request })),
+	/**  Cancels a scheduled interview; `false` when it had already started (or was not visible). */
+	cancelInterview: (sessionId: string) => typedError<boolean, AppError>(__TAURI_INVOKE("cancel_interview", { sessionId })),
 };
 
 /* Types */
@@ -241,6 +250,12 @@ export type ExportFormat = "markdown" | "json" | "text" | "srt" | "vtt";
 export type FillerView = {
 	filler: string,
 	count: number,
+};
+
+/**  A piece of a snippet; `hit` pieces are the words that matched. */
+export type FragmentView = {
+	text: string,
+	hit: boolean,
 };
 
 /**  The connection's health, for the badge and its details. */
@@ -540,6 +555,52 @@ export type ReviewSessionView_Serialize = {
 	costUsd: number | null,
 	lines: number,
 	sync: SyncView,
+};
+
+/**  A new interview, as the scheduling form sends it. */
+export type ScheduleRequest = {
+	candidateEmail: string,
+	title: string,
+	/**  The interviewer's question set (role), e.g. `software_engineer`. */
+	questionSet: string,
+	/**  RFC 3339, with the user's offset. */
+	scheduledAt: string,
+};
+
+/**  One matching line, to open the transcript at. */
+export type SearchHitView = {
+	sessionId: string,
+	sessionTitle: string,
+	sessionStartedAtMs: number | null,
+	itemId: string,
+	speaker: string,
+	atMs: number,
+	snippet: FragmentView[],
+};
+
+/**  What to search for across the transcripts on this computer. */
+export type SearchRequest = SearchRequest_Serialize | SearchRequest_Deserialize;
+
+/**  What to search for across the transcripts on this computer. */
+export type SearchRequest_Deserialize = {
+	/**  Words (all must appear), `"phrases"` and `prefix*`. */
+	text: string,
+	/**  `candidate` or `interviewer`. */
+	speaker?: string | null,
+	titleContains?: string | null,
+	fromMs?: number | null,
+	beforeMs?: number | null,
+};
+
+/**  What to search for across the transcripts on this computer. */
+export type SearchRequest_Serialize = {
+	/**  Words (all must appear), `"phrases"` and `prefix*`. */
+	text: string,
+	/**  `candidate` or `interviewer`. */
+	speaker: string | null,
+	titleContains: string | null,
+	fromMs: number | null,
+	beforeMs: number | null,
 };
 
 /**  Which sessions to list: every filter set narrows it; one page at a time. */

@@ -86,6 +86,9 @@ export type {
   ModelSetupView,
   PreflightView_Serialize as PreflightView,
   ReviewLineView,
+  ScheduleRequest,
+  SearchHitView,
+  SearchRequest,
   SessionListRequest,
   SessionListView,
   SessionRowView,
@@ -104,6 +107,9 @@ import type {
   LiveUpdate_Serialize,
   ModelSetupView,
   PreflightView_Serialize,
+  ScheduleRequest,
+  SearchHitView,
+  SearchRequest,
   SessionListRequest,
   SessionListView,
   StartedView,
@@ -183,8 +189,17 @@ export const reviewApi: ReviewApi = {
 /** The interviews list's door to the core; tests pass their own. */
 export interface SessionsApi {
   list(request: SessionListRequest): Promise<Outcome<SessionListView>>;
+  /** Full-text search over the transcripts kept on this computer. */
+  search(request: SearchRequest): Promise<Outcome<SearchHitView[]>>;
+  /** Schedules an interview (interviewers); its id. */
+  schedule(request: ScheduleRequest): Promise<Outcome<string>>;
+  /** Cancels a scheduled interview; `false` when it had started. */
+  cancel(sessionId: string): Promise<Outcome<boolean>>;
 }
 
 export const sessionsApi: SessionsApi = {
   list: (request) => call(() => commands.listSessions(request)),
+  search: (request) => call(() => commands.searchTranscripts(request)),
+  schedule: (request) => call(() => commands.scheduleInterview(request)),
+  cancel: (sessionId) => call(() => commands.cancelInterview(sessionId)),
 };

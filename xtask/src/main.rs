@@ -22,7 +22,8 @@ const USAGE: &str = "usage: cargo xtask <command>
   run          install what is missing, build the UI and start Viva
   test         install what is missing, then format check, clippy, UI lint/typecheck/tests,
                every Rust test and the end-to-end suite; ends with one summary line
-  bench        run every benchmark and print one table of the results
+  bench [app]  run every benchmark and print one table of the results (`app`: only those that
+               drive the real app: the candidate app's and the review screens')
   fuzz [TARGET] [MIN]
                fuzz for MIN minutes (default 5): `realtime` (event parser and transcript
                assembler, the default) or `filters` (the local stack's PostgREST filters)
@@ -222,13 +223,16 @@ impl Workspace {
         let _ = std::fs::remove_dir_all(&rows_dir);
         // The audio benchmark records from the harness's virtual microphone.
         let harness = Harness::start(&self.cache, &model_dir(), Some(&driver))?;
-        let mut command = self.cargo();
-        command
-            .args(["bench", "--locked", "--workspace", "--benches"])
-            .envs(harness.env.iter().map(|(k, v)| (k, v)))
-            .env("VIVA_BENCH_ROWS", &rows_dir)
-            .env("VIVA_MODEL_DIR", model_dir());
-        run(&mut command)?;
+        let only_app = std::env::args().nth(2).as_deref() == Some("app");
+        if !only_app {
+            let mut command = self.cargo();
+            command
+                .args(["bench", "--locked", "--workspace", "--benches"])
+                .envs(harness.env.iter().map(|(k, v)| (k, v)))
+                .env("VIVA_BENCH_ROWS", &rows_dir)
+                .env("VIVA_MODEL_DIR", model_dir());
+            run(&mut command)?;
+        }
         // The candidate app: start, speech-to-screen latency and memory.
         let mut app = self.cargo();
         app.args([
@@ -243,15 +247,32 @@ impl Workspace {
         .env("VIVA_E2E_APP", self.app_binary())
         .env("VIVA_BENCH_ROWS", &rows_dir);
         run(&mut app)?;
+        // The review screens: a long transcript and a long list.
+        let mut review = self.cargo();
+        review
+            .args([
+                "run",
+                "--locked",
+                "-p",
+                "viva-e2e",
+                "--example",
+                "review_bench",
+            ])
+            .envs(harness.env.iter().map(|(k, v)| (k, v)))
+            .env("VIVA_E2E_APP", self.app_binary())
+            .env("VIVA_BENCH_ROWS", &rows_dir);
+        run(&mut review)?;
         drop(harness);
         let rows = report::criterion_rows(&results);
-        if rows.is_empty() {
+        if rows.is_empty() && !only_app {
             bail!(
                 "bench: criterion wrote no results under {}",
                 results.display()
             );
         }
-        println!("\n| benchmark | mean time per iteration | throughput |\n|---|---|---|");
+        if !rows.is_empty() {
+            println!("\n| benchmark | mean time per iteration | throughput |\n|---|---|---|");
+        }
         for row in rows {
             println!("{row}");
         }

@@ -298,6 +298,29 @@ impl Backend {
         let changed: Vec<Value> = rows(reply.json()?, "closed session")?;
         Ok(!changed.is_empty())
     }
+
+    /// Cancels an interview that has not started (an interviewer of its organisation). `false`
+    /// when there was none such to cancel: it started meanwhile, or was never visible.
+    pub async fn cancel_interview(
+        &self,
+        access_token: &str,
+        session_id: &str,
+    ) -> Result<bool, BackendError> {
+        let reply = self
+            .send(
+                Method::PATCH,
+                &format!(
+                    "/rest/v1/interview_sessions?id=eq.{}&status=eq.scheduled",
+                    encode(session_id)
+                ),
+                Some(access_token),
+                Some(&json!({"status": "cancelled"})),
+                &[("Prefer", "return=representation")],
+            )
+            .await?;
+        let changed: Vec<Value> = rows(reply.json()?, "cancelled interview")?;
+        Ok(!changed.is_empty())
+    }
 }
 
 #[cfg(test)]

@@ -608,3 +608,187 @@ fn local_row(session: &StoredSession) -> SessionRowView {
         sync: Some(Ok(session.sync.clone()).into()),
     }
 }
+
+/// What to search for across the transcripts on this computer.
+#[derive(Debug, Clone, PartialEq, Deserialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchRequest {
+    /// Words (all must appear), `"phrases"` and `prefix*`.
+    pub text: String,
+    /// `candidate` or `interviewer`.
+    pub speaker: Option<String>,
+    pub title_contains: Option<String>,
+    pub from_ms: Option<f64>,
+    pub before_ms: Option<f64>,
+}
+
+/// A piece of a snippet; `hit` pieces are the words that matched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
+pub struct FragmentView {
+    pub text: String,
+    pub hit: bool,
+}
+
+/// One matching line, to open the transcript at.
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchHitView {
+    pub session_id: String,
+    pub session_title: String,
+    pub session_started_at_ms: f64,
+    pub item_id: String,
+    pub speaker: String,
+    pub at_ms: u32,
+    pub snippet: Vec<FragmentView>,
+}
+
+/// Searches every transcript kept on this computer (full-text, ranked, newest matches first
+/// among equals), at most 100 hits.
+#[tauri::command]
+#[specta::specta]
+pub async fn search_transcripts(
+    transcripts: State<'_, TranscriptState>,
+    request: SearchRequest,
+) -> Result<Vec<SearchHitView>, AppError> {
+    let store = transcripts.store().ok_or_else(|| {
+        AppError::new(
+            ErrorCode::StoreUnavailable,
+            "Transcripts on this computer cannot be read.",
+        )
+    })?;
+    let speaker = match request.speaker.as_deref() {
+        None | Some("") => None,
+        Some("candidate") => Some(Speaker::Candidate),
+        Some("interviewer") => Some(Speaker::Interviewer),
+        Some(other) => {
+            return Err(AppError::new(
+                ErrorCode::InvalidInput,
+                format!("No speaker {other:?}."),
+            ));
+        }
+    };
+    let query = viva_store::SearchQuery {
+        text: request.text,
+        speaker,
+        title_contains: request.title_contains.filter(|t| !t.trim().is_empty()),
+        from_ms: request.from_ms.map(|ms| ms as i64),
+        until_ms: request.before_ms.map(|ms| ms as i64),
+        limit: 100,
+    };
+    let store = store.clone();
+    let hits = tokio::task::spawn_blocking(move || store.search(&query))
+        .await
+        .map_err(|e| AppError::new(ErrorCode::Unavailable, e.to_string()))?
+        .map_err(store_error)?;
+    Ok(hits
+        .into_iter()
+        .map(|hit| SearchHitView {
+            session_id: hit.session_id,
+            session_title: hit.session_title,
+            session_started_at_ms: hit.session_started_at_ms as f64,
+            item_id: hit.item_id,
+            speaker: match hit.speaker {
+                Speaker::Candidate => "candidate",
+                Speaker::Interviewer => "interviewer",
+            }
+            .to_owned(),
+            at_ms: u32::try_from(hit.started_ms).unwrap_or(u32::MAX),
+            snippet: hit
+                .snippet
+                .into_iter()
+                .map(|f| FragmentView {
+                    text: f.text,
+                    hit: f.hit,
+                })
+                .collect(),
+        })
+        .collect())
+}
+
+/// A new interview, as the scheduling form sends it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleRequest {
+    pub candidate_email: String,
+    pub title: String,
+    /// The interviewer's question set (role), e.g. `software_engineer`.
+    pub question_set: String,
+    /// RFC 3339, with the user's offset.
+    pub scheduled_at: String,
+}
+
+async fn signed_in_account(
+    accounts: &crate::account::AccountState,
+) -> Result<std::sync::Arc<viva_backend::Account>, AppError> {
+    let account = if accounts.is_offline().await {
+        None
+    } else {
+        accounts.account().await?
+    };
+    account
+        .filter(|account| matches!(account.state(), viva_backend::AuthState::SignedIn { .. }))
+        .ok_or_else(|| {
+            AppError::new(
+                ErrorCode::SignedOut,
+                "Sign in to your organisation to schedule interviews.",
+            )
+        })
+}
+
+/// Schedules an interview for a candidate of the interviewer's organisation; returns its id.
+#[tauri::command]
+#[specta::specta]
+pub async fn schedule_interview(
+    accounts: State<'_, crate::account::AccountState>,
+    request: ScheduleRequest,
+) -> Result<String, AppError> {
+    let email = request.candidate_email.trim();
+    if !email.contains('@') || request.title.trim().is_empty() {
+        return Err(AppError::new(
+            ErrorCode::InvalidInput,
+            "Give the candidate's email address and a title.",
+        ));
+    }
+    if chrono::DateTime::parse_from_rfc3339(&request.scheduled_at).is_err() {
+        return Err(AppError::new(
+            ErrorCode::InvalidInput,
+            "Choose a date and time.",
+        ));
+    }
+    let account = signed_in_account(&accounts).await?;
+    let interview = viva_backend::NewInterview {
+        title: request.title.trim().to_owned(),
+        question_set: request.question_set,
+        scheduled_at: request.scheduled_at,
+        candidate_email: email.to_owned(),
+    };
+    let backend = account.backend().clone();
+    let interview = &interview;
+    let row = account
+        .authorized(|token| {
+            let backend = backend.clone();
+            async move { backend.schedule(&token, interview).await }
+        })
+        .await?;
+    tracing::info!(event = "interview_scheduled", session = %row.id);
+    Ok(row.id)
+}
+
+/// Cancels a scheduled interview; `false` when it had already started (or was not visible).
+#[tauri::command]
+#[specta::specta]
+pub async fn cancel_interview(
+    accounts: State<'_, crate::account::AccountState>,
+    session_id: String,
+) -> Result<bool, AppError> {
+    let account = signed_in_account(&accounts).await?;
+    let backend = account.backend().clone();
+    let id = &session_id;
+    let cancelled = account
+        .authorized(|token| {
+            let backend = backend.clone();
+            async move { backend.cancel_interview(&token, id).await }
+        })
+        .await?;
+    Ok(cancelled)
+}

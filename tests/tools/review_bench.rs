@@ -1,0 +1,206 @@
+//! The review screens' benchmark (`cargo xtask bench` runs it inside the harness): opening a
+//! two-hour transcript (2,000 lines) until it is painted, and scrolling a list of 10,000
+//! interviews — the frame times the webview manages while the list is scrolled every frame.
+//! Prints a table and, when `VIVA_BENCH_ROWS` names a folder, leaves its rows there.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // A tool: fail loudly.
+
+use std::time::Duration;
+
+use viva_e2e::Harness;
+use viva_realtime::{Line, LineStatus, Speaker};
+use viva_store::{Ending, NewSession, SessionStatus, Store};
+
+const LONG: &str = "bench-two-hours";
+const LINES: u32 = 2_000;
+const SESSIONS: u32 = 10_000;
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Fills the app's store: 10,000 short sessions and, newest, one of 2,000 lines over two hours.
+fn seed(store: &Store) {
+    let (existing, _) = store
+        .list(&viva_store::SessionList {
+            limit: 1,
+            ..Default::default()
+        })
+        .unwrap();
+    let base = 1_700_000_000_000_i64;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(base, |d| i64::try_from(d.as_millis()).unwrap_or(base));
+    if existing.first().map(|s| s.id.as_str()) != Some(LONG) {
+        for n in 0..SESSIONS {
+            let id = format!("bench-{n:05}");
+            store
+                .begin_session(&NewSession {
+                    id: id.clone(),
+                    remote: None,
+                    user_id: None,
+                    title: format!("Interview {n}"),
+                    mode: "interview".into(),
+                    started_at_ms: base + i64::from(n) * 60_000,
+                })
+                .unwrap();
+            store
+                .end_session(
+                    &id,
+                    &Ending {
+                        status: SessionStatus::Completed,
+                        ended_at_ms: base + i64::from(n) * 60_000 + 30_000,
+                        duration_ms: 30_000,
+                        cost_usd: None,
+                    },
+                )
+                .unwrap();
+        }
+        store
+            .begin_session(&NewSession {
+                id: LONG.into(),
+                remote: None,
+                user_id: None,
+                title: "Two hours".into(),
+                mode: "interview".into(),
+                // Now: the newest, at the top of the list.
+                started_at_ms: now,
+            })
+            .unwrap();
+        let lines: Vec<Line> = (0..LINES)
+            .map(|i| Line {
+                item_id: format!("item_{i}"),
+                seq: i,
+                speaker: if i % 2 == 0 {
+                    Speaker::Interviewer
+                } else {
+                    Speaker::Candidate
+                },
+                text: format!(
+                    "Line {i}: I would start by measuring where the time goes, um, then change the slowest part first and measure again."
+                ),
+                started_ms: u64::from(i) * 3_600,
+                ended_ms: Some(u64::from(i) * 3_600 + 3_000),
+                status: LineStatus::Final,
+                inaudible: None,
+                interrupted: false,
+            })
+            .collect();
+        store.record_many(LONG, &lines).unwrap();
+        store
+            .end_session(
+                LONG,
+                &Ending {
+                    status: SessionStatus::Completed,
+                    ended_at_ms: now + 7_200_000,
+                    duration_ms: 7_200_000,
+                    cost_usd: None,
+                },
+            )
+            .unwrap();
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let harness = Harness::from_env().unwrap();
+    let data_home = std::env::var("XDG_DATA_HOME").unwrap();
+    let db = std::path::Path::new(&data_home)
+        .join("app.viva.desktop")
+        .join(viva_store::FILE_NAME);
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+    {
+        let (store, _) = Store::open(&db).unwrap();
+        seed(&store);
+    }
+
+    let app = harness.launch_app().await.unwrap();
+    app.click("open-sessions").await.unwrap();
+    app.wait_for("the list", Duration::from_secs(30), || async {
+        let count = app.text_of("[data-testid=sessions-count]").await.ok()?;
+        let shown: u32 = count.split_whitespace().next()?.parse().ok()?;
+        (shown > SESSIONS).then_some(())
+    })
+    .await
+    .unwrap();
+
+    // Scroll the list a screen per frame for three seconds; the frame intervals show jank.
+    let frames = app
+        .client
+        .execute_async(
+            r#"const done = arguments[arguments.length - 1];
+            const viewport = document.querySelector('[data-testid=sessions-viewport]');
+            const intervals = [];
+            let last = performance.now();
+            const started = last;
+            const step = (now) => {
+                intervals.push(now - last);
+                last = now;
+                viewport.scrollTop += viewport.clientHeight;
+                if (now - started < 3000) requestAnimationFrame(step); else done(intervals);
+            };
+            requestAnimationFrame(step);"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    let mut frames: Vec<f64> = serde_json::from_value(frames).unwrap();
+    frames.remove(0);
+    frames.sort_by(f64::total_cmp);
+
+    // Open the two-hour transcript from the list, five times: click → 2,000 lines painted.
+    let mut opens = Vec::new();
+    for _ in 0..5 {
+        app.client
+            .execute(
+                "document.querySelector('[data-testid=sessions-viewport]').scrollTop = 0;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let row = format!("[data-testid=session-row][data-id='{LONG}'] button");
+        app.wait_for(
+            "the long session's row",
+            Duration::from_secs(10),
+            || async { app.attribute(&row, "type").await.map(|_| ()) },
+        )
+        .await
+        .unwrap();
+        let took = app
+            .client
+            .execute_async(
+                r#"const [selector, count, done] = arguments;
+                const started = performance.now();
+                document.querySelector(selector).click();
+                const check = () => {
+                    if (document.querySelectorAll('[data-testid=review-line]').length >= count) {
+                        requestAnimationFrame(() => done(performance.now() - started));
+                    } else requestAnimationFrame(check);
+                };
+                requestAnimationFrame(check);"#,
+                vec![serde_json::json!(row), serde_json::json!(LINES)],
+            )
+            .await
+            .unwrap();
+        opens.push(took.as_f64().unwrap());
+        app.click("review-back").await.unwrap();
+    }
+    opens.sort_by(f64::total_cmp);
+    app.quit().await.unwrap();
+
+    let rows = format!(
+        "| open a 2-hour transcript (2,000 lines) → painted, p50 / p95 of 5 | {:.0} / {:.0} ms | ≤ 200 ms |\n\
+         | scroll 10,001 interviews a screen per frame: frame p50 / p95 / max | {:.1} / {:.1} / {:.1} ms over {} frames | no jank (≤ 33 ms) |\n",
+        percentile(&opens, 0.5),
+        percentile(&opens, 0.95),
+        percentile(&frames, 0.5),
+        percentile(&frames, 0.95),
+        frames.last().copied().unwrap_or(0.0),
+        frames.len(),
+    );
+    println!("\n| measure | result | goal |\n|---|---|---|\n{rows}");
+    if let Some(dir) = std::env::var_os("VIVA_BENCH_ROWS") {
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(std::path::Path::new(&dir).join("review.md"), rows).unwrap();
+    }
+}
