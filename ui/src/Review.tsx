@@ -1,8 +1,11 @@
 import { createEffect, createMemo, createResource, createSignal, For, on, Show } from "solid-js";
 import { Insights } from "./Insights";
-import type { ExportFormat, ReviewApi, TranscriptView } from "./ipc";
+import type { ExportFormat, ReviewApi, ReviewLineView, TranscriptView } from "./ipc";
 import { highlight, lineAt, matchingLines, parseClock, plainText, speakerLabel } from "./review";
 import { clock } from "./transcript";
+
+/** Lines laid out before the first paint: a few screens. */
+const FIRST_PAINT_LINES = 60;
 
 const FORMATS: { value: ExportFormat; label: string }[] = [
   { value: "markdown", label: "Markdown" },
@@ -53,6 +56,19 @@ export function Review(props: {
     return result && !result.ok ? result.error.message : undefined;
   };
 
+  // A long transcript paints its first screens at once and the rest a frame later, so it opens
+  // as fast as a short one.
+  const [rendered, setRendered] = createSignal(FIRST_PAINT_LINES);
+  const firstPaint = (all: ReviewLineView[]) =>
+    all.length <= rendered() ? all : all.slice(0, rendered());
+  createEffect(
+    on(view, (loaded) => {
+      if (loaded && loaded.lines.length > FIRST_PAINT_LINES) {
+        requestAnimationFrame(() => setRendered(Number.POSITIVE_INFINITY));
+      }
+    }),
+  );
+
   const [query, setQuery] = createSignal("");
   const matches = createMemo(() => matchingLines(lines(), query()));
   const [current, setCurrent] = createSignal(0);
@@ -63,6 +79,7 @@ export function Review(props: {
    * while the user is typing in the find box). */
   const show = (index: number | undefined, focus = true) => {
     if (index === undefined) return;
+    setRendered(Number.POSITIVE_INFINITY);
     setFocused(index);
     const element = list?.querySelector<HTMLElement>(`[data-index="${index}"]`);
     element?.scrollIntoView?.({ block: "center" });
@@ -235,7 +252,7 @@ export function Review(props: {
               fallback={<p class="muted">Nothing was said in this session.</p>}
             >
               <ol class="review-lines" ref={list} aria-label="Transcript">
-                <For each={loaded().lines}>
+                <For each={firstPaint(loaded().lines)}>
                   {(line, index) => (
                     <li
                       class={`line ${line.speaker}`}

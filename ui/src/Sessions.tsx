@@ -1,4 +1,4 @@
-import { createEffect, createSignal, For, on, onCleanup, onMount, Show } from "solid-js";
+import { createEffect, createSignal, For, Index, on, onCleanup, onMount, Show } from "solid-js";
 import type {
   SearchHitView,
   SessionListRequest,
@@ -8,6 +8,9 @@ import type {
 } from "./ipc";
 import { Schedule } from "./Schedule";
 import { clock } from "./transcript";
+
+/** One formatter for every row: building one per call is what makes `toLocaleString` slow. */
+const DATE_TIME = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
 
 /** Rows fetched per request: the backend's page. */
 export const PAGE_SIZE = 100;
@@ -377,15 +380,16 @@ export function Sessions(props: {
         data-testid="sessions-viewport"
       >
         <ul class="session-rows" style={{ height: `${total() * ROW_HEIGHT}px` }}>
-          <For each={visible()}>
+          {/* Index: a row's DOM is kept and refilled as the list scrolls, not rebuilt. */}
+          <Index each={visible()}>
             {(index) => {
-              const row = () => rows().get(index);
+              const row = () => rows().get(index());
               return (
                 <li
                   class="session-row"
-                  style={{ top: `${index * ROW_HEIGHT}px`, height: `${ROW_HEIGHT}px` }}
+                  style={{ top: `${index() * ROW_HEIGHT}px`, height: `${ROW_HEIGHT}px` }}
                   data-testid="session-row"
-                  data-index={index}
+                  data-index={index()}
                   data-id={row()?.id ?? ""}
                 >
                   <Show when={row()} fallback={<span class="muted">Loading…</span>}>
@@ -399,9 +403,7 @@ export function Sessions(props: {
                           <span class="session-title">{shown().title}</span>
                           <span class="muted">
                             {shown().candidate ? `${shown().candidate} · ` : ""}
-                            {shown().atMs == null
-                              ? ""
-                              : new Date(shown().atMs ?? 0).toLocaleString()}
+                            {shown().atMs == null ? "" : DATE_TIME.format(shown().atMs ?? 0)}
                             {shown().durationMs == null
                               ? ""
                               : ` · ${clock(shown().durationMs ?? 0)}`}
@@ -427,7 +429,7 @@ export function Sessions(props: {
                 </li>
               );
             }}
-          </For>
+          </Index>
         </ul>
       </div>
       <button type="button" class="link" onClick={props.onBack} data-testid="sessions-back">
