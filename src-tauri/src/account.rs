@@ -50,6 +50,19 @@ impl AccountState {
         self.current.lock().await.settings.clone()
     }
 
+    /// The account of the organisation's backend when someone is signed in to it; `None` when
+    /// practising offline, signed out, or no backend is configured (or it cannot be).
+    pub async fn signed_in(&self) -> Option<Arc<Account>> {
+        if self.is_offline().await {
+            return None;
+        }
+        self.account()
+            .await
+            .ok()
+            .flatten()
+            .filter(|account| matches!(account.state(), viva_backend::AuthState::SignedIn { .. }))
+    }
+
     /// The account for the configured backend, with any kept sign-in restored; `None` when no
     /// backend is configured.
     pub async fn account(&self) -> Result<Option<Arc<Account>>, BackendError> {

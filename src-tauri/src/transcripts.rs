@@ -107,6 +107,16 @@ impl TranscriptState {
         self.store.as_ref()
     }
 
+    /// The store, or the error a command returns when it could not be opened.
+    pub fn readable(&self) -> Result<&Store, crate::error::AppError> {
+        self.store.as_ref().ok_or_else(|| {
+            crate::error::AppError::new(
+                crate::error::ErrorCode::StoreUnavailable,
+                "Transcripts on this computer cannot be read.",
+            )
+        })
+    }
+
     pub fn info(&self) -> TranscriptsInfo {
         let clamp = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
         let (totals, problem) = match self.store.as_ref().map(Store::totals) {

@@ -101,6 +101,34 @@ fn seed(store: &Store) {
     }
 }
 
+/// The intervals between the webview's frames for `ms` milliseconds, sorted (the first, which
+/// includes the wait for the first frame, left out); `scroll` moves the list a screen per frame.
+async fn frame_intervals(app: &viva_e2e::App, scroll: bool, ms: u32) -> Vec<f64> {
+    let intervals = app
+        .client
+        .execute_async(
+            r#"const [scroll, duration, done] = arguments;
+            const viewport = document.querySelector('[data-testid=sessions-viewport]');
+            const intervals = [];
+            let last = performance.now();
+            const started = last;
+            const step = (now) => {
+                intervals.push(now - last);
+                last = now;
+                if (scroll) viewport.scrollTop += viewport.clientHeight;
+                if (now - started < duration) requestAnimationFrame(step); else done(intervals);
+            };
+            requestAnimationFrame(step);"#,
+            vec![serde_json::json!(scroll), serde_json::json!(ms)],
+        )
+        .await
+        .unwrap();
+    let mut intervals: Vec<f64> = serde_json::from_value(intervals).unwrap();
+    intervals.remove(0);
+    intervals.sort_by(f64::total_cmp);
+    intervals
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let harness = Harness::from_env().unwrap();
@@ -125,51 +153,10 @@ async fn main() {
     .unwrap();
 
     // The webview's frame interval with nothing to do: under Xvfb's software rendering this is
-    // the floor every other frame time stands on.
-    let idle = app
-        .client
-        .execute_async(
-            r#"const done = arguments[arguments.length - 1];
-            const intervals = [];
-            let last = performance.now();
-            const started = last;
-            const step = (now) => {
-                intervals.push(now - last);
-                last = now;
-                if (now - started < 1000) requestAnimationFrame(step); else done(intervals);
-            };
-            requestAnimationFrame(step);"#,
-            vec![],
-        )
-        .await
-        .unwrap();
-    let mut idle: Vec<f64> = serde_json::from_value(idle).unwrap();
-    idle.remove(0);
-    idle.sort_by(f64::total_cmp);
-
-    // Scroll the list a screen per frame for three seconds; the frame intervals show jank.
-    let frames = app
-        .client
-        .execute_async(
-            r#"const done = arguments[arguments.length - 1];
-            const viewport = document.querySelector('[data-testid=sessions-viewport]');
-            const intervals = [];
-            let last = performance.now();
-            const started = last;
-            const step = (now) => {
-                intervals.push(now - last);
-                last = now;
-                viewport.scrollTop += viewport.clientHeight;
-                if (now - started < 3000) requestAnimationFrame(step); else done(intervals);
-            };
-            requestAnimationFrame(step);"#,
-            vec![],
-        )
-        .await
-        .unwrap();
-    let mut frames: Vec<f64> = serde_json::from_value(frames).unwrap();
-    frames.remove(0);
-    frames.sort_by(f64::total_cmp);
+    // the floor every other frame time stands on. Then the list scrolled a screen per frame for
+    // three seconds: its frame intervals show jank.
+    let idle = frame_intervals(&app, false, 1_000).await;
+    let frames = frame_intervals(&app, true, 3_000).await;
 
     // Open the two-hour transcript from the list, five times: click → its first lines painted,
     // and click → all 2,000 lines in the page.

@@ -309,6 +309,20 @@ impl Account {
         }
     }
 
+    /// [`Account::authorized`] for a request on this account's backend: each attempt gets its
+    /// own handle to the backend (a clone shares the connection pool) and a fresh token.
+    ///
+    /// # Errors
+    /// The request's own error, or why no token could be had.
+    pub async fn with_backend<T, F, Fut>(&self, request: F) -> Result<T, BackendError>
+    where
+        F: Fn(Backend, String) -> Fut,
+        Fut: Future<Output = Result<T, BackendError>>,
+    {
+        self.authorized(|token| request(self.backend.clone(), token))
+            .await
+    }
+
     /// Keeps the sign-in fresh while nothing else asks for a token (during a long call, say):
     /// wakes at 80 % of each token's life and refreshes. Ends when signed out.
     pub fn spawn_refresher(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {

@@ -39,12 +39,10 @@ impl Remote for AccountRemote {
                 ended_ms: line.ended_ms.map(as_i64),
             })
             .collect();
-        let backend = self.account.backend().clone();
         let entries = &entries;
         self.account
-            .authorized(|token| {
-                let backend = backend.clone();
-                async move { backend.upload_transcript(&token, session_id, entries).await }
+            .with_backend(|backend, token| async move {
+                backend.upload_transcript(&token, session_id, entries).await
             })
             .await
             .map(|_| ())
@@ -58,14 +56,12 @@ impl Remote for AccountRemote {
             duration_ms: ending.duration_ms,
             realtime_cost_usd: ending.cost_usd,
         };
-        let backend = self.account.backend().clone();
         let closing = &closing;
         // `false` means it was closed already (by another device, or a retry after a lost
         // answer): done either way.
         self.account
-            .authorized(|token| {
-                let backend = backend.clone();
-                async move { backend.close_session(&token, session_id, closing).await }
+            .with_backend(|backend, token| async move {
+                backend.close_session(&token, session_id, closing).await
             })
             .await
             .map(|_| ())

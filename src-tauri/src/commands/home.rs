@@ -36,7 +36,6 @@ pub async fn upcoming_interviews(
     if !matches!(account.state(), viva_backend::AuthState::SignedIn { .. }) {
         return Ok(Vec::new());
     }
-    let backend = account.backend().clone();
     let query = SessionQuery {
         statuses: vec!["scheduled".into()],
         by_schedule: true,
@@ -46,17 +45,11 @@ pub async fn upcoming_interviews(
     };
     let query = &query;
     let page = account
-        .authorized(|token| {
-            let backend = backend.clone();
-            async move { backend.sessions(&token, query).await }
-        })
+        .with_backend(|backend, token| async move { backend.sessions(&token, query).await })
         .await?;
     // A backend without the organisations table still lists the interviews.
     let tenants = account
-        .authorized(|token| {
-            let backend = backend.clone();
-            async move { backend.tenants(&token).await }
-        })
+        .with_backend(|backend, token| async move { backend.tenants(&token).await })
         .await
         .unwrap_or_default();
     Ok(page

@@ -76,10 +76,7 @@ pub async fn preflight(accounts: State<'_, AccountState>) -> Result<PreflightVie
     let backend = match accounts.account().await {
         // Asks the backend who is signed in: a kept token alone says nothing about the network.
         Ok(Some(account)) => match account
-            .authorized(|token| {
-                let backend = account.backend().clone();
-                async move { backend.user(&token).await }
-            })
+            .with_backend(|backend, token| async move { backend.user(&token).await })
             .await
         {
             Ok(_) => BackendCheck::Ready,

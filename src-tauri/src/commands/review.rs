@@ -193,12 +193,7 @@ fn read(
     transcripts: &TranscriptState,
     session_id: &str,
 ) -> Result<(StoredSession, Vec<StoredLine>), AppError> {
-    let store = transcripts.store().ok_or_else(|| {
-        AppError::new(
-            ErrorCode::StoreUnavailable,
-            "Transcripts on this computer cannot be read.",
-        )
-    })?;
+    let store = transcripts.readable()?;
     let session = store.session(session_id).map_err(store_error)?;
     let lines = store.lines(session_id, true).map_err(store_error)?;
     Ok((session, lines))
@@ -228,17 +223,10 @@ async fn load(
     session_id: &str,
 ) -> Result<(StoredSession, Vec<StoredLine>), AppError> {
     match read(transcripts, session_id) {
-        Err(error) if error.code == ErrorCode::NotFound => {
-            let account = if accounts.is_offline().await {
-                None
-            } else {
-                accounts.account().await.ok().flatten()
-            };
-            match account {
-                Some(account) => from_server(&account, session_id).await,
-                None => Err(error),
-            }
-        }
+        Err(error) if error.code == ErrorCode::NotFound => match accounts.signed_in().await {
+            Some(account) => from_server(&account, session_id).await,
+            None => Err(error),
+        },
         other => other,
     }
 }
@@ -248,7 +236,6 @@ async fn from_server(
     account: &std::sync::Arc<viva_backend::Account>,
     session_id: &str,
 ) -> Result<(StoredSession, Vec<StoredLine>), AppError> {
-    let backend = account.backend().clone();
     let query = viva_backend::SessionQuery {
         id: Some(session_id.to_owned()),
         limit: 1,
@@ -256,10 +243,7 @@ async fn from_server(
     };
     let query = &query;
     let page = account
-        .authorized(|token| {
-            let backend = backend.clone();
-            async move { backend.sessions(&token, query).await }
-        })
+        .with_backend(|backend, token| async move { backend.sessions(&token, query).await })
         .await?;
     let row = page.rows.into_iter().next().ok_or_else(|| {
         AppError::new(
@@ -268,10 +252,7 @@ async fn from_server(
         )
     })?;
     let entries = account
-        .authorized(|token| {
-            let backend = backend.clone();
-            async move { backend.transcript(&token, session_id).await }
-        })
+        .with_backend(|backend, token| async move { backend.transcript(&token, session_id).await })
         .await?;
     let at_ms = |value: Option<&String>| {
         value
@@ -460,14 +441,7 @@ pub async fn list_sessions(
     transcripts: State<'_, TranscriptState>,
     request: SessionListRequest,
 ) -> Result<SessionListView, AppError> {
-    let account =
-        if accounts.is_offline().await {
-            None
-        } else {
-            accounts.account().await.ok().flatten().filter(|account| {
-                matches!(account.state(), viva_backend::AuthState::SignedIn { .. })
-            })
-        };
+    let account = accounts.signed_in().await;
     let mut stale_reason = None;
     if let Some(account) = account {
         match server_page(&account, &request).await {
@@ -489,12 +463,7 @@ pub async fn list_sessions(
             Err(error) => stale_reason = Some(error.to_string()),
         }
     }
-    let store = transcripts.store().ok_or_else(|| {
-        AppError::new(
-            ErrorCode::StoreUnavailable,
-            "Transcripts on this computer cannot be read.",
-        )
-    })?;
+    let store = transcripts.readable()?;
     let status = request
         .status
         .as_deref()
@@ -555,13 +524,9 @@ async fn server_page(
         offset: request.offset,
         ..viva_backend::SessionQuery::default()
     };
-    let backend = account.backend().clone();
     let query = &query;
     let page = account
-        .authorized(|token| {
-            let backend = backend.clone();
-            async move { backend.sessions(&token, query).await }
-        })
+        .with_backend(|backend, token| async move { backend.sessions(&token, query).await })
         .await?;
     let total = page.total.map(|t| u32::try_from(t).unwrap_or(u32::MAX));
     Ok((page.rows, total))
@@ -650,12 +615,7 @@ pub async fn search_transcripts(
     transcripts: State<'_, TranscriptState>,
     request: SearchRequest,
 ) -> Result<Vec<SearchHitView>, AppError> {
-    let store = transcripts.store().ok_or_else(|| {
-        AppError::new(
-            ErrorCode::StoreUnavailable,
-            "Transcripts on this computer cannot be read.",
-        )
-    })?;
+    let store = transcripts.readable()?;
     let speaker = match request.speaker.as_deref() {
         None | Some("") => None,
         Some("candidate") => Some(Speaker::Candidate),
@@ -720,19 +680,12 @@ pub struct ScheduleRequest {
 async fn signed_in_account(
     accounts: &crate::account::AccountState,
 ) -> Result<std::sync::Arc<viva_backend::Account>, AppError> {
-    let account = if accounts.is_offline().await {
-        None
-    } else {
-        accounts.account().await?
-    };
-    account
-        .filter(|account| matches!(account.state(), viva_backend::AuthState::SignedIn { .. }))
-        .ok_or_else(|| {
-            AppError::new(
-                ErrorCode::SignedOut,
-                "Sign in to your organisation to schedule interviews.",
-            )
-        })
+    accounts.signed_in().await.ok_or_else(|| {
+        AppError::new(
+            ErrorCode::SignedOut,
+            "Sign in to your organisation to schedule interviews.",
+        )
+    })
 }
 
 /// Schedules an interview for a candidate of the interviewer's organisation; returns its id.
@@ -762,13 +715,9 @@ pub async fn schedule_interview(
         scheduled_at: request.scheduled_at,
         candidate_email: email.to_owned(),
     };
-    let backend = account.backend().clone();
     let interview = &interview;
     let row = account
-        .authorized(|token| {
-            let backend = backend.clone();
-            async move { backend.schedule(&token, interview).await }
-        })
+        .with_backend(|backend, token| async move { backend.schedule(&token, interview).await })
         .await?;
     tracing::info!(event = "interview_scheduled", session = %row.id);
     Ok(row.id)
@@ -782,13 +731,9 @@ pub async fn cancel_interview(
     session_id: String,
 ) -> Result<bool, AppError> {
     let account = signed_in_account(&accounts).await?;
-    let backend = account.backend().clone();
     let id = &session_id;
     let cancelled = account
-        .authorized(|token| {
-            let backend = backend.clone();
-            async move { backend.cancel_interview(&token, id).await }
-        })
+        .with_backend(|backend, token| async move { backend.cancel_interview(&token, id).await })
         .await?;
     Ok(cancelled)
 }
