@@ -237,7 +237,7 @@ pub struct EndedView {
 }
 
 /// How far the session's lines have reached the backend.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum SyncView {
     Synced,
@@ -250,6 +250,11 @@ pub enum SyncView {
     },
     /// Offline practice: kept on this computer only.
     LocalOnly,
+    /// A copy of the backend's transcript, read from it at `at_ms` (Unix ms).
+    #[serde(rename_all = "camelCase")]
+    Cached {
+        at_ms: f64,
+    },
     Unknown {
         reason: String,
     },
@@ -268,6 +273,9 @@ impl From<Result<SyncState, String>> for SyncView {
                 reason,
             },
             Ok(SyncState::LocalOnly) => Self::LocalOnly,
+            Ok(SyncState::Cached { at_ms }) => Self::Cached {
+                at_ms: at_ms as f64,
+            },
             Err(reason) => Self::Unknown { reason },
         }
     }

@@ -102,6 +102,17 @@ impl TranscriptState {
         }
     }
 
+    /// Removes the copies of a backend's transcripts kept for reading offline (signing out:
+    /// the next person at this computer must not read them).
+    pub fn forget_copies(&self) {
+        if let Some(store) = &self.store {
+            match store.forget_cached() {
+                Ok(removed) => tracing::info!(event = "transcript_copies_removed", removed),
+                Err(error) => tracing::error!(event = "transcript_copies_kept", %error),
+            }
+        }
+    }
+
     /// The store, when it could be opened.
     pub fn store(&self) -> Option<&Store> {
         self.store.as_ref()

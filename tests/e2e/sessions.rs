@@ -1,7 +1,8 @@
 //! Interviewers' review in the real app, against a local stack holding interviews of two
 //! organisations: an interviewer lists exactly their organisation's interviews, filters them,
 //! opens one, finds words in it and exports it as Markdown, schedules one and cancels it; a
-//! candidate sees only their own.
+//! candidate sees only their own. An interview once read stays readable and searchable with
+//! the backend gone, marked as possibly out of date, until its reader signs out.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Tests fail loudly by design.
 
@@ -271,15 +272,149 @@ async fn an_interviewer_reviews_exactly_their_organisations_interviews_and_a_can
     app.click("sign-out").await.unwrap();
     app.text_of("[data-testid=auth-form]").await.unwrap();
 
-    // A candidate: their own interview only.
+    // A candidate: their own interview only, and nothing to schedule or cancel.
     sign_in_app(&app, &stack, "alan@acme.test").await;
     app.click("open-sessions").await.unwrap();
     let rows = listed(&app, 1).await;
     assert_eq!(rows[0].0, alans);
+    let scheduling = app
+        .client
+        .execute(
+            "return document.querySelector('[data-testid=schedule-open]') !== null;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(scheduling, serde_json::json!(false));
 
     app.click("sessions-back").await.unwrap();
     app.click("sign-out").await.unwrap();
     app.text_of("[data-testid=auth-form]").await.unwrap();
     app.quit().await.unwrap();
     stack.shutdown().await;
+}
+
+/// Whether the app's store on disk still holds `session_id` (read after the app has quit).
+fn kept_on_disk(session_id: &str) -> bool {
+    let data_home = std::env::var("XDG_DATA_HOME").unwrap();
+    let db = std::path::Path::new(&data_home)
+        .join("app.viva.desktop")
+        .join(viva_store::FILE_NAME);
+    let (store, _) = viva_store::Store::open(&db).unwrap();
+    store.session(session_id).is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interview_read_once_stays_readable_and_searchable_offline_until_sign_out() {
+    let harness = Harness::from_env().unwrap();
+    let stack = LocalStack::start(Config::default()).await.unwrap();
+    let acme = stack.add_tenant("Acme Robotics").await.unwrap();
+    stack
+        .add_user("lin@acme.test", PASSWORD, &acme, "interviewer")
+        .await
+        .unwrap();
+    stack
+        .add_user("grace@acme.test", PASSWORD, &acme, "candidate")
+        .await
+        .unwrap();
+    let backend = Backend::new(&stack.base_url, &stack.anon_key);
+    let lin = sign_in(&backend, "lin@acme.test").await;
+    let grace = sign_in(&backend, "grace@acme.test").await;
+    let graces = held_interview(
+        &backend,
+        &lin,
+        (&grace, "grace@acme.test"),
+        "Platform engineer",
+        "I sharded the queue by tenant so one noisy customer slowed only themselves.",
+    )
+    .await;
+
+    // Read once from the server: no marker, it is the server's.
+    let app = harness.launch_app().await.unwrap();
+    sign_in_app(&app, &stack, "lin@acme.test").await;
+    app.click("open-sessions").await.unwrap();
+    let row = format!("[data-testid=session-row][data-id='{graces}'] button");
+    app.wait_for("Grace's interview", Duration::from_secs(20), || async {
+        app.attribute(&row, "type").await.map(|_| ())
+    })
+    .await
+    .unwrap();
+    app.client
+        .find(fantoccini::Locator::Css(&row))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    app.text_of("[data-testid=review-line]").await.unwrap();
+    let marked = app
+        .client
+        .execute(
+            "return document.querySelector('[data-testid=review-stale]') !== null;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(marked, serde_json::json!(false));
+    app.click("review-back").await.unwrap();
+    app.click("sessions-back").await.unwrap();
+
+    // The backend goes away. The list is this computer's, and holds the copy; the copy opens
+    // with every line, marked as read from the server and possibly out of date.
+    stack.shutdown().await;
+    app.click("open-sessions").await.unwrap();
+    app.text_of("[data-testid=sessions-stale]").await.unwrap();
+    app.wait_for(
+        "the kept copy in the list",
+        Duration::from_secs(20),
+        || async { app.attribute(&row, "type").await.map(|_| ()) },
+    )
+    .await
+    .unwrap();
+    app.client
+        .find(fantoccini::Locator::Css(&row))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let stale = app.text_of("[data-testid=review-stale]").await.unwrap();
+    assert!(stale.contains("may be out of date"), "{stale}");
+    let title = app.text_of("[data-testid=review-title]").await.unwrap();
+    assert_eq!(title, "Platform engineer");
+    let lines = app
+        .client
+        .execute(
+            "return [...document.querySelectorAll('[data-testid=review-line] .words')].map(l => l.textContent);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        lines,
+        serde_json::json!([
+            "Tell me about a system you made faster.",
+            "I sharded the queue by tenant so one noisy customer slowed only themselves."
+        ])
+    );
+    app.click("review-back").await.unwrap();
+
+    // Searching this computer's transcripts finds the copy's words.
+    app.fill("search-text", "noisy customer").await.unwrap();
+    app.click("search-submit").await.unwrap();
+    let hit = app
+        .wait_for("the search hit", Duration::from_secs(20), || async {
+            app.attribute("[data-testid=search-hit]", "data-session")
+                .await
+        })
+        .await
+        .unwrap();
+    assert_eq!(hit, graces);
+    app.click("sessions-back").await.unwrap();
+
+    // Signing out removes the copy from this computer.
+    app.click("sign-out").await.unwrap();
+    app.text_of("[data-testid=auth-form]").await.unwrap();
+    app.quit().await.unwrap();
+    assert!(!kept_on_disk(&graces), "the copy outlived the sign-out");
 }

@@ -75,6 +75,7 @@ const transcript: TranscriptView = {
       interrupted: false,
     },
   ],
+  source: { kind: "this_computer" },
 };
 
 function show(api: Partial<ReviewApi> = {}) {
@@ -100,6 +101,28 @@ describe("transcript review", () => {
     expect(second.textContent).toContain("Candidate");
     expect(second.textContent).toContain("0:04");
     expect(screen.getByTestId("review-meta").textContent).toContain("1:35");
+  });
+
+  it("marks a copy kept from the server as possibly out of date, and an original not at all", async () => {
+    show();
+    await screen.findAllByTestId("review-line");
+    expect(screen.queryByTestId("review-stale")).toBeNull();
+    cleanup();
+    show({
+      openTranscript: () =>
+        ok({
+          ...transcript,
+          source: {
+            kind: "copy",
+            readAtMs: Date.UTC(2026, 10, 20, 14, 5),
+            reason: "The backend cannot be reached.",
+          },
+        }),
+    });
+    const stale = await screen.findByTestId("review-stale");
+    expect(stale.textContent).toContain("may be out of date");
+    expect(stale.textContent).toContain("2026");
+    expect(stale.textContent).toContain("The backend cannot be reached.");
   });
 
   it("shows the interview's insights", async () => {

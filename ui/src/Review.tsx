@@ -1,11 +1,21 @@
 import { createEffect, createMemo, createResource, createSignal, For, on, Show } from "solid-js";
 import { Insights } from "./Insights";
 import type { ExportFormat, ReviewApi, ReviewLineView, TranscriptView } from "./ipc";
-import { highlight, lineAt, matchingLines, parseClock, plainText, speakerLabel } from "./review";
+import {
+  highlight,
+  lineAt,
+  matchingLines,
+  parseClock,
+  plainText,
+  sourceNotice,
+  speakerLabel,
+} from "./review";
 import { clock } from "./transcript";
 
 /** Lines laid out before the first paint: a few screens. */
 const FIRST_PAINT_LINES = 60;
+/** Lines laid out per frame after that: a few milliseconds of work each. */
+const LINES_PER_SLICE = 400;
 
 const FORMATS: { value: ExportFormat; label: string }[] = [
   { value: "markdown", label: "Markdown" },
@@ -56,17 +66,26 @@ export function Review(props: {
     return result && !result.ok ? result.error.message : undefined;
   };
 
-  // A long transcript paints its first screens at once and the rest a frame later, so it opens
-  // as fast as a short one.
+  // A long transcript paints its first screens at once and the rest in slices after that
+  // paint, so it opens as fast as a short one and the window answers while the rest arrives.
+  // (A task queued from a frame callback runs after that frame is painted; laying out the
+  // rest inside the frame callback would hold the first paint back until all of it was done.)
   const [rendered, setRendered] = createSignal(FIRST_PAINT_LINES);
   const firstPaint = (all: ReviewLineView[]) =>
     all.length <= rendered() ? all : all.slice(0, rendered());
+  const more = (total: number) => {
+    if (rendered() >= total) return;
+    requestAnimationFrame(() =>
+      setTimeout(() => {
+        setRendered((shown) => shown + LINES_PER_SLICE);
+        more(total);
+      }, 0),
+    );
+  };
+  // The first slice waits one frame more, so nothing delays the frame that paints the first
+  // lines.
   createEffect(
-    on(view, (loaded) => {
-      if (loaded && loaded.lines.length > FIRST_PAINT_LINES) {
-        requestAnimationFrame(() => setRendered(Number.POSITIVE_INFINITY));
-      }
-    }),
+    on(view, (loaded) => loaded && requestAnimationFrame(() => more(loaded.lines.length))),
   );
 
   const [query, setQuery] = createSignal("");
@@ -159,6 +178,13 @@ export function Review(props: {
                   : ` · ${clock(loaded().session.durationMs ?? 0)}`}{" "}
                 · {loaded().lines.length} lines
               </p>
+              <Show when={sourceNotice(loaded().source)}>
+                {(text) => (
+                  <p class="warning" role="status" data-testid="review-stale">
+                    {text()}
+                  </p>
+                )}
+              </Show>
             </header>
             <Insights insights={loaded().insights} />
             <div class="review-tools">

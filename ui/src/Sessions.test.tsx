@@ -13,7 +13,12 @@ import { dayStart, PAGE_SIZE, pagesFor, ROW_HEIGHT, Sessions } from "./Sessions"
 afterEach(cleanup);
 
 /** A backend with `total` sessions; it records what it was asked. */
-function backend(total: number, source: "server" | "local" = "server", staleReason?: string) {
+function backend(
+  total: number,
+  source: "server" | "local" = "server",
+  staleReason?: string,
+  canSchedule = source === "server",
+) {
   const asked: SessionListRequest[] = [];
   const scheduled: ScheduleRequest[] = [];
   const cancelled: string[] = [];
@@ -39,6 +44,7 @@ function backend(total: number, source: "server" | "local" = "server", staleReas
         total: matching,
         source,
         staleReason: staleReason ?? null,
+        canSchedule,
       };
       return Promise.resolve({ ok: true, value: view } as Outcome<SessionListView>);
     },
@@ -182,6 +188,14 @@ describe("interviews list", () => {
       ),
     );
     expect(cancelled).toEqual(["s0"]);
+  });
+
+  it("offers a candidate neither scheduling nor cancelling", async () => {
+    const { api } = backend(3, "server", undefined, false);
+    render(() => <Sessions api={api} onOpen={() => {}} onBack={() => {}} />);
+    await screen.findAllByTestId("session-row");
+    expect(screen.queryByTestId("schedule-form")).toBeNull();
+    expect(screen.queryByTestId("session-cancel")).toBeNull();
   });
 
   it("writes the chosen local time with its offset", () => {

@@ -48,6 +48,8 @@ function syncLabel(row: SessionRowView): string {
       return "on this computer · upload failing";
     case "local_only":
       return "this computer only";
+    case "cached":
+      return `copy read from the server ${DATE_TIME.format(row.sync.atMs ?? 0)}`;
     default:
       return "on this computer";
   }
@@ -260,6 +262,7 @@ export function Sessions(props: {
               <option value="unsynced">Waiting to upload</option>
               <option value="synced">Uploaded</option>
               <option value="local_only">This computer only</option>
+              <option value="cached">Copies read from the server</option>
             </select>
           </label>
         </Show>
@@ -343,7 +346,7 @@ export function Sessions(props: {
           </div>
         )}
       </Show>
-      <Show when={server()}>
+      <Show when={meta()?.canSchedule}>
         <Schedule api={props.api} onScheduled={scheduled} />
       </Show>
       <Show when={notice()}>
@@ -413,7 +416,7 @@ export function Sessions(props: {
                           </span>
                           <span class="muted sync">{syncLabel(shown())}</span>
                         </button>
-                        <Show when={server() && shown().status === "scheduled"}>
+                        <Show when={meta()?.canSchedule && shown().status === "scheduled"}>
                           <button
                             type="button"
                             class="link"

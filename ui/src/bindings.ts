@@ -651,6 +651,8 @@ export type SessionListView_Deserialize = {
 	source: ListSource,
 	/**  Why this computer's list is shown instead of the backend's (it may be out of date). */
 	staleReason?: string | null,
+	/**  The user may schedule interviews here: an interviewer, with the backend reachable. */
+	canSchedule: boolean,
 };
 
 /**  A page of sessions. */
@@ -661,6 +663,8 @@ export type SessionListView_Serialize = {
 	source: ListSource,
 	/**  Why this computer's list is shown instead of the backend's (it may be out of date). */
 	staleReason: string | null,
+	/**  The user may schedule interviews here: an interviewer, with the backend reachable. */
+	canSchedule: boolean,
 };
 
 /**  One session in a list. */
@@ -742,23 +746,48 @@ export type StateView = { state: "connecting" } | { state: "live" } | { state: "
 /**  How far the session's lines have reached the backend. */
 export type SyncView = { state: "synced" } | { state: "pending"; lines: number } | { state: "failing"; lines: number; reason: string } | 
 /**  Offline practice: kept on this computer only. */
-{ state: "local_only" } | { state: "unknown"; reason: string };
+{ state: "local_only" } | 
+/**  A copy of the backend's transcript, read from it at `at_ms` (Unix ms). */
+{ state: "cached"; atMs: number | null } | { state: "unknown"; reason: string };
 
-/**  A transcript: its session, its final lines in order, and what they say about the interview. */
+/**  Where a transcript on screen was read from. */
+export type TranscriptSource = 
+/**  Recorded on this computer: the original. */
+{ kind: "this_computer" } | 
+/**  Read from the backend just now (and kept for reading offline). */
+{ kind: "server" } | 
+/**
+ *  The copy kept when it was last read from the backend (`read_at_ms`, Unix ms); the
+ *  backend could not be asked now (`reason`), so it may be out of date.
+ */
+{ kind: "copy"; readAtMs: number | null; reason: string };
+
+/**
+ *  A transcript: its session, its final lines in order, what they say about the interview,
+ *  and where it was read from.
+ */
 export type TranscriptView = TranscriptView_Serialize | TranscriptView_Deserialize;
 
-/**  A transcript: its session, its final lines in order, and what they say about the interview. */
+/**
+ *  A transcript: its session, its final lines in order, what they say about the interview,
+ *  and where it was read from.
+ */
 export type TranscriptView_Deserialize = {
 	session: ReviewSessionView_Deserialize,
 	lines: ReviewLineView_Deserialize[],
 	insights: InsightsView_Deserialize,
+	source: TranscriptSource,
 };
 
-/**  A transcript: its session, its final lines in order, and what they say about the interview. */
+/**
+ *  A transcript: its session, its final lines in order, what they say about the interview,
+ *  and where it was read from.
+ */
 export type TranscriptView_Serialize = {
 	session: ReviewSessionView_Serialize,
 	lines: ReviewLineView_Serialize[],
 	insights: InsightsView_Serialize,
+	source: TranscriptSource,
 };
 
 /**  What the first screen shows about the transcripts kept on this computer. */

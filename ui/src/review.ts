@@ -1,6 +1,6 @@
 // A transcript under review: finding words, jumping to a time, and the text that is copied. Pure,
 // so it is tested without a window.
-import type { ReviewLineView } from "./ipc";
+import type { ReviewLineView, TranscriptView } from "./ipc";
 import { clock } from "./transcript";
 
 /** A piece of a line's text, marked when it matches what the user is looking for. */
@@ -65,4 +65,13 @@ export function plainText(lines: readonly ReviewLineView[]): string {
       return `[${clock(line.atMs)}] ${speakerLabel(line.speaker)}: ${words}`;
     })
     .join("\n");
+}
+
+const READ_AT = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+
+/** What to tell the reader about where the transcript came from; nothing for an original. */
+export function sourceNotice(source: TranscriptView["source"]): string | undefined {
+  if (source.kind !== "copy") return undefined;
+  const when = source.readAtMs ? ` at ${READ_AT.format(source.readAtMs)}` : "";
+  return `This is the copy kept when it was last read from the server${when}; it may be out of date. ${source.reason}`;
 }

@@ -22,8 +22,10 @@ const USAGE: &str = "usage: cargo xtask <command>
   run          install what is missing, build the UI and start Viva
   test         install what is missing, then format check, clippy, UI lint/typecheck/tests,
                every Rust test and the end-to-end suite; ends with one summary line
-  bench [app]  run every benchmark and print one table of the results (`app`: only those that
-               drive the real app: the candidate app's and the review screens')
+  bench [app|review] [--release]
+               run every benchmark and print one table of the results (`app`: only those that
+               drive the real app: the candidate app's and the review screens'; `review`: only
+               the review screens'; `--release`: drive the optimised build users run)
   fuzz [TARGET] [MIN]
                fuzz for MIN minutes (default 5): `realtime` (event parser and transcript
                assembler, the default) or `filters` (the local stack's PostgREST filters)
@@ -134,6 +136,11 @@ impl Workspace {
         self.target.join("debug/viva-desktop")
     }
 
+    /// The optimised build users run (`cargo xtask release` and `bench --release` build it).
+    fn release_binary(&self) -> PathBuf {
+        self.target.join("release/viva-desktop")
+    }
+
     /// Installs what `purpose` needs; returns tauri-driver's path for tests.
     fn setup(&self, purpose: Purpose) -> Result<Option<PathBuf>> {
         setup::system_packages(purpose)?;
@@ -212,10 +219,26 @@ impl Workspace {
             .setup(Purpose::Test)?
             .context("setup gave no tauri-driver")?;
         self.build_ui()?;
-        // The app's own benchmark drives the real window.
-        run(self
-            .cargo()
-            .args(["build", "--locked", "-p", "viva-desktop"]))?;
+        // The app's own benchmark drives the real window: the debug build, or with
+        // `--release` the optimised one users run.
+        let release = std::env::args().any(|arg| arg == "--release");
+        let app_binary = if release {
+            run(self.cargo().args([
+                "build",
+                "--locked",
+                "--release",
+                "--features",
+                "custom-protocol",
+                "-p",
+                "viva-desktop",
+            ]))?;
+            self.release_binary()
+        } else {
+            run(self
+                .cargo()
+                .args(["build", "--locked", "-p", "viva-desktop"]))?;
+            self.app_binary()
+        };
         let results = self.target.join("criterion");
         let _ = std::fs::remove_dir_all(&results);
         // Benchmarks that are not criterion's (the audio capture run) leave table rows here.
@@ -223,7 +246,8 @@ impl Workspace {
         let _ = std::fs::remove_dir_all(&rows_dir);
         // The audio benchmark records from the harness's virtual microphone.
         let harness = Harness::start(&self.cache, &model_dir(), Some(&driver))?;
-        let only_app = std::env::args().nth(2).as_deref() == Some("app");
+        let only = std::env::args().skip(2).find(|arg| !arg.starts_with("--"));
+        let only_app = matches!(only.as_deref(), Some("app" | "review"));
         if !only_app {
             let mut command = self.cargo();
             command
@@ -234,19 +258,21 @@ impl Workspace {
             run(&mut command)?;
         }
         // The candidate app: start, speech-to-screen latency and memory.
-        let mut app = self.cargo();
-        app.args([
-            "run",
-            "--locked",
-            "-p",
-            "viva-e2e",
-            "--example",
-            "app_bench",
-        ])
-        .envs(harness.env.iter().map(|(k, v)| (k, v)))
-        .env("VIVA_E2E_APP", self.app_binary())
-        .env("VIVA_BENCH_ROWS", &rows_dir);
-        run(&mut app)?;
+        if only.as_deref() != Some("review") {
+            let mut app = self.cargo();
+            app.args([
+                "run",
+                "--locked",
+                "-p",
+                "viva-e2e",
+                "--example",
+                "app_bench",
+            ])
+            .envs(harness.env.iter().map(|(k, v)| (k, v)))
+            .env("VIVA_E2E_APP", &app_binary)
+            .env("VIVA_BENCH_ROWS", &rows_dir);
+            run(&mut app)?;
+        }
         // The review screens: a long transcript and a long list.
         let mut review = self.cargo();
         review
@@ -259,7 +285,7 @@ impl Workspace {
                 "review_bench",
             ])
             .envs(harness.env.iter().map(|(k, v)| (k, v)))
-            .env("VIVA_E2E_APP", self.app_binary())
+            .env("VIVA_E2E_APP", &app_binary)
             .env("VIVA_BENCH_ROWS", &rows_dir);
         run(&mut review)?;
         drop(harness);

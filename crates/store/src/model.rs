@@ -28,6 +28,8 @@ pub enum SyncFilter {
     Synced,
     /// Lines (or the closing) still waiting to go, or failing.
     Unsynced,
+    /// Copies of a backend's sessions, kept for reading offline.
+    Cached,
 }
 
 impl SyncFilter {
@@ -36,6 +38,7 @@ impl SyncFilter {
             Self::LocalOnly => "local_only",
             Self::Synced => "synced",
             Self::Unsynced => "unsynced",
+            Self::Cached => "cached",
         }
     }
 }
@@ -127,6 +130,8 @@ pub enum SyncState {
     Failing { lines: u64, reason: String },
     /// The session's backend did not outlive the run (offline practice).
     LocalOnly,
+    /// A copy of a backend's session, read from it at `at_ms` (Unix ms); nothing to send.
+    Cached { at_ms: i64 },
 }
 
 /// A session as stored.

@@ -89,6 +89,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         WHERE id = new.session_id;
     END;
     "#,
+    // 3: copies of a backend's sessions, kept so an interviewer can read them offline. A
+    //    copy is never sent anywhere: its lines never enter the outbox, and it is never
+    //    recovered or closed as if this computer had recorded it.
+    r#"
+    ALTER TABLE sessions ADD COLUMN cached_at_ms INTEGER;
+    "#,
 ];
 
 /// Connection settings every connection gets.

@@ -368,7 +368,9 @@ impl Store {
     /// the backend's row is to be closed.
     fn recover_interrupted(&self) -> Result<Vec<String>, StoreError> {
         let active: Vec<String> = self.write(|conn| {
-            let mut select = conn.prepare("SELECT id FROM sessions WHERE status = 'active'")?;
+            let mut select = conn.prepare(
+                "SELECT id FROM sessions WHERE status = 'active' AND cached_at_ms IS NULL",
+            )?;
             select
                 .query_map([], |row| row.get(0))?
                 .collect::<rusqlite::Result<_>>()
@@ -575,7 +577,9 @@ impl Store {
             AND (?5 IS NULL
                 OR (?5 = 'local_only' AND s.remote IS NULL)
                 OR (?5 = 'synced' AND s.remote IS NOT NULL AND NOT s.close_pending
+                    AND s.cached_at_ms IS NULL
                     AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.session_id = s.id))
+                OR (?5 = 'cached' AND s.cached_at_ms IS NOT NULL)
                 OR (?5 = 'unsynced' AND s.remote IS NOT NULL AND (s.close_pending
                     OR EXISTS (SELECT 1 FROM outbox o WHERE o.session_id = s.id))))";
         let sync = query.sync.map(SyncFilter::as_str);
@@ -633,6 +637,104 @@ impl Store {
         })
     }
 
+    /// Keeps a copy of a backend's session and its final lines, replacing an older copy, so
+    /// it can be read and searched offline. A session this computer recorded is never
+    /// overwritten by a copy (it is the original). The copy is marked with `at_ms`, when it
+    /// was read from the backend.
+    pub fn cache_remote(
+        &self,
+        session: &StoredSession,
+        lines: &[StoredLine],
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        let Some(remote) = session.remote.as_deref() else {
+            return Err(StoreError::Invalid(format!(
+                "session {} has no backend to be a copy of",
+                session.id
+            )));
+        };
+        self.write(|conn| {
+            let tx = conn.transaction()?;
+            let original: bool = tx
+                .query_row(
+                    "SELECT cached_at_ms IS NULL FROM sessions WHERE id = ?1",
+                    [&session.id],
+                    |row| row.get(0),
+                )
+                .optional()?
+                .unwrap_or(false);
+            if original {
+                return Ok(());
+            }
+            // The old copy's lines leave, and its span of line ids is reset below, so the
+            // search's id ranges cover only the new lines.
+            tx.execute("DELETE FROM lines WHERE session_id = ?1", [&session.id])?;
+            tx.execute(
+                "INSERT INTO sessions (id, remote, user_id, title, mode, status, started_at_ms,
+                    ended_at_ms, duration_ms, cost_usd, cached_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                 ON CONFLICT (id) DO UPDATE SET remote = excluded.remote,
+                    user_id = excluded.user_id, title = excluded.title, mode = excluded.mode,
+                    status = excluded.status, started_at_ms = excluded.started_at_ms,
+                    ended_at_ms = excluded.ended_at_ms, duration_ms = excluded.duration_ms,
+                    cost_usd = excluded.cost_usd, cached_at_ms = excluded.cached_at_ms,
+                    first_line_id = NULL, last_line_id = NULL",
+                params![
+                    session.id,
+                    remote,
+                    session.user_id,
+                    session.title,
+                    session.mode,
+                    session.status.as_str(),
+                    session.started_at_ms,
+                    session.ended_at_ms,
+                    session.duration_ms,
+                    session.cost_usd,
+                    at_ms
+                ],
+            )?;
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO lines (session_id, item_id, seq, speaker, text,
+                        started_ms, ended_ms, is_final, inaudible, interrupted)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?9)",
+                )?;
+                for line in lines {
+                    insert.execute(params![
+                        session.id,
+                        line.item_id,
+                        line.seq,
+                        speaker_str(line.speaker),
+                        line.text,
+                        i64::try_from(line.started_ms).unwrap_or(i64::MAX),
+                        line.ended_ms
+                            .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)),
+                        line.inaudible,
+                        line.interrupted
+                    ])?;
+                }
+            }
+            tx.commit()
+        })
+    }
+
+    /// Removes every copy of a backend's sessions (signing out: the next person at this
+    /// computer must not read them). Returns how many were removed.
+    pub fn forget_cached(&self) -> Result<u64, StoreError> {
+        let removed = self.write(|conn| {
+            let tx = conn.transaction()?;
+            tx.execute(
+                "DELETE FROM lines WHERE session_id IN
+                    (SELECT id FROM sessions WHERE cached_at_ms IS NOT NULL)",
+                [],
+            )?;
+            let removed = tx.execute("DELETE FROM sessions WHERE cached_at_ms IS NOT NULL", [])?;
+            tx.commit()?;
+            Ok(removed)
+        })?;
+        Ok(removed as u64)
+    }
+
     /// How many sessions are kept, and how many final lines wait to go to a backend.
     pub fn totals(&self) -> Result<(u64, u64), StoreError> {
         self.read(|conn| {
@@ -666,9 +768,11 @@ impl Store {
     }
 }
 
-/// Queues a final line for its session's backend (none for a session kept on this device).
+/// Queues a final line for its session's backend (none for a session kept on this device,
+/// nor for a copy of the backend's own).
 const ENQUEUE_LINE: &str = "INSERT OR IGNORE INTO outbox (session_id, item_id, enqueued_ms)
-    SELECT ?1, ?2, ?3 FROM sessions WHERE id = ?1 AND remote IS NOT NULL";
+    SELECT ?1, ?2, ?3 FROM sessions
+    WHERE id = ?1 AND remote IS NOT NULL AND cached_at_ms IS NULL";
 
 /// Writes a line unless it is final already (a final line never changes again, and partial
 /// words never overwrite it); a line that became final is queued for sync in the same
@@ -721,7 +825,8 @@ fn finish_partials(tx: &rusqlite::Transaction<'_>, session_id: &str) -> rusqlite
     tx.execute(
         "INSERT OR IGNORE INTO outbox (session_id, item_id, enqueued_ms)
          SELECT l.session_id, l.item_id, ?2 FROM lines l JOIN sessions s ON s.id = l.session_id
-         WHERE l.session_id = ?1 AND NOT l.is_final AND s.remote IS NOT NULL",
+         WHERE l.session_id = ?1 AND NOT l.is_final AND s.remote IS NOT NULL
+            AND s.cached_at_ms IS NULL",
         params![session_id, now_ms()],
     )?;
     tx.execute(
@@ -734,7 +839,8 @@ fn finish_partials(tx: &rusqlite::Transaction<'_>, session_id: &str) -> rusqlite
 pub(crate) const SESSION_SELECT: &str = "SELECT s.id, s.remote, s.user_id, s.title, s.mode,
     s.status, s.started_at_ms, s.ended_at_ms, s.duration_ms, s.cost_usd,
     (SELECT COUNT(*) FROM lines l WHERE l.session_id = s.id AND l.is_final),
-    (SELECT COUNT(*) FROM outbox o WHERE o.session_id = s.id), s.close_pending, s.sync_error
+    (SELECT COUNT(*) FROM outbox o WHERE o.session_id = s.id), s.close_pending, s.sync_error,
+    s.cached_at_ms
     FROM sessions s";
 
 pub(crate) fn session_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredSession> {
@@ -742,14 +848,16 @@ pub(crate) fn session_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredSes
     let pending = count_at(row, 11)?;
     let close_pending: bool = row.get(12)?;
     let error: Option<String> = row.get(13)?;
-    let sync = match (&remote, error) {
-        (None, _) => SyncState::LocalOnly,
-        (Some(_), Some(reason)) if pending > 0 || close_pending => SyncState::Failing {
+    let cached_at_ms: Option<i64> = row.get(14)?;
+    let sync = match (&remote, error, cached_at_ms) {
+        (_, _, Some(at_ms)) => SyncState::Cached { at_ms },
+        (None, _, _) => SyncState::LocalOnly,
+        (Some(_), Some(reason), _) if pending > 0 || close_pending => SyncState::Failing {
             lines: pending,
             reason,
         },
-        (Some(_), _) if pending > 0 || close_pending => SyncState::Pending { lines: pending },
-        (Some(_), _) => SyncState::Synced,
+        (Some(_), _, _) if pending > 0 || close_pending => SyncState::Pending { lines: pending },
+        (Some(_), _, _) => SyncState::Synced,
     };
     Ok(StoredSession {
         id: row.get(0)?,

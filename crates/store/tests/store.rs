@@ -751,3 +751,183 @@ fn the_session_list_filters_by_status_title_date_and_sync_and_counts_every_match
     };
     assert_eq!(ids(&waiting).1, 16);
 }
+
+fn stored_line(item: &str, seq: u32, text: &str) -> viva_store::StoredLine {
+    viva_store::StoredLine {
+        item_id: item.into(),
+        seq,
+        speaker: Speaker::Candidate,
+        text: text.into(),
+        started_ms: u64::from(seq) * 1000,
+        ended_ms: Some(u64::from(seq) * 1000 + 800),
+        is_final: true,
+        inaudible: None,
+        interrupted: false,
+    }
+}
+
+fn server_copy(id: &str, status: SessionStatus, lines: u64) -> viva_store::StoredSession {
+    viva_store::StoredSession {
+        id: id.into(),
+        remote: Some(REMOTE.into()),
+        user_id: Some("candidate-9".into()),
+        title: "Backend role".into(),
+        mode: "interview".into(),
+        status,
+        started_at_ms: 5_000,
+        ended_at_ms: None,
+        duration_ms: None,
+        cost_usd: None,
+        lines,
+        sync: SyncState::Synced,
+    }
+}
+
+fn words_found(store: &Store, text: &str) -> Vec<String> {
+    store
+        .search(&SearchQuery {
+            text: text.into(),
+            ..SearchQuery::default()
+        })
+        .unwrap()
+        .into_iter()
+        .map(|hit| hit.item_id)
+        .collect()
+}
+
+#[test]
+fn a_copy_of_a_backends_transcript_is_readable_and_searchable_offline_and_never_sent_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("viva.sqlite3");
+    let store = open(&path);
+    // A session this computer recorded, sharing the copy's backend.
+    store
+        .begin_session(&session("own", Some(REMOTE), "Own", 0))
+        .unwrap();
+    store
+        .record(
+            "own",
+            &line(
+                "o1",
+                1,
+                Speaker::Candidate,
+                "my own words",
+                LineStatus::Final,
+            ),
+        )
+        .unwrap();
+    store
+        .end_session(
+            "own",
+            &Ending {
+                status: SessionStatus::Completed,
+                ended_at_ms: 2_000,
+                duration_ms: 2_000,
+                cost_usd: None,
+            },
+        )
+        .unwrap();
+
+    // A live interview on the backend, read by its interviewer at t=10 s.
+    let copy = server_copy("remote-1", SessionStatus::Active, 2);
+    store
+        .cache_remote(
+            &copy,
+            &[
+                stored_line("r1", 1, "caching makes reads cheap"),
+                stored_line("r2", 2, "invalidation is the hard part"),
+            ],
+            10_000,
+        )
+        .unwrap();
+    let kept = store.session("remote-1").unwrap();
+    assert_eq!(kept.sync, SyncState::Cached { at_ms: 10_000 });
+    assert_eq!((kept.title.as_str(), kept.lines), ("Backend role", 2));
+    let texts: Vec<String> = store
+        .lines("remote-1", true)
+        .unwrap()
+        .into_iter()
+        .map(|l| l.text)
+        .collect();
+    assert_eq!(
+        texts,
+        ["caching makes reads cheap", "invalidation is the hard part"]
+    );
+    assert_eq!(words_found(&store, "invalidation"), ["r2"]);
+    // Only this computer's own line waits for the backend.
+    assert_eq!(store.totals().unwrap().1, 1);
+    let copies = SessionList {
+        sync: Some(SyncFilter::Cached),
+        ..SessionList::default()
+    };
+    assert_eq!(store.list(&copies).unwrap().1, 1);
+
+    // Read again later: the newer copy replaces the old one, lines and search alike.
+    store
+        .cache_remote(
+            &viva_store::StoredSession {
+                status: SessionStatus::Completed,
+                ..copy.clone()
+            },
+            &[
+                stored_line("r1", 1, "caching makes reads cheap"),
+                stored_line("r3", 3, "eviction under memory pressure"),
+            ],
+            20_000,
+        )
+        .unwrap();
+    let kept = store.session("remote-1").unwrap();
+    assert_eq!(
+        (kept.status, kept.sync.clone()),
+        (
+            SessionStatus::Completed,
+            SyncState::Cached { at_ms: 20_000 }
+        )
+    );
+    assert!(words_found(&store, "invalidation").is_empty());
+    assert_eq!(words_found(&store, "eviction"), ["r3"]);
+
+    // A copy never overwrites what this computer recorded.
+    store
+        .cache_remote(
+            &server_copy("own", SessionStatus::Completed, 0),
+            &[],
+            30_000,
+        )
+        .unwrap();
+    assert_eq!(store.lines("own", true).unwrap().len(), 1);
+    assert!(!matches!(
+        store.session("own").unwrap().sync,
+        SyncState::Cached { .. }
+    ));
+
+    // A live copy is not this computer's crash to recover: reopening leaves it alone.
+    store
+        .cache_remote(
+            &server_copy("remote-2", SessionStatus::Active, 0),
+            &[],
+            40_000,
+        )
+        .unwrap();
+    drop(store);
+    let (store, report) = Store::open(&path).unwrap();
+    assert!(report.interrupted.is_empty(), "{:?}", report.interrupted);
+    assert_eq!(
+        store.session("remote-2").unwrap().status,
+        SessionStatus::Active
+    );
+    let Work::Upload { session_id, lines } = store.next_work(&target(), i64::MAX / 2).unwrap()
+    else {
+        panic!("expected the own line's upload");
+    };
+    assert_eq!((session_id.as_str(), lines.len()), ("own", 1));
+
+    // Signing out forgets every copy, and search with it; this computer's own stays.
+    assert_eq!(store.forget_cached().unwrap(), 2);
+    assert!(matches!(
+        store.session("remote-1"),
+        Err(viva_store::StoreError::NoSuchSession(_))
+    ));
+    assert!(words_found(&store, "eviction").is_empty());
+    assert_eq!(words_found(&store, "own"), ["o1"]);
+}

@@ -204,6 +204,7 @@ pub async fn sign_out(
     transcripts: State<'_, TranscriptState>,
 ) -> Result<AuthView, AppError> {
     transcripts.stop_sync();
+    transcripts.forget_copies();
     if accounts.leave_offline().await {
         tracing::info!(event = "practice_offline_left");
     } else if let Some(account) = accounts.account().await? {

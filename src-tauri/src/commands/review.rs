@@ -80,13 +80,64 @@ impl From<&StoredLine> for ReviewLineView {
     }
 }
 
-/// A transcript: its session, its final lines in order, and what they say about the interview.
+/// A transcript: its session, its final lines in order, what they say about the interview,
+/// and where it was read from.
 #[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
 #[serde(rename_all = "camelCase")]
 pub struct TranscriptView {
     pub session: ReviewSessionView,
     pub lines: Vec<ReviewLineView>,
     pub insights: InsightsView,
+    pub source: TranscriptSource,
+}
+
+/// Where a transcript on screen was read from.
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TranscriptSource {
+    /// Recorded on this computer: the original.
+    ThisComputer,
+    /// Read from the backend just now (and kept for reading offline).
+    Server,
+    /// The copy kept when it was last read from the backend (`read_at_ms`, Unix ms); the
+    /// backend could not be asked now (`reason`), so it may be out of date.
+    #[serde(rename_all = "camelCase")]
+    Copy { read_at_ms: f64, reason: String },
+}
+
+/// A transcript as loaded for review or export.
+struct Loaded {
+    session: StoredSession,
+    lines: Vec<StoredLine>,
+    /// The status as its source names it (the backend knows `scheduled`, the store does not).
+    status: String,
+    source: TranscriptSource,
+}
+
+impl Loaded {
+    fn kept((session, lines): (StoredSession, Vec<StoredLine>), source: TranscriptSource) -> Self {
+        Self {
+            status: session.status.as_str().to_owned(),
+            session,
+            lines,
+            source,
+        }
+    }
+
+    /// The kept copy, marked as possibly out of date because of `reason`.
+    fn stale(kept: (StoredSession, Vec<StoredLine>), reason: &str) -> Self {
+        let read_at_ms = match kept.0.sync {
+            viva_store::SyncState::Cached { at_ms } => at_ms as f64,
+            _ => 0.0,
+        };
+        Self::kept(
+            kept,
+            TranscriptSource::Copy {
+                read_at_ms,
+                reason: reason.to_owned(),
+            },
+        )
+    }
 }
 
 /// [`viva_store::Insights`] for the UI; times in milliseconds.
@@ -208,34 +259,77 @@ pub async fn open_transcript(
     transcripts: State<'_, TranscriptState>,
     session_id: String,
 ) -> Result<TranscriptView, AppError> {
-    let (session, lines) = load(&accounts, &transcripts, &session_id).await?;
+    let loaded = load(&accounts, &transcripts, &session_id).await?;
+    let mut session = ReviewSessionView::from(&loaded.session);
+    session.status = loaded.status;
     Ok(TranscriptView {
-        session: (&session).into(),
-        lines: lines.iter().map(ReviewLineView::from).collect(),
-        insights: viva_store::insights(&lines).into(),
+        session,
+        lines: loaded.lines.iter().map(ReviewLineView::from).collect(),
+        insights: viva_store::insights(&loaded.lines).into(),
+        source: loaded.source,
     })
 }
 
-/// The session kept on this computer, else the backend's.
+/// The session recorded on this computer; else the backend's, kept for reading offline; else
+/// (the backend cannot be asked) the copy kept from an earlier read, marked as such.
 async fn load(
     accounts: &crate::account::AccountState,
     transcripts: &TranscriptState,
     session_id: &str,
-) -> Result<(StoredSession, Vec<StoredLine>), AppError> {
-    match read(transcripts, session_id) {
-        Err(error) if error.code == ErrorCode::NotFound => match accounts.signed_in().await {
-            Some(account) => from_server(&account, session_id).await,
-            None => Err(error),
-        },
-        other => other,
+) -> Result<Loaded, AppError> {
+    let kept = read(transcripts, session_id);
+    if let Ok((session, _)) = &kept
+        && !matches!(session.sync, viva_store::SyncState::Cached { .. })
+    {
+        return kept.map(|kept| Loaded::kept(kept, TranscriptSource::ThisComputer));
     }
+    let Some(account) = accounts.signed_in().await else {
+        return kept.map(|copy| Loaded::stale(copy, "You are not signed in."));
+    };
+    if let Ok((copy, _)) = &kept
+        && copy.remote.as_deref() != Some(account.backend().base_url())
+    {
+        return kept.map(|copy| Loaded::stale(copy, "It came from another backend."));
+    }
+    match from_server(&account, session_id).await {
+        Ok(loaded) => {
+            keep_copy(transcripts, &loaded);
+            Ok(loaded)
+        }
+        // Gone from the backend (or no longer visible to this account): no copy is shown.
+        Err(error) if error.code == ErrorCode::NotFound => Err(error),
+        Err(error) => match kept {
+            Ok(copy) => Ok(Loaded::stale(copy, &error.message)),
+            Err(_) => Err(error),
+        },
+    }
+}
+
+/// Keeps what was read from the backend for reading offline, off the command's path (a
+/// failure only costs the offline copy).
+fn keep_copy(transcripts: &TranscriptState, loaded: &Loaded) {
+    let Some(store) = transcripts.store().cloned() else {
+        return;
+    };
+    // A status the store does not know (`scheduled`) has no transcript worth keeping.
+    if viva_store::SessionStatus::parse_known(&loaded.status).is_err() {
+        return;
+    }
+    let session = loaded.session.clone();
+    let lines = loaded.lines.clone();
+    tauri::async_runtime::spawn_blocking(move || {
+        let now = chrono::Utc::now().timestamp_millis();
+        if let Err(error) = store.cache_remote(&session, &lines, now) {
+            tracing::warn!(event = "transcript_copy_failed", session = %session.id, %error);
+        }
+    });
 }
 
 /// A session and its lines as the backend has them, in the store's shapes.
 async fn from_server(
     account: &std::sync::Arc<viva_backend::Account>,
     session_id: &str,
-) -> Result<(StoredSession, Vec<StoredLine>), AppError> {
+) -> Result<Loaded, AppError> {
     let query = viva_backend::SessionQuery {
         id: Some(session_id.to_owned()),
         limit: 1,
@@ -296,7 +390,12 @@ async fn from_server(
         lines: lines.len() as u64,
         sync: viva_store::SyncState::Synced,
     };
-    Ok((session, lines))
+    Ok(Loaded {
+        session,
+        lines,
+        status: row.status,
+        source: TranscriptSource::Server,
+    })
 }
 
 /// Asks where to save the transcript in `format` (the system's save dialog) and writes it
@@ -310,7 +409,7 @@ pub async fn export_transcript(
     session_id: String,
     format: ExportFormat,
 ) -> Result<Option<String>, AppError> {
-    let (session, lines) = load(&accounts, &transcripts, &session_id).await?;
+    let Loaded { session, lines, .. } = load(&accounts, &transcripts, &session_id).await?;
     let format = Format::from(format);
     let text = viva_store::export(&session, &lines, format);
     let (chosen, answer) = tokio::sync::oneshot::channel();
@@ -430,6 +529,8 @@ pub struct SessionListView {
     pub source: ListSource,
     /// Why this computer's list is shown instead of the backend's (it may be out of date).
     pub stale_reason: Option<String>,
+    /// The user may schedule interviews here: an interviewer, with the backend reachable.
+    pub can_schedule: bool,
 }
 
 /// Sessions for review: the backend's (the interviewer's tenant, or the candidate's own) when
@@ -450,11 +551,16 @@ pub async fn list_sessions(
                     .iter()
                     .map(|row| server_row(row, transcripts.store()))
                     .collect();
+                let can_schedule = matches!(
+                    account.state(),
+                    viva_backend::AuthState::SignedIn { role: Some(role), .. } if role == "interviewer"
+                );
                 return Ok(SessionListView {
                     rows,
                     total,
                     source: ListSource::Server,
                     stale_reason: None,
+                    can_schedule,
                 });
             }
             Err(viva_backend::BackendError::SignedOut(reason)) => {
@@ -464,19 +570,34 @@ pub async fn list_sessions(
         }
     }
     let store = transcripts.readable()?;
-    let status = request
-        .status
-        .as_deref()
-        .map(viva_store::SessionStatus::parse_known)
-        .transpose()
-        .map_err(|status| {
-            AppError::new(ErrorCode::InvalidInput, format!("No status {status:?}."))
-        })?;
+    let status = match request.status.as_deref() {
+        None => None,
+        Some(status) => match viva_store::SessionStatus::parse_known(status) {
+            Ok(status) => Some(status),
+            // Only the backend knows scheduled interviews: none are kept here.
+            Err(status) if status == "scheduled" => {
+                return Ok(SessionListView {
+                    rows: Vec::new(),
+                    total: Some(0),
+                    source: ListSource::Local,
+                    stale_reason,
+                    can_schedule: false,
+                });
+            }
+            Err(status) => {
+                return Err(AppError::new(
+                    ErrorCode::InvalidInput,
+                    format!("No status {status:?}."),
+                ));
+            }
+        },
+    };
     let sync = match request.sync.as_deref() {
         None => None,
         Some("local_only") => Some(viva_store::SyncFilter::LocalOnly),
         Some("synced") => Some(viva_store::SyncFilter::Synced),
         Some("unsynced") => Some(viva_store::SyncFilter::Unsynced),
+        Some("cached") => Some(viva_store::SyncFilter::Cached),
         Some(other) => {
             return Err(AppError::new(
                 ErrorCode::InvalidInput,
@@ -503,6 +624,7 @@ pub async fn list_sessions(
         total: Some(u32::try_from(total).unwrap_or(u32::MAX)),
         source: ListSource::Local,
         stale_reason,
+        can_schedule: false,
     })
 }
 
