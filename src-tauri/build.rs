@@ -39,6 +39,11 @@ fn main() {
         "search_transcripts",
         "schedule_interview",
         "cancel_interview",
+        "check_for_update",
+        "download_update",
+        "install_update",
+        "update_channel",
+        "set_update_channel",
     ]);
     if let Err(error) =
         tauri_build::try_build(tauri_build::Attributes::new().app_manifest(manifest))

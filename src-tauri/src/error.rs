@@ -50,6 +50,10 @@ pub enum ErrorCode {
     ModelSetupFailed,
     /// What was asked for does not exist (a transcript deleted meanwhile, say).
     NotFound,
+    /// The update server could not be asked, or answered with something unusable.
+    UpdateUnavailable,
+    /// The downloaded update is not signed with Viva's release key: it was thrown away.
+    UpdateRefused,
 }
 
 /// An error as the UI receives it: `{ code, message }`.

@@ -42,6 +42,11 @@ pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
         commands::review::search_transcripts,
         commands::review::schedule_interview,
         commands::review::cancel_interview,
+        commands::updates::check_for_update,
+        commands::updates::download_update,
+        commands::updates::install_update,
+        commands::updates::update_channel,
+        commands::updates::set_update_channel,
     ])
 }
 
@@ -69,6 +74,8 @@ pub fn run() -> Result<(), tauri::Error> {
         }))
         // The save dialog for exports; only Rust opens it (the window has no dialog permission).
         .plugin(tauri_plugin_dialog::init())
+        // Updates: Rust checks, downloads and installs; the window has no updater permission.
+        .plugin(tauri_plugin_updater::Builder::new().build())
         .invoke_handler(ipc.invoke_handler())
         .setup(|app| {
             let log_dir = app.path().app_log_dir().ok();
@@ -77,6 +84,7 @@ pub fn run() -> Result<(), tauri::Error> {
             let data_dir = app.path().app_data_dir()?;
             app.manage(transcripts::TranscriptState::open(&data_dir));
             app.manage(live::LiveState::default());
+            app.manage(commands::updates::UpdateState::default());
             let config_dir = app.path().app_config_dir()?;
             app.manage(account::AccountState::new(settings::SettingsFile::new(
                 &config_dir,

@@ -11,6 +11,7 @@ import {
   type StartRequest,
   sessionsApi,
   upcomingInterviews,
+  updatesApi,
 } from "./ipc";
 import { Preflight } from "./Preflight";
 import { Review } from "./Review";
@@ -18,6 +19,7 @@ import { Room } from "./Room";
 import { Sessions } from "./Sessions";
 import { Summary } from "./Summary";
 import { Upcoming } from "./Upcoming";
+import { Updates } from "./Updates";
 
 type Screen =
   | { kind: "home" }
@@ -95,6 +97,7 @@ export function App() {
             </Match>
             <Match when={info()}>{(result) => <AboutPanel result={result()} />}</Match>
           </Switch>
+          <Updates api={updatesApi} />
         </Match>
         <Match when={screen().kind === "preflight" && screen()}>
           {(current) => (

@@ -73,6 +73,26 @@ export const commands = {
 	scheduleInterview: (request: ScheduleRequest) => typedError<string, AppError>(__TAURI_INVOKE("schedule_interview", { request })),
 	/**  Cancels a scheduled interview; `false` when it had already started (or was not visible). */
 	cancelInterview: (sessionId: string) => typedError<boolean, AppError>(__TAURI_INVOKE("cancel_interview", { sessionId })),
+	/**
+	 *  Checks the chosen channel for a newer version. `manual`: asked from the menu — always
+	 *  asks the server; otherwise at most every six hours. A failed check is not counted, so the
+	 *  next launch tries again.
+	 */
+	checkForUpdate: (manual: boolean) => typedError<UpdateCheckView_Serialize, AppError>(__TAURI_INVOKE("check_for_update", { manual })),
+	/**
+	 *  Downloads the update the last check found, reporting progress, and verifies its signature
+	 *  against Viva's release key. A download that does not verify is thrown away.
+	 */
+	downloadUpdate: (onProgress: Channel<UpdateProgress_Deserialize>) => typedError<string, AppError>(__TAURI_INVOKE("download_update", { onProgress })),
+	/**
+	 *  Installs the verified download and restarts Viva — unless an interview is under way, when
+	 *  it waits (the UI asks again when the call ends).
+	 */
+	installUpdate: () => typedError<InstallView, AppError>(__TAURI_INVOKE("install_update")),
+	/**  The channel updates come from. */
+	updateChannel: () => __TAURI_INVOKE<UpdateChannel>("update_channel"),
+	/**  Chooses the channel updates come from; the next check asks it. */
+	setUpdateChannel: (channel: UpdateChannel) => typedError<UpdateChannel, AppError>(__TAURI_INVOKE("set_update_channel", { channel })),
 };
 
 /* Types */
@@ -242,7 +262,11 @@ export type ErrorCode =
 /**  The offline transcription model could not be set up (no pip, no network, a bad download). */
 "model_setup_failed" | 
 /**  What was asked for does not exist (a transcript deleted meanwhile, say). */
-"not_found";
+"not_found" | 
+/**  The update server could not be asked, or answered with something unusable. */
+"update_unavailable" | 
+/**  The downloaded update is not signed with Viva's release key: it was thrown away. */
+"update_refused";
 
 /**  The export formats (W1-8's), as the UI names them. */
 export type ExportFormat = "markdown" | "json" | "text" | "srt" | "vtt";
@@ -330,6 +354,25 @@ export type InsightsView_Serialize = {
 	fillerTotal: number,
 	questions: QuestionView_Serialize[],
 };
+
+/**  How an update reaches this installation. */
+export type InstallKind = 
+/**  Replaced in place and restarted (an AppImage). */
+"in_place" | 
+/**  Installed from a `.deb`: the system's package manager updates it. */
+"package_manager" | 
+/**
+ *  Not installed from a package (a build from source): the new version is downloaded and
+ *  verified, but installing it is left to the user.
+ */
+"manual";
+
+/**  What installing did. */
+export type InstallView = 
+/**  An interview is under way: ask again when it ends. */
+{ state: "deferred" } | 
+/**  Installed; Viva restarts now. */
+{ state: "restarting" };
 
 /**  Whether the OS keyring keeps the sign-in. */
 export type KeyringView = KeyringView_Serialize | KeyringView_Deserialize;
@@ -838,6 +881,51 @@ export type UpcomingView_Serialize = {
 	organisation: string | null,
 	/**  RFC 3339; `None` for "any time". */
 	scheduledAt: string | null,
+};
+
+/**  A release channel. */
+export type UpdateChannel = "stable" | "beta";
+
+/**  What a check found. */
+export type UpdateCheckView = UpdateCheckView_Serialize | UpdateCheckView_Deserialize;
+
+/**  What a check found. */
+export type UpdateCheckView_Deserialize = 
+/**  Nothing newer on the channel. */
+{ state: "up_to_date"; current: string } | 
+/**  A newer version, with its release notes. */
+{ state: "available"; version: string; current: string; notes: string; 
+/**  RFC 3339, when the manifest says. */
+published?: string | null; install: InstallKind } | 
+/**  A check at launch, within six hours of the last: nothing was asked. */
+{ state: "not_due" };
+
+/**  What a check found. */
+export type UpdateCheckView_Serialize = 
+/**  Nothing newer on the channel. */
+{ state: "up_to_date"; current: string } | 
+/**  A newer version, with its release notes. */
+{ state: "available"; version: string; current: string; notes: string; 
+/**  RFC 3339, when the manifest says. */
+published: string | null; install: InstallKind } | 
+/**  A check at launch, within six hours of the last: nothing was asked. */
+{ state: "not_due" };
+
+/**  Download progress, in bytes. */
+export type UpdateProgress = UpdateProgress_Serialize | UpdateProgress_Deserialize;
+
+/**  Download progress, in bytes. */
+export type UpdateProgress_Deserialize = {
+	downloaded: number | null,
+	/**  `None` when the server did not say how large the download is. */
+	total?: number | null,
+};
+
+/**  Download progress, in bytes. */
+export type UpdateProgress_Serialize = {
+	downloaded: number | null,
+	/**  `None` when the server did not say how large the download is. */
+	total: number | null,
 };
 
 /* Tauri Specta runtime */

@@ -80,6 +80,7 @@ export type {
   HealthView_Serialize as HealthView,
   HeardView,
   InsightsView,
+  InstallView,
   LevelView,
   LineView_Serialize as LineView,
   LiveUpdate_Serialize as LiveUpdate,
@@ -96,12 +97,16 @@ export type {
   StartRequest_Deserialize as StartRequest,
   TranscriptView,
   UpcomingView,
+  UpdateChannel,
+  UpdateCheckView_Serialize as UpdateCheckView,
+  UpdateProgress_Serialize as UpdateProgress,
 } from "./bindings";
 
 import type {
   EndedView_Serialize,
   ExportFormat,
   HeardView,
+  InstallView,
   LevelView,
   LiveUpdate_Deserialize,
   LiveUpdate_Serialize,
@@ -116,6 +121,10 @@ import type {
   StartRequest_Deserialize,
   TranscriptView,
   UpcomingView,
+  UpdateChannel,
+  UpdateCheckView_Serialize,
+  UpdateProgress_Deserialize,
+  UpdateProgress_Serialize,
 } from "./bindings";
 
 /** What the pre-flight and interview screens need from the core; tests pass their own. */
@@ -168,6 +177,30 @@ export const liveApi: LiveApi = {
   sendAnswer: (text) => call(() => commands.sendAnswer(text)),
   end: () => call(commands.endInterview),
   leave: () => call(commands.leaveInterview),
+};
+
+/** Keeping Viva current; tests pass their own. */
+export interface UpdatesApi {
+  /** `manual`: asked by the user (always asks the server); otherwise at most every six hours. */
+  check(manual: boolean): Promise<Outcome<UpdateCheckView_Serialize>>;
+  /** Downloads and verifies the update found; its version. */
+  download(onProgress: (progress: UpdateProgress_Serialize) => void): Promise<Outcome<string>>;
+  install(): Promise<Outcome<InstallView>>;
+  channel(): Promise<UpdateChannel>;
+  setChannel(channel: UpdateChannel): Promise<Outcome<UpdateChannel>>;
+}
+
+export const updatesApi: UpdatesApi = {
+  check: (manual) => call(() => commands.checkForUpdate(manual)),
+  download: (onProgress) =>
+    call(() =>
+      commands.downloadUpdate(
+        channel(onProgress) as unknown as Channel<UpdateProgress_Deserialize>,
+      ),
+    ),
+  install: () => call(commands.installUpdate),
+  channel: () => commands.updateChannel(),
+  setChannel: (chosen) => call(() => commands.setUpdateChannel(chosen)),
 };
 
 /** The interviews scheduled for the signed-in candidate. */

@@ -5,3 +5,4 @@ pub mod app;
 pub mod home;
 pub mod live;
 pub mod review;
+pub mod updates;

@@ -1,0 +1,98 @@
+import { cleanup, fireEvent, render, screen, waitFor } from "@solidjs/testing-library";
+import { afterEach, describe, expect, it } from "vitest";
+import type { InstallView, Outcome, UpdateCheckView, UpdatesApi } from "./ipc";
+import { megabytes, Updates } from "./Updates";
+
+afterEach(cleanup);
+
+const ok = <T,>(value: T): Promise<Outcome<T>> => Promise.resolve({ ok: true, value });
+
+const available: UpdateCheckView = {
+  state: "available",
+  version: "1.2.0",
+  current: "0.1.0",
+  notes: "Faster search.",
+  published: null,
+  install: "in_place",
+};
+
+function api(overrides: Partial<UpdatesApi> = {}): UpdatesApi {
+  return {
+    check: () => ok(available),
+    download: (onProgress) => {
+      onProgress({ downloaded: 512 * 1024, total: 1024 * 1024 });
+      onProgress({ downloaded: 1024 * 1024, total: 1024 * 1024 });
+      return ok("1.2.0");
+    },
+    install: () => ok<InstallView>({ state: "restarting" }),
+    channel: () => Promise.resolve("stable"),
+    setChannel: (channel) => ok(channel),
+    ...overrides,
+  };
+}
+
+describe("updates", () => {
+  it("offers a newer version at launch and shows the download's progress until verified", async () => {
+    render(() => <Updates api={api()} />);
+    await waitFor(() =>
+      expect(screen.getByTestId("update-status").textContent).toContain("1.2.0 is available"),
+    );
+    expect(screen.getByTestId("update-notes").textContent).toBe("Faster search.");
+    fireEvent.click(screen.getByTestId("update-download"));
+    await waitFor(() =>
+      expect(screen.getByTestId("update-status").textContent).toContain("verified"),
+    );
+    const bar = screen.getByTestId("update-progress") as HTMLProgressElement;
+    expect([bar.value, bar.max]).toEqual([1024 * 1024, 1024 * 1024]);
+    expect(screen.getByTestId("update-install")).toBeTruthy();
+  });
+
+  it("waits for the interview to end before installing", async () => {
+    render(() => <Updates api={api({ install: () => ok<InstallView>({ state: "deferred" }) })} />);
+    fireEvent.click(await screen.findByTestId("update-download"));
+    fireEvent.click(await screen.findByTestId("update-install"));
+    await waitFor(() =>
+      expect(screen.getByTestId("update-status").textContent).toContain("interview ends"),
+    );
+  });
+
+  it("shows a refused download and lets the user try again", async () => {
+    render(() => (
+      <Updates
+        api={api({
+          download: () =>
+            Promise.resolve({
+              ok: false,
+              error: { code: "update_refused", message: "not signed with Viva's release key" },
+            }),
+        })}
+      />
+    ));
+    fireEvent.click(await screen.findByTestId("update-download"));
+    await waitFor(() =>
+      expect(screen.getByTestId("update-error").textContent).toContain("release key"),
+    );
+    expect(screen.queryByTestId("update-install")).toBeNull();
+    expect(screen.getByTestId("update-download")).toBeTruthy();
+  });
+
+  it("explains that a .deb install updates through the package manager", async () => {
+    render(() => (
+      <Updates api={api({ check: () => ok({ ...available, install: "package_manager" }) })} />
+    ));
+    await waitFor(() =>
+      expect(screen.getByTestId("updates").textContent).toContain("package manager"),
+    );
+    expect(screen.queryByTestId("update-download")).toBeNull();
+  });
+
+  it("says when Viva is up to date", async () => {
+    render(() => (
+      <Updates api={api({ check: () => ok({ state: "up_to_date", current: "0.1.0" }) })} />
+    ));
+    await waitFor(() =>
+      expect(screen.getByTestId("update-status").textContent).toBe("Viva 0.1.0 is up to date."),
+    );
+    expect(megabytes(1.5 * 1024 * 1024)).toBe("1.5 MB");
+  });
+});

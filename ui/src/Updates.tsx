@@ -1,0 +1,187 @@
+import { createSignal, onMount, Show } from "solid-js";
+import type { UpdateChannel, UpdateCheckView, UpdatesApi } from "./ipc";
+
+type Available = Extract<UpdateCheckView, { state: "available" }>;
+
+type Phase =
+  | { kind: "idle" }
+  | { kind: "checking" }
+  | { kind: "up_to_date"; current: string }
+  | { kind: "available" }
+  | { kind: "downloading" }
+  | { kind: "verified" }
+  | { kind: "deferred" };
+
+const MB = 1024 * 1024;
+
+/** Bytes as people read them: `1.4 MB`. */
+export function megabytes(bytes: number): string {
+  return `${(bytes / MB).toFixed(1)} MB`;
+}
+
+/**
+ * Updates: checked at launch (the core keeps to at most every six hours) and when asked; a newer
+ * version shows its notes, downloads with a progress bar, is verified against Viva's release
+ * key, and installs with a restart — after the interview when one is under way.
+ */
+export function Updates(props: { api: UpdatesApi }) {
+  const [phase, setPhase] = createSignal<Phase>({ kind: "idle" });
+  const [found, setFound] = createSignal<Available | undefined>();
+  const [error, setError] = createSignal<string | undefined>();
+  const [progress, setProgress] = createSignal<{ done: number; total: number | undefined }>();
+  const [channel, setChannel] = createSignal<UpdateChannel>("stable");
+
+  const check = async (manual: boolean) => {
+    setError(undefined);
+    setPhase({ kind: "checking" });
+    setProgress(undefined);
+    const result = await props.api.check(manual);
+    if (!result.ok) {
+      setPhase({ kind: "idle" });
+      setError(result.error.message);
+      return;
+    }
+    const view = result.value;
+    if (view.state === "available") {
+      setFound(view);
+      setPhase({ kind: "available" });
+    } else if (view.state === "up_to_date") {
+      setFound(undefined);
+      setPhase({ kind: "up_to_date", current: view.current });
+    } else setPhase({ kind: "idle" });
+  };
+
+  const download = async () => {
+    setError(undefined);
+    setPhase({ kind: "downloading" });
+    setProgress({ done: 0, total: undefined });
+    const result = await props.api.download((p) =>
+      setProgress({ done: p.downloaded ?? 0, total: p.total ?? undefined }),
+    );
+    if (result.ok) setPhase({ kind: "verified" });
+    else {
+      setPhase({ kind: "available" });
+      setError(result.error.message);
+    }
+  };
+
+  const install = async () => {
+    setError(undefined);
+    const result = await props.api.install();
+    if (!result.ok) setError(result.error.message);
+    else if (result.value.state === "deferred") setPhase({ kind: "deferred" });
+  };
+
+  const choose = async (chosen: UpdateChannel) => {
+    const result = await props.api.setChannel(chosen);
+    if (result.ok) {
+      setChannel(result.value);
+      await check(true);
+    } else setError(result.error.message);
+  };
+
+  onMount(async () => {
+    setChannel(await props.api.channel());
+    await check(false);
+  });
+
+  const status = (): string => {
+    const current = phase();
+    const update = found();
+    switch (current.kind) {
+      case "checking":
+        return "Checking for updates…";
+      case "up_to_date":
+        return `Viva ${current.current} is up to date.`;
+      case "available":
+        return update ? `Viva ${update.version} is available (you have ${update.current}).` : "";
+      case "downloading":
+        return update ? `Downloading Viva ${update.version}…` : "Downloading…";
+      case "verified":
+        return update ? `Viva ${update.version} is downloaded and verified.` : "";
+      case "deferred":
+        return "The update installs when your interview ends.";
+      default:
+        return "";
+    }
+  };
+
+  return (
+    <section class="updates" aria-labelledby="updates-title" data-testid="updates">
+      <h2 id="updates-title">Updates</h2>
+      <p aria-live="polite" data-testid="update-status">
+        {status()}
+      </p>
+      <Show when={found()}>
+        {(update) => (
+          <>
+            <Show when={update().notes.trim() !== ""}>
+              <pre class="notes" data-testid="update-notes">
+                {update().notes}
+              </pre>
+            </Show>
+            <Show when={update().install === "package_manager"}>
+              <p class="muted">
+                Viva was installed from a .deb package: update it with your package manager.
+              </p>
+            </Show>
+          </>
+        )}
+      </Show>
+      <Show when={progress()}>
+        {(shown) => (
+          <p>
+            <progress
+              value={shown().done}
+              max={shown().total ?? undefined}
+              data-testid="update-progress"
+              aria-label="Download progress"
+            />{" "}
+            <span class="muted">
+              {megabytes(shown().done)}
+              {shown().total ? ` of ${megabytes(shown().total ?? 0)}` : ""}
+            </span>
+          </p>
+        )}
+      </Show>
+      <Show when={error()}>
+        {(message) => (
+          <p class="error" role="alert" data-testid="update-error">
+            {message()}
+          </p>
+        )}
+      </Show>
+      <div class="actions">
+        <Show when={phase().kind === "available" && found()?.install !== "package_manager"}>
+          <button type="button" onClick={download} data-testid="update-download">
+            Download and verify
+          </button>
+        </Show>
+        <Show when={phase().kind === "verified"}>
+          <button type="button" onClick={install} data-testid="update-install">
+            Install and restart
+          </button>
+        </Show>
+        <button
+          type="button"
+          onClick={() => check(true)}
+          disabled={phase().kind === "checking" || phase().kind === "downloading"}
+          data-testid="update-check"
+        >
+          Check for updates
+        </button>
+        <label class="inline">
+          Channel
+          <select
+            value={channel()}
+            onChange={(event) => choose(event.currentTarget.value as UpdateChannel)}
+            data-testid="update-channel"
+          >
+            <option value="stable">Stable</option>
+            <option value="beta">Beta</option>
+          </select>
+        </label>
+      </div>
+    </section>
+  );
+}
