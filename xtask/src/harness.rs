@@ -211,12 +211,19 @@ impl Harness {
         // Kept with the run's artifacts: a test that loses the sound server quotes its tail.
         let pulse_log = self.artifacts.join("pulseaudio.log");
         self.set("VIVA_E2E_PULSE_LOG", &pulse_log);
+        // One cookie for the server and every client. Without a cookie file the server keeps an
+        // in-memory key, and cpal's PulseAudio client then sends an empty one, which PulseAudio
+        // treats as a protocol error: every device test would silently fall back to ALSA.
+        let cookie =
+            PathBuf::from(self.get("XDG_CONFIG_HOME").unwrap_or_default()).join("pulse/cookie");
+        write_pulse_cookie(&cookie)?;
+        self.set("PULSE_COOKIE", &cookie);
         let mut pulse = Command::new("pulseaudio");
         pulse
             .args(["--daemonize=no", "-n", "--exit-idle-time=-1", "--system=false", "--disallow-exit"])
             .arg(format!("--log-target=file:{}", pulse_log.display()))
             .arg("--log-level=notice")
-            .args(["-L", "module-native-protocol-unix"])
+            .args(["-L", &format!("module-native-protocol-unix auth-cookie={}", cookie.display())])
             .args(["-L", &format!("module-null-sink sink_name={MIC_SINK} rate=48000 sink_properties=device.description=Viva-virtual-microphone")])
             // What the app plays goes to its own sink: were it the microphone's, the
             // interviewer would hear itself and stop mid-question.
@@ -455,4 +462,25 @@ fn wait_until(timeout: Duration, mut ready: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(50));
     }
     ready()
+}
+
+/// Writes a fresh 256-byte PulseAudio authentication cookie (owner-only), read from the
+/// kernel's random source so no key is ever committed or reused between runs.
+fn write_pulse_cookie(path: &Path) -> Result<()> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    let mut key = [0u8; 256];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut key)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(&key)?;
+    Ok(())
 }
