@@ -44,6 +44,7 @@ fn main() {
         "install_update",
         "update_channel",
         "set_update_channel",
+        "watch_menu",
     ]);
     if let Err(error) =
         tauri_build::try_build(tauri_build::Attributes::new().app_manifest(manifest))

@@ -6,6 +6,7 @@ pub mod commands;
 pub mod error;
 pub mod live;
 mod logging;
+pub mod menu;
 pub mod settings;
 pub mod transcripts;
 
@@ -47,6 +48,7 @@ pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
         commands::updates::install_update,
         commands::updates::update_channel,
         commands::updates::set_update_channel,
+        menu::watch_menu,
     ])
 }
 
@@ -85,6 +87,9 @@ pub fn run() -> Result<(), tauri::Error> {
             app.manage(transcripts::TranscriptState::open(&data_dir));
             app.manage(live::LiveState::default());
             app.manage(commands::updates::UpdateState::default());
+            app.manage(menu::MenuState::default());
+            app.set_menu(menu::build(app.handle())?)?;
+            app.on_menu_event(menu::on_event);
             let config_dir = app.path().app_config_dir()?;
             app.manage(account::AccountState::new(settings::SettingsFile::new(
                 &config_dir,

@@ -1,88 +1,154 @@
-//! Auto-update in the real app against a local update server, with a release key made for the
+//! Auto-update in the real app against a local update server serving what the release tooling
+//! (`viva_release::publish`, run by `cargo xtask release`) wrote, signed with a key made for the
 //! test: a newer version is offered at launch, downloads with progress shown and a verified
 //! signature; a tampered build is refused; a malformed manifest, an older or equal version, a
-//! 204 and a server that is gone each get a clear answer and no crash.
+//! 204 and a server that is gone each get a clear answer and no crash; an install chosen during
+//! an interview waits for its end.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Tests fail loudly by design.
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{Response, StatusCode};
 use axum::routing::get;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use viva_e2e::{App, Harness};
+use viva_release::{Channel, Release, ReleaseKey, manifest_path, publish};
 
-/// What the update server answers.
+/// What the update server answers for a manifest.
+#[derive(Clone)]
+enum Answer {
+    /// The site's own `latest.json`, as `cargo xtask release` wrote it.
+    Published,
+    /// This status and body instead.
+    Instead(u16, String),
+}
+
+/// The update site: the folder `viva_release::publish` (what `cargo xtask release` runs)
+/// wrote, served as it would be from releases.viva.app, with ways to misbehave.
 #[derive(Clone)]
 struct Served {
-    status: u16,
-    manifest: String,
-    artifact: Vec<u8>,
+    site: PathBuf,
+    answer: Answer,
+    /// One byte added to every download, its signature unchanged.
+    tampered: bool,
 }
 
 type Shared = Arc<Mutex<Served>>;
 
-async fn manifest(State(served): State<Shared>) -> Response<Body> {
+fn respond(status: u16, body: Vec<u8>) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-length", body.len())
+        .body(Body::from(body))
+        .unwrap()
+}
+
+async fn manifest(State(served): State<Shared>, Path(channel): Path<String>) -> Response<Body> {
     let served = served.lock().unwrap().clone();
-    Response::builder()
-        .status(served.status)
-        .header("content-type", "application/json")
-        .body(Body::from(served.manifest))
-        .unwrap()
-}
-
-async fn artifact(State(served): State<Shared>) -> Response<Body> {
-    let bytes = served.lock().unwrap().artifact.clone();
-    Response::builder()
-        .status(StatusCode::OK)
-        .header("content-length", bytes.len())
-        .body(Body::from(bytes))
-        .unwrap()
-}
-
-/// A release key pair made now: the public half as the app takes it, and a signer.
-struct ReleaseKey(minisign::KeyPair);
-
-impl ReleaseKey {
-    fn new() -> Self {
-        Self(minisign::KeyPair::generate_unencrypted_keypair().unwrap())
-    }
-
-    /// The public key as `plugins.updater.pubkey` holds it: the key file, base64.
-    fn public(&self) -> String {
-        STANDARD.encode(self.0.pk.to_box().unwrap().to_string())
-    }
-
-    /// `bytes`' signature as a manifest carries it: the `.sig` file, base64.
-    fn sign(&self, bytes: &[u8]) -> String {
-        let signature = minisign::sign(
-            Some(&self.0.pk),
-            &self.0.sk,
-            std::io::Cursor::new(bytes),
-            Some("viva test release"),
-            None,
-        )
-        .unwrap();
-        STANDARD.encode(signature.to_string())
-    }
-}
-
-fn manifest_for(version: &str, signature: &str, url: &str) -> String {
-    serde_json::json!({
-        "version": version,
-        "notes": "Faster transcript search.\nFixes a crash when the microphone is unplugged.",
-        "pub_date": "2026-11-20T10:00:00Z",
-        "platforms": {
-            "linux-x86_64": { "signature": signature, "url": url },
-            "windows-x86_64": { "signature": signature, "url": url },
-            "darwin-aarch64": { "signature": signature, "url": url }
+    match served.answer {
+        Answer::Instead(status, body) => respond(status, body.into_bytes()),
+        Answer::Published => {
+            let channel = channel.parse::<Channel>().unwrap();
+            match std::fs::read(manifest_path(&served.site, channel)) {
+                Ok(bytes) => respond(200, bytes),
+                Err(_) => respond(404, Vec::new()),
+            }
         }
-    })
-    .to_string()
+    }
+}
+
+async fn download(
+    State(served): State<Shared>,
+    Path((version, file)): Path<(String, String)>,
+) -> Response<Body> {
+    let served = served.lock().unwrap().clone();
+    match std::fs::read(served.site.join("download").join(version).join(file)) {
+        Ok(mut bytes) => {
+            if served.tampered {
+                bytes.push(0);
+            }
+            respond(200, bytes)
+        }
+        Err(_) => respond(StatusCode::NOT_FOUND.as_u16(), Vec::new()),
+    }
+}
+
+/// A release of `version` published into a fresh site with a key made now, and a server for
+/// it on loopback. The build is a megabyte, so its download arrives in many pieces.
+struct UpdateServer {
+    served: Shared,
+    address: std::net::SocketAddr,
+    key: ReleaseKey,
+    build: Vec<u8>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl UpdateServer {
+    async fn start(version: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let key = ReleaseKey::generate_for_tests().unwrap();
+        let build: Vec<u8> = (0..1_048_576_u32).map(|i| (i % 251) as u8).collect();
+        // An AppImage answers `linux-x86_64`, what a build from source (this test's) asks for.
+        let bundle = dir.path().join(format!("Viva_{version}_amd64.AppImage"));
+        std::fs::write(&bundle, &build).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let site = dir.path().join("site");
+        let release = Release {
+            version: version.parse().unwrap(),
+            channel: Channel::Stable,
+            notes: "Faster transcript search.\nFixes a crash when the microphone is unplugged."
+                .into(),
+            pub_date: "2026-11-20T10:00:00Z".into(),
+            base_url: format!("http://{address}"),
+        };
+        publish(&site, &[bundle], &key, &release).unwrap();
+        let served: Shared = Arc::new(Mutex::new(Served {
+            site,
+            answer: Answer::Published,
+            tampered: false,
+        }));
+        let router = axum::Router::new()
+            .route("/updates/{channel}/latest.json", get(manifest))
+            .route("/download/{version}/{file}", get(download))
+            .with_state(served.clone());
+        let server = tokio::spawn(async move { axum::serve(listener, router).await });
+        Self {
+            served,
+            address,
+            key,
+            build,
+            server,
+            _dir: dir,
+        }
+    }
+
+    /// Starts the app pointed at this server and trusting this key.
+    async fn launch(&self, harness: &Harness) -> App {
+        let url = format!("http://{}/updates/{{channel}}/latest.json", self.address);
+        let public = self.key.public_key();
+        harness
+            .launch_app_with(&[
+                ("VIVA_UPDATE_URL", url.as_str()),
+                ("VIVA_UPDATE_PUBKEY", public.as_str()),
+            ])
+            .await
+            .unwrap()
+    }
+
+    /// The published manifest with another version.
+    fn manifest_as(&self, version: &str) -> String {
+        let site = self.served.lock().unwrap().site.clone();
+        let text = std::fs::read_to_string(manifest_path(&site, Channel::Stable)).unwrap();
+        let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        json["version"] = version.into();
+        json.to_string()
+    }
 }
 
 async fn check(app: &App) {
@@ -102,32 +168,10 @@ async fn says(app: &App, testid: &str, expected: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_update_is_offered_downloaded_and_verified_and_a_bad_one_refused() {
     let harness = Harness::from_env().unwrap();
-    let key = ReleaseKey::new();
-    // A megabyte, so the download arrives in many pieces.
-    let build: Vec<u8> = (0..1_048_576_u32).map(|i| (i % 251) as u8).collect();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let artifact_url = format!("http://{address}/viva_1.2.0_amd64.AppImage");
-    let served: Shared = Arc::new(Mutex::new(Served {
-        status: 200,
-        manifest: manifest_for("1.2.0", &key.sign(&build), &artifact_url),
-        artifact: build.clone(),
-    }));
-    let router = axum::Router::new()
-        .route("/{channel}/latest.json", get(manifest))
-        .route("/viva_1.2.0_amd64.AppImage", get(artifact))
-        .with_state(served.clone());
-    let server = tokio::spawn(async move { axum::serve(listener, router).await });
-
-    let url = format!("http://{address}/{{channel}}/latest.json");
-    let public = key.public();
-    let app = harness
-        .launch_app_with(&[
-            ("VIVA_UPDATE_URL", url.as_str()),
-            ("VIVA_UPDATE_PUBKEY", public.as_str()),
-        ])
-        .await
-        .unwrap();
+    let server = UpdateServer::start("1.2.0").await;
+    let build = server.build.clone();
+    let served = server.served.clone();
+    let app = server.launch(&harness).await;
 
     // Offered at launch, with its notes.
     let offered = says(&app, "update-status", "1.2.0").await;
@@ -153,36 +197,75 @@ async fn a_signed_update_is_offered_downloaded_and_verified_and_a_bad_one_refuse
     says(&app, "update-error", "not installed from a package").await;
 
     // A tampered build (one byte added, the signature unchanged) is refused.
-    served.lock().unwrap().artifact.push(0);
+    served.lock().unwrap().tampered = true;
     check(&app).await;
     says(&app, "update-status", "1.2.0").await;
     app.click("update-download").await.unwrap();
     says(&app, "update-error", "not signed with Viva's release key").await;
 
     // A malformed manifest, the same version, and 204 (nothing new).
-    served.lock().unwrap().manifest = "{\"version\": ".into();
+    served.lock().unwrap().answer = Answer::Instead(200, "{\"version\": ".into());
     check(&app).await;
     says(&app, "update-error", "cannot be read").await;
-    {
-        let mut served = served.lock().unwrap();
-        served.manifest = manifest_for("0.1.0", &key.sign(&build), &artifact_url);
-    }
+    served.lock().unwrap().answer = Answer::Instead(200, server.manifest_as("0.1.0"));
     check(&app).await;
     says(&app, "update-status", "up to date").await;
-    {
-        let mut served = served.lock().unwrap();
-        served.status = 204;
-        served.manifest = String::new();
-    }
+    served.lock().unwrap().answer = Answer::Instead(204, String::new());
     check(&app).await;
     says(&app, "update-status", "up to date").await;
 
     // The server gone: a clear message, and Viva carries on.
-    server.abort();
-    let _ = server.await;
+    server.server.abort();
+    let _ = server.server.await;
     check(&app).await;
     says(&app, "update-error", "cannot be reached").await;
     let version = app.text_of("[data-testid=app-version]").await.unwrap();
     assert_eq!(version, "0.1.0");
+    app.quit().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_chosen_during_an_interview_installs_only_after_it_ends() {
+    let harness = Harness::from_env().unwrap();
+    let server = UpdateServer::start("1.2.0").await;
+    let app = server.launch(&harness).await;
+
+    // Found at launch and downloaded before the interview.
+    says(&app, "update-status", "1.2.0").await;
+    app.click("update-download").await.unwrap();
+    says(&app, "update-status", "verified").await;
+
+    app.open_offline_preflight().await.unwrap();
+    if app
+        .attribute("[data-testid=text-mode]", "checked")
+        .await
+        .as_deref()
+        != Some("true")
+    {
+        app.click("text-mode").await.unwrap();
+    }
+    app.click("start-interview").await.unwrap();
+    app.answer_first_question_in_text("I keep a list of what users notice first.")
+        .await
+        .unwrap();
+
+    // Mid-interview the bar offers to install after the call; choosing it does not interrupt.
+    let offer = app.text_of("[data-testid=update-install]").await.unwrap();
+    assert_eq!(offer, "Install when the interview ends");
+    app.click("update-install").await.unwrap();
+    says(&app, "update-status", "installs when your interview ends").await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        app.text_of("[data-testid=update-error]").await.is_err(),
+        "nothing was installed during the call"
+    );
+    app.answer_first_question_in_text("And I measure before I change anything.")
+        .await
+        .unwrap();
+
+    // The call ends: the install goes ahead. This copy was not installed from a package, so
+    // installing is where it stops, with the reason.
+    app.end_interview().await.unwrap();
+    says(&app, "update-error", "not installed from a package").await;
     app.quit().await.unwrap();
 }

@@ -97,7 +97,6 @@ export function App() {
             </Match>
             <Match when={info()}>{(result) => <AboutPanel result={result()} />}</Match>
           </Switch>
-          <Updates api={updatesApi} />
         </Match>
         <Match when={screen().kind === "preflight" && screen()}>
           {(current) => (
@@ -160,6 +159,11 @@ export function App() {
           }}
         </Match>
       </Switch>
+      <Updates
+        api={updatesApi}
+        live={screen().kind === "room"}
+        compact={screen().kind !== "home"}
+      />
     </main>
   );
 }

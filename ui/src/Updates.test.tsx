@@ -1,4 +1,5 @@
 import { cleanup, fireEvent, render, screen, waitFor } from "@solidjs/testing-library";
+import { createSignal } from "solid-js";
 import { afterEach, describe, expect, it } from "vitest";
 import type { InstallView, Outcome, UpdateCheckView, UpdatesApi } from "./ipc";
 import { megabytes, Updates } from "./Updates";
@@ -27,6 +28,7 @@ function api(overrides: Partial<UpdatesApi> = {}): UpdatesApi {
     install: () => ok<InstallView>({ state: "restarting" }),
     channel: () => Promise.resolve("stable"),
     setChannel: (channel) => ok(channel),
+    watchMenu: () => {},
     ...overrides,
   };
 }
@@ -47,13 +49,71 @@ describe("updates", () => {
     expect(screen.getByTestId("update-install")).toBeTruthy();
   });
 
-  it("waits for the interview to end before installing", async () => {
-    render(() => <Updates api={api({ install: () => ok<InstallView>({ state: "deferred" }) })} />);
+  it("stays out of an interview with nothing to act on, and never installs unasked", async () => {
+    const [live, setLive] = createSignal(true);
+    const asked: boolean[] = [];
+    const updates = api({
+      install: () => {
+        // The core defers while the call is live.
+        asked.push(live());
+        return ok<InstallView>({ state: live() ? "deferred" : "restarting" });
+      },
+    });
+    render(() => <Updates api={updates} live={live()} compact />);
+    // Nothing to act on yet: the compact bar stays out of the interview's way.
+    await waitFor(() => expect(asked).toEqual([]));
+    expect(screen.queryByTestId("updates")).toBeNull();
+    setLive(false);
+    setLive(true);
+    expect(asked).toEqual([]);
+  });
+
+  it("installs after the interview a download verified during it", async () => {
+    const [live, setLive] = createSignal(false);
+    const asked: boolean[] = [];
+    const updates = api({
+      install: () => {
+        asked.push(live());
+        return ok<InstallView>({ state: live() ? "deferred" : "restarting" });
+      },
+    });
+    render(() => <Updates api={updates} live={live()} />);
     fireEvent.click(await screen.findByTestId("update-download"));
-    fireEvent.click(await screen.findByTestId("update-install"));
+    setLive(true);
+    const install = await screen.findByTestId("update-install");
+    expect(install.textContent).toBe("Install when the interview ends");
+    fireEvent.click(install);
     await waitFor(() =>
       expect(screen.getByTestId("update-status").textContent).toContain("interview ends"),
     );
+    expect(asked).toEqual([true]);
+    setLive(false);
+    await waitFor(() => expect(asked).toEqual([true, false]));
+  });
+
+  it("comes up on any screen when the menu asks, and checks the server", async () => {
+    let menu = () => {};
+    const manual: boolean[] = [];
+    const updates = api({
+      check: (asked) => {
+        manual.push(asked);
+        return ok({ state: "up_to_date", current: "0.1.0" });
+      },
+      watchMenu: (listener) => {
+        menu = listener;
+      },
+    });
+    render(() => <Updates api={updates} compact />);
+    await waitFor(() => expect(manual).toEqual([false]));
+    expect(screen.queryByTestId("updates")).toBeNull();
+    menu();
+    await waitFor(() =>
+      expect(screen.getByTestId("update-status").textContent).toBe("Viva 0.1.0 is up to date."),
+    );
+    expect(manual).toEqual([false, true]);
+    expect(screen.queryByTestId("update-channel")).toBeNull();
+    fireEvent.click(screen.getByTestId("update-dismiss"));
+    expect(screen.queryByTestId("updates")).toBeNull();
   });
 
   it("shows a refused download and lets the user try again", async () => {

@@ -1,4 +1,4 @@
-import { createSignal, onMount, Show } from "solid-js";
+import { createEffect, createSignal, on, onMount, Show } from "solid-js";
 import type { UpdateChannel, UpdateCheckView, UpdatesApi } from "./ipc";
 
 type Available = Extract<UpdateCheckView, { state: "available" }>;
@@ -20,16 +20,21 @@ export function megabytes(bytes: number): string {
 }
 
 /**
- * Updates: checked at launch (the core keeps to at most every six hours) and when asked; a newer
- * version shows its notes, downloads with a progress bar, is verified against Viva's release
- * key, and installs with a restart — after the interview when one is under way.
+ * Updates: checked at launch (the core keeps to at most every six hours) and when asked (the
+ * menu's "Check for Updates…", or the button); a newer version shows its notes, downloads with
+ * a progress bar, is verified against Viva's release key, and installs with a restart — after
+ * the interview when one is under way. Mounted once for the whole window: `compact` (every
+ * screen but home) shows it only while there is something to act on; `live` is true while an
+ * interview is under way, and its end carries out an install that was waiting for it.
  */
-export function Updates(props: { api: UpdatesApi }) {
+export function Updates(props: { api: UpdatesApi; live?: boolean; compact?: boolean }) {
   const [phase, setPhase] = createSignal<Phase>({ kind: "idle" });
   const [found, setFound] = createSignal<Available | undefined>();
   const [error, setError] = createSignal<string | undefined>();
   const [progress, setProgress] = createSignal<{ done: number; total: number | undefined }>();
   const [channel, setChannel] = createSignal<UpdateChannel>("stable");
+  // Asked from the menu: shown on any screen until dismissed.
+  const [asked, setAsked] = createSignal(false);
 
   const check = async (manual: boolean) => {
     setError(undefined);
@@ -68,9 +73,21 @@ export function Updates(props: { api: UpdatesApi }) {
   const install = async () => {
     setError(undefined);
     const result = await props.api.install();
-    if (!result.ok) setError(result.error.message);
-    else if (result.value.state === "deferred") setPhase({ kind: "deferred" });
+    if (!result.ok) {
+      setPhase({ kind: "verified" });
+      setError(result.error.message);
+    } else if (result.value.state === "deferred") setPhase({ kind: "deferred" });
   };
+
+  // The interview that held the install back has ended: install now.
+  createEffect(
+    on(
+      () => props.live ?? false,
+      (live, wasLive) => {
+        if (wasLive && !live && phase().kind === "deferred") void install();
+      },
+    ),
+  );
 
   const choose = async (chosen: UpdateChannel) => {
     const result = await props.api.setChannel(chosen);
@@ -81,9 +98,19 @@ export function Updates(props: { api: UpdatesApi }) {
   };
 
   onMount(async () => {
+    props.api.watchMenu(() => {
+      setAsked(true);
+      void check(true);
+    });
     setChannel(await props.api.channel());
     await check(false);
   });
+
+  const shown = () => {
+    if (!props.compact || asked()) return true;
+    const kind = phase().kind;
+    return kind === "downloading" || kind === "verified" || kind === "deferred";
+  };
 
   const status = (): string => {
     const current = phase();
@@ -107,81 +134,100 @@ export function Updates(props: { api: UpdatesApi }) {
   };
 
   return (
-    <section class="updates" aria-labelledby="updates-title" data-testid="updates">
-      <h2 id="updates-title">Updates</h2>
-      <p aria-live="polite" data-testid="update-status">
-        {status()}
-      </p>
-      <Show when={found()}>
-        {(update) => (
-          <>
-            <Show when={update().notes.trim() !== ""}>
-              <pre class="notes" data-testid="update-notes">
-                {update().notes}
-              </pre>
-            </Show>
-            <Show when={update().install === "package_manager"}>
-              <p class="muted">
-                Viva was installed from a .deb package: update it with your package manager.
-              </p>
-            </Show>
-          </>
-        )}
-      </Show>
-      <Show when={progress()}>
-        {(shown) => (
-          <p>
-            <progress
-              value={shown().done}
-              max={shown().total ?? undefined}
-              data-testid="update-progress"
-              aria-label="Download progress"
-            />{" "}
-            <span class="muted">
-              {megabytes(shown().done)}
-              {shown().total ? ` of ${megabytes(shown().total ?? 0)}` : ""}
-            </span>
-          </p>
-        )}
-      </Show>
-      <Show when={error()}>
-        {(message) => (
-          <p class="error" role="alert" data-testid="update-error">
-            {message()}
-          </p>
-        )}
-      </Show>
-      <div class="actions">
-        <Show when={phase().kind === "available" && found()?.install !== "package_manager"}>
-          <button type="button" onClick={download} data-testid="update-download">
-            Download and verify
-          </button>
+    <Show when={shown()}>
+      <section
+        class="updates"
+        classList={{ compact: props.compact ?? false }}
+        aria-labelledby="updates-title"
+        data-testid="updates"
+      >
+        <h2 id="updates-title">Updates</h2>
+        <p aria-live="polite" data-testid="update-status">
+          {status()}
+        </p>
+        <Show when={found()}>
+          {(update) => (
+            <>
+              <Show when={update().notes.trim() !== ""}>
+                <pre class="notes" data-testid="update-notes">
+                  {update().notes}
+                </pre>
+              </Show>
+              <Show when={update().install === "package_manager"}>
+                <p class="muted">
+                  Viva was installed from a .deb package: update it with your package manager.
+                </p>
+              </Show>
+            </>
+          )}
         </Show>
-        <Show when={phase().kind === "verified"}>
-          <button type="button" onClick={install} data-testid="update-install">
-            Install and restart
-          </button>
+        <Show when={progress()}>
+          {(shown) => (
+            <p>
+              <progress
+                value={shown().done}
+                max={shown().total ?? undefined}
+                data-testid="update-progress"
+                aria-label="Download progress"
+              />{" "}
+              <span class="muted">
+                {megabytes(shown().done)}
+                {shown().total ? ` of ${megabytes(shown().total ?? 0)}` : ""}
+              </span>
+            </p>
+          )}
         </Show>
-        <button
-          type="button"
-          onClick={() => check(true)}
-          disabled={phase().kind === "checking" || phase().kind === "downloading"}
-          data-testid="update-check"
-        >
-          Check for updates
-        </button>
-        <label class="inline">
-          Channel
-          <select
-            value={channel()}
-            onChange={(event) => choose(event.currentTarget.value as UpdateChannel)}
-            data-testid="update-channel"
+        <Show when={error()}>
+          {(message) => (
+            <p class="error" role="alert" data-testid="update-error">
+              {message()}
+            </p>
+          )}
+        </Show>
+        <div class="actions">
+          <Show when={phase().kind === "available" && found()?.install !== "package_manager"}>
+            <button type="button" onClick={download} data-testid="update-download">
+              Download and verify
+            </button>
+          </Show>
+          <Show when={phase().kind === "verified"}>
+            <button type="button" onClick={install} data-testid="update-install">
+              {props.live ? "Install when the interview ends" : "Install and restart"}
+            </button>
+          </Show>
+          <button
+            type="button"
+            onClick={() => check(true)}
+            disabled={phase().kind === "checking" || phase().kind === "downloading"}
+            data-testid="update-check"
           >
-            <option value="stable">Stable</option>
-            <option value="beta">Beta</option>
-          </select>
-        </label>
-      </div>
-    </section>
+            Check for updates
+          </button>
+          <Show when={!props.compact}>
+            <label class="inline">
+              Channel
+              <select
+                value={channel()}
+                onChange={(event) => choose(event.currentTarget.value as UpdateChannel)}
+                data-testid="update-channel"
+              >
+                <option value="stable">Stable</option>
+                <option value="beta">Beta</option>
+              </select>
+            </label>
+          </Show>
+          <Show when={props.compact && asked()}>
+            <button
+              type="button"
+              class="secondary"
+              onClick={() => setAsked(false)}
+              data-testid="update-dismiss"
+            >
+              Close
+            </button>
+          </Show>
+        </div>
+      </section>
+    </Show>
   );
 }

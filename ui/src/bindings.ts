@@ -93,6 +93,8 @@ export const commands = {
 	updateChannel: () => __TAURI_INVOKE<UpdateChannel>("update_channel"),
 	/**  Chooses the channel updates come from; the next check asks it. */
 	setUpdateChannel: (channel: UpdateChannel) => typedError<UpdateChannel, AppError>(__TAURI_INVOKE("set_update_channel", { channel })),
+	/**  Registers where menu choices go (a reloaded window registers again and replaces the old). */
+	watchMenu: (onRequest: Channel<MenuRequest>) => __TAURI_INVOKE<void>("watch_menu", { onRequest }),
 };
 
 /* Types */
@@ -471,6 +473,9 @@ export type LiveUpdate_Serialize = { type: "state"; state: StateView } |
 microphoneLost: boolean } | 
 /**  A line could not be saved on this computer. */
 { type: "not_saved"; message: string } | { type: "ended"; ended: EndedView_Serialize };
+
+/**  A menu choice the UI carries out. */
+export type MenuRequest = "check_for_updates";
 
 /**  A microphone in the picker. */
 export type MicrophoneView = {

@@ -110,6 +110,7 @@ import type {
   LevelView,
   LiveUpdate_Deserialize,
   LiveUpdate_Serialize,
+  MenuRequest,
   ModelSetupView,
   PreflightView_Serialize,
   ScheduleRequest,
@@ -188,6 +189,8 @@ export interface UpdatesApi {
   install(): Promise<Outcome<InstallView>>;
   channel(): Promise<UpdateChannel>;
   setChannel(channel: UpdateChannel): Promise<Outcome<UpdateChannel>>;
+  /** Calls `listener` each time the menu's "Check for Updates…" is chosen. */
+  watchMenu(listener: () => void): void;
 }
 
 export const updatesApi: UpdatesApi = {
@@ -201,6 +204,13 @@ export const updatesApi: UpdatesApi = {
   install: () => call(commands.installUpdate),
   channel: () => commands.updateChannel(),
   setChannel: (chosen) => call(() => commands.setUpdateChannel(chosen)),
+  watchMenu: (listener) => {
+    void commands.watchMenu(
+      channel<MenuRequest>((request) => {
+        if (request === "check_for_updates") listener();
+      }) as unknown as Channel<MenuRequest>,
+    );
+  },
 };
 
 /** The interviews scheduled for the signed-in candidate. */

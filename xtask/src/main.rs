@@ -2,6 +2,7 @@
 //! and runs every check and test, ending with one summary line. See README.md.
 
 mod harness;
+mod release;
 mod report;
 mod setup;
 mod shell;
@@ -30,6 +31,11 @@ const USAGE: &str = "usage: cargo xtask <command>
                fuzz for MIN minutes (default 5): `realtime` (event parser and transcript
                assembler, the default) or `filters` (the local stack's PostgREST filters)
   bindings     regenerate ui/src/bindings.ts from the Rust IPC types
+  release --channel stable|beta --notes FILE [--site DIR] [--base-url URL] [--appimage]
+          [--allow-dirty] [--rotating-from OLD_PUBKEY]
+               build the .deb (with --appimage also the AppImage), sign the updater artifacts
+               with TAURI_SIGNING_PRIVATE_KEY and write the channel's latest.json into the
+               update site folder (default dist/site); see docs/releasing.md
   screenshot   start Viva under Xvfb and save docs/img/first-screen.png
   setup        only install what is missing (system packages, npm packages, tauri-driver)";
 
@@ -56,6 +62,10 @@ fn main() -> ExitCode {
             ws.fuzz(target, minutes)
         }
         "screenshot" => ws.screenshot(),
+        "release" => {
+            let args: Vec<String> = std::env::args().skip(2).collect();
+            ws.release(&args)
+        }
         "setup" => ws.setup(Purpose::Test).map(|_| ()),
         "" | "help" | "--help" | "-h" => {
             println!("{USAGE}");

@@ -1,0 +1,76 @@
+//! The window's menu: "Check for Updates…" (any time, on any screen) and Quit. A choice that
+//! the UI acts on is streamed to it over the channel it registered with `watch_menu`.
+
+use std::sync::Mutex;
+
+use serde::Serialize;
+use tauri::ipc::Channel;
+use tauri::menu::{Menu, MenuEvent, MenuItem, PredefinedMenuItem, Submenu};
+use tauri::{AppHandle, Manager, Runtime, State};
+
+const CHECK_FOR_UPDATES: &str = "check_for_updates";
+
+/// A menu choice the UI carries out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum MenuRequest {
+    CheckForUpdates,
+}
+
+/// Managed state: where menu choices go (the UI's channel, once it has registered one).
+#[derive(Default)]
+pub struct MenuState {
+    listener: Mutex<Option<Channel<MenuRequest>>>,
+}
+
+impl std::fmt::Debug for MenuState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MenuState").finish_non_exhaustive()
+    }
+}
+
+/// The menu bar: Viva → Check for Updates…, Quit.
+pub fn build<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<Menu<R>> {
+    let check = MenuItem::with_id(
+        app,
+        CHECK_FOR_UPDATES,
+        "Check for Updates…",
+        true,
+        None::<&str>,
+    )?;
+    let separator = PredefinedMenuItem::separator(app)?;
+    let quit = PredefinedMenuItem::quit(app, Some("Quit Viva"))?;
+    let viva = Submenu::with_items(app, "Viva", true, &[&check, &separator, &quit])?;
+    Menu::with_items(app, &[&viva])
+}
+
+/// Routes a menu choice to the UI.
+pub fn on_event<R: Runtime>(app: &AppHandle<R>, event: MenuEvent) {
+    if event.id() != CHECK_FOR_UPDATES {
+        return;
+    }
+    tracing::info!(event = "menu_check_for_updates");
+    let state = app.state::<MenuState>();
+    let listener = state.listener.lock().ok().and_then(|l| l.clone());
+    match listener {
+        // The window may be reloading; the next choice reaches the new one.
+        Some(listener) => {
+            if let Err(error) = listener.send(MenuRequest::CheckForUpdates) {
+                tracing::warn!(event = "menu_request_undelivered", %error);
+            }
+        }
+        None => tracing::warn!(
+            event = "menu_request_undelivered",
+            error = "no window listens"
+        ),
+    }
+}
+
+/// Registers where menu choices go (a reloaded window registers again and replaces the old).
+#[tauri::command]
+#[specta::specta]
+pub fn watch_menu(menu: State<'_, MenuState>, on_request: Channel<MenuRequest>) {
+    if let Ok(mut listener) = menu.listener.lock() {
+        *listener = Some(on_request);
+    }
+}
