@@ -35,6 +35,8 @@ struct Served {
     answer: Answer,
     /// One byte added to every download, its signature unchanged.
     tampered: bool,
+    /// How many times a manifest was asked for.
+    checks: usize,
 }
 
 type Shared = Arc<Mutex<Served>>;
@@ -48,7 +50,11 @@ fn respond(status: u16, body: Vec<u8>) -> Response<Body> {
 }
 
 async fn manifest(State(served): State<Shared>, Path(channel): Path<String>) -> Response<Body> {
-    let served = served.lock().unwrap().clone();
+    let served = {
+        let mut served = served.lock().unwrap();
+        served.checks += 1;
+        served.clone()
+    };
     match served.answer {
         Answer::Instead(status, body) => respond(status, body.into_bytes()),
         Answer::Published => {
@@ -78,13 +84,16 @@ async fn download(
 }
 
 /// A release of `version` published into a fresh site with a key made now, and a server for
-/// it on loopback. The build is a megabyte, so its download arrives in many pieces.
+/// it on loopback. The build is a megabyte, so its download arrives in many pieces. The app
+/// it launches gets a data folder of its own, as on a fresh install: when it last checked is
+/// kept there, and another test's launch must not count.
 struct UpdateServer {
     served: Shared,
     address: std::net::SocketAddr,
     key: ReleaseKey,
     build: Vec<u8>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
+    data: tempfile::TempDir,
     _dir: tempfile::TempDir,
 }
 
@@ -112,6 +121,7 @@ impl UpdateServer {
             site,
             answer: Answer::Published,
             tampered: false,
+            checks: 0,
         }));
         let router = axum::Router::new()
             .route("/updates/{channel}/latest.json", get(manifest))
@@ -124,6 +134,7 @@ impl UpdateServer {
             key,
             build,
             server,
+            data: tempfile::tempdir().unwrap(),
             _dir: dir,
         }
     }
@@ -132,10 +143,12 @@ impl UpdateServer {
     async fn launch(&self, harness: &Harness) -> App {
         let url = format!("http://{}/updates/{{channel}}/latest.json", self.address);
         let public = self.key.public_key();
+        let data = self.data.path().to_string_lossy();
         harness
             .launch_app_with(&[
                 ("VIVA_UPDATE_URL", url.as_str()),
                 ("VIVA_UPDATE_PUBKEY", public.as_str()),
+                ("XDG_DATA_HOME", &data),
             ])
             .await
             .unwrap()
@@ -267,5 +280,19 @@ async fn an_update_chosen_during_an_interview_installs_only_after_it_ends() {
     // installing is where it stops, with the reason.
     app.end_interview().await.unwrap();
     says(&app, "update-error", "not installed from a package").await;
+    app.quit().await.unwrap();
+
+    // Launched again within six hours: it does not check by itself, only when asked.
+    let before = server.served.lock().unwrap().checks;
+    let app = server.launch(&harness).await;
+    app.text_of("[data-testid=app-version]").await.unwrap();
+    check(&app).await;
+    says(&app, "update-status", "1.2.0").await;
+    let after = server.served.lock().unwrap().checks;
+    assert_eq!(
+        after,
+        before + 1,
+        "only the check asked for reached the server"
+    );
     app.quit().await.unwrap();
 }
