@@ -9,6 +9,7 @@ use tauri::menu::{Menu, MenuEvent, MenuItem, PredefinedMenuItem, Submenu};
 use tauri::{AppHandle, Manager, Runtime, State};
 
 const CHECK_FOR_UPDATES: &str = "check_for_updates";
+const QUIT: &str = "quit";
 
 /// A menu choice the UI carries out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, specta::Type)]
@@ -39,13 +40,18 @@ pub fn build<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<Menu<R>> {
         None::<&str>,
     )?;
     let separator = PredefinedMenuItem::separator(app)?;
-    let quit = PredefinedMenuItem::quit(app, Some("Quit Viva"))?;
+    // Our own item, not the predefined Quit: on Linux that one is shown but cannot be chosen.
+    let quit = MenuItem::with_id(app, QUIT, "Quit Viva", true, Some("CmdOrCtrl+Q"))?;
     let viva = Submenu::with_items(app, "Viva", true, &[&check, &separator, &quit])?;
     Menu::with_items(app, &[&viva])
 }
 
 /// Routes a menu choice to the UI.
 pub fn on_event<R: Runtime>(app: &AppHandle<R>, event: MenuEvent) {
+    if event.id() == QUIT {
+        quit(app);
+        return;
+    }
     if event.id() != CHECK_FOR_UPDATES {
         return;
     }
@@ -63,6 +69,21 @@ pub fn on_event<R: Runtime>(app: &AppHandle<R>, event: MenuEvent) {
             event = "menu_request_undelivered",
             error = "no window listens"
         ),
+    }
+}
+
+/// Quits as closing the window does, so both take the same way out.
+fn quit<R: Runtime>(app: &AppHandle<R>) {
+    tracing::info!(event = "menu_quit");
+    let windows = app.webview_windows();
+    if windows.is_empty() {
+        app.exit(0);
+    }
+    for window in windows.values() {
+        if let Err(error) = window.close() {
+            tracing::warn!(event = "window_close_failed", %error);
+            app.exit(0);
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 //! test: a newer version is offered at launch, downloads with progress shown and a verified
 //! signature; a tampered build is refused; a malformed manifest, an older or equal version, a
 //! 204 and a server that is gone each get a clear answer and no crash; an install chosen during
-//! an interview waits for its end.
+//! an interview waits for its end; the menu checks when asked and quits.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Tests fail loudly by design.
 
@@ -282,11 +282,12 @@ async fn an_update_chosen_during_an_interview_installs_only_after_it_ends() {
     says(&app, "update-error", "not installed from a package").await;
     app.quit().await.unwrap();
 
-    // Launched again within six hours: it does not check by itself, only when asked.
+    // Launched again within six hours: it does not check by itself, only when asked — here
+    // from the menu, whose answer is brought into view.
     let before = server.served.lock().unwrap().checks;
     let app = server.launch(&harness).await;
     app.text_of("[data-testid=app-version]").await.unwrap();
-    check(&app).await;
+    app.choose_from_menu(1).unwrap();
     says(&app, "update-status", "1.2.0").await;
     let after = server.served.lock().unwrap().checks;
     assert_eq!(
@@ -294,5 +295,19 @@ async fn an_update_chosen_during_an_interview_installs_only_after_it_ends() {
         before + 1,
         "only the check asked for reached the server"
     );
-    app.quit().await.unwrap();
+    let in_view = app
+        .client
+        .execute(
+            "const status = document.querySelector('[data-testid=update-status]');
+             const box = status.getBoundingClientRect();
+             return box.top >= 0 && box.bottom <= window.innerHeight;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(in_view, serde_json::json!(true), "the answer is on screen");
+
+    // Quit from the menu closes Viva.
+    app.choose_from_menu(2).unwrap();
+    app.exited().await.unwrap();
 }

@@ -115,16 +115,7 @@ impl Harness {
     /// Answers the system's save dialog titled `title` (a separate GTK window, out of
     /// WebDriver's reach) by typing `path` into its name field and pressing Enter, as a user would.
     pub fn save_in_dialog(&self, title: &str, path: &Path) -> Result<()> {
-        let found = Command::new("timeout")
-            .args(["20", "xdotool", "search", "--sync", "--name", title])
-            .output()
-            .context("running xdotool")?;
-        let window = String::from_utf8_lossy(&found.stdout)
-            .lines()
-            .last()
-            .map(str::to_owned)
-            .with_context(|| format!("no dialog titled {title:?} appeared"))?;
-        run(Command::new("xdotool").args(["windowfocus", "--sync", &window]))?;
+        focus_window(title)?;
         run(Command::new("xdotool").args(["key", "--clearmodifiers", "ctrl+a"]))?;
         run(Command::new("xdotool")
             .args(["type", "--delay", "10", "--"])
@@ -383,6 +374,33 @@ impl App {
         Ok(path)
     }
 
+    /// Chooses the `position`-th item (1 = the first, separators not counted) of the window's
+    /// Viva menu with the keyboard, as a user would: F10 opens the menu bar, Down walks to the
+    /// item, Enter chooses it. The native menu is out of WebDriver's reach.
+    pub fn choose_from_menu(&self, position: usize) -> Result<()> {
+        focus_window("^Viva$")?;
+        let mut keys = vec!["key", "--delay", "150", "F10"];
+        keys.extend(std::iter::repeat_n("Down", position));
+        keys.push("Return");
+        run(Command::new("xdotool").args(keys))
+    }
+
+    /// Waits for the app to exit by itself (quit from its menu, say): no process left and the
+    /// single-instance lock released.
+    pub async fn exited(mut self) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + UI_TIMEOUT;
+        while !app_processes(&self.harness.app_binary).is_empty() || single_instance_name_owned() {
+            if tokio::time::Instant::now() > deadline {
+                bail!("the app was still running {UI_TIMEOUT:?} after it was told to quit");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // The session went with the app; ending it tidies tauri-driver's side.
+        self.session_id = None;
+        let _ = self.client.clone().close().await;
+        Ok(())
+    }
+
     /// Closes the window and waits until the app process has exited, so the next launch does
     /// not meet a half-closed instance.
     pub async fn quit(mut self) -> Result<()> {
@@ -459,6 +477,21 @@ async fn stop_app_instances(binary: &Path) -> Result<()> {
         }
     }
     bail!("an earlier instance of the app would not stop")
+}
+
+/// Gives the keyboard to the newest window whose title matches the regular expression `title`,
+/// waiting up to 20 s for it to appear.
+fn focus_window(title: &str) -> Result<()> {
+    let found = Command::new("timeout")
+        .args(["20", "xdotool", "search", "--sync", "--name", title])
+        .output()
+        .context("running xdotool")?;
+    let window = String::from_utf8_lossy(&found.stdout)
+        .lines()
+        .last()
+        .map(str::to_owned)
+        .with_context(|| format!("no window titled {title:?} appeared"))?;
+    run(Command::new("xdotool").args(["windowfocus", "--sync", &window]))
 }
 
 /// Runs a helper program to completion and fails with its stderr when it fails.

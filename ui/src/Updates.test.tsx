@@ -116,6 +116,32 @@ describe("updates", () => {
     expect(screen.queryByTestId("updates")).toBeNull();
   });
 
+  it("brings the panel into view when asked from the menu on a long page", async () => {
+    let menu = () => {};
+    const scrolled: Element[] = [];
+    const original = Element.prototype.scrollIntoView;
+    Element.prototype.scrollIntoView = function (this: Element) {
+      scrolled.push(this);
+    };
+    try {
+      render(() => (
+        <Updates
+          api={api({
+            watchMenu: (listener) => {
+              menu = listener;
+            },
+          })}
+        />
+      ));
+      await screen.findByTestId("update-download");
+      expect(scrolled).toEqual([]);
+      menu();
+      expect(scrolled).toEqual([screen.getByTestId("updates")]);
+    } finally {
+      Element.prototype.scrollIntoView = original;
+    }
+  });
+
   it("shows a refused download and lets the user try again", async () => {
     render(() => (
       <Updates

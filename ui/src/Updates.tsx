@@ -35,6 +35,7 @@ export function Updates(props: { api: UpdatesApi; live?: boolean; compact?: bool
   const [channel, setChannel] = createSignal<UpdateChannel>("stable");
   // Asked from the menu: shown on any screen until dismissed.
   const [asked, setAsked] = createSignal(false);
+  let section: HTMLElement | undefined;
 
   const check = async (manual: boolean) => {
     setError(undefined);
@@ -100,6 +101,8 @@ export function Updates(props: { api: UpdatesApi; live?: boolean; compact?: bool
   onMount(async () => {
     props.api.watchMenu(() => {
       setAsked(true);
+      // Asked from the menu, the answer must be where the user looks, not below the fold.
+      section?.scrollIntoView?.({ block: "nearest" });
       void check(true);
     });
     setChannel(await props.api.channel());
@@ -136,6 +139,7 @@ export function Updates(props: { api: UpdatesApi; live?: boolean; compact?: bool
   return (
     <Show when={shown()}>
       <section
+        ref={section}
         class="updates"
         classList={{ compact: props.compact ?? false }}
         aria-labelledby="updates-title"
