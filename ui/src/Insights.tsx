@@ -1,4 +1,4 @@
-import { For, Show } from "solid-js";
+import { createMemo, createSignal, For, Show } from "solid-js";
 import type { InsightsView } from "./ipc";
 import { clock } from "./transcript";
 
@@ -19,9 +19,21 @@ function Bar(props: { share: number; label: string; kind?: string }) {
   );
 }
 
+/** Rows of the per-question table shown before the user asks for all of them. */
+export const QUESTIONS_AT_FIRST = 10;
+
 /** An interview in numbers: talk time, pace, answer latency, pauses, fillers, per question. */
 export function Insights(props: { insights: InsightsView }) {
-  const longestAnswer = () => Math.max(1, ...props.insights.questions.map((q) => q.answerMs ?? 0));
+  const longestAnswer = createMemo(() =>
+    props.insights.questions.reduce((longest, q) => Math.max(longest, q.answerMs ?? 0), 1),
+  );
+  // A long interview asks hundreds of questions: laying all of them out held the transcript's
+  // first paint back by a quarter of a second, and the lines are what the reader came for.
+  const [allQuestions, setAllQuestions] = createSignal(false);
+  const questions = () =>
+    allQuestions()
+      ? props.insights.questions
+      : props.insights.questions.slice(0, QUESTIONS_AT_FIRST);
   const mostFillers = () => Math.max(1, ...props.insights.fillers.map((f) => f.count));
   return (
     <details class="insights" open data-testid="insights">
@@ -86,7 +98,7 @@ export function Insights(props: { insights: InsightsView }) {
             </tr>
           </thead>
           <tbody>
-            <For each={props.insights.questions}>
+            <For each={questions()}>
               {(question) => (
                 <tr>
                   <td>{question.question || "—"}</td>
@@ -105,6 +117,16 @@ export function Insights(props: { insights: InsightsView }) {
             </For>
           </tbody>
         </table>
+        <Show when={!allQuestions() && props.insights.questions.length > QUESTIONS_AT_FIRST}>
+          <button
+            type="button"
+            class="link"
+            onClick={() => setAllQuestions(true)}
+            data-testid="insight-questions-all"
+          >
+            Show all {props.insights.questions.length} questions
+          </button>
+        </Show>
       </Show>
     </details>
   );

@@ -139,6 +139,27 @@ describe("transcript review", () => {
     expect(rows[1]?.textContent).toContain("no answer");
   });
 
+  it("shows the first questions of a long interview and all of them when asked", async () => {
+    const questions = Array.from({ length: 25 }, (_, i) => ({
+      question: `Question ${i + 1}?`,
+      askedMs: i * 60_000,
+      latencyMs: 1_000,
+      answerMs: 30_000,
+      answerWords: 40,
+    }));
+    show({
+      openTranscript: () => ok({ ...transcript, insights: { ...transcript.insights, questions } }),
+    });
+    const more = await screen.findByTestId("insight-questions-all");
+    const rows = () => screen.getByTestId("insight-questions").querySelectorAll("tbody tr");
+    expect(rows()).toHaveLength(10);
+    expect(more.textContent).toBe("Show all 25 questions");
+    fireEvent.click(more);
+    expect(rows()).toHaveLength(25);
+    expect(rows()[24]?.textContent).toContain("Question 25?");
+    expect(screen.queryByTestId("insight-questions-all")).toBeNull();
+  });
+
   it("finds words, marks them and steps through the matches", async () => {
     show();
     const find = await screen.findByTestId("review-find");
