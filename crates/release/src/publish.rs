@@ -182,26 +182,50 @@ mod tests {
         path
     }
 
+    /// A temporary site, a key made for the test and one .deb to publish, again and again.
+    struct Fixture {
+        dir: tempfile::TempDir,
+        site: PathBuf,
+        key: ReleaseKey,
+        deb: PathBuf,
+    }
+
+    impl Fixture {
+        fn new(deb_name: &str) -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let site = dir.path().join("site");
+            let deb = bundle(dir.path(), deb_name);
+            let key = ReleaseKey::generate_for_tests().unwrap();
+            Self {
+                dir,
+                site,
+                key,
+                deb,
+            }
+        }
+
+        fn publish(&self, version: &str, channel: Channel) -> Result<Published, ReleaseError> {
+            publish(
+                &self.site,
+                std::slice::from_ref(&self.deb),
+                &self.key,
+                &release(version, channel),
+            )
+        }
+    }
+
     #[test]
     fn a_release_lands_signed_under_its_version_with_a_manifest_per_channel() {
-        let dir = tempfile::tempdir().unwrap();
-        let site = dir.path().join("site");
-        let key = ReleaseKey::generate_for_tests().unwrap();
-        let deb = bundle(dir.path(), "Viva_1.2.0_amd64.deb");
-        let published = publish(
-            &site,
-            std::slice::from_ref(&deb),
-            &key,
-            &release("1.2.0", Channel::Stable),
-        )
-        .unwrap();
+        let f = Fixture::new("Viva_1.2.0_amd64.deb");
+        let published = f.publish("1.2.0", Channel::Stable).unwrap();
 
         // A stable release with no beta yet is what beta offers too.
         let written: Vec<Channel> = published.manifests.iter().map(|(c, _)| *c).collect();
         assert_eq!(written, [Channel::Stable, Channel::Beta]);
-        let manifest: Manifest =
-            serde_json::from_slice(&std::fs::read(manifest_path(&site, Channel::Stable)).unwrap())
-                .unwrap();
+        let manifest: Manifest = serde_json::from_slice(
+            &std::fs::read(manifest_path(&f.site, Channel::Stable)).unwrap(),
+        )
+        .unwrap();
         assert_eq!(manifest.version, "1.2.0");
         assert_eq!(manifest.notes, "Faster search.");
         let entry = &manifest.platforms["linux-x86_64-deb"];
@@ -209,75 +233,40 @@ mod tests {
             entry.url,
             "https://releases.example/download/1.2.0/Viva_1.2.0_amd64.deb"
         );
-        let copied = std::fs::read(site.join("download/1.2.0/Viva_1.2.0_amd64.deb")).unwrap();
-        assert_eq!(copied, std::fs::read(&deb).unwrap());
-        crate::verify(&key.public_key(), &copied, &entry.signature).unwrap();
+        let copied = std::fs::read(f.site.join("download/1.2.0/Viva_1.2.0_amd64.deb")).unwrap();
+        assert_eq!(copied, std::fs::read(&f.deb).unwrap());
+        crate::verify(&f.key.public_key(), &copied, &entry.signature).unwrap();
         let sig_file =
-            std::fs::read_to_string(site.join("download/1.2.0/Viva_1.2.0_amd64.deb.sig")).unwrap();
+            std::fs::read_to_string(f.site.join("download/1.2.0/Viva_1.2.0_amd64.deb.sig"))
+                .unwrap();
         assert_eq!(sig_file, entry.signature);
     }
 
     #[test]
     fn a_channel_never_goes_back_and_a_rollback_needs_a_higher_version() {
-        let dir = tempfile::tempdir().unwrap();
-        let site = dir.path().join("site");
-        let key = ReleaseKey::generate_for_tests().unwrap();
-        let deb = bundle(dir.path(), "Viva_1.2.0_amd64.deb");
-        publish(
-            &site,
-            std::slice::from_ref(&deb),
-            &key,
-            &release("1.2.0", Channel::Stable),
-        )
-        .unwrap();
+        let f = Fixture::new("Viva_1.2.0_amd64.deb");
+        f.publish("1.2.0", Channel::Stable).unwrap();
         for version in ["1.2.0", "1.1.9"] {
-            let error = publish(
-                &site,
-                std::slice::from_ref(&deb),
-                &key,
-                &release(version, Channel::Stable),
-            )
-            .unwrap_err();
+            let error = f.publish(version, Channel::Stable).unwrap_err();
             assert!(matches!(error, ReleaseError::NotNewer { .. }), "{error}");
             assert!(
                 error.to_string().contains("higher patch version"),
                 "{error}"
             );
         }
-        publish(&site, &[deb], &key, &release("1.2.1", Channel::Stable)).unwrap();
+        f.publish("1.2.1", Channel::Stable).unwrap();
     }
 
     #[test]
     fn beta_keeps_its_newer_release_when_stable_moves_on() {
-        let dir = tempfile::tempdir().unwrap();
-        let site = dir.path().join("site");
-        let key = ReleaseKey::generate_for_tests().unwrap();
-        let deb = bundle(dir.path(), "Viva_1.3.0_amd64.deb");
-        publish(
-            &site,
-            std::slice::from_ref(&deb),
-            &key,
-            &release("1.3.0-beta.1", Channel::Beta),
-        )
-        .unwrap();
-        let published = publish(
-            &site,
-            std::slice::from_ref(&deb),
-            &key,
-            &release("1.2.1", Channel::Stable),
-        )
-        .unwrap();
+        let f = Fixture::new("Viva_1.3.0_amd64.deb");
+        f.publish("1.3.0-beta.1", Channel::Beta).unwrap();
+        let published = f.publish("1.2.1", Channel::Stable).unwrap();
         assert_eq!(published.manifests.len(), 1, "beta's 1.3.0-beta.1 stays");
-        let beta = read_manifest(&site, Channel::Beta).unwrap().unwrap();
+        let beta = read_manifest(&f.site, Channel::Beta).unwrap().unwrap();
         assert_eq!(beta.version, "1.3.0-beta.1");
         // A pre-release never reaches stable.
-        let error = publish(
-            &site,
-            &[deb],
-            &key,
-            &release("1.3.0-beta.2", Channel::Stable),
-        )
-        .unwrap_err();
+        let error = f.publish("1.3.0-beta.2", Channel::Stable).unwrap_err();
         assert!(
             matches!(error, ReleaseError::PrereleaseOnStable { .. }),
             "{error}"
@@ -286,15 +275,12 @@ mod tests {
 
     #[test]
     fn an_unknown_file_or_an_unreadable_manifest_stops_the_release_before_anything_is_written() {
-        let dir = tempfile::tempdir().unwrap();
-        let site = dir.path().join("site");
-        let key = ReleaseKey::generate_for_tests().unwrap();
-        let deb = bundle(dir.path(), "Viva_1.2.0_amd64.deb");
-        let stray = bundle(dir.path(), "Viva_1.2.0_amd64.tar.gz");
+        let f = Fixture::new("Viva_1.2.0_amd64.deb");
+        let stray = bundle(f.dir.path(), "Viva_1.2.0_amd64.tar.gz");
         let error = publish(
-            &site,
-            &[deb.clone(), stray],
-            &key,
+            &f.site,
+            &[f.deb.clone(), stray],
+            &f.key,
             &release("1.2.0", Channel::Beta),
         )
         .unwrap_err();
@@ -302,14 +288,14 @@ mod tests {
             matches!(error, ReleaseError::UnknownBundle { .. }),
             "{error}"
         );
-        assert!(!site.exists(), "nothing was written");
+        assert!(!f.site.exists(), "nothing was written");
 
-        let path = manifest_path(&site, Channel::Beta);
+        let path = manifest_path(&f.site, Channel::Beta);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, "{\"version\": ").unwrap();
-        let error = publish(&site, &[deb], &key, &release("1.2.0", Channel::Beta)).unwrap_err();
+        let error = f.publish("1.2.0", Channel::Beta).unwrap_err();
         assert!(matches!(error, ReleaseError::BadManifest { .. }), "{error}");
-        assert!(!site.join("download").exists());
-        assert!(publish(&site, &[], &key, &release("1.2.0", Channel::Beta)).is_err());
+        assert!(!f.site.join("download").exists());
+        assert!(publish(&f.site, &[], &f.key, &release("1.2.0", Channel::Beta)).is_err());
     }
 }
