@@ -15,8 +15,10 @@ const LONG: &str = "bench-two-hours";
 const LINES: u32 = 2_000;
 const SESSIONS: u32 = 10_000;
 
+/// The `p` quantile of `sorted`; NaN (printed as such) when nothing was measured.
 fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+    let at = (sorted.len().saturating_sub(1) as f64 * p).round() as usize;
+    sorted.get(at).copied().unwrap_or(f64::NAN)
 }
 
 /// Fills the app's store: 10,000 short sessions and, newest, one of 2,000 lines over two hours.
@@ -101,32 +103,55 @@ fn seed(store: &Store) {
     }
 }
 
-/// The intervals between the webview's frames for `ms` milliseconds, sorted (the first, which
-/// includes the wait for the first frame, left out); `scroll` moves the list a screen per frame.
-async fn frame_intervals(app: &viva_e2e::App, scroll: bool, ms: u32) -> Vec<f64> {
-    let intervals = app
+/// What the webview did in `ms` milliseconds: the intervals between its frames, and for each
+/// scroll event the time the list took to update its rows and then to lay them out (each
+/// sorted; the first interval, which includes the wait for the first frame, left out). `scroll`
+/// moves the list a screen per frame.
+async fn frame_intervals(app: &viva_e2e::App, scroll: bool, ms: u32) -> [Vec<f64>; 3] {
+    let measured = app
         .client
         .execute_async(
             r#"const [scroll, duration, done] = arguments;
             const viewport = document.querySelector('[data-testid=sessions-viewport]');
-            const intervals = [];
+            const rows = viewport.firstElementChild;
+            const intervals = [], updates = [], layouts = [];
+            // A scroll event reaches the document's capture listener first, then the list's own
+            // handler, then this one, added after it.
+            let began = 0;
+            const before = () => { began = performance.now(); };
+            const after = () => {
+                const updated = performance.now();
+                rows.getBoundingClientRect();
+                void document.body.offsetHeight;
+                updates.push(updated - began);
+                layouts.push(performance.now() - updated);
+            };
+            document.addEventListener('scroll', before, true);
+            viewport.addEventListener('scroll', after);
             let last = performance.now();
             const started = last;
             const step = (now) => {
                 intervals.push(now - last);
                 last = now;
                 if (scroll) viewport.scrollTop += viewport.clientHeight;
-                if (now - started < duration) requestAnimationFrame(step); else done(intervals);
+                if (now - started < duration) requestAnimationFrame(step);
+                else {
+                    document.removeEventListener('scroll', before, true);
+                    viewport.removeEventListener('scroll', after);
+                    done([intervals, updates, layouts]);
+                }
             };
             requestAnimationFrame(step);"#,
             vec![serde_json::json!(scroll), serde_json::json!(ms)],
         )
         .await
         .unwrap();
-    let mut intervals: Vec<f64> = serde_json::from_value(intervals).unwrap();
-    intervals.remove(0);
-    intervals.sort_by(f64::total_cmp);
-    intervals
+    let mut measured: [Vec<f64>; 3] = serde_json::from_value(measured).unwrap();
+    measured[0].remove(0);
+    for series in &mut measured {
+        series.sort_by(f64::total_cmp);
+    }
+    measured
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -155,8 +180,8 @@ async fn main() {
     // The webview's frame interval with nothing to do: under Xvfb's software rendering this is
     // the floor every other frame time stands on. Then the list scrolled a screen per frame for
     // three seconds: its frame intervals show jank.
-    let idle = frame_intervals(&app, false, 1_000).await;
-    let frames = frame_intervals(&app, true, 3_000).await;
+    let [idle, ..] = frame_intervals(&app, false, 1_000).await;
+    let [frames, updates, layouts] = frame_intervals(&app, true, 3_000).await;
 
     // Open the two-hour transcript from the list, five times: click → its first lines painted,
     // and click → all 2,000 lines in the page.
@@ -258,7 +283,8 @@ async fn main() {
          | open a 2-hour transcript → all 2,000 lines in the page, p50 / p95 of 5 | {:.0} / {:.0} ms | |\n\
          | its `open_transcript` command alone, through IPC, p50 / p95 of 5 | {:.0} / {:.0} ms | |\n\
          | webview frame interval when idle (Xvfb, software rendering): p50 / p95 | {:.1} / {:.1} ms | |\n\
-         | scroll 10,001 interviews a screen per frame: frame p50 / p95 / max | {:.1} / {:.1} / {:.1} ms over {} frames | no jank (≤ 33 ms) |\n",
+         | scroll 10,001 interviews a screen per frame: frame p50 / p95 / max | {:.1} / {:.1} / {:.1} ms over {} frames | no jank (≤ 33 ms) |\n\
+         | … of which, per scroll event: the list's update / its layout, p50 / p95 | {:.1} / {:.1} · {:.1} / {:.1} ms | |\n",
         percentile(&opens, 0.5),
         percentile(&opens, 0.95),
         percentile(&stages[0], 0.5),
@@ -273,6 +299,10 @@ async fn main() {
         percentile(&frames, 0.95),
         frames.last().copied().unwrap_or(0.0),
         frames.len(),
+        percentile(&updates, 0.5),
+        percentile(&updates, 0.95),
+        percentile(&layouts, 0.5),
+        percentile(&layouts, 0.95),
     );
     println!("\n| measure | result | goal |\n|---|---|---|\n{rows}");
     if let Some(dir) = std::env::var_os("VIVA_BENCH_ROWS") {
