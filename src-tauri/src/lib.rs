@@ -7,6 +7,7 @@ pub mod error;
 pub mod live;
 mod logging;
 pub mod menu;
+pub mod rendering;
 pub mod settings;
 pub mod transcripts;
 
@@ -83,6 +84,9 @@ pub fn run() -> Result<(), tauri::Error> {
             let log_dir = app.path().app_log_dir().ok();
             let guard = logging::init(log_dir.as_deref());
             app.manage(guard);
+            if let Some(window) = app.get_webview_window(MAIN_WINDOW) {
+                rendering::apply(&window, rendering::for_this_machine());
+            }
             let data_dir = app.path().app_data_dir()?;
             app.manage(transcripts::TranscriptState::open(&data_dir));
             app.manage(live::LiveState::default());

@@ -366,9 +366,31 @@ impl App {
         }
     }
 
+    /// The webview as a PNG, as it is on screen now.
+    pub async fn png(&self) -> Result<Vec<u8>> {
+        // Drawn on the CPU (the harness has no GPU, so the app turns compositing off), WebKit
+        // captures at its next frame, and a page with nothing changing draws none: keep an
+        // invisible change going until the capture is in.
+        const KEEP_DRAWING: &str = "window.__vivaCapturing = true;
+            let odd = false;
+            const step = () => {
+                odd = !odd;
+                document.body.style.outline = odd ? '1px solid transparent' : '';
+                if (window.__vivaCapturing) requestAnimationFrame(step);
+                else document.body.style.outline = '';
+            };
+            requestAnimationFrame(step);";
+        self.client.execute(KEEP_DRAWING, vec![]).await?;
+        let png = self.client.screenshot().await;
+        self.client
+            .execute("window.__vivaCapturing = false;", vec![])
+            .await?;
+        Ok(png?)
+    }
+
     /// A screenshot of the webview, written under the run's artifacts.
     pub async fn screenshot(&self, name: &str) -> Result<PathBuf> {
-        let png = self.client.screenshot().await?;
+        let png = self.png().await?;
         let path = self.harness.artifact_path(name, "png");
         std::fs::write(&path, png)?;
         Ok(path)

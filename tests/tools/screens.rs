@@ -13,7 +13,7 @@ use viva_e2e::{App, Harness};
 async fn shoot(app: &App, dir: &std::path::Path, name: &str) {
     // Let the webview settle (fonts, the level meters) before the capture.
     tokio::time::sleep(Duration::from_millis(600)).await;
-    let png = app.client.screenshot().await.unwrap();
+    let png = app.png().await.unwrap();
     let path = dir.join(format!("{name}.png"));
     std::fs::write(&path, png).unwrap();
     println!("screenshot: wrote {}", path.display());
