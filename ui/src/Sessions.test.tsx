@@ -99,6 +99,26 @@ describe("interviews list", () => {
     expect(screen.getAllByTestId("session-row").length).toBeLessThan(40);
   });
 
+  it("fetches the next page before it scrolls into view, so its rows never show Loading", async () => {
+    const { api, asked } = backend(10_000);
+    render(() => <Sessions api={api} onOpen={() => {}} onBack={() => {}} />);
+    await waitFor(() => expect(asked.map((r) => r.offset)).toEqual([0]));
+    const viewport = screen.getByTestId("sessions-viewport");
+
+    // Row 60 at the top: the rows in view all come from the first page…
+    viewport.scrollTop = 60 * ROW_HEIGHT;
+    fireEvent.scroll(viewport);
+    expect(document.querySelector('[data-index="100"]')).toBeNull();
+    // …yet the second is asked for now.
+    await waitFor(() => expect(asked.map((r) => r.offset)).toEqual([0, PAGE_SIZE]));
+
+    // When row 100 scrolls into view it is already filled in.
+    viewport.scrollTop = 100 * ROW_HEIGHT;
+    fireEvent.scroll(viewport);
+    expect(document.querySelector('[data-index="100"]')?.getAttribute("data-id")).toBe("s100");
+    expect(asked.length).toBe(2);
+  });
+
   it("asks the backend again when a filter changes", async () => {
     const { api, asked } = backend(300);
     render(() => <Sessions api={api} onOpen={() => {}} onBack={() => {}} />);

@@ -18,6 +18,8 @@ export const PAGE_SIZE = 100;
 export const ROW_HEIGHT = 56;
 /** Rows laid out beyond each edge of the view, so a quick scroll does not show blanks. */
 const OVERSCAN = 8;
+/** Rows fetched ahead of each edge of the view: a page is in before it scrolls into sight. */
+const PREFETCH = PAGE_SIZE / 2;
 
 /** The pages that hold rows `first`..=`last`. */
 export function pagesFor(first: number, last: number): number[] {
@@ -164,11 +166,13 @@ export function Sessions(props: {
       void load(0);
     }),
   );
-  // Scrolling: fetch the pages that come into view.
+  // Scrolling: fetch the pages in view and those about to come into it, either way.
   createEffect(() => {
     const shown = visible();
     if (meta() === undefined || shown.length === 0) return;
-    for (const page of pagesFor(shown[0] ?? 0, shown[shown.length - 1] ?? 0)) void load(page);
+    const first = Math.max(0, (shown[0] ?? 0) - PREFETCH);
+    const last = Math.min(total() - 1, (shown[shown.length - 1] ?? 0) + PREFETCH);
+    for (const page of pagesFor(first, last)) void load(page);
   });
 
   onMount(() => {
