@@ -210,12 +210,26 @@ impl App {
 
     /// Clicks the element with `data-testid` `test_id` once it exists.
     pub async fn click(&self, test_id: &str) -> Result<()> {
-        self.client
+        let element = self
+            .client
             .wait()
             .at_most(UI_TIMEOUT)
             .for_element(Locator::Css(&format!("[data-testid={test_id}]")))
             .await
-            .with_context(|| format!("no `{test_id}` to click"))?
+            .with_context(|| format!("no `{test_id}` to click"))?;
+        // Drawn on the CPU (no GPU here), WebDriver clicks on a button out of view were lost
+        // (WebKit's driver scrolls it into view and clicks at once). Scroll to it first and let
+        // two frames draw, as a user would look before clicking.
+        self.client
+            .execute_async(
+                "const [element, done] = arguments;
+                element.scrollIntoView({ block: 'center' });
+                requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
+                vec![serde_json::to_value(&element)?],
+            )
+            .await
+            .with_context(|| format!("scrolling to `{test_id}`"))?;
+        element
             .click()
             .await
             .with_context(|| format!("clicking `{test_id}`"))?;
