@@ -103,6 +103,15 @@ describe("transcript review", () => {
     expect(screen.getByTestId("review-meta").textContent).toContain("1:35");
   });
 
+  it("offers the way back before the first line, not after the last", async () => {
+    show();
+    const [first] = await screen.findAllByTestId("review-line");
+    const back = screen.getByTestId("review-back");
+    expect(
+      back.compareDocumentPosition(first as Node) & Node.DOCUMENT_POSITION_FOLLOWING,
+    ).toBeTruthy();
+  });
+
   it("marks a copy kept from the server as possibly out of date, and an original not at all", async () => {
     show();
     await screen.findAllByTestId("review-line");

@@ -163,6 +163,10 @@ export function Review(props: {
 
   return (
     <section class="card review" aria-labelledby="review-title" data-testid="review">
+      {/* Above the lines: leaving a two-hour transcript must not mean scrolling to its end. */}
+      <button type="button" class="link" onClick={props.onBack} data-testid="review-back">
+        ← Back
+      </button>
       <Show when={failure()}>
         {(message) => (
           <p class="error" role="alert" data-testid="review-error">
@@ -317,9 +321,6 @@ export function Review(props: {
           </>
         )}
       </Show>
-      <button type="button" class="link" onClick={props.onBack} data-testid="review-back">
-        Back
-      </button>
     </section>
   );
 }
