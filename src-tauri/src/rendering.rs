@@ -43,8 +43,11 @@ pub fn has_render_node(dri: &Path) -> bool {
     })
 }
 
-/// The choice for this machine.
+/// The choice for this machine (always WebKit's default off Linux, where another webview draws).
 pub fn for_this_machine() -> Drawing {
+    if !cfg!(target_os = "linux") {
+        return Drawing::Default;
+    }
     choose(
         std::env::var_os(WEBKIT_SWITCH).as_deref(),
         has_render_node(Path::new("/dev/dri")),

@@ -282,7 +282,7 @@ async fn main() {
          | … of which: click → data arrived / first lines in the page, p50 | {:.0} / {:.0} ms | |\n\
          | open a 2-hour transcript → all 2,000 lines in the page, p50 / p95 of 5 | {:.0} / {:.0} ms | |\n\
          | its `open_transcript` command alone, through IPC, p50 / p95 of 5 | {:.0} / {:.0} ms | |\n\
-         | webview frame interval when idle (Xvfb, software rendering): p50 / p95 | {:.1} / {:.1} ms | |\n\
+         | webview frame interval when idle (Xvfb, no GPU): p50 / p95 | {:.1} / {:.1} ms | |\n\
          | scroll 10,001 interviews a screen per frame: frame p50 / p95 / max | {:.1} / {:.1} / {:.1} ms over {} frames | no jank (≤ 33 ms) |\n\
          | … of which, per scroll event: the list's update / its layout, p50 / p95 | {:.1} / {:.1} · {:.1} / {:.1} ms | |\n",
         percentile(&opens, 0.5),
