@@ -133,18 +133,35 @@ fn claims(sub: &str, tenant: &str, role: &str) -> serde_json::Value {
            "app_metadata": {"tenant_id": tenant, "viva_role": role}})
 }
 
+/// Every migration in `supabase/migrations`, in the order their names sort (as `supabase db
+/// push` applies them).
+fn migrations() -> Vec<PathBuf> {
+    let folder = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../supabase/migrations");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "sql"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 2, "{files:?}");
+    files
+}
+
 fn setup() -> Pg {
     let pg = Pg::connect();
     pg.run_file("tests/fixtures/supabase_shim.sql");
-    pg.run_file("../../supabase/migrations/20261122000000_viva_schema.sql");
+    for migration in migrations() {
+        pg.run_file(migration.to_str().unwrap());
+    }
     pg.psql(
         &pg.database,
         &format!(
             "INSERT INTO tenants (id, name) VALUES ('{TENANT_A}', 'Acme'), ('{TENANT_B}', 'Globex');
              INSERT INTO interview_sessions (id, tenant_id, candidate_id, interviewer_id, title, question_set, status) VALUES
                ('{SESSION_A1}', '{TENANT_A}', '{CANDIDATE_A1}', '{INTERVIEWER_A}', 'A1', 'general', 'active'),
-               ('{SESSION_A2}', '{TENANT_A}', '{CANDIDATE_A2}', '{INTERVIEWER_A}', 'A2', 'general', 'scheduled'),
+               ('{SESSION_A2}', '{TENANT_A}', NULL, '{INTERVIEWER_A}', 'A2', 'general', 'scheduled'),
                ('{SESSION_B}', '{TENANT_B}', NULL, '{INTERVIEWER_B}', 'B', 'general', 'scheduled');
+             UPDATE interview_sessions SET candidate_email = '{CANDIDATE_A2}@example.test' WHERE id = '{SESSION_A2}';
              INSERT INTO transcript_entries (tenant_id, session_id, item_id, seq, speaker, text, started_ms) VALUES
                ('{TENANT_A}', '{SESSION_A1}', 'i1', 1, 'interviewer', 'Hello', 0);"
         ),
@@ -153,7 +170,28 @@ fn setup() -> Pg {
     pg
 }
 
-fn code(result: Result<String, String>) -> String {
+/// Calls the transcript pipeline as `claims`; its JSON answer.
+fn record(
+    pg: &Pg,
+    claims: &serde_json::Value,
+    session: &str,
+    entries: &serde_json::Value,
+) -> Result<serde_json::Value, String> {
+    let entries = entries.to_string().replace('\'', "''");
+    pg.as_user(
+        claims,
+        &format!(
+            "SELECT viva_pipeline.record_transcript_lines('{session}', '{entries}'::jsonb)"
+        ),
+    )
+    .map(|out| serde_json::from_str(&out).unwrap())
+}
+
+fn line(item_id: &str, speaker: &str, text: &str) -> serde_json::Value {
+    json!({"item_id": item_id, "seq": 2, "speaker": speaker, "text": text, "started_ms": 100, "ended_ms": 900})
+}
+
+fn code<T: std::fmt::Debug>(result: Result<T, String>) -> String {
     let error = result.expect_err("the statement was allowed");
     error
         .split("ERROR:")
@@ -237,36 +275,312 @@ fn a_candidate_sees_only_their_own_sessions_and_lines() {
         "Hello"
     );
 
+    // Nobody writes lines directly any more; the pipeline does (tests below).
     let into_other = format!(
         "INSERT INTO transcript_entries (tenant_id, session_id, item_id, seq, speaker, text, started_ms) VALUES ('{TENANT_A}', '{SESSION_A1}', 'x', 2, 'candidate', 'not mine', 0)"
     );
     assert_eq!(code(pg.as_user(&candidate_a2, &into_other)), "42501");
-    assert_eq!(
-        pg.as_user(&candidate_a1, &into_other),
-        Ok("INSERT 0 1".into())
-    );
     let schedule = format!(
         "INSERT INTO interview_sessions (tenant_id, title, question_set) VALUES ('{TENANT_A}', 'self', 'general')"
     );
     assert_eq!(code(pg.as_user(&candidate_a1, &schedule)), "42501");
     // Closing their own live session works; closing someone else's changes nothing.
+    let close = format!(
+        "UPDATE interview_sessions SET status = 'completed', ended_at = now(), duration_ms = 60000, realtime_cost_usd = 0.12 WHERE id = '{SESSION_A1}'"
+    );
+    assert_eq!(pg.as_user(&candidate_a2, &close), Ok("UPDATE 0".into()));
+    assert_eq!(pg.as_user(&candidate_a1, &close), Ok("UPDATE 1".into()));
+    // The server noted when, on its own clock.
+    assert_eq!(
+        pg.psql(
+            &pg.database,
+            &format!("SELECT closed_at IS NOT NULL FROM interview_sessions WHERE id = '{SESSION_A1}'")
+        ),
+        Ok("t".into())
+    );
+}
+
+/// The attacks on transcript lines an outside review carried out, each refused, and the
+/// pipeline's own path still working.
+#[test]
+fn only_the_pipeline_writes_lines_and_it_never_overwrites_one() {
+    let pg = setup();
+    let candidate = claims(CANDIDATE_A1, TENANT_A, "candidate");
+    let other_candidate = claims(CANDIDATE_A2, TENANT_A, "candidate");
+    let interviewer = claims(INTERVIEWER_A, TENANT_A, "interviewer");
+    let stranger = claims(INTERVIEWER_B, TENANT_B, "interviewer");
+    let insert = |speaker: &str, item: &str| {
+        format!(
+            "INSERT INTO transcript_entries (tenant_id, session_id, item_id, seq, speaker, text, started_ms) VALUES ('{TENANT_A}', '{SESSION_A1}', '{item}', 2, '{speaker}', 'forged', 0)"
+        )
+    };
+    // Direct inserts into their own live session, as either speaker, by either role: refused.
+    assert_eq!(code(pg.as_user(&candidate, &insert("candidate", "c1"))), "42501");
+    assert_eq!(code(pg.as_user(&candidate, &insert("interviewer", "i2"))), "42501");
+    assert_eq!(code(pg.as_user(&interviewer, &insert("interviewer", "i2"))), "42501");
+    // Rewriting or deleting a line that is there: refused.
+    assert_eq!(
+        code(pg.as_user(&candidate, "UPDATE transcript_entries SET text = 'rewritten'")),
+        "42501"
+    );
+    assert_eq!(code(pg.as_user(&candidate, "DELETE FROM transcript_entries")), "42501");
+    assert_eq!(code(pg.as_user(&interviewer, "DELETE FROM transcript_entries")), "42501");
+
+    // The pipeline: the caller's own session only.
+    let batch = json!([line("c1", "candidate", "My answer"), line("i2", "interviewer", "Next question")]);
+    for intruder in [&other_candidate, &interviewer, &stranger] {
+        assert_eq!(code(record(&pg, intruder, SESSION_A1, &batch)), "42501");
+    }
+    assert_eq!(code(record(&pg, &candidate, SESSION_A2, &batch)), "42501");
+    assert_eq!(code(record(&pg, &candidate, SESSION_B, &batch)), "42501");
+    let no_caller = json!({"role": "authenticated"});
+    assert_eq!(code(record(&pg, &no_caller, SESSION_A1, &batch)), "42501");
+    // Claims naming the right user but another tenant are refused too.
+    let wrong_tenant = claims(CANDIDATE_A1, TENANT_B, "candidate");
+    assert_eq!(code(record(&pg, &wrong_tenant, SESSION_A1, &batch)), "42501");
+    // Anonymous requests may not even call it.
+    assert_eq!(
+        code(pg.psql(
+            &pg.database,
+            &format!("BEGIN; SET LOCAL ROLE anon; SELECT viva_pipeline.record_transcript_lines('{SESSION_A1}', '[]'); COMMIT;")
+        )),
+        "42501"
+    );
+
+    let answer = record(&pg, &candidate, SESSION_A1, &batch).unwrap();
+    assert_eq!(answer, json!({"accepted": 2, "duplicates": 0, "rejected": []}));
+    // Sending it again stores nothing twice; a second report of an existing id with other
+    // words (a pre-claimed or replayed id) never replaces the first.
+    let replay = json!([line("c1", "candidate", "Something else entirely")]);
+    assert_eq!(
+        record(&pg, &candidate, SESSION_A1, &replay).unwrap(),
+        json!({"accepted": 0, "duplicates": 1, "rejected": []})
+    );
+    assert_eq!(
+        pg.psql(
+            &pg.database,
+            &format!("SELECT text || '|' || speaker || '|' || (reported_by = '{CANDIDATE_A1}') || '|' || (received_at > now() - interval '1 minute') FROM transcript_entries WHERE item_id = 'c1'")
+        ),
+        Ok("My answer|candidate|true|true".into())
+    );
+}
+
+#[test]
+fn bad_lines_are_rejected_one_by_one_and_the_rest_are_stored() {
+    let pg = setup();
+    let candidate = claims(CANDIDATE_A1, TENANT_A, "candidate");
+    let long = "a".repeat(20_001);
+    let batch = json!([
+        line("ok1", "candidate", "fine"),
+        line("long", "candidate", &long),
+        {"item_id": "backwards", "seq": 3, "speaker": "candidate", "text": "x", "started_ms": 900, "ended_ms": 100},
+        {"item_id": "who", "seq": 3, "speaker": "narrator", "text": "x", "started_ms": 0},
+        {"item_id": "frac", "seq": 1.5, "speaker": "candidate", "text": "x", "started_ms": 0},
+        {"item_id": "", "seq": 3, "speaker": "candidate", "text": "x", "started_ms": 0},
+        "not an object",
+        line("ok2", "interviewer", "also fine"),
+    ]);
+    let answer = record(&pg, &candidate, SESSION_A1, &batch).unwrap();
+    assert_eq!(answer["accepted"], 2, "{answer}");
+    let rejected: Vec<(String, String)> = answer["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["item_id"].as_str().unwrap().to_owned(), r["code"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(
+        rejected,
+        [
+            ("long", "line_too_long"),
+            ("backwards", "ends_before_start"),
+            ("who", "invalid_entry"),
+            ("frac", "invalid_entry"),
+            ("", "invalid_entry"),
+            ("", "invalid_entry"),
+        ]
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    );
+    // A line at the limit exactly is fine; a batch over the size limit is refused whole.
+    let at_limit = json!([line("edge", "candidate", &"b".repeat(20_000))]);
+    assert_eq!(record(&pg, &candidate, SESSION_A1, &at_limit).unwrap()["accepted"], 1);
+    let too_many: Vec<serde_json::Value> =
+        (0..501).map(|i| line(&format!("n{i}"), "candidate", "x")).collect();
+    assert_eq!(code(record(&pg, &candidate, SESSION_A1, &json!(too_many))), "54000");
+}
+
+#[test]
+fn lines_kept_offline_are_accepted_after_the_close_and_marked_late_only_after_the_grace() {
+    let pg = setup();
+    let candidate = claims(CANDIDATE_A1, TENANT_A, "candidate");
+    let close = format!(
+        "UPDATE interview_sessions SET status = 'interrupted', ended_at = now(), duration_ms = 1000 WHERE id = '{SESSION_A1}'"
+    );
+    assert_eq!(pg.as_user(&candidate, &close), Ok("UPDATE 1".into()));
+    // The ordinary final batch, just after the close: accepted, not late.
+    let answer = record(&pg, &candidate, SESSION_A1, &json!([line("final", "candidate", "last words")])).unwrap();
+    assert_eq!(answer["accepted"], 1);
+    // A day later (the server's close moved back a day): still accepted, marked late.
+    pg.psql(
+        &pg.database,
+        &format!("UPDATE interview_sessions SET closed_at = now() - interval '1 day' WHERE id = '{SESSION_A1}'"),
+    )
+    .unwrap();
+    let answer = record(&pg, &candidate, SESSION_A1, &json!([line("offline", "interviewer", "kept on the laptop")])).unwrap();
+    assert_eq!(answer["accepted"], 1);
+    assert_eq!(
+        pg.as_user(&candidate, "SELECT string_agg(item_id || '=' || late, ',' ORDER BY item_id) FROM transcript_entries WHERE item_id IN ('final', 'offline')"),
+        Ok("final=false,offline=true".into())
+    );
+}
+
+/// Every way a candidate could change a session other than ending their own live one.
+#[test]
+fn a_candidate_may_only_end_their_own_live_session() {
+    let pg = setup();
+    let candidate = claims(CANDIDATE_A1, TENANT_A, "candidate");
+    let update = |set: &str| {
+        pg.as_user(
+            &candidate,
+            &format!("UPDATE interview_sessions SET {set} WHERE id = '{SESSION_A1}'"),
+        )
+    };
+    // A free retake (back to scheduled), a cancel, staying live with rewritten details.
+    assert_eq!(code(update("status = 'scheduled'")), "42501");
+    assert_eq!(code(update("status = 'cancelled', ended_at = now()")), "42501");
+    assert_eq!(code(update("status = 'active', ended_at = now()")), "42501");
+    // Ending it while rewriting what it was.
+    for rewrite in [
+        "title = 'Senior role'",
+        "question_set = 'easy'",
+        "scheduled_at = now() - interval '1 year'",
+        "candidate_email = 'someone@else.test'",
+    ] {
+        assert_eq!(
+            code(update(&format!("status = 'completed', ended_at = now(), {rewrite}"))),
+            "42501",
+            "{rewrite}"
+        );
+    }
+    // Columns never granted: refused outright.
+    assert_eq!(code(update("started_at = now() - interval '1 hour'")), "42501");
+    assert_eq!(code(update("candidate_id = NULL")), "42501");
+    assert_eq!(code(update("closed_at = now() - interval '1 day'")), "42501");
+    // A negative cost is not an ending.
+    assert!(update("status = 'completed', ended_at = now(), realtime_cost_usd = -5").is_err());
+    // The legitimate end, then nothing more: once ended it cannot be changed again.
+    assert_eq!(
+        update("status = 'completed', ended_at = now(), duration_ms = 5000, realtime_cost_usd = 0.5"),
+        Ok("UPDATE 1".into())
+    );
+    assert_eq!(update("status = 'interrupted', ended_at = now()"), Ok("UPDATE 0".into()));
+    assert_eq!(update("realtime_cost_usd = 0"), Ok("UPDATE 0".into()));
+    assert_eq!(
+        pg.psql(&pg.database, &format!("SELECT status || '|' || realtime_cost_usd || '|' || title FROM interview_sessions WHERE id = '{SESSION_A1}'")),
+        Ok("completed|0.500000|A1".into())
+    );
+}
+
+#[test]
+fn an_interviewer_may_edit_and_cancel_only_what_has_not_started() {
+    let pg = setup();
+    let interviewer = claims(INTERVIEWER_A, TENANT_A, "interviewer");
+    let update = |id: &str, set: &str| {
+        pg.as_user(
+            &interviewer,
+            &format!("UPDATE interview_sessions SET {set} WHERE id = '{id}'"),
+        )
+    };
+    // A started interview is out of reach: no ending it, no rewriting it.
+    assert_eq!(update(SESSION_A1, "status = 'completed'"), Ok("UPDATE 0".into()));
+    assert_eq!(update(SESSION_A1, "title = 'renamed'"), Ok("UPDATE 0".into()));
+    // A scheduled one: no starting or finishing it from here, no binding a candidate, no
+    // start or end times, no other owner.
+    assert_eq!(code(update(SESSION_A2, "status = 'active'")), "42501");
+    assert_eq!(code(update(SESSION_A2, "status = 'completed'")), "42501");
+    assert_eq!(code(update(SESSION_A2, &format!("candidate_id = '{CANDIDATE_A1}'"))), "42501");
+    assert_eq!(code(update(SESSION_A2, "started_at = now()")), "42501");
+    assert_eq!(code(update(SESSION_A2, "ended_at = now()")), "42501");
+    assert_eq!(code(update(SESSION_A2, &format!("interviewer_id = '{INTERVIEWER_B}'"))), "42501");
+    // Another tenant's scheduled interview: untouched.
+    assert_eq!(update(SESSION_B, "title = 'mine now'"), Ok("UPDATE 0".into()));
+    // The legitimate edits, then a cancel, after which it is closed to edits.
+    assert_eq!(
+        update(SESSION_A2, "title = 'Staff engineer', scheduled_at = now() + interval '1 day'"),
+        Ok("UPDATE 1".into())
+    );
+    assert_eq!(update(SESSION_A2, "status = 'cancelled'"), Ok("UPDATE 1".into()));
+    assert_eq!(update(SESSION_A2, "status = 'scheduled'"), Ok("UPDATE 0".into()));
+}
+
+#[test]
+fn a_new_candidate_address_unbinds_the_old_candidate() {
+    let pg = setup();
+    let interviewer = claims(INTERVIEWER_A, TENANT_A, "interviewer");
+    let first = claims(CANDIDATE_A2, TENANT_A, "candidate");
+    let second = claims(CANDIDATE_A1, TENANT_A, "candidate");
+    // A row from before this migration, with the candidate bound at scheduling.
+    pg.psql(
+        &pg.database,
+        &format!("UPDATE interview_sessions SET candidate_id = '{CANDIDATE_A2}' WHERE id = '{SESSION_A2}'"),
+    )
+    .unwrap();
+    let visible = |who: &serde_json::Value| {
+        pg.as_user(who, &format!("SELECT count(*) FROM interview_sessions WHERE id = '{SESSION_A2}'"))
+            .unwrap()
+    };
+    assert_eq!(visible(&first), "1");
     assert_eq!(
         pg.as_user(
-            &candidate_a1,
-            &format!(
-                "UPDATE interview_sessions SET status = 'completed' WHERE id = '{SESSION_A1}'"
-            )
+            &interviewer,
+            &format!("UPDATE interview_sessions SET candidate_email = '{CANDIDATE_A1}@example.test' WHERE id = '{SESSION_A2}'")
         ),
         Ok("UPDATE 1".into())
     );
-    assert_eq!(
+    assert_eq!(visible(&first), "0");
+    assert_eq!(visible(&second), "1");
+}
+
+#[test]
+fn interviewers_insert_scheduling_only() {
+    let pg = setup();
+    let interviewer = claims(INTERVIEWER_A, TENANT_A, "interviewer");
+    let victim = claims(CANDIDATE_A1, TENANT_A, "candidate");
+    let insert = |columns: &str, values: &str| {
         pg.as_user(
-            &candidate_a2,
-            &format!(
-                "UPDATE interview_sessions SET status = 'completed' WHERE id = '{SESSION_A1}'"
-            )
-        ),
-        Ok("UPDATE 0".into())
+            &interviewer,
+            &format!("INSERT INTO interview_sessions (title, question_set, {columns}) VALUES ('Fabricated', 'general', {values})"),
+        )
+    };
+    // A finished interview naming a candidate (the victim, or the interviewer themself).
+    assert_eq!(
+        code(insert("candidate_id, status, started_at, ended_at", &format!("'{CANDIDATE_A1}', 'completed', now() - interval '1 hour', now()"))),
+        "42501"
+    );
+    assert_eq!(code(insert("candidate_id", &format!("'{INTERVIEWER_A}'"))), "42501");
+    assert_eq!(code(insert("status", "'active'")), "42501");
+    assert_eq!(code(insert("started_at", "now()")), "42501");
+    assert_eq!(code(insert("duration_ms", "60000")), "42501");
+    assert_eq!(code(insert("mode", "'practice'")), "42501");
+    assert_eq!(code(insert("created_at", "now() - interval '1 year'")), "42501");
+    assert_eq!(code(insert("interviewer_id", &format!("'{INTERVIEWER_B}'"))), "42501");
+    // Candidates schedule nothing.
+    assert_eq!(
+        code(pg.as_user(&victim, "INSERT INTO interview_sessions (title, question_set) VALUES ('x', 'y')")),
+        "42501"
+    );
+    // Nothing fabricated reached the victim.
+    assert_eq!(
+        pg.as_user(&victim, "SELECT count(*) FROM interview_sessions").unwrap(),
+        "1"
+    );
+    // The legitimate schedule: tenant and interviewer filled in by the server.
+    assert_eq!(
+        insert("scheduled_at, candidate_email", "now() + interval '1 day', 'new@example.test'"),
+        Ok("INSERT 0 1".into())
+    );
+    assert_eq!(
+        pg.psql(&pg.database, "SELECT tenant_id || '|' || interviewer_id || '|' || status || '|' || (candidate_id IS NULL) FROM interview_sessions WHERE candidate_email = 'new@example.test'"),
+        Ok(format!("{TENANT_A}|{INTERVIEWER_A}|scheduled|true"))
     );
 }
 
