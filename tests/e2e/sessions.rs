@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use viva_backend::{Backend, Closing, EntryUpload, NewInterview, StartRequest};
+use viva_backend::{Backend, Closing, Entry, NewInterview, StartRequest};
 use viva_e2e::{App, Harness};
 use viva_localstack::{Config, LocalStack};
 
@@ -55,12 +55,12 @@ async fn held_interview(
     ]
     .iter()
     .enumerate()
-    .map(|(i, (speaker, text, start, end))| EntryUpload {
+    .map(|(i, (speaker, text, start, end))| Entry {
         item_id: format!("item_{i}"),
-        seq: i64::try_from(i).unwrap(),
+        seq: i32::try_from(i).unwrap(),
         speaker: (*speaker).into(),
         text: (*text).into(),
-        started_ms: Some(*start),
+        started_ms: *start,
         ended_ms: Some(*end),
     })
     .collect::<Vec<_>>();

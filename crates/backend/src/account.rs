@@ -19,6 +19,8 @@ use crate::vault::{KeyringVault, Stored, VaultError};
 
 /// Share of an access token's life after which it is refreshed.
 const REFRESH_AT: f64 = 0.8;
+/// How long a refresh waits for another process's rotation of the same sign-in.
+const ROTATION_LOCK_WAIT: Duration = Duration::from_secs(10);
 
 /// Who is signed in, for the UI.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -229,6 +231,7 @@ impl Account {
         let Some(vault) = self.vault.clone() else {
             return Ok(false);
         };
+        let _across_processes = self.lock_rotation().await;
         let stored = match vault.load(self.backend.base_url()).await {
             Ok(Some(stored)) => stored,
             Ok(None) => return Ok(false),
@@ -359,6 +362,13 @@ impl Account {
 
     /// Refreshes unless another caller already replaced `stale_access`; returns the access
     /// token to use.
+    ///
+    /// Other Viva processes on this computer (the app, `viva account`) rotate the same
+    /// sign-in: refresh tokens are single-use, and spending one another process already spent
+    /// ends the sign-in for everyone once the server's reuse window is over. So the rotation
+    /// holds a lock shared by all processes, starts from the newest token in the keyring
+    /// rather than the one this process remembers, and writes the new one to the keyring before
+    /// using it. A refusal is checked against the keyring once more before giving up.
     async fn refresh(&self, stale_access: &str) -> Result<String, BackendError> {
         let _one_at_a_time = self.refreshing.lock().await;
         let current = self.tokens.read().await.clone();
@@ -369,26 +379,76 @@ impl Account {
             // Refreshed by someone else while we waited for the lock.
             return Ok(tokens.access);
         }
-        match self.backend.refresh(&tokens.refresh).await {
-            Ok(session) => {
-                self.adopt(session).await;
-                self.tokens
-                    .read()
-                    .await
-                    .as_ref()
-                    .map(|t| t.access.clone())
-                    .ok_or_else(|| BackendError::SignedOut("signed out meanwhile".into()))
+        let _across_processes = self.lock_rotation().await;
+        let user_id = tokens.user_id();
+        let mut refresh_token = self
+            .kept_refresh_token(&user_id)
+            .await
+            .unwrap_or_else(|| tokens.refresh.clone());
+        let mut checked_keyring_again = false;
+        loop {
+            match self.backend.refresh(&refresh_token).await {
+                Ok(session) => {
+                    self.adopt(session).await;
+                    return self
+                        .tokens
+                        .read()
+                        .await
+                        .as_ref()
+                        .map(|t| t.access.clone())
+                        .ok_or_else(|| BackendError::SignedOut("signed out meanwhile".into()));
+                }
+                Err(BackendError::SignedOut(reason)) => {
+                    if !checked_keyring_again {
+                        checked_keyring_again = true;
+                        if let Some(newer) = self.kept_refresh_token(&user_id).await
+                            && newer != refresh_token
+                        {
+                            tracing::info!(event = "refresh_token_rotated_elsewhere");
+                            refresh_token = newer;
+                            continue;
+                        }
+                    }
+                    let message = format!("You were signed out: {reason}. Please sign in again.");
+                    self.end_locally(Some(message)).await;
+                    return Err(BackendError::SignedOut(reason));
+                }
+                Err(error) => return Err(error),
             }
-            Err(BackendError::SignedOut(reason)) => {
-                let message = format!("You were signed out: {reason}. Please sign in again.");
-                self.end_locally(Some(message)).await;
-                Err(BackendError::SignedOut(reason))
-            }
-            Err(error) => Err(error),
         }
     }
 
-    /// Takes new tokens: memory, the keyring, the state.
+    /// The cross-process rotation lock, when there is a keyring to share; rotating without it
+    /// (the lock file cannot be made) is still better than not rotating.
+    async fn lock_rotation(&self) -> Option<crate::vault::RotationLock> {
+        let vault = self.vault.as_ref()?;
+        match vault
+            .lock_rotation(self.backend.base_url(), ROTATION_LOCK_WAIT)
+            .await
+        {
+            Ok(lock) => Some(lock),
+            Err(error) => {
+                tracing::warn!(event = "rotation_lock_unavailable", error = %error);
+                None
+            }
+        }
+    }
+
+    /// The refresh token the keyring holds for `user_id` on this backend, if any.
+    async fn kept_refresh_token(&self, user_id: &str) -> Option<String> {
+        let vault = self.vault.as_ref()?;
+        match vault.load(self.backend.base_url()).await {
+            Ok(Some(stored)) if stored.user_id == user_id => Some(stored.refresh_token),
+            Ok(_) => None,
+            Err(error) => {
+                self.keyring_failed(&error);
+                None
+            }
+        }
+    }
+
+    /// Takes new tokens: the keyring first (so another process never starts from a token this
+    /// one has already spent), then memory, then the state.
     async fn adopt(&self, session: AuthSession) -> AuthState {
         let tokens = Tokens::from_session(session);
         let stored = Stored {
@@ -396,12 +456,12 @@ impl Account {
             refresh_token: tokens.refresh.clone(),
         };
         let state = tokens.state();
-        *self.tokens.write().await = Some(tokens);
         if let Some(vault) = &self.vault
             && let Err(error) = vault.save(self.backend.base_url(), &stored).await
         {
             self.keyring_failed(&error);
         }
+        *self.tokens.write().await = Some(tokens);
         self.state.send_replace(state.clone());
         state
     }

@@ -10,6 +10,15 @@ use crate::error::{BackendError, from_reply, from_transport};
 
 /// Every request gives up after this long.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+/// The most rows of transcript one read asks for. With the longest lines the contract allows,
+/// a page fits in [`MAX_REPLY_BYTES`] with room to spare.
+pub const TRANSCRIPT_PAGE_ROWS: usize = 250;
+/// The largest reply read: a page of transcript lines at the contract's limits (each character
+/// escaped as `\uXXXX`, six bytes, plus a kilobyte of fields per row) with about 10 % margin.
+pub const MAX_REPLY_BYTES: usize = 32 * 1024 * 1024;
+const _: () = assert!(
+    TRANSCRIPT_PAGE_ROWS * (viva_contract::MAX_LINE_CHARS * 6 + 1024) < MAX_REPLY_BYTES * 10 / 11
+);
 /// A `Retry-After` up to this long is waited out once; a longer one is the caller's to show.
 const LONGEST_AUTOMATIC_WAIT: Duration = Duration::from_secs(10);
 
@@ -70,6 +79,42 @@ pub fn check_url(text: &str) -> Result<url::Url, BackendError> {
     }
 }
 
+/// The one HTTP client: redirects are never followed (a 307 would re-send the body, a sign-in
+/// password included, and the bearer token to wherever it points).
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_else(|error| {
+            // Only a broken TLS backend fails here; the default client has the same one, but
+            // follows redirects, so refuse them in `send` too.
+            tracing::error!(event = "http_client_fallback", %error);
+            reqwest::Client::new()
+        })
+}
+
+/// Reads a body of at most `limit` bytes, stopping as soon as it is over.
+pub(crate) async fn read_capped(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<String, BackendError> {
+    if response
+        .content_length()
+        .is_some_and(|length| length > limit as u64)
+    {
+        return Err(BackendError::TooLarge { limit });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| from_transport(&e))? {
+        if body.len() + chunk.len() > limit {
+            return Err(BackendError::TooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    String::from_utf8(body)
+        .map_err(|_| BackendError::BadResponse("the reply is not UTF-8 text".into()))
+}
+
 impl Backend {
     /// A backend whose address is trusted to be well formed (the embedded stack, tests).
     #[must_use]
@@ -77,7 +122,7 @@ impl Backend {
         Self {
             base_url: base_url.trim().trim_end_matches('/').to_owned(),
             anon_key: anon_key.trim().to_owned(),
-            http: reqwest::Client::new(),
+            http: http_client(),
         }
     }
 
@@ -135,7 +180,17 @@ impl Backend {
             let response = request.send().await.map_err(|e| from_transport(&e))?;
             let status = response.status().as_u16();
             let headers = response.headers().clone();
-            let text = response.text().await.map_err(|e| from_transport(&e))?;
+            if response.status().is_redirection() {
+                let location = headers
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("another address")
+                    .chars()
+                    .take(200)
+                    .collect();
+                return Err(BackendError::Redirected { location });
+            }
+            let text = read_capped(response, MAX_REPLY_BYTES).await?;
             if (200..300).contains(&status) {
                 return Ok(Reply {
                     status,

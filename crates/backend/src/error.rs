@@ -49,6 +49,15 @@ pub enum BackendError {
     /// A reply we cannot use, or a request the backend called invalid.
     #[error("Unexpected reply from the backend: {0}")]
     BadResponse(String),
+    /// The backend answered with a redirect. Viva never follows one with a sign-in attached
+    /// (it would re-send a password or token to wherever it points).
+    #[error(
+        "The backend redirected to {location}; Viva does not follow redirects with your sign-in. Check the backend address."
+    )]
+    Redirected { location: String },
+    /// A reply larger than any the contract allows.
+    #[error("The backend's reply was larger than {limit} bytes; it was not read.")]
+    TooLarge { limit: usize },
 }
 
 impl BackendError {
@@ -69,6 +78,8 @@ impl BackendError {
             Self::Tls(_) => "tls",
             Self::Unavailable(_) => "unavailable",
             Self::BadResponse(_) => "bad_response",
+            Self::Redirected { .. } => "redirected",
+            Self::TooLarge { .. } => "reply_too_large",
         }
     }
 

@@ -1,8 +1,8 @@
 //! The edge functions: `interview-start` (a session and how to reach the voice AI) and
 //! `transcript-processor` (idempotent upload of final transcript lines).
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+pub use viva_contract::{Entry, ProcessorReply};
 
 use crate::client::Backend;
 use crate::error::BackendError;
@@ -15,27 +15,6 @@ pub enum StartRequest {
     /// A scheduled interview, or an existing session being resumed (a new client secret for
     /// the same session).
     Session { session_id: String, practice: bool },
-}
-
-/// One final line for `transcript-processor`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EntryUpload {
-    pub item_id: String,
-    pub seq: i64,
-    /// `candidate` or `interviewer`.
-    pub speaker: String,
-    pub text: String,
-    pub started_ms: Option<i64>,
-    pub ended_ms: Option<i64>,
-}
-
-/// What `transcript-processor` did with a batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub struct Accepted {
-    /// Lines stored now.
-    pub accepted: u64,
-    /// Lines it already had (a batch sent again stores nothing twice).
-    pub duplicates: u64,
 }
 
 impl Backend {
@@ -64,21 +43,23 @@ impl Backend {
     }
 
     /// `transcript-processor`: stores final lines of a session; sending a line again is
-    /// harmless.
+    /// harmless. The reply lists lines the backend refused, with why; the rest are stored.
     pub async fn upload_transcript(
         &self,
         access_token: &str,
         session_id: &str,
-        entries: &[EntryUpload],
-    ) -> Result<Accepted, BackendError> {
+        entries: &[Entry],
+    ) -> Result<ProcessorReply, BackendError> {
         let reply = self
-            .post(
+            .send(
+                reqwest::Method::POST,
                 "/functions/v1/transcript-processor",
                 Some(access_token),
-                &json!({"session_id": session_id, "entries": entries}),
+                Some(&json!({"session_id": session_id, "entries": entries})),
+                &[],
             )
             .await?;
-        serde_json::from_value(reply)
-            .map_err(|e| BackendError::BadResponse(format!("the transcript-processor reply: {e}")))
+        viva_contract::parse_processor_reply(reply.body.as_bytes(), entries.len())
+            .map_err(|e| BackendError::BadResponse(e.to_string()))
     }
 }

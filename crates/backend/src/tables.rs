@@ -49,6 +49,10 @@ pub struct EntryRow {
     pub started_ms: Option<i64>,
     #[serde(default)]
     pub ended_ms: Option<i64>,
+    /// The server received it well after it recorded the session's close (an offline copy
+    /// synced later); `false` from servers that do not say.
+    #[serde(default)]
+    pub late: bool,
 }
 
 /// Which sessions to list; every field narrows the list.
@@ -207,25 +211,47 @@ impl Backend {
         })
     }
 
-    /// Every transcript entry of one session, in conversation order.
+    /// Every transcript entry of one session, in conversation order. Read in pages: a hosted
+    /// project returns at most `max_rows` rows per request without saying it cut the rest, so
+    /// one request would silently truncate a long interview. Pages are ordered by `seq` and
+    /// then `item_id` (seq values can tie), so no line is skipped or repeated between pages.
     pub async fn transcript(
         &self,
         access_token: &str,
         session_id: &str,
     ) -> Result<Vec<EntryRow>, BackendError> {
-        let reply = self
-            .send(
-                Method::GET,
-                &format!(
-                    "/rest/v1/transcript_entries?session_id=eq.{}&order=seq.asc&select=item_id,seq,speaker,text,started_ms,ended_ms",
-                    encode(session_id)
-                ),
-                Some(access_token),
-                None,
-                &[],
-            )
-            .await?;
-        rows(reply.json()?, "transcript")
+        let mut entries: Vec<EntryRow> = Vec::new();
+        loop {
+            let reply = self
+                .send(
+                    Method::GET,
+                    &format!(
+                        "/rest/v1/transcript_entries?session_id=eq.{}&order=seq.asc,item_id.asc&select=item_id,seq,speaker,text,started_ms,ended_ms,late&limit={}&offset={}",
+                        encode(session_id),
+                        crate::client::TRANSCRIPT_PAGE_ROWS,
+                        entries.len()
+                    ),
+                    Some(access_token),
+                    None,
+                    // The total tells when the last page is in, whatever page size the server
+                    // actually allows.
+                    &[("Prefer", "count=exact")],
+                )
+                .await?;
+            let total = total_of(&reply.headers);
+            let page: Vec<EntryRow> = rows(reply.json()?, "transcript")?;
+            let empty = page.is_empty();
+            entries.extend(page);
+            let done = match total {
+                Some(total) => entries.len() as u64 >= total,
+                None => !entries
+                    .len()
+                    .is_multiple_of(crate::client::TRANSCRIPT_PAGE_ROWS),
+            };
+            if empty || done {
+                return Ok(entries);
+            }
+        }
     }
 
     /// The organisations the signed-in user may see (their own).

@@ -182,12 +182,82 @@ impl KeyringVault {
         blocking(move || vault.forget_now(&backend)).await
     }
 
+    /// Takes the lock that every Viva process on this computer holds while it rotates the
+    /// refresh token for `backend` (the desktop app and `viva` share one sign-in). Refresh
+    /// tokens are single-use: two processes spending the same one more than the server's reuse
+    /// window apart end the sign-in for both. Held until the guard is dropped; waits at most
+    /// `wait` for another process to finish.
+    ///
+    /// # Errors
+    /// When the lock file cannot be opened or another process holds it longer than `wait`.
+    pub async fn lock_rotation(
+        &self,
+        backend: &str,
+        wait: std::time::Duration,
+    ) -> Result<RotationLock, VaultError> {
+        let path = rotation_lock_path(backend);
+        blocking(move || {
+            if let Some(folder) = path.parent() {
+                std::fs::create_dir_all(folder)
+                    .map_err(|e| VaultError::Broken(format!("{}: {e}", folder.display())))?;
+            }
+            let file = std::fs::File::options()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .map_err(|e| VaultError::Broken(format!("{}: {e}", path.display())))?;
+            let deadline = std::time::Instant::now() + wait;
+            loop {
+                match file.try_lock() {
+                    Ok(()) => return Ok(RotationLock { _file: file }),
+                    Err(std::fs::TryLockError::WouldBlock)
+                        if std::time::Instant::now() < deadline =>
+                    {
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
+                    Err(std::fs::TryLockError::WouldBlock) => {
+                        return Err(VaultError::Broken(
+                            "another Viva is refreshing this sign-in and did not finish".into(),
+                        ));
+                    }
+                    Err(std::fs::TryLockError::Error(e)) => {
+                        return Err(VaultError::Broken(format!("{}: {e}", path.display())));
+                    }
+                }
+            }
+        })
+        .await
+    }
+
     fn forget_now(&self, backend: &str) -> Result<(), VaultError> {
         if let Some(user_id) = self.read(&pointer_account(backend))? {
             self.remove(&token_account(backend, &user_id))?;
         }
         self.remove(&pointer_account(backend))
     }
+}
+
+/// Held while this process rotates a refresh token; released when dropped.
+#[derive(Debug)]
+pub struct RotationLock {
+    _file: std::fs::File,
+}
+
+/// One lock file per backend, in the user's runtime folder (or cache, or temp): it holds no
+/// secret, only the advisory lock.
+fn rotation_lock_path(backend: &str) -> std::path::PathBuf {
+    let folder = dirs::runtime_dir()
+        .or_else(dirs::cache_dir)
+        .unwrap_or_else(std::env::temp_dir)
+        .join("viva");
+    let name: String = backend
+        .trim_end_matches('/')
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .take(120)
+        .collect();
+    folder.join(format!("refresh-{name}.lock"))
 }
 
 /// Runs a keyring call on a blocking thread.

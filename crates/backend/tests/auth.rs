@@ -7,9 +7,7 @@ mod common;
 
 use common::{PASSWORD, backend, stack};
 use serde_json::json;
-use viva_backend::{
-    Backend, BackendError, Closing, EntryUpload, SessionQuery, SignUp, StartRequest,
-};
+use viva_backend::{Backend, BackendError, Closing, Entry, SessionQuery, SignUp, StartRequest};
 use viva_localstack::Config;
 
 #[tokio::test]
@@ -28,20 +26,20 @@ async fn sign_in_then_start_a_practice_upload_lines_read_them_back_and_close_it(
         .unwrap();
     let session_id = started["session"]["id"].as_str().unwrap().to_owned();
     let lines = vec![
-        EntryUpload {
+        Entry {
             item_id: "item_1".into(),
             seq: 1,
             speaker: "interviewer".into(),
             text: "Tell me about yourself.".into(),
-            started_ms: Some(0),
+            started_ms: 0,
             ended_ms: Some(1500),
         },
-        EntryUpload {
+        Entry {
             item_id: "item_2".into(),
             seq: 2,
             speaker: "candidate".into(),
             text: "I build payment systems.".into(),
-            started_ms: Some(2000),
+            started_ms: 2000,
             ended_ms: Some(3500),
         },
     ];

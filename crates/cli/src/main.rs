@@ -444,9 +444,10 @@ async fn take_interview(args: CallArgs, interview_id: Option<String>) -> ExitCod
     let health_json = args.health_json;
     let mut store_errors = 0_u32;
     let taken = script::take(grant, Some(source), config, script, |event| {
-        // Written ahead: a line is on disk before it is shown.
+        // Written ahead: a line is on disk before it is shown. The fsync may be slow: the
+        // runtime moves its other work (the call's event loop) off this thread meanwhile.
         if let CallEvent::Transcript { change } = event
-            && let Err(error) = store.apply(&session_id, change)
+            && let Err(error) = tokio::task::block_in_place(|| store.apply(&session_id, change))
         {
             store_errors += 1;
             print(&json!({"type": "store_error", "message": error.to_string()}));
@@ -493,7 +494,13 @@ async fn take_interview(args: CallArgs, interview_id: Option<String>) -> ExitCod
             .map_or(0, |s| i64::try_from(s.duration_ms).unwrap_or(i64::MAX)),
         cost_usd: outcome.summary.as_ref().and_then(|s| s.cost_usd),
     };
-    if let Err(error) = store.end_session(&session_id, &ending) {
+    let ended = {
+        let (session_id, ending) = (session_id.clone(), ending.clone());
+        store
+            .on_writer(move |store| store.end_session(&session_id, &ending))
+            .await
+    };
+    if let Err(error) = ended {
         store_errors += 1;
         print(&json!({"type": "store_error", "message": error.to_string()}));
     }

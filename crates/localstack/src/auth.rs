@@ -2,7 +2,9 @@
 //! the current user and logout (PROTOCOLS.md §1).
 
 use axum::Json;
-use axum::extract::{Query, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -101,6 +103,18 @@ pub fn create_user(
     metadata: &Value,
 ) -> AuthResult<User> {
     let hash = hash_password(password)?;
+    create_user_hashed(conn, email, &hash, tenant_id, role, metadata)
+}
+
+/// Creates a user whose password was hashed already (off the database's lock).
+fn create_user_hashed(
+    conn: &Connection,
+    email: &str,
+    hash: &str,
+    tenant_id: &str,
+    role: &str,
+    metadata: &Value,
+) -> AuthResult<User> {
     let now = format_timestamp(chrono::Utc::now());
     let user = User {
         id: uuid::Uuid::new_v4().to_string(),
@@ -147,6 +161,37 @@ fn password_matches(password: &str, stored: &str) -> bool {
             .verify_password(password.as_bytes(), &hash)
             .is_ok()
     })
+}
+
+/// A hash of a random password with the same parameters as real ones: an unknown e-mail is
+/// checked against it, so it costs as long as a wrong password (no finding accounts by timing).
+fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| hash_password(&uuid::Uuid::new_v4().to_string()).unwrap_or_default())
+}
+
+/// Runs argon2 on a blocking thread, never while the database is locked: a sign-in must not
+/// stall every other request (uploads included) for the length of a hash.
+async fn off_the_lock<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> AuthResult<T> {
+    tokio::task::spawn_blocking(work).await.map_err(db_error)
+}
+
+fn rate_limited(wait: std::time::Duration, headers: &HeaderMap) -> Response {
+    let mut response = AuthError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "over_request_rate_limit",
+        "Request rate limit reached",
+    )
+    .for_request(headers)
+    .into_response();
+    if let Ok(value) = axum::http::HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+        response
+            .headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, value);
+    }
+    response
 }
 
 /// Starts a login session: a new auth session, its first refresh token, and the token response.
@@ -242,6 +287,7 @@ pub struct TokenBody {
 /// `POST /auth/v1/token?grant_type=password|refresh_token`
 pub async fn token(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(grant): Query<GrantQuery>,
     headers: HeaderMap,
     body: axum::body::Bytes,
@@ -254,10 +300,10 @@ pub async fn token(
     let window = state.refresh_reuse_window_ms;
     let result = match grant.grant_type.as_deref() {
         Some("password") => {
-            state
-                .db
-                .call(move |conn| password_grant(conn, &keys, &body))
-                .await
+            if let Err(wait) = state.auth_limiter.attempt(peer.ip(), &body.email) {
+                return rate_limited(wait, &headers);
+            }
+            password_grant(&state, &keys, body).await
         }
         Some("refresh_token") => {
             state
@@ -277,7 +323,7 @@ pub async fn token(
     }
 }
 
-fn password_grant(conn: &mut Connection, keys: &Keys, body: &TokenBody) -> AuthResult<Value> {
+async fn password_grant(state: &AppState, keys: &Keys, body: TokenBody) -> AuthResult<Value> {
     let invalid = || {
         AuthError::new(
             StatusCode::BAD_REQUEST,
@@ -285,31 +331,49 @@ fn password_grant(conn: &mut Connection, keys: &Keys, body: &TokenBody) -> AuthR
             "Invalid login credentials",
         )
     };
-    let row: Option<(String, String)> = conn
-        .query_row(
-            "SELECT id, password_hash FROM users WHERE email = ?1",
-            [body.email.trim()],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()
-        .map_err(db_error)?;
-    let Some((id, hash)) = row else {
+    let email = body.email.trim().to_owned();
+    let row: Option<(String, String)> = state
+        .db
+        .call(move |conn| {
+            conn.query_row(
+                "SELECT id, password_hash FROM users WHERE email = ?1",
+                [email],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(db_error)
+        })
+        .await?;
+    let password = body.password;
+    let matched = off_the_lock(move || match row {
+        Some((id, hash)) => password_matches(&password, &hash).then_some(id),
+        None => {
+            // The same work as a wrong password: the answer's timing names no account.
+            let _ = password_matches(&password, decoy_hash());
+            None
+        }
+    })
+    .await?;
+    let Some(id) = matched else {
         return Err(invalid());
     };
-    if !password_matches(&body.password, &hash) {
-        return Err(invalid());
-    }
-    let user = user_by_id(conn, &id)
-        .map_err(db_error)?
-        .ok_or_else(invalid)?;
-    if user.email_confirmed_at.is_none() {
-        return Err(AuthError::new(
-            StatusCode::BAD_REQUEST,
-            "email_not_confirmed",
-            "Email not confirmed",
-        ));
-    }
-    start_session(conn, keys, &user)
+    let keys = keys.clone();
+    state
+        .db
+        .call(move |conn| {
+            let user = user_by_id(conn, &id)
+                .map_err(db_error)?
+                .ok_or_else(invalid)?;
+            if user.email_confirmed_at.is_none() {
+                return Err(AuthError::new(
+                    StatusCode::BAD_REQUEST,
+                    "email_not_confirmed",
+                    "Email not confirmed",
+                ));
+            }
+            start_session(conn, &keys, &user)
+        })
+        .await
 }
 
 fn refresh_grant(
@@ -396,6 +460,7 @@ pub struct SignupBody {
 /// `POST /auth/v1/signup` — always a candidate; in the tenant that scheduled them, if one did.
 pub async fn signup(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
@@ -403,21 +468,27 @@ pub async fn signup(
         Ok(body) => body,
         Err(error) => return error.into_response(),
     };
+    if let Err(wait) = state.auth_limiter.attempt(peer.ip(), &body.email) {
+        return rate_limited(wait, &headers);
+    }
     let keys = state.keys.clone();
-    let result = state
+    let result = async {
+        let email = body.email.trim().to_owned();
+        if !email.contains('@') || email.len() < 3 {
+            return Err(AuthError::new(StatusCode::BAD_REQUEST, "validation_failed", "Unable to validate email address: invalid format"));
+        }
+        if body.password.chars().count() < MIN_PASSWORD_LEN {
+            return Err(AuthError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "weak_password",
+                format!("Password should be at least {MIN_PASSWORD_LEN} characters."),
+            ));
+        }
+        let password = body.password.clone();
+        let hash = off_the_lock(move || hash_password(&password)).await??;
+        state
         .db
         .call(move |conn| {
-            let email = body.email.trim().to_owned();
-            if !email.contains('@') || email.len() < 3 {
-                return Err(AuthError::new(StatusCode::BAD_REQUEST, "validation_failed", "Unable to validate email address: invalid format"));
-            }
-            if body.password.chars().count() < MIN_PASSWORD_LEN {
-                return Err(AuthError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "weak_password",
-                    format!("Password should be at least {MIN_PASSWORD_LEN} characters."),
-                ));
-            }
             let scheduled_tenant: Option<String> = conn
                 .query_row(
                     "SELECT tenant_id FROM interview_sessions WHERE candidate_email = ?1 COLLATE NOCASE ORDER BY created_at LIMIT 1",
@@ -434,15 +505,14 @@ pub async fn signup(
                 }
             };
             let metadata = body.data.unwrap_or_else(|| json!({}));
-            let user = create_user(conn, &email, &body.password, &tenant, "candidate", &metadata)?;
-            conn.execute(
-                "UPDATE interview_sessions SET candidate_id = ?1 WHERE candidate_email = ?2 COLLATE NOCASE AND candidate_id IS NULL",
-                params![user.id, email],
-            )
-            .map_err(db_error)?;
+            // Scheduled interviews are not bound to the new account here: a candidate is
+            // bound to an interview when they start it.
+            let user = create_user_hashed(conn, &email, &hash, &tenant, "candidate", &metadata)?;
             start_session(conn, &keys, &user)
         })
-        .await;
+        .await
+    }
+    .await;
     match result {
         Ok(body) => Json(body).into_response(),
         Err(error) => error.for_request(&headers).into_response(),

@@ -95,6 +95,19 @@ const MIGRATIONS: &[&str] = &[
         expires_at INTEGER NOT NULL
     );
     "#,
+    // 3: the hosted schema's write rules (supabase/migrations/20261205000000_write_rules.sql):
+    // when the server saw a session close, and who reported each line, when it arrived and
+    // whether that was long after the close.
+    r#"
+    ALTER TABLE interview_sessions ADD COLUMN closed_at TEXT;
+    ALTER TABLE transcript_entries ADD COLUMN reported_by TEXT;
+    ALTER TABLE transcript_entries ADD COLUMN received_at TEXT;
+    ALTER TABLE transcript_entries ADD COLUMN late INTEGER NOT NULL DEFAULT 0;
+    UPDATE transcript_entries SET received_at = created_at;
+    UPDATE interview_sessions SET closed_at = ended_at
+        WHERE status IN ('completed', 'interrupted', 'failed', 'cancelled');
+    CREATE INDEX transcript_entries_order ON transcript_entries(session_id, seq, item_id);
+    "#,
 ];
 
 /// A handle to the database; cheap to clone.

@@ -20,9 +20,8 @@ use crate::server::{AppState, Signaling};
 pub const LOCAL_MODEL: &str = "viva-local";
 /// The longest an interview session may last before a planned re-session (seconds).
 pub const MAX_DURATION_S: u64 = 55 * 60;
-/// Lines one `transcript-processor` call may carry.
-pub const MAX_ENTRIES_PER_CALL: usize = 1000;
-const MAX_LINE_CHARS: usize = 20_000;
+/// Lines one `transcript-processor` call may carry (the contract's limit).
+pub const MAX_ENTRIES_PER_CALL: usize = viva_contract::MAX_ENTRIES_PER_CALL;
 
 type FnResult<T> = Result<T, FunctionError>;
 
@@ -152,9 +151,13 @@ async fn start(state: &AppState, headers: &HeaderMap, body: &Bytes) -> FnResult<
                     let Some(Scheduled { tenant, candidate, email, status, question_set: set, started_at: started }) = row else {
                         return Err(FunctionError::new(StatusCode::NOT_FOUND, "not_found", "there is no such interview"));
                     };
+                    // Bound to the caller, or (not started yet, so bound to nobody) addressed to
+                    // them: an interviewer's change of address leaves the first candidate out.
                     let mine = caller2.role == Role::Candidate
-                        && (candidate.as_deref() == Some(caller2.user_id.as_str())
-                            || email.is_some_and(|e| e.eq_ignore_ascii_case(&caller2.email)));
+                        && match candidate.as_deref() {
+                            Some(bound) => bound == caller2.user_id,
+                            None => email.is_some_and(|e| e.eq_ignore_ascii_case(&caller2.email)),
+                        };
                     if tenant != caller2.tenant_id || !mine {
                         return Err(FunctionError::new(StatusCode::FORBIDDEN, "forbidden", "this interview belongs to someone else"));
                     }
@@ -166,7 +169,7 @@ async fn start(state: &AppState, headers: &HeaderMap, body: &Bytes) -> FnResult<
                     }
                     let started = started.unwrap_or_else(|| now.clone());
                     tx.execute(
-                        "UPDATE interview_sessions SET status = 'active', started_at = ?1, candidate_id = ?2, model = ?3 WHERE id = ?4",
+                        "UPDATE interview_sessions SET status = 'active', started_at = ?1, candidate_id = ?2, model = ?3, closed_at = NULL WHERE id = ?4",
                         params![started, caller2.user_id, LOCAL_MODEL, interview_id],
                     )
                     .map_err(internal)?;
@@ -225,47 +228,17 @@ async fn start(state: &AppState, headers: &HeaderMap, body: &Bytes) -> FnResult<
 }
 
 #[derive(Debug, Deserialize)]
-struct Entry {
-    item_id: String,
-    seq: i64,
-    speaker: String,
-    text: String,
-    started_ms: i64,
-    ended_ms: Option<i64>,
-}
-
-#[derive(Debug, Deserialize)]
 struct ProcessorBody {
     session_id: String,
-    entries: Vec<Entry>,
+    /// Read as raw values: one malformed entry is rejected on its own, never the batch.
+    entries: Vec<Value>,
 }
 
-fn check_entry(index: usize, entry: &Entry) -> FnResult<()> {
-    let problem = if entry.item_id.trim().is_empty() {
-        Some("item_id is empty")
-    } else if !matches!(entry.speaker.as_str(), "candidate" | "interviewer") {
-        Some("speaker must be candidate or interviewer")
-    } else if entry.seq < 0
-        || entry.started_ms < 0
-        || entry.ended_ms.is_some_and(|e| e < entry.started_ms)
-    {
-        Some("seq and times must be non-negative, and a line cannot end before it starts")
-    } else if entry.text.chars().count() > MAX_LINE_CHARS {
-        Some("the text is too long")
-    } else {
-        None
-    };
-    match problem {
-        Some(problem) => Err(FunctionError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_entry",
-            format!("entry {index}: {problem}"),
-        )),
-        None => Ok(()),
-    }
-}
-
-/// `POST /functions/v1/transcript-processor`
+/// `POST /functions/v1/transcript-processor`: the lines of the caller's own session, each
+/// checked by the contract's rules ([`viva_contract::check_entry`]); a bad one is listed in
+/// `rejected` and the rest are stored. A line already stored is never overwritten. Each line
+/// records who reported it, when it arrived, and whether that was long after the server saw
+/// the session close (`late`), exactly as the hosted pipeline does.
 pub async fn transcript_processor(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -277,34 +250,43 @@ pub async fn transcript_processor(
         if body.entries.len() > MAX_ENTRIES_PER_CALL {
             return Err(FunctionError::new(StatusCode::BAD_REQUEST, "too_many_entries", format!("send at most {MAX_ENTRIES_PER_CALL} entries per call")));
         }
-        for (index, entry) in body.entries.iter().enumerate() {
-            check_entry(index, entry)?;
+        let mut rejected = Vec::new();
+        let mut entries = Vec::new();
+        for value in &body.entries {
+            match viva_contract::check_entry(value) {
+                Ok(entry) => entries.push(entry),
+                Err(rejection) => rejected.push(rejection),
+            }
         }
         state
             .db
             .call(move |conn| {
                 let tx = conn.transaction().map_err(internal)?;
-                let owner: Option<(String, Option<String>)> = tx
-                    .query_row("SELECT tenant_id, candidate_id FROM interview_sessions WHERE id = ?1", [&body.session_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                let owner: Option<(String, Option<String>, Option<String>)> = tx
+                    .query_row("SELECT tenant_id, candidate_id, closed_at FROM interview_sessions WHERE id = ?1", [&body.session_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                     .optional()
                     .map_err(internal)?;
-                match owner {
+                let closed_at = match owner {
                     None => return Err(FunctionError::new(StatusCode::NOT_FOUND, "not_found", "there is no such session")),
-                    Some((tenant, candidate)) if tenant != caller.tenant_id || candidate.as_deref() != Some(caller.user_id.as_str()) => {
+                    Some((tenant, candidate, _)) if tenant != caller.tenant_id || candidate.as_deref() != Some(caller.user_id.as_str()) => {
                         return Err(FunctionError::new(StatusCode::FORBIDDEN, "forbidden", "this session belongs to someone else"));
                     }
-                    Some(_) => {}
-                }
-                let now = format_timestamp(chrono::Utc::now());
+                    Some((_, _, closed_at)) => closed_at,
+                };
+                let now = chrono::Utc::now();
+                let late = closed_at
+                    .and_then(|at| chrono::DateTime::parse_from_rfc3339(&at).ok())
+                    .is_some_and(|at| now.signed_duration_since(at).num_seconds() > viva_contract::LATE_AFTER_S);
+                let now = format_timestamp(now);
                 let mut accepted = 0;
                 {
                     let mut insert = tx
                         .prepare(
-                            "INSERT INTO transcript_entries (id, tenant_id, session_id, item_id, seq, speaker, text, started_ms, ended_ms, created_at)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (session_id, item_id) DO NOTHING",
+                            "INSERT INTO transcript_entries (id, tenant_id, session_id, item_id, seq, speaker, text, started_ms, ended_ms, created_at, reported_by, received_at, late)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?10, ?12) ON CONFLICT (session_id, item_id) DO NOTHING",
                         )
                         .map_err(internal)?;
-                    for entry in &body.entries {
+                    for entry in &entries {
                         accepted += insert
                             .execute(params![
                                 uuid::Uuid::new_v4().to_string(),
@@ -316,13 +298,15 @@ pub async fn transcript_processor(
                                 entry.text,
                                 entry.started_ms,
                                 entry.ended_ms,
-                                now
+                                now,
+                                caller.user_id,
+                                late,
                             ])
                             .map_err(internal)?;
                     }
                 }
                 tx.commit().map_err(internal)?;
-                Ok(json!({"accepted": accepted, "duplicates": body.entries.len() - accepted}))
+                Ok(json!({"accepted": accepted, "duplicates": entries.len() - accepted, "rejected": rejected}))
             })
             .await
     }

@@ -18,6 +18,7 @@ pub mod interviewer;
 pub mod jwt;
 pub mod model;
 pub mod proxy;
+pub mod ratelimit;
 pub mod rest;
 pub mod seed;
 pub mod server;

@@ -36,9 +36,13 @@ pub enum SdpError {
     #[error("the offer is not an SDP session description")]
     NotSdp,
     #[error(
-        "the offer needs exactly one audio and one application (data channel) section; it has {audio} and {application}"
+        "the offer needs exactly one audio and one application (data channel) section; it has {audio} audio, {application} application and {others} other sections"
     )]
-    WrongSections { audio: usize, application: usize },
+    WrongSections {
+        audio: usize,
+        application: usize,
+        others: usize,
+    },
 }
 
 /// Checks an offer before it is forwarded: size, SDP shape, exactly one audio and one data
@@ -50,15 +54,25 @@ pub fn validate_offer(sdp: &str) -> Result<(), SdpError> {
     if !sdp.trim_start().starts_with("v=0") {
         return Err(SdpError::NotSdp);
     }
-    let count = |kind: &str| {
-        sdp.lines()
-            .filter(|line| line.trim_start().starts_with(&format!("m={kind} ")))
-            .count()
-    };
-    let (audio, application) = (count("audio"), count("application"));
-    let others = sdp.lines().filter(|line| line.starts_with("m=")).count() - audio - application;
+    // Every media section, however it is indented, is counted once: "m=" lines that are
+    // neither audio nor application are the rest (no subtraction that could underflow).
+    let (mut audio, mut application, mut others) = (0_usize, 0_usize, 0_usize);
+    for line in sdp.lines().map(str::trim_start) {
+        let Some(media) = line.strip_prefix("m=") else {
+            continue;
+        };
+        match media.split(' ').next() {
+            Some("audio") => audio += 1,
+            Some("application") => application += 1,
+            _ => others += 1,
+        }
+    }
     if audio != 1 || application != 1 || others != 0 {
-        return Err(SdpError::WrongSections { audio, application });
+        return Err(SdpError::WrongSections {
+            audio,
+            application,
+            others,
+        });
     }
     Ok(())
 }

@@ -42,6 +42,8 @@ pub struct Config {
     pub upstream: Option<Arc<dyn crate::proxy::Upstream>>,
     /// The local interviewer's model, threads and voice.
     pub interviewer: crate::interviewer::InterviewerConfig,
+    /// Sign-in and sign-up attempts allowed per address and per e-mail.
+    pub auth_limits: crate::ratelimit::AuthLimits,
 }
 
 impl std::fmt::Debug for Config {
@@ -74,6 +76,7 @@ impl Default for Config {
             client_secret_lifetime_s: 600,
             upstream: None,
             interviewer: crate::interviewer::InterviewerConfig::default(),
+            auth_limits: crate::ratelimit::AuthLimits::default(),
         }
     }
 }
@@ -111,6 +114,7 @@ pub struct AppState {
     pub upstream: Arc<dyn crate::proxy::Upstream>,
     /// The local interviewer peer (`/v1/realtime/calls`, and the proxy's default upstream).
     pub interviewer: Arc<crate::interviewer::Interviewer>,
+    pub auth_limiter: Arc<crate::ratelimit::AuthLimiter>,
 }
 
 /// A running local stack. Dropping it does not stop it; call [`LocalStack::shutdown`].
@@ -168,10 +172,13 @@ impl LocalStack {
             live: Arc::default(),
             upstream,
             interviewer,
+            auth_limiter: Arc::new(crate::ratelimit::AuthLimiter::new(config.auth_limits)),
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let app = router(state.clone());
         let task = tokio::spawn(async move {
+            // The peer's address is what sign-in attempts are limited by.
+            let app = app.into_make_service_with_connect_info::<SocketAddr>();
             let served = axum::serve(listener, app).with_graceful_shutdown(async {
                 let _ = stopped.await;
             });

@@ -299,7 +299,10 @@ async fn transcript_lines_are_stored_once_even_under_fifty_concurrent_overlappin
         json!({"session_id": session, "entries": [entry(1), entry(2)]}),
     )
     .await;
-    assert_eq!(again, json!({"accepted": 0, "duplicates": 2}));
+    assert_eq!(
+        again,
+        json!({"accepted": 0, "duplicates": 2, "rejected": []})
+    );
     s.stack.shutdown().await;
 }
 
@@ -322,25 +325,62 @@ async fn transcript_processor_refuses_other_peoples_sessions_and_bad_lines() {
     )
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    for bad in [
-        json!({"item_id": "", "seq": 0, "speaker": "candidate", "text": "x", "started_ms": 0}),
-        json!({"item_id": "i", "seq": 0, "speaker": "narrator", "text": "x", "started_ms": 0}),
-        json!({"item_id": "i", "seq": -1, "speaker": "candidate", "text": "x", "started_ms": 0}),
-        json!({"item_id": "i", "seq": 0, "speaker": "candidate", "text": "x", "started_ms": 10, "ended_ms": 5}),
-    ] {
-        let (status, body) = call(
-            &s,
-            "transcript-processor",
-            &ca.access_token,
-            json!({"session_id": session, "entries": [bad]}),
-        )
-        .await;
-        assert_eq!(
-            (status, body["code"].as_str()),
-            (StatusCode::BAD_REQUEST, Some("invalid_entry")),
-            "{body}"
-        );
-    }
+    // Each bad line is refused on its own, with its reason; the good ones beside it are stored.
+    let long = "word ".repeat(4_001);
+    let batch = json!([
+        {"item_id": "", "seq": 0, "speaker": "candidate", "text": "x", "started_ms": 0},
+        {"item_id": "who", "seq": 0, "speaker": "narrator", "text": "x", "started_ms": 0},
+        {"item_id": "neg", "seq": -1, "speaker": "candidate", "text": "x", "started_ms": 0},
+        {"item_id": "back", "seq": 0, "speaker": "candidate", "text": "x", "started_ms": 10, "ended_ms": 5},
+        {"item_id": "long", "seq": 0, "speaker": "candidate", "text": long, "started_ms": 0},
+        "not an entry",
+        {"item_id": "good", "seq": 1, "speaker": "candidate", "text": "fine", "started_ms": 0},
+        line,
+    ]);
+    let (status, body) = call(
+        &s,
+        "transcript-processor",
+        &ca.access_token,
+        json!({"session_id": session, "entries": batch}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (body["accepted"].as_u64(), body["duplicates"].as_u64()),
+        (Some(2), Some(0))
+    );
+    let codes: Vec<(&str, &str)> = body["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["item_id"].as_str().unwrap(), r["code"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            ("", "invalid_entry"),
+            ("who", "invalid_entry"),
+            ("neg", "invalid_entry"),
+            ("back", "ends_before_start"),
+            ("long", "line_too_long"),
+            ("", "invalid_entry"),
+        ]
+    );
+    // A batch over the contract's size is refused whole.
+    let too_many: Vec<Value> = (0..501)
+        .map(|n| json!({"item_id": format!("n{n}"), "seq": n, "speaker": "candidate", "text": "x", "started_ms": 0}))
+        .collect();
+    let (status, body) = call(
+        &s,
+        "transcript-processor",
+        &ca.access_token,
+        json!({"session_id": session, "entries": too_many}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("too_many_entries"))
+    );
     let (status, body) = call(
         &s,
         "transcript-processor",

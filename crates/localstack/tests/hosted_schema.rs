@@ -180,9 +180,7 @@ fn record(
     let entries = entries.to_string().replace('\'', "''");
     pg.as_user(
         claims,
-        &format!(
-            "SELECT viva_pipeline.record_transcript_lines('{session}', '{entries}'::jsonb)"
-        ),
+        &format!("SELECT viva_pipeline.record_transcript_lines('{session}', '{entries}'::jsonb)"),
     )
     .map(|out| serde_json::from_str(&out).unwrap())
 }
@@ -294,7 +292,9 @@ fn a_candidate_sees_only_their_own_sessions_and_lines() {
     assert_eq!(
         pg.psql(
             &pg.database,
-            &format!("SELECT closed_at IS NOT NULL FROM interview_sessions WHERE id = '{SESSION_A1}'")
+            &format!(
+                "SELECT closed_at IS NOT NULL FROM interview_sessions WHERE id = '{SESSION_A1}'"
+            )
         ),
         Ok("t".into())
     );
@@ -315,19 +315,40 @@ fn only_the_pipeline_writes_lines_and_it_never_overwrites_one() {
         )
     };
     // Direct inserts into their own live session, as either speaker, by either role: refused.
-    assert_eq!(code(pg.as_user(&candidate, &insert("candidate", "c1"))), "42501");
-    assert_eq!(code(pg.as_user(&candidate, &insert("interviewer", "i2"))), "42501");
-    assert_eq!(code(pg.as_user(&interviewer, &insert("interviewer", "i2"))), "42501");
-    // Rewriting or deleting a line that is there: refused.
     assert_eq!(
-        code(pg.as_user(&candidate, "UPDATE transcript_entries SET text = 'rewritten'")),
+        code(pg.as_user(&candidate, &insert("candidate", "c1"))),
         "42501"
     );
-    assert_eq!(code(pg.as_user(&candidate, "DELETE FROM transcript_entries")), "42501");
-    assert_eq!(code(pg.as_user(&interviewer, "DELETE FROM transcript_entries")), "42501");
+    assert_eq!(
+        code(pg.as_user(&candidate, &insert("interviewer", "i2"))),
+        "42501"
+    );
+    assert_eq!(
+        code(pg.as_user(&interviewer, &insert("interviewer", "i2"))),
+        "42501"
+    );
+    // Rewriting or deleting a line that is there: refused.
+    assert_eq!(
+        code(pg.as_user(
+            &candidate,
+            "UPDATE transcript_entries SET text = 'rewritten'"
+        )),
+        "42501"
+    );
+    assert_eq!(
+        code(pg.as_user(&candidate, "DELETE FROM transcript_entries")),
+        "42501"
+    );
+    assert_eq!(
+        code(pg.as_user(&interviewer, "DELETE FROM transcript_entries")),
+        "42501"
+    );
 
     // The pipeline: the caller's own session only.
-    let batch = json!([line("c1", "candidate", "My answer"), line("i2", "interviewer", "Next question")]);
+    let batch = json!([
+        line("c1", "candidate", "My answer"),
+        line("i2", "interviewer", "Next question")
+    ]);
     for intruder in [&other_candidate, &interviewer, &stranger] {
         assert_eq!(code(record(&pg, intruder, SESSION_A1, &batch)), "42501");
     }
@@ -337,7 +358,10 @@ fn only_the_pipeline_writes_lines_and_it_never_overwrites_one() {
     assert_eq!(code(record(&pg, &no_caller, SESSION_A1, &batch)), "42501");
     // Claims naming the right user but another tenant are refused too.
     let wrong_tenant = claims(CANDIDATE_A1, TENANT_B, "candidate");
-    assert_eq!(code(record(&pg, &wrong_tenant, SESSION_A1, &batch)), "42501");
+    assert_eq!(
+        code(record(&pg, &wrong_tenant, SESSION_A1, &batch)),
+        "42501"
+    );
     // Anonymous requests may not even call it.
     assert_eq!(
         code(pg.psql(
@@ -348,7 +372,10 @@ fn only_the_pipeline_writes_lines_and_it_never_overwrites_one() {
     );
 
     let answer = record(&pg, &candidate, SESSION_A1, &batch).unwrap();
-    assert_eq!(answer, json!({"accepted": 2, "duplicates": 0, "rejected": []}));
+    assert_eq!(
+        answer,
+        json!({"accepted": 2, "duplicates": 0, "rejected": []})
+    );
     // Sending it again stores nothing twice; a second report of an existing id with other
     // words (a pre-claimed or replayed id) never replaces the first.
     let replay = json!([line("c1", "candidate", "Something else entirely")]);
@@ -386,7 +413,12 @@ fn bad_lines_are_rejected_one_by_one_and_the_rest_are_stored() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["item_id"].as_str().unwrap().to_owned(), r["code"].as_str().unwrap().to_owned()))
+        .map(|r| {
+            (
+                r["item_id"].as_str().unwrap().to_owned(),
+                r["code"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     assert_eq!(
         rejected,
@@ -402,10 +434,17 @@ fn bad_lines_are_rejected_one_by_one_and_the_rest_are_stored() {
     );
     // A line at the limit exactly is fine; a batch over the size limit is refused whole.
     let at_limit = json!([line("edge", "candidate", &"b".repeat(20_000))]);
-    assert_eq!(record(&pg, &candidate, SESSION_A1, &at_limit).unwrap()["accepted"], 1);
-    let too_many: Vec<serde_json::Value> =
-        (0..501).map(|i| line(&format!("n{i}"), "candidate", "x")).collect();
-    assert_eq!(code(record(&pg, &candidate, SESSION_A1, &json!(too_many))), "54000");
+    assert_eq!(
+        record(&pg, &candidate, SESSION_A1, &at_limit).unwrap()["accepted"],
+        1
+    );
+    let too_many: Vec<serde_json::Value> = (0..501)
+        .map(|i| line(&format!("n{i}"), "candidate", "x"))
+        .collect();
+    assert_eq!(
+        code(record(&pg, &candidate, SESSION_A1, &json!(too_many))),
+        "54000"
+    );
 }
 
 #[test]
@@ -417,7 +456,13 @@ fn lines_kept_offline_are_accepted_after_the_close_and_marked_late_only_after_th
     );
     assert_eq!(pg.as_user(&candidate, &close), Ok("UPDATE 1".into()));
     // The ordinary final batch, just after the close: accepted, not late.
-    let answer = record(&pg, &candidate, SESSION_A1, &json!([line("final", "candidate", "last words")])).unwrap();
+    let answer = record(
+        &pg,
+        &candidate,
+        SESSION_A1,
+        &json!([line("final", "candidate", "last words")]),
+    )
+    .unwrap();
     assert_eq!(answer["accepted"], 1);
     // A day later (the server's close moved back a day): still accepted, marked late.
     pg.psql(
@@ -425,7 +470,13 @@ fn lines_kept_offline_are_accepted_after_the_close_and_marked_late_only_after_th
         &format!("UPDATE interview_sessions SET closed_at = now() - interval '1 day' WHERE id = '{SESSION_A1}'"),
     )
     .unwrap();
-    let answer = record(&pg, &candidate, SESSION_A1, &json!([line("offline", "interviewer", "kept on the laptop")])).unwrap();
+    let answer = record(
+        &pg,
+        &candidate,
+        SESSION_A1,
+        &json!([line("offline", "interviewer", "kept on the laptop")]),
+    )
+    .unwrap();
     assert_eq!(answer["accepted"], 1);
     assert_eq!(
         pg.as_user(&candidate, "SELECT string_agg(item_id || '=' || late, ',' ORDER BY item_id) FROM transcript_entries WHERE item_id IN ('final', 'offline')"),
@@ -446,7 +497,10 @@ fn a_candidate_may_only_end_their_own_live_session() {
     };
     // A free retake (back to scheduled), a cancel, staying live with rewritten details.
     assert_eq!(code(update("status = 'scheduled'")), "42501");
-    assert_eq!(code(update("status = 'cancelled', ended_at = now()")), "42501");
+    assert_eq!(
+        code(update("status = 'cancelled', ended_at = now()")),
+        "42501"
+    );
     assert_eq!(code(update("status = 'active', ended_at = now()")), "42501");
     // Ending it while rewriting what it was.
     for rewrite in [
@@ -456,23 +510,36 @@ fn a_candidate_may_only_end_their_own_live_session() {
         "candidate_email = 'someone@else.test'",
     ] {
         assert_eq!(
-            code(update(&format!("status = 'completed', ended_at = now(), {rewrite}"))),
+            code(update(&format!(
+                "status = 'completed', ended_at = now(), {rewrite}"
+            ))),
             "42501",
             "{rewrite}"
         );
     }
     // Columns never granted: refused outright.
-    assert_eq!(code(update("started_at = now() - interval '1 hour'")), "42501");
+    assert_eq!(
+        code(update("started_at = now() - interval '1 hour'")),
+        "42501"
+    );
     assert_eq!(code(update("candidate_id = NULL")), "42501");
-    assert_eq!(code(update("closed_at = now() - interval '1 day'")), "42501");
+    assert_eq!(
+        code(update("closed_at = now() - interval '1 day'")),
+        "42501"
+    );
     // A negative cost is not an ending.
     assert!(update("status = 'completed', ended_at = now(), realtime_cost_usd = -5").is_err());
     // The legitimate end, then nothing more: once ended it cannot be changed again.
     assert_eq!(
-        update("status = 'completed', ended_at = now(), duration_ms = 5000, realtime_cost_usd = 0.5"),
+        update(
+            "status = 'completed', ended_at = now(), duration_ms = 5000, realtime_cost_usd = 0.5"
+        ),
         Ok("UPDATE 1".into())
     );
-    assert_eq!(update("status = 'interrupted', ended_at = now()"), Ok("UPDATE 0".into()));
+    assert_eq!(
+        update("status = 'interrupted', ended_at = now()"),
+        Ok("UPDATE 0".into())
+    );
     assert_eq!(update("realtime_cost_usd = 0"), Ok("UPDATE 0".into()));
     assert_eq!(
         pg.psql(&pg.database, &format!("SELECT status || '|' || realtime_cost_usd || '|' || title FROM interview_sessions WHERE id = '{SESSION_A1}'")),
@@ -491,25 +558,55 @@ fn an_interviewer_may_edit_and_cancel_only_what_has_not_started() {
         )
     };
     // A started interview is out of reach: no ending it, no rewriting it.
-    assert_eq!(update(SESSION_A1, "status = 'completed'"), Ok("UPDATE 0".into()));
-    assert_eq!(update(SESSION_A1, "title = 'renamed'"), Ok("UPDATE 0".into()));
+    assert_eq!(
+        update(SESSION_A1, "status = 'completed'"),
+        Ok("UPDATE 0".into())
+    );
+    assert_eq!(
+        update(SESSION_A1, "title = 'renamed'"),
+        Ok("UPDATE 0".into())
+    );
     // A scheduled one: no starting or finishing it from here, no binding a candidate, no
     // start or end times, no other owner.
     assert_eq!(code(update(SESSION_A2, "status = 'active'")), "42501");
     assert_eq!(code(update(SESSION_A2, "status = 'completed'")), "42501");
-    assert_eq!(code(update(SESSION_A2, &format!("candidate_id = '{CANDIDATE_A1}'"))), "42501");
+    assert_eq!(
+        code(update(
+            SESSION_A2,
+            &format!("candidate_id = '{CANDIDATE_A1}'")
+        )),
+        "42501"
+    );
     assert_eq!(code(update(SESSION_A2, "started_at = now()")), "42501");
     assert_eq!(code(update(SESSION_A2, "ended_at = now()")), "42501");
-    assert_eq!(code(update(SESSION_A2, &format!("interviewer_id = '{INTERVIEWER_B}'"))), "42501");
+    assert_eq!(
+        code(update(
+            SESSION_A2,
+            &format!("interviewer_id = '{INTERVIEWER_B}'")
+        )),
+        "42501"
+    );
     // Another tenant's scheduled interview: untouched.
-    assert_eq!(update(SESSION_B, "title = 'mine now'"), Ok("UPDATE 0".into()));
+    assert_eq!(
+        update(SESSION_B, "title = 'mine now'"),
+        Ok("UPDATE 0".into())
+    );
     // The legitimate edits, then a cancel, after which it is closed to edits.
     assert_eq!(
-        update(SESSION_A2, "title = 'Staff engineer', scheduled_at = now() + interval '1 day'"),
+        update(
+            SESSION_A2,
+            "title = 'Staff engineer', scheduled_at = now() + interval '1 day'"
+        ),
         Ok("UPDATE 1".into())
     );
-    assert_eq!(update(SESSION_A2, "status = 'cancelled'"), Ok("UPDATE 1".into()));
-    assert_eq!(update(SESSION_A2, "status = 'scheduled'"), Ok("UPDATE 0".into()));
+    assert_eq!(
+        update(SESSION_A2, "status = 'cancelled'"),
+        Ok("UPDATE 1".into())
+    );
+    assert_eq!(
+        update(SESSION_A2, "status = 'scheduled'"),
+        Ok("UPDATE 0".into())
+    );
 }
 
 #[test]
@@ -525,8 +622,11 @@ fn a_new_candidate_address_unbinds_the_old_candidate() {
     )
     .unwrap();
     let visible = |who: &serde_json::Value| {
-        pg.as_user(who, &format!("SELECT count(*) FROM interview_sessions WHERE id = '{SESSION_A2}'"))
-            .unwrap()
+        pg.as_user(
+            who,
+            &format!("SELECT count(*) FROM interview_sessions WHERE id = '{SESSION_A2}'"),
+        )
+        .unwrap()
     };
     assert_eq!(visible(&first), "1");
     assert_eq!(
@@ -553,29 +653,48 @@ fn interviewers_insert_scheduling_only() {
     };
     // A finished interview naming a candidate (the victim, or the interviewer themself).
     assert_eq!(
-        code(insert("candidate_id, status, started_at, ended_at", &format!("'{CANDIDATE_A1}', 'completed', now() - interval '1 hour', now()"))),
+        code(insert(
+            "candidate_id, status, started_at, ended_at",
+            &format!("'{CANDIDATE_A1}', 'completed', now() - interval '1 hour', now()")
+        )),
         "42501"
     );
-    assert_eq!(code(insert("candidate_id", &format!("'{INTERVIEWER_A}'"))), "42501");
+    assert_eq!(
+        code(insert("candidate_id", &format!("'{INTERVIEWER_A}'"))),
+        "42501"
+    );
     assert_eq!(code(insert("status", "'active'")), "42501");
     assert_eq!(code(insert("started_at", "now()")), "42501");
     assert_eq!(code(insert("duration_ms", "60000")), "42501");
     assert_eq!(code(insert("mode", "'practice'")), "42501");
-    assert_eq!(code(insert("created_at", "now() - interval '1 year'")), "42501");
-    assert_eq!(code(insert("interviewer_id", &format!("'{INTERVIEWER_B}'"))), "42501");
+    assert_eq!(
+        code(insert("created_at", "now() - interval '1 year'")),
+        "42501"
+    );
+    assert_eq!(
+        code(insert("interviewer_id", &format!("'{INTERVIEWER_B}'"))),
+        "42501"
+    );
     // Candidates schedule nothing.
     assert_eq!(
-        code(pg.as_user(&victim, "INSERT INTO interview_sessions (title, question_set) VALUES ('x', 'y')")),
+        code(pg.as_user(
+            &victim,
+            "INSERT INTO interview_sessions (title, question_set) VALUES ('x', 'y')"
+        )),
         "42501"
     );
     // Nothing fabricated reached the victim.
     assert_eq!(
-        pg.as_user(&victim, "SELECT count(*) FROM interview_sessions").unwrap(),
+        pg.as_user(&victim, "SELECT count(*) FROM interview_sessions")
+            .unwrap(),
         "1"
     );
     // The legitimate schedule: tenant and interviewer filled in by the server.
     assert_eq!(
-        insert("scheduled_at, candidate_email", "now() + interval '1 day', 'new@example.test'"),
+        insert(
+            "scheduled_at, candidate_email",
+            "now() + interval '1 day', 'new@example.test'"
+        ),
         Ok("INSERT 0 1".into())
     );
     assert_eq!(

@@ -144,7 +144,21 @@ fn offers_need_sdp_with_one_audio_and_one_data_channel_section() {
         validate_offer(&two_audio),
         Err(SdpError::WrongSections {
             audio: 2,
-            application: 0
+            application: 0,
+            others: 0
+        })
+    );
+    // Indented media lines are media lines too: counted once each, never an arithmetic
+    // underflow (which a debug build turned into a panic, a release build into a wrap).
+    let indented = OFFER.replace("m=audio", "  m=audio");
+    assert_eq!(validate_offer(&indented), Ok(()));
+    let indented_extra = format!("{OFFER} m=audio 9 UDP/TLS/RTP/SAVPF 0\r\n");
+    assert_eq!(
+        validate_offer(&indented_extra),
+        Err(SdpError::WrongSections {
+            audio: 2,
+            application: 1,
+            others: 0
         })
     );
     let video = format!("{OFFER}m=video 9 UDP/TLS/RTP/SAVPF 96\r\n");

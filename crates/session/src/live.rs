@@ -82,7 +82,7 @@ impl LiveSession {
     ///
     /// # Errors
     /// The store refused the session, or no microphone could be opened (text mode still can).
-    pub fn start(
+    pub async fn start(
         grant: Grant,
         grants: Option<Arc<dyn GrantSource>>,
         recording: Recording,
@@ -112,7 +112,11 @@ impl LiveSession {
                 (None, None)
             }
         };
-        recording.store.begin_session(&recording.session)?;
+        let new_session = recording.session.clone();
+        recording
+            .store
+            .on_writer(move |store| store.begin_session(&new_session))
+            .await?;
         let downlink = playback
             .as_ref()
             .map(|p| Arc::new(p.sender()) as Arc<dyn viva_rtc::VoiceSink>);
@@ -262,7 +266,12 @@ impl Task {
                 .map_or(0, |s| i64::try_from(s.duration_ms).unwrap_or(i64::MAX)),
             cost_usd: summary.as_ref().and_then(|s| s.cost_usd),
         };
-        if let Err(error) = self.store.end_session(&self.session_id, &ending) {
+        let (session_id, ending_to_save) = (self.session_id.clone(), ending.clone());
+        let saved = self
+            .store
+            .on_writer(move |store| store.end_session(&session_id, &ending_to_save))
+            .await;
+        if let Err(error) = saved {
             self.unsaved += 1;
             self.tell(LiveEvent::NotSaved {
                 message: error.to_string(),
@@ -293,10 +302,18 @@ impl Task {
     }
 
     async fn call_event(&mut self, event: CallEvent) {
-        // Written ahead: a line is on disk before it is shown.
-        if let CallEvent::Transcript { change } = &event
-            && let Err(error) = self.store.apply(&self.session_id, change)
-        {
+        // Written ahead: a line is on disk before it is shown. The write runs on the store's
+        // own thread, so a slow disk never stalls the runtime the call's event loop runs on.
+        let saved = match &event {
+            CallEvent::Transcript { change } => {
+                let (session_id, change) = (self.session_id.clone(), change.clone());
+                self.store
+                    .on_writer(move |store| store.apply(&session_id, &change))
+                    .await
+            }
+            _ => Ok(()),
+        };
+        if let Err(error) = saved {
             self.unsaved += 1;
             tracing::error!(event = "line_not_saved", %error);
             self.tell(LiveEvent::NotSaved {

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use viva_backend::{Account, Closing, EntryUpload};
-use viva_store::{Ending, Remote, StoredLine};
+use viva_backend::{Account, Closing, Entry};
+use viva_store::{Ending, Refused, Remote, StoredLine};
 
 /// Sends one account's outbox to its backend.
 #[derive(Debug, Clone)]
@@ -23,30 +23,61 @@ fn as_i64(ms: u64) -> i64 {
     i64::try_from(ms).unwrap_or(i64::MAX)
 }
 
+/// A line as the contract's entries: one, or (longer than the contract allows) consecutive
+/// parts with their own stable ids, so nothing is refused for its length and nothing is cut.
+/// The local copy keeps the line whole.
+pub fn entries_of(line: &StoredLine) -> Vec<Entry> {
+    viva_contract::split_line(&line.text)
+        .into_iter()
+        .enumerate()
+        .map(|(index, text)| Entry {
+            item_id: viva_contract::part_item_id(&line.item_id, index),
+            seq: i32::try_from(line.seq).unwrap_or(i32::MAX),
+            speaker: match line.speaker {
+                viva_realtime::Speaker::Candidate => "candidate".into(),
+                viva_realtime::Speaker::Interviewer => "interviewer".into(),
+            },
+            text: text.to_owned(),
+            started_ms: as_i64(line.started_ms),
+            ended_ms: line.ended_ms.map(as_i64),
+        })
+        .collect()
+}
+
 impl Remote for AccountRemote {
-    async fn upload(&self, session_id: &str, lines: &[StoredLine]) -> Result<(), String> {
-        let entries: Vec<EntryUpload> = lines
-            .iter()
-            .map(|line| EntryUpload {
-                item_id: line.item_id.clone(),
-                seq: i64::from(line.seq),
-                speaker: match line.speaker {
-                    viva_realtime::Speaker::Candidate => "candidate".into(),
-                    viva_realtime::Speaker::Interviewer => "interviewer".into(),
-                },
-                text: line.text.clone(),
-                started_ms: Some(as_i64(line.started_ms)),
-                ended_ms: line.ended_ms.map(as_i64),
-            })
-            .collect();
-        let entries = &entries;
-        self.account
-            .with_backend(|backend, token| async move {
-                backend.upload_transcript(&token, session_id, entries).await
-            })
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+    async fn upload(&self, session_id: &str, lines: &[StoredLine]) -> Result<Vec<Refused>, String> {
+        // Which line each entry came from, so a refused part parks its whole line.
+        let mut line_of = std::collections::HashMap::new();
+        let mut entries = Vec::new();
+        for line in lines {
+            for entry in entries_of(line) {
+                line_of.insert(entry.item_id.clone(), line.item_id.clone());
+                entries.push(entry);
+            }
+        }
+        let mut refused: Vec<Refused> = Vec::new();
+        for batch in entries.chunks(viva_contract::MAX_ENTRIES_PER_CALL) {
+            let reply = self
+                .account
+                .with_backend(|backend, token| async move {
+                    backend.upload_transcript(&token, session_id, batch).await
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            for rejection in reply.rejected {
+                let item_id = line_of
+                    .get(&rejection.item_id)
+                    .cloned()
+                    .unwrap_or(rejection.item_id);
+                if !refused.iter().any(|r| r.item_id == item_id) {
+                    refused.push(Refused {
+                        item_id,
+                        reason: format!("{} ({})", rejection.message, rejection.code),
+                    });
+                }
+            }
+        }
+        Ok(refused)
     }
 
     async fn close(&self, session_id: &str, ending: &Ending) -> Result<(), String> {

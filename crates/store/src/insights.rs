@@ -228,6 +228,8 @@ mod tests {
             is_final: true,
             inaudible: None,
             interrupted: false,
+            refused: None,
+            late: false,
         }
     }
 

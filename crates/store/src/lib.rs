@@ -8,6 +8,7 @@ pub mod error;
 pub mod export;
 pub mod insights;
 pub mod model;
+mod open;
 pub mod outbox;
 mod schema;
 pub mod search;
@@ -23,6 +24,6 @@ pub use model::{
     Ending, NewSession, SessionList, SessionStatus, StoredLine, StoredSession, SyncFilter,
     SyncState,
 };
-pub use outbox::{Remote, SyncTarget, Syncer, Work, spawn_syncer};
+pub use outbox::{Refused, Remote, SyncTarget, Syncer, Work, spawn_syncer};
 pub use search::{Fragment, Hit, SearchQuery};
 pub use store::{MovedAside, OpenReport, Recorded, Store};

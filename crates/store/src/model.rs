@@ -150,6 +150,9 @@ pub struct StoredSession {
     /// Final lines kept.
     pub lines: u64,
     pub sync: SyncState,
+    /// Lines the backend refused (kept here; see [`StoredLine::refused`]).
+    #[serde(default)]
+    pub refused_lines: u64,
 }
 
 /// A line as stored.
@@ -168,6 +171,13 @@ pub struct StoredLine {
     pub inaudible: Option<String>,
     /// Cut off: the interviewer was interrupted, or Viva stopped mid-line.
     pub interrupted: bool,
+    /// The backend refused this line, and why; it is kept here and not sent again.
+    #[serde(default)]
+    pub refused: Option<String>,
+    /// A server copy's line that reached the server well after the session closed (synced
+    /// from a computer that was offline).
+    #[serde(default)]
+    pub late: bool,
 }
 
 pub(crate) fn speaker_str(speaker: Speaker) -> &'static str {

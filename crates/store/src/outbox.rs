@@ -44,13 +44,22 @@ pub enum Work {
     Idle,
 }
 
+/// A line the backend refused, and its reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub item_id: String,
+    pub reason: String,
+}
+
 /// Sends outbox work to the backend. Errors are the reason shown as the sync state.
 pub trait Remote: Send + Sync + 'static {
+    /// Uploads lines; `Ok` lists those the backend refused (the rest are stored). A refused
+    /// line is parked with its reason and never blocks the others.
     fn upload(
         &self,
         session_id: &str,
         lines: &[StoredLine],
-    ) -> impl Future<Output = Result<(), String>> + Send;
+    ) -> impl Future<Output = Result<Vec<Refused>, String>> + Send;
 
     fn close(
         &self,
@@ -126,7 +135,7 @@ impl Store {
                 }
                 let mut select = conn.prepare(
                     "SELECT l.item_id, l.seq, l.speaker, l.text, l.started_ms, l.ended_ms,
-                        l.is_final, l.inaudible, l.interrupted
+                        l.is_final, l.inaudible, l.interrupted, l.refused, l.late
                      FROM outbox o JOIN lines l
                         ON l.session_id = o.session_id AND l.item_id = o.item_id
                      WHERE o.session_id = ?1 ORDER BY l.seq LIMIT ?2",
@@ -153,8 +162,18 @@ impl Store {
         })
     }
 
-    /// The backend stored these lines: they leave the outbox.
-    pub fn uploaded(&self, session_id: &str, item_ids: &[String]) -> Result<(), StoreError> {
+    /// The backend answered for these lines: they leave the outbox. Those it refused stay on
+    /// this computer, marked with its reason.
+    pub fn uploaded(
+        &self,
+        session_id: &str,
+        item_ids: &[String],
+        refused: &[Refused],
+    ) -> Result<(), StoreError> {
+        if !refused.is_empty() {
+            tracing::warn!(session = %session_id, lines = refused.len(),
+                "the backend refused lines; they are kept on this computer");
+        }
         self.write(|conn| {
             let tx = conn.transaction()?;
             {
@@ -162,6 +181,12 @@ impl Store {
                     tx.prepare("DELETE FROM outbox WHERE session_id = ?1 AND item_id = ?2")?;
                 for item_id in item_ids {
                     delete.execute(params![session_id, item_id])?;
+                }
+                let mut park = tx.prepare(
+                    "UPDATE lines SET refused = ?3 WHERE session_id = ?1 AND item_id = ?2",
+                )?;
+                for line in refused {
+                    park.execute(params![session_id, line.item_id, line.reason])?;
                 }
             }
             tx.execute(
@@ -256,9 +281,9 @@ async fn run<R: Remote>(store: Store, target: SyncTarget, remote: R) {
             Ok(Work::Upload { session_id, lines }) => {
                 let outcome = remote.upload(&session_id, &lines).await;
                 let recorded = blocking(&store, move |store| match outcome {
-                    Ok(()) => {
+                    Ok(refused) => {
                         let ids: Vec<String> = lines.into_iter().map(|l| l.item_id).collect();
-                        store.uploaded(&session_id, &ids)
+                        store.uploaded(&session_id, &ids, &refused)
                     }
                     Err(reason) => {
                         tracing::warn!(session = %session_id, %reason, "transcript upload failed");

@@ -95,6 +95,13 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE sessions ADD COLUMN cached_at_ms INTEGER;
     "#,
+    // 4: a line the backend refused (the reason it gave; the line stays here and leaves the
+    //    outbox, so it never blocks the others), and a server copy's line that reached the
+    //    server long after the session closed.
+    r#"
+    ALTER TABLE lines ADD COLUMN refused TEXT;
+    ALTER TABLE lines ADD COLUMN late INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// Connection settings every connection gets.

@@ -14,6 +14,7 @@ use crate::model::{
     Ending, NewSession, SessionList, SessionStatus, StoredLine, StoredSession, SyncFilter,
     SyncState, parse_speaker, speaker_str,
 };
+use crate::open::{damage_marker, move_aside, open_checked, salvage, sidecar};
 use crate::schema;
 
 /// What opening the store found and did.
@@ -59,7 +60,9 @@ pub enum Recorded {
 
 pub(crate) struct Inner {
     pub(crate) path: PathBuf,
-    pub(crate) writer: Mutex<Connection>,
+    pub(crate) writer: Mutex<Writer>,
+    /// Jobs for the writer thread ([`Store::on_writer`]), in the order they were sent.
+    jobs: tokio::sync::mpsc::Sender<Job>,
     /// Searches and lists read here, so a slow search never delays a line being written.
     pub(crate) reader: Mutex<Connection>,
     /// Woken after each write the outbox cares about.
@@ -67,6 +70,45 @@ pub(crate) struct Inner {
     /// A lock file held per session live in this process, so another process opening the
     /// same file does not take it for a crashed one.
     live: Mutex<HashMap<String, (PathBuf, File)>>,
+}
+
+/// The write connection and whether its commits are currently fsync'd.
+pub(crate) struct Writer {
+    conn: Connection,
+    durable: bool,
+}
+
+impl Writer {
+    /// Final lines are fsync'd before they are shown (`synchronous=FULL`); the words of a line
+    /// still being spoken change several times a second and are not (`NORMAL`: in WAL mode a
+    /// commit then survives the app crashing, and the next durable commit's fsync covers it).
+    fn durable(&mut self, durable: bool) -> rusqlite::Result<&mut Connection> {
+        if self.durable != durable {
+            self.conn.pragma_update(
+                None,
+                "synchronous",
+                if durable { "FULL" } else { "NORMAL" },
+            )?;
+            self.durable = durable;
+        }
+        Ok(&mut self.conn)
+    }
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Runs jobs one after another on a thread of its own, so an fsync never holds up an async
+/// runtime's worker (which would stall the call's event loop beside it).
+fn spawn_writer_thread() -> Result<tokio::sync::mpsc::Sender<Job>, std::io::Error> {
+    let (jobs, mut queue) = tokio::sync::mpsc::channel::<Job>(256);
+    std::thread::Builder::new()
+        .name("viva-store-writer".into())
+        .spawn(move || {
+            while let Some(job) = queue.blocking_recv() {
+                job();
+            }
+        })?;
+    Ok(jobs)
 }
 
 /// The local store; cheap to clone, shareable across threads. Every call blocks on SQLite
@@ -88,184 +130,18 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// Opens the file, checks it and brings its schema up to date.
-fn open_checked(path: &Path) -> Result<Connection, StoreError> {
-    let sqlite = |e| StoreError::from_sqlite(path, e);
-    let size = std::fs::metadata(path).map_or(0, |m| m.len());
-    let suspect = damage_marker(path).exists();
-    let mut conn = Connection::open(path).map_err(sqlite)?;
-    schema::configure(&conn).map_err(sqlite)?;
-    // quick_check reads every page once: it finds damage inside the file rather than at the
-    // first unlucky read later. That takes about 8 ms per MiB here, so a big file checks only
-    // its small tables at launch; damage met later in the lines is reported to the caller,
-    // marks the file, and the next launch checks all of it.
-    let checks: &[&str] = if size <= FULL_CHECK_MAX_BYTES || suspect {
-        &["PRAGMA quick_check(1)"]
-    } else {
-        &[
-            "PRAGMA quick_check(sessions)",
-            "PRAGMA quick_check(outbox)",
-            "PRAGMA quick_check(settings)",
-        ]
-    };
-    for check in checks {
-        let verdict: String = conn
-            .query_row(check, [], |row| row.get(0))
-            .map_err(sqlite)?;
-        if verdict != "ok" {
-            return Err(StoreError::Corrupt {
-                path: path.to_path_buf(),
-                detail: verdict,
-            });
-        }
-    }
-    let _ = std::fs::remove_file(damage_marker(path));
-    match schema::migrate(&mut conn).map_err(sqlite)? {
-        Ok(()) => Ok(conn),
-        Err(found) => Err(StoreError::TooNew {
-            path: path.to_path_buf(),
-            found,
-            known: i64::try_from(schema::MIGRATIONS.len()).unwrap_or(i64::MAX),
-        }),
-    }
-}
-
-/// Files up to this size are checked whole at every launch (about 130 ms at this size).
-const FULL_CHECK_MAX_BYTES: u64 = 16 * 1024 * 1024;
-
-/// Left next to a file in which damage was met, so the next launch checks all of it.
-fn damage_marker(path: &Path) -> PathBuf {
-    sidecar(path, ".damaged")
-}
-
-fn sidecar(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
-}
-
-/// Renames the database and its WAL and shared-memory files to `<name>.damaged-<time>`.
-fn move_aside(path: &Path) -> Result<PathBuf, StoreError> {
-    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
-    let aside = sidecar(path, &format!(".damaged-{stamp}"));
-    std::fs::rename(path, &aside).map_err(|source| StoreError::MoveAside {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    for suffix in ["-wal", "-shm"] {
-        let from = sidecar(path, suffix);
-        if from.exists() {
-            let to = sidecar(&aside, suffix);
-            std::fs::rename(&from, &to).map_err(|source| StoreError::MoveAside {
-                path: from.clone(),
-                source,
-            })?;
-        }
-    }
-    Ok(aside)
-}
-
-/// Copies whatever sessions and lines can still be read from a damaged file. Reading stops
-/// at the first unreadable row of each table; everything before it is kept.
-fn salvage(damaged: &Path, into: &mut Connection) -> (u64, u64) {
-    let Ok(old) = Connection::open_with_flags(damaged, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-    else {
-        return (0, 0);
-    };
-    let Ok(tx) = into.transaction() else {
-        return (0, 0);
-    };
-    let mut sessions = 0;
-    let mut lines = 0;
-    if let Ok(mut select) = old.prepare(
-        "SELECT id, remote, user_id, title, mode, status, started_at_ms, ended_at_ms,
-                duration_ms, cost_usd, close_pending FROM sessions",
-    ) && let Ok(mut rows) = select.query([])
-    {
-        while let Ok(Some(row)) = rows.next() {
-            let copied = (|| -> rusqlite::Result<usize> {
-                tx.execute(
-                    "INSERT OR IGNORE INTO sessions (id, remote, user_id, title, mode, status,
-                        started_at_ms, ended_at_ms, duration_ms, cost_usd, close_pending)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                    params![
-                        row.get::<_, String>(0)?,
-                        row.get::<_, Option<String>>(1)?,
-                        row.get::<_, Option<String>>(2)?,
-                        row.get::<_, String>(3)?,
-                        row.get::<_, String>(4)?,
-                        row.get::<_, String>(5)?,
-                        row.get::<_, i64>(6)?,
-                        row.get::<_, Option<i64>>(7)?,
-                        row.get::<_, Option<i64>>(8)?,
-                        row.get::<_, Option<f64>>(9)?,
-                        row.get::<_, i64>(10)?,
-                    ],
-                )
-            })();
-            if copied.is_ok_and(|n| n > 0) {
-                sessions += 1;
-            }
-        }
-    }
-    if let Ok(mut select) = old.prepare(
-        "SELECT session_id, item_id, seq, speaker, text, started_ms, ended_ms, is_final,
-                inaudible, interrupted FROM lines",
-    ) && let Ok(mut rows) = select.query([])
-    {
-        while let Ok(Some(row)) = rows.next() {
-            let copied = (|| -> rusqlite::Result<usize> {
-                let session_id: String = row.get(0)?;
-                let item_id: String = row.get(1)?;
-                let n = tx.execute(
-                    "INSERT OR IGNORE INTO lines (session_id, item_id, seq, speaker, text,
-                        started_ms, ended_ms, is_final, inaudible, interrupted)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                    params![
-                        session_id,
-                        item_id,
-                        row.get::<_, i64>(2)?,
-                        row.get::<_, String>(3)?,
-                        row.get::<_, String>(4)?,
-                        row.get::<_, i64>(5)?,
-                        row.get::<_, Option<i64>>(6)?,
-                        row.get::<_, i64>(7)?,
-                        row.get::<_, Option<String>>(8)?,
-                        row.get::<_, i64>(9)?,
-                    ],
-                )?;
-                // The backend is idempotent by item id: sending a recovered line again is
-                // harmless, and it may never have arrived.
-                tx.execute(ENQUEUE_LINE, params![session_id, item_id, now_ms()])?;
-                Ok(n)
-            })();
-            if copied.is_ok_and(|n| n > 0) {
-                lines += 1;
-            }
-        }
-    }
-    if tx.commit().is_err() {
-        return (0, 0);
-    }
-    (sessions, lines)
-}
-
 impl Store {
     /// Opens (creating if needed) the store at `path`. A damaged file is moved aside, what
     /// can be read from it is copied into a new one, and the report says so. Sessions left
     /// live by a crash become `interrupted`.
     pub fn open(path: &Path) -> Result<(Self, OpenReport), StoreError> {
-        if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(folder).map_err(|source| StoreError::Folder {
-                path: folder.to_path_buf(),
-                source,
-            })?;
-        }
+        crate::open::prepare_private(path)?;
         let mut report = OpenReport::default();
         let writer = match open_checked(path) {
             Ok(conn) => conn,
             Err(StoreError::Corrupt { detail, .. }) => {
                 let aside = move_aside(path)?;
+                crate::open::prepare_private(path)?;
                 tracing::error!(damaged = %aside.display(), reason = %detail,
                     "the transcript database was damaged and was moved aside");
                 let mut fresh = open_checked(path)?;
@@ -285,7 +161,14 @@ impl Store {
         let store = Self {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
-                writer: Mutex::new(writer),
+                writer: Mutex::new(Writer {
+                    conn: writer,
+                    durable: true,
+                }),
+                jobs: spawn_writer_thread().map_err(|e| StoreError::Io {
+                    path: path.to_path_buf(),
+                    detail: format!("cannot start the writer thread: {e}"),
+                })?,
                 reader: Mutex::new(reader),
                 changed: tokio::sync::Notify::new(),
                 live: Mutex::new(HashMap::new()),
@@ -309,12 +192,47 @@ impl Store {
         error
     }
 
+    /// A durable write: committed and fsync'd when this returns.
     pub(crate) fn write<T>(
         &self,
         work: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.inner.writer.lock().map_err(|_| StoreError::Poisoned)?;
-        work(&mut conn).map_err(|e| self.sqlite(e))
+        self.write_with(true, work)
+    }
+
+    fn write_with<T>(
+        &self,
+        durable: bool,
+        work: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        let mut writer = self.inner.writer.lock().map_err(|_| StoreError::Poisoned)?;
+        writer
+            .durable(durable)
+            .and_then(work)
+            .map_err(|e| self.sqlite(e))
+    }
+
+    /// Runs `work` on the store's writer thread and waits for it without blocking the caller's
+    /// async runtime. Jobs run in the order they are sent (a line's partial words before its
+    /// final ones). Async code calls the store through this, never directly.
+    ///
+    /// # Errors
+    /// [`StoreError::Poisoned`] when the writer thread is gone (it panicked).
+    pub async fn on_writer<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let store = self.clone();
+        let job: Job = Box::new(move || {
+            let _ = reply.send(work(&store));
+        });
+        self.inner
+            .jobs
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Poisoned)?;
+        answer.await.map_err(|_| StoreError::Poisoned)?
     }
 
     pub(crate) fn read<T>(
@@ -444,7 +362,7 @@ impl Store {
     /// returns; a partial one keeps only its latest words.
     pub fn record(&self, session_id: &str, line: &Line) -> Result<Recorded, StoreError> {
         let is_final = line.status == LineStatus::Final;
-        let changed = self.write(|conn| {
+        let changed = self.write_with(is_final, |conn| {
             let tx = conn.transaction()?;
             let changed = upsert_line(&tx, session_id, line, is_final, now_ms())?;
             tx.commit()?;
@@ -628,7 +546,7 @@ impl Store {
         self.read(|conn| {
             let mut select = conn.prepare(
                 "SELECT item_id, seq, speaker, text, started_ms, ended_ms, is_final, inaudible,
-                    interrupted FROM lines WHERE session_id = ?1 AND (is_final OR NOT ?2)
+                    interrupted, refused, late FROM lines WHERE session_id = ?1 AND (is_final OR NOT ?2)
                  ORDER BY seq, started_ms",
             )?;
             select
@@ -696,8 +614,8 @@ impl Store {
             {
                 let mut insert = tx.prepare_cached(
                     "INSERT OR IGNORE INTO lines (session_id, item_id, seq, speaker, text,
-                        started_ms, ended_ms, is_final, inaudible, interrupted)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?9)",
+                        started_ms, ended_ms, is_final, inaudible, interrupted, late)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?9, ?10)",
                 )?;
                 for line in lines {
                     insert.execute(params![
@@ -710,7 +628,8 @@ impl Store {
                         line.ended_ms
                             .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)),
                         line.inaudible,
-                        line.interrupted
+                        line.interrupted,
+                        line.late
                     ])?;
                 }
             }
@@ -770,7 +689,8 @@ impl Store {
 
 /// Queues a final line for its session's backend (none for a session kept on this device,
 /// nor for a copy of the backend's own).
-const ENQUEUE_LINE: &str = "INSERT OR IGNORE INTO outbox (session_id, item_id, enqueued_ms)
+pub(crate) const ENQUEUE_LINE: &str =
+    "INSERT OR IGNORE INTO outbox (session_id, item_id, enqueued_ms)
     SELECT ?1, ?2, ?3 FROM sessions
     WHERE id = ?1 AND remote IS NOT NULL AND cached_at_ms IS NULL";
 
@@ -840,7 +760,8 @@ pub(crate) const SESSION_SELECT: &str = "SELECT s.id, s.remote, s.user_id, s.tit
     s.status, s.started_at_ms, s.ended_at_ms, s.duration_ms, s.cost_usd,
     (SELECT COUNT(*) FROM lines l WHERE l.session_id = s.id AND l.is_final),
     (SELECT COUNT(*) FROM outbox o WHERE o.session_id = s.id), s.close_pending, s.sync_error,
-    s.cached_at_ms
+    s.cached_at_ms,
+    (SELECT COUNT(*) FROM lines l WHERE l.session_id = s.id AND l.refused IS NOT NULL)
     FROM sessions s";
 
 pub(crate) fn session_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredSession> {
@@ -872,6 +793,7 @@ pub(crate) fn session_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredSes
         cost_usd: row.get(9)?,
         lines: count_at(row, 10)?,
         sync,
+        refused_lines: count_at(row, 15)?,
     })
 }
 
@@ -893,5 +815,7 @@ pub(crate) fn line_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredLine> 
         is_final: row.get(6)?,
         inaudible: row.get(7)?,
         interrupted: row.get(8)?,
+        refused: row.get(9)?,
+        late: row.get(10)?,
     })
 }

@@ -22,6 +22,7 @@ fn session() -> StoredSession {
         cost_usd: None,
         lines: 5,
         sync: SyncState::LocalOnly,
+        refused_lines: 0,
     }
 }
 
@@ -42,6 +43,8 @@ fn line(
         is_final: true,
         inaudible: None,
         interrupted: false,
+        refused: None,
+        late: false,
     }
 }
 

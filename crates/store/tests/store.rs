@@ -178,6 +178,7 @@ fn a_session_left_live_by_a_crash_becomes_interrupted_with_its_words_kept() {
         .uploaded(
             "s1",
             &lines.iter().map(|l| l.item_id.clone()).collect::<Vec<_>>(),
+            &[],
         )
         .unwrap();
     let Work::Close { ending, .. } = store.next_work(&target(), i64::MAX / 2).unwrap() else {
@@ -251,6 +252,7 @@ fn the_outbox_batches_at_most_a_hundred_lines_and_lets_a_live_session_linger_a_s
         .uploaded(
             "s1",
             &lines.iter().map(|l| l.item_id.clone()).collect::<Vec<_>>(),
+            &[],
         )
         .unwrap();
     assert_eq!(
@@ -293,6 +295,7 @@ fn the_outbox_batches_at_most_a_hundred_lines_and_lets_a_live_session_linger_a_s
         .uploaded(
             "s1",
             &lines.iter().map(|l| l.item_id.clone()).collect::<Vec<_>>(),
+            &[],
         )
         .unwrap();
     let Work::Close { session_id, ending } = store.next_work(&target(), now).unwrap() else {
@@ -763,6 +766,8 @@ fn stored_line(item: &str, seq: u32, text: &str) -> viva_store::StoredLine {
         is_final: true,
         inaudible: None,
         interrupted: false,
+        refused: None,
+        late: false,
     }
 }
 
@@ -780,6 +785,7 @@ fn server_copy(id: &str, status: SessionStatus, lines: u64) -> viva_store::Store
         cost_usd: None,
         lines,
         sync: SyncState::Synced,
+        refused_lines: 0,
     }
 }
 

@@ -333,6 +333,7 @@ pub async fn start_interview(
         },
         settings,
     )
+    .await
     .map_err(|error| match error {
         viva_session::SessionError::Audio(error) => no_microphone(error),
         other => AppError::new(ErrorCode::StoreUnavailable, other.to_string()),

@@ -26,6 +26,8 @@ pub struct ReviewSessionView {
     pub cost_usd: Option<f64>,
     pub lines: u32,
     pub sync: SyncView,
+    /// Lines the backend refused; they are kept on this computer.
+    pub refused_lines: u32,
 }
 
 impl From<&StoredSession> for ReviewSessionView {
@@ -40,6 +42,7 @@ impl From<&StoredSession> for ReviewSessionView {
             cost_usd: session.cost_usd,
             lines: u32::try_from(session.lines).unwrap_or(u32::MAX),
             sync: Ok(session.sync.clone()).into(),
+            refused_lines: u32::try_from(session.refused_lines).unwrap_or(u32::MAX),
         }
     }
 }
@@ -59,6 +62,11 @@ pub struct ReviewLineView {
     pub inaudible: bool,
     /// Cut off mid-line.
     pub interrupted: bool,
+    /// The backend refused this line (why); it is kept on this computer only.
+    pub refused: Option<String>,
+    /// It reached the server well after the interview ended (synced later from a computer
+    /// that was offline).
+    pub late: bool,
 }
 
 impl From<&StoredLine> for ReviewLineView {
@@ -76,6 +84,8 @@ impl From<&StoredLine> for ReviewLineView {
             end_ms: line.ended_ms.map(ms),
             inaudible: line.inaudible.is_some(),
             interrupted: line.interrupted,
+            refused: line.refused.clone(),
+            late: line.late,
         }
     }
 }
@@ -373,6 +383,8 @@ async fn from_server(
             is_final: true,
             inaudible: None,
             interrupted: false,
+            refused: None,
+            late: entry.late,
         })
         .collect::<Vec<_>>();
     let session = StoredSession {
@@ -389,6 +401,7 @@ async fn from_server(
         cost_usd: row.realtime_cost_usd,
         lines: lines.len() as u64,
         sync: viva_store::SyncState::Synced,
+        refused_lines: 0,
     };
     Ok(Loaded {
         session,

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use rusqlite::types::Value as Sql;
 use serde_json::{Map, Value, json};
 
+use super::lifecycle;
 use super::query::{self, Query, QueryError, SqlValue};
 use super::schema::{self, Column, ColumnType, Table};
 use crate::caller::{Caller, CallerError, Role};
@@ -124,7 +125,7 @@ fn visible(table: &Table, caller: &Caller, params: &mut Vec<SqlValue>) -> String
         "interview_sessions" => {
             params.push(SqlValue::Text(caller.email.clone()));
             format!(
-                "{tenant} AND (\"candidate_id\" = ?{me} OR lower(\"candidate_email\") = lower(?{}))",
+                "{tenant} AND (\"candidate_id\" = ?{me} OR (\"candidate_id\" IS NULL AND lower(\"candidate_email\") = lower(?{})))",
                 params.len()
             )
         }
@@ -142,6 +143,7 @@ fn row_json(columns: &[&'static Column], row: &rusqlite::Row<'_>) -> rusqlite::R
             (ColumnType::Integer, Sql::Integer(n)) => json!(n),
             (ColumnType::Numeric, Sql::Real(x)) => json!(x),
             (ColumnType::Numeric, Sql::Integer(n)) => json!(n as f64),
+            (ColumnType::Boolean, Sql::Integer(n)) => json!(n != 0),
             (_, Sql::Text(text)) => Value::String(text),
             (_, Sql::Integer(n)) => json!(n),
             (_, Sql::Real(x)) => json!(x),
@@ -176,7 +178,12 @@ fn run_select(
     } else {
         None
     };
-    let limit = query.limit.map_or(-1, |l| l as i64);
+    // Like a hosted project's `max_rows`: a read without a limit still stops at the cap, and
+    // says so only through Content-Range. Clients page.
+    let limit = query
+        .limit
+        .unwrap_or(query::MAX_LIMIT)
+        .min(query::MAX_LIMIT) as i64;
     let sql = format!(
         "SELECT {} FROM {} WHERE {filter}{} LIMIT {limit} OFFSET {}",
         query.select_sql(),
@@ -249,20 +256,14 @@ pub async fn select(
 }
 
 /// Columns a client may set on insert, per table and role; the server fills in the rest.
+/// Interviewers schedule (nothing that only happens once an interview has started, and no
+/// candidate: one is bound when they start it). Transcript lines are written only by
+/// `transcript-processor`, never through the table.
 fn writable_on_insert(table: &Table, role: Role) -> Option<&'static [&'static str]> {
     match (table.name, role) {
         ("interview_sessions", Role::Interviewer) => {
             Some(&["title", "question_set", "scheduled_at", "candidate_email"])
         }
-        ("transcript_entries", Role::Candidate) => Some(&[
-            "session_id",
-            "item_id",
-            "seq",
-            "speaker",
-            "text",
-            "started_ms",
-            "ended_ms",
-        ]),
         _ => None,
     }
 }
@@ -445,39 +446,8 @@ fn insert_row(
                 SqlValue::Text("interview".into()),
                 SqlValue::Text("scheduled".into()),
             ]);
-            // A scheduled candidate who already has an account sees it at once.
-            if let Some((_, SqlValue::Text(email))) =
-                fields.iter().find(|(c, _)| c.name == "candidate_email")
-            {
-                let candidate: Option<String> =
-                    rusqlite::OptionalExtension::optional(tx.query_row(
-                        "SELECT id FROM users WHERE email = ?1 AND tenant_id = ?2",
-                        [email, &caller.tenant_id],
-                        |r| r.get(0),
-                    ))
-                    .map_err(db)?;
-                if let Some(candidate) = candidate {
-                    columns.push("candidate_id");
-                    values.push(SqlValue::Text(candidate));
-                }
-            }
         }
-        _ => {
-            let session = fields
-                .iter()
-                .find(|(c, _)| c.name == "session_id")
-                .map(|(_, v)| bind(v));
-            let owned: bool = tx
-                .query_row(
-                    "SELECT COUNT(*) > 0 FROM interview_sessions WHERE id = ?1 AND tenant_id = ?2 AND candidate_id = ?3",
-                    rusqlite::params![session.unwrap_or(Sql::Null), caller.tenant_id, caller.user_id],
-                    |r| r.get(0),
-                )
-                .map_err(db)?;
-            if !owned {
-                return Err(denied(table));
-            }
-        }
+        _ => return Err(denied(table)),
     }
     for (column, value) in &fields {
         columns.push(column.name);
@@ -522,30 +492,9 @@ fn insert_row(
     .map_err(db)
 }
 
-/// What an update may change, per table and role, and which rows it may touch.
-fn update_rule(table: &Table, caller: &Caller) -> Option<(&'static [&'static str], &'static str)> {
-    match (table.name, caller.role) {
-        // An interviewer reschedules or cancels an interview that has not started.
-        ("interview_sessions", Role::Interviewer) => Some((
-            &[
-                "title",
-                "question_set",
-                "scheduled_at",
-                "candidate_email",
-                "status",
-            ],
-            "\"status\" = 'scheduled'",
-        )),
-        // A candidate closes their own live session.
-        ("interview_sessions", Role::Candidate) => Some((
-            &["status", "ended_at", "duration_ms", "realtime_cost_usd"],
-            "\"status\" = 'active'",
-        )),
-        _ => None,
-    }
-}
-
-/// `PATCH /rest/v1/<table>?filters` — the narrow updates of [`update_rule`].
+/// `PATCH /rest/v1/<table>?filters` — session changes as [`lifecycle::check`] allows them,
+/// judged row by row from each row's current state; one refused row refuses the whole update,
+/// as the hosted trigger does.
 pub async fn update(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -559,7 +508,9 @@ pub async fn update(
         let caller = caller(&state, &headers)
             .await?
             .ok_or_else(|| denied(table))?;
-        let (allowed, precondition) = update_rule(table, &caller).ok_or_else(|| denied(table))?;
+        if table.name != "interview_sessions" {
+            return Err(denied(table));
+        }
         let objects = body_objects(&body)?;
         let [object] = objects.as_slice() else {
             return Err(RestError::new(
@@ -568,57 +519,14 @@ pub async fn update(
                 "An update takes one JSON object",
             ));
         };
-        let fields = checked_fields(table, object, allowed)?;
-        let status_ok = fields.iter().all(|(column, value)| {
-            column.name != "status"
-                || match (caller.role, value) {
-                    (Role::Interviewer, SqlValue::Text(s)) => s == "cancelled",
-                    (Role::Candidate, SqlValue::Text(s)) => {
-                        ["completed", "interrupted", "failed"].contains(&s.as_str())
-                    }
-                    _ => false,
-                }
-        });
-        if !status_ok || fields.is_empty() {
+        let fields = checked_fields(table, object, lifecycle::UPDATABLE)?;
+        if fields.is_empty() {
             return Err(denied(table));
         }
         let representation = prefers(&headers, "return=representation");
         let rows = state
             .db
-            .call(move |conn| {
-                let mut params: Vec<SqlValue> = fields.iter().map(|(_, v)| v.clone()).collect();
-                let sets: Vec<String> = fields
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (c, _))| format!("\"{}\" = ?{}", c.name, i + 1))
-                    .collect();
-                let mut conditions = vec![
-                    visible(table, &caller, &mut params),
-                    precondition.to_owned(),
-                ];
-                if caller.role == Role::Candidate {
-                    params.push(SqlValue::Text(caller.user_id.clone()));
-                    conditions.push(format!("\"candidate_id\" = ?{}", params.len()));
-                }
-                conditions.extend(query.conditions(&mut params));
-                let select = query.select_sql();
-                let sql = format!(
-                    "UPDATE {} SET {} WHERE {} RETURNING {select}",
-                    table.name,
-                    sets.join(", "),
-                    conditions.join(" AND ")
-                );
-                let bound: Vec<Sql> = params.iter().map(bind).collect();
-                let mut statement = conn.prepare(&sql).map_err(db)?;
-                let rows = statement
-                    .query_map(rusqlite::params_from_iter(bound.iter()), |row| {
-                        row_json(&query.select, row)
-                    })
-                    .map_err(db)?
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(db)?;
-                Ok::<_, RestError>(rows)
-            })
+            .call(move |conn| update_sessions(conn, table, &caller, &query, &fields))
             .await?;
         Ok((representation, rows))
     }
@@ -628,6 +536,92 @@ pub async fn update(
         Ok((false, _)) => StatusCode::NO_CONTENT.into_response(),
         Err(error) => error.into_response(),
     }
+}
+
+/// The rows the caller may update (those the hosted policies' USING clauses let through),
+/// each checked and changed in one transaction.
+fn update_sessions(
+    conn: &mut rusqlite::Connection,
+    table: &'static Table,
+    caller: &Caller,
+    query: &Query,
+    fields: &[(&'static Column, SqlValue)],
+) -> RestResult<Vec<Value>> {
+    let tx = conn.transaction().map_err(db)?;
+    let mut params = Vec::new();
+    let mut conditions = vec![visible(table, caller, &mut params)];
+    params.push(SqlValue::Text(caller.user_id.clone()));
+    let me = params.len();
+    conditions.push(format!(
+        "((\"status\" = 'active' AND \"candidate_id\" = ?{me}){})",
+        if caller.role == Role::Interviewer {
+            " OR \"status\" = 'scheduled'"
+        } else {
+            ""
+        }
+    ));
+    conditions.extend(query.conditions(&mut params));
+    let bound: Vec<Sql> = params.iter().map(bind).collect();
+    let current: Vec<(String, lifecycle::Current)> = {
+        let mut select = tx
+            .prepare(&format!(
+                "SELECT id, status, candidate_id, candidate_email, ended_at FROM {} WHERE {}",
+                table.name,
+                conditions.join(" AND ")
+            ))
+            .map_err(db)?;
+        select
+            .query_map(rusqlite::params_from_iter(bound.iter()), |r| {
+                Ok((
+                    r.get(0)?,
+                    lifecycle::Current {
+                        status: r.get(1)?,
+                        candidate_id: r.get(2)?,
+                        candidate_email: r.get(3)?,
+                        ended_at: r.get(4)?,
+                    },
+                ))
+            })
+            .map_err(db)?
+            .collect::<Result<_, _>>()
+            .map_err(db)?
+    };
+    let named: Vec<(&str, SqlValue)> = fields.iter().map(|(c, v)| (c.name, v.clone())).collect();
+    let now = query::format_timestamp(chrono::Utc::now());
+    let mut out = Vec::new();
+    for (id, row) in current {
+        let derived = lifecycle::check(caller, &row, &named)
+            .map_err(|reason| RestError::new(StatusCode::FORBIDDEN, "42501", reason))?;
+        let mut sets: Vec<String> = Vec::new();
+        let mut values: Vec<Sql> = Vec::new();
+        for (column, value) in fields {
+            values.push(bind(value));
+            sets.push(format!("\"{}\" = ?{}", column.name, values.len()));
+        }
+        if derived.closes {
+            values.push(Sql::Text(now.clone()));
+            sets.push(format!("\"closed_at\" = ?{}", values.len()));
+        }
+        if derived.unbinds_candidate {
+            sets.push("\"candidate_id\" = NULL".to_owned());
+        }
+        values.push(Sql::Text(id));
+        let sql = format!(
+            "UPDATE {} SET {} WHERE id = ?{} RETURNING {}",
+            table.name,
+            sets.join(", "),
+            values.len(),
+            query.select_sql()
+        );
+        out.push(
+            tx.query_row(&sql, rusqlite::params_from_iter(values.iter()), |r| {
+                row_json(&query.select, r)
+            })
+            .map_err(db)?,
+        );
+    }
+    tx.commit().map_err(db)?;
+    Ok(out)
 }
 
 /// `DELETE /rest/v1/<table>` — nothing in Viva is deleted through the API.

@@ -101,8 +101,8 @@ pub struct Query {
     pub on_conflict: Vec<&'static Column>,
 }
 
-/// The largest page a request may ask for; PostgREST deployments cap it too.
-pub const MAX_LIMIT: u64 = 1000;
+/// The most rows one read returns, asked for or not: a hosted project's `max_rows`.
+pub const MAX_LIMIT: u64 = viva_contract::MAX_ROWS as u64;
 
 /// Parses the decoded query-string pairs of a request on `table`.
 pub fn parse(table: &'static Table, pairs: &[(String, String)]) -> Result<Query, QueryError> {
@@ -309,6 +309,11 @@ pub fn typed_value(column: &Column, text: &str) -> Result<SqlValue, QueryError> 
         ColumnType::Timestamp => normalise_timestamp(text)
             .map(SqlValue::Text)
             .ok_or_else(|| QueryError::bad_value("timestamp with time zone", text)),
+        ColumnType::Boolean => match text {
+            "true" => Ok(SqlValue::Integer(1)),
+            "false" => Ok(SqlValue::Integer(0)),
+            _ => Err(QueryError::bad_value("boolean", text)),
+        },
         ColumnType::Enum(values) => values
             .iter()
             .find(|v| **v == text)

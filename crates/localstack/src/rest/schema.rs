@@ -12,6 +12,8 @@ pub enum ColumnType {
     Timestamp,
     /// Text limited to the listed values.
     Enum(&'static [&'static str]),
+    /// Stored as 0 or 1, returned as `false` or `true`.
+    Boolean,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +56,7 @@ pub const SESSION_STATUSES: &[&str] = &[
 ];
 pub const SPEAKERS: &[&str] = &["candidate", "interviewer"];
 
-use ColumnType::{Enum, Integer, Numeric, Text, Timestamp, Uuid};
+use ColumnType::{Boolean, Enum, Integer, Numeric, Text, Timestamp, Uuid};
 
 pub const INTERVIEW_SESSIONS: Table = Table {
     name: "interview_sessions",
@@ -75,6 +77,8 @@ pub const INTERVIEW_SESSIONS: Table = Table {
         col("model", Text, true),
         col("realtime_cost_usd", Numeric, true),
         col("created_at", Timestamp, false),
+        // When the server saw the session end (its own clock, not the client's `ended_at`).
+        col("closed_at", Timestamp, true),
     ],
     unique_keys: &[&["id"]],
 };
@@ -92,6 +96,10 @@ pub const TRANSCRIPT_ENTRIES: Table = Table {
         col("started_ms", Integer, false),
         col("ended_ms", Integer, true),
         col("created_at", Timestamp, false),
+        // Who reported the line, when it arrived, and whether that was long after the close.
+        col("reported_by", Uuid, true),
+        col("received_at", Timestamp, true),
+        col("late", Boolean, false),
     ],
     unique_keys: &[&["id"], &["session_id", "item_id"]],
 };
