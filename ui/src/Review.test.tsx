@@ -18,6 +18,7 @@ const transcript: TranscriptView = {
     costUsd: null,
     lines: 3,
     sync: { state: "local_only" },
+    refusedLines: 0,
   },
   insights: {
     candidateTalkMs: 4_000,
@@ -55,6 +56,8 @@ const transcript: TranscriptView = {
       endMs: 3_000,
       inaudible: false,
       interrupted: false,
+      refused: null,
+      late: false,
     },
     {
       itemId: "b",
@@ -64,6 +67,8 @@ const transcript: TranscriptView = {
       endMs: 8_000,
       inaudible: false,
       interrupted: false,
+      refused: null,
+      late: false,
     },
     {
       itemId: "c",
@@ -73,6 +78,8 @@ const transcript: TranscriptView = {
       endMs: 69_000,
       inaudible: false,
       interrupted: false,
+      refused: null,
+      late: false,
     },
   ],
   source: { kind: "this_computer" },
@@ -93,6 +100,30 @@ function show(api: Partial<ReviewApi> = {}) {
 }
 
 describe("transcript review", () => {
+  it("says which lines the server refused and why, and which arrived late", async () => {
+    const [first, second, third] = transcript.lines;
+    show({
+      openTranscript: () =>
+        ok({
+          ...transcript,
+          session: { ...transcript.session, refusedLines: 1 },
+          lines: [
+            first,
+            { ...second, refused: "the line ends before it starts (ends_before_start)" },
+            { ...third, late: true },
+          ],
+        } as TranscriptView),
+    });
+    const lines = await screen.findAllByTestId("review-line");
+    expect(lines[0]?.querySelector("[data-testid=line-refused]")).toBeNull();
+    expect(lines[1]?.querySelector("[data-testid=line-refused]")?.textContent).toContain(
+      "ends before it starts",
+    );
+    expect(lines[2]?.querySelector("[data-testid=line-late]")).not.toBeNull();
+    expect(screen.getAllByTestId("line-late")).toHaveLength(1);
+    expect(screen.getByTestId("review-refused").textContent).toContain("1 line was refused");
+  });
+
   it("shows who said what and when", async () => {
     show();
     await waitFor(() => expect(screen.getAllByTestId("review-line")).toHaveLength(3));

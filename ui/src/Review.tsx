@@ -189,6 +189,13 @@ export function Review(props: {
                   : ` · ${clock(loaded().session.durationMs ?? 0)}`}{" "}
                 · {loaded().lines.length} lines
               </p>
+              <Show when={(loaded().session.refusedLines ?? 0) > 0}>
+                <p class="warning" role="status" data-testid="review-refused">
+                  {loaded().session.refusedLines === 1
+                    ? "1 line was refused by the server; it is kept on this computer only (marked below)."
+                    : `${loaded().session.refusedLines} lines were refused by the server; they are kept on this computer only (marked below).`}
+                </p>
+              </Show>
               <Show when={sourceNotice(loaded().source)}>
                 {(text) => (
                   <p class="warning" role="status" data-testid="review-stale">
@@ -313,6 +320,22 @@ export function Review(props: {
                         </Show>
                         {line.interrupted ? " …" : ""}
                       </span>
+                      <Show when={line.late}>
+                        <span
+                          class="late-tag"
+                          data-testid="line-late"
+                          title="Reached the server more than 10 minutes after the interview ended (synced later from a computer that was offline)."
+                        >
+                          arrived late
+                        </span>
+                      </Show>
+                      <Show when={line.refused}>
+                        {(reason) => (
+                          <span class="line-refused" data-testid="line-refused" role="note">
+                            Kept on this computer only: the server refused it ({reason()}).
+                          </span>
+                        )}
+                      </Show>
                     </li>
                   )}
                 </For>

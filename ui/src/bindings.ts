@@ -555,6 +555,13 @@ export type ReviewLineView_Deserialize = {
 	inaudible: boolean,
 	/**  Cut off mid-line. */
 	interrupted: boolean,
+	/**  The backend refused this line (why); it is kept on this computer only. */
+	refused?: string | null,
+	/**
+	 *  It reached the server well after the interview ended (synced later from a computer
+	 *  that was offline).
+	 */
+	late: boolean,
 };
 
 /**  One final line. */
@@ -570,6 +577,13 @@ export type ReviewLineView_Serialize = {
 	inaudible: boolean,
 	/**  Cut off mid-line. */
 	interrupted: boolean,
+	/**  The backend refused this line (why); it is kept on this computer only. */
+	refused: string | null,
+	/**
+	 *  It reached the server well after the interview ended (synced later from a computer
+	 *  that was offline).
+	 */
+	late: boolean,
 };
 
 /**  A session as review shows it. */
@@ -588,6 +602,8 @@ export type ReviewSessionView_Deserialize = {
 	costUsd?: number | null,
 	lines: number,
 	sync: SyncView,
+	/**  Lines the backend refused; they are kept on this computer. */
+	refusedLines: number,
 };
 
 /**  A session as review shows it. */
@@ -603,6 +619,8 @@ export type ReviewSessionView_Serialize = {
 	costUsd: number | null,
 	lines: number,
 	sync: SyncView,
+	/**  Lines the backend refused; they are kept on this computer. */
+	refusedLines: number,
 };
 
 /**  A new interview, as the scheduling form sends it. */

@@ -10,6 +10,8 @@ const line = (atMs: number, speaker: string, text: string): ReviewLineView => ({
   endMs: null,
   inaudible: false,
   interrupted: false,
+  refused: null,
+  late: false,
 });
 
 const lines = [

@@ -53,7 +53,21 @@ pub fn list(store: &Store, limit: u32) -> ExitCode {
     match store.sessions(limit, 0) {
         Ok(sessions) => {
             for session in sessions {
-                println!("{}", json!({"type": "session", "session": session}));
+                // Lines the backend refused stay here; say which and why.
+                let refused: Vec<_> = if session.refused_lines > 0 {
+                    store
+                        .refused_lines(&session.id)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|r| json!({"item_id": r.item_id, "reason": r.reason}))
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                println!(
+                    "{}",
+                    json!({"type": "session", "session": session, "refused": refused})
+                );
             }
             ExitCode::SUCCESS
         }

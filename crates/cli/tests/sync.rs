@@ -182,3 +182,124 @@ async fn lines_kept_while_the_backend_is_down_reach_it_exactly_once_when_it_is_b
     assert_eq!(row.realtime_cost_usd, Some(0.42));
     stack.shutdown().await;
 }
+
+/// A 25,000-character typed answer and a line that ends before it starts (as an older Viva
+/// could write one) in one session: the long answer reaches the server whole, in parts; the
+/// bad line is refused and parked with its reason, shown by `viva transcripts list`; every
+/// other line syncs and the session closes. Before, the server refused the whole batch and the
+/// outbox retried it every minute, forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_bad_line_never_blocks_the_others_and_a_long_answer_arrives_whole() {
+    let data = tempfile::tempdir().unwrap();
+    let stack = start_stack(data.path(), None).await;
+    let tenant = stack.add_tenant("Acme").await.unwrap();
+    stack
+        .add_user("cand@example.com", "password-1234", &tenant, "candidate")
+        .await
+        .unwrap();
+    let backend = Backend::new(&stack.base_url, &stack.anon_key);
+    let account = Arc::new(Account::in_memory(backend.clone()));
+    account
+        .sign_in("cand@example.com", "password-1234")
+        .await
+        .unwrap();
+    let viva_backend::AuthState::SignedIn { user_id, .. } = account.state() else {
+        panic!("signed in");
+    };
+    let token = account.access_token().await.unwrap();
+    let started = backend
+        .interview_start(&token, &StartRequest::Practice, "test")
+        .await
+        .unwrap();
+    let session_id = started["session"]["id"].as_str().unwrap().to_string();
+    let db = tempfile::tempdir().unwrap();
+    let db_path = db.path().join("transcripts.sqlite3");
+    let (store, _) = Store::open(&db_path).unwrap();
+    store
+        .begin_session(&NewSession {
+            id: session_id.clone(),
+            remote: Some(stack.base_url.clone()),
+            user_id: Some(user_id.clone()),
+            title: "Practice".into(),
+            mode: "practice".into(),
+            started_at_ms: 0,
+        })
+        .unwrap();
+    let _syncer = viva_store::spawn_syncer(
+        store.clone(),
+        SyncTarget {
+            remote: stack.base_url.clone(),
+            user_id,
+        },
+        AccountRemote {
+            account: account.clone(),
+        },
+    );
+    let long_answer: String = (0..5_000).map(|i| format!("w{:03} ", i % 1000)).collect();
+    assert_eq!(long_answer.chars().count(), 25_000);
+    let mut typed = line(2);
+    typed.speaker = Speaker::Candidate;
+    typed.text = long_answer.clone();
+    let mut backwards = line(3);
+    backwards.started_ms = 9_000;
+    backwards.ended_ms = Some(4_000);
+    for recorded in [line(1), typed, backwards, line(4), line(5)] {
+        store.record(&session_id, &recorded).unwrap();
+    }
+    store
+        .end_session(
+            &session_id,
+            &Ending {
+                status: SessionStatus::Completed,
+                ended_at_ms: chrono::Utc::now().timestamp_millis(),
+                duration_ms: 6_000,
+                cost_usd: None,
+            },
+        )
+        .unwrap();
+    wait_for(&store, &session_id, "everything else syncs and closes", |s| {
+        *s == SyncState::Synced
+    })
+    .await;
+
+    let rows = backend.transcript(&token, &session_id).await.unwrap();
+    let ids: Vec<&str> = rows.iter().map(|r| r.item_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["item_0001", "item_0002", "item_0002#p0002", "item_0004", "item_0005"]
+    );
+    let whole: String = rows[1..3].iter().map(|r| r.text.as_str()).collect();
+    assert_eq!(whole, long_answer, "the long answer arrives whole");
+    let session = store.session(&session_id).unwrap();
+    assert_eq!(session.refused_lines, 1);
+    let refused = store.refused_lines(&session_id).unwrap();
+    assert_eq!(refused[0].item_id, "item_0003");
+    assert!(refused[0].reason.contains("ends before it starts"), "{refused:?}");
+    // The line is still on this computer, whole.
+    let kept = store.lines(&session_id, true).unwrap();
+    assert_eq!(kept.len(), 5);
+    assert_eq!(kept[1].text, long_answer);
+    // And the server's session is closed.
+    let sessions = backend
+        .sessions(&token, &SessionQuery { limit: 10, ..SessionQuery::default() })
+        .await
+        .unwrap();
+    assert_eq!(sessions.rows[0].status, "completed");
+
+    // `viva transcripts list` names the refused line and why.
+    drop(store);
+    let listed = std::process::Command::new(env!("CARGO_BIN_EXE_viva"))
+        .args(["transcripts", "list", "--db"])
+        .arg(&db_path)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&listed.stdout);
+    let session: serde_json::Value = out
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["type"] == "session")
+        .unwrap();
+    assert_eq!(session["refused"][0]["item_id"], "item_0003", "{out}");
+    assert!(session["refused"][0]["reason"].as_str().unwrap().contains("ends before it starts"));
+    stack.shutdown().await;
+}

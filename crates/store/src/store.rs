@@ -15,6 +15,7 @@ use crate::model::{
     SyncState, parse_speaker, speaker_str,
 };
 use crate::open::{damage_marker, move_aside, open_checked, salvage, sidecar};
+use crate::outbox::Refused;
 use crate::schema;
 
 /// What opening the store found and did.
@@ -551,6 +552,24 @@ impl Store {
             )?;
             select
                 .query_map(params![session_id, finals_only], line_row)?
+                .collect()
+        })
+    }
+
+    /// The lines of a session the backend refused, with its reasons, in conversation order.
+    pub fn refused_lines(&self, session_id: &str) -> Result<Vec<Refused>, StoreError> {
+        self.read(|conn| {
+            let mut select = conn.prepare(
+                "SELECT item_id, refused FROM lines
+                 WHERE session_id = ?1 AND refused IS NOT NULL ORDER BY seq, item_id",
+            )?;
+            select
+                .query_map([session_id], |row| {
+                    Ok(Refused {
+                        item_id: row.get(0)?,
+                        reason: row.get(1)?,
+                    })
+                })?
                 .collect()
         })
     }
