@@ -31,7 +31,12 @@ async fn a_long_transcript_is_read_whole_in_order_despite_the_row_cap() {
         .map(|n| Entry {
             item_id: format!("item_{n:05}"),
             seq: n / 2,
-            speaker: if n % 2 == 0 { "interviewer" } else { "candidate" }.into(),
+            speaker: if n % 2 == 0 {
+                "interviewer"
+            } else {
+                "candidate"
+            }
+            .into(),
             text: format!("line {n}"),
             started_ms: i64::from(n) * 1000,
             ended_ms: None,
@@ -71,14 +76,20 @@ async fn redirecting_server(hits: Arc<AtomicU32>) -> String {
 async fn a_redirect_is_never_followed_with_the_password_or_token() {
     let hits = Arc::new(AtomicU32::new(0));
     let api = Backend::from_settings(&redirecting_server(hits.clone()).await, "anon").unwrap();
-    let error = api.sign_in("a@b.test", "secret password").await.unwrap_err();
+    let error = api
+        .sign_in("a@b.test", "secret password")
+        .await
+        .unwrap_err();
     assert_eq!(
         error,
         BackendError::Redirected {
             location: "https://attacker.example/collect".into()
         }
     );
-    assert!(error.to_string().contains("does not follow redirects"), "{error}");
+    assert!(
+        error.to_string().contains("does not follow redirects"),
+        "{error}"
+    );
     let error = api.user("access-token").await.unwrap_err();
     assert_eq!(error.code(), "redirected");
     // One request each: the 307 was not re-sent anywhere.

@@ -42,8 +42,10 @@ enum Command {
         #[command(flatten)]
         args: CallArgs,
     },
-    /// Who is signed in to a backend: restores the sign-in kept in the OS keyring, or signs in
-    /// with --email (password from VIVA_PASSWORD) and keeps it. Prints the state as JSON.
+    /// Who is signed in to a backend: restores the sign-in kept in the OS keyring (and keeps
+    /// its rotated token there), or signs in with --email (password from VIVA_PASSWORD, or
+    /// asked for at the terminal) for this run only; --keep keeps that sign-in in the keyring
+    /// for the app and later runs. Prints the state as JSON.
     Account {
         #[arg(long)]
         backend: String,
@@ -51,8 +53,9 @@ enum Command {
         anon_key: String,
         #[arg(long)]
         email: Option<String>,
-        #[arg(long, env = "VIVA_PASSWORD", hide_env_values = true)]
-        password: Option<String>,
+        /// Keep the --email sign-in in the OS keyring (it replaces the one kept there).
+        #[arg(long, requires = "email")]
+        keep: bool,
     },
     /// The transcripts kept on this computer: list, search, export, import.
     Transcripts {
@@ -137,11 +140,10 @@ struct CallArgs {
     backend: Option<String>,
     #[arg(long, env = "VIVA_ANON_KEY")]
     anon_key: Option<String>,
+    /// The password comes from VIVA_PASSWORD or a prompt, never an argument (arguments are
+    /// visible to every user of the computer in the process list).
     #[arg(long)]
     email: Option<String>,
-    /// Read from the environment so it stays out of the process list.
-    #[arg(long, env = "VIVA_PASSWORD", hide_env_values = true)]
-    password: Option<String>,
     /// How the embedded stack has clients connect (a real backend decides for itself).
     #[arg(long, value_enum, default_value = "http")]
     signaling: SignalingArg,
@@ -216,8 +218,8 @@ fn main() -> ExitCode {
             backend,
             anon_key,
             email,
-            password,
-        } => return runtime.block_on(account(&backend, &anon_key, email, password)),
+            keep,
+        } => return runtime.block_on(account(&backend, &anon_key, email, keep)),
         Command::Transcripts { store, action } => return transcripts_command(&store, action),
     };
     runtime.block_on(take_interview(args, interview_id))
@@ -274,13 +276,24 @@ fn transcripts_command(store: &StoreArgs, action: TranscriptsAction) -> ExitCode
     }
 }
 
+/// The password, from `VIVA_PASSWORD` or asked for at the terminal (not echoed); never an
+/// argument, which every user of the computer could read in the process list.
+fn password() -> Option<String> {
+    if let Ok(password) = std::env::var("VIVA_PASSWORD")
+        && !password.is_empty()
+    {
+        return Some(password);
+    }
+    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        return None;
+    }
+    rpassword::prompt_password("Password: ")
+        .ok()
+        .filter(|p| !p.is_empty())
+}
+
 /// `viva account`: exit 0 when signed in, 1 when not, 2 for bad arguments.
-async fn account(
-    url: &str,
-    anon_key: &str,
-    email: Option<String>,
-    password: Option<String>,
-) -> ExitCode {
+async fn account(url: &str, anon_key: &str, email: Option<String>, keep: bool) -> ExitCode {
     let backend = match Backend::from_settings(url, anon_key) {
         Ok(backend) => backend,
         Err(error) => {
@@ -288,14 +301,24 @@ async fn account(
             return ExitCode::from(2);
         }
     };
-    let account = viva_backend::Account::new(backend, viva_backend::KeyringVault::open().await);
-    let outcome = match (email, password) {
-        (Some(email), Some(password)) => account.sign_in(&email, &password).await.map(|_| true),
-        (Some(_), None) => {
-            eprintln!("viva: --email needs the password in VIVA_PASSWORD");
-            return ExitCode::from(2);
+    // A new sign-in stays in this process unless asked to be kept: it must not replace (and
+    // so end) the sign-in the desktop app restores. Restoring uses the kept one, and keeps its
+    // rotated token in the keyring for the app.
+    let account = match (&email, keep) {
+        (Some(_), false) => viva_backend::Account::in_memory(backend),
+        _ => viva_backend::Account::new(backend, viva_backend::KeyringVault::open().await),
+    };
+    let outcome = match email {
+        Some(email) => {
+            let Some(password) = password() else {
+                eprintln!(
+                    "viva: --email needs the password in VIVA_PASSWORD (or a terminal to ask at)"
+                );
+                return ExitCode::from(2);
+            };
+            account.sign_in(&email, &password).await.map(|_| true)
         }
-        _ => account.restore().await,
+        None => account.restore().await,
     };
     let error = outcome.as_ref().err().map(ToString::to_string);
     print(&json!({"type": "account", "auth": account.state(),
@@ -334,12 +357,12 @@ async fn take_interview(args: CallArgs, interview_id: Option<String>) -> ExitCod
     let (grants, _embedded, account) = match &args.backend {
         Some(url) => {
             let backend = Backend::new(url, args.anon_key.as_deref().unwrap_or_default());
-            let (Some(email), Some(password)) = (&args.email, &args.password) else {
+            let (Some(email), Some(password)) = (&args.email, password()) else {
                 eprintln!("viva: --backend needs --email and a password (VIVA_PASSWORD)");
                 return ExitCode::from(2);
             };
             let account = Arc::new(viva_backend::Account::in_memory(backend.clone()));
-            let signed_in = match account.sign_in(email, password).await {
+            let signed_in = match account.sign_in(email, &password).await {
                 Ok(_) => account.access_token().await,
                 Err(error) => Err(error),
             };

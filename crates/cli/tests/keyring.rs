@@ -144,7 +144,7 @@ async fn with_no_secret_service_the_account_says_so_and_keeps_the_sign_in_in_mem
         ),
         ("VIVA_PASSWORD", PASSWORD),
     ];
-    let (signed_in, reply) = viva_account(&stack, &["--email", &email], &no_bus).await;
+    let (signed_in, reply) = viva_account(&stack, &["--email", &email, "--keep"], &no_bus).await;
     assert!(signed_in, "signing in still works, for this run: {reply}");
     assert_eq!(reply["keyring"]["keyring"], "unavailable", "{reply}");
     assert_eq!(reply["keyring"]["code"], "keyring_unavailable", "{reply}");
@@ -158,4 +158,94 @@ async fn with_no_secret_service_the_account_says_so_and_keeps_the_sign_in_in_mem
     // Nothing was kept: the next run (with the keyring back) has nothing to restore.
     let (restored, reply) = viva_account(&stack, &[], &no_bus[..1]).await;
     assert!(!restored, "{reply}");
+}
+
+/// The desktop app (an account with the keyring vault, refreshing in the background, as the
+/// shell runs it) and `viva account` runs in other processes share one sign-in for longer than
+/// the server's reuse window. Both rotate the same single-use refresh token; before, the app
+/// spent a token the CLI had already spent, the server revoked the session, and both were
+/// signed out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_and_the_command_line_share_a_sign_in_past_the_reuse_window() {
+    let vault = require_secret_service().await;
+    let stack = LocalStack::start(Config {
+        access_token_lifetime_s: 2,
+        refresh_reuse_window_ms: 300,
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let tenant = stack.add_tenant("Acme").await.unwrap();
+    let email = format!("cand-{}@acme.test", uuid::Uuid::new_v4().simple());
+    stack
+        .add_user(&email, PASSWORD, &tenant, "candidate")
+        .await
+        .unwrap();
+    let app = std::sync::Arc::new(Account::new(backend(&stack), Ok(vault.clone())));
+    app.sign_in(&email, PASSWORD).await.unwrap();
+    let _refresher = app.spawn_refresher();
+    let until = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut cli_runs = 0;
+    while tokio::time::Instant::now() < until {
+        let (signed_in, reply) = viva_account(&stack, &[], &[]).await;
+        assert!(signed_in, "the command line was signed out: {reply}");
+        cli_runs += 1;
+        let token = app.access_token().await.unwrap();
+        backend(&stack).user(&token).await.unwrap_or_else(|error| {
+            panic!("the app's sign-in stopped working after {cli_runs} runs: {error}")
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    }
+    assert!(cli_runs >= 5, "{cli_runs}");
+    assert!(
+        matches!(app.state(), AuthState::SignedIn { .. }),
+        "{:?}",
+        app.state()
+    );
+    let (signed_in, reply) = viva_account(&stack, &[], &[]).await;
+    assert!(signed_in, "{reply}");
+    app.sign_out().await;
+}
+
+/// A password on the command line would be readable by every user in the process list: there
+/// is no such argument; the environment or a prompt only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_takes_no_password_argument() {
+    let (stack, email) = stack().await;
+    let output = Command::new(env!("CARGO_BIN_EXE_viva"))
+        .args([
+            "account",
+            "--backend",
+            &stack.base_url,
+            "--anon-key",
+            &stack.anon_key,
+        ])
+        .args(["--email", &email, "--password", PASSWORD])
+        .env_remove("VIVA_PASSWORD")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("unexpected argument '--password'"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Without VIVA_PASSWORD and with no terminal to ask at, it says what it needs.
+    let (signed_in, _) = {
+        let output = Command::new(env!("CARGO_BIN_EXE_viva"))
+            .args([
+                "account",
+                "--backend",
+                &stack.base_url,
+                "--anon-key",
+                &stack.anon_key,
+            ])
+            .args(["--email", &email])
+            .env_remove("VIVA_PASSWORD")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        (output.status.code(), output.stderr)
+    };
+    assert_eq!(signed_in, Some(2));
 }

@@ -257,16 +257,25 @@ async fn one_bad_line_never_blocks_the_others_and_a_long_answer_arrives_whole() 
             },
         )
         .unwrap();
-    wait_for(&store, &session_id, "everything else syncs and closes", |s| {
-        *s == SyncState::Synced
-    })
+    wait_for(
+        &store,
+        &session_id,
+        "everything else syncs and closes",
+        |s| *s == SyncState::Synced,
+    )
     .await;
 
     let rows = backend.transcript(&token, &session_id).await.unwrap();
     let ids: Vec<&str> = rows.iter().map(|r| r.item_id.as_str()).collect();
     assert_eq!(
         ids,
-        ["item_0001", "item_0002", "item_0002#p0002", "item_0004", "item_0005"]
+        [
+            "item_0001",
+            "item_0002",
+            "item_0002#p0002",
+            "item_0004",
+            "item_0005"
+        ]
     );
     let whole: String = rows[1..3].iter().map(|r| r.text.as_str()).collect();
     assert_eq!(whole, long_answer, "the long answer arrives whole");
@@ -274,14 +283,23 @@ async fn one_bad_line_never_blocks_the_others_and_a_long_answer_arrives_whole() 
     assert_eq!(session.refused_lines, 1);
     let refused = store.refused_lines(&session_id).unwrap();
     assert_eq!(refused[0].item_id, "item_0003");
-    assert!(refused[0].reason.contains("ends before it starts"), "{refused:?}");
+    assert!(
+        refused[0].reason.contains("ends before it starts"),
+        "{refused:?}"
+    );
     // The line is still on this computer, whole.
     let kept = store.lines(&session_id, true).unwrap();
     assert_eq!(kept.len(), 5);
     assert_eq!(kept[1].text, long_answer);
     // And the server's session is closed.
     let sessions = backend
-        .sessions(&token, &SessionQuery { limit: 10, ..SessionQuery::default() })
+        .sessions(
+            &token,
+            &SessionQuery {
+                limit: 10,
+                ..SessionQuery::default()
+            },
+        )
         .await
         .unwrap();
     assert_eq!(sessions.rows[0].status, "completed");
@@ -300,6 +318,11 @@ async fn one_bad_line_never_blocks_the_others_and_a_long_answer_arrives_whole() 
         .find(|v| v["type"] == "session")
         .unwrap();
     assert_eq!(session["refused"][0]["item_id"], "item_0003", "{out}");
-    assert!(session["refused"][0]["reason"].as_str().unwrap().contains("ends before it starts"));
+    assert!(
+        session["refused"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("ends before it starts")
+    );
     stack.shutdown().await;
 }

@@ -265,7 +265,15 @@ pub fn start(
 /// which would otherwise delay each call's start. [`prepare`] builds it ahead of time.
 fn http_client() -> reqwest::Client {
     static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
-    CLIENT.get_or_init(reqwest::Client::new).clone()
+    // The offer carries the client secret: never re-sent to wherever a redirect points.
+    CLIENT
+        .get_or_init(|| {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_default()
+        })
+        .clone()
 }
 
 /// Does the slow one-time set-up of calls (the HTTP client and its CA roots) now, so that the

@@ -39,8 +39,9 @@ impl ClientSecret {
     }
 }
 
-/// A STUN or TURN server. `urls` may be one string or a list, as in the WebRTC API.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A STUN or TURN server. `urls` may be one string or a list, as in the WebRTC API. The TURN
+/// credential never appears in `Debug` output.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IceServer {
     #[serde(deserialize_with = "one_or_many")]
     pub urls: Vec<String>,
@@ -48,6 +49,19 @@ pub struct IceServer {
     pub username: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential: Option<String>,
+}
+
+impl std::fmt::Debug for IceServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IceServer")
+            .field("urls", &self.urls)
+            .field("username", &self.username.as_ref().map(|_| "<redacted>"))
+            .field(
+                "credential",
+                &self.credential.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
@@ -132,6 +146,7 @@ impl Grant {
                 .ok_or_else(|| GrantParseError("it has no `realtime`".into()))?,
         )
         .map_err(|e| GrantParseError(format!("`realtime`: {e}")))?;
+        check_transport(&realtime)?;
         Ok(Self {
             session_id,
             mode: body
@@ -144,6 +159,47 @@ impl Grant {
             access_token,
         })
     }
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(name)) => name == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// The transport rules a grant must meet before anything is sent with it: the realtime address
+/// is encrypted (`https` for SDP over HTTP, `wss` for the SDP proxy, which receives the user's
+/// access token) unless it is this computer, and ICE servers use only `stun:`, `turn:` or
+/// `turns:` URLs. A grant that breaks them is refused, never used.
+fn check_transport(realtime: &RealtimeGrant) -> Result<(), GrantParseError> {
+    let url = url::Url::parse(realtime.url.trim())
+        .map_err(|e| GrantParseError(format!("`realtime.url` is not a URL ({e})")))?;
+    let (secure, plain) = match realtime.signaling {
+        SignalingMode::Http => ("https", "http"),
+        SignalingMode::Websocket => ("wss", "ws"),
+    };
+    let scheme = url.scheme();
+    let allowed = scheme == secure || (scheme == plain && is_loopback(&url));
+    if !allowed {
+        return Err(GrantParseError(format!(
+            "`realtime.url` must use {secure} (plain {plain} only for this computer); it uses {scheme}:, which would send your sign-in in clear"
+        )));
+    }
+    for server in &realtime.ice_servers {
+        for ice in &server.urls {
+            let scheme = ice.split(':').next().unwrap_or_default();
+            if !matches!(scheme, "stun" | "turn" | "turns") {
+                let shown: String = ice.chars().take(80).collect();
+                return Err(GrantParseError(format!(
+                    "ICE server `{shown}` is not a stun:, turn: or turns: address"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Why no fresh grant could be had.
@@ -197,8 +253,74 @@ mod tests {
             !shown.contains("ek_secret") && !shown.contains("jwt-token"),
             "{shown}"
         );
+        let turn = IceServer {
+            urls: vec!["turns:turn.example.org:443".into()],
+            username: Some("user-1700000000".into()),
+            credential: Some("turn-password".into()),
+        };
+        let shown = format!("{turn:?}");
+        assert!(
+            !shown.contains("turn-password") && !shown.contains("user-1700000000"),
+            "{shown}"
+        );
+        assert!(shown.contains("turns:turn.example.org"), "{shown}");
         assert!(grant.realtime.client_secret.expires_within(95, 5));
         assert!(!grant.realtime.client_secret.expires_within(90, 5));
+    }
+
+    #[test]
+    fn a_grant_that_would_send_secrets_in_clear_or_odd_ice_urls_is_refused() {
+        let grant = |signaling: &str, url: &str, ice: &str| {
+            json!({"session": {"id": "s"}, "realtime": {"signaling": signaling, "url": url,
+                "client_secret": {"value": "ek", "expires_at": 1}, "ice_servers": [{"urls": [ice]}]}})
+        };
+        for (signaling, url) in [
+            ("http", "https://api.openai.com/v1/realtime/calls"),
+            ("http", "http://127.0.0.1:54321/v1/realtime/calls"),
+            ("websocket", "wss://proxy.example.com/ws"),
+            ("websocket", "ws://localhost:8080/ws"),
+            ("websocket", "ws://[::1]:8080/ws"),
+        ] {
+            assert!(
+                Grant::from_interview_start(&grant(signaling, url, "stun:stun.example.org"), None)
+                    .is_ok(),
+                "{url}"
+            );
+        }
+        for (signaling, url, says) in [
+            ("websocket", "ws://proxy.example.com/ws", "must use wss"),
+            ("http", "http://api.example.com/calls", "must use https"),
+            ("http", "wss://api.example.com/calls", "must use https"),
+            ("websocket", "https://proxy.example.com/ws", "must use wss"),
+            ("http", "not a url", "not a URL"),
+        ] {
+            let error = Grant::from_interview_start(&grant(signaling, url, "stun:s.example"), None)
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(says), "{url}: {error}");
+        }
+        for ice in [
+            "http://turn.example.org",
+            "javascript:alert(1)",
+            "turn.example.org",
+        ] {
+            let error =
+                Grant::from_interview_start(&grant("http", "https://api.example.com", ice), None)
+                    .unwrap_err()
+                    .to_string();
+            assert!(error.contains("stun:, turn: or turns:"), "{ice}: {error}");
+        }
+        assert!(
+            Grant::from_interview_start(
+                &grant(
+                    "http",
+                    "https://a.example",
+                    "turns:t.example:443?transport=tcp"
+                ),
+                None
+            )
+            .is_ok()
+        );
     }
 
     #[test]

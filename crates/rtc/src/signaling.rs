@@ -14,6 +14,8 @@ use crate::CallError;
 
 /// The largest answer we accept; real answers are a few kilobytes.
 pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
+/// The largest SDP proxy message accepted: an answer at its limit, JSON-escaped, with room.
+pub const MAX_PROXY_MESSAGE_BYTES: usize = 2 * MAX_ANSWER_BYTES + 4096;
 /// How long signaling may take, per step.
 pub const SIGNALING_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -75,6 +77,9 @@ pub fn answer_from_http(status: u16, body: &str) -> Result<String, CallError> {
             check_answer(body)?;
             Ok(body.to_owned())
         }
+        300..=399 => Err(CallError::Refused(
+            "the voice AI's address answered with a redirect; Viva does not follow redirects with the call's secret".into(),
+        )),
         401 => Err(CallError::SecretRejected(error_message(body))),
         403 | 404 => Err(CallError::Refused(error_message(body))),
         409 => Err(CallError::AlreadyConnected),
@@ -218,11 +223,18 @@ impl ProxyLink {
         access_token: &str,
         session_id: &str,
     ) -> Result<Self, CallError> {
-        let (socket, _) =
-            tokio::time::timeout(SIGNALING_TIMEOUT, tokio_tungstenite::connect_async(url))
-                .await
-                .map_err(|_| CallError::Timeout("connecting to the SDP proxy"))?
-                .map_err(|e| CallError::Network(format!("cannot reach the SDP proxy: {e}")))?;
+        // A message (or frame) larger than any legitimate one closes the link with a typed
+        // error instead of growing memory.
+        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .max_message_size(Some(MAX_PROXY_MESSAGE_BYTES))
+            .max_frame_size(Some(MAX_PROXY_MESSAGE_BYTES));
+        let (socket, _) = tokio::time::timeout(
+            SIGNALING_TIMEOUT,
+            tokio_tungstenite::connect_async_with_config(url, Some(config), false),
+        )
+        .await
+        .map_err(|_| CallError::Timeout("connecting to the SDP proxy"))?
+        .map_err(|e| CallError::Network(format!("cannot reach the SDP proxy: {e}")))?;
         let mut link = Self { socket };
         link.send(json!({"type": "auth", "access_token": access_token, "session_id": session_id}))
             .await?;
@@ -315,6 +327,11 @@ fn read_notice(next: Option<Result<Message, tokio_tungstenite::tungstenite::Erro
         None => Incoming::Notice(ProxyNotice::Closed(CallError::Network(
             "the SDP proxy connection ended".into(),
         ))),
+        Some(Err(tokio_tungstenite::tungstenite::Error::Capacity(e))) => {
+            Incoming::Notice(ProxyNotice::Closed(CallError::BadAnswer(format!(
+                "the SDP proxy sent a message over the {MAX_PROXY_MESSAGE_BYTES}-byte limit ({e})"
+            ))))
+        }
         Some(Err(e)) => Incoming::Notice(ProxyNotice::Closed(CallError::Network(format!(
             "the SDP proxy connection broke: {e}"
         )))),
@@ -358,6 +375,51 @@ mod tests {
 
     const ANSWER: &str =
         "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n";
+
+    /// A proxy that says `ready`, then answers the offer with `answer`.
+    async fn proxy_answering(answer: String) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut socket = tokio_tungstenite::accept_async(stream).await.unwrap();
+            let _auth = socket.next().await;
+            socket
+                .send(Message::text(json!({"type": "ready"}).to_string()))
+                .await
+                .unwrap();
+            let _offer = socket.next().await;
+            let _ = socket.send(Message::text(answer)).await;
+            let _ = socket.next().await;
+        });
+        format!("ws://{address}/ws")
+    }
+
+    #[tokio::test]
+    async fn an_oversized_proxy_message_is_a_typed_error_not_memory() {
+        let huge = json!({"type": "answer", "sdp": format!("{ANSWER}a={}\r\n", "x".repeat(4 * 1024 * 1024))})
+            .to_string();
+        let url = proxy_answering(huge).await;
+        let mut link = ProxyLink::open(&url, "token", "s1").await.unwrap();
+        let error = link.offer("v=0").await.unwrap_err();
+        assert!(
+            matches!(&error, CallError::BadAnswer(message) if message.contains("limit")),
+            "{error:?}"
+        );
+        // A legitimate answer still passes.
+        let url = proxy_answering(json!({"type": "answer", "sdp": ANSWER}).to_string()).await;
+        let mut link = ProxyLink::open(&url, "token", "s1").await.unwrap();
+        assert_eq!(link.offer("v=0").await.unwrap(), ANSWER);
+    }
+
+    #[test]
+    fn a_redirected_offer_is_refused_not_followed() {
+        let error = answer_from_http(307, "").unwrap_err();
+        assert!(
+            matches!(&error, CallError::Refused(m) if m.contains("redirect")),
+            "{error:?}"
+        );
+    }
 
     #[test]
     fn any_2xx_with_sdp_is_an_answer() {
