@@ -66,12 +66,77 @@ pub fn init(log_dir: Option<&Path>) -> LogGuard {
     }
 }
 
+/// Opens today's log file. The folder is owner-only (0700) and so is every log file in it
+/// (0600): logs name sessions and, at `debug`, hold transcript text. A file the appender opens
+/// at a later rotation is created in that private folder.
 fn open_log_file(dir: &Path) -> Result<RollingFileAppender, Box<dyn std::error::Error>> {
-    std::fs::create_dir_all(dir)?;
-    Ok(RollingFileAppender::builder()
+    private_folder(dir)?;
+    let appender = RollingFileAppender::builder()
         .rotation(Rotation::DAILY)
         .filename_prefix("viva")
         .filename_suffix("log")
         .max_log_files(KEPT_LOG_FILES)
-        .build(dir)?)
+        .build(dir)?;
+    for entry in std::fs::read_dir(dir)?.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("viva") && name.ends_with(".log") {
+            private_file(&entry.path())?;
+        }
+    }
+    Ok(appender)
+}
+
+#[cfg(unix)]
+fn private_folder(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
+
+#[cfg(unix)]
+fn private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+}
+
+#[cfg(not(unix))]
+fn private_folder(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)
+}
+
+#[cfg(not(unix))]
+fn private_file(_path: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn the_log_folder_and_its_files_are_the_owners_only() {
+        let home = tempfile::tempdir().unwrap();
+        let dir = home.path().join("logs");
+        // An older Viva left a world-readable folder and file behind.
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let old = dir.join("viva.2026-11-30.log");
+        std::fs::write(&old, "{}").unwrap();
+        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let _appender = open_log_file(&dir).unwrap();
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        let logs: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).collect();
+        assert!(logs.len() >= 2, "today's file was created: {logs:?}");
+        for log in logs {
+            assert_eq!(mode(&log), 0o600, "{}", log.display());
+        }
+    }
 }
