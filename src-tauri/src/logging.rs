@@ -133,7 +133,11 @@ mod tests {
         let _appender = open_log_file(&dir).unwrap();
         let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&dir), 0o700);
-        let logs: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).collect();
+        let logs: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
         assert!(logs.len() >= 2, "today's file was created: {logs:?}");
         for log in logs {
             assert_eq!(mode(&log), 0o600, "{}", log.display());

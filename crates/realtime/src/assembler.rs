@@ -83,8 +83,11 @@ pub struct Assembler {
     position: Map<String, usize>,
     /// Items each response produced, to finalise them when it ends.
     response_items: Map<String, Vec<String>>,
-    /// Ids of the text-carrying events applied, so a repeated delta does not repeat words.
-    applied_deltas: Set<String>,
+    /// Ids of the text-carrying events applied to each line still open, so a repeated delta
+    /// does not repeat words. A line's ids are dropped when it becomes final (a delta to a
+    /// final line changes nothing anyway), so memory follows the open lines, not every delta
+    /// of a two-hour session.
+    applied_deltas: Map<String, Set<String>>,
     /// Items before this position belong to earlier connections: a new connection's
     /// conversation starts after them, never among them.
     floor: usize,
@@ -112,19 +115,39 @@ impl Assembler {
         now_ms: u64,
         out: &mut Vec<TranscriptChange>,
     ) {
-        let is_delta = matches!(
-            envelope.event,
-            ServerEvent::InputTranscriptDelta(_)
-                | ServerEvent::OutputTranscriptDelta(_)
-                | ServerEvent::OutputTextDelta(_)
-        );
-        if is_delta
-            && let Some(id) = &envelope.event_id
-            && !self.applied_deltas.insert(id.clone())
-        {
-            return;
+        let delta_item = match &envelope.event {
+            ServerEvent::InputTranscriptDelta(e) => Some(e.item_id.as_str()),
+            ServerEvent::OutputTranscriptDelta(e) | ServerEvent::OutputTextDelta(e) => {
+                Some(e.item_id.as_str())
+            }
+            _ => None,
+        };
+        if let (Some(item), Some(id)) = (delta_item, &envelope.event_id) {
+            let open = self
+                .line_of
+                .get(item)
+                .is_none_or(|&index| self.lines[index].status == LineStatus::Partial);
+            if !open {
+                return;
+            }
+            let seen = self.applied_deltas.entry(item.to_owned()).or_default();
+            if !seen.insert(id.clone()) {
+                return;
+            }
         }
+        let first = out.len();
         self.apply_event(&envelope.event, now_ms, out);
+        for change in &out[first..] {
+            if let TranscriptChange::LineFinal(line) = change {
+                self.applied_deltas.remove(&line.item_id);
+            }
+        }
+    }
+
+    /// How many delta ids the assembler remembers (for the open lines only); for tests that
+    /// check memory follows the transcript, not the stream.
+    pub fn remembered_delta_ids(&self) -> usize {
+        self.applied_deltas.values().map(HashSet::len).sum()
     }
 
     /// The transcript so far, in conversation order.
@@ -144,6 +167,7 @@ impl Assembler {
                 finalise(line, now_ms, &mut changes);
             }
         }
+        self.applied_deltas.clear();
         changes
     }
 
@@ -164,7 +188,7 @@ impl Assembler {
                 let _ = self.ensure_line(
                     &e.item_id,
                     Speaker::Candidate,
-                    self.audio_base_ms + e.audio_start_ms,
+                    self.audio_base_ms.saturating_add(e.audio_start_ms),
                     None,
                     out,
                 );
@@ -175,7 +199,12 @@ impl Assembler {
                     return;
                 };
                 let line = &mut self.lines[index];
-                let ended = self.audio_base_ms + e.audio_end_ms;
+                // Offsets come from the network: never past the clock's end, never before the
+                // line began (a line must not end before it starts).
+                let ended = self
+                    .audio_base_ms
+                    .saturating_add(e.audio_end_ms)
+                    .max(line.started_ms);
                 if line.status == LineStatus::Partial && line.ended_ms != Some(ended) {
                     line.ended_ms = Some(ended);
                     out.push(TranscriptChange::LinePartial(line.clone()));
@@ -429,7 +458,7 @@ impl Assembler {
                 self.position
                     .insert(item_id.to_owned(), self.order.len() - 1);
                 if let Some(&index) = self.line_of.get(item_id) {
-                    self.lines[index].seq = self.lines.len() as u32;
+                    self.lines[index].seq = u32::try_from(self.lines.len()).unwrap_or(u32::MAX);
                 }
                 return;
             }
@@ -441,15 +470,18 @@ impl Assembler {
     }
 
     fn renumber_from(&mut self, from: usize, out: &mut Vec<TranscriptChange>) {
-        let mut seq = self.order[..from]
-            .iter()
-            .filter(|id| self.line_of.contains_key(*id))
-            .count() as u32;
+        let mut seq = u32::try_from(
+            self.order[..from]
+                .iter()
+                .filter(|id| self.line_of.contains_key(*id))
+                .count(),
+        )
+        .unwrap_or(u32::MAX);
         for id in &self.order[from..] {
             let Some(&index) = self.line_of.get(id) else {
                 continue;
             };
-            seq += 1;
+            seq = seq.saturating_add(1);
             let line = &mut self.lines[index];
             if line.seq != seq {
                 let was_numbered = line.seq != 0;

@@ -127,7 +127,7 @@ fn split_cached(input: &TokenDetails) -> (u64, u64) {
             split.audio_tokens.min(input.audio_tokens),
         );
     }
-    let total = input.text_tokens + input.audio_tokens;
+    let total = input.text_tokens.saturating_add(input.audio_tokens);
     if total == 0 || input.cached_tokens == 0 {
         return (0, 0);
     }
@@ -168,6 +168,9 @@ pub fn transcription_cost(model: &str, usage: &TranscriptionUsage) -> Option<f64
     }
 }
 
+/// More than any one interview could cost; a larger total is a bad usage report.
+const MAX_PLAUSIBLE_USD: f64 = 1_000_000.0;
+
 /// A session's running cost.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CostMeter {
@@ -201,7 +204,7 @@ impl CostMeter {
 
     pub fn add_response(&mut self, usage: &Usage) {
         match response_cost(&self.realtime_model, usage) {
-            Some(usd) => self.usd += usd,
+            Some(usd) => self.add(usd),
             None => self.mark_unknown(format!("no price for model `{}`", self.realtime_model)),
         }
     }
@@ -209,8 +212,19 @@ impl CostMeter {
     pub fn add_transcription(&mut self, usage: &TranscriptionUsage) {
         let model = self.transcription_model.clone().unwrap_or_default();
         match transcription_cost(&model, usage) {
-            Some(usd) => self.usd += usd,
+            Some(usd) => self.add(usd),
             None => self.mark_unknown(format!("no price for transcription model `{model}`")),
+        }
+    }
+
+    /// Usage comes from the network: a count no real session reaches (an infinite or
+    /// negative cost) makes the total unknown rather than a number the backend would refuse.
+    fn add(&mut self, usd: f64) {
+        let total = self.usd + usd;
+        if usd.is_finite() && usd >= 0.0 && total.is_finite() && total <= MAX_PLAUSIBLE_USD {
+            self.usd = total;
+        } else {
+            self.mark_unknown(format!("the reported usage is implausible (${usd})"));
         }
     }
 

@@ -202,3 +202,25 @@ fn states_serialise_for_the_ui_with_a_tag() {
         serde_json::json!({"state": "reconnecting", "attempt": 3, "reason": "ice"})
     );
 }
+
+/// Usage numbers come from the network: counts at the edge of u64 never overflow, and a total
+/// no interview could reach makes the cost unknown instead of a number the backend refuses.
+#[test]
+fn absurd_usage_never_overflows_and_makes_the_cost_unknown() {
+    let huge = usage(u64::MAX, u64::MAX, u64::MAX, u64::MAX, u64::MAX);
+    let cost = response_cost("gpt-realtime", &huge).unwrap();
+    assert!(cost.is_finite() && cost > 0.0);
+    let mut meter = CostMeter::new("gpt-realtime", None);
+    meter.add_response(&usage(0, 1_000, 0, 0, 0));
+    meter.add_response(&huge);
+    assert!(
+        matches!(meter.total(), Cost::Unknown { reason } if reason.contains("implausible")),
+        "{:?}",
+        meter.total()
+    );
+    let mut meter = CostMeter::new("gpt-realtime", Some("whisper-1"));
+    meter.add_transcription(&TranscriptionUsage::Duration {
+        seconds: f64::INFINITY,
+    });
+    assert!(matches!(meter.total(), Cost::Unknown { .. }));
+}

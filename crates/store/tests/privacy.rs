@@ -22,7 +22,11 @@ fn the_data_folder_and_the_database_are_the_owners_only() {
     let (store, _) = Store::open(&path).unwrap();
     store.set_setting("k", "v").unwrap();
     assert_eq!(mode(&folder), 0o700);
-    for file in ["transcripts.sqlite3", "transcripts.sqlite3-wal", "transcripts.sqlite3-shm"] {
+    for file in [
+        "transcripts.sqlite3",
+        "transcripts.sqlite3-wal",
+        "transcripts.sqlite3-shm",
+    ] {
         assert_eq!(mode(&folder.join(file)), 0o600, "{file}");
     }
     drop(store);
@@ -88,7 +92,11 @@ fn a_server_copy_salvaged_from_a_damaged_file_is_still_a_copy() {
     let aside = report.moved_aside.expect("the damage is found");
     assert_eq!(aside.sessions_recovered, 1);
     let session = store.session("server-1").unwrap();
-    assert_eq!(session.sync, SyncState::Cached { at_ms: 1_000 }, "still marked as a copy");
+    assert_eq!(
+        session.sync,
+        SyncState::Cached { at_ms: 1_000 },
+        "still marked as a copy"
+    );
     // Nothing of it is queued to be sent back as if this computer had recorded it.
     assert_eq!(store.totals().unwrap().1, 0);
     let kept = store.lines("server-1", true).unwrap();
