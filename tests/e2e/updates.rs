@@ -37,6 +37,10 @@ struct Served {
     tampered: bool,
     /// How many times a manifest was asked for.
     checks: usize,
+    /// Send the download in 64 KiB pieces this far apart (a slow link).
+    trickle: Option<Duration>,
+    /// Stop sending after the first piece (a link that stalls).
+    stall: bool,
 }
 
 type Shared = Arc<Mutex<Served>>;
@@ -77,7 +81,31 @@ async fn download(
             if served.tampered {
                 bytes.push(0);
             }
-            respond(200, bytes)
+            let Some(gap) = served.trickle else {
+                return respond(200, bytes);
+            };
+            let length = bytes.len();
+            let pieces: Vec<Vec<u8>> = bytes.chunks(64 * 1024).map(<[u8]>::to_vec).collect();
+            let stall = served.stall;
+            let stream = futures_util::stream::unfold(0_usize, move |index| {
+                let piece = pieces.get(index).cloned();
+                async move {
+                    if index > 0 {
+                        tokio::time::sleep(if stall {
+                            Duration::from_secs(3600)
+                        } else {
+                            gap
+                        })
+                        .await;
+                    }
+                    piece.map(|p| (Ok::<_, std::io::Error>(p), index + 1))
+                }
+            });
+            Response::builder()
+                .status(200)
+                .header("content-length", length)
+                .body(Body::from_stream(stream))
+                .unwrap()
         }
         Err(_) => respond(StatusCode::NOT_FOUND.as_u16(), Vec::new()),
     }
@@ -122,6 +150,8 @@ impl UpdateServer {
             answer: Answer::Published,
             tampered: false,
             checks: 0,
+            trickle: None,
+            stall: false,
         }));
         let router = axum::Router::new()
             .route("/updates/{channel}/latest.json", get(manifest))
@@ -234,6 +264,63 @@ async fn a_signed_update_is_offered_downloaded_and_verified_and_a_bad_one_refuse
     says(&app, "update-error", "cannot be reached").await;
     let version = app.text_of("[data-testid=app-version]").await.unwrap();
     assert_eq!(version, "0.1.0");
+    app.quit().await.unwrap();
+}
+
+/// A large update on a slow link: the download takes longer than the read limit, bytes keep
+/// coming, and it completes (one limit on the whole request failed every such download);
+/// a link that stops sending gives up after the read limit with a clear message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_download_completes_and_a_stalled_one_gives_up_clearly() {
+    let harness = Harness::from_env().unwrap();
+    let server = UpdateServer::start("1.2.0").await;
+    // 16 pieces, 300 ms apart: about 4.5 s, against a 1.5 s read limit.
+    server.served.lock().unwrap().trickle = Some(Duration::from_millis(300));
+    let url = format!("http://{}/updates/{{channel}}/latest.json", server.address);
+    let public = server.key.public_key();
+    let data = server.data.path().to_string_lossy().into_owned();
+    let app = harness
+        .launch_app_with(&[
+            ("VIVA_UPDATE_URL", url.as_str()),
+            ("VIVA_UPDATE_PUBKEY", public.as_str()),
+            ("VIVA_UPDATE_READ_TIMEOUT_MS", "1500"),
+            ("XDG_DATA_HOME", &data),
+        ])
+        .await
+        .unwrap();
+    says(&app, "update-status", "1.2.0").await;
+    app.click("update-download").await.unwrap();
+    says(&app, "update-status", "verified").await;
+    server.served.lock().unwrap().stall = true;
+    check(&app).await;
+    says(&app, "update-status", "1.2.0").await;
+    app.click("update-download").await.unwrap();
+    says(&app, "update-error", "stopped answering").await;
+    app.quit().await.unwrap();
+}
+
+/// A build whose release key was never set (the repository's config, as built from source)
+/// cannot verify an update: it says so and never asks the server, rather than downloading a
+/// build only to refuse it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_build_without_a_release_key_says_updates_are_not_set_up_and_never_checks() {
+    let harness = Harness::from_env().unwrap();
+    let server = UpdateServer::start("1.2.0").await;
+    let url = format!("http://{}/updates/{{channel}}/latest.json", server.address);
+    let data = server.data.path().to_string_lossy().into_owned();
+    let app = harness
+        .launch_app_with(&[("VIVA_UPDATE_URL", url.as_str()), ("XDG_DATA_HOME", &data)])
+        .await
+        .unwrap();
+    says(&app, "update-status", "not set up for this build").await;
+    check(&app).await;
+    says(&app, "update-status", "not set up for this build").await;
+    assert!(app.text_of("[data-testid=update-download]").await.is_err());
+    assert_eq!(
+        server.served.lock().unwrap().checks,
+        0,
+        "the server was never asked"
+    );
     app.quit().await.unwrap();
 }
 

@@ -34,6 +34,28 @@ function api(overrides: Partial<UpdatesApi> = {}): UpdatesApi {
 }
 
 describe("updates", () => {
+  it("says a build without a release key is not set up for updates and offers no download", async () => {
+    let downloads = 0;
+    render(() => (
+      <Updates
+        api={api({
+          check: () => ok<UpdateCheckView>({ state: "not_set_up" }),
+          download: () => {
+            downloads += 1;
+            return ok("never");
+          },
+        })}
+      />
+    ));
+    await waitFor(() =>
+      expect(screen.getByTestId("update-status").textContent).toContain(
+        "Updates are not set up for this build",
+      ),
+    );
+    expect(screen.queryByTestId("update-download")).toBeNull();
+    expect(downloads).toBe(0);
+  });
+
   it("offers a newer version at launch and shows the download's progress until verified", async () => {
     render(() => <Updates api={api()} />);
     await waitFor(() =>

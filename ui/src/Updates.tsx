@@ -10,7 +10,8 @@ type Phase =
   | { kind: "available" }
   | { kind: "downloading" }
   | { kind: "verified" }
-  | { kind: "deferred" };
+  | { kind: "deferred" }
+  | { kind: "not_set_up" };
 
 const MB = 1024 * 1024;
 
@@ -54,6 +55,9 @@ export function Updates(props: { api: UpdatesApi; live?: boolean; compact?: bool
     } else if (view.state === "up_to_date") {
       setFound(undefined);
       setPhase({ kind: "up_to_date", current: view.current });
+    } else if (view.state === "not_set_up") {
+      setFound(undefined);
+      setPhase({ kind: "not_set_up" });
     } else setPhase({ kind: "idle" });
   };
 
@@ -131,6 +135,8 @@ export function Updates(props: { api: UpdatesApi; live?: boolean; compact?: bool
         return update ? `Viva ${update.version} is downloaded and verified.` : "";
       case "deferred":
         return "The update installs when your interview ends.";
+      case "not_set_up":
+        return "Updates are not set up for this build: it was not built with a release key, so it cannot verify one. Get Viva from your organisation's release page to receive updates.";
       default:
         return "";
     }

@@ -921,7 +921,12 @@ export type UpdateCheckView_Deserialize =
 /**  RFC 3339, when the manifest says. */
 published?: string | null; install: InstallKind } | 
 /**  A check at launch, within six hours of the last: nothing was asked. */
-{ state: "not_due" };
+{ state: "not_due" } | 
+/**
+ *  This build has no release key (built from source, not by the release tooling): it
+ *  cannot verify an update, so it never checks or downloads one.
+ */
+{ state: "not_set_up" };
 
 /**  What a check found. */
 export type UpdateCheckView_Serialize = 
@@ -932,7 +937,12 @@ export type UpdateCheckView_Serialize =
 /**  RFC 3339, when the manifest says. */
 published: string | null; install: InstallKind } | 
 /**  A check at launch, within six hours of the last: nothing was asked. */
-{ state: "not_due" };
+{ state: "not_due" } | 
+/**
+ *  This build has no release key (built from source, not by the release tooling): it
+ *  cannot verify an update, so it never checks or downloads one.
+ */
+{ state: "not_set_up" };
 
 /**  Download progress, in bytes. */
 export type UpdateProgress = UpdateProgress_Serialize | UpdateProgress_Deserialize;

@@ -80,7 +80,12 @@ fn app_version(ws: &Workspace) -> Result<String> {
 }
 
 impl Workspace {
-    fn viva_release(&self, options: &Options, version: &str) -> std::process::Command {
+    fn viva_release(
+        &self,
+        options: &Options,
+        version: &str,
+        pubkey: &str,
+    ) -> std::process::Command {
         let mut command = self.cargo();
         command
             .args([
@@ -98,8 +103,7 @@ impl Workspace {
             .arg("--notes")
             .arg(&options.notes)
             .args(["--base-url", &options.base_url])
-            .arg("--config")
-            .arg(self.root.join("src-tauri/tauri.conf.json"));
+            .args(["--pubkey", pubkey]);
         if let Some(old) = &options.rotating_from {
             command.args(["--rotating-from", old]);
         }
@@ -125,8 +129,19 @@ impl Workspace {
             );
         }
         let version = app_version(self)?;
+        let pubkey = self.release_pubkey()?;
         // Everything that can refuse the release is asked before the long build.
-        run(self.viva_release(&options, &version).arg("--check-only"))?;
+        run(self
+            .viva_release(&options, &version, &pubkey)
+            .arg("--check-only"))?;
+        // The release key's public half goes into this build only: tauri.conf.json keeps its
+        // "unconfigured" marker, so an organisation building its own Viva edits no tracked file.
+        let merged = self.target.join("release-updater-key.json");
+        std::fs::write(
+            &merged,
+            serde_json::json!({"plugins": {"updater": {"pubkey": pubkey}}}).to_string(),
+        )
+        .with_context(|| format!("release: cannot write {}", merged.display()))?;
 
         self.setup(Purpose::Run)?;
         self.build_ui()?;
@@ -137,7 +152,9 @@ impl Workspace {
         let tauri = self.ui().join("node_modules/.bin/tauri");
         let mut build = cmd_in(&tauri, &self.root.join("src-tauri"));
         build
-            .args(["build", "--ci", "--bundles"])
+            .args(["build", "--ci", "--config"])
+            .arg(&merged)
+            .args(["--bundles"])
             .args(&bundles)
             .env("CARGO_TARGET_DIR", &self.target)
             // Signing is ours, after the build: the build never sees the key.
@@ -161,7 +178,9 @@ impl Workspace {
             let found = bundle_for(&built.join(dir), &version, ext)?;
             artifacts.push(found);
         }
-        run(self.viva_release(&options, &version).args(&artifacts))?;
+        run(self
+            .viva_release(&options, &version, &pubkey)
+            .args(&artifacts))?;
         println!(
             "\nViva {version} is signed and published into {}.\nUpload that folder to {} \
              (download/ first, then updates/), and keep it: it is the channels' history.",
@@ -175,6 +194,35 @@ impl Workspace {
             );
         }
         Ok(())
+    }
+}
+
+impl Workspace {
+    /// The public key the release build trusts: `VIVA_UPDATER_PUBKEY` (its text, or a file
+    /// holding it) when the releaser gives one — needed when rotating to a new key — else the
+    /// public half of the signing key itself.
+    fn release_pubkey(&self) -> Result<String> {
+        if let Ok(given) = std::env::var("VIVA_UPDATER_PUBKEY") {
+            let path = Path::new(given.trim());
+            let text = if path.is_file() {
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("release: cannot read {}", path.display()))?
+            } else {
+                given
+            };
+            return Ok(text.trim().to_owned());
+        }
+        let derived = output(self.cargo().args([
+            "run",
+            "--locked",
+            "--quiet",
+            "-p",
+            "viva-release",
+            "--",
+            "public-key",
+        ]))
+        .context("release: cannot read the public half of TAURI_SIGNING_PRIVATE_KEY")?;
+        Ok(derived.trim().to_owned())
     }
 }
 

@@ -21,6 +21,17 @@ const LAST_CHECK_KEY: &str = "updates.last_check_ms";
 const CHANNEL_KEY: &str = "updates.channel";
 /// Where each channel's manifest lives; `{channel}` is `stable` or `beta`.
 const MANIFEST_URL: &str = "https://releases.viva.app/updates/{channel}/latest.json";
+/// What `plugins.updater.pubkey` holds in the repository: the release key's public half is
+/// merged in by whoever builds and signs a release (`cargo xtask release`), so an organisation
+/// building its own Viva edits no tracked file. A build that still carries it has no key.
+pub const UNCONFIGURED_PUBKEY: &str = "UNCONFIGURED: cargo xtask release sets the release key";
+/// Giving up on reaching the update server.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest silence while reading (the manifest, or a chunk of the download). A large
+/// update on a slow link takes as long as it takes, as long as bytes keep coming.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// The whole check (a small manifest) gives up after this long.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A release channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
@@ -79,6 +90,9 @@ pub enum UpdateCheckView {
     },
     /// A check at launch, within six hours of the last: nothing was asked.
     NotDue,
+    /// This build has no release key (built from source, not by the release tooling): it
+    /// cannot verify an update, so it never checks or downloads one.
+    NotSetUp,
 }
 
 /// Download progress, in bytes.
@@ -138,12 +152,46 @@ fn manifest_url(channel: UpdateChannel) -> String {
     MANIFEST_URL.replace("{channel}", channel.as_str())
 }
 
+/// [`READ_TIMEOUT`]; debug builds (the tests') may shorten it so a stalled download is found
+/// in seconds.
+fn read_timeout() -> Duration {
+    #[cfg(debug_assertions)]
+    if let Some(ms) = std::env::var("VIVA_UPDATE_READ_TIMEOUT_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        return Duration::from_millis(ms);
+    }
+    READ_TIMEOUT
+}
+
 fn test_pubkey() -> Option<String> {
     #[cfg(debug_assertions)]
     if let Ok(key) = std::env::var("VIVA_UPDATE_PUBKEY") {
         return Some(key);
     }
     None
+}
+
+/// The key updates are verified with: a test key (debug builds), else the one the release
+/// build was given; `None` when this build has none.
+fn release_key(configured: Option<&str>, test_key: Option<String>) -> Option<String> {
+    test_key.or_else(|| {
+        configured
+            .map(str::trim)
+            .filter(|key| !key.is_empty() && *key != UNCONFIGURED_PUBKEY)
+            .map(str::to_owned)
+    })
+}
+
+fn configured_pubkey(app: &AppHandle) -> Option<String> {
+    app.config()
+        .plugins
+        .0
+        .get("updater")
+        .and_then(|updater| updater.get("pubkey"))
+        .and_then(|key| key.as_str())
+        .map(str::to_owned)
 }
 
 /// What a failed check or download means to the user.
@@ -154,6 +202,9 @@ fn explain(error: &tauri_plugin_updater::Error) -> AppError {
             ErrorCode::UpdateRefused,
             "The update is not signed with Viva's release key, so it was thrown away and nothing \
              was installed.",
+        ),
+        E::Reqwest(e) if e.is_timeout() => unavailable(
+            "The update server stopped answering (nothing arrived for a while); Viva will try again later.",
         ),
         E::Reqwest(e) if e.is_decode() => {
             unavailable("The update server's answer cannot be read; Viva will try again later.")
@@ -198,24 +249,37 @@ pub async fn check_for_update(
             return Ok(UpdateCheckView::NotDue);
         }
     }
+    // Without a release key nothing could be verified: no check, no download.
+    let Some(key) = release_key(configured_pubkey(&app).as_deref(), test_pubkey()) else {
+        tracing::info!(event = "updates_not_set_up");
+        return Ok(UpdateCheckView::NotSetUp);
+    };
     let channel = channel(&transcripts);
     let url = manifest_url(channel);
     let url = url
         .parse()
         .map_err(|e| unavailable(format!("The update address {url} is not usable: {e}")))?;
-    let mut builder = app
+    // Connect and read limits, not one limit on the whole request: the download inherits the
+    // check's client settings, and a whole-request limit fails a large update on a slow link.
+    let updater = app
         .updater_builder()
         .endpoints(vec![url])
         .map_err(|e| explain(&e))?
-        .timeout(Duration::from_secs(30));
-    if let Some(key) = test_pubkey() {
-        builder = builder.pubkey(key);
-    }
-    let updater = builder.build().map_err(|e| explain(&e))?;
-    let found = updater.check().await.map_err(|e| {
-        tracing::warn!(event = "update_check_failed", channel = channel.as_str(), error = %e);
-        explain(&e)
-    })?;
+        .pubkey(key)
+        .configure_client(|client| {
+            client
+                .connect_timeout(CONNECT_TIMEOUT)
+                .read_timeout(read_timeout())
+        })
+        .build()
+        .map_err(|e| explain(&e))?;
+    let found = tokio::time::timeout(CHECK_TIMEOUT, updater.check())
+        .await
+        .map_err(|_| unavailable("The update server did not answer; Viva will try again later."))?
+        .map_err(|e| {
+            tracing::warn!(event = "update_check_failed", channel = channel.as_str(), error = %e);
+            explain(&e)
+        })?;
     if let Some(store) = store
         && let Err(error) = store.set_setting(LAST_CHECK_KEY, &now.to_string())
     {
@@ -346,4 +410,24 @@ pub fn set_update_channel(
         .and_then(|()| store.set_setting(LAST_CHECK_KEY, "0"))
         .map_err(|e| AppError::new(ErrorCode::StoreUnavailable, e.to_string()))?;
     Ok(channel)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_build_without_a_release_key_has_no_key_to_verify_with() {
+        assert_eq!(release_key(Some(UNCONFIGURED_PUBKEY), None), None);
+        assert_eq!(release_key(Some("  "), None), None);
+        assert_eq!(release_key(None, None), None);
+        assert_eq!(
+            release_key(Some("dW50cnVzdGVk"), None).as_deref(),
+            Some("dW50cnVzdGVk")
+        );
+        assert_eq!(
+            release_key(Some(UNCONFIGURED_PUBKEY), Some("test-key".into())).as_deref(),
+            Some("test-key")
+        );
+    }
 }

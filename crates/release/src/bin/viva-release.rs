@@ -31,9 +31,11 @@ enum Command {
         notes: PathBuf,
         #[arg(long, default_value = "https://releases.viva.app")]
         base_url: String,
-        /// The app's tauri.conf.json: the key must be the one it trusts.
-        #[arg(long)]
-        config: PathBuf,
+        /// The public key the build embeds (its text, or a file holding it): the signing key
+        /// must be its private half, or installed copies would refuse the update. Defaults to
+        /// the signing key's own public half.
+        #[arg(long, env = "VIVA_UPDATER_PUBKEY")]
+        pubkey: Option<String>,
         /// The key (its text, or a file holding it), as Tauri's signer takes it.
         #[arg(long, env = "TAURI_SIGNING_PRIVATE_KEY", hide_env_values = true)]
         private_key: String,
@@ -54,14 +56,26 @@ enum Command {
         #[arg(required_unless_present = "check_only")]
         bundles: Vec<PathBuf>,
     },
+    /// Prints the public half of the signing key (TAURI_SIGNING_PRIVATE_KEY).
+    PublicKey {
+        #[arg(long, env = "TAURI_SIGNING_PRIVATE_KEY", hide_env_values = true)]
+        private_key: String,
+        #[arg(
+            long,
+            env = "TAURI_SIGNING_PRIVATE_KEY_PASSWORD",
+            hide_env_values = true
+        )]
+        password: Option<String>,
+    },
     /// Makes a new password-protected release key: writes the private half to a new file and
-    /// the public half into tauri.conf.json.
+    /// the public half to another (what `cargo xtask release` builds into the app).
     Keygen {
         /// Where the private key goes; it must not exist yet.
         #[arg(long)]
         private_key: PathBuf,
+        /// Where the public key goes; it must not exist yet.
         #[arg(long)]
-        config: PathBuf,
+        public_key: PathBuf,
         #[arg(
             long,
             env = "TAURI_SIGNING_PRIVATE_KEY_PASSWORD",
@@ -69,18 +83,6 @@ enum Command {
         )]
         password: String,
     },
-}
-
-/// The public key tauri.conf.json trusts.
-fn configured_pubkey(config: &Path) -> Result<String> {
-    let text = std::fs::read_to_string(config)
-        .with_context(|| format!("cannot read {}", config.display()))?;
-    let json: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", config.display()))?;
-    json.pointer("/plugins/updater/pubkey")
-        .and_then(|key| key.as_str())
-        .map(str::to_owned)
-        .with_context(|| format!("{} has no plugins.updater.pubkey", config.display()))
 }
 
 /// The key's text: the variable holds it, or names a file that does (both are Tauri's way).
@@ -101,7 +103,7 @@ fn main() -> Result<()> {
             version,
             notes,
             base_url,
-            config,
+            pubkey,
             private_key,
             password,
             rotating_from,
@@ -109,12 +111,15 @@ fn main() -> Result<()> {
             bundles,
         } => {
             let key = ReleaseKey::from_private_key(&key_text(&private_key)?, password.as_deref())?;
-            let configured = configured_pubkey(&config)?;
+            let configured = match pubkey {
+                Some(pubkey) => key_text(&pubkey)?.trim().to_owned(),
+                None => key.public_key(),
+            };
             match rotating_from {
                 None if !key.matches(&configured) => bail!(
-                    "TAURI_SIGNING_PRIVATE_KEY is not the key {} trusts: installed copies would \
-                     refuse this update. Sign with the release key (docs/releasing.md).",
-                    config.display()
+                    "TAURI_SIGNING_PRIVATE_KEY is not the key the build trusts (VIVA_UPDATER_PUBKEY): \
+                     installed copies would refuse this update. Sign with the release key \
+                     (docs/releasing.md)."
                 ),
                 None => {}
                 Some(old) => {
@@ -126,9 +131,8 @@ fn main() -> Result<()> {
                     }
                     if key.matches(&configured) {
                         bail!(
-                            "--rotating-from: {} still holds the old public key; put the new one \
-                             there first",
-                            config.display()
+                            "--rotating-from: the build would still trust the old public key; \
+                             give the new one in VIVA_UPDATER_PUBKEY"
                         );
                     }
                 }
@@ -164,36 +168,38 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
-        Command::Keygen {
+        Command::PublicKey {
             private_key,
-            config,
             password,
         } => {
-            if private_key.exists() {
-                bail!(
-                    "{} exists: a new key is never written over an old one",
-                    private_key.display()
-                );
+            let key = ReleaseKey::from_private_key(&key_text(&private_key)?, password.as_deref())?;
+            println!("{}", key.public_key());
+            Ok(())
+        }
+        Command::Keygen {
+            private_key,
+            public_key,
+            password,
+        } => {
+            for path in [&private_key, &public_key] {
+                if path.exists() {
+                    bail!(
+                        "{} exists: a new key is never written over an old one",
+                        path.display()
+                    );
+                }
             }
             let (key, encrypted) = ReleaseKey::generate(&password)?;
             write_private(&private_key, &encrypted)?;
-            let text = std::fs::read_to_string(&config)
-                .with_context(|| format!("cannot read {}", config.display()))?;
-            let old = configured_pubkey(&config)?;
-            let needle = format!("\"pubkey\": \"{old}\"");
-            if !text.contains(&needle) {
-                bail!("cannot find `{needle}` in {} to replace", config.display());
-            }
-            let updated =
-                text.replacen(&needle, &format!("\"pubkey\": \"{}\"", key.public_key()), 1);
-            std::fs::write(&config, updated)
-                .with_context(|| format!("cannot write {}", config.display()))?;
+            std::fs::write(&public_key, format!("{}\n", key.public_key()))
+                .with_context(|| format!("cannot write {}", public_key.display()))?;
             println!(
                 "private key: {} (password-protected; store it and its password as the CI \
                  secrets TAURI_SIGNING_PRIVATE_KEY and TAURI_SIGNING_PRIVATE_KEY_PASSWORD, then \
-                 delete this file)\npublic key written to {}",
+                 delete this file)\npublic key: {} (cargo xtask release builds it into the app; \
+                 it is not secret)",
                 private_key.display(),
-                config.display()
+                public_key.display()
             );
             Ok(())
         }
