@@ -330,9 +330,14 @@ impl Workspace {
         let (crate_dir, fuzz_target) = match target {
             "realtime" => ("crates/realtime/fuzz", "parse_assemble"),
             "filters" => ("crates/localstack/fuzz", "postgrest_filters"),
-            other => {
-                bail!("fuzz: unknown target `{other}`; the targets are `realtime` and `filters`")
-            }
+            "offer" => ("crates/contract/fuzz", "sdp_offer"),
+            "proxy" => ("crates/contract/fuzz", "proxy_messages"),
+            "grant" => ("crates/contract/fuzz", "interview_start_grant"),
+            "reply" => ("crates/contract/fuzz", "processor_reply"),
+            other => bail!(
+                "fuzz: unknown target `{other}`; the targets are `realtime`, `filters`, \
+                 `offer`, `proxy`, `grant` and `reply`"
+            ),
         };
         let cargo_fuzz = setup::cargo_fuzz(&self.cache)?;
         let fuzz_dir = self.root.join(crate_dir);

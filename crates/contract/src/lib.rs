@@ -3,11 +3,18 @@
 //! the client cuts a line longer than the limit into parts. Pure: no I/O, so the client, the
 //! local stack and the fuzzers all use exactly these rules.
 //!
+//! Also the other parsers of untrusted input on the wire: what `interview-start` grants
+//! ([`grant`]), the SDP proxy's messages ([`proxy`]) and its check of an offer ([`sdp`]).
+//!
 //! It does not own the transport (viva-backend), the local stack's storage (viva-localstack) or
 //! the hosted function (supabase/functions), which enforce these same numbers.
 
+pub mod checks;
 mod entry;
+pub mod grant;
+pub mod proxy;
 mod reply;
+pub mod sdp;
 mod split;
 
 pub use entry::{Entry, RejectCode, Rejection, check_entry};

@@ -10,72 +10,20 @@ use axum::Json;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::caller::{Caller, Role};
 use crate::server::AppState;
 
-/// The largest offer the proxy forwards.
-pub const MAX_SDP_BYTES: usize = 64 * 1024;
+pub use viva_contract::proxy::{
+    CLOSE_ALREADY_LIVE, CLOSE_POLICY, CLOSE_RATE_LIMITED, CLOSE_UPSTREAM_FAILED,
+};
+use viva_contract::proxy::{ClientMessage, parse_client_message};
+pub use viva_contract::sdp::{MAX_SDP_BYTES, SdpError, validate_offer};
 /// How long a client has to authenticate after connecting.
 pub const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Offers allowed on one connection (renegotiation and ICE restarts included).
 pub const MAX_OFFERS_PER_CONNECTION: usize = 20;
-
-pub const CLOSE_POLICY: u16 = 1008;
-pub const CLOSE_ALREADY_LIVE: u16 = 4009;
-pub const CLOSE_RATE_LIMITED: u16 = 4029;
-pub const CLOSE_UPSTREAM_FAILED: u16 = 1011;
-
-/// Why an offer was refused before it went anywhere.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SdpError {
-    #[error("the offer is {0} bytes; the limit is {MAX_SDP_BYTES}")]
-    TooLarge(usize),
-    #[error("the offer is not an SDP session description")]
-    NotSdp,
-    #[error(
-        "the offer needs exactly one audio and one application (data channel) section; it has {audio} audio, {application} application and {others} other sections"
-    )]
-    WrongSections {
-        audio: usize,
-        application: usize,
-        others: usize,
-    },
-}
-
-/// Checks an offer before it is forwarded: size, SDP shape, exactly one audio and one data
-/// channel section.
-pub fn validate_offer(sdp: &str) -> Result<(), SdpError> {
-    if sdp.len() > MAX_SDP_BYTES {
-        return Err(SdpError::TooLarge(sdp.len()));
-    }
-    if !sdp.trim_start().starts_with("v=0") {
-        return Err(SdpError::NotSdp);
-    }
-    // Every media section, however it is indented, is counted once: "m=" lines that are
-    // neither audio nor application are the rest (no subtraction that could underflow).
-    let (mut audio, mut application, mut others) = (0_usize, 0_usize, 0_usize);
-    for line in sdp.lines().map(str::trim_start) {
-        let Some(media) = line.strip_prefix("m=") else {
-            continue;
-        };
-        match media.split(' ').next() {
-            Some("audio") => audio += 1,
-            Some("application") => application += 1,
-            _ => others += 1,
-        }
-    }
-    if audio != 1 || application != 1 || others != 0 {
-        return Err(SdpError::WrongSections {
-            audio,
-            application,
-            others,
-        });
-    }
-    Ok(())
-}
 
 /// Where answers come from: the local interviewer, or a hosted realtime endpoint.
 pub trait Upstream: Send + Sync + std::fmt::Debug {
@@ -117,19 +65,6 @@ pub async fn ws(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Res
         .on_upgrade(move |socket| serve(state, socket))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum ClientMessage {
-    Auth {
-        access_token: String,
-        session_id: String,
-    },
-    Offer {
-        sdp: String,
-    },
-    Bye,
-}
-
 async fn send(socket: &mut WebSocket, value: Value) -> bool {
     socket
         .send(Message::Text(value.to_string().into()))
@@ -147,7 +82,7 @@ async fn close(mut socket: WebSocket, code: u16, reason: &str) {
 
 fn read(message: Option<Result<Message, axum::Error>>) -> Option<Result<ClientMessage, String>> {
     match message? {
-        Ok(Message::Text(text)) => Some(serde_json::from_str(&text).map_err(|e| e.to_string())),
+        Ok(Message::Text(text)) => Some(parse_client_message(&text).map_err(|e| e.to_string())),
         Ok(Message::Close(_)) | Err(_) => None,
         Ok(_) => Some(Err("only JSON text messages are accepted".to_owned())),
     }

@@ -347,22 +347,20 @@ fn read_notice(next: Option<Result<Message, tokio_tungstenite::tungstenite::Erro
 }
 
 fn parse_proxy_message(text: &str) -> Incoming {
-    let Ok(value) = serde_json::from_str::<Value>(text) else {
-        tracing::warn!(event = "sdp_proxy_bad_message", bytes = text.len());
-        return Incoming::Nothing;
-    };
-    let field = |name: &str| value.get(name).and_then(Value::as_str).unwrap_or_default();
-    match field("type") {
-        "ready" => Incoming::Reply(Reply::Ready),
-        "answer" => Incoming::Reply(Reply::Answer(field("sdp").to_owned())),
-        "bye" => Incoming::Notice(ProxyNotice::Bye),
-        "error" => Incoming::Notice(ProxyNotice::Error(format!(
-            "{} ({})",
-            field("message"),
-            field("code")
-        ))),
-        other => {
-            tracing::debug!(event = "sdp_proxy_unknown_message", kind = other);
+    use viva_contract::proxy::{MessageError, ServerMessage};
+    match viva_contract::proxy::parse_server_message(text) {
+        Ok(ServerMessage::Ready) => Incoming::Reply(Reply::Ready),
+        Ok(ServerMessage::Answer { sdp }) => Incoming::Reply(Reply::Answer(sdp)),
+        Ok(ServerMessage::Bye) => Incoming::Notice(ProxyNotice::Bye),
+        Ok(ServerMessage::Error { code, message }) => {
+            Incoming::Notice(ProxyNotice::Error(format!("{message} ({code})")))
+        }
+        Err(MessageError::Unknown(kind)) => {
+            tracing::debug!(event = "sdp_proxy_unknown_message", kind = %kind);
+            Incoming::Nothing
+        }
+        Err(MessageError::Malformed(_)) => {
+            tracing::warn!(event = "sdp_proxy_bad_message", bytes = text.len());
             Incoming::Nothing
         }
     }

@@ -1,0 +1,6 @@
+//! Fuzzes `viva_contract::checks::check_processor_reply` (see its rules there).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    viva_contract::checks::check_processor_reply(data);
+});

@@ -1,0 +1,6 @@
+//! Fuzzes `viva_contract::checks::check_proxy_message` (see its rules there).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    viva_contract::checks::check_proxy_message(&String::from_utf8_lossy(data));
+});
