@@ -36,9 +36,12 @@ pub fn validate_offer(sdp: &str) -> Result<(), SdpError> {
         let Some(media) = line.strip_prefix("m=") else {
             continue;
         };
-        match media.split(' ').next() {
-            Some("audio") => audio += 1,
-            Some("application") => application += 1,
+        // `m=<media> <port> <proto> <format>...`: a line with fewer fields is no media
+        // section the upstream could answer, so it counts against the offer.
+        let fields: Vec<&str> = media.split_whitespace().collect();
+        match fields.as_slice() {
+            ["audio", _, _, _, ..] => audio += 1,
+            ["application", _, _, _, ..] => application += 1,
             _ => others += 1,
         }
     }
