@@ -70,7 +70,7 @@ pub fn init(log_dir: Option<&Path>) -> LogGuard {
 /// (0600): logs name sessions and, at `debug`, hold transcript text. A file the appender opens
 /// at a later rotation is created in that private folder.
 fn open_log_file(dir: &Path) -> Result<RollingFileAppender, Box<dyn std::error::Error>> {
-    private_folder(dir)?;
+    viva_store::private_folder(dir)?;
     let appender = RollingFileAppender::builder()
         .rotation(Rotation::DAILY)
         .filename_prefix("viva")
@@ -81,36 +81,10 @@ fn open_log_file(dir: &Path) -> Result<RollingFileAppender, Box<dyn std::error::
         let name = entry.file_name();
         let name = name.to_string_lossy();
         if name.starts_with("viva") && name.ends_with(".log") {
-            private_file(&entry.path())?;
+            viva_store::private_file(&entry.path())?;
         }
     }
     Ok(appender)
-}
-
-#[cfg(unix)]
-fn private_folder(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-}
-
-#[cfg(unix)]
-fn private_file(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-}
-
-#[cfg(not(unix))]
-fn private_folder(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)
-}
-
-#[cfg(not(unix))]
-fn private_file(_path: &Path) -> std::io::Result<()> {
-    Ok(())
 }
 
 #[cfg(all(test, unix))]

@@ -56,15 +56,16 @@ async fn start_stack(data: &std::path::Path, listen: Option<std::net::SocketAddr
     .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lines_kept_while_the_backend_is_down_reach_it_exactly_once_when_it_is_back() {
-    let data = tempfile::tempdir().unwrap();
-    let stack = start_stack(data.path(), None).await;
-    let address: std::net::SocketAddr = stack
-        .base_url
-        .trim_start_matches("http://")
-        .parse()
-        .unwrap();
+/// A candidate signed in (in memory) with a practice session started on `stack`.
+struct Practice {
+    backend: Backend,
+    account: Arc<Account>,
+    user_id: String,
+    token: String,
+    session_id: String,
+}
+
+async fn practice(stack: &LocalStack) -> Practice {
     let tenant = stack.add_tenant("Acme").await.unwrap();
     stack
         .add_user("cand@example.com", "password-1234", &tenant, "candidate")
@@ -85,6 +86,31 @@ async fn lines_kept_while_the_backend_is_down_reach_it_exactly_once_when_it_is_b
         .await
         .unwrap();
     let session_id = started["session"]["id"].as_str().unwrap().to_string();
+    Practice {
+        backend,
+        account,
+        user_id,
+        token,
+        session_id,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lines_kept_while_the_backend_is_down_reach_it_exactly_once_when_it_is_back() {
+    let data = tempfile::tempdir().unwrap();
+    let stack = start_stack(data.path(), None).await;
+    let address: std::net::SocketAddr = stack
+        .base_url
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    let Practice {
+        backend,
+        account,
+        user_id,
+        token: _,
+        session_id,
+    } = practice(&stack).await;
 
     let db = tempfile::tempdir().unwrap();
     let (store, _) = Store::open(&db.path().join("transcripts.sqlite3")).unwrap();
@@ -192,26 +218,13 @@ async fn lines_kept_while_the_backend_is_down_reach_it_exactly_once_when_it_is_b
 async fn one_bad_line_never_blocks_the_others_and_a_long_answer_arrives_whole() {
     let data = tempfile::tempdir().unwrap();
     let stack = start_stack(data.path(), None).await;
-    let tenant = stack.add_tenant("Acme").await.unwrap();
-    stack
-        .add_user("cand@example.com", "password-1234", &tenant, "candidate")
-        .await
-        .unwrap();
-    let backend = Backend::new(&stack.base_url, &stack.anon_key);
-    let account = Arc::new(Account::in_memory(backend.clone()));
-    account
-        .sign_in("cand@example.com", "password-1234")
-        .await
-        .unwrap();
-    let viva_backend::AuthState::SignedIn { user_id, .. } = account.state() else {
-        panic!("signed in");
-    };
-    let token = account.access_token().await.unwrap();
-    let started = backend
-        .interview_start(&token, &StartRequest::Practice, "test")
-        .await
-        .unwrap();
-    let session_id = started["session"]["id"].as_str().unwrap().to_string();
+    let Practice {
+        backend,
+        account,
+        user_id,
+        token,
+        session_id,
+    } = practice(&stack).await;
     let db = tempfile::tempdir().unwrap();
     let db_path = db.path().join("transcripts.sqlite3");
     let (store, _) = Store::open(&db_path).unwrap();

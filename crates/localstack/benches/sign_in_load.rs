@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use viva_localstack::{Config, LocalStack};
 
+mod common;
+
 const BATCHES: usize = 40;
 
 async fn uploads(url: &str, key: &str, token: &str, session: &str, round: usize) -> Vec<Duration> {
@@ -67,30 +69,7 @@ fn main() {
             .add_user("bench@example.test", "password-1", &tenant, "candidate")
             .await
             .unwrap();
-        let http = reqwest::Client::new();
-        let signed_in: Value = http
-            .post(format!("{}/auth/v1/token?grant_type=password", stack.base_url))
-            .header("apikey", &stack.anon_key)
-            .json(&json!({"email": "bench@example.test", "password": "password-1"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let token = signed_in["access_token"].as_str().unwrap().to_owned();
-        let started: Value = http
-            .post(format!("{}/functions/v1/interview-start", stack.base_url))
-            .header("apikey", &stack.anon_key)
-            .bearer_auth(&token)
-            .json(&json!({"mode": "practice"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let session = started["session"]["id"].as_str().unwrap().to_owned();
+        let (token, session) = common::practice(&stack, "bench@example.test").await;
         let url = format!("{}/functions/v1/transcript-processor", stack.base_url);
 
         let mut quiet = uploads(&url, &stack.anon_key, &token, &session, 0).await;

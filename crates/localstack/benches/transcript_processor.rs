@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use viva_localstack::{Config, LocalStack};
 
+mod common;
+
 const LINES_PER_BATCH: usize = 100;
 
 async fn client_run(
@@ -59,30 +61,7 @@ fn main() {
         let stack = LocalStack::start(Config { data_dir: Some(dir.path().to_owned()), ..Config::default() }).await.unwrap();
         let tenant = stack.add_tenant("Bench").await.unwrap();
         stack.add_user("bench@example.test", "password-1", &tenant, "candidate").await.unwrap();
-        let http = reqwest::Client::new();
-        let signed_in: Value = http
-            .post(format!("{}/auth/v1/token?grant_type=password", stack.base_url))
-            .header("apikey", &stack.anon_key)
-            .json(&json!({"email": "bench@example.test", "password": "password-1"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let token = signed_in["access_token"].as_str().unwrap().to_owned();
-        let started: Value = http
-            .post(format!("{}/functions/v1/interview-start", stack.base_url))
-            .header("apikey", &stack.anon_key)
-            .bearer_auth(&token)
-            .json(&json!({"mode": "practice"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let session = started["session"]["id"].as_str().unwrap().to_owned();
+        let (token, session) = common::practice(&stack, "bench@example.test").await;
         let url = format!("{}/functions/v1/transcript-processor", stack.base_url);
 
         println!("\n| transcript-processor ({LINES_PER_BATCH} lines a call) | lines/s | p50 | p99 |\n|---|---|---|---|");

@@ -77,7 +77,7 @@ fn line(n: u32, text: &str, status: LineStatus) -> Line {
     Line {
         item_id: format!("item_{n}"),
         seq: n,
-        speaker: if n % 2 == 0 {
+        speaker: if n.is_multiple_of(2) {
             Speaker::Interviewer
         } else {
             Speaker::Candidate
@@ -148,7 +148,7 @@ fn run(mode: Mode, folder: &Path) -> Measured {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 step += 1;
                 let _ = events.send((Instant::now(), Event::Level)).await;
-                let change = if step % 20 == 0 {
+                let change = if step.is_multiple_of(20) {
                     let change = TranscriptChange::LineFinal(line(n, &words, LineStatus::Final));
                     n += 1;
                     words.clear();

@@ -24,6 +24,7 @@ pub use model::{
     Ending, NewSession, SessionList, SessionStatus, StoredLine, StoredSession, SyncFilter,
     SyncState,
 };
+pub use open::{private_file, private_folder};
 pub use outbox::{Refused, Remote, SyncTarget, Syncer, Work, spawn_syncer};
 pub use search::{Fragment, Hit, SearchQuery};
 pub use store::{MovedAside, OpenReport, Recorded, Store};

@@ -202,8 +202,9 @@ pub(crate) fn prepare_private(path: &Path) -> Result<(), StoreError> {
     })
 }
 
+/// Creates `folder` (and its parents) readable by its owner only, and tightens it if it exists.
 #[cfg(unix)]
-fn private_folder(folder: &Path) -> std::io::Result<()> {
+pub fn private_folder(folder: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -212,8 +213,10 @@ fn private_folder(folder: &Path) -> std::io::Result<()> {
     std::fs::set_permissions(folder, std::fs::Permissions::from_mode(0o700))
 }
 
+/// Creates `path` if needed, readable and writable by its owner only, and tightens it if it
+/// exists.
 #[cfg(unix)]
-fn private_file(path: &Path) -> std::io::Result<()> {
+pub fn private_file(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     std::fs::OpenOptions::new()
         .create(true)
@@ -226,11 +229,11 @@ fn private_file(path: &Path) -> std::io::Result<()> {
 
 // Elsewhere the user's profile folder is already private to the user.
 #[cfg(not(unix))]
-fn private_folder(folder: &Path) -> std::io::Result<()> {
+pub fn private_folder(folder: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(folder)
 }
 
 #[cfg(not(unix))]
-fn private_file(_path: &Path) -> std::io::Result<()> {
+pub fn private_file(_path: &Path) -> std::io::Result<()> {
     Ok(())
 }
