@@ -18,14 +18,17 @@ pub fn check_offer(text: &str) {
             .filter_map(|line| line.trim_start().strip_prefix("m="))
             .collect();
         assert_eq!(media.len(), 2, "an offer with {media:?} passed");
-        assert_eq!(media.iter().filter(|m| m.starts_with("audio ")).count(), 1);
-        assert_eq!(
+        let complete = |kind: &str| {
             media
                 .iter()
-                .filter(|m| m.starts_with("application "))
-                .count(),
-            1
-        );
+                .filter(|m| {
+                    let fields: Vec<&str> = m.split(' ').collect();
+                    fields.len() >= 4 && fields[0] == kind && fields.iter().all(|f| !f.is_empty())
+                })
+                .count()
+        };
+        assert_eq!(complete("audio"), 1, "{media:?}");
+        assert_eq!(complete("application"), 1, "{media:?}");
     }
 }
 

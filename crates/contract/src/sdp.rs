@@ -36,10 +36,13 @@ pub fn validate_offer(sdp: &str) -> Result<(), SdpError> {
         let Some(media) = line.strip_prefix("m=") else {
             continue;
         };
-        // `m=<media> <port> <proto> <format>...`: a line with fewer fields is no media
-        // section the upstream could answer, so it counts against the offer.
-        let fields: Vec<&str> = media.split_whitespace().collect();
+        // `m=<media> <port> <proto> <format>...`, fields separated by single spaces (RFC 8866):
+        // a line with fewer fields, or other separators, is no media section the upstream
+        // could answer, so it counts against the offer.
+        let fields: Vec<&str> = media.split(' ').collect();
+        let well_formed = fields.iter().all(|field| !field.is_empty());
         match fields.as_slice() {
+            _ if !well_formed => others += 1,
             ["audio", _, _, _, ..] => audio += 1,
             ["application", _, _, _, ..] => application += 1,
             _ => others += 1,

@@ -89,7 +89,8 @@ fn main() {
                     let status = http
                         .post(&url)
                         .header("apikey", &key)
-                        .json(&json!({"email": format!("guess{client}-{n}@example.test"), "password": "wrong"}))
+                        // Half guess at the real account's password, half at made-up ones.
+                        .json(&json!({"email": if client % 2 == 0 { "bench@example.test".to_owned() } else { format!("guess{client}-{n}@example.test") }, "password": format!("wrong-{n}")}))
                         .send()
                         .await
                         .map(|r| r.status().as_u16())
