@@ -129,6 +129,8 @@ pub struct Conversation<D: Dialect = OpenAiRealtime> {
     busy: Busy,
     /// Ids of the earlier lines the current connection was given as history.
     replayed: HashSet<String>,
+    /// When the current connection reaches its session cap.
+    cap_at_ms: Option<u64>,
     /// The current connection reached its session cap; waiting for a quiet moment.
     resession_due: bool,
     /// [`Output::Resession`] was given for the current connection.
@@ -158,6 +160,7 @@ impl<D: Dialect> Conversation<D> {
             channel_open: false,
             busy: Busy::default(),
             replayed: HashSet::new(),
+            cap_at_ms: None,
             resession_due: false,
             resession_asked: false,
             reconnects: 0,
@@ -205,9 +208,11 @@ impl<D: Dialect> Conversation<D> {
             });
         }
         self.outputs.push_back(Output::Opened);
+        let cap_at_ms = now_ms.saturating_add(self.config.session_cap_ms);
+        self.cap_at_ms = Some(cap_at_ms);
         self.outputs.push_back(Output::Timer {
             kind: TimerKind::SessionCap,
-            at_ms: now_ms.saturating_add(self.config.session_cap_ms),
+            at_ms: cap_at_ms,
         });
         if self.state != SessionState::Live {
             self.transition(SessionInput::Connected);
@@ -255,14 +260,14 @@ impl<D: Dialect> Conversation<D> {
 
     /// The connection was lost (or a reconnect attempt failed) because of `reason`.
     pub fn connection_lost(&mut self, reason: String) {
-        self.channel_open = false;
+        self.connection_gone();
         self.transition(SessionInput::ConnectionLost { reason });
     }
 
     /// The current connection is being replaced on purpose (a planned re-session); the state
     /// stays live.
     pub fn resession_started(&mut self) {
-        self.channel_open = false;
+        self.connection_gone();
     }
 
     /// A new connection took over at `now_ms`: the lines still open are finalised with what
@@ -286,14 +291,14 @@ impl<D: Dialect> Conversation<D> {
 
     /// The call ended normally (the user, the interviewer or the app ended it).
     pub fn end(&mut self, reason: String) {
-        self.channel_open = false;
+        self.connection_gone();
         self.transition(SessionInput::End { reason });
     }
 
     /// The call cannot go on: the problem is reported, open lines are finalised, and the
     /// session fails with `message`.
     pub fn fail(&mut self, code: &str, message: String, now_ms: u64) {
-        self.channel_open = false;
+        self.connection_gone();
         self.outputs.push_back(Output::Problem {
             code: code.into(),
             message: message.clone(),
@@ -302,16 +307,19 @@ impl<D: Dialect> Conversation<D> {
         self.transition(SessionInput::Fail { reason: message });
     }
 
-    /// A timer from [`Output::Timer`] fired at `now_ms`.
-    pub fn handle_timeout(&mut self, kind: TimerKind, _now_ms: u64) {
-        match kind {
-            TimerKind::SessionCap => {
-                if self.channel_open {
-                    self.resession_due = true;
-                    self.maybe_resession();
-                }
-            }
+    /// A timer from [`Output::Timer`] fired; it is `now_ms`. Only deadlines that have
+    /// passed count, so an early or spurious wake-up changes nothing.
+    pub fn handle_timeout(&mut self, now_ms: u64) {
+        if self.cap_at_ms.is_some_and(|at| now_ms >= at) {
+            self.cap_at_ms = None;
+            self.resession_due = true;
+            self.maybe_resession();
         }
+    }
+
+    /// The earliest armed deadline, if any: when [`Conversation::handle_timeout`] is next due.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.cap_at_ms
     }
 
     // ---- what the loop may read -----------------------------------------------------------
@@ -385,6 +393,13 @@ impl<D: Dialect> Conversation<D> {
             }
             Signal::CandidateTurnFailed => self.busy.candidate_turn = false,
         }
+    }
+
+    /// The current connection's channel and its timers are gone.
+    fn connection_gone(&mut self) {
+        self.channel_open = false;
+        self.cap_at_ms = None;
+        self.resession_due = false;
     }
 
     fn maybe_resession(&mut self) {

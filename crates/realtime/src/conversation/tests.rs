@@ -547,9 +547,7 @@ fn at_the_cap_a_quiet_conversation_asks_for_a_re_session_once() {
     script.interviewer("a2", Some("u1"), "Next?");
     script.drain();
     assert!(script.conversation.is_quiet());
-    script
-        .conversation
-        .handle_timeout(TimerKind::SessionCap, CAP_MS);
+    script.conversation.handle_timeout(CAP_MS);
     assert_eq!(script.drain(), [Output::Resession]);
     script.candidate("u2", "a2", "Fine.");
     assert!(!script.drain().contains(&Output::Resession));
@@ -560,9 +558,7 @@ fn at_the_cap_a_re_session_waits_until_the_interviewer_has_finished_playing() {
     let mut script = after_one_exchange();
     script.interviewer_starts("a2", Some("u1"), "What was");
     script.drain();
-    script
-        .conversation
-        .handle_timeout(TimerKind::SessionCap, CAP_MS);
+    script.conversation.handle_timeout(CAP_MS);
     assert!(!script.drain().contains(&Output::Resession), "mid-answer");
     script.event(
         json!({"type": "response.done", "response": {"id": "r", "status": "completed",
@@ -582,9 +578,7 @@ fn at_the_cap_a_re_session_waits_for_the_candidates_words_to_be_transcribed() {
     script.interviewer("a2", Some("u1"), "Next?");
     script.candidate_starts("u2");
     script.drain();
-    script
-        .conversation
-        .handle_timeout(TimerKind::SessionCap, CAP_MS);
+    script.conversation.handle_timeout(CAP_MS);
     assert!(!script.drain().contains(&Output::Resession));
     script.event(json!({"type": "conversation.item.input_audio_transcription.failed",
         "item_id": "u2", "content_index": 0, "error": {"code": "audio_unintelligible", "message": "?"}}));
@@ -608,12 +602,27 @@ fn a_re_session_keeps_the_state_live_and_counts_apart_from_reconnects() {
 }
 
 #[test]
+fn an_early_wake_up_is_not_the_session_cap() {
+    let mut script = after_one_exchange();
+    let due = script.conversation.poll_timeout();
+    assert_eq!(
+        due,
+        Some(CAP_MS),
+        "armed when the first channel opened at 0"
+    );
+    script.conversation.handle_timeout(CAP_MS - 1);
+    assert!(!script.drain().contains(&Output::Resession));
+    assert_eq!(script.conversation.poll_timeout(), due, "still armed");
+    script.conversation.handle_timeout(CAP_MS);
+    assert!(script.drain().contains(&Output::Resession));
+    assert_eq!(script.conversation.poll_timeout(), None, "fired once");
+}
+
+#[test]
 fn a_cap_timer_of_a_connection_that_is_gone_does_nothing() {
     let mut script = after_one_exchange();
     script.conversation.connection_lost("network".into());
-    script
-        .conversation
-        .handle_timeout(TimerKind::SessionCap, CAP_MS);
+    script.conversation.handle_timeout(CAP_MS);
     assert!(!script.drain().contains(&Output::Resession));
     lose_and_reconnect_without_loss(&mut script);
     script.interviewer("b1", None, "Again.");

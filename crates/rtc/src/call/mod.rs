@@ -26,6 +26,7 @@
 
 mod config;
 mod connect;
+mod events;
 mod reconnect;
 mod run;
 mod stats;

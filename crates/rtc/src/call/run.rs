@@ -5,28 +5,23 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
-use viva_audio::RtpAudio;
 use viva_realtime::conversation::{Output, Renewal, TimerKind};
-use viva_realtime::{
-    Conversation, Cost, Limits, Speaker, TranscriptChange, parse_server_event_with,
-};
+use viva_realtime::{Conversation, Cost, Speaker, TranscriptChange};
 
 use super::config::CallConfig;
 use super::connect::{Connection, connect, drop_connection, hang_up};
 use super::reconnect::{
-    AttemptFailed, IceChange, Retry, attempt_failed, grace_expired, grace_left, ice_change,
-    next_attempt, peer_lost, resession_failed,
+    AttemptFailed, Retry, attempt_failed, grace_expired, grace_left, next_attempt, resession_failed,
 };
 use super::uplink::UplinkTarget;
 use super::{CallEvent, Command, Summary, VoiceSink, stats};
 use crate::backoff::Backoff;
 use crate::grant::{Grant, GrantSource};
-use crate::peer::PeerEvent;
 use crate::signaling::{ProxyLink, ProxyNotice};
 use crate::{CallError, ErrorReport};
 
 /// Why a live connection stopped being used.
-enum Outcome {
+pub(super) enum Outcome {
     Lost(String),
     Ended(String),
     Failed(CallError),
@@ -50,18 +45,23 @@ pub(super) struct Call {
 }
 
 impl Call {
-    fn now_ms(&self) -> u64 {
+    pub(super) fn now_ms(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
     }
 
-    async fn publish(&self, event: CallEvent) {
+    /// The moment `at_ms` after the call started, for a timer.
+    fn instant(&self, at_ms: u64) -> tokio::time::Instant {
+        tokio::time::Instant::from_std(self.started + Duration::from_millis(at_ms))
+    }
+
+    pub(super) async fn publish(&self, event: CallEvent) {
         // A closed receiver means nobody listens; the call itself goes on.
         let _ = self.events.send(event).await;
     }
 
     /// Carries out the conversation core's outputs, in order. `live`: the connection they
     /// are for, if one is up. Returns an outcome when the core asks for a re-session.
-    async fn drain(&mut self, mut live: Option<&mut Connection>) -> Option<Outcome> {
+    pub(super) async fn drain(&mut self, mut live: Option<&mut Connection>) -> Option<Outcome> {
         let mut outcome = None;
         while let Some(output) = self.conversation.poll_output() {
             match output {
@@ -90,8 +90,7 @@ impl Call {
                     at_ms,
                 } => {
                     if let Some(live) = live.as_deref_mut() {
-                        let at = self.started + Duration::from_millis(at_ms);
-                        live.cap_at = Some(tokio::time::Instant::from_std(at));
+                        live.cap_at = Some(self.instant(at_ms));
                     }
                 }
                 Output::Transcript(change) => {
@@ -345,7 +344,7 @@ impl Call {
     }
 
     /// The event channel of `live` is open: the core says what to send first.
-    async fn on_open(&mut self, live: &mut Connection) -> Option<Outcome> {
+    pub(super) async fn on_open(&mut self, live: &mut Connection) -> Option<Outcome> {
         live.channel_open = true;
         let now = self.now_ms();
         self.conversation
@@ -406,9 +405,10 @@ impl Call {
                     return Outcome::Lost(grace_expired(self.config.disconnected_grace));
                 }
                 () = sleep_until_opt(live.cap_at) => {
-                    live.cap_at = None;
                     let now = self.now_ms();
-                    self.conversation.handle_timeout(TimerKind::SessionCap, now);
+                    self.conversation.handle_timeout(now);
+                    // Still armed if the wake-up came early; `None` once it fired.
+                    live.cap_at = self.conversation.poll_timeout().map(|at| self.instant(at));
                     if let Some(outcome) = self.drain(Some(live)).await {
                         return outcome;
                     }
@@ -423,92 +423,6 @@ impl Call {
                     // Health is a stream of snapshots: a slow reader skips some.
                     let _ = self.events.try_send(CallEvent::Health { health: sample });
                 }
-            }
-        }
-    }
-
-    async fn on_peer_event(&mut self, live: &mut Connection, event: PeerEvent) -> Option<Outcome> {
-        match event {
-            PeerEvent::Ice(state) => {
-                tracing::debug!(event = "ice_state", state = %state);
-                live.ice_state = state;
-                match ice_change(state) {
-                    IceChange::Down => {
-                        live.disconnected_since.get_or_insert_with(Instant::now);
-                    }
-                    IceChange::Lost(reason) => return Some(Outcome::Lost(reason)),
-                    IceChange::Up => live.disconnected_since = None,
-                    IceChange::Unchanged => {}
-                }
-            }
-            PeerEvent::State(state) => {
-                live.peer_state = state;
-                if let Some(reason) = peer_lost(state) {
-                    return Some(Outcome::Lost(reason));
-                }
-            }
-            PeerEvent::ChannelOpen => {
-                if !live.channel_open {
-                    return self.on_open(live).await;
-                }
-            }
-            PeerEvent::ChannelClosed => {
-                live.channel_open = false;
-                return Some(Outcome::Lost(
-                    "the event channel closed without a goodbye".into(),
-                ));
-            }
-            PeerEvent::Message(text) => {
-                live.last_event = Some(Instant::now());
-                return self.on_message(live, &text).await;
-            }
-            PeerEvent::Binary(bytes) => {
-                tracing::warn!(event = "binary_event_ignored", bytes);
-                self.publish(CallEvent::Problem {
-                    code: "unexpected_binary".into(),
-                    message: format!("ignored a {bytes}-byte binary message on the event channel"),
-                })
-                .await;
-            }
-            PeerEvent::Voice {
-                sequence,
-                timestamp,
-                payload,
-                arrived,
-            } => {
-                live.meter
-                    .packet(sequence, timestamp, arrived, self.started);
-                if let Some(sink) = &self.downlink {
-                    sink.push(RtpAudio {
-                        sequence,
-                        timestamp,
-                        payload,
-                    });
-                }
-            }
-        }
-        None
-    }
-
-    /// A data-channel message: parsed here, understood by the core.
-    async fn on_message(&mut self, live: &mut Connection, text: &str) -> Option<Outcome> {
-        let limits = Limits {
-            max_message_bytes: self.config.max_event_bytes,
-        };
-        match parse_server_event_with(text, limits) {
-            Ok(envelope) => {
-                let now = self.now_ms();
-                self.conversation.server_event(&envelope, now);
-                self.drain(Some(live)).await
-            }
-            Err(error) => {
-                tracing::warn!(event = "server_event_unusable", error = %error);
-                self.publish(CallEvent::Problem {
-                    code: "unusable_event".into(),
-                    message: error.to_string(),
-                })
-                .await;
-                None
             }
         }
     }
