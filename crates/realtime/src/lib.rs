@@ -1,13 +1,17 @@
 //! Realtime voice-AI protocol for Viva: the typed events on the `oai-events` data channel, the
-//! transcript assembler that turns them into lines, the cost of a session and the session state
-//! machine.
+//! transcript assembler that turns them into lines, the cost of a session, the session state
+//! machine, and the [`conversation`] core that holds a call's protocol state (turn-taking, the
+//! session cap's quiet moment, history replay after a reconnect and its echo filter, client
+//! events queued while offline) and says what to send and publish.
 //!
 //! Pure logic only: no I/O, no async runtime and no clock reads (callers pass the time in), so
-//! everything here can be unit-tested, property-tested and fuzzed. It does not own the WebRTC call
-//! (`viva-rtc`) or where lines are stored (`viva-store`).
+//! everything here can be unit-tested, property-tested and fuzzed. It does not own the WebRTC
+//! call, its sockets, timers, reconnect pacing or health (`viva-rtc`), nor where lines are
+//! stored (`viva-store`).
 
 pub mod assembler;
 pub mod client;
+pub mod conversation;
 pub mod cost;
 pub mod event;
 pub mod parse;
@@ -16,6 +20,7 @@ pub mod state;
 
 pub use assembler::{Assembler, Line, LineStatus, Speaker, TranscriptChange};
 pub use client::ClientEvent;
+pub use conversation::{Conversation, ConversationConfig, Output, Renewal, TimerKind};
 pub use cost::{Cost, CostMeter};
 pub use event::{Envelope, ServerEvent};
 pub use parse::{Limits, ParseError, parse_server_event, parse_server_event_with};

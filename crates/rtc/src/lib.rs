@@ -1,9 +1,12 @@
 //! The interview call for Viva: WebRTC (webrtc-rs) signalling over HTTP or the SDP proxy, the
 //! audio track, the `oai-events` data channel, health statistics and automatic reconnection.
+//! Its [`call`] is one run loop that does the I/O (connections, timers, the uplink, health)
+//! around `viva-realtime`'s conversation core, and owns the reconnect and renewal policy.
 //!
-//! It does not parse events itself (that is `viva-realtime`), capture or play audio
-//! (`viva-audio`), or talk to the backend (`viva-backend`): a [`GrantSource`] given by the
-//! caller renews the session's keys.
+//! It does not own the protocol's rules (turn-taking, history replay, the transcript, cost and
+//! session state are `viva-realtime`'s conversation core; events are parsed there too), capture
+//! or play audio (`viva-audio`), or talk to the backend (`viva-backend`): a [`GrantSource`]
+//! given by the caller renews the session's keys.
 
 pub mod backoff;
 pub mod call;

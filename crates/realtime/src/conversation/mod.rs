@@ -1,0 +1,440 @@
+//! The conversation core: the protocol state of one interview call, without any I/O.
+//!
+//! The call loop (in `viva-rtc`) feeds it what happened — a parsed server event, the event
+//! channel opening, the connection being lost or replaced, the user ending the call, a client
+//! event the app wants sent, a timer firing — each with `now_ms` (milliseconds since the call
+//! started). The core updates its state and queues [`Output`]s, which the loop takes with
+//! [`Conversation::poll_output`] and carries out: send a client event, publish a transcript
+//! change or a state change, report a problem, arm a timer, start a planned re-session.
+//! Nothing here reads a clock, touches the network or awaits, so every rule is unit-tested.
+//!
+//! What it owns:
+//! - **turn-taking**: whether the interviewer owes the next turn (so a new connection asks it
+//!   to speak, or not), and whether the conversation is quiet (nobody speaking, nothing being
+//!   generated or played) — a planned re-session waits for a quiet moment;
+//! - **the session cap**: when a connection opens it arms a [`TimerKind::SessionCap`] timer;
+//!   once that fires, the first quiet moment yields [`Output::Resession`];
+//! - **history replay**: a new connection is given the final lines said so far, with their item
+//!   ids; the server's echo of those items is filtered out, so no line is duplicated;
+//! - **queueing**: client events the app sends while no event channel is open wait (at most
+//!   [`MAX_PENDING`], oldest dropped) and go out when the next channel opens;
+//! - **cost** ([`CostMeter`]), **the transcript** ([`Assembler`]) and **the session state**
+//!   ([`SessionState`]).
+//!
+//! What a voice API's events mean is a [`Dialect`]'s business (see [`dialect`]); the core only
+//! sees [`Signal`]s.
+
+pub mod dialect;
+
+use std::collections::{HashSet, VecDeque};
+
+use serde_json::Value;
+
+use crate::assembler::{Assembler, Line, LineStatus, Speaker, TranscriptChange};
+use crate::client::ClientEvent;
+use crate::cost::{Cost, CostMeter};
+use crate::state::{InvalidTransition, SessionInput, SessionState};
+
+pub use dialect::{Dialect, OpenAiRealtime, Reading, Signal};
+
+/// Client events kept while no event channel is open; older ones are dropped past this.
+pub const MAX_PENDING: usize = 64;
+
+/// How the conversation behaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationConfig {
+    /// Ask the interviewer to speak when a channel opens and it owes the next turn (always
+    /// true for the first connection).
+    pub interviewer_speaks_first: bool,
+    /// A connection is replaced, at a quiet moment, once it has been open this long.
+    pub session_cap_ms: u64,
+}
+
+/// Which timer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimerKind {
+    /// The current connection reaches the provider's session cap.
+    SessionCap,
+}
+
+/// Something the call loop must do, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// Send this on the event channel (only emitted while it is open). `requeue_if_unsent`:
+    /// when sending fails, give it back with [`Conversation::unsent`].
+    Send {
+        event: ClientEvent,
+        requeue_if_unsent: bool,
+    },
+    Transcript(TranscriptChange),
+    State(SessionState),
+    /// A state change that cannot happen now was asked for; the state is unchanged.
+    StateRefused(InvalidTransition),
+    /// The voice AI reported an error; the call goes on.
+    Problem {
+        code: String,
+        message: String,
+    },
+    /// The running cost changed.
+    Cost(Cost),
+    /// Call [`Conversation::handle_timeout`] at `at_ms` (replaces an armed timer of this kind).
+    Timer {
+        kind: TimerKind,
+        at_ms: u64,
+    },
+    /// The opening events are out: the microphone's frames may now go to this connection.
+    Opened,
+    /// No channel was open and [`MAX_PENDING`] events were waiting: this, the oldest, is lost.
+    Dropped(ClientEvent),
+    /// Replace the connection now: its session cap is reached and nobody is speaking.
+    Resession,
+}
+
+/// What a planned re-session must not cut into.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Busy {
+    /// A response is being generated.
+    responding: bool,
+    /// The interviewer's voice is still playing out (it may outlast the response's end).
+    playing: bool,
+    /// The candidate started a turn that is not transcribed yet.
+    candidate_turn: bool,
+}
+
+impl Busy {
+    fn is_quiet(self) -> bool {
+        !(self.responding || self.playing || self.candidate_turn)
+    }
+}
+
+/// How a new connection came about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Renewal {
+    /// After the connection was lost.
+    Reconnect,
+    /// Planned, before the session cap.
+    Resession,
+}
+
+/// The protocol state of one call. `D` reads the voice API's events.
+#[derive(Debug)]
+pub struct Conversation<D: Dialect = OpenAiRealtime> {
+    dialect: D,
+    config: ConversationConfig,
+    state: SessionState,
+    assembler: Assembler,
+    cost: CostMeter,
+    pending: VecDeque<ClientEvent>,
+    channel_open: bool,
+    busy: Busy,
+    /// Ids of the earlier lines the current connection was given as history.
+    replayed: HashSet<String>,
+    /// When the current connection reaches its session cap.
+    cap_at_ms: Option<u64>,
+    /// The current connection reached its session cap; waiting for a quiet moment.
+    resession_due: bool,
+    /// [`Output::Resession`] was given for the current connection.
+    resession_asked: bool,
+    reconnects: u32,
+    resessions: u32,
+    outputs: VecDeque<Output>,
+    scratch: Vec<TranscriptChange>,
+}
+
+impl Conversation<OpenAiRealtime> {
+    /// A conversation over OpenAI's Realtime API, priced with `cost`.
+    pub fn new(config: ConversationConfig, cost: CostMeter) -> Self {
+        Self::with_dialect(OpenAiRealtime, config, cost)
+    }
+}
+
+impl<D: Dialect> Conversation<D> {
+    pub fn with_dialect(dialect: D, config: ConversationConfig, cost: CostMeter) -> Self {
+        Self {
+            dialect,
+            config,
+            state: SessionState::Idle,
+            assembler: Assembler::new(),
+            cost,
+            pending: VecDeque::new(),
+            channel_open: false,
+            busy: Busy::default(),
+            replayed: HashSet::new(),
+            cap_at_ms: None,
+            resession_due: false,
+            resession_asked: false,
+            reconnects: 0,
+            resessions: 0,
+            outputs: VecDeque::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// The next thing to do, oldest first; `None` when there is nothing left.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    // ---- inputs -------------------------------------------------------------------------
+
+    /// The call starts connecting.
+    pub fn connect(&mut self) {
+        self.transition(SessionInput::Connect);
+    }
+
+    /// A connection's event channel opened at `now_ms`: the session is configured with
+    /// `session`, given the history, asked to speak if the interviewer owes a turn, and the
+    /// queued client events follow. Arms the session-cap timer.
+    pub fn channel_opened(&mut self, now_ms: u64, session: &Value) {
+        self.channel_open = true;
+        self.busy = Busy::default();
+        self.resession_due = false;
+        self.resession_asked = false;
+        // A new connection of a running interview: the voice AI's new session hears what
+        // was said so far, as text, and speaks only if it owes the next turn.
+        let history: Vec<&Line> = self
+            .assembler
+            .lines()
+            .into_iter()
+            .filter(|l| l.status == LineStatus::Final && !l.text.is_empty())
+            .collect();
+        self.replayed = history.iter().map(|l| l.item_id.clone()).collect();
+        let respond = self.config.interviewer_speaks_first && interviewer_owes_a_turn(&history);
+        let opening = self.dialect.opening(session, &history, respond);
+        for event in opening.into_iter().chain(self.pending.drain(..)) {
+            self.outputs.push_back(Output::Send {
+                event,
+                requeue_if_unsent: false,
+            });
+        }
+        self.outputs.push_back(Output::Opened);
+        let cap_at_ms = now_ms.saturating_add(self.config.session_cap_ms);
+        self.cap_at_ms = Some(cap_at_ms);
+        self.outputs.push_back(Output::Timer {
+            kind: TimerKind::SessionCap,
+            at_ms: cap_at_ms,
+        });
+        if self.state != SessionState::Live {
+            self.transition(SessionInput::Connected);
+        }
+    }
+
+    /// A parsed server event arrived at `now_ms`.
+    pub fn server_event(&mut self, event: &D::Event, now_ms: u64) {
+        let reading = self.dialect.read(event);
+        if let Some(item) = reading.item {
+            // Our own replay of earlier lines coming back: already in the transcript.
+            if self.replayed.contains(item) {
+                return;
+            }
+        }
+        if let Some(signal) = reading.signal {
+            self.on_signal(signal);
+        }
+        let mut changes = std::mem::take(&mut self.scratch);
+        self.dialect
+            .assemble(&mut self.assembler, event, now_ms, &mut changes);
+        self.outputs
+            .extend(changes.drain(..).map(Output::Transcript));
+        self.scratch = changes;
+        self.maybe_resession();
+    }
+
+    /// The app wants `event` sent: now if a channel is open, else when the next one opens.
+    pub fn client_event(&mut self, event: ClientEvent) {
+        if self.channel_open {
+            self.outputs.push_back(Output::Send {
+                event,
+                requeue_if_unsent: true,
+            });
+        } else {
+            self.queue(event);
+        }
+    }
+
+    /// An event from [`Output::Send`] with `requeue_if_unsent` could not be sent: it waits
+    /// for the next channel.
+    pub fn unsent(&mut self, event: ClientEvent) {
+        self.queue(event);
+    }
+
+    /// The connection was lost (or a reconnect attempt failed) because of `reason`.
+    pub fn connection_lost(&mut self, reason: String) {
+        self.connection_gone();
+        self.transition(SessionInput::ConnectionLost { reason });
+    }
+
+    /// The current connection is being replaced on purpose (a planned re-session); the state
+    /// stays live.
+    pub fn resession_started(&mut self) {
+        self.connection_gone();
+    }
+
+    /// A new connection took over at `now_ms`: the lines still open are finalised with what
+    /// they have (the new connection cannot complete them) and later lines follow them.
+    pub fn renewed(&mut self, how: Renewal, now_ms: u64) {
+        match how {
+            Renewal::Reconnect => self.reconnects = self.reconnects.saturating_add(1),
+            Renewal::Resession => self.resessions = self.resessions.saturating_add(1),
+        }
+        let changes = self.assembler.continue_after_reconnect(now_ms);
+        self.outputs
+            .extend(changes.into_iter().map(Output::Transcript));
+    }
+
+    /// Finalises every open line with what was said so far (the call is ending).
+    pub fn close_lines(&mut self, now_ms: u64) {
+        let changes = self.assembler.finish(now_ms);
+        self.outputs
+            .extend(changes.into_iter().map(Output::Transcript));
+    }
+
+    /// The call ended normally (the user, the interviewer or the app ended it).
+    pub fn end(&mut self, reason: String) {
+        self.connection_gone();
+        self.transition(SessionInput::End { reason });
+    }
+
+    /// The call cannot go on: the problem is reported, open lines are finalised, and the
+    /// session fails with `message`.
+    pub fn fail(&mut self, code: &str, message: String, now_ms: u64) {
+        self.connection_gone();
+        self.outputs.push_back(Output::Problem {
+            code: code.into(),
+            message: message.clone(),
+        });
+        self.close_lines(now_ms);
+        self.transition(SessionInput::Fail { reason: message });
+    }
+
+    /// A timer from [`Output::Timer`] fired; it is `now_ms`. Only deadlines that have
+    /// passed count, so an early or spurious wake-up changes nothing.
+    pub fn handle_timeout(&mut self, now_ms: u64) {
+        if self.cap_at_ms.is_some_and(|at| now_ms >= at) {
+            self.cap_at_ms = None;
+            self.resession_due = true;
+            self.maybe_resession();
+        }
+    }
+
+    /// The earliest armed deadline, if any: when [`Conversation::handle_timeout`] is next due.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.cap_at_ms
+    }
+
+    // ---- what the loop may read -----------------------------------------------------------
+
+    pub fn state(&self) -> &SessionState {
+        &self.state
+    }
+
+    /// The transcript so far, in conversation order.
+    pub fn lines(&self) -> Vec<&Line> {
+        self.assembler.lines()
+    }
+
+    pub fn cost(&self) -> Cost {
+        self.cost.total()
+    }
+
+    pub fn reconnects(&self) -> u32 {
+        self.reconnects
+    }
+
+    pub fn resessions(&self) -> u32 {
+        self.resessions
+    }
+
+    /// Nobody is speaking, no answer is being generated or played.
+    pub fn is_quiet(&self) -> bool {
+        self.busy.is_quiet()
+    }
+
+    /// Whether the interviewer owes the next turn: nothing said yet, the candidate spoke last,
+    /// or the interviewer's last line was cut off.
+    pub fn interviewer_owes_a_turn(&self) -> bool {
+        let lines = self.assembler.lines();
+        let history: Vec<&Line> = lines
+            .into_iter()
+            .filter(|l| l.status == LineStatus::Final && !l.text.is_empty())
+            .collect();
+        interviewer_owes_a_turn(&history)
+    }
+
+    /// Client events waiting for a channel.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    // ---- internals --------------------------------------------------------------------------
+
+    fn on_signal(&mut self, signal: Signal<'_>) {
+        match signal {
+            Signal::Problem { code, message } => {
+                self.outputs.push_back(Output::Problem { code, message });
+            }
+            Signal::ResponseStarted => self.busy.responding = true,
+            Signal::CandidateTurnStarted => self.busy.candidate_turn = true,
+            Signal::VoiceStarted => self.busy.playing = true,
+            Signal::VoiceStopped => self.busy.playing = false,
+            Signal::ResponseDone { usage } => {
+                self.busy.responding = false;
+                if let Some(usage) = usage {
+                    self.cost.add_response(usage);
+                    self.outputs.push_back(Output::Cost(self.cost.total()));
+                }
+            }
+            Signal::CandidateTurnTranscribed { usage } => {
+                self.busy.candidate_turn = false;
+                if let Some(usage) = usage {
+                    self.cost.add_transcription(usage);
+                    self.outputs.push_back(Output::Cost(self.cost.total()));
+                }
+            }
+            Signal::CandidateTurnFailed => self.busy.candidate_turn = false,
+        }
+    }
+
+    /// The current connection's channel and its timers are gone.
+    fn connection_gone(&mut self) {
+        self.channel_open = false;
+        self.cap_at_ms = None;
+        self.resession_due = false;
+    }
+
+    fn maybe_resession(&mut self) {
+        if self.resession_due && !self.resession_asked && self.channel_open && self.is_quiet() {
+            self.resession_asked = true;
+            self.outputs.push_back(Output::Resession);
+        }
+    }
+
+    fn queue(&mut self, event: ClientEvent) {
+        if self.pending.len() == MAX_PENDING
+            && let Some(dropped) = self.pending.pop_front()
+        {
+            self.outputs.push_back(Output::Dropped(dropped));
+        }
+        self.pending.push_back(event);
+    }
+
+    fn transition(&mut self, input: SessionInput) {
+        match self.state.next(input) {
+            Ok(next) => {
+                self.state = next.clone();
+                self.outputs.push_back(Output::State(next));
+            }
+            Err(invalid) => self.outputs.push_back(Output::StateRefused(invalid)),
+        }
+    }
+}
+
+fn interviewer_owes_a_turn(history: &[&Line]) -> bool {
+    match history.last() {
+        None => true,
+        Some(last) => last.speaker == Speaker::Candidate || last.interrupted,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,58 @@
+//! How a call behaves: its clocks and limits.
+
+use std::time::Duration;
+
+use crate::backoff::ReconnectPolicy;
+use crate::peer::IceTimers;
+
+/// How a call behaves. `Default` suits production; tests shorten the clocks.
+#[derive(Debug, Clone)]
+pub struct CallConfig {
+    /// Local UDP addresses for ICE (`0.0.0.0:0` lets the system choose).
+    pub udp_addrs: Vec<String>,
+    pub ice: IceTimers,
+    pub reconnect: ReconnectPolicy,
+    /// ICE may be `disconnected` this long before we stop waiting for it to recover.
+    pub disconnected_grace: Duration,
+    /// From the offer to an open event channel.
+    pub connect_timeout: Duration,
+    /// The provider ends sessions after a while; a new connection is made before this.
+    pub session_cap: Duration,
+    pub health_every: Duration,
+    /// Send `response.create` when the event channel opens, so the interviewer speaks first
+    /// (and again on a later connection when the interviewer owes the next turn).
+    pub interviewer_speaks_first: bool,
+    /// A client secret this close to expiry is renewed before it is used.
+    pub secret_margin: Duration,
+    /// The largest server event read; bigger ones are reported and skipped unparsed. The
+    /// data channel itself carries at most the `max-message-size` we offer (webrtc-rs's
+    /// default: 64 KiB), so this bounds what a future transport might let through.
+    pub max_event_bytes: usize,
+}
+
+impl Default for CallConfig {
+    fn default() -> Self {
+        Self {
+            udp_addrs: vec!["0.0.0.0:0".into()],
+            ice: IceTimers::default(),
+            reconnect: ReconnectPolicy::default(),
+            disconnected_grace: Duration::from_secs(3),
+            connect_timeout: Duration::from_secs(15),
+            session_cap: Duration::from_secs(55 * 60),
+            health_every: Duration::from_secs(1),
+            interviewer_speaks_first: true,
+            secret_margin: Duration::from_secs(10),
+            max_event_bytes: viva_realtime::parse::DEFAULT_MAX_MESSAGE_BYTES,
+        }
+    }
+}
+
+impl CallConfig {
+    /// The part of the configuration the conversation core uses.
+    pub(crate) fn conversation(&self) -> viva_realtime::ConversationConfig {
+        viva_realtime::ConversationConfig {
+            interviewer_speaks_first: self.interviewer_speaks_first,
+            session_cap_ms: u64::try_from(self.session_cap.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! The call: connects, carries voice and events, measures health, reconnects when the network
+//! fails, re-sessions before the provider's cap, and ends cleanly with a summary. One task
+//! owns all of it; callers hold a [`CallHandle`] and read [`CallEvent`]s.
+//!
+//! # The run loop
+//!
+//! [`start`] spawns two tasks: the uplink (microphone frames to whichever connection is
+//! current, [`uplink`]) and the call's run loop (`run.rs`). The run loop owns the
+//! [`Conversation`](viva_realtime::Conversation) core, which holds every protocol rule
+//! (turn-taking, the session cap's quiet moment, history replay and its echo filter, the
+//! offline queue, cost, the session state) and does no I/O. The loop only does the I/O:
+//!
+//! 1. connect ([`connect`]): a fresh grant if needed, offer, answer, open event channel;
+//! 2. while the connection lives, wait for the first of: a peer event (a data-channel
+//!    message is parsed and fed to the core; voice goes to the speaker), a command from the
+//!    [`CallHandle`], an SDP-proxy notice, the end of the disconnected grace, the health
+//!    tick ([`stats`]), or the core's session-cap timer;
+//! 3. after each input, carry out the core's outputs in order: send client events, publish
+//!    transcript and state changes and problems, point the uplink at the connection, arm the
+//!    timer, or start a planned re-session;
+//! 4. when the connection ends, follow [`reconnect`]'s rules: reconnect with backoff,
+//!    re-session, fail, or end.
+//!
+//! Commands are handled in one place, whether a connection is live or not: a client event
+//! goes to the core (sent now or queued), `End` closes the transcript and ends the call.
+
+mod config;
+mod connect;
+mod events;
+mod reconnect;
+mod run;
+mod stats;
+mod uplink;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot, watch};
+use viva_audio::{EncodedFrame, RtpAudio};
+use viva_realtime::{ClientEvent, Conversation, CostMeter, SessionState, TranscriptChange};
+
+pub use config::CallConfig;
+pub use uplink::UplinkCounters;
+
+use crate::CallError;
+use crate::grant::{Grant, GrantSource};
+use crate::health::Health;
+
+/// Where the interviewer's voice goes.
+pub trait VoiceSink: Send + Sync {
+    fn push(&self, packet: RtpAudio);
+}
+
+impl VoiceSink for viva_audio::playback::PacketSender {
+    fn push(&self, packet: RtpAudio) {
+        // A full playback queue drops the packet; the jitter buffer conceals it.
+        let _ = viva_audio::playback::PacketSender::push(self, packet);
+    }
+}
+
+/// The call's audio: encoded microphone frames in, the interviewer's packets out.
+pub struct Media {
+    pub uplink: mpsc::Receiver<EncodedFrame>,
+    pub downlink: Option<Arc<dyn VoiceSink>>,
+}
+
+impl std::fmt::Debug for Media {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Media").finish_non_exhaustive()
+    }
+}
+
+/// How a call went.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    pub session_id: String,
+    pub duration_ms: u64,
+    pub lines: usize,
+    pub candidate_lines: usize,
+    pub interviewer_lines: usize,
+    pub reconnects: u32,
+    /// Planned new connections before the provider's session cap.
+    pub resessions: u32,
+    /// `None` when some usage could not be priced; `cost_note` says why.
+    pub cost_usd: Option<f64>,
+    pub cost_note: Option<String>,
+    pub ended: SessionState,
+}
+
+/// What a call tells its owner.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CallEvent {
+    State {
+        state: SessionState,
+    },
+    Transcript {
+        change: TranscriptChange,
+    },
+    Health {
+        health: Health,
+    },
+    /// The voice AI reported an error, or sent something we could not use; the call goes on.
+    Problem {
+        code: String,
+        message: String,
+    },
+    Ended {
+        summary: Summary,
+    },
+}
+
+/// What the owner asks of the run loop.
+enum Command {
+    Send(ClientEvent),
+    SetLevels(Option<f32>, Option<f32>),
+    End(oneshot::Sender<Summary>),
+}
+
+/// The owner's side of a call.
+#[derive(Debug)]
+pub struct CallHandle {
+    commands: mpsc::Sender<Command>,
+    uplink: Arc<UplinkCounters>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CallHandle {
+    /// Sends a client event; before the event channel opens it is queued.
+    pub async fn send(&self, event: ClientEvent) -> Result<(), CallError> {
+        self.commands
+            .send(Command::Send(event))
+            .await
+            .map_err(|_| CallError::Ended)
+    }
+
+    /// The latest microphone and speaker levels, for the health samples.
+    pub fn set_levels(&self, mic_dbfs: Option<f32>, speaker_dbfs: Option<f32>) {
+        let _ = self
+            .commands
+            .try_send(Command::SetLevels(mic_dbfs, speaker_dbfs));
+    }
+
+    pub fn uplink(&self) -> Arc<UplinkCounters> {
+        self.uplink.clone()
+    }
+
+    /// Hangs up and returns the summary (`None` if the call had already ended by itself).
+    pub async fn end(self) -> Option<Summary> {
+        let (reply, summary) = oneshot::channel();
+        if self.commands.send(Command::End(reply)).await.is_err() {
+            return None;
+        }
+        let summary = tokio::time::timeout(Duration::from_secs(10), summary)
+            .await
+            .ok()
+            .and_then(Result::ok);
+        if summary.is_none() {
+            self.task.abort();
+        }
+        summary
+    }
+
+    /// Whether the call's task has finished.
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+}
+
+/// Starts a call for `grant`. `grants` renews the client secret (and access token) when it
+/// expires; without it an expired secret ends the call. Must be called inside a tokio runtime.
+pub fn start(
+    grant: Grant,
+    grants: Option<Arc<dyn GrantSource>>,
+    config: CallConfig,
+    media: Media,
+) -> (CallHandle, mpsc::Receiver<CallEvent>) {
+    let (commands_tx, commands) = mpsc::channel(64);
+    let (events_tx, events) = mpsc::channel(512);
+    let uplink = Arc::new(UplinkCounters::default());
+    let (target_tx, target) = watch::channel(None);
+    tokio::spawn(uplink::run_uplink(media.uplink, target, uplink.clone()));
+    let conversation = Conversation::new(
+        config.conversation(),
+        CostMeter::new(
+            &grant.realtime.model,
+            transcription_model(&grant).as_deref(),
+        ),
+    );
+    let call = run::Call {
+        grant,
+        grants,
+        config,
+        downlink: media.downlink,
+        uplink_target: target_tx,
+        events: events_tx,
+        commands,
+        started: Instant::now(),
+        conversation,
+        levels: (None, None),
+        http: http_client(),
+        ended_by: None,
+    };
+    let task = tokio::spawn(call.run());
+    (
+        CallHandle {
+            commands: commands_tx,
+            uplink,
+            task,
+        },
+        events,
+    )
+}
+
+/// One HTTP client for every call: building one loads the system's CA roots (~45 ms here),
+/// which would otherwise delay each call's start. [`prepare`] builds it ahead of time.
+fn http_client() -> reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    // The offer carries the client secret: never re-sent to wherever a redirect points.
+    CLIENT
+        .get_or_init(|| {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_default()
+        })
+        .clone()
+}
+
+/// Does the slow one-time set-up of calls (the HTTP client and its CA roots) now, so that the
+/// first call starts as fast as the next ones. Call it while the user is still getting ready.
+pub fn prepare() {
+    let _ = http_client();
+}
+
+fn transcription_model(grant: &Grant) -> Option<String> {
+    grant
+        .realtime
+        .session
+        .pointer("/audio/input/transcription/model")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned)
+}

@@ -1,0 +1,450 @@
+//! The call's run loop: the I/O around the conversation core. See the module documentation
+//! of `call` for the loop's shape.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot, watch};
+use viva_realtime::conversation::{Output, Renewal, TimerKind};
+use viva_realtime::{Conversation, Cost, Speaker, TranscriptChange};
+
+use super::config::CallConfig;
+use super::connect::{Connection, connect, drop_connection, hang_up};
+use super::reconnect::{
+    AttemptFailed, Retry, attempt_failed, grace_expired, grace_left, next_attempt, resession_failed,
+};
+use super::uplink::UplinkTarget;
+use super::{CallEvent, Command, Summary, VoiceSink, stats};
+use crate::backoff::Backoff;
+use crate::grant::{Grant, GrantSource};
+use crate::signaling::{ProxyLink, ProxyNotice};
+use crate::{CallError, ErrorReport};
+
+/// Why a live connection stopped being used.
+pub(super) enum Outcome {
+    Lost(String),
+    Ended(String),
+    Failed(CallError),
+    Resession,
+}
+
+pub(super) struct Call {
+    pub grant: Grant,
+    pub grants: Option<Arc<dyn GrantSource>>,
+    pub config: CallConfig,
+    pub downlink: Option<Arc<dyn VoiceSink>>,
+    pub uplink_target: watch::Sender<Option<UplinkTarget>>,
+    pub events: mpsc::Sender<CallEvent>,
+    pub commands: mpsc::Receiver<Command>,
+    pub started: Instant,
+    pub conversation: Conversation,
+    pub levels: (Option<f32>, Option<f32>),
+    pub http: reqwest::Client,
+    /// Who asked for the end, to be given the summary.
+    pub ended_by: Option<oneshot::Sender<Summary>>,
+}
+
+impl Call {
+    pub(super) fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// The moment `at_ms` after the call started, for a timer.
+    fn instant(&self, at_ms: u64) -> tokio::time::Instant {
+        tokio::time::Instant::from_std(self.started + Duration::from_millis(at_ms))
+    }
+
+    pub(super) async fn publish(&self, event: CallEvent) {
+        // A closed receiver means nobody listens; the call itself goes on.
+        let _ = self.events.send(event).await;
+    }
+
+    /// Carries out the conversation core's outputs, in order. `live`: the connection they
+    /// are for, if one is up. Returns an outcome when the core asks for a re-session.
+    pub(super) async fn drain(&mut self, mut live: Option<&mut Connection>) -> Option<Outcome> {
+        let mut outcome = None;
+        while let Some(output) = self.conversation.poll_output() {
+            match output {
+                Output::Send {
+                    event,
+                    requeue_if_unsent,
+                } => {
+                    let Some(live) = live.as_deref_mut() else {
+                        tracing::warn!(event = "client_event_not_sent", "no connection");
+                        continue;
+                    };
+                    if let Err(e) = live.peer.channel.send_text(&event.to_json()).await {
+                        tracing::warn!(event = "client_event_not_sent", error = %e);
+                        if requeue_if_unsent {
+                            self.conversation.unsent(event);
+                        }
+                    }
+                }
+                Output::Opened => {
+                    if let Some(live) = live.as_deref_mut() {
+                        self.uplink_target.send_replace(Some(live.target.clone()));
+                    }
+                }
+                Output::Timer {
+                    kind: TimerKind::SessionCap,
+                    at_ms,
+                } => {
+                    if let Some(live) = live.as_deref_mut() {
+                        live.cap_at = Some(self.instant(at_ms));
+                    }
+                }
+                Output::Transcript(change) => {
+                    if let TranscriptChange::LineFinal(line) = &change {
+                        tracing::debug!(event = "line_final", seq = line.seq, speaker = ?line.speaker, text = %line.text);
+                    }
+                    self.publish(CallEvent::Transcript { change }).await;
+                }
+                Output::State(state) => self.publish(CallEvent::State { state }).await,
+                Output::StateRefused(invalid) => {
+                    tracing::warn!(event = "call_state_refused", error = %invalid);
+                }
+                Output::Problem { code, message } => {
+                    self.publish(CallEvent::Problem { code, message }).await;
+                }
+                Output::Cost(cost) => tracing::debug!(event = "call_cost", cost = ?cost),
+                Output::Dropped(_) => tracing::warn!(
+                    event = "client_event_dropped",
+                    "too many events queued before the channel opened"
+                ),
+                Output::Resession => outcome = Some(Outcome::Resession),
+            }
+        }
+        outcome
+    }
+
+    pub(super) async fn run(mut self) {
+        self.conversation.connect();
+        self.drain(None).await;
+        let mut connection = match self.connect_or_command().await {
+            Some(Ok(connection)) => Some(connection),
+            Some(Err(error)) => {
+                self.fail(&error).await;
+                None
+            }
+            None => None,
+        };
+        while let Some(mut live) = connection.take() {
+            match self.live(&mut live).await {
+                Outcome::Ended(reason) => {
+                    self.hang_up(live).await;
+                    self.conversation.end(reason);
+                    self.drain(None).await;
+                }
+                Outcome::Failed(error) => {
+                    self.hang_up(live).await;
+                    self.fail(&error).await;
+                }
+                Outcome::Resession => connection = self.resession(live).await,
+                Outcome::Lost(reason) => {
+                    self.uplink_target.send_replace(None);
+                    drop_connection(live);
+                    connection = self.reconnect(reason).await;
+                }
+            }
+        }
+        if !self.conversation.state().is_final() {
+            self.conversation.end("the call was ended".into());
+            self.drain(None).await;
+        }
+        let summary = self.summary();
+        self.publish(CallEvent::Ended {
+            summary: summary.clone(),
+        })
+        .await;
+        if let Some(reply) = self.ended_by.take() {
+            let _ = reply.send(summary);
+        }
+    }
+
+    async fn fail(&mut self, error: &CallError) {
+        tracing::warn!(event = "call_failed", code = error.code(), error = %error);
+        let report = ErrorReport::from(error);
+        let now = self.now_ms();
+        self.conversation.fail(report.code, report.message, now);
+        self.drain(None).await;
+    }
+
+    fn summary(&self) -> Summary {
+        let lines = self.conversation.lines();
+        let count = |speaker| lines.iter().filter(|l| l.speaker == speaker).count();
+        let (cost_usd, cost_note) = match self.conversation.cost() {
+            Cost::Known { usd } => (Some(usd), None),
+            Cost::Unknown { reason } => (None, Some(reason)),
+        };
+        Summary {
+            session_id: self.grant.session_id.clone(),
+            duration_ms: self.now_ms(),
+            lines: lines.len(),
+            candidate_lines: count(Speaker::Candidate),
+            interviewer_lines: count(Speaker::Interviewer),
+            reconnects: self.conversation.reconnects(),
+            resessions: self.conversation.resessions(),
+            cost_usd,
+            cost_note,
+            ended: self.conversation.state().clone(),
+        }
+    }
+
+    /// The one command handler, live or not. A client event goes to the core (sent at once
+    /// on an open channel, else queued). `Some(reason)`: the call is to end; an explicit `End`
+    /// first finalises the open lines, a dropped handle does not.
+    async fn on_command(
+        &mut self,
+        command: Option<Command>,
+        live: Option<&mut Connection>,
+    ) -> Option<String> {
+        match command {
+            Some(Command::Send(event)) => {
+                self.conversation.client_event(event);
+                self.drain(live).await;
+                None
+            }
+            Some(Command::SetLevels(mic, speaker)) => {
+                self.levels = (mic, speaker);
+                None
+            }
+            Some(Command::End(reply)) => {
+                self.ended_by = Some(reply);
+                let now = self.now_ms();
+                self.conversation.close_lines(now);
+                self.drain(None).await;
+                Some("the call was ended".into())
+            }
+            None => Some("the app closed the call".into()),
+        }
+    }
+
+    /// A command while no connection is live; `false` when the call was ended.
+    async fn command_while_offline(&mut self, command: Option<Command>) -> bool {
+        let Some(reason) = self.on_command(command, None).await else {
+            return true;
+        };
+        self.conversation.end(reason);
+        self.drain(None).await;
+        false
+    }
+
+    /// Connects while still answering commands: `End` abandons the attempt (`None`).
+    async fn connect_or_command(&mut self) -> Option<Result<Connection, CallError>> {
+        let grant = self.grant.clone();
+        let (grants, config, http) = (self.grants.clone(), self.config.clone(), self.http.clone());
+        let attempt = connect(grant, grants, config, http);
+        tokio::pin!(attempt);
+        loop {
+            tokio::select! {
+                result = &mut attempt => {
+                    return Some(result.map(|(connection, grant)| {
+                        self.grant = grant;
+                        connection
+                    }));
+                }
+                command = self.commands.recv() => {
+                    if !self.command_while_offline(command).await {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sleeps while answering commands; `false` when the call was ended meanwhile.
+    async fn wait_or_command(&mut self, delay: Duration) -> bool {
+        let deadline = tokio::time::sleep(delay);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                () = &mut deadline => return true,
+                command = self.commands.recv() => {
+                    if !self.command_while_offline(command).await {
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+
+    /// A new connection after `reason`, with backoff, until one works or it is time to give up.
+    async fn reconnect(&mut self, reason: String) -> Option<Connection> {
+        tracing::info!(event = "call_reconnecting", %reason);
+        let lost_at = Instant::now();
+        let mut backoff = Backoff::new(self.config.reconnect);
+        let mut last_reason = reason.clone();
+        self.conversation.connection_lost(reason);
+        self.drain(None).await;
+        loop {
+            let delay = match next_attempt(
+                &mut backoff,
+                lost_at.elapsed(),
+                fastrand::f64(),
+                &last_reason,
+            ) {
+                Retry::After(delay) => delay,
+                Retry::GiveUp(error) => {
+                    self.fail(&error).await;
+                    return None;
+                }
+            };
+            if !self.wait_or_command(delay).await {
+                return None;
+            }
+            match self.connect_or_command().await {
+                None => return None,
+                Some(Ok(connection)) => {
+                    self.renewed(Renewal::Reconnect).await;
+                    tracing::info!(event = "call_reconnected", attempts = backoff.attempts());
+                    return Some(connection);
+                }
+                Some(Err(error)) => match attempt_failed(error) {
+                    AttemptFailed::Retry(reason) => {
+                        last_reason = reason.clone();
+                        self.conversation.connection_lost(reason);
+                        self.drain(None).await;
+                    }
+                    AttemptFailed::Fail(error) => {
+                        self.fail(&error).await;
+                        return None;
+                    }
+                },
+            }
+        }
+    }
+
+    async fn renewed(&mut self, how: Renewal) {
+        let now = self.now_ms();
+        self.conversation.renewed(how, now);
+        self.drain(None).await;
+    }
+
+    /// A planned new connection before the provider's cap: made at a quiet moment, so no
+    /// words are in flight, after the old one is closed.
+    async fn resession(&mut self, old: Connection) -> Option<Connection> {
+        tracing::info!(event = "call_resession");
+        self.conversation.resession_started();
+        self.hang_up(old).await;
+        match self.connect_or_command().await {
+            None => None,
+            Some(Ok(connection)) => {
+                tracing::info!(event = "call_resessioned");
+                self.renewed(Renewal::Resession).await;
+                Some(connection)
+            }
+            Some(Err(error)) => self.reconnect(resession_failed(&error)).await,
+        }
+    }
+
+    /// Ends a connection on purpose: the uplink stops using it, the far side is told.
+    async fn hang_up(&self, connection: Connection) {
+        self.uplink_target.send_replace(None);
+        hang_up(connection, &self.http, &self.grant.realtime.url).await;
+    }
+
+    /// The event channel of `live` is open: the core says what to send first.
+    pub(super) async fn on_open(&mut self, live: &mut Connection) -> Option<Outcome> {
+        live.channel_open = true;
+        let now = self.now_ms();
+        self.conversation
+            .channel_opened(now, &self.grant.realtime.session);
+        self.drain(Some(live)).await
+    }
+
+    /// The connection's life, until it is lost, replaced or ended.
+    async fn live(&mut self, live: &mut Connection) -> Outcome {
+        if let Some(outcome) = self.on_open(live).await {
+            return outcome;
+        }
+        for event in std::mem::take(&mut live.early) {
+            if let Some(outcome) = self.on_peer_event(live, event).await {
+                return outcome;
+            }
+        }
+        let mut health = tokio::time::interval(self.config.health_every);
+        health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let down_for = live.disconnected_since.map(|since| since.elapsed());
+            let grace = grace_left(down_for, self.config.disconnected_grace);
+            tokio::select! {
+                event = live.peer.events.recv() => {
+                    let Some(event) = event else {
+                        return Outcome::Lost("the connection stopped reporting".into());
+                    };
+                    if let Some(outcome) = self.on_peer_event(live, event).await {
+                        return outcome;
+                    }
+                }
+                command = self.commands.recv() => {
+                    if let Some(reason) = self.on_command(command, Some(live)).await {
+                        return Outcome::Ended(reason);
+                    }
+                }
+                notice = proxy_notice(&mut live.proxy) => match notice {
+                    ProxyNotice::Bye => {
+                        let now = self.now_ms();
+                        self.conversation.close_lines(now);
+                        self.drain(None).await;
+                        return Outcome::Ended("the interviewer hung up".into());
+                    }
+                    ProxyNotice::Closed(error) if !error.is_retryable() => {
+                        live.proxy = None;
+                        return Outcome::Failed(error);
+                    }
+                    ProxyNotice::Closed(error) => {
+                        // Media flows without the proxy; a reconnect opens a new one.
+                        tracing::info!(event = "sdp_proxy_closed", error = %error);
+                        live.proxy = None;
+                    }
+                    ProxyNotice::Error(message) => {
+                        self.publish(CallEvent::Problem { code: "sdp_proxy".into(), message }).await;
+                    }
+                },
+                () = sleep_opt(grace) => {
+                    return Outcome::Lost(grace_expired(self.config.disconnected_grace));
+                }
+                () = sleep_until_opt(live.cap_at) => {
+                    let now = self.now_ms();
+                    self.conversation.handle_timeout(now);
+                    // Still armed if the wake-up came early; `None` once it fired.
+                    live.cap_at = self.conversation.poll_timeout().map(|at| self.instant(at));
+                    if let Some(outcome) = self.drain(Some(live)).await {
+                        return outcome;
+                    }
+                }
+                _ = health.tick() => {
+                    let context = stats::Context {
+                        at_ms: self.now_ms(),
+                        levels: self.levels,
+                        reconnects: self.conversation.reconnects(),
+                    };
+                    let sample = stats::sample(live, context).await;
+                    // Health is a stream of snapshots: a slow reader skips some.
+                    let _ = self.events.try_send(CallEvent::Health { health: sample });
+                }
+            }
+        }
+    }
+}
+
+async fn proxy_notice(proxy: &mut Option<ProxyLink>) -> ProxyNotice {
+    match proxy {
+        Some(link) => link.notice().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_opt(duration: Option<Duration>) {
+    match duration {
+        Some(duration) => tokio::time::sleep(duration).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
