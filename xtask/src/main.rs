@@ -82,7 +82,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// Where the offline speech model is kept (as `viva_localstack::model::model_dir` decides it),
+/// Where the offline speech model is kept (as `viva_speech::model::model_dir` decides it),
 /// resolved before the harness gives tests a private cache dir, and passed to them.
 fn model_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("VIVA_MODEL_DIR") {
@@ -174,7 +174,7 @@ impl Workspace {
             "--locked",
             "--quiet",
             "-p",
-            "viva-localstack",
+            "viva-speech",
             "--bin",
             "viva-model",
             "--",

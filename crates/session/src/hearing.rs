@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use viva_audio::{EncodedFrame, OpusDecoder};
-use viva_localstack::interviewer::stt::{Model, SAMPLE_RATE, SttError, Transcriber};
-use viva_localstack::interviewer::vad::{FRAME_MS, ServerVad, Vad, VadEvent};
+use viva_speech::stt::{Model, SAMPLE_RATE, SttError, Transcriber};
+use viva_speech::vad::{FRAME_MS, ServerVad, Vad, VadEvent};
 
 /// What the microphone test heard.
 #[derive(Debug, Clone, PartialEq, Eq)]

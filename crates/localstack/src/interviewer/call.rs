@@ -24,6 +24,8 @@ use viva_realtime::event::{
     OutputDone, Response, ResponseEnvelope, ResponseStatus, ServerEvent, SessionEnvelope,
     SpeechStarted, SpeechStopped, TokenDetails, TranscriptionUsage, Usage,
 };
+use viva_speech::stt::{SttError, Transcriber};
+use viva_speech::vad::{FRAME_MS, ServerVad, Vad, VadEvent};
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelState};
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
@@ -35,8 +37,6 @@ use webrtc::peer_connection::{
 };
 
 use super::script::{Script, question_set};
-use super::stt::{SttError, Transcriber};
-use super::vad::{FRAME_MS, ServerVad, Vad, VadEvent};
 use super::voice::Speech;
 use super::{Answer, CallSetup, Interviewer};
 

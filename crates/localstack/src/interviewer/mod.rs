@@ -5,8 +5,6 @@
 
 pub mod call;
 pub mod script;
-pub mod stt;
-pub mod vad;
 pub mod voice;
 
 use std::collections::HashMap;
@@ -15,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 pub use call::CallError;
-use stt::{Model, SttError};
+use viva_speech::stt::{Model, SttError};
 use voice::{Speech, Voice};
 
 /// How the interviewer runs.
@@ -80,7 +78,7 @@ impl Interviewer {
         self.config
             .model_path
             .clone()
-            .unwrap_or_else(crate::model::default_model_path)
+            .unwrap_or_else(viva_speech::model::default_model_path)
     }
 
     /// The shared model, loaded on first use (off the async threads). A model that is missing
