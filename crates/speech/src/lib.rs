@@ -10,4 +10,5 @@
 
 pub mod model;
 pub mod stt;
+pub mod turn;
 pub mod vad;
