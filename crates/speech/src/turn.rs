@@ -40,8 +40,10 @@ pub struct Listener {
     origin_ms: u64,
     /// Audio kept before a turn (for prefix padding), in samples.
     keep_before: usize,
-    /// The open turn's audio starts here.
-    turn_from_ms: Option<u64>,
+    /// A turn is open.
+    turn_open: bool,
+    /// Where the open (or last) turn's audio starts.
+    turn_from_ms: u64,
 }
 
 impl Listener {
@@ -56,7 +58,8 @@ impl Listener {
             keep_before: usize::try_from(keep_before_ms)
                 .unwrap_or(usize::MAX / 4)
                 .saturating_mul(SAMPLES_PER_MS),
-            turn_from_ms: None,
+            turn_open: false,
+            turn_from_ms: 0,
         }
     }
 
@@ -83,13 +86,12 @@ impl Listener {
 
     /// A turn is open.
     pub fn in_turn(&self) -> bool {
-        self.turn_from_ms.is_some()
+        self.turn_open
     }
 
     /// Where the open (or last) turn's audio starts.
     pub fn turn_from_ms(&self) -> u64 {
         self.turn_from_ms
-            .unwrap_or_else(|| self.vad.turn_audio_from_ms())
     }
 
     /// In a detected turn and quiet since the last loud frame: (where speech stopped, how
@@ -110,24 +112,24 @@ impl Listener {
         if !self.detecting {
             // Without turn detection everything heard goes into the turn until a commit.
             self.vad.skip();
-            if self.turn_from_ms.is_some() {
+            if self.turn_open {
                 return None;
             }
             let audio_from_ms = self.vad.position_ms() - FRAME_MS;
-            self.turn_from_ms = Some(audio_from_ms);
+            self.open(audio_from_ms);
             return Some(TurnEvent::Buffering { audio_from_ms });
         }
         match self.vad.push(frame)? {
             VadEvent::Started { audio_start_ms } => {
                 let audio_from_ms = self.vad.turn_audio_from_ms();
-                self.turn_from_ms = Some(audio_from_ms);
+                self.open(audio_from_ms);
                 Some(TurnEvent::Started {
                     audio_start_ms,
                     audio_from_ms,
                 })
             }
             VadEvent::Stopped { audio_end_ms } => {
-                self.turn_from_ms = None;
+                self.turn_open = false;
                 Some(TurnEvent::Ended { audio_end_ms })
             }
         }
@@ -137,18 +139,24 @@ impl Listener {
     /// is open.
     pub fn commit(&mut self) -> Option<u64> {
         self.vad.force_stop();
-        self.turn_from_ms.take().map(|_| self.vad.position_ms())
+        let was_open = std::mem::replace(&mut self.turn_open, false);
+        was_open.then(|| self.vad.position_ms())
     }
 
     /// Drops the open turn, if any, without ending it.
     pub fn clear(&mut self) {
         self.vad.force_stop();
-        self.turn_from_ms = None;
+        self.turn_open = false;
+    }
+
+    fn open(&mut self, audio_from_ms: u64) {
+        self.turn_open = true;
+        self.turn_from_ms = audio_from_ms;
     }
 
     /// While no turn is open, drops the audio no turn can need any more.
     pub fn trim(&mut self) {
-        if self.turn_from_ms.is_none() && self.audio.len() > self.keep_before.saturating_mul(2) {
+        if !self.turn_open && self.audio.len() > self.keep_before.saturating_mul(2) {
             let drop = self.audio.len() - self.keep_before;
             self.audio.drain(..drop);
             self.origin_ms += (drop / SAMPLES_PER_MS) as u64;
@@ -366,6 +374,11 @@ mod tests {
         assert!(listener.in_turn());
         assert_eq!(listener.commit(), Some(1_400));
         assert!(!listener.in_turn());
+        assert_eq!(
+            listener.turn_from_ms(),
+            0,
+            "the committed turn's start stays readable"
+        );
         assert_eq!(listener.commit(), None, "nothing left to commit");
         let events = feed(&mut listener, frames(false, 40));
         assert_eq!(

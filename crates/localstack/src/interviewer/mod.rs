@@ -4,7 +4,11 @@
 //! its own peer connection, detector, transcriber state and tasks.
 
 pub mod call;
+mod events;
+mod media;
+mod peer;
 pub mod script;
+mod transcriber;
 pub mod voice;
 
 use std::collections::HashMap;
@@ -12,7 +16,8 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-pub use call::CallError;
+pub use events::wire;
+pub use peer::CallError;
 use viva_speech::stt::{Model, SttError};
 use voice::{Speech, Voice};
 
