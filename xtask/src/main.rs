@@ -330,6 +330,7 @@ impl Workspace {
         let (crate_dir, fuzz_target) = match target {
             "realtime" => ("crates/realtime/fuzz", "parse_assemble"),
             "filters" => ("crates/localstack/fuzz", "postgrest_filters"),
+            "client-events" => ("crates/localstack/fuzz", "client_events"),
             "offer" => ("crates/contract/fuzz", "sdp_offer"),
             "proxy" => ("crates/contract/fuzz", "proxy_messages"),
             "grant" => ("crates/contract/fuzz", "interview_start_grant"),

@@ -4,6 +4,7 @@
 //! its own peer connection, detector, transcriber state and tasks.
 
 pub mod call;
+pub mod client_event;
 mod events;
 mod media;
 mod peer;

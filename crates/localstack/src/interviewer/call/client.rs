@@ -1,4 +1,5 @@
-//! The client's events on `oai-events`: session updates (turn detection, output modalities),
+//! Following the client's events on `oai-events` (typed by [`crate::interviewer::client_event`]):
+//! session updates (turn detection, output modalities),
 //! items given by the client, responses asked for or cancelled, and the input and output audio
 //! buffers committed or cleared.
 
@@ -7,28 +8,27 @@ use viva_realtime::event::{Item, ItemEvent, ServerEvent, SessionEnvelope};
 use viva_speech::vad::ServerVad;
 
 use super::Conversation;
+use crate::interviewer::client_event::{
+    ClientEnvelope, ClientEvent, SessionUpdate, TurnDetection, parse_client_event,
+};
 use crate::interviewer::events::new_id;
 
 impl Conversation {
     /// One message from the client on `oai-events`.
     pub(super) async fn client_event(&mut self, text: &str) {
-        let Ok(value) = serde_json::from_str::<Value>(text) else {
-            return self
-                .error("invalid_json", "the event is not JSON", None)
-                .await;
+        let ClientEnvelope { event_id, event } = match parse_client_event(text) {
+            Ok(envelope) => envelope,
+            Err(error) => {
+                tracing::debug!(event = "interviewer_client_event_refused", code = error.code(), %error);
+                return self
+                    .error(error.code(), &error.to_string(), error.event_id())
+                    .await;
+            }
         };
-        let event_id = value
-            .get("event_id")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        match value
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-        {
-            "session.update" => self.session_update(value.get("session")).await,
-            "response.create" => self.respond().await,
-            "response.cancel" => {
+        match event {
+            ClientEvent::SessionUpdate(update) => self.session_update(update).await,
+            ClientEvent::ResponseCreate => self.respond().await,
+            ClientEvent::ResponseCancel => {
                 if self.active.is_some() {
                     self.cancel("client_cancelled").await;
                 } else {
@@ -40,7 +40,7 @@ impl Conversation {
                     .await;
                 }
             }
-            "input_audio_buffer.commit" => match self.listener.commit() {
+            ClientEvent::InputAudioCommit => match self.listener.commit() {
                 Some(audio_end_ms) => self.turn_ended(audio_end_ms).await,
                 None => {
                     self.error(
@@ -51,65 +51,39 @@ impl Conversation {
                     .await;
                 }
             },
-            "input_audio_buffer.clear" => {
+            ClientEvent::InputAudioClear => {
                 self.listener.clear();
                 self.turn_item = None;
                 self.emit(ServerEvent::InputCleared(Default::default()))
                     .await;
             }
-            "output_audio_buffer.clear" => {
+            ClientEvent::OutputAudioClear => {
                 if self.active.is_some() {
                     self.cancel("client_cancelled").await;
                 }
             }
-            "conversation.item.create" => self.item_create(&value).await,
-            other => {
+            ClientEvent::ItemCreate(item) => self.item_create(item).await,
+            ClientEvent::Unknown { kind } => {
+                tracing::debug!(event = "interviewer_ignores_client_event", %kind);
                 let message =
-                    format!("the event type `{other}` is not supported by the local interviewer");
+                    format!("the event type `{kind}` is not supported by the local interviewer");
                 self.error("unknown_event", &message, event_id).await;
             }
         }
     }
 
-    async fn session_update(&mut self, session: Option<&Value>) {
-        let Some(update @ Value::Object(fields)) = session else {
-            return self
-                .error(
-                    "invalid_session",
-                    "session.update needs a `session` object",
-                    None,
-                )
-                .await;
-        };
-        if let Some(detection) = update.pointer("/audio/input/turn_detection") {
-            match detection {
-                Value::Null => self.listener.set_detection(None),
-                value if value.get("type").and_then(Value::as_str) == Some("server_vad") => {
-                    match serde_json::from_value::<ServerVad>(value.clone()) {
-                        Ok(settings) if (0.0..=1.0).contains(&settings.threshold) => {
-                            self.listener.set_detection(Some(settings));
-                        }
-                        _ => {
-                            return self
-                                .error(
-                                    "invalid_turn_detection",
-                                    "server_vad needs threshold 0–1 and whole milliseconds",
-                                    None,
-                                )
-                                .await;
-                        }
-                    }
-                }
-                // semantic_vad: approximated by server_vad with its defaults.
-                _ => {
-                    self.listener.set_detection(Some(ServerVad::default()));
-                }
-            }
+    async fn session_update(&mut self, update: SessionUpdate) {
+        match update.turn_detection {
+            None => {}
+            Some(TurnDetection::Off) => self.listener.set_detection(None),
+            Some(TurnDetection::ServerVad(settings)) => self.listener.set_detection(Some(settings)),
+            // semantic_vad: approximated by server_vad with its defaults.
+            Some(TurnDetection::Other) => self.listener.set_detection(Some(ServerVad::default())),
         }
-        if let Some(modalities) = fields.get("output_modalities").and_then(Value::as_array) {
-            self.text_only = !modalities.iter().any(|m| m == "audio");
+        if let Some(text_only) = update.text_only {
+            self.text_only = text_only;
         }
-        merge(&mut self.session, update);
+        merge(&mut self.session, &Value::Object(update.session));
         if let Some(fields) = self.session.as_object_mut() {
             fields.insert("model".into(), json!(crate::functions::LOCAL_MODEL));
         }
@@ -119,19 +93,7 @@ impl Conversation {
         self.emit(updated).await;
     }
 
-    async fn item_create(&mut self, value: &Value) {
-        let Some(item) = value
-            .get("item")
-            .and_then(|i| serde_json::from_value::<Item>(i.clone()).ok())
-        else {
-            return self
-                .error(
-                    "invalid_item",
-                    "conversation.item.create needs an `item`",
-                    None,
-                )
-                .await;
-        };
+    async fn item_create(&mut self, item: Item) {
         let mut item = item;
         if item.id.is_empty() {
             item.id = new_id("item");
