@@ -82,7 +82,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// Where the offline speech model is kept (as `viva_localstack::model::model_dir` decides it),
+/// Where the offline speech model is kept (as `viva_speech::model::model_dir` decides it),
 /// resolved before the harness gives tests a private cache dir, and passed to them.
 fn model_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("VIVA_MODEL_DIR") {
@@ -174,7 +174,7 @@ impl Workspace {
             "--locked",
             "--quiet",
             "-p",
-            "viva-localstack",
+            "viva-speech",
             "--bin",
             "viva-model",
             "--",
@@ -330,6 +330,7 @@ impl Workspace {
         let (crate_dir, fuzz_target) = match target {
             "realtime" => ("crates/realtime/fuzz", "parse_assemble"),
             "filters" => ("crates/localstack/fuzz", "postgrest_filters"),
+            "client-events" => ("crates/localstack/fuzz", "client_events"),
             "offer" => ("crates/contract/fuzz", "sdp_offer"),
             "proxy" => ("crates/contract/fuzz", "proxy_messages"),
             "grant" => ("crates/contract/fuzz", "interview_start_grant"),

@@ -44,7 +44,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let model = viva_localstack::model::default_model_path();
+    let model = viva_speech::model::default_model_path();
     if !model.is_file() {
         eprintln!(
             "interviewer benchmark skipped: no model at {} (run `cargo xtask bench`)",

@@ -4,9 +4,12 @@
 //! its own peer connection, detector, transcriber state and tasks.
 
 pub mod call;
+pub mod client_event;
+mod events;
+mod media;
+mod peer;
 pub mod script;
-pub mod stt;
-pub mod vad;
+mod transcriber;
 pub mod voice;
 
 use std::collections::HashMap;
@@ -14,8 +17,9 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-pub use call::CallError;
-use stt::{Model, SttError};
+pub use events::wire;
+pub use peer::CallError;
+use viva_speech::stt::{Model, SttError};
 use voice::{Speech, Voice};
 
 /// How the interviewer runs.
@@ -80,7 +84,7 @@ impl Interviewer {
         self.config
             .model_path
             .clone()
-            .unwrap_or_else(crate::model::default_model_path)
+            .unwrap_or_else(viva_speech::model::default_model_path)
     }
 
     /// The shared model, loaded on first use (off the async threads). A model that is missing

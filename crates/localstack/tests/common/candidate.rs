@@ -59,7 +59,7 @@ pub fn speech_16k(text: &str) -> Vec<f32> {
 
 /// The prepared offline model (set-up puts it there), or a clear failure.
 pub fn model_path() -> PathBuf {
-    let path = viva_localstack::model::default_model_path();
+    let path = viva_speech::model::default_model_path();
     assert!(
         path.is_file(),
         "no speech model at {}: run `cargo xtask setup` (or `viva-model prepare`) first",
@@ -69,7 +69,7 @@ pub fn model_path() -> PathBuf {
 }
 
 #[allow(unused_imports)] // The benchmarks share this module and do not score words.
-pub use viva_localstack::model::word_errors as word_error_rate;
+pub use viva_speech::model::word_errors as word_error_rate;
 
 struct Handler {
     gathered: mpsc::Sender<()>,

@@ -6,8 +6,8 @@
 mod common;
 
 use common::candidate::{speech_16k, word_error_rate};
-use viva_localstack::interviewer::stt::Model;
-use viva_localstack::model;
+use viva_speech::model;
+use viva_speech::stt::Model;
 
 #[test]
 fn the_converted_wheel_transcribes_a_reference_sentence_word_for_word() {

@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use viva_localstack::model::{self, Progress};
+use viva_speech::model::{self, Progress};
 
 const USAGE: &str = "usage: viva-model prepare [DIR] | viva-model convert MODEL.bin VOCABULARY.txt OUT.bin | viva-model path";
 

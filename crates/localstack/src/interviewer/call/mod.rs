@@ -1,0 +1,302 @@
+//! One interview call: the conversation task that owns all of a call's state and emits the GA
+//! events, and how a call starts. Its parts live beside it: the peer ([`super::peer`]), the
+//! audio in and out ([`super::media`]), the transcriber thread ([`super::transcriber`]) and the
+//! event builders ([`super::events`]); the task's handling is split by concern into
+//! [`client`] (client events), [`listening`] (turns and transcripts) and [`speaking`] (the
+//! interviewer's lines). The tasks talk over bounded channels; the conversation task ends the
+//! call on `bye`, a closed data channel or a failed connection, and everything it owns goes
+//! with it.
+
+mod client;
+mod listening;
+mod speaking;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use serde_json::Value;
+use tokio::sync::mpsc;
+use viva_realtime::event::{ServerEvent, SessionEnvelope};
+use viva_speech::stt::SttError;
+use viva_speech::turn::Listener;
+use viva_speech::vad::ServerVad;
+use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelState};
+use webrtc::media_stream::track_remote::TrackRemote;
+use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState};
+
+use super::events::{initial_session, invalid_request, new_id, wire};
+use super::media::{SpeakerCommand, listen, speaker};
+use super::peer::{self, CallError};
+use super::script::{QuestionSet, Script, question_set};
+use super::transcriber::{Early, Job, TranscriptResult, transcriber_thread};
+use super::{Answer, CallSetup, Interviewer};
+
+/// Audio kept before the current turn (for prefix padding).
+const KEEP_BEFORE_TURN_MS: u64 = 2_000;
+
+/// The registry's view of a live call.
+#[derive(Debug)]
+pub struct CallHandle {
+    pub call_id: String,
+    pub session_id: String,
+    inputs: mpsc::Sender<Input>,
+}
+
+impl CallHandle {
+    pub fn hang_up(&self) {
+        let _ = self.inputs.try_send(Input::HangUp);
+    }
+}
+
+/// Everything that reaches the conversation task.
+pub(super) enum Input {
+    Channel(Arc<dyn DataChannel>),
+    ChannelOpen,
+    ChannelClosed,
+    Client(String),
+    Track(Arc<dyn TrackRemote>),
+    Audio(Vec<f32>),
+    Transcript(TranscriptResult),
+    Played { response_id: String },
+    Peer(RTCPeerConnectionState),
+    HangUp,
+}
+
+/// Starts a call for `setup` from the candidate's offer and returns the answer.
+pub(super) async fn start(
+    interviewer: Arc<Interviewer>,
+    setup: CallSetup,
+    offer: &str,
+) -> Result<Answer, CallError> {
+    let (inputs, input_rx) = mpsc::channel::<Input>(1024);
+    let peer = peer::answer(interviewer.config.bind_ip, offer, inputs.clone()).await?;
+    let call_id = new_id("rtc");
+    interviewer.register(CallHandle {
+        call_id: call_id.clone(),
+        session_id: setup.session_id.clone(),
+        inputs: inputs.clone(),
+    });
+    tracing::info!(event = "interviewer_call_started", call_id = %call_id, session_id = %setup.session_id);
+    let (speaker_tx, speaker_rx) = mpsc::channel(16);
+    tokio::spawn(speaker(
+        peer.track,
+        peer.ssrc,
+        peer.payload_type,
+        speaker_rx,
+        inputs.clone(),
+    ));
+    let conversation = Conversation::new(interviewer, setup, call_id.clone(), inputs, speaker_tx);
+    tokio::spawn(conversation.run(peer.pc, input_rx));
+    Ok(Answer {
+        call_id,
+        sdp: peer.sdp,
+    })
+}
+
+/// The conversation task's state.
+struct Conversation {
+    interviewer: Arc<Interviewer>,
+    setup: CallSetup,
+    call_id: String,
+    inputs: mpsc::Sender<Input>,
+    speaker: mpsc::Sender<SpeakerCommand>,
+    channel: Option<Arc<dyn DataChannel>>,
+    channel_open: bool,
+    outbox: Vec<String>,
+    script: Script,
+    /// The candidate's audio and turns; `turn_detection: null` turns detection off, and turns
+    /// are committed by the client.
+    listener: Listener,
+    text_only: bool,
+    session: Value,
+    /// The open turn's item; `Some` exactly when the listener has a turn open.
+    turn_item: Option<String>,
+    last_partial_ms: u64,
+    partial_busy: bool,
+    partial_sent: HashMap<String, String>,
+    last_item: Option<String>,
+    active: Option<speaking::Active>,
+    heard_ms_since_response: u64,
+    jobs: Option<std::sync::mpsc::Sender<Job>>,
+    /// Skips the queued partial (a final is more urgent).
+    partial_abort: Arc<AtomicBool>,
+    /// The final started early at a pause in the current turn, if any.
+    early: Option<Early>,
+    stt_error: Option<SttError>,
+    stt_started: bool,
+}
+
+impl Conversation {
+    fn new(
+        interviewer: Arc<Interviewer>,
+        setup: CallSetup,
+        call_id: String,
+        inputs: mpsc::Sender<Input>,
+        speaker: mpsc::Sender<SpeakerCommand>,
+    ) -> Self {
+        let set = question_set(&setup.question_set).unwrap_or_else(|| QuestionSet {
+            id: "fallback".into(),
+            title: "Practice".into(),
+            greeting: "Hello.".into(),
+            closing: "Thank you, this interview is over.".into(),
+            questions: vec!["Tell me about yourself.".into()],
+        });
+        let session = initial_session(&call_id, &set, &interviewer.voice.describe());
+        Self {
+            interviewer,
+            setup,
+            call_id,
+            inputs,
+            speaker,
+            channel: None,
+            channel_open: false,
+            outbox: Vec::new(),
+            script: Script::new(set),
+            listener: Listener::new(ServerVad::default(), KEEP_BEFORE_TURN_MS),
+            text_only: false,
+            session,
+            turn_item: None,
+            last_partial_ms: 0,
+            partial_busy: false,
+            partial_sent: HashMap::new(),
+            last_item: None,
+            active: None,
+            heard_ms_since_response: 0,
+            jobs: None,
+            partial_abort: Arc::new(AtomicBool::new(false)),
+            early: None,
+            stt_error: None,
+            stt_started: false,
+        }
+    }
+
+    async fn run(mut self, pc: Arc<dyn PeerConnection>, mut inputs: mpsc::Receiver<Input>) {
+        let reason = loop {
+            let Some(input) = inputs.recv().await else {
+                break "inputs closed";
+            };
+            match input {
+                Input::Channel(channel) => self.adopt_channel(channel).await,
+                Input::ChannelOpen => self.opened().await,
+                Input::ChannelClosed => break "data channel closed",
+                Input::Client(text) => self.client_event(&text).await,
+                Input::Track(track) => {
+                    tokio::spawn(listen(track, self.inputs.clone()));
+                    self.start_transcriber().await;
+                }
+                Input::Audio(frame) => self.audio(frame).await,
+                Input::Transcript(result) => self.transcribed(result).await,
+                Input::Played { response_id } => self.played(&response_id).await,
+                Input::Peer(state) => match state {
+                    RTCPeerConnectionState::Failed => break "connection failed",
+                    RTCPeerConnectionState::Closed => break "connection closed",
+                    _ => {}
+                },
+                Input::HangUp => break "hung up",
+            }
+        };
+        tracing::info!(event = "interviewer_call_ended", call_id = %self.call_id, session_id = %self.setup.session_id, reason);
+        self.interviewer.unregister(&self.call_id);
+        if let Some(channel) = self.channel.take() {
+            let _ = channel.close().await;
+        }
+        let _ = pc.close().await;
+        // Dropping the job sender ends the transcriber thread; dropping the speaker's command
+        // sender ends the speaker.
+    }
+
+    async fn adopt_channel(&mut self, channel: Arc<dyn DataChannel>) {
+        let label = channel.label().await.unwrap_or_default();
+        if label != "oai-events" {
+            tracing::debug!(event = "interviewer_ignores_channel", %label);
+            return;
+        }
+        let open = matches!(channel.ready_state().await, Ok(RTCDataChannelState::Open));
+        let reader = Arc::clone(&channel);
+        let inputs = self.inputs.clone();
+        tokio::spawn(async move {
+            while let Some(event) = reader.poll().await {
+                let input = match event {
+                    DataChannelEvent::OnOpen => Input::ChannelOpen,
+                    DataChannelEvent::OnMessage(message) => {
+                        Input::Client(String::from_utf8_lossy(&message.data).into_owned())
+                    }
+                    DataChannelEvent::OnClose => Input::ChannelClosed,
+                    _ => continue,
+                };
+                let closed = matches!(input, Input::ChannelClosed);
+                if inputs.send(input).await.is_err() || closed {
+                    return;
+                }
+            }
+            let _ = inputs.send(Input::ChannelClosed).await;
+        });
+        self.channel = Some(channel);
+        if open {
+            self.opened().await;
+        }
+    }
+
+    async fn opened(&mut self) {
+        if self.channel_open {
+            return;
+        }
+        self.channel_open = true;
+        let created = ServerEvent::SessionCreated(SessionEnvelope {
+            session: self.session.clone(),
+        });
+        let queued = std::mem::take(&mut self.outbox);
+        self.send_now(wire(&created)).await;
+        for text in queued {
+            self.send_now(text).await;
+        }
+    }
+
+    async fn send_now(&mut self, text: String) {
+        if let Some(channel) = &self.channel
+            && let Err(error) = channel.send_text(&text).await
+        {
+            tracing::debug!(event = "interviewer_event_not_sent", %error);
+        }
+    }
+
+    async fn emit(&mut self, event: ServerEvent) {
+        let text = wire(&event);
+        if self.channel_open {
+            self.send_now(text).await;
+        } else {
+            self.outbox.push(text);
+        }
+    }
+
+    /// Tells the client that an event of theirs could not be followed.
+    async fn error(&mut self, code: &str, message: &str, event_id: Option<String>) {
+        self.emit(invalid_request(code, message, event_id)).await;
+    }
+
+    /// Starts the call's transcriber thread once the candidate's audio arrives.
+    async fn start_transcriber(&mut self) {
+        if self.stt_started {
+            return;
+        }
+        self.stt_started = true;
+        match self.interviewer.model().await.and_then(|m| m.transcriber()) {
+            Ok(transcriber) => {
+                let (jobs, job_rx) = std::sync::mpsc::channel();
+                let inputs = self.inputs.clone();
+                let spawned = std::thread::Builder::new()
+                    .name(format!("stt-{}", &self.call_id[4..12]))
+                    .spawn(move || transcriber_thread(transcriber, job_rx, inputs));
+                match spawned {
+                    Ok(_) => self.jobs = Some(jobs),
+                    Err(error) => self.stt_error = Some(SttError::Failed(error.to_string())),
+                }
+            }
+            Err(error) => {
+                tracing::warn!(event = "interviewer_without_transcription", %error);
+                self.stt_error = Some(error);
+            }
+        }
+    }
+}

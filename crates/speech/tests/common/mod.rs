@@ -1,0 +1,3 @@
+//! What the speech model's tests share.
+
+pub mod candidate;
