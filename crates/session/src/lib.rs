@@ -5,11 +5,13 @@
 pub mod grants;
 pub mod hearing;
 pub mod live;
+pub mod media;
 pub mod sync;
 pub mod tone;
 
 pub use grants::BackendGrants;
 pub use live::{Ended, LiveEvent, LiveSession, LiveSettings, Recording};
+pub use media::{Microphone, Speakers};
 pub use sync::AccountRemote;
 
 /// Why a session could not start or take a command.
