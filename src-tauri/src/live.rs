@@ -5,8 +5,8 @@ use serde::Serialize;
 use tokio::sync::Mutex;
 use viva_audio::{AudioEvent, Capture, Direction, Level};
 use viva_localstack::model::Progress;
-use viva_realtime::{Line, LineStatus, SessionState, Speaker, TranscriptChange};
-use viva_rtc::{CallEvent, Health, QualityLevel};
+use viva_realtime::{Line, LineStatus, SessionState, Speaker};
+use viva_rtc::{Health, QualityLevel};
 use viva_session::hearing::{Heard, WhyUnavailable};
 use viva_session::{Ended, LiveEvent, LiveSession};
 use viva_store::SyncState;
@@ -282,7 +282,7 @@ impl From<Result<SyncState, String>> for SyncView {
 }
 
 impl EndedView {
-    pub fn new(ended: &Ended, sync: SyncView) -> Self {
+    pub fn new(ended: &Ended) -> Self {
         let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         let summary = ended.summary.as_ref();
         Self {
@@ -301,7 +301,7 @@ impl EndedView {
             cost_usd: summary.and_then(|s| s.cost_usd),
             cost_note: summary.and_then(|s| s.cost_note.clone()),
             unsaved: ended.unsaved,
-            sync,
+            sync: ended.sync.clone().into(),
         }
     }
 }
@@ -349,41 +349,27 @@ pub enum LiveUpdate {
     },
 }
 
-/// What the UI is told of `event`; `None` for what it has no use for. `sync` is asked only
-/// when the session has ended.
-pub fn update(event: &LiveEvent, sync: impl FnOnce(&str) -> SyncView) -> Option<LiveUpdate> {
+/// What the UI is told of `event`; `None` for what it has no use for.
+pub fn update(event: LiveEvent) -> Option<LiveUpdate> {
     Some(match event {
-        LiveEvent::Call { event } => match event {
-            CallEvent::State { state } => LiveUpdate::State {
-                state: state.into(),
-            },
-            CallEvent::Transcript { change } => match change {
-                TranscriptChange::LineStarted(line)
-                | TranscriptChange::LinePartial(line)
-                | TranscriptChange::LineFinal(line) => LiveUpdate::Line { line: line.into() },
-                TranscriptChange::LineRenumbered { item_id, seq } => LiveUpdate::Renumbered {
-                    item_id: item_id.clone(),
-                    seq: *seq,
-                },
-            },
-            CallEvent::Health { health } => LiveUpdate::Health {
-                health: health.into(),
-            },
-            CallEvent::Problem { code, message } => LiveUpdate::Problem {
-                code: code.clone(),
-                message: message.clone(),
-            },
-            CallEvent::Ended { .. } => return None,
+        LiveEvent::Line { line } => LiveUpdate::Line {
+            line: (&line).into(),
         },
+        LiveEvent::Renumbered { item_id, seq } => LiveUpdate::Renumbered { item_id, seq },
+        LiveEvent::State { state } => LiveUpdate::State {
+            state: (&state).into(),
+        },
+        LiveEvent::Health { health } => LiveUpdate::Health {
+            health: (&health).into(),
+        },
+        LiveEvent::Problem { code, message } => LiveUpdate::Problem { code, message },
         LiveEvent::Level { direction, level } => LiveUpdate::Level {
-            level: LevelView::new(*direction, *level),
+            level: LevelView::new(direction, level),
         },
-        LiveEvent::Audio { event } => device_update(event)?,
-        LiveEvent::NotSaved { message } => LiveUpdate::NotSaved {
-            message: message.clone(),
-        },
+        LiveEvent::Device { event } => device_update(&event)?,
+        LiveEvent::NotSaved { message } => LiveUpdate::NotSaved { message },
         LiveEvent::Ended { ended } => LiveUpdate::Ended {
-            ended: EndedView::new(ended, sync(&ended.session_id)),
+            ended: EndedView::new(&ended),
         },
     })
 }

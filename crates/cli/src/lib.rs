@@ -1,8 +1,12 @@
 //! The `viva` command line as a library: the embedded local stack with a throw-away account,
-//! and the script that takes a practice interview with recorded answers. The binary, the call
-//! tests and the benchmarks all drive calls through here; `viva transcripts`
-//! ([`transcripts`]) lives here too. Grants and the outbox's link to the backend are in
-//! `viva-session`, shared with the app.
+//! the script that takes a practice interview with recorded answers, and `viva transcripts`
+//! ([`transcripts`]). The binary, the call tests and the benchmarks all drive calls through here.
+//!
+//! It owns the command's arguments, its JSON-lines output and the script's timing (wait for a
+//! question, say an answer, wait for its transcript). It does not own the interview pipeline:
+//! a scripted call is a `viva_session::LiveSession` with a paced microphone, so its lines are
+//! written ahead and its ending recorded exactly as the app's. Grants and the outbox's link to
+//! the backend are in `viva-session` too; the file is `viva-store`'s.
 
 pub mod embedded;
 pub mod script;

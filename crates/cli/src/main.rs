@@ -15,10 +15,11 @@ use viva_backend::Backend;
 use viva_cli::embedded::{self, EmbeddedOptions};
 use viva_cli::script::{self, Script};
 use viva_cli::transcripts;
-use viva_realtime::TranscriptChange;
-use viva_rtc::{CallConfig, CallEvent, GrantSource, UplinkCounters};
-use viva_session::AccountRemote;
-use viva_session::BackendGrants;
+use viva_realtime::LineStatus;
+use viva_rtc::{CallConfig, GrantSource, UplinkCounters};
+use viva_session::{
+    AccountRemote, BackendGrants, LiveEvent, LiveSettings, Recording, SessionError,
+};
 
 #[derive(Parser)]
 #[command(
@@ -421,7 +422,7 @@ async fn take_interview(args: CallArgs, interview_id: Option<String>) -> ExitCod
     });
     // Offline practice's stack does not outlive this run: its sessions stay on this computer.
     let remote = account.as_ref().map(|a| a.backend().base_url().to_string());
-    let recording = store.begin_session(&viva_store::NewSession {
+    let new_session = viva_store::NewSession {
         id: session_id.clone(),
         remote: remote.clone(),
         user_id: user_id.clone(),
@@ -438,11 +439,7 @@ async fn take_interview(args: CallArgs, interview_id: Option<String>) -> ExitCod
         }
         .into(),
         started_at_ms: chrono::Utc::now().timestamp_millis(),
-    });
-    if let Err(error) = recording {
-        eprintln!("viva: cannot record the session: {error}");
-        return ExitCode::FAILURE;
-    }
+    };
     let syncer = match (&account, remote, user_id) {
         (Some(account), Some(remote), Some(user_id)) => Some(viva_store::spawn_syncer(
             store.clone(),
@@ -453,9 +450,12 @@ async fn take_interview(args: CallArgs, interview_id: Option<String>) -> ExitCod
         )),
         _ => None,
     };
-    let config = CallConfig {
-        udp_addrs: vec![args.udp.clone()],
-        ..CallConfig::default()
+    let settings = LiveSettings {
+        call: CallConfig {
+            udp_addrs: vec![args.udp.clone()],
+            ..CallConfig::default()
+        },
+        ..LiveSettings::default()
     };
     let source: Arc<dyn GrantSource> = Arc::new(grants);
     let script = Script {
@@ -465,68 +465,53 @@ async fn take_interview(args: CallArgs, interview_id: Option<String>) -> ExitCod
         ..Script::default()
     };
     let health_json = args.health_json;
+    let recording = Recording {
+        store: store.clone(),
+        session: new_session,
+    };
+    // The session writes every change ahead (the app's pipeline); this only prints.
     let mut store_errors = 0_u32;
-    let taken = script::take(grant, Some(source), config, script, |event| {
-        // Written ahead: a line is on disk before it is shown. The fsync may be slow: the
-        // runtime moves its other work (the call's event loop) off this thread meanwhile.
-        if let CallEvent::Transcript { change } = event
-            && let Err(error) = tokio::task::block_in_place(|| store.apply(&session_id, change))
-        {
-            store_errors += 1;
-            print(&json!({"type": "store_error", "message": error.to_string()}));
-        }
-        match event {
-            CallEvent::Transcript {
-                change: TranscriptChange::LineFinal(line),
-            } => print(
+    let taken = script::take(
+        grant,
+        Some(source),
+        recording,
+        settings,
+        script,
+        |event| match event {
+            LiveEvent::NotSaved { message } => {
+                store_errors += 1;
+                print(&json!({"type": "store_error", "message": message}));
+            }
+            LiveEvent::Line { line } if line.status == LineStatus::Final => print(
                 &json!({"type": "line", "seq": line.seq, "speaker": line.speaker,
             "text": line.text, "started_ms": line.started_ms, "ended_ms": line.ended_ms,
             "item_id": line.item_id, "interrupted": line.interrupted, "inaudible": line.inaudible}),
             ),
-            CallEvent::Transcript {
-                change: TranscriptChange::LineRenumbered { item_id, seq },
-            } => print(&json!({"type": "renumbered", "item_id": item_id, "seq": seq})),
-            CallEvent::State { state } => print(&json!({"type": "state", "state": state})),
-            CallEvent::Health { health } if health_json => {
+            LiveEvent::Renumbered { item_id, seq } => {
+                print(&json!({"type": "renumbered", "item_id": item_id, "seq": seq}));
+            }
+            LiveEvent::State { state } => print(&json!({"type": "state", "state": state})),
+            LiveEvent::Health { health } if health_json => {
                 print(&json!({"type": "health", "health": health}));
             }
-            CallEvent::Problem { code, message } => {
+            LiveEvent::Problem { code, message } => {
                 print(&json!({"type": "problem", "code": code, "message": message}));
             }
             _ => {}
-        }
-    })
+        },
+    )
     .await;
     let (outcome, uplink) = match taken {
         Ok(taken) => taken,
+        Err(SessionError::Store(error)) => {
+            eprintln!("viva: cannot record the session: {error}");
+            return ExitCode::FAILURE;
+        }
         Err(error) => {
             eprintln!("viva: {error}");
             return ExitCode::FAILURE;
         }
     };
-    let ending = viva_store::Ending {
-        status: if outcome.error.is_none() {
-            viva_store::SessionStatus::Completed
-        } else {
-            viva_store::SessionStatus::Interrupted
-        },
-        ended_at_ms: chrono::Utc::now().timestamp_millis(),
-        duration_ms: outcome
-            .summary
-            .as_ref()
-            .map_or(0, |s| i64::try_from(s.duration_ms).unwrap_or(i64::MAX)),
-        cost_usd: outcome.summary.as_ref().and_then(|s| s.cost_usd),
-    };
-    let ended = {
-        let (session_id, ending) = (session_id.clone(), ending.clone());
-        store
-            .on_writer(move |store| store.end_session(&session_id, &ending))
-            .await
-    };
-    if let Err(error) = ended {
-        store_errors += 1;
-        print(&json!({"type": "store_error", "message": error.to_string()}));
-    }
     if let Some(syncer) = syncer {
         print(&json!({"type": "sync", "sync": wait_for_sync(&store, &session_id).await}));
         drop(syncer);

@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
-use viva_audio::{AudioError, EncoderSettings, PacedMicrophone};
-use viva_realtime::{Line, LineStatus, SessionState, Speaker, TranscriptChange};
-use viva_rtc::{
-    CallConfig, CallEvent, CallHandle, Grant, GrantSource, Listener, Media, Summary, UplinkCounters,
+use viva_audio::{EncoderSettings, PacedMicrophone};
+use viva_realtime::{Line, LineStatus, SessionState, Speaker};
+use viva_rtc::{Grant, GrantSource, Listener, Summary, UplinkCounters};
+use viva_session::{
+    Ended, LiveEvent, LiveSession, LiveSettings, Microphone, Recording, SessionError, Speakers,
 };
 
 /// What to say and how long to wait.
@@ -50,6 +51,8 @@ pub struct Outcome {
     /// Decoded frames of the interviewer's voice that carried speech.
     pub loud_frames: u64,
     pub summary: Option<Summary>,
+    /// How the session ended, as recorded (`None` if it stopped without saying).
+    pub ended: Option<Ended>,
     /// Why the script stopped early.
     pub error: Option<String>,
 }
@@ -74,43 +77,45 @@ enum Step {
     Done,
 }
 
-/// Starts a call for `grant` with a stand-in microphone and a listener instead of a sound card,
-/// and takes the interview `script` describes. Also returns the uplink's counters.
+/// Starts a live session for `grant` — the app's own pipeline, transcript written ahead to
+/// `recording` — with a paced microphone and a listener instead of a sound card, and takes the
+/// interview `script` describes. `on_event` sees every event of the session (to print it).
+/// Also returns the uplink's counters.
 ///
 /// # Errors
-/// When the microphone's encoder cannot be made.
+/// When the microphone's encoder cannot be made or the store refused the session.
 pub async fn take(
     grant: Grant,
     grants: Option<Arc<dyn GrantSource>>,
-    config: CallConfig,
+    recording: Recording,
+    settings: LiveSettings,
     script: Script,
-    on_event: impl FnMut(&CallEvent),
-) -> Result<(Outcome, Arc<UplinkCounters>), AudioError> {
-    let (microphone, frames) = PacedMicrophone::start(EncoderSettings::default())?;
+    on_event: impl FnMut(&LiveEvent),
+) -> Result<(Outcome, Arc<UplinkCounters>), SessionError> {
+    let (stand_in, microphone) = Microphone::paced(EncoderSettings::default())?;
     let listener = Arc::new(Listener::default());
-    let (handle, events) = viva_rtc::start(
-        grant,
-        grants,
-        config,
-        Media {
-            uplink: frames,
-            downlink: Some(listener.clone()),
-        },
-    );
-    let uplink = handle.uplink();
-    let outcome = run(handle, events, microphone, listener, script, on_event).await;
+    let settings = LiveSettings {
+        speakers: Speakers::Listener(listener.clone()),
+        ..settings
+    };
+    let (session, events) =
+        LiveSession::start(grant, grants, recording, stand_in, settings).await?;
+    let uplink = session.uplink();
+    let outcome = run(session, events, microphone, listener, script, on_event).await;
     Ok((outcome, uplink))
 }
 
-/// Runs `script` on a started call; `on_event` sees every call event (to print or record it).
+/// Runs `script` on a started session whose microphone is `microphone` and whose speakers are
+/// `listener`; `on_event` sees every event (to print it).
 pub async fn run(
-    handle: CallHandle,
-    mut events: mpsc::Receiver<CallEvent>,
+    session: LiveSession,
+    mut events: mpsc::Receiver<LiveEvent>,
     microphone: PacedMicrophone,
     listener: Arc<Listener>,
     script: Script,
-    mut on_event: impl FnMut(&CallEvent),
+    mut on_event: impl FnMut(&LiveEvent),
 ) -> Outcome {
+    let mut ended = None;
     let mut lines: Vec<Line> = Vec::new();
     let mut answers = Vec::new();
     let mut error = None;
@@ -131,23 +136,25 @@ pub async fn run(
                     break;
                 };
                 on_event(&event);
-                match &event {
-                    CallEvent::Transcript { change: TranscriptChange::LineFinal(line) } => {
-                        upsert(&mut lines, line.clone());
+                match event {
+                    LiveEvent::Line { line } if line.status == LineStatus::Final => {
+                        upsert(&mut lines, line);
                     }
-                    CallEvent::Transcript { change: TranscriptChange::LineRenumbered { item_id, seq } } => {
-                        if let Some(line) = lines.iter_mut().find(|l| &l.item_id == item_id) {
-                            line.seq = *seq;
-                        }
-                        lines.sort_by_key(|l| l.seq);
-                    }
-                    CallEvent::State { state: SessionState::Failed { reason } } => {
+                    LiveEvent::Renumbered { item_id, seq } => renumber(&mut lines, &item_id, seq),
+                    LiveEvent::State { state: SessionState::Failed { reason } } => {
                         error = Some(format!("the call failed: {reason}"));
                         break;
                     }
-                    CallEvent::State { state: SessionState::Ended { reason } } => {
+                    LiveEvent::State { state: SessionState::Ended { reason } } => {
                         if !matches!(step, Step::Holding | Step::Done) {
                             error = Some(format!("the call ended early: {reason}"));
+                        }
+                        break;
+                    }
+                    LiveEvent::Ended { ended: over } => {
+                        ended = Some(over);
+                        if !matches!(step, Step::Holding | Step::Done) {
+                            error = Some("the call ended early".into());
                         }
                         break;
                     }
@@ -157,7 +164,6 @@ pub async fn run(
             _ = tick.tick() => {}
         }
         let heard = listener.heard();
-        handle.set_levels(Some(microphone.level_dbfs()), heard.level_dbfs);
         let quiet_for = heard.last_loud.map(|t| t.elapsed());
         let next = match &step {
             Step::AwaitQuestion { answered } => {
@@ -238,25 +244,40 @@ pub async fn run(
         }
     }
     let loud_frames = listener.heard().loud_frames;
-    let summary = handle.end().await;
-    // What arrived while hanging up (the last lines closing) still counts.
-    while let Ok(event) = events.try_recv() {
+    // Hang up, and read on until the session has recorded its ending: the last lines closing
+    // while hanging up still count.
+    let hanging_up = tokio::spawn(session.end());
+    while ended.is_none() {
+        let Some(event) = events.recv().await else {
+            break;
+        };
         on_event(&event);
-        if let CallEvent::Transcript {
-            change: TranscriptChange::LineFinal(line),
-        } = &event
-        {
-            upsert(&mut lines, line.clone());
+        match event {
+            LiveEvent::Line { line } if line.status == LineStatus::Final => {
+                upsert(&mut lines, line);
+            }
+            LiveEvent::Renumbered { item_id, seq } => renumber(&mut lines, &item_id, seq),
+            LiveEvent::Ended { ended: over } => ended = Some(over),
+            _ => {}
         }
     }
+    let _ = hanging_up.await;
     lines.sort_by_key(|l| l.seq);
     Outcome {
         lines,
         answers,
         loud_frames,
-        summary,
+        summary: ended.as_ref().and_then(|e| e.summary.clone()),
+        ended,
         error,
     }
+}
+
+fn renumber(lines: &mut [Line], item_id: &str, seq: u32) {
+    if let Some(line) = lines.iter_mut().find(|l| l.item_id == item_id) {
+        line.seq = seq;
+    }
+    lines.sort_by_key(|l| l.seq);
 }
 
 fn upsert(lines: &mut Vec<Line>, line: Line) {

@@ -14,9 +14,10 @@ use viva_localstack::Signaling;
 use viva_session::BackendGrants;
 
 mod common;
-use common::{grant_for, speech};
+use common::{grant_for, recording, settings, speech};
 use viva_realtime::{SessionState, Speaker};
 use viva_rtc::{CallConfig, CallEvent, Grant, GrantError, GrantSource, Health, Media};
+use viva_session::LiveEvent;
 
 /// Calls stream speech in real time and run Whisper: one at a time under plain `cargo test`
 /// too (nextest's `interviewer` group does it across processes).
@@ -79,20 +80,31 @@ async fn full_call(signaling: Signaling) {
     };
     let mut health: Vec<Health> = Vec::new();
     let mut states = Vec::new();
+    let (recording, _dir) = recording(&grant);
+    let store = recording.store.clone();
     let (outcome, uplink) = script::take(
         grant,
         Some(Arc::new(grants)),
-        loopback(),
+        recording,
+        settings(loopback()),
         script,
         |event| match event {
-            CallEvent::Health { health: sample } => health.push(sample.clone()),
-            CallEvent::State { state } => states.push(state.clone()),
+            LiveEvent::Health { health: sample } => health.push(sample.clone()),
+            LiveEvent::State { state } => states.push(state.clone()),
             _ => {}
         },
     )
     .await
     .unwrap();
     assert_eq!(outcome.error, None, "{:?}", outcome.lines);
+
+    // Written ahead by the session, the app's pipeline: every final line, and the ending.
+    let ended = outcome.ended.clone().unwrap();
+    assert_eq!(ended.status, viva_store::SessionStatus::Completed);
+    assert_eq!(ended.unsaved, 0);
+    assert_eq!(ended.sync, Ok(viva_store::SyncState::LocalOnly));
+    let kept = store.lines(&ended.session_id, true).unwrap();
+    assert_eq!(kept.len(), outcome.lines.len(), "{kept:?}");
 
     // The question was heard: its voice decoded with speech in it, then the answer went up.
     assert!(
@@ -192,9 +204,17 @@ async fn planned_re_sessions_mid_interview_lose_no_word_and_repeat_no_question()
         health_every: Duration::from_millis(250),
         ..loopback()
     };
-    let (outcome, uplink) = script::take(grant, Some(Arc::new(grants)), config, script, |_| {})
-        .await
-        .unwrap();
+    let (recording, _dir) = recording(&grant);
+    let (outcome, uplink) = script::take(
+        grant,
+        Some(Arc::new(grants)),
+        recording,
+        settings(config),
+        script,
+        |_| {},
+    )
+    .await
+    .unwrap();
     assert_eq!(outcome.error, None, "{:?}", outcome.lines);
     let summary = outcome.summary.clone().unwrap();
     assert!(summary.resessions >= 1, "{summary:?}");

@@ -18,11 +18,12 @@ use viva_audio::{EncoderSettings, PacedMicrophone};
 use viva_cli::embedded::{self, Embedded, EmbeddedOptions};
 
 mod common;
-use common::speech;
+use common::{recording, settings, speech};
 use viva_cli::script::{self, Script};
-use viva_realtime::{LineStatus, SessionState, Speaker, TranscriptChange};
+use viva_realtime::{LineStatus, SessionState, Speaker};
 use viva_rtc::{CallConfig, CallEvent, Grant, GrantError, GrantSource, Media};
 use viva_session::BackendGrants;
+use viva_session::LiveEvent;
 
 /// Two sockets: one the candidate sends to (posing as the interviewer), one the interviewer
 /// sends to (posing as the candidate).
@@ -192,30 +193,36 @@ async fn a_five_second_outage_reconnects_and_the_transcript_carries_on_without_l
         udp_addrs: vec!["127.0.0.1:0".into()],
         ..CallConfig::default()
     };
-    let (outcome, _) = script::take(grant, Some(renewals), config, script, |event| match event {
-        CallEvent::Transcript {
-            change: TranscriptChange::LineFinal(line),
-        } => {
-            finals_seen.push(line.item_id.clone());
-            if line.speaker == Speaker::Candidate
-                && !paused.load(Ordering::SeqCst)
-                && shown_before_outage.is_empty()
-            {
-                // The first answer is on screen: now the network goes away for 5 s.
-                shown_before_outage = finals_seen.clone();
-                paused.store(true, Ordering::SeqCst);
-                let paused = paused.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(Duration::from_secs(5)).await;
-                    paused.store(false, Ordering::SeqCst);
-                });
+    let (recording, _dir) = recording(&grant);
+    let taken = script::take(
+        grant,
+        Some(renewals),
+        recording,
+        settings(config),
+        script,
+        |event| match event {
+            LiveEvent::Line { line } if line.status == LineStatus::Final => {
+                finals_seen.push(line.item_id.clone());
+                if line.speaker == Speaker::Candidate
+                    && !paused.load(Ordering::SeqCst)
+                    && shown_before_outage.is_empty()
+                {
+                    // The first answer is on screen: now the network goes away for 5 s.
+                    shown_before_outage = finals_seen.clone();
+                    paused.store(true, Ordering::SeqCst);
+                    let paused = paused.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_secs(5)).await;
+                        paused.store(false, Ordering::SeqCst);
+                    });
+                }
             }
-        }
-        CallEvent::State { state } => states.push(state.clone()),
-        _ => {}
-    })
-    .await
-    .unwrap();
+            LiveEvent::State { state } => states.push(state.clone()),
+            _ => {}
+        },
+    )
+    .await;
+    let (outcome, _) = taken.unwrap();
     assert_eq!(outcome.error, None, "{states:?}\n{:?}", outcome.lines);
     assert!(
         states

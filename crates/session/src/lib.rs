@@ -1,15 +1,23 @@
-//! One interview on this computer, shared by the app and the `viva` command: grants from the
-//! backend, the microphone and speakers wired to the call, and the transcript written ahead to
-//! the local store before anything shows it.
+//! One interview on this computer, shared by the app and the `viva` command — the only
+//! write-ahead path: grants from the backend, the microphone (a device, or a paced stand-in
+//! saying recorded answers) and speakers (a device, or a listener) wired to the call, every
+//! transcript change written to the local store before anyone is told of it, and the session's
+//! ending (completed or interrupted, one rule for both) recorded with its sync state.
+//!
+//! It owns the live session's pipeline and its flat [`LiveEvent`]s. It does not own the call
+//! (`viva-rtc`), the devices (`viva-audio`), the file (`viva-store`) or how anything is shown:
+//! the desktop shell turns events into its IPC views, the `viva` command prints them.
 
 pub mod grants;
 pub mod hearing;
 pub mod live;
+pub mod media;
 pub mod sync;
 pub mod tone;
 
 pub use grants::BackendGrants;
 pub use live::{Ended, LiveEvent, LiveSession, LiveSettings, Recording};
+pub use media::{Microphone, Speakers};
 pub use sync::AccountRemote;
 
 /// Why a session could not start or take a command.

@@ -3,27 +3,26 @@
 //! the owner holds a [`LiveSession`] and reads [`LiveEvent`]s.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
-use viva_audio::{
-    AudioEvent, Capture, CaptureSettings, Direction, Level, Playback, PlaybackSettings,
+use viva_audio::{AudioEvent, Capture, Direction, Level, PacedMicrophone, Playback};
+use viva_realtime::{ClientEvent, Line, SessionState, TranscriptChange};
+use viva_rtc::{
+    CallConfig, CallEvent, CallHandle, Grant, GrantSource, Health, Listener, Media, Summary,
+    UplinkCounters,
 };
-use viva_realtime::{ClientEvent, SessionState};
-use viva_rtc::{CallConfig, CallEvent, CallHandle, Grant, GrantSource, Media, Summary};
-use viva_store::{Ending, NewSession, SessionStatus, Store};
+use viva_store::{Ending, NewSession, SessionStatus, Store, SyncState};
 
 use crate::SessionError;
+use crate::media::{self, Microphone, Speakers};
 
 /// How the session runs.
 #[derive(Debug, Clone, Default)]
 pub struct LiveSettings {
     pub call: CallConfig,
-    pub capture: CaptureSettings,
-    pub playback: PlaybackSettings,
-    /// Answers are typed, not spoken: no microphone is opened.
-    pub text_only: bool,
+    pub speakers: Speakers,
 }
 
 /// Where the transcript is kept, and as what.
@@ -34,20 +33,28 @@ pub struct Recording {
     pub session: NewSession,
 }
 
-/// What a live session tells its owner.
+/// What a live session tells its owner: one flat list, each thing once.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum LiveEvent {
-    /// From the call. A transcript change in it is already on disk (or [`LiveEvent::NotSaved`]
-    /// came first).
-    Call { event: CallEvent },
+    /// A line appeared or its words changed. A final one is already on disk (or
+    /// [`LiveEvent::NotSaved`] came first).
+    Line { line: Line },
+    /// A line moved in the conversation's order (saved first, like a final line).
+    Renumbered { item_id: String, seq: u32 },
+    /// Where the call is: connecting, live, reconnecting, ended, failed.
+    State { state: SessionState },
+    /// The connection's health, once a second.
+    Health { health: Health },
+    /// The voice AI reported a problem; the interview goes on.
+    Problem { code: String, message: String },
     /// Microphone (what is sent, so silence while muted) or speaker level, every 50 ms.
     Level { direction: Direction, level: Level },
     /// A device changed, went missing or fell silent.
-    Audio { event: AudioEvent },
-    /// A transcript change could not be written to disk.
+    Device { event: AudioEvent },
+    /// A transcript change (or the session's ending) could not be written to disk.
     NotSaved { message: String },
-    /// The session is over and its ending is recorded.
+    /// The session is over and its ending is recorded. Sent once, last.
     Ended { ended: Ended },
 }
 
@@ -60,6 +67,9 @@ pub struct Ended {
     pub summary: Option<Summary>,
     /// Transcript changes that could not be saved (0 when all were).
     pub unsaved: u32,
+    /// How far its lines had reached the backend when it ended (the reason it could not be
+    /// read otherwise).
+    pub sync: Result<SyncState, String>,
 }
 
 enum Command {
@@ -73,73 +83,67 @@ enum Command {
 pub struct LiveSession {
     session_id: String,
     text_only: bool,
+    uplink: Arc<UplinkCounters>,
     commands: mpsc::Sender<Command>,
 }
 
 impl LiveSession {
-    /// Records the session, opens the microphone (unless text only) and the speakers, and
-    /// connects. Must be called inside a tokio runtime.
+    /// Opens `microphone` (a device, a paced stand-in, or none for typed answers) and the
+    /// speakers, records the session, and connects. Must be called inside a tokio runtime.
     ///
     /// # Errors
-    /// The store refused the session, or no microphone could be opened (text mode still can).
+    /// No microphone could be opened (text mode still can), or the store refused the session.
     pub async fn start(
         grant: Grant,
         grants: Option<Arc<dyn GrantSource>>,
         recording: Recording,
+        microphone: Microphone,
         settings: LiveSettings,
     ) -> Result<(Self, mpsc::Receiver<LiveEvent>), SessionError> {
         let session_id = recording.session.id.clone();
+        let text_only = matches!(microphone, Microphone::None);
         let (events_tx, events) = mpsc::channel(512);
-        let (uplink, capture, capture_events, silent_uplink) = if settings.text_only {
-            // The call still wants an uplink; nothing is ever sent on it.
-            let (tx, rx) = mpsc::channel(1);
-            (rx, None, None, Some(tx))
-        } else {
-            let (capture, streams) = Capture::start(settings.capture)?;
-            (streams.frames, Some(capture), Some(streams.events), None)
-        };
-        // Without speakers the interview goes on: the questions are in the transcript.
-        let (playback, playback_events) = match Playback::start(settings.playback) {
-            Ok((playback, events)) => (Some(playback), Some(events)),
-            Err(error) => {
-                tracing::warn!(event = "no_speakers", %error);
-                let _ = events_tx.try_send(LiveEvent::Audio {
-                    event: AudioEvent::DeviceUnavailable {
-                        direction: Direction::Output,
-                        message: error.to_string(),
-                    },
-                });
-                (None, None)
-            }
-        };
+        let opened = media::open(microphone, settings.speakers)?;
+        if let Some(event) = opened.trouble.clone() {
+            let _ = events_tx.try_send(LiveEvent::Device { event });
+        }
         let new_session = recording.session.clone();
         recording
             .store
             .on_writer(move |store| store.begin_session(&new_session))
             .await?;
-        let downlink = playback
-            .as_ref()
-            .map(|p| Arc::new(p.sender()) as Arc<dyn viva_rtc::VoiceSink>);
-        let (handle, call_events) =
-            viva_rtc::start(grant, grants, settings.call, Media { uplink, downlink });
+        let media = Media {
+            uplink: opened.uplink,
+            downlink: opened.downlink,
+        };
+        let (handle, call_events) = viva_rtc::start(grant, grants, settings.call, media);
+        let uplink = handle.uplink();
         let (commands_tx, commands) = mpsc::channel(16);
         let task = Task {
             session_id: session_id.clone(),
             store: recording.store,
             events: events_tx,
             handle: Some(handle),
-            capture,
-            _playback: playback,
-            _silent_uplink: silent_uplink,
+            capture: opened.capture,
+            _playback: opened.playback,
+            _silent_uplink: opened.silent_uplink,
+            paced: opened.paced,
+            listener: opened.listener,
             levels: (None, None),
             unsaved: 0,
             waiting: Vec::new(),
         };
-        tokio::spawn(task.run(call_events, capture_events, playback_events, commands));
+        tokio::spawn(task.run(
+            call_events,
+            opened.capture_events,
+            opened.playback_events,
+            commands,
+        ));
         Ok((
             Self {
                 session_id,
-                text_only: settings.text_only,
+                text_only,
+                uplink,
                 commands: commands_tx,
             },
             events,
@@ -158,6 +162,11 @@ impl LiveSession {
     /// Whether answers are typed (no microphone was opened).
     pub fn is_text_only(&self) -> bool {
         self.text_only
+    }
+
+    /// The uplink's packet counts and frame-to-packet latencies.
+    pub fn uplink(&self) -> Arc<UplinkCounters> {
+        self.uplink.clone()
     }
 
     /// Mutes or unmutes the microphone (silence is sent while muted).
@@ -200,6 +209,9 @@ struct Task {
     /// Kept open for the session's life.
     _playback: Option<Playback>,
     _silent_uplink: Option<mpsc::Sender<viva_audio::EncodedFrame>>,
+    /// Stand-ins, metered on a timer.
+    paced: Option<PacedMicrophone>,
+    listener: Option<Arc<Listener>>,
     levels: (Option<f32>, Option<f32>),
     unsaved: u32,
     /// Owners waiting for the ending.
@@ -214,6 +226,16 @@ async fn next_from<T>(receiver: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
     }
 }
 
+/// Ticks if there is a timer; never completes otherwise.
+async fn tick(timer: &mut Option<tokio::time::Interval>) {
+    match timer {
+        Some(timer) => {
+            timer.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
 impl Task {
     async fn run(
         mut self,
@@ -223,13 +245,13 @@ impl Task {
         mut commands: mpsc::Receiver<Command>,
     ) {
         let mut commands_open = true;
+        // Devices report their levels; stand-ins are read every 50 ms, like a device's meter.
+        let mut meter = (self.paced.is_some() || self.listener.is_some())
+            .then(|| tokio::time::interval(Duration::from_millis(50)));
         let summary = loop {
             tokio::select! {
                 event = call_events.recv() => match event {
-                    Some(CallEvent::Ended { summary }) => {
-                        self.tell(LiveEvent::Call { event: CallEvent::Ended { summary: summary.clone() } }).await;
-                        break Some(summary);
-                    }
+                    Some(CallEvent::Ended { summary }) => break Some(summary),
                     Some(event) => self.call_event(event).await,
                     None => break None,
                 },
@@ -241,6 +263,7 @@ impl Task {
                     Some(event) => self.audio_event(event).await,
                     None => playback_events = None,
                 },
+                () = tick(&mut meter) => self.meter_stand_ins(),
                 command = commands.recv(), if commands_open => match command {
                     Some(command) => self.command(command).await,
                     // The owner is gone: hang up.
@@ -254,6 +277,13 @@ impl Task {
         // The call is over: stop the devices before the (slow) disk work.
         self.capture = None;
         self._playback = None;
+        self.paced = None;
+        // The one rule for "completed", the app's and the `viva` command's alike: the call
+        // itself reached `Ended` (the interviewer finished, or we hung up) rather than
+        // failing or stopping without a summary. (The command used to count a session as
+        // completed when its script of answers ran without error, whatever the call's own
+        // ending; a call that ended cleanly after a step timed out was "interrupted" there and
+        // "completed" in the app.)
         let status = match summary.as_ref().map(|s| &s.ended) {
             Some(SessionState::Ended { .. }) => SessionStatus::Completed,
             _ => SessionStatus::Interrupted,
@@ -266,11 +296,26 @@ impl Task {
                 .map_or(0, |s| i64::try_from(s.duration_ms).unwrap_or(i64::MAX)),
             cost_usd: summary.as_ref().and_then(|s| s.cost_usd),
         };
-        let (session_id, ending_to_save) = (self.session_id.clone(), ending.clone());
-        let saved = self
+        let session_id = self.session_id.clone();
+        // Recorded, then asked how far it has synced, in one trip to the store's thread.
+        let recorded = self
             .store
-            .on_writer(move |store| store.end_session(&session_id, &ending_to_save))
+            .on_writer(move |store| {
+                let saved = store.end_session(&session_id, &ending);
+                let sync = store
+                    .session(&session_id)
+                    .map(|s| s.sync)
+                    .map_err(|e| e.to_string());
+                Ok((saved, sync))
+            })
             .await;
+        let (saved, sync) = match recorded {
+            Ok((saved, sync)) => (saved, sync),
+            Err(error) => {
+                let reason = error.to_string();
+                (Err(error), Err(reason))
+            }
+        };
         if let Err(error) = saved {
             self.unsaved += 1;
             self.tell(LiveEvent::NotSaved {
@@ -283,15 +328,13 @@ impl Task {
             status,
             summary,
             unsaved: self.unsaved,
+            sync,
         };
         tracing::info!(event = "session_ended", session = %self.session_id, status = ?status, unsaved = self.unsaved);
-        self.tell(LiveEvent::Ended {
-            ended: ended.clone(),
-        })
-        .await;
         for waiting in self.waiting.drain(..) {
             let _ = waiting.send(ended.clone());
         }
+        self.tell(LiveEvent::Ended { ended }).await;
         // Owners that asked to end after this point learn it from the closed channel.
         drop(commands);
     }
@@ -302,26 +345,66 @@ impl Task {
     }
 
     async fn call_event(&mut self, event: CallEvent) {
-        // Written ahead: a line is on disk before it is shown. The write runs on the store's
-        // own thread, so a slow disk never stalls the runtime the call's event loop runs on.
-        let saved = match &event {
+        let event = match event {
             CallEvent::Transcript { change } => {
-                let (session_id, change) = (self.session_id.clone(), change.clone());
-                self.store
-                    .on_writer(move |store| store.apply(&session_id, &change))
-                    .await
+                // Written ahead: a change is on disk before it is shown. The write runs on the
+                // store's own thread, so a slow disk never stalls the runtime the call's event
+                // loop runs on.
+                let (session_id, saving) = (self.session_id.clone(), change.clone());
+                let saved = self
+                    .store
+                    .on_writer(move |store| store.apply(&session_id, &saving))
+                    .await;
+                if let Err(error) = saved {
+                    self.unsaved += 1;
+                    tracing::error!(event = "line_not_saved", %error);
+                    self.tell(LiveEvent::NotSaved {
+                        message: error.to_string(),
+                    })
+                    .await;
+                }
+                match change {
+                    TranscriptChange::LineStarted(line)
+                    | TranscriptChange::LinePartial(line)
+                    | TranscriptChange::LineFinal(line) => LiveEvent::Line { line },
+                    TranscriptChange::LineRenumbered { item_id, seq } => {
+                        LiveEvent::Renumbered { item_id, seq }
+                    }
+                }
             }
-            _ => Ok(()),
+            CallEvent::State { state } => LiveEvent::State { state },
+            CallEvent::Health { health } => LiveEvent::Health { health },
+            CallEvent::Problem { code, message } => LiveEvent::Problem { code, message },
+            // Handled by the run loop: the session's own `Ended` follows once it is recorded.
+            CallEvent::Ended { .. } => return,
         };
-        if let Err(error) = saved {
-            self.unsaved += 1;
-            tracing::error!(event = "line_not_saved", %error);
-            self.tell(LiveEvent::NotSaved {
-                message: error.to_string(),
-            })
-            .await;
+        self.tell(event).await;
+    }
+
+    /// Reads the stand-ins' levels: for the call's health and for the owner.
+    fn meter_stand_ins(&mut self) {
+        if let Some(paced) = &self.paced {
+            self.levels.0 = Some(paced.level_dbfs());
         }
-        self.tell(LiveEvent::Call { event }).await;
+        let heard = self.listener.as_ref().and_then(|l| l.heard().level_dbfs);
+        if heard.is_some() {
+            self.levels.1 = heard;
+        }
+        if let Some(handle) = &self.handle {
+            handle.set_levels(self.levels.0, self.levels.1);
+        }
+        for (direction, dbfs) in [
+            (
+                Direction::Input,
+                self.levels.0.filter(|_| self.paced.is_some()),
+            ),
+            (Direction::Output, heard),
+        ] {
+            if let Some(dbfs) = dbfs {
+                let level = media::level(dbfs);
+                let _ = self.events.try_send(LiveEvent::Level { direction, level });
+            }
+        }
     }
 
     async fn audio_event(&mut self, event: AudioEvent) {
@@ -337,7 +420,7 @@ impl Task {
                 // Levels are many and only the latest matters: never wait for a slow owner.
                 let _ = self.events.try_send(LiveEvent::Level { direction, level });
             }
-            event => self.tell(LiveEvent::Audio { event }).await,
+            event => self.tell(LiveEvent::Device { event }).await,
         }
     }
 

@@ -39,6 +39,9 @@ pub enum StoreError {
     },
     #[error("no session {0} in the local store")]
     NoSuchSession(String),
+    /// A row named a session the store does not have (SQLite refused it: a foreign key).
+    #[error("no such session in the local store ({detail})")]
+    UnknownSession { detail: String },
     #[error("invalid input: {0}")]
     Invalid(String),
     #[error("the store's lock was poisoned by a crashed thread")]
@@ -63,6 +66,12 @@ impl StoreError {
                 "the disk refused the write: it may be full, or the file may have reached a size limit ({detail})"
             );
         }
+        // By SQLite's extended code, never by the words of its message.
+        if let rusqlite::Error::SqliteFailure(failure, _) = &error
+            && failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY
+        {
+            return Self::UnknownSession { detail };
+        }
         match error.sqlite_error_code() {
             Some(ErrorCode::DiskFull) => Self::DiskFull { path, detail },
             Some(ErrorCode::SystemIoFailure | ErrorCode::CannotOpen | ErrorCode::ReadOnly) => {
@@ -79,5 +88,35 @@ impl StoreError {
     /// Whether the file itself is damaged (as opposed to the disk or the caller).
     pub fn is_corrupt(&self) -> bool {
         matches!(self, Self::Corrupt { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StoreError;
+
+    #[test]
+    fn a_foreign_key_refusal_is_classified_by_its_code_as_an_unknown_session() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "PRAGMA foreign_keys = ON;
+             CREATE TABLE sessions (id TEXT PRIMARY KEY);
+             CREATE TABLE lines (session_id TEXT NOT NULL REFERENCES sessions (id));",
+        )
+        .unwrap();
+        let refused = conn
+            .execute("INSERT INTO lines (session_id) VALUES ('nope')", [])
+            .unwrap_err();
+        let error = StoreError::from_sqlite(std::path::Path::new("x"), refused);
+        assert!(
+            matches!(error, StoreError::UnknownSession { .. }),
+            "{error}"
+        );
+        // Other constraints are not taken for it.
+        let duplicate = conn
+            .execute_batch("INSERT INTO sessions VALUES ('a'); INSERT INTO sessions VALUES ('a');")
+            .unwrap_err();
+        let error = StoreError::from_sqlite(std::path::Path::new("x"), duplicate);
+        assert!(matches!(error, StoreError::Sqlite(_)), "{error}");
     }
 }

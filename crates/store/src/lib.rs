@@ -1,8 +1,13 @@
-//! Viva's local SQLite file: sessions, transcript lines, the outbox that syncs them to the
-//! backend, full-text search and export.
+//! Viva's local SQLite file (WAL): sessions, transcript lines, the outbox that syncs them to the
+//! backend, full-text search, insights and export.
 //!
-//! Final transcript lines are committed here before anything else acts on them. It does not talk
-//! to the network itself; the outbox hands batches to a [`Remote`] the caller provides.
+//! It owns the file and everything in it: opening and recovering it (a damaged file moved aside,
+//! sessions a crash left live closed as interrupted), the lock held per live session, lines
+//! (final ones committed and fsync'd before anything else acts on them), sessions, cached copies
+//! of a backend's sessions, and settings; errors are classified into [`StoreError`] by SQLite's
+//! codes. It does not talk to the network (the outbox hands batches to a [`Remote`] the caller
+//! provides), does not decide when a session counts as completed (`viva-session` does), and knows
+//! nothing of calls, audio or the UI.
 
 pub mod error;
 pub mod export;

@@ -8,14 +8,13 @@ use serde::{Deserialize, Serialize};
 use tauri::State;
 use tauri::ipc::Channel;
 use viva_audio::{AudioEvent, Capture, CaptureSettings, DeviceSelection, PlaybackSettings};
-use viva_session::{BackendGrants, LiveSession, LiveSettings, Recording};
+use viva_session::{BackendGrants, LiveSession, LiveSettings, Microphone, Recording};
 use viva_store::NewSession;
 
 use crate::account::AccountState;
 use crate::error::{AppError, ErrorCode};
 use crate::live::{
-    EndedView, HeardView, LevelView, LiveState, LiveUpdate, MicTest, ModelSetupView, SyncView,
-    update,
+    EndedView, HeardView, LevelView, LiveState, LiveUpdate, MicTest, ModelSetupView, update,
 };
 use crate::transcripts::TranscriptState;
 
@@ -315,23 +314,21 @@ pub async fn start_interview(
         mode: if practice { "practice" } else { "interview" }.into(),
         started_at_ms: chrono_now_ms(),
     };
-    let settings = LiveSettings {
-        capture: CaptureSettings {
+    let microphone = if request.text_only {
+        Microphone::None
+    } else {
+        Microphone::Device(CaptureSettings {
             device: selection(request.microphone),
             ..CaptureSettings::default()
-        },
-        text_only: request.text_only,
-        ..LiveSettings::default()
+        })
     };
     let source: Arc<dyn viva_rtc::GrantSource> = Arc::new(grants);
     let (session, mut events) = LiveSession::start(
         grant,
         Some(source),
-        Recording {
-            store: store.clone(),
-            session,
-        },
-        settings,
+        Recording { store, session },
+        microphone,
+        LiveSettings::default(),
     )
     .await
     .map_err(|error| match error {
@@ -347,8 +344,7 @@ pub async fn start_interview(
     *current = Some(session);
     tokio::spawn(async move {
         while let Some(event) = events.recv().await {
-            let sync = |id: &str| sync_view(&store, id);
-            if let Some(update) = update(&event, sync) {
+            if let Some(update) = update(event) {
                 // The window may be gone; the session still records every line.
                 let _ = on_update.send(update);
             }
@@ -361,14 +357,6 @@ fn chrono_now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-fn sync_view(store: &viva_store::Store, session_id: &str) -> SyncView {
-    store
-        .session(session_id)
-        .map(|s| s.sync)
-        .map_err(|e| e.to_string())
-        .into()
 }
 
 fn not_live() -> AppError {
@@ -400,22 +388,13 @@ pub async fn send_answer(live: State<'_, LiveState>, text: String) -> Result<(),
 /// Hangs up; the ending is recorded before this returns.
 #[tauri::command]
 #[specta::specta]
-pub async fn end_interview(
-    live: State<'_, LiveState>,
-    transcripts: State<'_, TranscriptState>,
-) -> Result<Option<EndedView>, AppError> {
+pub async fn end_interview(live: State<'_, LiveState>) -> Result<Option<EndedView>, AppError> {
     let session = live.session.lock().await.take().ok_or_else(not_live)?;
     let Some(ended) = session.end().await else {
         // It had ended by itself; the UI had its `ended` update.
         return Ok(None);
     };
-    let sync = transcripts.store().map_or(
-        SyncView::Unknown {
-            reason: "no store".into(),
-        },
-        |store| sync_view(store, &ended.session_id),
-    );
-    Ok(Some(EndedView::new(&ended, sync)))
+    Ok(Some(EndedView::new(&ended)))
 }
 
 /// Forgets a session that ended by itself (the interviewer ended it, or it failed).

@@ -44,3 +44,27 @@ pub fn grant_for(url: String) -> Grant {
         access_token: None,
     }
 }
+
+/// Where a scripted session's transcript is written ahead: a store in a fresh folder (kept
+/// while the returned folder lives).
+pub fn recording(grant: &Grant) -> (viva_session::Recording, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = viva_store::Store::open(&dir.path().join(viva_store::FILE_NAME)).unwrap();
+    let session = viva_store::NewSession {
+        id: grant.session_id.clone(),
+        remote: None,
+        user_id: None,
+        title: "Practice".into(),
+        mode: "practice".into(),
+        started_at_ms: 0,
+    };
+    (viva_session::Recording { store, session }, dir)
+}
+
+/// Settings for a scripted session whose call uses `call`.
+pub fn settings(call: viva_rtc::CallConfig) -> viva_session::LiveSettings {
+    viva_session::LiveSettings {
+        call,
+        ..viva_session::LiveSettings::default()
+    }
+}
