@@ -9,12 +9,12 @@ export const commands = {
 	backendStatus: () => typedError<BackendStatus_Serialize, AppError>(__TAURI_INVOKE("backend_status")),
 	/**  Saves the organisation's backend (address and anon key), after checking them. */
 	setBackend: (url: string, anonKey: string) => typedError<BackendStatus_Serialize, AppError>(__TAURI_INVOKE("set_backend", { url, anonKey })),
-	currentUser: () => typedError<AuthView_Serialize, AppError>(__TAURI_INVOKE("current_user")),
-	signIn: (email: string, password: string) => typedError<AuthView_Serialize, AppError>(__TAURI_INVOKE("sign_in", { email, password })),
+	currentUser: () => typedError<AuthState_Serialize, AppError>(__TAURI_INVOKE("current_user")),
+	signIn: (email: string, password: string) => typedError<AuthState_Serialize, AppError>(__TAURI_INVOKE("sign_in", { email, password })),
 	signUp: (name: string, email: string, password: string) => typedError<SignUpView_Serialize, AppError>(__TAURI_INVOKE("sign_up", { name, email, password })),
 	/**  Practice with no account: the embedded local stack signs a local candidate in by itself. */
-	practiceOffline: () => typedError<AuthView_Serialize, AppError>(__TAURI_INVOKE("practice_offline")),
-	signOut: () => typedError<AuthView_Serialize, AppError>(__TAURI_INVOKE("sign_out")),
+	practiceOffline: () => typedError<AuthState_Serialize, AppError>(__TAURI_INVOKE("practice_offline")),
+	signOut: () => typedError<AuthState_Serialize, AppError>(__TAURI_INVOKE("sign_out")),
 	/**
 	 *  The next interviews scheduled for the signed-in user, soonest first; none when practising
 	 *  offline or signed out.
@@ -134,21 +134,21 @@ export type AppInfo_Serialize = {
 	transcripts: TranscriptsInfo_Serialize,
 };
 
-/**  Who is signed in, as the UI shows it. */
-export type AuthView = AuthView_Serialize | AuthView_Deserialize;
+/**  Who is signed in, for the UI. */
+export type AuthState = AuthState_Serialize | AuthState_Deserialize;
 
-/**  Who is signed in, as the UI shows it. */
-export type AuthView_Deserialize = { state: "signed_out"; 
-/**  Why, when it was not the user's choice. */
-reason?: string | null } | { state: "signed_in"; userId: string; email: string; 
-/**  `candidate` or `interviewer`. */
+/**  Who is signed in, for the UI. */
+export type AuthState_Deserialize = { state: "signed_out"; 
+/**  Why, when it was not the user's choice ("You were signed out: ..."). */
+reason?: string | null } | { state: "signed_in"; user_id: string; email: string; 
+/**  `candidate` or `interviewer` (from `app_metadata.viva_role`). */
 role?: string | null };
 
-/**  Who is signed in, as the UI shows it. */
-export type AuthView_Serialize = { state: "signed_out"; 
-/**  Why, when it was not the user's choice. */
-reason: string | null } | { state: "signed_in"; userId: string; email: string; 
-/**  `candidate` or `interviewer`. */
+/**  Who is signed in, for the UI. */
+export type AuthState_Serialize = { state: "signed_out"; 
+/**  Why, when it was not the user's choice ("You were signed out: ..."). */
+reason: string | null } | { state: "signed_in"; user_id: string; email: string; 
+/**  `candidate` or `interviewer` (from `app_metadata.viva_role`). */
 role: string | null };
 
 /**  Whether the backend can start an interview now. */
@@ -769,12 +769,12 @@ export type SessionRowView_Serialize = {
 export type SignUpView = SignUpView_Serialize | SignUpView_Deserialize;
 
 /**  What sign-up led to. */
-export type SignUpView_Deserialize = { outcome: "signed_in"; auth: AuthView_Deserialize } | 
+export type SignUpView_Deserialize = { outcome: "signed_in"; auth: AuthState_Deserialize } | 
 /**  The account exists; a confirmation email went to `email`. */
 { outcome: "confirm_email"; email: string };
 
 /**  What sign-up led to. */
-export type SignUpView_Serialize = { outcome: "signed_in"; auth: AuthView_Serialize } | 
+export type SignUpView_Serialize = { outcome: "signed_in"; auth: AuthState_Serialize } | 
 /**  The account exists; a confirmation email went to `email`. */
 { outcome: "confirm_email"; email: string };
 
