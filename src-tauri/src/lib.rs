@@ -1,5 +1,24 @@
-//! Viva's desktop shell: wires plugins, state, IPC commands and windows together. It stays thin —
-//! real work lives in the `viva-*` library crates; this crate knows nothing of SDP or SQL.
+//! Viva's desktop shell (viva-desktop): the Tauri wiring between the UI and the `viva-*` library
+//! crates, and nothing more.
+//!
+//! What it owns:
+//! - The builder ([`run`]): plugins (single instance, save dialog, updater), managed state,
+//!   the menu, the main window and how its webview draws ([`rendering`]), logging.
+//! - The IPC contract ([`ipc`]): every command the UI may call, each a thin function in
+//!   [`commands`] (one file, or one folder, per concern) that reads managed state, calls a
+//!   library crate and maps its error to [`error::AppError`] (a stable `code`, a message).
+//!   The TypeScript bindings are generated from this list and the types it names — the
+//!   domain types themselves where they cross as they are (`Speaker`, `SyncState`,
+//!   `AuthState`, via each crate's `specta` feature), a view type here only where the UI
+//!   needs a different shape.
+//! - App-level state the commands share: the sign-in and its settings file ([`account`],
+//!   [`settings`]), the opened transcript store and its outbox ([`transcripts`]), the live
+//!   interview slot ([`live`]), updates.
+//!
+//! What it does not own: review's policy (which copy of a transcript to show, the list's
+//! offline fallback: `viva-review`), the call and its audio (`viva-session`, `viva-rtc`,
+//! `viva-audio`), SQL (`viva-store`), HTTP and tokens (`viva-backend`), SDP. Anything a test
+//! could check without Tauri belongs in a library crate, not here.
 
 pub mod account;
 pub mod commands;
