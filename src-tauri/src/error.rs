@@ -92,3 +92,18 @@ impl From<viva_backend::BackendError> for AppError {
         Self::new(code, error.to_string())
     }
 }
+
+impl From<viva_review::ReviewError> for AppError {
+    fn from(error: viva_review::ReviewError) -> Self {
+        use viva_review::ReviewError as E;
+        let code = match error {
+            E::Backend(error) => return error.into(),
+            E::NotFound(_) => ErrorCode::NotFound,
+            E::StoreUnavailable(_) => ErrorCode::StoreUnavailable,
+            E::InvalidInput(_) => ErrorCode::InvalidInput,
+            E::SignedOut(_) => ErrorCode::SignedOut,
+            _ => ErrorCode::Unavailable,
+        };
+        Self::new(code, error.to_string())
+    }
+}

@@ -1,5 +1,24 @@
-//! Viva's desktop shell: wires plugins, state, IPC commands and windows together. It stays thin —
-//! real work lives in the `viva-*` library crates; this crate knows nothing of SDP or SQL.
+//! Viva's desktop shell (viva-desktop): the Tauri wiring between the UI and the `viva-*` library
+//! crates, and nothing more.
+//!
+//! What it owns:
+//! - The builder ([`run`]): plugins (single instance, save dialog, updater), managed state,
+//!   the menu, the main window and how its webview draws ([`rendering`]), logging.
+//! - The IPC contract ([`ipc`]): every command the UI may call, each a thin function in
+//!   [`commands`] (one file, or one folder, per concern) that reads managed state, calls a
+//!   library crate and maps its error to [`error::AppError`] (a stable `code`, a message).
+//!   The TypeScript bindings are generated from this list and the types it names — the
+//!   domain types themselves where they cross as they are (`Speaker`, `SyncState`,
+//!   `AuthState`, via each crate's `specta` feature), a view type here only where the UI
+//!   needs a different shape.
+//! - App-level state the commands share: the sign-in and its settings file ([`account`],
+//!   [`settings`]), the opened transcript store and its outbox ([`transcripts`]), the live
+//!   interview slot ([`live`]), updates.
+//!
+//! What it does not own: review's policy (which copy of a transcript to show, the list's
+//! offline fallback: `viva-review`), the call and its audio (`viva-session`, `viva-rtc`,
+//! `viva-audio`), SQL (`viva-store`), HTTP and tokens (`viva-backend`), SDP. Anything a test
+//! could check without Tauri belongs in a library crate, not here.
 
 pub mod account;
 pub mod commands;
@@ -18,39 +37,42 @@ pub const MAIN_WINDOW: &str = "main";
 
 /// Every IPC command the UI may call. The same list generates `ui/src/bindings.ts`.
 pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
-    tauri_specta::Builder::<tauri::Wry>::new().commands(tauri_specta::collect_commands![
-        commands::app::app_info,
-        commands::account::backend_status,
-        commands::account::set_backend,
-        commands::account::current_user,
-        commands::account::sign_in,
-        commands::account::sign_up,
-        commands::account::practice_offline,
-        commands::account::sign_out,
-        commands::home::upcoming_interviews,
-        commands::live::preflight,
-        commands::live::start_mic_test,
-        commands::live::stop_mic_test,
-        commands::live::play_test_tone,
-        commands::live::set_up_model,
-        commands::live::start_interview,
-        commands::live::set_muted,
-        commands::live::send_answer,
-        commands::live::end_interview,
-        commands::live::leave_interview,
-        commands::review::open_transcript,
-        commands::review::export_transcript,
-        commands::review::list_sessions,
-        commands::review::search_transcripts,
-        commands::review::schedule_interview,
-        commands::review::cancel_interview,
-        commands::updates::check_for_update,
-        commands::updates::download_update,
-        commands::updates::install_update,
-        commands::updates::update_channel,
-        commands::updates::set_update_channel,
-        menu::watch_menu,
-    ])
+    tauri_specta::Builder::<tauri::Wry>::new()
+        // Domain types count in u64/i64 (milliseconds, lines); serde sends them as JSON numbers.
+        .dangerously_cast_bigints_to_number()
+        .commands(tauri_specta::collect_commands![
+            commands::app::app_info,
+            commands::account::backend_status,
+            commands::account::set_backend,
+            commands::account::current_user,
+            commands::account::sign_in,
+            commands::account::sign_up,
+            commands::account::practice_offline,
+            commands::account::sign_out,
+            commands::home::upcoming_interviews,
+            commands::live::preflight,
+            commands::live::start_mic_test,
+            commands::live::stop_mic_test,
+            commands::live::play_test_tone,
+            commands::live::set_up_model,
+            commands::live::start_interview,
+            commands::live::set_muted,
+            commands::live::send_answer,
+            commands::live::end_interview,
+            commands::live::leave_interview,
+            commands::review::open::open_transcript,
+            commands::review::export::export_transcript,
+            commands::review::list::list_sessions,
+            commands::review::search::search_transcripts,
+            commands::review::schedule::schedule_interview,
+            commands::review::schedule::cancel_interview,
+            commands::updates::check_for_update,
+            commands::updates::download_update,
+            commands::updates::install_update,
+            commands::updates::update_channel,
+            commands::updates::set_update_channel,
+            menu::watch_menu,
+        ])
 }
 
 /// Writes the TypeScript bindings for [`ipc`] to `path`.

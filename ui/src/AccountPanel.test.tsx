@@ -1,7 +1,7 @@
 import { cleanup, fireEvent, render, screen, waitFor } from "@solidjs/testing-library";
 import { afterEach, describe, expect, it } from "vitest";
 import { AccountPanel } from "./AccountPanel";
-import type { AccountApi, AuthView, BackendStatus, Outcome } from "./ipc";
+import type { AccountApi, AuthState, BackendStatus, Outcome } from "./ipc";
 
 afterEach(cleanup);
 
@@ -12,10 +12,10 @@ const configured: BackendStatus = {
   anonKey: "anon",
   keyring: { available: true, message: null },
 };
-const signedOut: AuthView = { state: "signed_out", reason: null };
-const signedIn: AuthView = {
+const signedOut: AuthState = { state: "signed_out", reason: null };
+const signedIn: AuthState = {
   state: "signed_in",
-  userId: "u1",
+  user_id: "u1",
   email: "ada@acme.test",
   role: "candidate",
 };

@@ -1,5 +1,5 @@
 import { createSignal, Match, onMount, Show, Switch } from "solid-js";
-import type { AccountApi, AuthView, BackendStatus } from "./ipc";
+import type { AccountApi, AuthState, BackendStatus } from "./ipc";
 
 type Mode = "sign_in" | "sign_up";
 
@@ -10,11 +10,11 @@ type Mode = "sign_in" | "sign_up";
 export function AccountPanel(props: {
   api: AccountApi;
   /** Told whenever who is signed in (or practising offline) changes. */
-  onAuth?: (auth: AuthView) => void;
+  onAuth?: (auth: AuthState) => void;
 }) {
   const [status, setStatus] = createSignal<BackendStatus | undefined>();
-  const [auth, setAuthSignal] = createSignal<AuthView | undefined>();
-  const setAuth = (view: AuthView) => {
+  const [auth, setAuthSignal] = createSignal<AuthState | undefined>();
+  const setAuth = (view: AuthState) => {
     setAuthSignal(view);
     props.onAuth?.(view);
   };

@@ -2,7 +2,7 @@ import { createResource, createSignal, Match, Show, Switch } from "solid-js";
 import { AboutPanel } from "./AboutPanel";
 import { AccountPanel } from "./AccountPanel";
 import {
-  type AuthView,
+  type AuthState,
   accountApi,
   type EndedView,
   liveApi,
@@ -37,12 +37,12 @@ type Screen =
 export function App() {
   const [info, { refetch }] = createResource(loadAppInfo);
   const [screen, setScreen] = createSignal<Screen>({ kind: "home" });
-  const [auth, setAuth] = createSignal<AuthView | undefined>();
+  const [auth, setAuth] = createSignal<AuthState | undefined>();
   const signedIn = () => auth()?.state === "signed_in";
   // Who is signed in, so the list of interviews reloads for a new user.
   const userKey = () => {
     const view = auth();
-    return view?.state === "signed_in" ? view.userId : undefined;
+    return view?.state === "signed_in" ? view.user_id : undefined;
   };
 
   return (

@@ -5,12 +5,16 @@ import type {
   SessionListView,
   SessionRowView,
   SessionsApi,
+  Speaker,
 } from "./ipc";
 import { Schedule } from "./Schedule";
 import { clock } from "./transcript";
 
 /** One formatter for every row: building one per call is what makes `toLocaleString` slow. */
 const DATE_TIME = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+
+/** The speakers a search can be narrowed to. */
+const SPEAKERS: readonly Speaker[] = ["candidate", "interviewer"];
 
 /** Rows fetched per request: the backend's page. */
 export const PAGE_SIZE = 100;
@@ -51,7 +55,7 @@ function syncLabel(row: SessionRowView): string {
     case "local_only":
       return "this computer only";
     case "cached":
-      return `copy read from the server ${DATE_TIME.format(row.sync.atMs ?? 0)}`;
+      return `copy read from the server ${DATE_TIME.format(row.sync.at_ms)}`;
     default:
       return "on this computer";
   }
@@ -69,7 +73,7 @@ export function Sessions(props: {
   onBack: () => void;
 }) {
   const [searchText, setSearchText] = createSignal("");
-  const [speaker, setSpeaker] = createSignal("");
+  const [speaker, setSpeaker] = createSignal<Speaker | null>(null);
   const [hits, setHits] = createSignal<SearchHitView[] | undefined>();
   const [searchError, setSearchError] = createSignal<string | undefined>();
   const search = async (event: SubmitEvent) => {
@@ -80,7 +84,7 @@ export function Sessions(props: {
     }
     const found = await props.api.search({
       text: searchText(),
-      speaker: speaker() || null,
+      speaker: speaker(),
       titleContains: title().trim() || null,
       fromMs: dayStart(from()),
       beforeMs: dayStart(to(), 1),
@@ -295,7 +299,13 @@ export function Sessions(props: {
         </label>
         <label>
           Said by
-          <select value={speaker()} onChange={(e) => setSpeaker(e.currentTarget.value)}>
+          <select
+            value={speaker() ?? ""}
+            onChange={(e) => {
+              const chosen = e.currentTarget.value;
+              setSpeaker(SPEAKERS.find((s) => s === chosen) ?? null);
+            }}
+          >
             <option value="">Anyone</option>
             <option value="candidate">Candidate</option>
             <option value="interviewer">Interviewer</option>

@@ -9,12 +9,12 @@ export const commands = {
 	backendStatus: () => typedError<BackendStatus_Serialize, AppError>(__TAURI_INVOKE("backend_status")),
 	/**  Saves the organisation's backend (address and anon key), after checking them. */
 	setBackend: (url: string, anonKey: string) => typedError<BackendStatus_Serialize, AppError>(__TAURI_INVOKE("set_backend", { url, anonKey })),
-	currentUser: () => typedError<AuthView_Serialize, AppError>(__TAURI_INVOKE("current_user")),
-	signIn: (email: string, password: string) => typedError<AuthView_Serialize, AppError>(__TAURI_INVOKE("sign_in", { email, password })),
+	currentUser: () => typedError<AuthState_Serialize, AppError>(__TAURI_INVOKE("current_user")),
+	signIn: (email: string, password: string) => typedError<AuthState_Serialize, AppError>(__TAURI_INVOKE("sign_in", { email, password })),
 	signUp: (name: string, email: string, password: string) => typedError<SignUpView_Serialize, AppError>(__TAURI_INVOKE("sign_up", { name, email, password })),
 	/**  Practice with no account: the embedded local stack signs a local candidate in by itself. */
-	practiceOffline: () => typedError<AuthView_Serialize, AppError>(__TAURI_INVOKE("practice_offline")),
-	signOut: () => typedError<AuthView_Serialize, AppError>(__TAURI_INVOKE("sign_out")),
+	practiceOffline: () => typedError<AuthState_Serialize, AppError>(__TAURI_INVOKE("practice_offline")),
+	signOut: () => typedError<AuthState_Serialize, AppError>(__TAURI_INVOKE("sign_out")),
 	/**
 	 *  The next interviews scheduled for the signed-in user, soonest first; none when practising
 	 *  offline or signed out.
@@ -51,7 +51,7 @@ export const commands = {
 	leaveInterview: () => typedError<null, AppError>(__TAURI_INVOKE("leave_interview")),
 	/**
 	 *  A transcript: the one kept on this computer, else the backend's (an interviewer reading a
-	 *  candidate's interview).
+	 *  candidate's interview), else the copy kept from an earlier read ([`viva_review::open`]).
 	 */
 	openTranscript: (sessionId: string) => typedError<TranscriptView_Serialize, AppError>(__TAURI_INVOKE("open_transcript", { sessionId })),
 	/**
@@ -60,14 +60,11 @@ export const commands = {
 	 */
 	exportTranscript: (sessionId: string, format: ExportFormat) => typedError<string | null, AppError>(__TAURI_INVOKE("export_transcript", { sessionId, format })),
 	/**
-	 *  Sessions for review: the backend's (the interviewer's tenant, or the candidate's own) when
-	 *  signed in, else — or when the backend cannot be reached — those kept on this computer.
+	 *  Sessions for review: the backend's when signed in, else — or when the backend cannot be
+	 *  reached — those kept on this computer ([`viva_review::list`]).
 	 */
 	listSessions: (request: SessionListRequest_Deserialize) => typedError<SessionListView_Serialize, AppError>(__TAURI_INVOKE("list_sessions", { request })),
-	/**
-	 *  Searches every transcript kept on this computer (full-text, ranked, newest matches first
-	 *  among equals), at most 100 hits.
-	 */
+	/**  Full-text search over every transcript kept on this computer, at most 100 hits. */
 	searchTranscripts: (request: SearchRequest_Deserialize) => typedError<SearchHitView[], AppError>(__TAURI_INVOKE("search_transcripts", { request })),
 	/**  Schedules an interview for a candidate of the interviewer's organisation; returns its id. */
 	scheduleInterview: (request: ScheduleRequest) => typedError<string, AppError>(__TAURI_INVOKE("schedule_interview", { request })),
@@ -137,21 +134,21 @@ export type AppInfo_Serialize = {
 	transcripts: TranscriptsInfo_Serialize,
 };
 
-/**  Who is signed in, as the UI shows it. */
-export type AuthView = AuthView_Serialize | AuthView_Deserialize;
+/**  Who is signed in, for the UI. */
+export type AuthState = AuthState_Serialize | AuthState_Deserialize;
 
-/**  Who is signed in, as the UI shows it. */
-export type AuthView_Deserialize = { state: "signed_out"; 
-/**  Why, when it was not the user's choice. */
-reason?: string | null } | { state: "signed_in"; userId: string; email: string; 
-/**  `candidate` or `interviewer`. */
+/**  Who is signed in, for the UI. */
+export type AuthState_Deserialize = { state: "signed_out"; 
+/**  Why, when it was not the user's choice ("You were signed out: ..."). */
+reason?: string | null } | { state: "signed_in"; user_id: string; email: string; 
+/**  `candidate` or `interviewer` (from `app_metadata.viva_role`). */
 role?: string | null };
 
-/**  Who is signed in, as the UI shows it. */
-export type AuthView_Serialize = { state: "signed_out"; 
-/**  Why, when it was not the user's choice. */
-reason: string | null } | { state: "signed_in"; userId: string; email: string; 
-/**  `candidate` or `interviewer`. */
+/**  Who is signed in, for the UI. */
+export type AuthState_Serialize = { state: "signed_out"; 
+/**  Why, when it was not the user's choice ("You were signed out: ..."). */
+reason: string | null } | { state: "signed_in"; user_id: string; email: string; 
+/**  `candidate` or `interviewer` (from `app_metadata.viva_role`). */
 role: string | null };
 
 /**  Whether the backend can start an interview now. */
@@ -270,9 +267,10 @@ export type ErrorCode =
 /**  The downloaded update is not signed with Viva's release key: it was thrown away. */
 "update_refused";
 
-/**  The export formats (W1-8's), as the UI names them. */
+/**  The export formats, as the UI names them. */
 export type ExportFormat = "markdown" | "json" | "text" | "srt" | "vtt";
 
+/**  How often the candidate used one filler. */
 export type FillerView = {
 	filler: string,
 	count: number,
@@ -521,8 +519,10 @@ export type PreflightView_Serialize = {
 	offline: boolean,
 };
 
+/**  One of the interviewer's questions and how it was answered. */
 export type QuestionView = QuestionView_Serialize | QuestionView_Deserialize;
 
+/**  One of the interviewer's questions and how it was answered. */
 export type QuestionView_Deserialize = {
 	question: string,
 	askedMs: number | null,
@@ -531,6 +531,7 @@ export type QuestionView_Deserialize = {
 	answerWords: number,
 };
 
+/**  One of the interviewer's questions and how it was answered. */
 export type QuestionView_Serialize = {
 	question: string,
 	askedMs: number | null,
@@ -545,8 +546,7 @@ export type ReviewLineView = ReviewLineView_Serialize | ReviewLineView_Deseriali
 /**  One final line. */
 export type ReviewLineView_Deserialize = {
 	itemId: string,
-	/**  `candidate` or `interviewer`. */
-	speaker: string,
+	speaker: Speaker,
 	text: string,
 	/**  Milliseconds from the session's start. */
 	atMs: number,
@@ -567,8 +567,7 @@ export type ReviewLineView_Deserialize = {
 /**  One final line. */
 export type ReviewLineView_Serialize = {
 	itemId: string,
-	/**  `candidate` or `interviewer`. */
-	speaker: string,
+	speaker: Speaker,
 	text: string,
 	/**  Milliseconds from the session's start. */
 	atMs: number,
@@ -595,13 +594,14 @@ export type ReviewSessionView_Deserialize = {
 	title: string,
 	/**  `practice` or `interview`. */
 	mode: string,
+	/**  As its source names it (the backend also knows `scheduled`). */
 	status: string,
 	/**  Unix milliseconds (a JS number: exact far beyond any date Viva meets). */
 	startedAtMs: number | null,
 	durationMs?: number | null,
 	costUsd?: number | null,
 	lines: number,
-	sync: SyncView,
+	sync: SyncState,
 	/**  Lines the backend refused; they are kept on this computer. */
 	refusedLines: number,
 };
@@ -612,13 +612,14 @@ export type ReviewSessionView_Serialize = {
 	title: string,
 	/**  `practice` or `interview`. */
 	mode: string,
+	/**  As its source names it (the backend also knows `scheduled`). */
 	status: string,
 	/**  Unix milliseconds (a JS number: exact far beyond any date Viva meets). */
 	startedAtMs: number | null,
 	durationMs: number | null,
 	costUsd: number | null,
 	lines: number,
-	sync: SyncView,
+	sync: SyncState,
 	/**  Lines the backend refused; they are kept on this computer. */
 	refusedLines: number,
 };
@@ -639,7 +640,7 @@ export type SearchHitView = {
 	sessionTitle: string,
 	sessionStartedAtMs: number | null,
 	itemId: string,
-	speaker: string,
+	speaker: Speaker,
 	atMs: number,
 	snippet: FragmentView[],
 };
@@ -651,8 +652,8 @@ export type SearchRequest = SearchRequest_Serialize | SearchRequest_Deserialize;
 export type SearchRequest_Deserialize = {
 	/**  Words (all must appear), `"phrases"` and `prefix*`. */
 	text: string,
-	/**  `candidate` or `interviewer`. */
-	speaker?: string | null,
+	/**  Only this speaker's lines. */
+	speaker?: Speaker | null,
 	titleContains?: string | null,
 	fromMs?: number | null,
 	beforeMs?: number | null,
@@ -662,8 +663,8 @@ export type SearchRequest_Deserialize = {
 export type SearchRequest_Serialize = {
 	/**  Words (all must appear), `"phrases"` and `prefix*`. */
 	text: string,
-	/**  `candidate` or `interviewer`. */
-	speaker: string | null,
+	/**  Only this speaker's lines. */
+	speaker: Speaker | null,
 	titleContains: string | null,
 	fromMs: number | null,
 	beforeMs: number | null,
@@ -682,7 +683,7 @@ export type SessionListRequest_Deserialize = {
 	fromMs?: number | null,
 	/**  Started before, Unix ms. */
 	beforeMs?: number | null,
-	/**  `local_only`, `synced` or `unsynced` (this computer's list only). */
+	/**  `local_only`, `synced`, `unsynced` or `cached` (this computer's list only). */
 	sync?: string | null,
 	oldestFirst: boolean,
 	offset: number,
@@ -699,7 +700,7 @@ export type SessionListRequest_Serialize = {
 	fromMs: number | null,
 	/**  Started before, Unix ms. */
 	beforeMs: number | null,
-	/**  `local_only`, `synced` or `unsynced` (this computer's list only). */
+	/**  `local_only`, `synced`, `unsynced` or `cached` (this computer's list only). */
 	sync: string | null,
 	oldestFirst: boolean,
 	offset: number,
@@ -747,7 +748,7 @@ export type SessionRowView_Deserialize = {
 	atMs?: number | null,
 	durationMs?: number | null,
 	/**  Its transcript is kept on this computer (readable offline), with this sync state. */
-	sync?: SyncView | null,
+	sync?: SyncState | null,
 };
 
 /**  One session in a list. */
@@ -761,21 +762,24 @@ export type SessionRowView_Serialize = {
 	atMs: number | null,
 	durationMs: number | null,
 	/**  Its transcript is kept on this computer (readable offline), with this sync state. */
-	sync: SyncView | null,
+	sync: SyncState | null,
 };
 
 /**  What sign-up led to. */
 export type SignUpView = SignUpView_Serialize | SignUpView_Deserialize;
 
 /**  What sign-up led to. */
-export type SignUpView_Deserialize = { outcome: "signed_in"; auth: AuthView_Deserialize } | 
+export type SignUpView_Deserialize = { outcome: "signed_in"; auth: AuthState_Deserialize } | 
 /**  The account exists; a confirmation email went to `email`. */
 { outcome: "confirm_email"; email: string };
 
 /**  What sign-up led to. */
-export type SignUpView_Serialize = { outcome: "signed_in"; auth: AuthView_Serialize } | 
+export type SignUpView_Serialize = { outcome: "signed_in"; auth: AuthState_Serialize } | 
 /**  The account exists; a confirmation email went to `email`. */
 { outcome: "confirm_email"; email: string };
+
+/**  Who said a line. */
+export type Speaker = "candidate" | "interviewer";
 
 /**  What to start. */
 export type StartRequest = StartRequest_Serialize | StartRequest_Deserialize;
@@ -808,6 +812,19 @@ export type StartedView = {
 
 /**  Where the session is, for the room's banner. */
 export type StateView = { state: "connecting" } | { state: "live" } | { state: "reconnecting"; attempt: number; reason: string } | { state: "ended"; reason: string } | { state: "failed"; reason: string };
+
+/**  How far a session's lines have reached its backend. */
+export type SyncState = 
+/**  Every line is on the backend and the session is closed there (or still live). */
+{ state: "synced" } | 
+/**  Lines (or the closing) wait to go out; nothing has failed yet. */
+{ state: "pending"; lines: number } | 
+/**  The last attempt failed; it is retried with backoff. */
+{ state: "failing"; lines: number; reason: string } | 
+/**  The session's backend did not outlive the run (offline practice). */
+{ state: "local_only" } | 
+/**  A copy of a backend's session, read from it at `at_ms` (Unix ms); nothing to send. */
+{ state: "cached"; at_ms: number };
 
 /**  How far the session's lines have reached the backend. */
 export type SyncView = { state: "synced" } | { state: "pending"; lines: number } | { state: "failing"; lines: number; reason: string } | 

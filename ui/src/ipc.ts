@@ -4,13 +4,13 @@ import { Channel } from "@tauri-apps/api/core";
 import {
   type AppError,
   type AppInfo_Serialize as AppInfo,
-  type AuthView_Serialize as AuthView,
+  type AuthState_Serialize as AuthState,
   type BackendStatus_Serialize as BackendStatus,
   commands,
   type SignUpView_Serialize as SignUpView,
 } from "./bindings";
 
-export type { AppInfo, AuthView, BackendStatus, SignUpView };
+export type { AppInfo, AuthState, BackendStatus, SignUpView };
 
 export type Outcome<T> = { ok: true; value: T } | { ok: false; error: AppError };
 
@@ -57,11 +57,11 @@ async function call<T>(command: () => Typed<T>): Promise<Outcome<T>> {
 export interface AccountApi {
   backendStatus(): Promise<Outcome<BackendStatus>>;
   setBackend(url: string, anonKey: string): Promise<Outcome<BackendStatus>>;
-  currentUser(): Promise<Outcome<AuthView>>;
-  signIn(email: string, password: string): Promise<Outcome<AuthView>>;
+  currentUser(): Promise<Outcome<AuthState>>;
+  signIn(email: string, password: string): Promise<Outcome<AuthState>>;
   signUp(name: string, email: string, password: string): Promise<Outcome<SignUpView>>;
-  signOut(): Promise<Outcome<AuthView>>;
-  practiceOffline(): Promise<Outcome<AuthView>>;
+  signOut(): Promise<Outcome<AuthState>>;
+  practiceOffline(): Promise<Outcome<AuthState>>;
 }
 
 export const accountApi: AccountApi = {
@@ -93,13 +93,15 @@ export type {
   SessionListRequest,
   SessionListView,
   SessionRowView,
+  Speaker,
   StartedView,
   StartRequest_Deserialize as StartRequest,
+  SyncState,
   TranscriptView,
   UpcomingView,
   UpdateChannel,
   UpdateCheckView_Serialize as UpdateCheckView,
-  UpdateProgress_Serialize as UpdateProgress,
+  UpdateProgress,
 } from "./bindings";
 
 import type {
@@ -124,8 +126,7 @@ import type {
   UpcomingView,
   UpdateChannel,
   UpdateCheckView_Serialize,
-  UpdateProgress_Deserialize,
-  UpdateProgress_Serialize,
+  UpdateProgress,
 } from "./bindings";
 
 /** What the pre-flight and interview screens need from the core; tests pass their own. */
@@ -184,8 +185,12 @@ export const liveApi: LiveApi = {
 export interface UpdatesApi {
   /** `manual`: asked by the user (always asks the server); otherwise at most every six hours. */
   check(manual: boolean): Promise<Outcome<UpdateCheckView_Serialize>>;
-  /** Downloads and verifies the update found; its version. */
-  download(onProgress: (progress: UpdateProgress_Serialize) => void): Promise<Outcome<string>>;
+  /**
+   * Downloads and verifies the update found; its version. `onProgress` takes either phase's
+   * shape: the bindings type a channel's messages as Rust would read them (`total` optional),
+   * while Rust writes them (`total` always present).
+   */
+  download(onProgress: (progress: UpdateProgress) => void): Promise<Outcome<string>>;
   install(): Promise<Outcome<InstallView>>;
   channel(): Promise<UpdateChannel>;
   setChannel(channel: UpdateChannel): Promise<Outcome<UpdateChannel>>;
@@ -195,12 +200,7 @@ export interface UpdatesApi {
 
 export const updatesApi: UpdatesApi = {
   check: (manual) => call(() => commands.checkForUpdate(manual)),
-  download: (onProgress) =>
-    call(() =>
-      commands.downloadUpdate(
-        channel(onProgress) as unknown as Channel<UpdateProgress_Deserialize>,
-      ),
-    ),
+  download: (onProgress) => call(() => commands.downloadUpdate(channel(onProgress))),
   install: () => call(commands.installUpdate),
   channel: () => commands.updateChannel(),
   setChannel: (chosen) => call(() => commands.setUpdateChannel(chosen)),
@@ -208,7 +208,7 @@ export const updatesApi: UpdatesApi = {
     void commands.watchMenu(
       channel<MenuRequest>((request) => {
         if (request === "check_for_updates") listener();
-      }) as unknown as Channel<MenuRequest>,
+      }),
     );
   },
 };

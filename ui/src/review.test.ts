@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import type { ReviewLineView } from "./ipc";
+import type { ReviewLineView, Speaker } from "./ipc";
 import { highlight, lineAt, matchingLines, parseClock, plainText } from "./review";
 
-const line = (atMs: number, speaker: string, text: string): ReviewLineView => ({
+const line = (atMs: number, speaker: Speaker, text: string): ReviewLineView => ({
   itemId: `item_${atMs}`,
   speaker,
   text,

@@ -23,6 +23,7 @@ const REFRESH_AT: f64 = 0.8;
 const ROTATION_LOCK_WAIT: Duration = Duration::from_secs(10);
 
 /// Who is signed in, for the UI.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum AuthState {

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::event::{Envelope, Item, ServerEvent};
 
 /// Who said a line.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Speaker {
@@ -29,6 +30,7 @@ pub enum Speaker {
 }
 
 /// Whether a line may still change.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LineStatus {
@@ -37,6 +39,7 @@ pub enum LineStatus {
 }
 
 /// One line of the transcript.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Line {
     pub item_id: String,

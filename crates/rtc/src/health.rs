@@ -10,6 +10,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 /// The overall verdict.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum QualityLevel {
@@ -19,6 +20,7 @@ pub enum QualityLevel {
 }
 
 /// The verdict and, unless it is good, why.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Quality {
     pub level: QualityLevel,
@@ -26,6 +28,7 @@ pub struct Quality {
 }
 
 /// One health sample.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Health {
     /// Milliseconds since the call started.

@@ -23,46 +23,12 @@ async fn sync_signed_in(accounts: &AccountState, transcripts: &TranscriptState) 
     }
 }
 
-/// Who is signed in, as the UI shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum AuthView {
-    SignedOut {
-        /// Why, when it was not the user's choice.
-        reason: Option<String>,
-    },
-    #[serde(rename_all = "camelCase")]
-    SignedIn {
-        user_id: String,
-        email: String,
-        /// `candidate` or `interviewer`.
-        role: Option<String>,
-    },
-}
-
-impl From<AuthState> for AuthView {
-    fn from(state: AuthState) -> Self {
-        match state {
-            AuthState::SignedOut { reason } => Self::SignedOut { reason },
-            AuthState::SignedIn {
-                user_id,
-                email,
-                role,
-            } => Self::SignedIn {
-                user_id,
-                email,
-                role,
-            },
-        }
-    }
-}
-
 /// What sign-up led to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum SignUpView {
     SignedIn {
-        auth: AuthView,
+        auth: AuthState,
     },
     /// The account exists; a confirmation email went to `email`.
     ConfirmEmail {
@@ -142,11 +108,11 @@ pub async fn set_backend(
 pub async fn current_user(
     accounts: State<'_, AccountState>,
     transcripts: State<'_, TranscriptState>,
-) -> Result<AuthView, AppError> {
+) -> Result<AuthState, AppError> {
     sync_signed_in(&accounts, &transcripts).await;
     Ok(match accounts.account().await? {
-        Some(account) => account.state().into(),
-        None => AuthView::SignedOut { reason: None },
+        Some(account) => account.state(),
+        None => AuthState::SignedOut { reason: None },
     })
 }
 
@@ -157,13 +123,13 @@ pub async fn sign_in(
     transcripts: State<'_, TranscriptState>,
     email: String,
     password: String,
-) -> Result<AuthView, AppError> {
+) -> Result<AuthState, AppError> {
     let account = accounts.account().await?.ok_or_else(not_configured)?;
     let state = account.sign_in(&email, &password).await?;
     account.spawn_refresher();
     tracing::info!(event = "signed_in");
     sync_signed_in(&accounts, &transcripts).await;
-    Ok(state.into())
+    Ok(state)
 }
 
 #[tauri::command]
@@ -181,7 +147,7 @@ pub async fn sign_up(
             account.spawn_refresher();
             tracing::info!(event = "signed_up");
             SignUpView::SignedIn {
-                auth: account.state().into(),
+                auth: account.state(),
             }
         }
         SignUp::ConfirmEmail { email } => SignUpView::ConfirmEmail { email },
@@ -191,10 +157,10 @@ pub async fn sign_up(
 /// Practice with no account: the embedded local stack signs a local candidate in by itself.
 #[tauri::command]
 #[specta::specta]
-pub async fn practice_offline(accounts: State<'_, AccountState>) -> Result<AuthView, AppError> {
+pub async fn practice_offline(accounts: State<'_, AccountState>) -> Result<AuthState, AppError> {
     let account = accounts.practice_offline().await?;
     tracing::info!(event = "practice_offline_started");
-    Ok(account.state().into())
+    Ok(account.state())
 }
 
 #[tauri::command]
@@ -202,7 +168,7 @@ pub async fn practice_offline(accounts: State<'_, AccountState>) -> Result<AuthV
 pub async fn sign_out(
     accounts: State<'_, AccountState>,
     transcripts: State<'_, TranscriptState>,
-) -> Result<AuthView, AppError> {
+) -> Result<AuthState, AppError> {
     transcripts.stop_sync();
     transcripts.forget_copies();
     if accounts.leave_offline().await {
@@ -211,5 +177,5 @@ pub async fn sign_out(
         account.sign_out().await;
         tracing::info!(event = "signed_out");
     }
-    Ok(AuthView::SignedOut { reason: None })
+    Ok(AuthState::SignedOut { reason: None })
 }

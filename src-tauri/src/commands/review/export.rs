@@ -1,0 +1,51 @@
+//! Exporting a transcript to a file the user picks in the system's save dialog.
+
+use tauri::{AppHandle, State};
+use tauri_plugin_dialog::DialogExt;
+use viva_review::ExportFormat;
+
+use crate::account::AccountState;
+use crate::error::{AppError, ErrorCode};
+use crate::transcripts::TranscriptState;
+
+/// Asks where to save the transcript in `format` (the system's save dialog) and writes it
+/// there. Returns the path written, or `None` when the user cancelled.
+#[tauri::command]
+#[specta::specta]
+pub async fn export_transcript(
+    app: AppHandle,
+    accounts: State<'_, AccountState>,
+    transcripts: State<'_, TranscriptState>,
+    session_id: String,
+    format: ExportFormat,
+) -> Result<Option<String>, AppError> {
+    let opened = viva_review::open(transcripts.store(), accounts.signed_in(), &session_id).await?;
+    let exported = viva_review::export(&opened, format);
+    let (chosen, answer) = tokio::sync::oneshot::channel();
+    app.dialog()
+        .file()
+        .set_title("Export transcript")
+        .set_file_name(&exported.file_name)
+        .add_filter(exported.format_name, &[exported.extension])
+        .save_file(move |path| {
+            let _ = chosen.send(path);
+        });
+    let Some(path) = answer.await.ok().flatten() else {
+        return Ok(None);
+    };
+    let path = path.into_path().map_err(|error| {
+        AppError::new(
+            ErrorCode::InvalidInput,
+            format!("That place cannot be saved to: {error}"),
+        )
+    })?;
+    tokio::fs::write(&path, exported.text)
+        .await
+        .map_err(|error| {
+            let path = path.display();
+            let message = format!("The transcript could not be saved to {path}: {error}");
+            AppError::new(ErrorCode::Unavailable, message)
+        })?;
+    tracing::info!(event = "transcript_exported", session = %session_id, format = exported.extension);
+    Ok(Some(path.display().to_string()))
+}
