@@ -135,10 +135,10 @@ async fn without_the_offline_model_practice_runs_in_text_and_the_model_is_set_up
     // A model directory holding only the verified download: set-up then converts it without the
     // network (tests never leave loopback), as after a download.
     let models = tempfile::tempdir().unwrap();
-    let wheel = viva_localstack::model::model_dir().join(viva_localstack::model::WHEEL_FILE);
+    let wheel = viva_speech::model::model_dir().join(viva_speech::model::WHEEL_FILE);
     link_or_copy(
         &wheel,
-        &models.path().join(viva_localstack::model::WHEEL_FILE),
+        &models.path().join(viva_speech::model::WHEEL_FILE),
     );
     let model_dir = models.path().to_string_lossy().into_owned();
     let app = harness
@@ -200,7 +200,7 @@ async fn without_the_offline_model_practice_runs_in_text_and_the_model_is_set_up
     assert!(
         models
             .path()
-            .join(viva_localstack::model::MODEL_FILE)
+            .join(viva_speech::model::MODEL_FILE)
             .is_file()
     );
     assert!(

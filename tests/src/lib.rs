@@ -564,4 +564,4 @@ pub fn wav_rms(path: &Path) -> Result<f64> {
 }
 
 /// Word errors of `heard` against `said`, and the words said (the offline model's measure).
-pub use viva_localstack::model::word_errors as word_error_rate;
+pub use viva_speech::model::word_errors as word_error_rate;

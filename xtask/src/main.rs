@@ -337,7 +337,7 @@ impl Workspace {
             "reply" => ("crates/contract/fuzz", "processor_reply"),
             other => bail!(
                 "fuzz: unknown target `{other}`; the targets are `realtime`, `filters`, \
-                 `offer`, `proxy`, `grant` and `reply`"
+                 `client-events`, `offer`, `proxy`, `grant` and `reply`"
             ),
         };
         let cargo_fuzz = setup::cargo_fuzz(&self.cache)?;

@@ -234,7 +234,7 @@ fn cpu_share(from: &Sample, to: &Sample) -> f64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    if !viva_localstack::model::default_model_path().is_file() {
+    if !viva_speech::model::default_model_path().is_file() {
         eprintln!("call benchmark skipped: no speech model (run `cargo xtask bench`)");
         return;
     }

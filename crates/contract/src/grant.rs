@@ -5,7 +5,7 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
-/// How the offer reaches the voice AI (PROTOCOLS.md §2 and §3).
+/// How the offer reaches the voice AI (docs/protocols.md §2 and §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SignalingMode {

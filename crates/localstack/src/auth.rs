@@ -1,5 +1,5 @@
 //! The GoTrue subset: password sign-in, sign-up, refresh with rotation and a short reuse window,
-//! the current user and logout (PROTOCOLS.md §1).
+//! the current user and logout (docs/protocols.md §1).
 
 use axum::Json;
 use std::net::SocketAddr;

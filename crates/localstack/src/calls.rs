@@ -1,4 +1,4 @@
-//! `POST /v1/realtime/calls` (PROTOCOLS.md §2): the hosted Realtime API's WebRTC signaling, in
+//! `POST /v1/realtime/calls` (docs/protocols.md §2): the hosted Realtime API's WebRTC signaling, in
 //! front of the local interviewer. The bearer is the `ek_` client secret `interview-start`
 //! minted for the session; the body is the offer; the answer comes back as 201
 //! `application/sdp` with a `Location`. `POST /v1/realtime/calls/{id}/hangup` ends a call.

@@ -1,4 +1,4 @@
-//! The edge functions (PROTOCOLS.md §1): `interview-start` opens (or re-opens) an interview's
+//! The edge functions (docs/protocols.md §1): `interview-start` opens (or re-opens) an interview's
 //! session and mints a short-lived client secret for the realtime connection;
 //! `transcript-processor` stores lines idempotently by `(session_id, item_id)`.
 

@@ -1,4 +1,4 @@
-//! Access tokens: HS256 JWTs with the claims Supabase issues (PROTOCOLS.md §1), signed with a
+//! Access tokens: HS256 JWTs with the claims Supabase issues (docs/protocols.md §1), signed with a
 //! secret generated once per install and kept in the local stack's database.
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};

@@ -2,11 +2,15 @@
 //! functions), the SDP proxy and a local WebRTC interviewer peer, runnable in-process or as a
 //! binary.
 //!
-//! It speaks the same wire formats as the hosted services (see PROTOCOLS.md), so the client cannot
-//! tell the two apart. Built: auth (GoTrue subset), tables (PostgREST subset) with tenant and role
-//! isolation, the `interview-start` and `transcript-processor` functions, and the SDP proxy (with the local
-//! interviewer behind it, or a forwarder to a hosted Realtime endpoint), and the local
-//! interviewer itself on `POST /v1/realtime/calls`.
+//! It speaks the same wire formats as the hosted services (docs/protocols.md), so the client
+//! cannot tell the two apart: auth (a GoTrue subset), tables (a PostgREST subset) with tenant
+//! and role isolation, the `interview-start` and `transcript-processor` functions, the SDP proxy
+//! (with the local interviewer behind it, or a forwarder to a hosted Realtime endpoint), and the
+//! local interviewer itself on `POST /v1/realtime/calls` ([`interviewer`]).
+//!
+//! It does not own the client side of any of these (viva-backend, viva-rtc), the limits both
+//! sides agree on (viva-contract), or speech: the model, voice detection, turn-taking and the
+//! transcriber the interviewer listens with are viva-speech's.
 
 pub mod auth;
 pub mod caller;

@@ -1,4 +1,4 @@
-//! The SDP proxy (PROTOCOLS.md §3): `GET /health`, and `GET /ws` where the first message
+//! The SDP proxy (docs/protocols.md §3): `GET /health`, and `GET /ws` where the first message
 //! authenticates, then offers are checked and handed to the realtime upstream for an answer.
 //! Close codes: 1008 invalid or expired token, 4009 the session already has a live connection,
 //! 4029 too many offers, 1011 the upstream failed.

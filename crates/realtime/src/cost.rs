@@ -40,7 +40,7 @@ const fn prices(input: f64, cached_input: f64, output: f64) -> TokenPrices {
 }
 
 /// Realtime models, longest name first so a dated or `-mini` name finds its own row.
-/// Source: PROTOCOLS.md §2 (OpenAI's published prices, 2026). Update here only.
+/// Source: docs/protocols.md §2 (OpenAI's published prices, 2026). Update here only.
 pub const REALTIME_PRICES: &[(&str, RealtimePrices)] = &[
     (
         "gpt-realtime-mini",

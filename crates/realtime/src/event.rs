@@ -1,4 +1,4 @@
-//! The events on the `oai-events` data channel (PROTOCOLS.md §2), in both directions.
+//! The events on the `oai-events` data channel (docs/protocols.md §2), in both directions.
 //!
 //! Server events are listed once, in [`server_events!`], which generates the enum, its type names
 //! (GA names first, then the older aliases we also accept) and the parser's dispatch. Fields the

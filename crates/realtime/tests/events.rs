@@ -1,4 +1,4 @@
-//! Parsing every event type of PROTOCOLS.md §2, old aliases included, and every kind of bad input.
+//! Parsing every event type of docs/protocols.md §2, old aliases included, and every kind of bad input.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Tests fail loudly by design.
 

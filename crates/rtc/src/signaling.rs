@@ -95,7 +95,7 @@ pub fn answer_from_http(status: u16, body: &str) -> Result<String, CallError> {
     }
 }
 
-/// What an SDP proxy close code means (PROTOCOLS.md §3).
+/// What an SDP proxy close code means (docs/protocols.md §3).
 pub fn close_code_error(code: u16, reason: &str) -> CallError {
     match code {
         1008 => CallError::SignInAgain(if reason.is_empty() {

@@ -10,7 +10,7 @@ use viva_speech::stt::SttError;
 
 use super::script::QuestionSet;
 
-/// Realistic token rates (PROTOCOLS.md §2): user audio ~10/s, model audio ~20/s.
+/// Realistic token rates (docs/protocols.md §2): user audio ~10/s, model audio ~20/s.
 const INPUT_AUDIO_TOKENS_PER_S: u64 = 10;
 const OUTPUT_AUDIO_TOKENS_PER_S: u64 = 20;
 
