@@ -136,10 +136,7 @@ async fn without_the_offline_model_practice_runs_in_text_and_the_model_is_set_up
     // network (tests never leave loopback), as after a download.
     let models = tempfile::tempdir().unwrap();
     let wheel = viva_speech::model::model_dir().join(viva_speech::model::WHEEL_FILE);
-    link_or_copy(
-        &wheel,
-        &models.path().join(viva_speech::model::WHEEL_FILE),
-    );
+    link_or_copy(&wheel, &models.path().join(viva_speech::model::WHEEL_FILE));
     let model_dir = models.path().to_string_lossy().into_owned();
     let app = harness
         .launch_app_with(&[("VIVA_MODEL_DIR", &model_dir)])
@@ -197,12 +194,7 @@ async fn without_the_offline_model_practice_runs_in_text_and_the_model_is_set_up
         steps.iter().any(|s| s.starts_with("Preparing the model…")),
         "set-up showed {steps:?}"
     );
-    assert!(
-        models
-            .path()
-            .join(viva_speech::model::MODEL_FILE)
-            .is_file()
-    );
+    assert!(models.path().join(viva_speech::model::MODEL_FILE).is_file());
     assert!(
         app.attribute("[data-testid=model-missing]", "role")
             .await

@@ -1,5 +1,5 @@
 import { createMemo, createSignal, For, Show } from "solid-js";
-import type { InsightsView } from "./ipc";
+import type { Insights as InterviewNumbers } from "./ipc";
 import { clock } from "./transcript";
 
 /** Seconds with one decimal under a minute, else `m:ss` (`null`: a number the core could not
@@ -23,7 +23,7 @@ function Bar(props: { share: number; label: string; kind?: string }) {
 export const QUESTIONS_AT_FIRST = 10;
 
 /** An interview in numbers: talk time, pace, answer latency, pauses, fillers, per question. */
-export function Insights(props: { insights: InsightsView }) {
+export function Insights(props: { insights: InterviewNumbers }) {
   const longestAnswer = createMemo(() =>
     props.insights.questions.reduce((longest, q) => Math.max(longest, q.answerMs ?? 0), 1),
   );

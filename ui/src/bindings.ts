@@ -270,8 +270,8 @@ export type ErrorCode =
 /**  The export formats, as the UI names them. */
 export type ExportFormat = "markdown" | "json" | "text" | "srt" | "vtt";
 
-/**  How often the candidate used one filler. */
-export type FillerView = {
+/**  One filler and how often the candidate said it. */
+export type FillerCount = {
 	filler: string,
 	count: number,
 };
@@ -324,35 +324,45 @@ export type HeardView = { state: "listening" } | { state: "speaking" } | { state
 /**  The offline model is not set up, so words cannot be shown. */
 { state: "model_missing" } | { state: "unavailable"; reason: string };
 
-/**  [`viva_store::Insights`] for the UI; times in milliseconds. */
-export type InsightsView = InsightsView_Serialize | InsightsView_Deserialize;
+/**  An interview in numbers, as the review screen shows it (times in milliseconds). */
+export type Insights = Insights_Serialize | Insights_Deserialize;
 
-/**  [`viva_store::Insights`] for the UI; times in milliseconds. */
-export type InsightsView_Deserialize = {
-	candidateTalkMs: number | null,
-	interviewerTalkMs: number | null,
+/**  An interview in numbers, as the review screen shows it (times in milliseconds). */
+export type Insights_Deserialize = {
+	candidateTalkMs: number,
+	interviewerTalkMs: number,
+	/**  The candidate's share of all talk, 0–1; `None` when nobody spoke. */
 	candidateShare?: number | null,
+	/**  The candidate's words per minute of their own talk; `None` without timed talk. */
 	wordsPerMinute?: number | null,
+	/**  Mean time from the end of a question to the start of its answer. */
 	averageLatencyMs?: number | null,
-	longestPauseMs: number | null,
+	/**  The longest silence between two lines, and when it began. */
+	longestPauseMs: number,
 	longestPauseAtMs?: number | null,
-	fillers: FillerView[],
+	/**  The candidate's fillers, most frequent first. */
+	fillers: FillerCount[],
 	fillerTotal: number,
-	questions: QuestionView_Deserialize[],
+	questions: QuestionInsight_Deserialize[],
 };
 
-/**  [`viva_store::Insights`] for the UI; times in milliseconds. */
-export type InsightsView_Serialize = {
-	candidateTalkMs: number | null,
-	interviewerTalkMs: number | null,
+/**  An interview in numbers, as the review screen shows it (times in milliseconds). */
+export type Insights_Serialize = {
+	candidateTalkMs: number,
+	interviewerTalkMs: number,
+	/**  The candidate's share of all talk, 0–1; `None` when nobody spoke. */
 	candidateShare: number | null,
+	/**  The candidate's words per minute of their own talk; `None` without timed talk. */
 	wordsPerMinute: number | null,
+	/**  Mean time from the end of a question to the start of its answer. */
 	averageLatencyMs: number | null,
-	longestPauseMs: number | null,
+	/**  The longest silence between two lines, and when it began. */
+	longestPauseMs: number,
 	longestPauseAtMs: number | null,
-	fillers: FillerView[],
+	/**  The candidate's fillers, most frequent first. */
+	fillers: FillerCount[],
 	fillerTotal: number,
-	questions: QuestionView_Serialize[],
+	questions: QuestionInsight_Serialize[],
 };
 
 /**  How an update reaches this installation. */
@@ -519,24 +529,30 @@ export type PreflightView_Serialize = {
 	offline: boolean,
 };
 
-/**  One of the interviewer's questions and how it was answered. */
-export type QuestionView = QuestionView_Serialize | QuestionView_Deserialize;
+/**  One interviewer question and the candidate's answer to it. */
+export type QuestionInsight = QuestionInsight_Serialize | QuestionInsight_Deserialize;
 
-/**  One of the interviewer's questions and how it was answered. */
-export type QuestionView_Deserialize = {
+/**  One interviewer question and the candidate's answer to it. */
+export type QuestionInsight_Deserialize = {
 	question: string,
-	askedMs: number | null,
+	/**  When the question started, from the session's start. */
+	askedMs: number,
+	/**  From the end of the question to the start of the answer; `None` when unanswered. */
 	latencyMs?: number | null,
-	answerMs: number | null,
+	/**  How long the candidate spoke in answer. */
+	answerMs: number,
 	answerWords: number,
 };
 
-/**  One of the interviewer's questions and how it was answered. */
-export type QuestionView_Serialize = {
+/**  One interviewer question and the candidate's answer to it. */
+export type QuestionInsight_Serialize = {
 	question: string,
-	askedMs: number | null,
+	/**  When the question started, from the session's start. */
+	askedMs: number,
+	/**  From the end of the question to the start of the answer; `None` when unanswered. */
 	latencyMs: number | null,
-	answerMs: number | null,
+	/**  How long the candidate spoke in answer. */
+	answerMs: number,
 	answerWords: number,
 };
 
@@ -858,7 +874,7 @@ export type TranscriptView = TranscriptView_Serialize | TranscriptView_Deseriali
 export type TranscriptView_Deserialize = {
 	session: ReviewSessionView_Deserialize,
 	lines: ReviewLineView_Deserialize[],
-	insights: InsightsView_Deserialize,
+	insights: Insights_Deserialize,
 	source: TranscriptSource,
 };
 
@@ -869,7 +885,7 @@ export type TranscriptView_Deserialize = {
 export type TranscriptView_Serialize = {
 	session: ReviewSessionView_Serialize,
 	lines: ReviewLineView_Serialize[],
-	insights: InsightsView_Serialize,
+	insights: Insights_Serialize,
 	source: TranscriptSource,
 };
 

@@ -79,7 +79,7 @@ export type {
   ExportFormat,
   HealthView_Serialize as HealthView,
   HeardView,
-  InsightsView,
+  Insights,
   InstallView,
   LevelView,
   LineView_Serialize as LineView,

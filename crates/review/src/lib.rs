@@ -27,10 +27,7 @@ mod search;
 
 pub use export::{ExportFormat, Exported, export};
 pub use list::{ListSource, SessionListRequest, SessionListView, SessionRowView, list};
-pub use open::{
-    FillerView, InsightsView, Opened, QuestionView, ReviewLineView, ReviewSessionView,
-    TranscriptSource, TranscriptView, open,
-};
+pub use open::{Opened, ReviewLineView, ReviewSessionView, TranscriptSource, TranscriptView, open};
 pub use schedule::{ScheduleRequest, cancel, schedule};
 pub use search::{FragmentView, SearchHitView, SearchRequest, search};
 pub use viva_realtime::Speaker;

@@ -6,7 +6,7 @@ use std::ops::Deref;
 use serde::Serialize;
 use viva_backend::{Account, SessionQuery};
 use viva_realtime::Speaker;
-use viva_store::{SessionStatus, Store, StoredLine, StoredSession, SyncState};
+use viva_store::{Insights, SessionStatus, Store, StoredLine, StoredSession, SyncState};
 
 use crate::{ReviewError, clamp, readable};
 
@@ -77,7 +77,7 @@ impl From<&StoredLine> for ReviewLineView {
 pub struct TranscriptView {
     pub session: ReviewSessionView,
     pub lines: Vec<ReviewLineView>,
-    pub insights: InsightsView,
+    pub insights: Insights,
     pub source: TranscriptSource,
 }
 
@@ -94,78 +94,6 @@ pub enum TranscriptSource {
     /// backend could not be asked now (`reason`), so it may be out of date.
     #[serde(rename_all = "camelCase")]
     Copy { read_at_ms: f64, reason: String },
-}
-
-/// [`viva_store::Insights`] for the UI; times in milliseconds.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[cfg_attr(feature = "specta", derive(specta::Type))]
-#[serde(rename_all = "camelCase")]
-pub struct InsightsView {
-    pub candidate_talk_ms: f64,
-    pub interviewer_talk_ms: f64,
-    pub candidate_share: Option<f64>,
-    pub words_per_minute: Option<f64>,
-    pub average_latency_ms: Option<f64>,
-    pub longest_pause_ms: f64,
-    pub longest_pause_at_ms: Option<f64>,
-    pub fillers: Vec<FillerView>,
-    pub filler_total: u32,
-    pub questions: Vec<QuestionView>,
-}
-
-/// How often the candidate used one filler.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "specta", derive(specta::Type))]
-pub struct FillerView {
-    pub filler: String,
-    pub count: u32,
-}
-
-/// One of the interviewer's questions and how it was answered.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[cfg_attr(feature = "specta", derive(specta::Type))]
-#[serde(rename_all = "camelCase")]
-pub struct QuestionView {
-    pub question: String,
-    pub asked_ms: f64,
-    pub latency_ms: Option<f64>,
-    pub answer_ms: f64,
-    pub answer_words: u32,
-}
-
-impl From<viva_store::Insights> for InsightsView {
-    fn from(found: viva_store::Insights) -> Self {
-        let ms = |value: u64| value as f64;
-        Self {
-            candidate_talk_ms: ms(found.candidate_talk_ms),
-            interviewer_talk_ms: ms(found.interviewer_talk_ms),
-            candidate_share: found.candidate_share,
-            words_per_minute: found.words_per_minute,
-            average_latency_ms: found.average_latency_ms.map(ms),
-            longest_pause_ms: ms(found.longest_pause_ms),
-            longest_pause_at_ms: found.longest_pause_at_ms.map(ms),
-            fillers: found
-                .fillers
-                .into_iter()
-                .map(|f| FillerView {
-                    filler: f.filler,
-                    count: f.count,
-                })
-                .collect(),
-            filler_total: found.filler_total,
-            questions: found
-                .questions
-                .into_iter()
-                .map(|q| QuestionView {
-                    question: q.question,
-                    asked_ms: ms(q.asked_ms),
-                    latency_ms: q.latency_ms.map(ms),
-                    answer_ms: ms(q.answer_ms),
-                    answer_words: q.answer_words,
-                })
-                .collect(),
-        }
-    }
 }
 
 /// A transcript as opened for review or export.
@@ -218,7 +146,7 @@ impl Opened {
                 refused_lines: clamp(session.refused_lines),
             },
             lines: self.lines.iter().map(ReviewLineView::from).collect(),
-            insights: viva_store::insights(&self.lines).into(),
+            insights: viva_store::insights(&self.lines),
             source: self.source.clone(),
         }
     }

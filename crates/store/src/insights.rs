@@ -26,6 +26,7 @@ pub const FILLERS: &[&str] = &[
 
 /// One filler and how often the candidate said it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct FillerCount {
     pub filler: String,
     pub count: u32,
@@ -33,6 +34,8 @@ pub struct FillerCount {
 
 /// One interviewer question and the candidate's answer to it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
 pub struct QuestionInsight {
     pub question: String,
     /// When the question started, from the session's start.
@@ -44,8 +47,10 @@ pub struct QuestionInsight {
     pub answer_words: u32,
 }
 
-/// An interview in numbers.
+/// An interview in numbers, as the review screen shows it (times in milliseconds).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
 pub struct Insights {
     pub candidate_talk_ms: u64,
     pub interviewer_talk_ms: u64,
