@@ -14,11 +14,13 @@ pub mod live;
 pub mod media;
 pub mod sync;
 pub mod tone;
+pub mod transcripts;
 
 pub use grants::BackendGrants;
 pub use live::{Ended, LiveEvent, LiveSession, LiveSettings, Recording};
 pub use media::{Microphone, Speakers};
 pub use sync::AccountRemote;
+pub use transcripts::{Transcripts, TranscriptsInfo};
 
 /// Why a session could not start or take a command.
 #[derive(Debug, thiserror::Error)]

@@ -4,7 +4,8 @@ use serde::Serialize;
 use tauri::{AppHandle, Manager, State};
 
 use crate::error::{AppError, ErrorCode};
-use crate::transcripts::{TranscriptState, TranscriptsInfo};
+use crate::transcripts::TranscriptState;
+use viva_session::TranscriptsInfo;
 
 /// What the first screen and bug reports show about this copy of Viva.
 #[derive(Debug, Clone, Serialize, specta::Type)]
