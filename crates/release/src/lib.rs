@@ -18,8 +18,8 @@ mod publish;
 pub use key::{ReleaseKey, verify};
 pub use manifest::{Manifest, Platform, platform_keys};
 pub use publish::{Published, Release, check, manifest_path, publish};
-
-use viva_update::UpdateChannel;
+/// The channel a [`Release`] is published to.
+pub use viva_update::UpdateChannel;
 
 /// Why a release could not be signed or published.
 #[derive(Debug, thiserror::Error)]

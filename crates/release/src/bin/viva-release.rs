@@ -5,8 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use viva_release::{Release, ReleaseKey, check, publish};
-use viva_update::UpdateChannel;
+use viva_release::{Release, ReleaseKey, UpdateChannel, check, publish};
 
 #[derive(Parser)]
 #[command(about = "Viva's release key and update manifests")]
