@@ -107,3 +107,15 @@ impl From<viva_review::ReviewError> for AppError {
         Self::new(code, error.to_string())
     }
 }
+
+impl From<viva_update::UpdateError> for AppError {
+    fn from(error: viva_update::UpdateError) -> Self {
+        use viva_update::UpdateError as E;
+        let code = match error {
+            E::Unsigned => ErrorCode::UpdateRefused,
+            E::NotChecked | E::NotDownloaded => ErrorCode::NotFound,
+            _ => ErrorCode::UpdateUnavailable,
+        };
+        Self::new(code, error.to_string())
+    }
+}

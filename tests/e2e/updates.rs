@@ -16,7 +16,7 @@ use axum::extract::{Path, State};
 use axum::http::{Response, StatusCode};
 use axum::routing::get;
 use viva_e2e::{App, Harness};
-use viva_release::{Channel, Release, ReleaseKey, manifest_path, publish};
+use viva_release::{Release, ReleaseKey, UpdateChannel, manifest_path, publish};
 
 /// What the update server answers for a manifest.
 #[derive(Clone)]
@@ -62,7 +62,7 @@ async fn manifest(State(served): State<Shared>, Path(channel): Path<String>) -> 
     match served.answer {
         Answer::Instead(status, body) => respond(status, body.into_bytes()),
         Answer::Published => {
-            let channel = channel.parse::<Channel>().unwrap();
+            let channel = channel.parse::<UpdateChannel>().unwrap();
             match std::fs::read(manifest_path(&served.site, channel)) {
                 Ok(bytes) => respond(200, bytes),
                 Err(_) => respond(404, Vec::new()),
@@ -138,7 +138,7 @@ impl UpdateServer {
         let site = dir.path().join("site");
         let release = Release {
             version: version.parse().unwrap(),
-            channel: Channel::Stable,
+            channel: UpdateChannel::Stable,
             notes: "Faster transcript search.\nFixes a crash when the microphone is unplugged."
                 .into(),
             pub_date: "2026-11-20T10:00:00Z".into(),
@@ -187,7 +187,7 @@ impl UpdateServer {
     /// The published manifest with another version.
     fn manifest_as(&self, version: &str) -> String {
         let site = self.served.lock().unwrap().site.clone();
-        let text = std::fs::read_to_string(manifest_path(&site, Channel::Stable)).unwrap();
+        let text = std::fs::read_to_string(manifest_path(&site, UpdateChannel::Stable)).unwrap();
         let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
         json["version"] = version.into();
         json.to_string()

@@ -1,13 +1,25 @@
-//! Release signing and update manifests: the release key in the format Tauri's updater trusts,
-//! minisign signatures of the updater artifacts, and each channel's `latest.json`.
+//! Making releases: the release key in the format Tauri's updater trusts, minisign signatures
+//! of the updater artifacts, and publishing them with each channel's `latest.json` into the
+//! update site's tree.
+//!
+//! What it owns: the key's formats, signing and verifying, the manifest's shape and which
+//! platform entries a bundle answers, and the publishing rules (a release must be newer than
+//! what its channel offers; pre-releases go to beta; a newer stable release reaches beta too).
+//!
+//! What it does not own: the channels themselves and the addresses installed copies ask, nor
+//! when and how they check (`viva-update`, whose [`UpdateChannel`] it publishes to); building
+//! the bundles and merging the public key into the build (`cargo xtask release`); serving the
+//! site.
 
 mod key;
 mod manifest;
 mod publish;
 
 pub use key::{ReleaseKey, verify};
-pub use manifest::{Channel, Manifest, Platform, platform_keys};
+pub use manifest::{Manifest, Platform, platform_keys};
 pub use publish::{Published, Release, check, manifest_path, publish};
+/// The channel a [`Release`] is published to.
+pub use viva_update::UpdateChannel;
 
 /// Why a release could not be signed or published.
 #[derive(Debug, thiserror::Error)]
@@ -33,7 +45,7 @@ pub enum ReleaseError {
     NotNewer {
         version: String,
         published: String,
-        channel: Channel,
+        channel: UpdateChannel,
     },
     #[error("{version} is a pre-release: publish it on the beta channel")]
     PrereleaseOnStable { version: String },
@@ -41,7 +53,7 @@ pub enum ReleaseError {
     NothingToPublish,
     #[error("the {channel} channel's manifest at {path} cannot be read: {detail}")]
     BadManifest {
-        channel: Channel,
+        channel: UpdateChannel,
         path: String,
         detail: String,
     },

@@ -1,46 +1,11 @@
-//! The update manifest (`latest.json`) in the shape Tauri's updater reads, the release
-//! channels, and which manifest entries a bundle answers.
+//! The update manifest (`latest.json`) in the shape Tauri's updater reads, and which manifest
+//! entries a bundle answers.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::ReleaseError;
-
-/// A release channel: everyone is on stable; beta gets releases first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Channel {
-    Stable,
-    Beta,
-}
-
-impl Channel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Stable => "stable",
-            Self::Beta => "beta",
-        }
-    }
-}
-
-impl std::fmt::Display for Channel {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Channel {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text {
-            "stable" => Ok(Self::Stable),
-            "beta" => Ok(Self::Beta),
-            other => Err(format!("`{other}` is not a channel (stable or beta)")),
-        }
-    }
-}
 
 /// One channel's `latest.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -5,13 +5,15 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::{Channel, Manifest, Platform, ReleaseError, ReleaseKey, platform_keys};
+use viva_update::UpdateChannel;
+
+use crate::{Manifest, Platform, ReleaseError, ReleaseKey, platform_keys};
 
 /// What is being released.
 #[derive(Debug, Clone)]
 pub struct Release {
     pub version: semver::Version,
-    pub channel: Channel,
+    pub channel: UpdateChannel,
     pub notes: String,
     /// RFC 3339.
     pub pub_date: String,
@@ -24,19 +26,19 @@ pub struct Release {
 pub struct Published {
     pub manifest: Manifest,
     /// The manifests written, one per channel updated.
-    pub manifests: Vec<(Channel, PathBuf)>,
+    pub manifests: Vec<(UpdateChannel, PathBuf)>,
     /// The bundles as copied into the site, each with a `.sig` beside it.
     pub artifacts: Vec<PathBuf>,
 }
 
 /// Where a channel's manifest lives in the site.
-pub fn manifest_path(site: &Path, channel: Channel) -> PathBuf {
+pub fn manifest_path(site: &Path, channel: UpdateChannel) -> PathBuf {
     site.join("updates")
         .join(channel.as_str())
         .join("latest.json")
 }
 
-fn read_manifest(site: &Path, channel: Channel) -> Result<Option<Manifest>, ReleaseError> {
+fn read_manifest(site: &Path, channel: UpdateChannel) -> Result<Option<Manifest>, ReleaseError> {
     let path = manifest_path(site, channel);
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
@@ -56,8 +58,8 @@ fn read_manifest(site: &Path, channel: Channel) -> Result<Option<Manifest>, Rele
 /// Which channels' manifests this release would replace: its own, which must offer an older
 /// version; and for a stable release, beta too when beta offers nothing newer (beta users
 /// would otherwise stay behind stable).
-pub fn check(site: &Path, release: &Release) -> Result<Vec<Channel>, ReleaseError> {
-    if release.channel == Channel::Stable && !release.version.pre.is_empty() {
+pub fn check(site: &Path, release: &Release) -> Result<Vec<UpdateChannel>, ReleaseError> {
+    if release.channel == UpdateChannel::Stable && !release.version.pre.is_empty() {
         return Err(ReleaseError::PrereleaseOnStable {
             version: release.version.to_string(),
         });
@@ -75,10 +77,10 @@ pub fn check(site: &Path, release: &Release) -> Result<Vec<Channel>, ReleaseErro
         });
     }
     let mut channels = vec![release.channel];
-    if release.channel == Channel::Stable
-        && offered(Channel::Beta)?.is_none_or(|beta| beta < release.version)
+    if release.channel == UpdateChannel::Stable
+        && offered(UpdateChannel::Beta)?.is_none_or(|beta| beta < release.version)
     {
-        channels.push(Channel::Beta);
+        channels.push(UpdateChannel::Beta);
     }
     Ok(channels)
 }
@@ -166,7 +168,7 @@ pub fn publish(
 mod tests {
     use super::*;
 
-    fn release(version: &str, channel: Channel) -> Release {
+    fn release(version: &str, channel: UpdateChannel) -> Release {
         Release {
             version: semver::Version::parse(version).unwrap(),
             channel,
@@ -204,7 +206,11 @@ mod tests {
             }
         }
 
-        fn publish(&self, version: &str, channel: Channel) -> Result<Published, ReleaseError> {
+        fn publish(
+            &self,
+            version: &str,
+            channel: UpdateChannel,
+        ) -> Result<Published, ReleaseError> {
             publish(
                 &self.site,
                 std::slice::from_ref(&self.deb),
@@ -217,13 +223,13 @@ mod tests {
     #[test]
     fn a_release_lands_signed_under_its_version_with_a_manifest_per_channel() {
         let f = Fixture::new("Viva_1.2.0_amd64.deb");
-        let published = f.publish("1.2.0", Channel::Stable).unwrap();
+        let published = f.publish("1.2.0", UpdateChannel::Stable).unwrap();
 
         // A stable release with no beta yet is what beta offers too.
-        let written: Vec<Channel> = published.manifests.iter().map(|(c, _)| *c).collect();
-        assert_eq!(written, [Channel::Stable, Channel::Beta]);
+        let written: Vec<UpdateChannel> = published.manifests.iter().map(|(c, _)| *c).collect();
+        assert_eq!(written, [UpdateChannel::Stable, UpdateChannel::Beta]);
         let manifest: Manifest = serde_json::from_slice(
-            &std::fs::read(manifest_path(&f.site, Channel::Stable)).unwrap(),
+            &std::fs::read(manifest_path(&f.site, UpdateChannel::Stable)).unwrap(),
         )
         .unwrap();
         assert_eq!(manifest.version, "1.2.0");
@@ -245,28 +251,32 @@ mod tests {
     #[test]
     fn a_channel_never_goes_back_and_a_rollback_needs_a_higher_version() {
         let f = Fixture::new("Viva_1.2.0_amd64.deb");
-        f.publish("1.2.0", Channel::Stable).unwrap();
+        f.publish("1.2.0", UpdateChannel::Stable).unwrap();
         for version in ["1.2.0", "1.1.9"] {
-            let error = f.publish(version, Channel::Stable).unwrap_err();
+            let error = f.publish(version, UpdateChannel::Stable).unwrap_err();
             assert!(matches!(error, ReleaseError::NotNewer { .. }), "{error}");
             assert!(
                 error.to_string().contains("higher patch version"),
                 "{error}"
             );
         }
-        f.publish("1.2.1", Channel::Stable).unwrap();
+        f.publish("1.2.1", UpdateChannel::Stable).unwrap();
     }
 
     #[test]
     fn beta_keeps_its_newer_release_when_stable_moves_on() {
         let f = Fixture::new("Viva_1.3.0_amd64.deb");
-        f.publish("1.3.0-beta.1", Channel::Beta).unwrap();
-        let published = f.publish("1.2.1", Channel::Stable).unwrap();
+        f.publish("1.3.0-beta.1", UpdateChannel::Beta).unwrap();
+        let published = f.publish("1.2.1", UpdateChannel::Stable).unwrap();
         assert_eq!(published.manifests.len(), 1, "beta's 1.3.0-beta.1 stays");
-        let beta = read_manifest(&f.site, Channel::Beta).unwrap().unwrap();
+        let beta = read_manifest(&f.site, UpdateChannel::Beta)
+            .unwrap()
+            .unwrap();
         assert_eq!(beta.version, "1.3.0-beta.1");
         // A pre-release never reaches stable.
-        let error = f.publish("1.3.0-beta.2", Channel::Stable).unwrap_err();
+        let error = f
+            .publish("1.3.0-beta.2", UpdateChannel::Stable)
+            .unwrap_err();
         assert!(
             matches!(error, ReleaseError::PrereleaseOnStable { .. }),
             "{error}"
@@ -281,7 +291,7 @@ mod tests {
             &f.site,
             &[f.deb.clone(), stray],
             &f.key,
-            &release("1.2.0", Channel::Beta),
+            &release("1.2.0", UpdateChannel::Beta),
         )
         .unwrap_err();
         assert!(
@@ -290,12 +300,12 @@ mod tests {
         );
         assert!(!f.site.exists(), "nothing was written");
 
-        let path = manifest_path(&f.site, Channel::Beta);
+        let path = manifest_path(&f.site, UpdateChannel::Beta);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, "{\"version\": ").unwrap();
-        let error = f.publish("1.2.0", Channel::Beta).unwrap_err();
+        let error = f.publish("1.2.0", UpdateChannel::Beta).unwrap_err();
         assert!(matches!(error, ReleaseError::BadManifest { .. }), "{error}");
         assert!(!f.site.join("download").exists());
-        assert!(publish(&f.site, &[], &f.key, &release("1.2.0", Channel::Beta)).is_err());
+        assert!(publish(&f.site, &[], &f.key, &release("1.2.0", UpdateChannel::Beta)).is_err());
     }
 }

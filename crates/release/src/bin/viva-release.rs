@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use viva_release::{Channel, Release, ReleaseKey, check, publish};
+use viva_release::{Release, ReleaseKey, UpdateChannel, check, publish};
 
 #[derive(Parser)]
 #[command(about = "Viva's release key and update manifests")]
@@ -22,7 +22,7 @@ enum Command {
         #[arg(long)]
         site: PathBuf,
         #[arg(long)]
-        channel: Channel,
+        channel: UpdateChannel,
         /// The version the bundles carry.
         #[arg(long)]
         version: semver::Version,
