@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::AudioError;
 
 /// Whether a device records or plays.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
