@@ -1,13 +1,6 @@
 import { cleanup, fireEvent, render, screen, waitFor } from "@solidjs/testing-library";
 import { afterEach, describe, expect, it } from "vitest";
-import type {
-  HeardView,
-  LiveApi,
-  ModelSetupView,
-  Outcome,
-  PreflightView,
-  StartRequest,
-} from "./ipc";
+import type { Heard, LiveApi, Outcome, PreflightView, Progress, StartRequest } from "./ipc";
 import { heardLine, Preflight, setupLine } from "./Preflight";
 
 afterEach(cleanup);
@@ -28,8 +21,8 @@ const ready: PreflightView = {
 function fakeApi(
   checks: PreflightView | PreflightView[],
   micFails = false,
-  heard: HeardView[] = [],
-  setupSteps: ModelSetupView[] = [],
+  heard: Heard[] = [],
+  setupSteps: Progress[] = [],
 ): LiveApi {
   const answers = Array.isArray(checks) ? [...checks] : [checks];
   return {
@@ -41,7 +34,7 @@ function fakeApi(
           error: { code: "no_microphone", message: "No microphone can be used (busy)." },
         });
       }
-      onLevel({ microphone: true, rmsDbfs: -30, peakDbfs: -20 });
+      onLevel({ rms_dbfs: -30, peak_dbfs: -20 });
       for (const update of heard) onHeard(update);
       return ok(null);
     },
@@ -51,7 +44,7 @@ function fakeApi(
       return ok(null);
     },
     playTestTone: (onLevel) => {
-      onLevel({ microphone: false, rmsDbfs: -12, peakDbfs: -10 });
+      onLevel({ rms_dbfs: -12, peak_dbfs: -10 });
       return ok(true);
     },
     start: () => Promise.reject(new Error("unused")),
@@ -65,8 +58,8 @@ function fakeApi(
 function show(
   checks: PreflightView | PreflightView[],
   micFails = false,
-  heard: HeardView[] = [],
-  setupSteps: ModelSetupView[] = [],
+  heard: Heard[] = [],
+  setupSteps: Progress[] = [],
 ) {
   let started: StartRequest | undefined;
   // Made once: a prop is read through a getter, which would make a fresh fake on every read.
