@@ -8,7 +8,15 @@ afterEach(cleanup);
 const ok = <T,>(value: T): Promise<Outcome<T>> => Promise.resolve({ ok: true, value });
 
 const ready: PreflightView = {
-  microphones: [{ id: "pulseaudio:usb", name: "USB microphone", isDefault: true }],
+  microphones: [
+    {
+      id: "pulseaudio:usb",
+      name: "USB microphone",
+      direction: "input",
+      is_default: true,
+      is_monitor: false,
+    },
+  ],
   soundProblem: null,
   modelReady: true,
   modelPath: "/models/ggml-tiny.en.bin",

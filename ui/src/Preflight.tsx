@@ -200,7 +200,7 @@ export function Preflight(props: {
             {(mic) => (
               <option value={mic.id}>
                 {mic.name}
-                {mic.isDefault ? " (default)" : ""}
+                {mic.is_default ? " (default)" : ""}
               </option>
             )}
           </For>

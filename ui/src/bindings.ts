@@ -179,6 +179,22 @@ export type BackendStatus_Serialize = {
 	keyring: KeyringView_Serialize | null,
 };
 
+/**  A device as the user sees it in a picker. */
+export type DeviceInfo = {
+	/**
+	 *  Stable across runs and reconnects (`pulseaudio:alsa_input.usb-…`, `alsa:default`): store
+	 *  this to remember the user's choice.
+	 */
+	id: string,
+	/**  What the sound system calls it ("Blue Yeti Analog Stereo"). */
+	name: string,
+	direction: Direction,
+	/**  The system's current default for its direction. */
+	is_default: boolean,
+	/**  An input that records what an output plays (a PulseAudio monitor), not a microphone. */
+	is_monitor: boolean,
+};
+
 /**  Whether a device records or plays. */
 export type Direction = "input" | "output";
 
@@ -571,20 +587,13 @@ microphone_lost: boolean } |
 /**  A menu choice the UI carries out. */
 export type MenuRequest = "check_for_updates";
 
-/**  A microphone in the picker. */
-export type MicrophoneView = {
-	/**  Stable: the choice is remembered by it. */
-	id: string,
-	name: string,
-	isDefault: boolean,
-};
-
 /**  What pre-flight checks before an interview. */
 export type PreflightView = PreflightView_Serialize | PreflightView_Deserialize;
 
 /**  What pre-flight checks before an interview. */
 export type PreflightView_Deserialize = {
-	microphones: MicrophoneView[],
+	/**  For the picker: monitors of the speakers are left out unless one is the default. */
+	microphones: DeviceInfo[],
 	/**  Why sound may not work (the sound server is unreachable), in words. */
 	soundProblem?: string | null,
 	/**  The offline transcription model is in place (offline practice transcribes with it). */
@@ -599,7 +608,8 @@ export type PreflightView_Deserialize = {
 
 /**  What pre-flight checks before an interview. */
 export type PreflightView_Serialize = {
-	microphones: MicrophoneView[],
+	/**  For the picker: monitors of the speakers are left out unless one is the default. */
+	microphones: DeviceInfo[],
 	/**  Why sound may not work (the sound server is unreachable), in words. */
 	soundProblem: string | null,
 	/**  The offline transcription model is in place (offline practice transcribes with it). */

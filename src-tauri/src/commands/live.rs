@@ -7,7 +7,9 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use tauri::State;
 use tauri::ipc::Channel;
-use viva_audio::{AudioEvent, Capture, CaptureSettings, DeviceSelection, Level, PlaybackSettings};
+use viva_audio::{
+    AudioEvent, Capture, CaptureSettings, DeviceInfo, DeviceSelection, Level, PlaybackSettings,
+};
 use viva_session::hearing::Heard;
 use viva_session::{
     BackendGrants, Ended, LiveEvent, LiveSession, LiveSettings, Microphone, Recording,
@@ -20,21 +22,12 @@ use crate::error::{AppError, ErrorCode};
 use crate::live::{LiveState, MicTest};
 use crate::transcripts::TranscriptState;
 
-/// A microphone in the picker.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
-#[serde(rename_all = "camelCase")]
-pub struct MicrophoneView {
-    /// Stable: the choice is remembered by it.
-    pub id: String,
-    pub name: String,
-    pub is_default: bool,
-}
-
 /// What pre-flight checks before an interview.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
 #[serde(rename_all = "camelCase")]
 pub struct PreflightView {
-    pub microphones: Vec<MicrophoneView>,
+    /// For the picker: monitors of the speakers are left out unless one is the default.
+    pub microphones: Vec<DeviceInfo>,
     /// Why sound may not work (the sound server is unreachable), in words.
     pub sound_problem: Option<String>,
     /// The offline transcription model is in place (offline practice transcribes with it).
@@ -63,11 +56,6 @@ pub async fn preflight(accounts: State<'_, AccountState>) -> Result<PreflightVie
         let microphones = viva_audio::input_devices()
             .into_iter()
             .filter(|d| !d.is_monitor || d.is_default)
-            .map(|d| MicrophoneView {
-                id: d.id,
-                name: d.name,
-                is_default: d.is_default,
-            })
             .collect::<Vec<_>>();
         (microphones, viva_audio::sound_system_trouble())
     })
@@ -297,7 +285,7 @@ pub async fn start_interview(
         user_id: Some(user_id),
         title: if practice { "Practice" } else { "Interview" }.into(),
         mode: if practice { "practice" } else { "interview" }.into(),
-        started_at_ms: chrono_now_ms(),
+        started_at_ms: chrono::Utc::now().timestamp_millis(),
     };
     let microphone = if request.text_only {
         Microphone::None
@@ -334,12 +322,6 @@ pub async fn start_interview(
         }
     });
     Ok(started)
-}
-
-fn chrono_now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn not_live() -> AppError {
