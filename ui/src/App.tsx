@@ -4,7 +4,7 @@ import { AccountPanel } from "./AccountPanel";
 import {
   type AuthState,
   accountApi,
-  type EndedView,
+  type Ended,
   liveApi,
   loadAppInfo,
   reviewApi,
@@ -25,7 +25,7 @@ type Screen =
   | { kind: "home" }
   | { kind: "preflight"; interviewId: string | null }
   | { kind: "room"; request: StartRequest }
-  | { kind: "summary"; ended: EndedView | null }
+  | { kind: "summary"; ended: Ended | null }
   | { kind: "sessions" }
   | {
       kind: "review";
@@ -120,7 +120,7 @@ export function App() {
         <Match when={screen().kind === "summary" && screen()}>
           {(current) => (
             <Summary
-              ended={(current() as { ended: EndedView | null }).ended}
+              ended={(current() as { ended: Ended | null }).ended}
               onDone={() => {
                 setScreen({ kind: "home" });
                 void refetch();

@@ -1,13 +1,6 @@
 import { cleanup, fireEvent, render, screen, waitFor } from "@solidjs/testing-library";
 import { afterEach, describe, expect, it } from "vitest";
-import type {
-  HeardView,
-  LiveApi,
-  ModelSetupView,
-  Outcome,
-  PreflightView,
-  StartRequest,
-} from "./ipc";
+import type { Heard, LiveApi, Outcome, PreflightView, Progress, StartRequest } from "./ipc";
 import { heardLine, Preflight, setupLine } from "./Preflight";
 
 afterEach(cleanup);
@@ -15,7 +8,15 @@ afterEach(cleanup);
 const ok = <T,>(value: T): Promise<Outcome<T>> => Promise.resolve({ ok: true, value });
 
 const ready: PreflightView = {
-  microphones: [{ id: "pulseaudio:usb", name: "USB microphone", isDefault: true }],
+  microphones: [
+    {
+      id: "pulseaudio:usb",
+      name: "USB microphone",
+      direction: "input",
+      is_default: true,
+      is_monitor: false,
+    },
+  ],
   soundProblem: null,
   modelReady: true,
   modelPath: "/models/ggml-tiny.en.bin",
@@ -28,8 +29,8 @@ const ready: PreflightView = {
 function fakeApi(
   checks: PreflightView | PreflightView[],
   micFails = false,
-  heard: HeardView[] = [],
-  setupSteps: ModelSetupView[] = [],
+  heard: Heard[] = [],
+  setupSteps: Progress[] = [],
 ): LiveApi {
   const answers = Array.isArray(checks) ? [...checks] : [checks];
   return {
@@ -41,7 +42,7 @@ function fakeApi(
           error: { code: "no_microphone", message: "No microphone can be used (busy)." },
         });
       }
-      onLevel({ microphone: true, rmsDbfs: -30, peakDbfs: -20 });
+      onLevel({ rms_dbfs: -30, peak_dbfs: -20 });
       for (const update of heard) onHeard(update);
       return ok(null);
     },
@@ -51,7 +52,7 @@ function fakeApi(
       return ok(null);
     },
     playTestTone: (onLevel) => {
-      onLevel({ microphone: false, rmsDbfs: -12, peakDbfs: -10 });
+      onLevel({ rms_dbfs: -12, peak_dbfs: -10 });
       return ok(true);
     },
     start: () => Promise.reject(new Error("unused")),
@@ -65,8 +66,8 @@ function fakeApi(
 function show(
   checks: PreflightView | PreflightView[],
   micFails = false,
-  heard: HeardView[] = [],
-  setupSteps: ModelSetupView[] = [],
+  heard: Heard[] = [],
+  setupSteps: Progress[] = [],
 ) {
   let started: StartRequest | undefined;
   // Made once: a prop is read through a getter, which would make a fresh fake on every read.

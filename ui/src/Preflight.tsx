@@ -1,9 +1,9 @@
 import { createSignal, For, onCleanup, onMount, Show } from "solid-js";
-import type { HeardView, LiveApi, ModelSetupView, PreflightView, StartRequest } from "./ipc";
+import type { Heard, LiveApi, PreflightView, Progress, StartRequest } from "./ipc";
 import { LevelMeter } from "./LevelMeter";
 
 /** What "say something" shows for what the microphone test heard. */
-export function heardLine(heard: HeardView | undefined): string {
+export function heardLine(heard: Heard | undefined): string {
   switch (heard?.state) {
     case undefined:
     case "listening":
@@ -24,7 +24,7 @@ export function heardLine(heard: HeardView | undefined): string {
 }
 
 /** The set-up step in words, with its percentage (`null`: started, no step reported yet). */
-export function setupLine(step: ModelSetupView | null): string {
+export function setupLine(step: Progress | null): string {
   const percent = (fraction: number) => `${Math.round(fraction * 100)} %`;
   if (step === null) return "Starting…";
   switch (step.step) {
@@ -41,7 +41,7 @@ export function setupLine(step: ModelSetupView | null): string {
 
 /** How far along set-up is overall (download first, then conversion), 0–1; `undefined` while
  * no step has been reported. */
-function setupValue(step: ModelSetupView | null | undefined): number | undefined {
+function setupValue(step: Progress | null | undefined): number | undefined {
   if (!step) return undefined;
   switch (step.step) {
     case "downloading":
@@ -72,7 +72,7 @@ export function Preflight(props: {
   const [microphone, setMicrophone] = createSignal<string | null>(null);
   const [level, setLevel] = createSignal(-100);
   const [textOnly, setTextOnly] = createSignal(false);
-  const [heard, setHeard] = createSignal<HeardView | undefined>();
+  const [heard, setHeard] = createSignal<Heard | undefined>();
   const [checking, setChecking] = createSignal(false);
 
   const testMicrophone = async (id: string | null) => {
@@ -81,9 +81,7 @@ export function Preflight(props: {
     setHeard(undefined);
     const started = await props.api.startMicTest(
       id,
-      (update) => {
-        if (update.microphone) setLevel(update.rmsDbfs ?? -100);
-      },
+      (update) => setLevel(update.rms_dbfs ?? -100),
       setHeard,
     );
     if (!started.ok) {
@@ -133,7 +131,7 @@ export function Preflight(props: {
   };
 
   // `null`: set-up has started and no step has been reported yet.
-  const [setup, setSetup] = createSignal<ModelSetupView | null | undefined>();
+  const [setup, setSetup] = createSignal<Progress | null | undefined>();
   const [setupError, setSetupError] = createSignal<string | undefined>();
   const setUpModel = async () => {
     setSetupError(undefined);
@@ -152,7 +150,7 @@ export function Preflight(props: {
   const [toneLevel, setToneLevel] = createSignal(-100);
   const playTone = async () => {
     setTone("playing");
-    const played = await props.api.playTestTone((update) => setToneLevel(update.rmsDbfs ?? -100));
+    const played = await props.api.playTestTone((update) => setToneLevel(update.rms_dbfs ?? -100));
     setToneLevel(-100);
     if (!played.ok) setTone(played.error.message);
     else setTone(played.value ? "played" : "No sound reached the speakers.");
@@ -202,7 +200,7 @@ export function Preflight(props: {
             {(mic) => (
               <option value={mic.id}>
                 {mic.name}
-                {mic.isDefault ? " (default)" : ""}
+                {mic.is_default ? " (default)" : ""}
               </option>
             )}
           </For>

@@ -1,22 +1,27 @@
 import { cleanup, fireEvent, render, screen, waitFor } from "@solidjs/testing-library";
 import { afterEach, describe, expect, it } from "vitest";
-import type { EndedView, LineView, LiveApi, LiveUpdate, Outcome } from "./ipc";
+import type { Ended, Line, LiveApi, LiveEvent, Outcome, Speaker } from "./ipc";
 import { Room } from "./Room";
 
 afterEach(cleanup);
 
 const ok = <T,>(value: T): Promise<Outcome<T>> => Promise.resolve({ ok: true, value });
 
-const ended: EndedView = {
-  sessionId: "s1",
+const ended: Ended = {
+  session_id: "s1",
   status: "completed",
-  reason: "the call was ended",
-  durationMs: 65_000,
-  lines: 2,
-  candidateLines: 1,
-  interviewerLines: 1,
-  costUsd: null,
-  costNote: null,
+  summary: {
+    session_id: "s1",
+    duration_ms: 65_000,
+    lines: 2,
+    candidate_lines: 1,
+    interviewer_lines: 1,
+    reconnects: 0,
+    resessions: 0,
+    cost_usd: null,
+    cost_note: null,
+    ended: { state: "ended", reason: "the call was ended" },
+  },
   unsaved: 0,
   sync: { state: "local_only" },
 };
@@ -24,7 +29,7 @@ const ended: EndedView = {
 /** A live session the test drives: `push` streams an update as the core would. */
 function fakeLive(textOnly = false) {
   const calls: string[] = [];
-  let push: (update: LiveUpdate) => void = () => {};
+  let push: (update: LiveEvent) => void = () => {};
   const api: LiveApi = {
     preflight: () => Promise.reject(new Error("unused")),
     startMicTest: () => ok(null),
@@ -50,23 +55,18 @@ function fakeLive(textOnly = false) {
     },
     leave: () => ok(null),
   };
-  return { api, calls, push: (update: LiveUpdate) => push(update) };
+  return { api, calls, push: (update: LiveEvent) => push(update) };
 }
 
-function line(
-  itemId: string,
-  seq: number,
-  speaker: string,
-  text: string,
-  isFinal: boolean,
-): LineView {
+function line(itemId: string, seq: number, speaker: Speaker, text: string, isFinal: boolean): Line {
   return {
-    itemId,
+    item_id: itemId,
     seq,
     speaker,
     text,
-    startedMs: seq * 4000,
-    isFinal,
+    started_ms: seq * 4000,
+    ended_ms: null,
+    status: isFinal ? "final" : "partial",
     inaudible: null,
     interrupted: false,
   };
@@ -114,15 +114,25 @@ describe("the interview room", () => {
     live.push({
       type: "health",
       health: {
-        quality: "fair",
-        reason: "loss",
-        rttMs: 42.4,
-        jitterMs: 3,
-        loss: 0.02,
-        uplinkKbps: 31,
-        connection: "connected",
-        ice: "connected",
+        at_ms: 5000,
+        peer_state: "connected",
+        ice_state: "connected",
+        dtls_state: "connected",
+        data_channel: "open",
+        rtt_ms: 42.4,
+        downlink_jitter_ms: 3,
+        downlink_packets: 250,
+        downlink_lost: 5,
+        downlink_loss: 0.02,
+        uplink_packets: 250,
+        uplink_bytes: 20_000,
+        uplink_kbps: 31,
+        uplink_loss: null,
+        mic_dbfs: -30,
+        speaker_dbfs: -20,
+        since_last_event_ms: 100,
         reconnects: 1,
+        quality: { level: "fair", reason: "loss" },
       },
     });
     fireEvent.click(screen.getByTestId("health-badge"));
@@ -136,7 +146,7 @@ describe("the interview room", () => {
 
   it("ends only after confirmation and hands over the summary", async () => {
     const live = fakeLive();
-    let summary: EndedView | null | undefined;
+    let summary: Ended | null | undefined;
     render(() => (
       <Room
         api={live.api}
@@ -171,7 +181,7 @@ describe("the interview room", () => {
     live.push({
       type: "device",
       message: "No microphone can be used: unplugged",
-      microphoneLost: true,
+      microphone_lost: true,
     });
     expect(screen.getByTestId("device-notice").textContent).toContain("unplugged");
     const input = screen.getByTestId("answer-input") as HTMLTextAreaElement;

@@ -1,14 +1,10 @@
 import { createSignal, For, onCleanup, onMount, Show } from "solid-js";
-import type { EndedView, HealthView, LineView, LiveApi, LiveUpdate, StartRequest } from "./ipc";
+import type { Ended, Health, Line, LiveApi, LiveEvent, SessionState, StartRequest } from "./ipc";
 import { LevelMeter } from "./LevelMeter";
 import { applyLine, clock, currentQuestion, renumber } from "./transcript";
 
-type Phase =
-  | { state: "connecting" }
-  | { state: "live" }
-  | { state: "reconnecting"; attempt: number; reason: string }
-  | { state: "ended"; reason: string }
-  | { state: "failed"; reason: string };
+/** Where the call is, for the banner: a session not yet connecting shows as connecting. */
+type Phase = Exclude<SessionState, { state: "idle" }>;
 
 /**
  * The interview room: the interviewer's question large, the live transcript (partial words
@@ -18,11 +14,11 @@ type Phase =
 export function Room(props: {
   api: LiveApi;
   request: StartRequest;
-  onEnded: (ended: EndedView | null) => void;
+  onEnded: (ended: Ended | null) => void;
 }) {
-  const [lines, setLines] = createSignal<LineView[]>([]);
+  const [lines, setLines] = createSignal<Line[]>([]);
   const [phase, setPhase] = createSignal<Phase>({ state: "connecting" });
-  const [health, setHealth] = createSignal<HealthView | undefined>();
+  const [health, setHealth] = createSignal<Health | undefined>();
   const [showHealth, setShowHealth] = createSignal(false);
   const [micLevel, setMicLevel] = createSignal(-100);
   const [speakerLevel, setSpeakerLevel] = createSignal(-100);
@@ -39,7 +35,7 @@ export function Room(props: {
   const [follow, setFollow] = createSignal(true);
   let transcript: HTMLOListElement | undefined;
   let answerField: HTMLTextAreaElement | undefined;
-  let endedView: EndedView | null = null;
+  let endedView: Ended | null = null;
 
   const notice = (text: string) => setNotices((list) => [...list.slice(-2), text]);
 
@@ -47,15 +43,16 @@ export function Room(props: {
     if (transcript && follow()) transcript.scrollTop = transcript.scrollHeight;
   };
 
-  const onUpdate = (update: LiveUpdate) => {
+  const onEvent = (update: LiveEvent) => {
     switch (update.type) {
       case "state":
-        setPhase(update.state);
+        setPhase(update.state.state === "idle" ? { state: "connecting" } : update.state);
         break;
       case "line": {
-        const before = lines().find((l) => l.itemId === update.line.itemId);
+        const before = lines().find((l) => l.item_id === update.line.item_id);
         setLines(applyLine(lines(), update.line));
-        if (update.line.isFinal && !before?.isFinal && update.line.text.trim() !== "") {
+        const final = update.line.status === "final";
+        if (final && before?.status !== "final" && update.line.text.trim() !== "") {
           const who = update.line.speaker === "interviewer" ? "Interviewer" : "You";
           setAnnounce(`${who}: ${update.line.text}`);
         }
@@ -63,14 +60,14 @@ export function Room(props: {
         break;
       }
       case "renumbered":
-        setLines(renumber(lines(), update.itemId, update.seq));
+        setLines(renumber(lines(), update.item_id, update.seq));
         break;
       case "health":
         setHealth(update.health);
         break;
       case "level":
-        if (update.level.microphone) setMicLevel(update.level.rmsDbfs ?? -100);
-        else setSpeakerLevel(update.level.rmsDbfs ?? -100);
+        if (update.direction === "input") setMicLevel(update.level.rms_dbfs ?? -100);
+        else setSpeakerLevel(update.level.rms_dbfs ?? -100);
         break;
       case "problem":
         notice(update.message);
@@ -78,7 +75,7 @@ export function Room(props: {
       case "device":
         clearTimeout(deviceTimer);
         setDeviceNotice(update.message);
-        if (update.microphoneLost) setTextOnly(true);
+        if (update.microphone_lost) setTextOnly(true);
         else deviceTimer = setTimeout(() => setDeviceNotice(undefined), 6000);
         break;
       case "not_saved":
@@ -136,7 +133,7 @@ export function Room(props: {
 
   onMount(async () => {
     window.addEventListener("keydown", shortcuts);
-    const started = await props.api.start(props.request, onUpdate);
+    const started = await props.api.start(props.request, onEvent);
     if (!started.ok) {
       setPhase({ state: "failed", reason: started.error.message });
       if (started.error.code === "no_microphone") setTextOnly(true);
@@ -179,13 +176,13 @@ export function Room(props: {
         </span>
         <button
           type="button"
-          class={`health health-${health()?.quality ?? "unknown"}`}
+          class={`health health-${health()?.quality.level ?? "unknown"}`}
           aria-expanded={showHealth()}
           onClick={() => setShowHealth(!showHealth())}
           data-testid="health-badge"
-          data-quality={health()?.quality ?? "unknown"}
+          data-quality={health()?.quality.level ?? "unknown"}
         >
-          Connection: {health()?.quality ?? "…"}
+          Connection: {health()?.quality.level ?? "…"}
         </button>
         <Show when={!textOnly()}>
           <button
@@ -214,25 +211,33 @@ export function Room(props: {
           <dl class="health-details" data-testid="health-details">
             <dt>State</dt>
             <dd>
-              {shown().connection} (ICE {shown().ice})
+              {shown().peer_state} (ICE {shown().ice_state})
             </dd>
             <dt>Round trip</dt>
             <dd data-testid="health-rtt">
-              {shown().rttMs == null ? "—" : `${Math.round(shown().rttMs ?? 0)} ms`}
+              {shown().rtt_ms == null ? "—" : `${Math.round(shown().rtt_ms ?? 0)} ms`}
             </dd>
             <dt>Jitter</dt>
-            <dd>{shown().jitterMs == null ? "—" : `${(shown().jitterMs ?? 0).toFixed(1)} ms`}</dd>
+            <dd>
+              {shown().downlink_jitter_ms == null
+                ? "—"
+                : `${(shown().downlink_jitter_ms ?? 0).toFixed(1)} ms`}
+            </dd>
             <dt>Loss</dt>
-            <dd>{shown().loss == null ? "—" : `${((shown().loss ?? 0) * 100).toFixed(1)} %`}</dd>
+            <dd>
+              {shown().downlink_loss == null
+                ? "—"
+                : `${((shown().downlink_loss ?? 0) * 100).toFixed(1)} %`}
+            </dd>
             <dt>Sending</dt>
             <dd>
-              {shown().uplinkKbps == null ? "—" : `${Math.round(shown().uplinkKbps ?? 0)} kbit/s`}
+              {shown().uplink_kbps == null ? "—" : `${Math.round(shown().uplink_kbps ?? 0)} kbit/s`}
             </dd>
             <dt>Reconnects</dt>
             <dd>{shown().reconnects}</dd>
-            <Show when={shown().reason}>
+            <Show when={shown().quality.reason}>
               <dt>Why</dt>
-              <dd>{shown().reason}</dd>
+              <dd>{shown().quality.reason}</dd>
             </Show>
           </dl>
         )}
@@ -305,13 +310,13 @@ export function Room(props: {
         <For each={lines()}>
           {(line) => (
             <li
-              class={`line line-${line.speaker}${line.isFinal ? "" : " partial"}`}
+              class={`line line-${line.speaker}${line.status === "final" ? "" : " partial"}`}
               data-testid="line"
               data-speaker={line.speaker}
-              data-final={line.isFinal ? "true" : "false"}
+              data-final={line.status === "final" ? "true" : "false"}
             >
               <span class="who">{line.speaker === "interviewer" ? "Interviewer" : "You"}</span>
-              <time class="when">{clock(line.startedMs)}</time>
+              <time class="when">{clock(line.started_ms)}</time>
               <span class="words">
                 {line.inaudible ? "(inaudible)" : line.text}
                 {line.interrupted ? " —" : ""}

@@ -1,15 +1,17 @@
 import { Show } from "solid-js";
-import type { EndedView } from "./ipc";
+import type { Ended, EndedSync } from "./ipc";
 import { clock } from "./transcript";
 
-function syncLine(ended: EndedView): string {
-  switch (ended.sync.state) {
+function syncLine(sync: EndedSync): string {
+  // No `state`: the store could not say how far the lines got.
+  if (!("state" in sync)) return "Saved on this computer";
+  switch (sync.state) {
     case "synced":
       return "Saved on this computer and uploaded";
     case "pending":
-      return `Saved on this computer; ${ended.sync.lines} lines are uploading`;
+      return `Saved on this computer; ${sync.lines} lines are uploading`;
     case "failing":
-      return `Saved on this computer; upload will retry (${ended.sync.reason})`;
+      return `Saved on this computer; upload will retry (${sync.reason})`;
     case "local_only":
       return "Saved on this computer only (offline practice)";
     default:
@@ -19,7 +21,7 @@ function syncLine(ended: EndedView): string {
 
 /** After an interview: how long, how many lines, where they are, and what it cost. */
 export function Summary(props: {
-  ended: EndedView | null;
+  ended: Ended | null;
   onDone: () => void;
   onReview: (sessionId: string) => void;
 }) {
@@ -35,23 +37,23 @@ export function Summary(props: {
             <dt>Status</dt>
             <dd data-testid="summary-status">{ended().status}</dd>
             <dt>Duration</dt>
-            <dd data-testid="summary-duration">{clock(ended().durationMs)}</dd>
+            <dd data-testid="summary-duration">{clock(ended().summary?.duration_ms ?? 0)}</dd>
             <dt>Lines</dt>
             <dd data-testid="summary-lines">
-              {ended().lines} ({ended().candidateLines} yours, {ended().interviewerLines} the
-              interviewer's)
+              {ended().summary?.lines ?? 0} ({ended().summary?.candidate_lines ?? 0} yours,{" "}
+              {ended().summary?.interviewer_lines ?? 0} the interviewer's)
             </dd>
             <dt>Transcript</dt>
-            <dd data-testid="summary-sync">{syncLine(ended())}</dd>
+            <dd data-testid="summary-sync">{syncLine(ended().sync)}</dd>
             <Show when={ended().unsaved > 0}>
               <dt>Not saved</dt>
               <dd class="error">{ended().unsaved} changes could not be saved</dd>
             </Show>
             <dt>Cost</dt>
             <dd data-testid="summary-cost">
-              {ended().costUsd == null
-                ? (ended().costNote ?? "not known")
-                : `$${(ended().costUsd ?? 0).toFixed(4)}`}
+              {ended().summary?.cost_usd == null
+                ? (ended().summary?.cost_note ?? "not known")
+                : `$${(ended().summary?.cost_usd ?? 0).toFixed(4)}`}
             </dd>
           </dl>
         )}
@@ -61,7 +63,7 @@ export function Summary(props: {
           {(ended) => (
             <button
               type="button"
-              onClick={() => props.onReview(ended().sessionId)}
+              onClick={() => props.onReview(ended().session_id)}
               data-testid="summary-review"
             >
               Open in review

@@ -25,28 +25,28 @@ export const commands = {
 	 *  Opens `microphone` and streams its level, and the words it hears once the speaker pauses,
 	 *  until [`stop_mic_test`] (or another test).
 	 */
-	startMicTest: (microphone: string | null, onLevel: Channel<LevelView>, onHeard: Channel<HeardView>) => typedError<null, AppError>(__TAURI_INVOKE("start_mic_test", { microphone, onLevel, onHeard })),
+	startMicTest: (microphone: string | null, onLevel: Channel<Level>, onHeard: Channel<Heard>) => typedError<null, AppError>(__TAURI_INVOKE("start_mic_test", { microphone, onLevel, onHeard })),
 	stopMicTest: () => typedError<null, AppError>(__TAURI_INVOKE("stop_mic_test")),
 	/**
 	 *  Plays a short tone through the speakers, streaming its level; returns whether anything was
 	 *  played (a level above silence).
 	 */
-	playTestTone: (onLevel: Channel<LevelView>) => typedError<boolean, AppError>(__TAURI_INVOKE("play_test_tone", { onLevel })),
+	playTestTone: (onLevel: Channel<Level>) => typedError<boolean, AppError>(__TAURI_INVOKE("play_test_tone", { onLevel })),
 	/**
 	 *  Sets up the offline transcription model (download, check, convert), streaming progress.
 	 *  Offline practice then transcribes voice, and pre-flight shows the words it hears.
 	 */
-	setUpModel: (onProgress: Channel<ModelSetupView>) => typedError<null, AppError>(__TAURI_INVOKE("set_up_model", { onProgress })),
+	setUpModel: (onProgress: Channel<Progress>) => typedError<null, AppError>(__TAURI_INVOKE("set_up_model", { onProgress })),
 	/**
 	 *  Starts a practice (or joins the scheduled interview `interview_id`) as the signed-in user
 	 *  or offline practice's local one; everything it streams goes to `on_update`.
 	 */
-	startInterview: (request: StartRequest_Deserialize, onUpdate: Channel<LiveUpdate_Deserialize>) => typedError<StartedView, AppError>(__TAURI_INVOKE("start_interview", { request, onUpdate })),
+	startInterview: (request: StartRequest_Deserialize, onUpdate: Channel<LiveEvent_Deserialize>) => typedError<StartedView, AppError>(__TAURI_INVOKE("start_interview", { request, onUpdate })),
 	setMuted: (muted: boolean) => typedError<null, AppError>(__TAURI_INVOKE("set_muted", { muted })),
 	/**  Sends a typed answer (text mode). */
 	sendAnswer: (text: string) => typedError<null, AppError>(__TAURI_INVOKE("send_answer", { text })),
 	/**  Hangs up; the ending is recorded before this returns. */
-	endInterview: () => typedError<EndedView_Serialize | null, AppError>(__TAURI_INVOKE("end_interview")),
+	endInterview: () => typedError<Ended_Serialize | null, AppError>(__TAURI_INVOKE("end_interview")),
 	/**  Forgets a session that ended by itself (the interviewer ended it, or it failed). */
 	leaveInterview: () => typedError<null, AppError>(__TAURI_INVOKE("leave_interview")),
 	/**
@@ -179,41 +179,59 @@ export type BackendStatus_Serialize = {
 	keyring: KeyringView_Serialize | null,
 };
 
-/**  How the interview went, for the summary screen. */
-export type EndedView = EndedView_Serialize | EndedView_Deserialize;
-
-/**  How the interview went, for the summary screen. */
-export type EndedView_Deserialize = {
-	sessionId: string,
-	/**  `completed` or `interrupted`. */
-	status: string,
-	reason?: string | null,
-	durationMs: number,
-	lines: number,
-	candidateLines: number,
-	interviewerLines: number,
-	costUsd?: number | null,
-	costNote?: string | null,
-	/**  Transcript changes that could not be saved. */
-	unsaved: number,
-	sync: SyncView,
+/**  A device as the user sees it in a picker. */
+export type DeviceInfo = {
+	/**
+	 *  Stable across runs and reconnects (`pulseaudio:alsa_input.usb-…`, `alsa:default`): store
+	 *  this to remember the user's choice.
+	 */
+	id: string,
+	/**  What the sound system calls it ("Blue Yeti Analog Stereo"). */
+	name: string,
+	direction: Direction,
+	/**  The system's current default for its direction. */
+	is_default: boolean,
+	/**  An input that records what an output plays (a PulseAudio monitor), not a microphone. */
+	is_monitor: boolean,
 };
 
-/**  How the interview went, for the summary screen. */
-export type EndedView_Serialize = {
-	sessionId: string,
-	/**  `completed` or `interrupted`. */
-	status: string,
-	reason: string | null,
-	durationMs: number,
-	lines: number,
-	candidateLines: number,
-	interviewerLines: number,
-	costUsd: number | null,
-	costNote: string | null,
-	/**  Transcript changes that could not be saved. */
+/**  Whether a device records or plays. */
+export type Direction = "input" | "output";
+
+/**  How a session ended. */
+export type Ended = Ended_Serialize | Ended_Deserialize;
+
+/**
+ *  How far an ended session's lines had reached the backend, as far as the store could say.
+ *  Untagged: a known state serialises as [`SyncState`] itself (tagged by `state`), an unknown
+ *  one as `{ "reason": … }`.
+ */
+export type EndedSync = SyncState | 
+/**  The store could not be read back (why, in words). */
+{ reason: string };
+
+/**  How a session ended. */
+export type Ended_Deserialize = {
+	session_id: string,
+	status: SessionStatus,
+	/**  `None` when the call stopped without one. */
+	summary?: Summary_Deserialize | null,
+	/**  Transcript changes that could not be saved (0 when all were). */
 	unsaved: number,
-	sync: SyncView,
+	/**  How far its lines had reached the backend when it ended. */
+	sync: EndedSync,
+};
+
+/**  How a session ended. */
+export type Ended_Serialize = {
+	session_id: string,
+	status: SessionStatus,
+	/**  `None` when the call stopped without one. */
+	summary: Summary_Serialize | null,
+	/**  Transcript changes that could not be saved (0 when all were). */
+	unsaved: number,
+	/**  How far its lines had reached the backend when it ended. */
+	sync: EndedSync,
 };
 
 /**  Stable error codes the UI can branch on. Add variants; never rename one the UI already uses. */
@@ -282,47 +300,87 @@ export type FragmentView = {
 	hit: boolean,
 };
 
-/**  The connection's health, for the badge and its details. */
-export type HealthView = HealthView_Serialize | HealthView_Deserialize;
+/**  One health sample. */
+export type Health = Health_Serialize | Health_Deserialize;
 
-/**  The connection's health, for the badge and its details. */
-export type HealthView_Deserialize = {
-	/**  `good`, `fair` or `poor`. */
-	quality: string,
-	/**  Why it is not good. */
-	reason?: string | null,
-	rttMs?: number | null,
-	jitterMs?: number | null,
-	/**  Share of the interviewer's packets lost recently (0–1). */
-	loss?: number | null,
-	uplinkKbps?: number | null,
-	connection: string,
-	ice: string,
+/**  One health sample. */
+export type Health_Deserialize = {
+	/**  Milliseconds since the call started. */
+	at_ms: number,
+	peer_state: string,
+	ice_state: string,
+	dtls_state: string,
+	data_channel: string,
+	/**  Round-trip time of the selected ICE candidate pair; `None` until one is measured. */
+	rtt_ms?: number | null,
+	/**  Interarrival jitter of the interviewer's voice (RFC 3550), in milliseconds. */
+	downlink_jitter_ms?: number | null,
+	downlink_packets: number,
+	downlink_lost: number,
+	/**  Share of downlink packets lost since the previous sample (0–1). */
+	downlink_loss?: number | null,
+	uplink_packets: number,
+	uplink_bytes: number,
+	uplink_kbps?: number | null,
+	/**  The far end's report of our uplink loss: unknown with this WebRTC stack. */
+	uplink_loss?: number | null,
+	mic_dbfs?: number | null,
+	speaker_dbfs?: number | null,
+	/**  Since the last message from the voice AI; `None` before the first. */
+	since_last_event_ms?: number | null,
 	reconnects: number,
+	quality: Quality_Deserialize,
 };
 
-/**  The connection's health, for the badge and its details. */
-export type HealthView_Serialize = {
-	/**  `good`, `fair` or `poor`. */
-	quality: string,
-	/**  Why it is not good. */
-	reason: string | null,
-	rttMs: number | null,
-	jitterMs: number | null,
-	/**  Share of the interviewer's packets lost recently (0–1). */
-	loss: number | null,
-	uplinkKbps: number | null,
-	connection: string,
-	ice: string,
+/**  One health sample. */
+export type Health_Serialize = {
+	/**  Milliseconds since the call started. */
+	at_ms: number,
+	peer_state: string,
+	ice_state: string,
+	dtls_state: string,
+	data_channel: string,
+	/**  Round-trip time of the selected ICE candidate pair; `None` until one is measured. */
+	rtt_ms: number | null,
+	/**  Interarrival jitter of the interviewer's voice (RFC 3550), in milliseconds. */
+	downlink_jitter_ms: number | null,
+	downlink_packets: number,
+	downlink_lost: number,
+	/**  Share of downlink packets lost since the previous sample (0–1). */
+	downlink_loss: number | null,
+	uplink_packets: number,
+	uplink_bytes: number,
+	uplink_kbps: number | null,
+	/**  The far end's report of our uplink loss: unknown with this WebRTC stack. */
+	uplink_loss: number | null,
+	mic_dbfs: number | null,
+	speaker_dbfs: number | null,
+	/**  Since the last message from the voice AI; `None` before the first. */
+	since_last_event_ms: number | null,
 	reconnects: number,
+	quality: Quality_Serialize,
 };
 
-/**  What pre-flight's "say something" heard. */
-export type HeardView = { state: "listening" } | { state: "speaking" } | { state: "transcribing" } | 
-/**  What was said (empty: speech, but no words recognised). */
+/**
+ *  What the microphone test heard; the desktop shell streams it to the UI as it is, tagged by
+ *  `state`.
+ */
+export type Heard = 
+/**  Ready: words appear once the candidate pauses. */
+{ state: "listening" } | 
+/**  Speech began. */
+{ state: "speaking" } | 
+/**  Speech ended; its words are being written out. */
+{ state: "transcribing" } | 
+/**  The words of the last thing said (empty when speech was heard but no words recognised). */
 { state: "words"; text: string } | 
-/**  The offline model is not set up, so words cannot be shown. */
-{ state: "model_missing" } | { state: "unavailable"; reason: string };
+/**
+ *  The offline model is not set up, so no words can be shown (pre-flight offers to set it
+ *  up).
+ */
+{ state: "model_missing" } | 
+/**  Words cannot be written out on this computer for another reason, in words. */
+{ state: "unavailable"; reason: string };
 
 /**  An interview in numbers, as the review screen shows it (times in milliseconds). */
 export type Insights = Insights_Serialize | Insights_Deserialize;
@@ -401,48 +459,57 @@ export type KeyringView_Serialize = {
 	message: string | null,
 };
 
-/**  A microphone or speaker level. */
-export type LevelView = {
-	/**  `true` for the microphone, `false` for the speakers. */
-	microphone: boolean,
-	rmsDbfs: number | null,
-	peakDbfs: number | null,
+/**  One metering window's result. */
+export type Level = {
+	/**  Root-mean-square level in dBFS (0 is a full-scale square wave), floored at [`FLOOR_DBFS`]. */
+	rms_dbfs: number | null,
+	/**  Largest absolute sample in dBFS, floored at [`FLOOR_DBFS`]. */
+	peak_dbfs: number | null,
 };
 
-/**  One transcript line, partial or final. */
-export type LineView = LineView_Serialize | LineView_Deserialize;
+/**  One line of the transcript. */
+export type Line = Line_Serialize | Line_Deserialize;
 
-/**  One transcript line, partial or final. */
-export type LineView_Deserialize = {
-	itemId: string,
+/**  Whether a line may still change. */
+export type LineStatus = "partial" | "final";
+
+/**  One line of the transcript. */
+export type Line_Deserialize = {
+	item_id: string,
+	/**  1-based position in conversation order. */
 	seq: number,
-	/**  `candidate` or `interviewer`. */
-	speaker: string,
+	speaker: Speaker,
 	text: string,
-	/**  Milliseconds since the session started. */
-	startedMs: number,
-	/**  The words will not change any more. */
-	isFinal: boolean,
-	/**  The words could not be made out (the server's reason). */
+	/**
+	 *  Milliseconds since the session started: audio offsets where the server gives them,
+	 *  otherwise the time the caller passed in.
+	 */
+	started_ms: number,
+	ended_ms?: number | null,
+	status: LineStatus,
+	/**  Set when the candidate's words could not be transcribed: the server's error code. */
 	inaudible?: string | null,
-	/**  The interviewer was cut off. */
+	/**  The interviewer was cut off (barge-in or cancel) before finishing. */
 	interrupted: boolean,
 };
 
-/**  One transcript line, partial or final. */
-export type LineView_Serialize = {
-	itemId: string,
+/**  One line of the transcript. */
+export type Line_Serialize = {
+	item_id: string,
+	/**  1-based position in conversation order. */
 	seq: number,
-	/**  `candidate` or `interviewer`. */
-	speaker: string,
+	speaker: Speaker,
 	text: string,
-	/**  Milliseconds since the session started. */
-	startedMs: number,
-	/**  The words will not change any more. */
-	isFinal: boolean,
-	/**  The words could not be made out (the server's reason). */
+	/**
+	 *  Milliseconds since the session started: audio offsets where the server gives them,
+	 *  otherwise the time the caller passed in.
+	 */
+	started_ms: number,
+	ended_ms: number | null,
+	status: LineStatus,
+	/**  Set when the candidate's words could not be transcribed: the server's error code. */
 	inaudible: string | null,
-	/**  The interviewer was cut off. */
+	/**  The interviewer was cut off (barge-in or cancel) before finishing. */
 	interrupted: boolean,
 };
 
@@ -453,55 +520,80 @@ export type ListSource =
 /**  The transcripts kept on this computer. */
 "local";
 
-/**  One thing the live session streams to the UI. */
-export type LiveUpdate = LiveUpdate_Serialize | LiveUpdate_Deserialize;
+/**
+ *  What a live session tells its owner: one flat list, each thing once. The desktop shell
+ *  streams it to the UI as it is, so its serialised shape is the UI's contract.
+ */
+export type LiveEvent = LiveEvent_Serialize | LiveEvent_Deserialize;
 
-/**  One thing the live session streams to the UI. */
-export type LiveUpdate_Deserialize = { type: "state"; state: StateView } | 
-/**  A line appeared or its words changed (saved first when final). */
-{ type: "line"; line: LineView_Deserialize } | { type: "renumbered"; itemId: string; seq: number } | { type: "health"; health: HealthView_Deserialize } | { type: "level"; level: LevelView } | 
+/**
+ *  What a live session tells its owner: one flat list, each thing once. The desktop shell
+ *  streams it to the UI as it is, so its serialised shape is the UI's contract.
+ */
+export type LiveEvent_Deserialize = 
+/**
+ *  A line appeared or its words changed. A final one is already on disk (or
+ *  [`LiveEvent::NotSaved`] came first).
+ */
+{ type: "line"; line: Line_Deserialize } | 
+/**  A line moved in the conversation's order (saved first, like a final line). */
+{ type: "renumbered"; item_id: string; seq: number } | 
+/**  Where the call is: connecting, live, reconnecting, ended, failed. */
+{ type: "state"; state: SessionState } | 
+/**  The connection's health, once a second. */
+{ type: "health"; health: Health_Deserialize } | 
 /**  The voice AI reported a problem; the interview goes on. */
 { type: "problem"; code: string; message: string } | 
-/**  A device changed or has trouble, in words. */
+/**  Microphone (what is sent, so silence while muted) or speaker level, every 50 ms. */
+{ type: "level"; direction: Direction; level: Level } | 
+/**  A device changed, went missing or fell silent, in words ([`DeviceNotice`]). */
 { type: "device"; message: string; 
-/**  The microphone cannot be used: offer text mode. */
-microphoneLost: boolean } | 
-/**  A line could not be saved on this computer. */
-{ type: "not_saved"; message: string } | { type: "ended"; ended: EndedView_Deserialize };
+/**  The microphone cannot be used: offer typed answers. */
+microphone_lost: boolean } | 
+/**  A transcript change (or the session's ending) could not be written to disk. */
+{ type: "not_saved"; message: string } | 
+/**  The session is over and its ending is recorded. Sent once, last. */
+{ type: "ended"; ended: Ended_Deserialize };
 
-/**  One thing the live session streams to the UI. */
-export type LiveUpdate_Serialize = { type: "state"; state: StateView } | 
-/**  A line appeared or its words changed (saved first when final). */
-{ type: "line"; line: LineView_Serialize } | { type: "renumbered"; itemId: string; seq: number } | { type: "health"; health: HealthView_Serialize } | { type: "level"; level: LevelView } | 
+/**
+ *  What a live session tells its owner: one flat list, each thing once. The desktop shell
+ *  streams it to the UI as it is, so its serialised shape is the UI's contract.
+ */
+export type LiveEvent_Serialize = 
+/**
+ *  A line appeared or its words changed. A final one is already on disk (or
+ *  [`LiveEvent::NotSaved`] came first).
+ */
+{ type: "line"; line: Line_Serialize } | 
+/**  A line moved in the conversation's order (saved first, like a final line). */
+{ type: "renumbered"; item_id: string; seq: number } | 
+/**  Where the call is: connecting, live, reconnecting, ended, failed. */
+{ type: "state"; state: SessionState } | 
+/**  The connection's health, once a second. */
+{ type: "health"; health: Health_Serialize } | 
 /**  The voice AI reported a problem; the interview goes on. */
 { type: "problem"; code: string; message: string } | 
-/**  A device changed or has trouble, in words. */
+/**  Microphone (what is sent, so silence while muted) or speaker level, every 50 ms. */
+{ type: "level"; direction: Direction; level: Level } | 
+/**  A device changed, went missing or fell silent, in words ([`DeviceNotice`]). */
 { type: "device"; message: string; 
-/**  The microphone cannot be used: offer text mode. */
-microphoneLost: boolean } | 
-/**  A line could not be saved on this computer. */
-{ type: "not_saved"; message: string } | { type: "ended"; ended: EndedView_Serialize };
+/**  The microphone cannot be used: offer typed answers. */
+microphone_lost: boolean } | 
+/**  A transcript change (or the session's ending) could not be written to disk. */
+{ type: "not_saved"; message: string } | 
+/**  The session is over and its ending is recorded. Sent once, last. */
+{ type: "ended"; ended: Ended_Serialize };
 
 /**  A menu choice the UI carries out. */
 export type MenuRequest = "check_for_updates";
-
-/**  A microphone in the picker. */
-export type MicrophoneView = {
-	/**  Stable: the choice is remembered by it. */
-	id: string,
-	name: string,
-	isDefault: boolean,
-};
-
-/**  A step of setting up the offline model, with how far along it is (0–1). */
-export type ModelSetupView = { step: "downloading"; fraction: number | null } | { step: "verifying" } | { step: "converting"; fraction: number | null } | { step: "done" };
 
 /**  What pre-flight checks before an interview. */
 export type PreflightView = PreflightView_Serialize | PreflightView_Deserialize;
 
 /**  What pre-flight checks before an interview. */
 export type PreflightView_Deserialize = {
-	microphones: MicrophoneView[],
+	/**  For the picker: monitors of the speakers are left out unless one is the default. */
+	microphones: DeviceInfo[],
 	/**  Why sound may not work (the sound server is unreachable), in words. */
 	soundProblem?: string | null,
 	/**  The offline transcription model is in place (offline practice transcribes with it). */
@@ -516,7 +608,8 @@ export type PreflightView_Deserialize = {
 
 /**  What pre-flight checks before an interview. */
 export type PreflightView_Serialize = {
-	microphones: MicrophoneView[],
+	/**  For the picker: monitors of the speakers are left out unless one is the default. */
+	microphones: DeviceInfo[],
 	/**  Why sound may not work (the sound server is unreachable), in words. */
 	soundProblem: string | null,
 	/**  The offline transcription model is in place (offline practice transcribes with it). */
@@ -527,6 +620,30 @@ export type PreflightView_Serialize = {
 	backend: BackendCheck,
 	/**  Practising offline: answers are transcribed by the offline model on this computer. */
 	offline: boolean,
+};
+
+/**
+ *  A step of [`prepare`], with how far along it is (0–1). Serialised as the UI shows it:
+ *  tagged by `step`.
+ */
+export type Progress = { step: "downloading"; fraction: number | null } | { step: "verifying" } | { step: "converting"; fraction: number | null } | { step: "done" };
+
+/**  The verdict and, unless it is good, why. */
+export type Quality = Quality_Serialize | Quality_Deserialize;
+
+/**  The overall verdict. */
+export type QualityLevel = "good" | "fair" | "poor";
+
+/**  The verdict and, unless it is good, why. */
+export type Quality_Deserialize = {
+	level: QualityLevel,
+	reason?: string | null,
+};
+
+/**  The verdict and, unless it is good, why. */
+export type Quality_Serialize = {
+	level: QualityLevel,
+	reason: string | null,
 };
 
 /**  One interviewer question and the candidate's answer to it. */
@@ -781,6 +898,20 @@ export type SessionRowView_Serialize = {
 	sync: SyncState | null,
 };
 
+/**  Where a session is. `Ended` and `Failed` are final. */
+export type SessionState = { state: "idle" } | { state: "connecting" } | { state: "live" } | 
+/**  The connection dropped; attempt `attempt` (from 1) is under way. */
+{ state: "reconnecting"; attempt: number; reason: string } | 
+/**  The session finished normally (the user or the interviewer ended it). */
+{ state: "ended"; reason: string } | 
+/**  The session could not go on; `reason` says why in words a user can act on. */
+{ state: "failed"; reason: string };
+
+/**  Where a session stands. */
+export type SessionStatus = "active" | "completed" | 
+/**  Viva stopped (crash, power loss, killed) while it was live. */
+"interrupted" | "failed" | "cancelled";
+
 /**  What sign-up led to. */
 export type SignUpView = SignUpView_Serialize | SignUpView_Deserialize;
 
@@ -826,8 +957,40 @@ export type StartedView = {
 	localOnly: boolean,
 };
 
-/**  Where the session is, for the room's banner. */
-export type StateView = { state: "connecting" } | { state: "live" } | { state: "reconnecting"; attempt: number; reason: string } | { state: "ended"; reason: string } | { state: "failed"; reason: string };
+/**  How a call went. */
+export type Summary = Summary_Serialize | Summary_Deserialize;
+
+/**  How a call went. */
+export type Summary_Deserialize = {
+	session_id: string,
+	duration_ms: number,
+	lines: number,
+	candidate_lines: number,
+	interviewer_lines: number,
+	reconnects: number,
+	/**  Planned new connections before the provider's session cap. */
+	resessions: number,
+	/**  `None` when some usage could not be priced; `cost_note` says why. */
+	cost_usd?: number | null,
+	cost_note?: string | null,
+	ended: SessionState,
+};
+
+/**  How a call went. */
+export type Summary_Serialize = {
+	session_id: string,
+	duration_ms: number,
+	lines: number,
+	candidate_lines: number,
+	interviewer_lines: number,
+	reconnects: number,
+	/**  Planned new connections before the provider's session cap. */
+	resessions: number,
+	/**  `None` when some usage could not be priced; `cost_note` says why. */
+	cost_usd: number | null,
+	cost_note: string | null,
+	ended: SessionState,
+};
 
 /**  How far a session's lines have reached its backend. */
 export type SyncState = 
@@ -841,13 +1004,6 @@ export type SyncState =
 { state: "local_only" } | 
 /**  A copy of a backend's session, read from it at `at_ms` (Unix ms); nothing to send. */
 { state: "cached"; at_ms: number };
-
-/**  How far the session's lines have reached the backend. */
-export type SyncView = { state: "synced" } | { state: "pending"; lines: number } | { state: "failing"; lines: number; reason: string } | 
-/**  Offline practice: kept on this computer only. */
-{ state: "local_only" } | 
-/**  A copy of the backend's transcript, read from it at `at_ms` (Unix ms). */
-{ state: "cached"; atMs: number | null } | { state: "unknown"; reason: string };
 
 /**  Where a transcript on screen was read from. */
 export type TranscriptSource = 

@@ -74,18 +74,23 @@ export const accountApi: AccountApi = {
   practiceOffline: () => call(commands.practiceOffline),
 };
 
+// The live session's own types (viva-session, viva-realtime, viva-rtc) cross as they are. Where
+// the bindings give a type two phases (fields that may be absent when Rust reads it), the UI
+// takes the union of both: a channel's messages are typed as Rust would read them, a result as
+// Rust writes it, and the union accepts either.
 export type {
-  EndedView_Serialize as EndedView,
+  Ended,
+  EndedSync,
   ExportFormat,
-  HealthView_Serialize as HealthView,
-  HeardView,
+  Health,
+  Heard,
   Insights,
   InstallView,
-  LevelView,
-  LineView_Serialize as LineView,
-  LiveUpdate_Serialize as LiveUpdate,
-  ModelSetupView,
+  Level,
+  Line,
+  LiveEvent,
   PreflightView_Serialize as PreflightView,
+  Progress,
   ReviewLineView,
   ScheduleRequest,
   SearchHitView,
@@ -93,6 +98,7 @@ export type {
   SessionListRequest,
   SessionListView,
   SessionRowView,
+  SessionState,
   Speaker,
   StartedView,
   StartRequest_Deserialize as StartRequest,
@@ -105,16 +111,15 @@ export type {
 } from "./bindings";
 
 import type {
-  EndedView_Serialize,
+  Ended,
   ExportFormat,
-  HeardView,
+  Heard,
   InstallView,
-  LevelView,
-  LiveUpdate_Deserialize,
-  LiveUpdate_Serialize,
+  Level,
+  LiveEvent,
   MenuRequest,
-  ModelSetupView,
   PreflightView_Serialize,
+  Progress,
   ScheduleRequest,
   SearchHitView,
   SearchRequest,
@@ -135,21 +140,22 @@ export interface LiveApi {
   /** Streams the microphone's level, and the words it hears once the speaker pauses. */
   startMicTest(
     microphone: string | null,
-    onLevel: (level: LevelView) => void,
-    onHeard: (heard: HeardView) => void,
+    onLevel: (level: Level) => void,
+    onHeard: (heard: Heard) => void,
   ): Promise<Outcome<null>>;
   stopMicTest(): Promise<Outcome<null>>;
   /** Sets up the offline transcription model, streaming its progress. */
-  setUpModel(onProgress: (step: ModelSetupView) => void): Promise<Outcome<null>>;
+  setUpModel(onProgress: (step: Progress) => void): Promise<Outcome<null>>;
   /** Plays a short tone; `true` when sound reached the speakers. */
-  playTestTone(onLevel: (level: LevelView) => void): Promise<Outcome<boolean>>;
+  playTestTone(onLevel: (level: Level) => void): Promise<Outcome<boolean>>;
   start(
     request: StartRequest_Deserialize,
-    onUpdate: (update: LiveUpdate_Serialize) => void,
+    onEvent: (event: LiveEvent) => void,
   ): Promise<Outcome<StartedView>>;
   setMuted(muted: boolean): Promise<Outcome<null>>;
   sendAnswer(text: string): Promise<Outcome<null>>;
-  end(): Promise<Outcome<EndedView_Serialize | null>>;
+  /** Hangs up; `null` when it had ended by itself (its `ended` event said how). */
+  end(): Promise<Outcome<Ended | null>>;
   leave(): Promise<Outcome<null>>;
 }
 
@@ -167,14 +173,7 @@ export const liveApi: LiveApi = {
   stopMicTest: () => call(commands.stopMicTest),
   setUpModel: (onProgress) => call(() => commands.setUpModel(channel(onProgress))),
   playTestTone: (onLevel) => call(() => commands.playTestTone(channel(onLevel))),
-  start: (request, onUpdate) =>
-    call(() =>
-      commands.startInterview(
-        request,
-        // What arrives is what Rust serialised.
-        channel(onUpdate) as unknown as Channel<LiveUpdate_Deserialize>,
-      ),
-    ),
+  start: (request, onEvent) => call(() => commands.startInterview(request, channel(onEvent))),
   setMuted: (muted) => call(() => commands.setMuted(muted)),
   sendAnswer: (text) => call(() => commands.sendAnswer(text)),
   end: () => call(commands.endInterview),

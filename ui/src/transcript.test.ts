@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { LineView } from "./ipc";
+import type { Line, Speaker } from "./ipc";
 import { applyLine, clock, currentQuestion, meterPercent, renumber } from "./transcript";
 
 function line(
@@ -7,15 +7,16 @@ function line(
   seq: number,
   text: string,
   isFinal: boolean,
-  speaker = "candidate",
-): LineView {
+  speaker: Speaker = "candidate",
+): Line {
   return {
-    itemId,
+    item_id: itemId,
     seq,
     speaker,
     text,
-    startedMs: seq * 1000,
-    isFinal,
+    started_ms: seq * 1000,
+    ended_ms: null,
+    status: isFinal ? "final" : "partial",
     inaudible: null,
     interrupted: false,
   };
@@ -26,21 +27,21 @@ describe("the live transcript", () => {
     let lines = applyLine([], line("b", 2, "I would", false));
     lines = applyLine(lines, line("a", 1, "Tell me", true, "interviewer"));
     lines = applyLine(lines, line("b", 2, "I would measure first", true));
-    expect(lines.map((l) => [l.itemId, l.text, l.isFinal])).toEqual([
-      ["a", "Tell me", true],
-      ["b", "I would measure first", true],
+    expect(lines.map((l) => [l.item_id, l.text, l.status])).toEqual([
+      ["a", "Tell me", "final"],
+      ["b", "I would measure first", "final"],
     ]);
   });
 
   it("never lets late partial words replace a final line", () => {
     const lines = applyLine([line("a", 1, "final words", true)], line("a", 1, "final", false));
     expect(lines[0]?.text).toBe("final words");
-    expect(lines[0]?.isFinal).toBe(true);
+    expect(lines[0]?.status).toBe("final");
   });
 
   it("moves a renumbered line", () => {
     const lines = renumber([line("a", 1, "x", true), line("b", 2, "y", true)], "a", 3);
-    expect(lines.map((l) => l.itemId)).toEqual(["b", "a"]);
+    expect(lines.map((l) => l.item_id)).toEqual(["b", "a"]);
   });
 
   it("shows the interviewer's latest line with words as the question", () => {
@@ -50,7 +51,7 @@ describe("the live transcript", () => {
       line("q2", 3, "Second question?", false, "interviewer"),
       line("q3", 4, "  ", false, "interviewer"),
     ];
-    expect(currentQuestion(lines)?.itemId).toBe("q2");
+    expect(currentQuestion(lines)?.item_id).toBe("q2");
     expect(currentQuestion([line("a1", 1, "hi", true)])).toBeUndefined();
   });
 

@@ -1,23 +1,23 @@
 // The live transcript as the room shows it: lines kept in conversation order, a final line never
 // replaced by late partial words, and the interviewer's current question. Pure, so it is tested
 // without a window.
-import type { LineView } from "./ipc";
+import type { Line } from "./ipc";
 
 /** `lines` with `line` added or updated, in conversation order. */
-export function applyLine(lines: readonly LineView[], line: LineView): LineView[] {
-  const index = lines.findIndex((l) => l.itemId === line.itemId);
-  if (index >= 0 && lines[index]?.isFinal && !line.isFinal) return [...lines];
+export function applyLine(lines: readonly Line[], line: Line): Line[] {
+  const index = lines.findIndex((l) => l.item_id === line.item_id);
+  if (index >= 0 && lines[index]?.status === "final" && line.status !== "final") return [...lines];
   const next = index >= 0 ? lines.map((l, i) => (i === index ? line : l)) : [...lines, line];
   return next.sort((a, b) => a.seq - b.seq);
 }
 
 /** `lines` after an item moved to position `seq`. */
-export function renumber(lines: readonly LineView[], itemId: string, seq: number): LineView[] {
-  return lines.map((l) => (l.itemId === itemId ? { ...l, seq } : l)).sort((a, b) => a.seq - b.seq);
+export function renumber(lines: readonly Line[], itemId: string, seq: number): Line[] {
+  return lines.map((l) => (l.item_id === itemId ? { ...l, seq } : l)).sort((a, b) => a.seq - b.seq);
 }
 
 /** The interviewer's latest line with words: the question to show large. */
-export function currentQuestion(lines: readonly LineView[]): LineView | undefined {
+export function currentQuestion(lines: readonly Line[]): Line | undefined {
   for (let i = lines.length - 1; i >= 0; i--) {
     const line = lines[i];
     if (line && line.speaker === "interviewer" && line.text.trim() !== "") return line;

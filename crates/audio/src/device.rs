@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::AudioError;
 
 /// Whether a device records or plays.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
@@ -17,6 +18,7 @@ pub enum Direction {
 }
 
 /// A device as the user sees it in a picker.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceInfo {
     /// Stable across runs and reconnects (`pulseaudio:alsa_input.usb-…`, `alsa:default`): store

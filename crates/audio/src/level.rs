@@ -9,6 +9,7 @@ pub const FLOOR_DBFS: f32 = -100.0;
 pub const NO_SIGNAL_DBFS: f32 = -70.0;
 
 /// One metering window's result.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Level {
     /// Root-mean-square level in dBFS (0 is a full-scale square wave), floored at [`FLOOR_DBFS`].

@@ -102,7 +102,10 @@ async fn full_call(signaling: Signaling) {
     let ended = outcome.ended.clone().unwrap();
     assert_eq!(ended.status, viva_store::SessionStatus::Completed);
     assert_eq!(ended.unsaved, 0);
-    assert_eq!(ended.sync, Ok(viva_store::SyncState::LocalOnly));
+    assert_eq!(
+        ended.sync,
+        viva_session::EndedSync::Known(viva_store::SyncState::LocalOnly)
+    );
     let kept = store.lines(&ended.session_id, true).unwrap();
     assert_eq!(kept.len(), outcome.lines.len(), "{kept:?}");
 

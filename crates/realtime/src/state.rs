@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Where a session is. `Ended` and `Failed` are final.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum SessionState {

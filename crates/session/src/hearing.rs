@@ -11,8 +11,11 @@ use viva_speech::stt::{Model, SAMPLE_RATE, SttError, Transcriber};
 use viva_speech::turn::FRAME_16K;
 pub use viva_speech::turn::{Turn, Turns};
 
-/// What the microphone test heard.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the microphone test heard; the desktop shell streams it to the UI as it is, tagged by
+/// `state`.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
 pub enum Heard {
     /// Ready: words appear once the candidate pauses.
     Listening,
@@ -21,25 +24,27 @@ pub enum Heard {
     /// Speech ended; its words are being written out.
     Transcribing,
     /// The words of the last thing said (empty when speech was heard but no words recognised).
-    Words(String),
-    /// Words cannot be written out on this computer.
-    Unavailable(WhyUnavailable),
-}
-
-/// Why no words can be shown.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WhyUnavailable {
-    /// The offline model is not set up (pre-flight offers to set it up).
+    Words { text: String },
+    /// The offline model is not set up, so no words can be shown (pre-flight offers to set it
+    /// up).
     ModelMissing,
-    /// Anything else, in words.
-    Failed(String),
+    /// Words cannot be written out on this computer for another reason, in words.
+    Unavailable { reason: String },
 }
 
-impl From<&SttError> for WhyUnavailable {
+impl Heard {
+    fn unavailable(reason: impl ToString) -> Self {
+        Self::Unavailable {
+            reason: reason.to_string(),
+        }
+    }
+}
+
+impl From<&SttError> for Heard {
     fn from(error: &SttError) -> Self {
         match error {
             SttError::ModelMissing(_) => Self::ModelMissing,
-            other => Self::Failed(other.to_string()),
+            other => Self::unavailable(other),
         }
     }
 }
@@ -61,14 +66,12 @@ pub async fn listen(
     let (mut transcriber, mut decoder) = match (loaded, decoder) {
         (Ok(transcriber), Ok(decoder)) => (Some(transcriber), decoder),
         (Err(error), _) => {
-            report(Heard::Unavailable((&error).into()));
+            report((&error).into());
             while frames.recv().await.is_some() {}
             return;
         }
         (_, Err(error)) => {
-            report(Heard::Unavailable(WhyUnavailable::Failed(
-                error.to_string(),
-            )));
+            report(Heard::unavailable(error));
             while frames.recv().await.is_some() {}
             return;
         }
@@ -105,12 +108,12 @@ pub async fn listen(
             }, if running.is_some() => {
                 running = None;
                 let Ok((idle, result)) = done else {
-                    report(Heard::Unavailable(WhyUnavailable::Failed("the transcriber stopped".into())));
+                    report(Heard::unavailable("the transcriber stopped"));
                     break;
                 };
                 match result {
-                    Ok(text) => report(Heard::Words(text)),
-                    Err(error) => report(Heard::Unavailable((&error).into())),
+                    Ok(text) => report(Heard::Words { text }),
+                    Err(error) => report((&error).into()),
                 }
                 match waiting.take() {
                     Some(audio) => {

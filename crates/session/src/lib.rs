@@ -6,8 +6,11 @@
 //!
 //! It owns the live session's pipeline and its flat [`LiveEvent`]s. It does not own the call
 //! (`viva-rtc`), the devices (`viva-audio`), the file (`viva-store`) or how anything is shown:
-//! the desktop shell turns events into its IPC views, the `viva` command prints them.
+//! its events are the desktop shell's IPC messages as they are (with the `specta` feature, for
+//! typed bindings), and the `viva` command prints them. Device news are put in words here
+//! ([`DeviceNotice`]), once for both.
 
+pub mod device;
 pub mod grants;
 pub mod hearing;
 pub mod live;
@@ -16,8 +19,9 @@ pub mod sync;
 pub mod tone;
 pub mod transcripts;
 
+pub use device::DeviceNotice;
 pub use grants::BackendGrants;
-pub use live::{Ended, LiveEvent, LiveSession, LiveSettings, Recording};
+pub use live::{Ended, EndedSync, LiveEvent, LiveSession, LiveSettings, Recording};
 pub use media::{Microphone, Speakers};
 pub use sync::AccountRemote;
 pub use transcripts::{Transcripts, TranscriptsInfo};

@@ -16,6 +16,7 @@ use viva_rtc::{
 use viva_store::{Ending, NewSession, SessionStatus, Store, SyncState};
 
 use crate::SessionError;
+use crate::device::DeviceNotice;
 use crate::media::{self, Microphone, Speakers};
 
 /// How the session runs.
@@ -33,7 +34,9 @@ pub struct Recording {
     pub session: NewSession,
 }
 
-/// What a live session tells its owner: one flat list, each thing once.
+/// What a live session tells its owner: one flat list, each thing once. The desktop shell
+/// streams it to the UI as it is, so its serialised shape is the UI's contract.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum LiveEvent {
@@ -50,8 +53,12 @@ pub enum LiveEvent {
     Problem { code: String, message: String },
     /// Microphone (what is sent, so silence while muted) or speaker level, every 50 ms.
     Level { direction: Direction, level: Level },
-    /// A device changed, went missing or fell silent.
-    Device { event: AudioEvent },
+    /// A device changed, went missing or fell silent, in words ([`DeviceNotice`]).
+    Device {
+        message: String,
+        /// The microphone cannot be used: offer typed answers.
+        microphone_lost: bool,
+    },
     /// A transcript change (or the session's ending) could not be written to disk.
     NotSaved { message: String },
     /// The session is over and its ending is recorded. Sent once, last.
@@ -59,6 +66,7 @@ pub enum LiveEvent {
 }
 
 /// How a session ended.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Ended {
     pub session_id: String,
@@ -67,9 +75,31 @@ pub struct Ended {
     pub summary: Option<Summary>,
     /// Transcript changes that could not be saved (0 when all were).
     pub unsaved: u32,
-    /// How far its lines had reached the backend when it ended (the reason it could not be
-    /// read otherwise).
-    pub sync: Result<SyncState, String>,
+    /// How far its lines had reached the backend when it ended.
+    pub sync: EndedSync,
+}
+
+/// How far an ended session's lines had reached the backend, as far as the store could say.
+/// Untagged: a known state serialises as [`SyncState`] itself (tagged by `state`), an unknown
+/// one as `{ "reason": … }`.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum EndedSync {
+    Known(SyncState),
+    /// The store could not be read back (why, in words).
+    Unknown {
+        reason: String,
+    },
+}
+
+impl From<DeviceNotice> for LiveEvent {
+    fn from(notice: DeviceNotice) -> Self {
+        Self::Device {
+            message: notice.message,
+            microphone_lost: notice.microphone_lost,
+        }
+    }
 }
 
 enum Command {
@@ -104,8 +134,8 @@ impl LiveSession {
         let text_only = matches!(microphone, Microphone::None);
         let (events_tx, events) = mpsc::channel(512);
         let opened = media::open(microphone, settings.speakers)?;
-        if let Some(event) = opened.trouble.clone() {
-            let _ = events_tx.try_send(LiveEvent::Device { event });
+        if let Some(notice) = opened.trouble.as_ref().and_then(DeviceNotice::of) {
+            let _ = events_tx.try_send(notice.into());
         }
         let new_session = recording.session.clone();
         recording
@@ -302,10 +332,12 @@ impl Task {
             .store
             .on_writer(move |store| {
                 let saved = store.end_session(&session_id, &ending);
-                let sync = store
-                    .session(&session_id)
-                    .map(|s| s.sync)
-                    .map_err(|e| e.to_string());
+                let sync = match store.session(&session_id) {
+                    Ok(session) => EndedSync::Known(session.sync),
+                    Err(error) => EndedSync::Unknown {
+                        reason: error.to_string(),
+                    },
+                };
                 Ok((saved, sync))
             })
             .await;
@@ -313,7 +345,7 @@ impl Task {
             Ok((saved, sync)) => (saved, sync),
             Err(error) => {
                 let reason = error.to_string();
-                (Err(error), Err(reason))
+                (Err(error), EndedSync::Unknown { reason })
             }
         };
         if let Err(error) = saved {
@@ -420,7 +452,11 @@ impl Task {
                 // Levels are many and only the latest matters: never wait for a slow owner.
                 let _ = self.events.try_send(LiveEvent::Level { direction, level });
             }
-            event => self.tell(LiveEvent::Device { event }).await,
+            event => {
+                if let Some(notice) = DeviceNotice::of(&event) {
+                    self.tell(notice.into()).await;
+                }
+            }
         }
     }
 

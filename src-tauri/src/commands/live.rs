@@ -7,32 +7,27 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use tauri::State;
 use tauri::ipc::Channel;
-use viva_audio::{AudioEvent, Capture, CaptureSettings, DeviceSelection, PlaybackSettings};
-use viva_session::{BackendGrants, LiveSession, LiveSettings, Microphone, Recording};
+use viva_audio::{
+    AudioEvent, Capture, CaptureSettings, DeviceInfo, DeviceSelection, Level, PlaybackSettings,
+};
+use viva_session::hearing::Heard;
+use viva_session::{
+    BackendGrants, Ended, LiveEvent, LiveSession, LiveSettings, Microphone, Recording,
+};
+use viva_speech::model::{self, Progress};
 use viva_store::NewSession;
 
 use crate::account::AccountState;
 use crate::error::{AppError, ErrorCode};
-use crate::live::{
-    EndedView, HeardView, LevelView, LiveState, LiveUpdate, MicTest, ModelSetupView, update,
-};
+use crate::live::{LiveState, MicTest};
 use crate::transcripts::TranscriptState;
-
-/// A microphone in the picker.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
-#[serde(rename_all = "camelCase")]
-pub struct MicrophoneView {
-    /// Stable: the choice is remembered by it.
-    pub id: String,
-    pub name: String,
-    pub is_default: bool,
-}
 
 /// What pre-flight checks before an interview.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
 #[serde(rename_all = "camelCase")]
 pub struct PreflightView {
-    pub microphones: Vec<MicrophoneView>,
+    /// For the picker: monitors of the speakers are left out unless one is the default.
+    pub microphones: Vec<DeviceInfo>,
     /// Why sound may not work (the sound server is unreachable), in words.
     pub sound_problem: Option<String>,
     /// The offline transcription model is in place (offline practice transcribes with it).
@@ -61,17 +56,12 @@ pub async fn preflight(accounts: State<'_, AccountState>) -> Result<PreflightVie
         let microphones = viva_audio::input_devices()
             .into_iter()
             .filter(|d| !d.is_monitor || d.is_default)
-            .map(|d| MicrophoneView {
-                id: d.id,
-                name: d.name,
-                is_default: d.is_default,
-            })
             .collect::<Vec<_>>();
         (microphones, viva_audio::sound_system_trouble())
     })
     .await
     .map_err(|e| AppError::new(ErrorCode::Unavailable, e.to_string()))?;
-    let model_path = viva_localstack::model::default_model_path();
+    let model_path = model::default_model_path();
     let backend = match accounts.account().await {
         // Asks the backend who is signed in: a kept token alone says nothing about the network.
         Ok(Some(account)) => match account
@@ -117,8 +107,8 @@ fn no_microphone(error: impl std::fmt::Display) -> AppError {
 pub async fn start_mic_test(
     live: State<'_, LiveState>,
     microphone: Option<String>,
-    on_level: Channel<LevelView>,
-    on_heard: Channel<HeardView>,
+    on_level: Channel<Level>,
+    on_heard: Channel<Heard>,
 ) -> Result<(), AppError> {
     let mut test = live.mic_test.lock().await;
     *test = None;
@@ -129,14 +119,14 @@ pub async fn start_mic_test(
     let (capture, streams) = Capture::start(settings).map_err(no_microphone)?;
     let (frames, mut events) = (streams.frames, streams.events);
     let forward = tokio::spawn(async move {
-        let model = viva_localstack::model::default_model_path();
-        let hearing = viva_session::hearing::listen(frames, model, move |heard| {
-            let _ = on_heard.send(heard.into());
-        });
+        let hearing =
+            viva_session::hearing::listen(frames, model::default_model_path(), move |heard| {
+                let _ = on_heard.send(heard);
+            });
         let levels = async move {
             while let Some(event) = events.recv().await {
-                if let AudioEvent::Level { direction, level } = event
-                    && on_level.send(LevelView::new(direction, level)).is_err()
+                if let AudioEvent::Level { level, .. } = event
+                    && on_level.send(level).is_err()
                 {
                     break;
                 }
@@ -163,9 +153,9 @@ pub async fn stop_mic_test(live: State<'_, LiveState>) -> Result<(), AppError> {
 /// played (a level above silence).
 #[tauri::command]
 #[specta::specta]
-pub async fn play_test_tone(on_level: Channel<LevelView>) -> Result<bool, AppError> {
+pub async fn play_test_tone(on_level: Channel<Level>) -> Result<bool, AppError> {
     let loudest = viva_session::tone::play_tone(PlaybackSettings::default(), |level| {
-        let _ = on_level.send(LevelView::new(viva_audio::Direction::Output, level));
+        let _ = on_level.send(level);
     })
     .await
     .map_err(|error| {
@@ -183,7 +173,7 @@ pub async fn play_test_tone(on_level: Channel<LevelView>) -> Result<bool, AppErr
 #[specta::specta]
 pub async fn set_up_model(
     live: State<'_, LiveState>,
-    on_progress: Channel<ModelSetupView>,
+    on_progress: Channel<Progress>,
 ) -> Result<(), AppError> {
     let Ok(_only_one) = live.model_setup.try_lock() else {
         return Err(AppError::new(
@@ -191,15 +181,13 @@ pub async fn set_up_model(
             "Offline transcription is already being set up.",
         ));
     };
-    let dir = viva_localstack::model::model_dir();
+    let dir = model::model_dir();
     let prepared = tokio::task::spawn_blocking(move || {
-        // Conversion reports every tensor; the bar needs a step per percent at most.
-        let mut last: Option<ModelSetupView> = None;
-        viva_localstack::model::prepare(&dir, |progress| {
-            let view = ModelSetupView::from(progress);
-            if last.as_ref().is_none_or(|last| moved_on(last, &view)) {
-                let _ = on_progress.send(view.clone());
-                last = Some(view);
+        let mut last: Option<Progress> = None;
+        model::prepare(&dir, |progress| {
+            if last.is_none_or(|last| progress.moved_on_from(&last)) {
+                let _ = on_progress.send(progress);
+                last = Some(progress);
             }
         })
     })
@@ -217,21 +205,6 @@ pub async fn set_up_model(
                 format!("Offline transcription could not be set up: {error}"),
             ))
         }
-    }
-}
-
-/// Whether `next` is worth showing after `last`: another step, or a percent further.
-fn moved_on(last: &ModelSetupView, next: &ModelSetupView) -> bool {
-    match (last, next) {
-        (
-            ModelSetupView::Downloading { fraction: a },
-            ModelSetupView::Downloading { fraction: b },
-        )
-        | (
-            ModelSetupView::Converting { fraction: a },
-            ModelSetupView::Converting { fraction: b },
-        ) => b - a >= 0.01 || (*b >= 1.0 && *a < 1.0),
-        (a, b) => std::mem::discriminant(a) != std::mem::discriminant(b),
     }
 }
 
@@ -265,7 +238,7 @@ pub async fn start_interview(
     transcripts: State<'_, TranscriptState>,
     live: State<'_, LiveState>,
     request: StartRequest,
-    on_update: Channel<LiveUpdate>,
+    on_update: Channel<LiveEvent>,
 ) -> Result<StartedView, AppError> {
     let mut current = live.session.lock().await;
     if current.as_ref().is_some_and(|s| !s.is_over()) {
@@ -312,7 +285,7 @@ pub async fn start_interview(
         user_id: Some(user_id),
         title: if practice { "Practice" } else { "Interview" }.into(),
         mode: if practice { "practice" } else { "interview" }.into(),
-        started_at_ms: chrono_now_ms(),
+        started_at_ms: chrono::Utc::now().timestamp_millis(),
     };
     let microphone = if request.text_only {
         Microphone::None
@@ -344,19 +317,11 @@ pub async fn start_interview(
     *current = Some(session);
     tokio::spawn(async move {
         while let Some(event) = events.recv().await {
-            if let Some(update) = update(event) {
-                // The window may be gone; the session still records every line.
-                let _ = on_update.send(update);
-            }
+            // The window may be gone; the session still records every line.
+            let _ = on_update.send(event);
         }
     });
     Ok(started)
-}
-
-fn chrono_now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn not_live() -> AppError {
@@ -388,13 +353,10 @@ pub async fn send_answer(live: State<'_, LiveState>, text: String) -> Result<(),
 /// Hangs up; the ending is recorded before this returns.
 #[tauri::command]
 #[specta::specta]
-pub async fn end_interview(live: State<'_, LiveState>) -> Result<Option<EndedView>, AppError> {
+pub async fn end_interview(live: State<'_, LiveState>) -> Result<Option<Ended>, AppError> {
     let session = live.session.lock().await.take().ok_or_else(not_live)?;
-    let Some(ended) = session.end().await else {
-        // It had ended by itself; the UI had its `ended` update.
-        return Ok(None);
-    };
-    Ok(Some(EndedView::new(&ended)))
+    // `None`: it had ended by itself, and the UI had its `ended` event.
+    Ok(session.end().await)
 }
 
 /// Forgets a session that ended by itself (the interviewer ended it, or it failed).

