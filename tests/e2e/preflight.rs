@@ -7,7 +7,6 @@
 use std::path::Path;
 use std::time::Duration;
 
-use fantoccini::Locator;
 use viva_e2e::{Harness, word_error_rate};
 use viva_localstack::{Config, LocalStack};
 
@@ -170,18 +169,24 @@ async fn without_the_offline_model_practice_runs_in_text_and_the_model_is_set_up
     app.click("summary-done").await.unwrap();
     app.click("practice-start").await.unwrap();
     app.wait_until_backend_ready().await.unwrap();
+    // The page records every step it shows: converting a small model can take less time than
+    // one WebDriver round trip, so sampling the text from here could miss a step the user saw.
+    app.client
+        .execute(
+            r#"window.__vivaSetupSteps = [];
+            new MutationObserver(() => {
+              const shown = document.querySelector('[data-testid=model-progress-text]');
+              const steps = window.__vivaSetupSteps;
+              if (shown && steps[steps.length - 1] !== shown.textContent) {
+                steps.push(shown.textContent);
+              }
+            }).observe(document.body, { subtree: true, childList: true, characterData: true });"#,
+            vec![],
+        )
+        .await
+        .unwrap();
     app.click("model-setup").await.unwrap();
-    let steps = std::cell::RefCell::new(Vec::<String>::new());
     app.wait_for("the model set-up", Duration::from_secs(60), || async {
-        let progress = Locator::Css("[data-testid=model-progress-text]");
-        if let Ok(element) = app.client.find(progress).await
-            && let Ok(step) = element.text().await
-        {
-            let mut steps = steps.borrow_mut();
-            if steps.last() != Some(&step) {
-                steps.push(step);
-            }
-        }
         let ready = app
             .attribute("[data-testid=check-model]", "data-ready")
             .await?;
@@ -189,7 +194,13 @@ async fn without_the_offline_model_practice_runs_in_text_and_the_model_is_set_up
     })
     .await
     .unwrap();
-    let steps = steps.into_inner();
+    let steps: Vec<String> = serde_json::from_value(
+        app.client
+            .execute("return window.__vivaSetupSteps;", vec![])
+            .await
+            .unwrap(),
+    )
+    .unwrap();
     assert!(
         steps.iter().any(|s| s.starts_with("Preparing the model…")),
         "set-up showed {steps:?}"

@@ -20,9 +20,6 @@ pub mod error;
 pub mod functions;
 pub mod interviewer;
 pub mod jwt;
-/// The offline speech model, now owned by viva-speech; kept here for callers that reach it
-/// through the embedded stack (use `viva_speech::model` in new code).
-pub use viva_speech::model;
 pub mod proxy;
 pub mod ratelimit;
 pub mod rest;
