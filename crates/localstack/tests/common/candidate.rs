@@ -13,7 +13,6 @@ use bytes::Bytes;
 use rtc::media::Sample;
 use serde_json::Value;
 use tokio::sync::{Notify, mpsc};
-use viva_audio::resample::StreamResampler;
 use viva_audio::{EncoderSettings, FRAME_SAMPLES, OpusDecoder, OpusEncoder};
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use webrtc::media_stream::Track;
@@ -25,37 +24,11 @@ use webrtc::peer_connection::{
     RTCIceGatheringState, RTCSessionDescription, Registry, register_default_interceptors,
 };
 
-/// Speech from espeak-ng at 48 kHz.
-pub fn speech(text: &str) -> Vec<f32> {
-    let out = std::process::Command::new("espeak-ng")
-        .args(["-v", "en-us", "-s", "160", "--stdout", "--", text])
-        .output()
-        .expect("espeak-ng runs");
-    assert!(out.status.success(), "espeak-ng failed");
-    let reader = hound::WavReader::new(std::io::Cursor::new(&out.stdout)).unwrap();
-    let rate = reader.spec().sample_rate;
-    let data = &out.stdout[44..];
-    let samples: Vec<f32> = data
-        .chunks_exact(2)
-        .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
-        .collect();
-    let mut resampler = StreamResampler::new(rate, 48_000).unwrap();
-    let mut out = Vec::new();
-    resampler.process(&samples, &mut out).unwrap();
-    resampler
-        .process(&vec![0.0; rate as usize / 10], &mut out)
-        .unwrap();
-    out
-}
-
-/// The same speech at 16 kHz (for feeding Whisper directly).
-pub fn speech_16k(text: &str) -> Vec<f32> {
-    let at48 = speech(text);
-    let mut resampler = StreamResampler::new(48_000, 16_000).unwrap();
-    let mut out = Vec::new();
-    resampler.process(&at48, &mut out).unwrap();
-    out
-}
+// The speech itself is the speech tests' helper, shared rather than kept twice.
+#[path = "../../../speech/tests/common/candidate.rs"]
+mod spoken;
+#[allow(unused_imports)] // Not every test binary that shares this module uses all three.
+pub use spoken::{speech, speech_16k, word_error_rate};
 
 /// The prepared offline model (set-up puts it there), or a clear failure.
 pub fn model_path() -> PathBuf {
@@ -67,9 +40,6 @@ pub fn model_path() -> PathBuf {
     );
     path
 }
-
-#[allow(unused_imports)] // The benchmarks share this module and do not score words.
-pub use viva_speech::model::word_errors as word_error_rate;
 
 struct Handler {
     gathered: mpsc::Sender<()>,
