@@ -11,7 +11,7 @@ use viva_speech::turn::FRAME_16K;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
-use super::call::Input;
+use super::input::Input;
 use super::voice::Speech;
 
 pub(super) enum SpeakerCommand {

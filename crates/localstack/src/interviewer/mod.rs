@@ -6,6 +6,7 @@
 pub mod call;
 pub mod client_event;
 mod events;
+mod input;
 mod media;
 mod peer;
 pub mod script;

@@ -23,7 +23,7 @@ use webrtc::peer_connection::{
     register_default_interceptors,
 };
 
-use super::call::Input;
+use super::input::Input;
 
 /// How long a call may take to gather its candidates.
 const GATHER_TIMEOUT: Duration = Duration::from_secs(5);

@@ -9,18 +9,7 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 use viva_speech::stt::{SttError, Transcriber};
 
-use super::call::Input;
-
-/// A job's outcome, as the conversation task receives it.
-pub(super) struct TranscriptResult {
-    pub item_id: String,
-    pub partial: bool,
-    pub early_end_ms: Option<u64>,
-    pub audio_ms: u64,
-    pub result: Result<String, SttError>,
-    /// When the turn's speech ended (for finals), to log the latency.
-    pub speech_ended: Option<Instant>,
-}
+use super::input::{Input, TranscriptResult};
 
 /// What the transcriber thread is asked to do.
 pub(super) enum Job {

@@ -17,7 +17,8 @@ use super::Conversation;
 use crate::interviewer::events::{
     new_id, transcript_completed, transcript_failed, user_audio_item,
 };
-use crate::interviewer::transcriber::{Early, Job, TranscriptResult};
+use crate::interviewer::input::TranscriptResult;
+use crate::interviewer::transcriber::{Early, Job};
 
 /// Quiet after speech that starts the final transcription early, and the audio kept after
 /// the last loud frame.

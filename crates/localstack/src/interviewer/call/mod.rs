@@ -3,7 +3,8 @@
 //! audio in and out ([`super::media`]), the transcriber thread ([`super::transcriber`]) and the
 //! event builders ([`super::events`]); the task's handling is split by concern into
 //! [`client`] (client events), [`listening`] (turns and transcripts) and [`speaking`] (the
-//! interviewer's lines). The tasks talk over bounded channels; the conversation task ends the
+//! interviewer's lines). The tasks talk over bounded channels, and what reaches the
+//! conversation task is [`super::input`]'s; the conversation task ends the
 //! call on `bye`, a closed data channel or a failed connection, and everything it owns goes
 //! with it.
 
@@ -22,14 +23,14 @@ use viva_speech::stt::SttError;
 use viva_speech::turn::Listener;
 use viva_speech::vad::ServerVad;
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelState};
-use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState};
 
 use super::events::{initial_session, invalid_request, new_id, wire};
+use super::input::Input;
 use super::media::{SpeakerCommand, listen, speaker};
 use super::peer::{self, CallError};
 use super::script::{QuestionSet, Script, question_set};
-use super::transcriber::{Early, Job, TranscriptResult, transcriber_thread};
+use super::transcriber::{Early, Job, transcriber_thread};
 use super::{Answer, CallSetup, Interviewer};
 
 /// Audio kept before the current turn (for prefix padding).
@@ -47,20 +48,6 @@ impl CallHandle {
     pub fn hang_up(&self) {
         let _ = self.inputs.try_send(Input::HangUp);
     }
-}
-
-/// Everything that reaches the conversation task.
-pub(super) enum Input {
-    Channel(Arc<dyn DataChannel>),
-    ChannelOpen,
-    ChannelClosed,
-    Client(String),
-    Track(Arc<dyn TrackRemote>),
-    Audio(Vec<f32>),
-    Transcript(TranscriptResult),
-    Played { response_id: String },
-    Peer(RTCPeerConnectionState),
-    HangUp,
 }
 
 /// Starts a call for `setup` from the candidate's offer and returns the answer.
