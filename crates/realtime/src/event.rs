@@ -1,7 +1,8 @@
 //! The events on the `oai-events` data channel (docs/protocols.md §2), in both directions.
 //!
-//! Server events are listed once, in [`server_events!`], which generates the enum, its type names
-//! (GA names first, then the older aliases we also accept) and the parser's dispatch. Fields the
+//! Server events are listed once, in the `server_events!` macro below, which generates the
+//! enum, its type names (GA names first, then the older aliases we also accept) and the
+//! parser's dispatch. Fields the
 //! protocol marks optional are `Option` or default; fields we do not use are ignored, so a server
 //! that adds fields never breaks us.
 

@@ -5,20 +5,20 @@
 //! # The run loop
 //!
 //! [`start`] spawns two tasks: the uplink (microphone frames to whichever connection is
-//! current, [`uplink`]) and the call's run loop (`run.rs`). The run loop owns the
-//! [`Conversation`](viva_realtime::Conversation) core, which holds every protocol rule
+//! current, `uplink.rs`) and the call's run loop (`run.rs`). The run loop owns the
+//! [`Conversation`] core, which holds every protocol rule
 //! (turn-taking, the session cap's quiet moment, history replay and its echo filter, the
 //! offline queue, cost, the session state) and does no I/O. The loop only does the I/O:
 //!
-//! 1. connect ([`connect`]): a fresh grant if needed, offer, answer, open event channel;
+//! 1. connect (`connect.rs`): a fresh grant if needed, offer, answer, open event channel;
 //! 2. while the connection lives, wait for the first of: a peer event (a data-channel
 //!    message is parsed and fed to the core; voice goes to the speaker), a command from the
 //!    [`CallHandle`], an SDP-proxy notice, the end of the disconnected grace, the health
-//!    tick ([`stats`]), or the core's session-cap timer;
+//!    tick (`stats.rs`), or the core's session-cap timer;
 //! 3. after each input, carry out the core's outputs in order: send client events, publish
 //!    transcript and state changes and problems, point the uplink at the connection, arm the
 //!    timer, or start a planned re-session;
-//! 4. when the connection ends, follow [`reconnect`]'s rules: reconnect with backoff,
+//! 4. when the connection ends, follow `reconnect.rs`'s rules: reconnect with backoff,
 //!    re-session, fail, or end.
 //!
 //! Commands are handled in one place, whether a connection is live or not: a client event

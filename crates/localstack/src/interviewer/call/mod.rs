@@ -1,10 +1,10 @@
 //! One interview call: the conversation task that owns all of a call's state and emits the GA
-//! events, and how a call starts. Its parts live beside it: the peer ([`super::peer`]), the
-//! audio in and out ([`super::media`]), the transcriber thread ([`super::transcriber`]) and the
-//! event builders ([`super::events`]); the task's handling is split by concern into
-//! [`client`] (client events), [`listening`] (turns and transcripts) and [`speaking`] (the
+//! events, and how a call starts. Its parts live beside it: the peer (`peer.rs`), the
+//! audio in and out (`media.rs`), the transcriber thread (`transcriber.rs`) and the
+//! event builders (`events.rs`); the task's handling is split by concern into
+//! `client.rs` (client events), `listening.rs` (turns and transcripts) and `speaking.rs` (the
 //! interviewer's lines). The tasks talk over bounded channels, and what reaches the
-//! conversation task is [`super::input`]'s; the conversation task ends the
+//! conversation task is `input.rs`'s; the conversation task ends the
 //! call on `bye`, a closed data channel or a failed connection, and everything it owns goes
 //! with it.
 
