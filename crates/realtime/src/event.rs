@@ -2,9 +2,8 @@
 //!
 //! Server events are listed once, in the `server_events!` macro below, which generates the
 //! enum, its type names (GA names first, then the older aliases we also accept) and the
-//! parser's dispatch. Fields the
-//! protocol marks optional are `Option` or default; fields we do not use are ignored, so a server
-//! that adds fields never breaks us.
+//! parser's dispatch. Fields the protocol marks optional are `Option` or default; fields we do
+//! not use are ignored, so a server that adds fields never breaks us.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
