@@ -28,8 +28,11 @@ const USAGE: &str = "usage: cargo xtask <command>
                drive the real app: the candidate app's and the review screens'; `review`: only
                the review screens'; `--release`: drive the optimised build users run)
   fuzz [TARGET] [MIN]
-               fuzz for MIN minutes (default 5): `realtime` (event parser and transcript
-               assembler, the default) or `filters` (the local stack's PostgREST filters)
+               fuzz for MIN minutes (default 5): `realtime` (both dialects' event parsers
+               and the transcript assembler, the default), `filters` (the local stack's
+               PostgREST filters), `client-events` (the local interviewer's client events),
+               `offer`, `proxy`, `grant` or `reply` (the contract's SDP, proxy, grant and
+               transcript-processor parsers)
   bindings     regenerate ui/src/bindings.ts from the Rust IPC types
   release --channel stable|beta --notes FILE [--site DIR] [--base-url URL] [--appimage]
           [--allow-dirty] [--rotating-from OLD_PUBKEY]

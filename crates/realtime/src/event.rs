@@ -295,22 +295,28 @@ pub struct RateLimits {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Empty {}
 
-/// Declares every server event once: its variant, payload and wire names (GA name first).
+/// Declares a dialect's server events once: the enum (with its `Unknown` catch-all), each
+/// variant's payload and wire names (current name first, then older aliases), and the parser's
+/// dispatch. Realtime's list is below; GPT-Live's is in [`crate::live`].
 macro_rules! server_events {
-    ($( $(#[$doc:meta])* $variant:ident($payload:ty) = $name:literal $(| $alias:literal)*; )*) => {
-        /// An event from the voice AI. Every event also carries an `event_id`, kept in
-        /// [`Envelope`]; unknown types become [`ServerEvent::Unknown`], never an error.
+    (
+        $(#[$enum_doc:meta])*
+        enum $enum:ident {
+            $( $(#[$doc:meta])* $variant:ident($payload:ty) = $name:literal $(| $alias:literal)*; )*
+        }
+    ) => {
+        $(#[$enum_doc])*
         #[derive(Debug, Clone, PartialEq, Serialize)]
         #[serde(tag = "type")]
-        pub enum ServerEvent {
+        pub enum $enum {
             $( $(#[$doc])* #[serde(rename = $name)] $variant($payload), )*
             /// A type we do not know: logged and ignored by callers.
             #[serde(skip)]
             Unknown { kind: String, raw: String },
         }
 
-        impl ServerEvent {
-            /// The wire name, as Viva emits it (the GA name).
+        impl $enum {
+            /// The wire name, as Viva emits it (the current name).
             pub fn kind(&self) -> &str {
                 match self {
                     $( Self::$variant(_) => $name, )*
@@ -322,50 +328,60 @@ macro_rules! server_events {
             pub const KNOWN_TYPES: &'static [(&'static str, bool)] = &[
                 $( ($name, false), $( ($alias, true), )* )*
             ];
+        }
 
-            /// Parses the payload of a known type; `None` for an unknown type.
-            pub(crate) fn parse_known(kind: &str, text: &str) -> Option<serde_json::Result<Self>> {
+        impl $crate::parse::EventList for $enum {
+            fn parse_known(kind: &str, text: &str) -> Option<serde_json::Result<Self>> {
                 Some(match kind {
                     $( $name $(| $alias)* => serde_json::from_str::<$payload>(text).map(Self::$variant), )*
                     _ => return None,
                 })
             }
+
+            fn unknown(kind: String, raw: String) -> Self {
+                Self::Unknown { kind, raw }
+            }
         }
     };
 }
+pub(crate) use server_events;
 
 server_events! {
-    SessionCreated(SessionEnvelope) = "session.created";
-    SessionUpdated(SessionEnvelope) = "session.updated";
-    SpeechStarted(SpeechStarted) = "input_audio_buffer.speech_started";
-    SpeechStopped(SpeechStopped) = "input_audio_buffer.speech_stopped";
-    InputCommitted(Committed) = "input_audio_buffer.committed";
-    InputCleared(Empty) = "input_audio_buffer.cleared";
-    ItemAdded(ItemEvent) = "conversation.item.added" | "conversation.item.created";
-    ItemDone(ItemEvent) = "conversation.item.done";
-    InputTranscriptDelta(InputTranscriptDelta) = "conversation.item.input_audio_transcription.delta";
-    InputTranscriptCompleted(InputTranscriptCompleted) = "conversation.item.input_audio_transcription.completed";
-    InputTranscriptFailed(InputTranscriptFailed) = "conversation.item.input_audio_transcription.failed";
-    ResponseCreated(ResponseEnvelope) = "response.created";
-    OutputItemAdded(OutputItem) = "response.output_item.added";
-    OutputItemDone(OutputItem) = "response.output_item.done";
-    /// The interviewer's spoken words, piece by piece.
-    OutputTranscriptDelta(OutputDelta) = "response.output_audio_transcript.delta" | "response.audio_transcript.delta";
-    OutputTranscriptDone(OutputDone) = "response.output_audio_transcript.done" | "response.audio_transcript.done";
-    /// The interviewer's words in text mode.
-    OutputTextDelta(OutputDelta) = "response.output_text.delta" | "response.text.delta";
-    OutputTextDone(OutputDone) = "response.output_text.done" | "response.text.done";
-    OutputAudioStarted(OutputAudioBuffer) = "output_audio_buffer.started";
-    OutputAudioStopped(OutputAudioBuffer) = "output_audio_buffer.stopped";
-    OutputAudioCleared(OutputAudioBuffer) = "output_audio_buffer.cleared";
-    ResponseDone(ResponseEnvelope) = "response.done";
-    Error(ErrorEvent) = "error";
-    RateLimitsUpdated(RateLimits) = "rate_limits.updated";
+    /// An event from the Realtime API. Every event also carries an `event_id`, kept in
+    /// [`Envelope`]; unknown types become [`ServerEvent::Unknown`], never an error.
+    enum ServerEvent {
+        SessionCreated(SessionEnvelope) = "session.created";
+        SessionUpdated(SessionEnvelope) = "session.updated";
+        SpeechStarted(SpeechStarted) = "input_audio_buffer.speech_started";
+        SpeechStopped(SpeechStopped) = "input_audio_buffer.speech_stopped";
+        InputCommitted(Committed) = "input_audio_buffer.committed";
+        InputCleared(Empty) = "input_audio_buffer.cleared";
+        ItemAdded(ItemEvent) = "conversation.item.added" | "conversation.item.created";
+        ItemDone(ItemEvent) = "conversation.item.done";
+        InputTranscriptDelta(InputTranscriptDelta) = "conversation.item.input_audio_transcription.delta";
+        InputTranscriptCompleted(InputTranscriptCompleted) = "conversation.item.input_audio_transcription.completed";
+        InputTranscriptFailed(InputTranscriptFailed) = "conversation.item.input_audio_transcription.failed";
+        ResponseCreated(ResponseEnvelope) = "response.created";
+        OutputItemAdded(OutputItem) = "response.output_item.added";
+        OutputItemDone(OutputItem) = "response.output_item.done";
+        /// The interviewer's spoken words, piece by piece.
+        OutputTranscriptDelta(OutputDelta) = "response.output_audio_transcript.delta" | "response.audio_transcript.delta";
+        OutputTranscriptDone(OutputDone) = "response.output_audio_transcript.done" | "response.audio_transcript.done";
+        /// The interviewer's words in text mode.
+        OutputTextDelta(OutputDelta) = "response.output_text.delta" | "response.text.delta";
+        OutputTextDone(OutputDone) = "response.output_text.done" | "response.text.done";
+        OutputAudioStarted(OutputAudioBuffer) = "output_audio_buffer.started";
+        OutputAudioStopped(OutputAudioBuffer) = "output_audio_buffer.stopped";
+        OutputAudioCleared(OutputAudioBuffer) = "output_audio_buffer.cleared";
+        ResponseDone(ResponseEnvelope) = "response.done";
+        Error(ErrorEvent) = "error";
+        RateLimitsUpdated(RateLimits) = "rate_limits.updated";
+    }
 }
 
-/// A parsed server event with the id every event carries.
+/// A parsed server event (Realtime's unless said otherwise) with the id every event carries.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Envelope {
+pub struct Envelope<E = ServerEvent> {
     pub event_id: Option<String>,
-    pub event: ServerEvent,
+    pub event: E,
 }

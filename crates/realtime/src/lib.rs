@@ -2,7 +2,9 @@
 //! transcript assembler that turns them into lines, the cost of a session, the session state
 //! machine, and the [`conversation`] core that holds a call's protocol state (turn-taking, the
 //! session cap's quiet moment, history replay after a reconnect and its echo filter, client
-//! events queued while offline) and says what to send and publish.
+//! events queued while offline) and says what to send and publish. GPT-Live, OpenAI's newer
+//! voice API, has its own typed events and candidate commands in [`live`], parsed by the same
+//! parser; its dialect is not yet wired into the conversation core.
 //!
 //! Pure logic only: no I/O, no async runtime and no clock reads (callers pass the time in), so
 //! everything here can be unit-tested, property-tested and fuzzed. It does not own the WebRTC
@@ -14,6 +16,7 @@ pub mod client;
 pub mod conversation;
 pub mod cost;
 pub mod event;
+pub mod live;
 pub mod parse;
 pub mod replay;
 pub mod state;

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use crate::event::{Envelope, ServerEvent};
+use crate::event::Envelope;
 
 /// The largest message accepted by default: far above any real event, far below memory trouble.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 256 * 1024;
@@ -61,6 +61,23 @@ pub fn parse_server_event(message: &str) -> Result<Envelope, ParseError> {
 
 /// Parses one server event.
 pub fn parse_server_event_with(message: &str, limits: Limits) -> Result<Envelope, ParseError> {
+    parse_event_with(message, limits)
+}
+
+/// A dialect's list of server events, as `server_events!` declares it.
+pub(crate) trait EventList: Sized {
+    /// Parses the payload of a known type; `None` for an unknown type.
+    fn parse_known(kind: &str, text: &str) -> Option<serde_json::Result<Self>>;
+    /// The catch-all for a type the list does not know.
+    fn unknown(kind: String, raw: String) -> Self;
+}
+
+/// The one parser behind every dialect: size limit, then `type` and `event_id`, then the typed
+/// payload of a known type; an unknown type must still be valid JSON and becomes a value.
+pub(crate) fn parse_event_with<E: EventList>(
+    message: &str,
+    limits: Limits,
+) -> Result<Envelope<E>, ParseError> {
     if message.len() > limits.max_message_bytes {
         return Err(ParseError::TooLarge {
             size: message.len(),
@@ -75,15 +92,9 @@ pub fn parse_server_event_with(message: &str, limits: Limits) -> Result<Envelope
         })?,
     };
     let event_id = head.event_id.map(Cow::into_owned);
-    let event = match ServerEvent::parse_known(&head.kind, message) {
+    let event = match E::parse_known(&head.kind, message) {
         Some(Ok(event)) => event,
-        Some(Err(error)) => {
-            return Err(ParseError::InvalidEvent {
-                kind: head.kind.into_owned(),
-                reason: error.to_string(),
-                excerpt: excerpt(message),
-            });
-        }
+        Some(Err(error)) => return Err(invalid(&head.kind, error.to_string(), message)),
         None => {
             // The quick path read only the prefix: an unknown event must still be valid JSON.
             if let Err(error) = serde_json::from_str::<serde::de::IgnoredAny>(message) {
@@ -92,13 +103,19 @@ pub fn parse_server_event_with(message: &str, limits: Limits) -> Result<Envelope
                     excerpt: excerpt(message),
                 });
             }
-            ServerEvent::Unknown {
-                kind: head.kind.into_owned(),
-                raw: message.to_owned(),
-            }
+            E::unknown(head.kind.into_owned(), message.to_owned())
         }
     };
     Ok(Envelope { event_id, event })
+}
+
+/// A known event whose fields are wrong (`reason` says how).
+pub(crate) fn invalid(kind: &str, reason: String, message: &str) -> ParseError {
+    ParseError::InvalidEvent {
+        kind: kind.to_owned(),
+        reason,
+        excerpt: excerpt(message),
+    }
 }
 
 /// Reads `type` and `event_id` without a full pass when the message starts the way the Realtime
