@@ -518,8 +518,18 @@ async fn stop_app_instances(binary: &Path) -> Result<()> {
 /// Gives the keyboard to the newest window whose title matches the regular expression `title`,
 /// waiting up to 20 s for it to appear.
 fn focus_window(title: &str) -> Result<()> {
+    // Only a mapped (viewable) window can take the input focus: X answers `BadMatch` for one that
+    // exists but is not shown yet, which is how a dialog looks for a moment after it is created.
     let found = Command::new("timeout")
-        .args(["20", "xdotool", "search", "--sync", "--name", title])
+        .args([
+            "20",
+            "xdotool",
+            "search",
+            "--sync",
+            "--onlyvisible",
+            "--name",
+            title,
+        ])
         .output()
         .context("running xdotool")?;
     let window = String::from_utf8_lossy(&found.stdout)
@@ -527,7 +537,16 @@ fn focus_window(title: &str) -> Result<()> {
         .last()
         .map(str::to_owned)
         .with_context(|| format!("no window titled {title:?} appeared"))?;
-    run(Command::new("xdotool").args(["windowfocus", "--sync", &window]))
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match run(Command::new("xdotool").args(["windowfocus", "--sync", &window])) {
+            Ok(()) => return Ok(()),
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            Err(error) => return Err(error),
+        }
+    }
 }
 
 /// Runs a helper program to completion and fails with its stderr when it fails.
