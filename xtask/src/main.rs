@@ -40,7 +40,8 @@ const USAGE: &str = "usage: cargo xtask <command>
                with TAURI_SIGNING_PRIVATE_KEY and write the channel's latest.json into the
                update site folder (default dist/site); see docs/releasing.md
   screenshot   walk Viva's screens under Xvfb and save one PNG each to docs/img/
-  setup        only install what is missing (system packages, npm packages, tauri-driver)";
+  setup        only install what is missing (system packages, npm packages, tauri-driver,
+               the OpenAI Python SDK that tests check Live events against)";
 
 fn main() -> ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();
@@ -154,14 +155,18 @@ impl Workspace {
         self.target.join("release/viva-desktop")
     }
 
-    /// Installs what `purpose` needs; returns tauri-driver's path for tests.
+    /// Installs what `purpose` needs (for tests also the OpenAI SDK oracle's virtualenv);
+    /// returns tauri-driver's path for tests.
     fn setup(&self, purpose: Purpose) -> Result<Option<PathBuf>> {
         setup::system_packages(purpose)?;
         setup::node()?;
         setup::npm_packages(&self.ui())?;
         self.speech_model()?;
         match purpose {
-            Purpose::Test => setup::tauri_driver(&self.cache).map(Some),
+            Purpose::Test => {
+                setup::openai_sdk(&self.cache, &self.root)?;
+                setup::tauri_driver(&self.cache).map(Some)
+            }
             Purpose::Run => Ok(None),
         }
     }
@@ -466,6 +471,10 @@ impl Workspace {
             command.envs(harness.env.iter().map(|(k, v)| (k, v)));
             command.env("VIVA_E2E_APP", self.app_binary());
             command.env("VIVA_MODEL_DIR", model_dir());
+            command.env(
+                "VIVA_OPENAI_SDK_PYTHON",
+                setup::openai_sdk_python(&self.cache),
+            );
         };
         let has_nextest = output(self.cargo().args(["nextest", "--version"])).is_some();
         if has_nextest {

