@@ -15,6 +15,43 @@ pub enum SignalingMode {
     Websocket,
 }
 
+/// Which voice API an interview speaks (`realtime.api` in the grant). The backend chooses it:
+/// a tenant's default, overridden per interview; practice chooses for itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VoiceApi {
+    /// OpenAI's Realtime API (listed as legacy by OpenAI, still served). A grant without
+    /// `realtime.api` means this, as every backend before GPT-Live did.
+    #[default]
+    Realtime,
+    /// GPT-Live, OpenAI's current voice API. Its sessions are created only by a server holding
+    /// the project key, so a Live grant always signals through the SDP proxy.
+    Live,
+}
+
+impl VoiceApi {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Realtime => "realtime",
+            Self::Live => "live",
+        }
+    }
+}
+
+impl std::str::FromStr for VoiceApi {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "realtime" => Ok(Self::Realtime),
+            "live" => Ok(Self::Live),
+            other => Err(format!(
+                "unknown voice API `{other}` (expected live or realtime)"
+            )),
+        }
+    }
+}
+
 /// A short-lived key for the voice AI (`ek_...`). Its value never appears in `Debug` output.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientSecret {
@@ -81,6 +118,9 @@ fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>
 /// `interview-start`'s `realtime` object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RealtimeGrant {
+    /// Which voice API the call speaks.
+    #[serde(default)]
+    pub api: VoiceApi,
     pub signaling: SignalingMode,
     pub url: String,
     pub client_secret: ClientSecret,
@@ -176,6 +216,12 @@ fn is_loopback(url: &url::Url) -> bool {
 /// access token) unless it is this computer, and ICE servers use only `stun:`, `turn:` or
 /// `turns:` URLs. A grant that breaks them is refused, never used.
 fn check_transport(realtime: &RealtimeGrant) -> Result<(), GrantParseError> {
+    if realtime.api == VoiceApi::Live && realtime.signaling != SignalingMode::Websocket {
+        // A desktop app must never hold the project key Live sessions are created with.
+        return Err(GrantParseError(
+            "a GPT-Live interview must use the SDP proxy (`realtime.signaling` = `websocket`): Live sessions are created only by a server".into(),
+        ));
+    }
     let url = url::Url::parse(realtime.url.trim())
         .map_err(|e| GrantParseError(format!("`realtime.url` is not a URL ({e})")))?;
     let (secure, plain) = match realtime.signaling {
@@ -245,6 +291,38 @@ mod tests {
         assert!(shown.contains("turns:turn.example.org"), "{shown}");
         assert!(grant.realtime.client_secret.expires_within(95, 5));
         assert!(!grant.realtime.client_secret.expires_within(90, 5));
+    }
+
+    #[test]
+    fn the_grant_names_its_voice_api_and_a_live_grant_must_go_through_the_proxy() {
+        let grant = |api: Option<&str>, signaling: &str, url: &str| {
+            let mut realtime = json!({"signaling": signaling, "url": url,
+                "client_secret": {"value": "ek", "expires_at": 1}});
+            if let Some(api) = api {
+                realtime["api"] = json!(api);
+            }
+            json!({"session": {"id": "s"}, "realtime": realtime})
+        };
+        let http = ("http", "https://api.openai.com/v1/realtime/calls");
+        let proxy = ("websocket", "wss://proxy.example.com/ws");
+        let old = Grant::from_interview_start(&grant(None, http.0, http.1), None).unwrap();
+        assert_eq!(
+            old.realtime.api,
+            VoiceApi::Realtime,
+            "no api field: Realtime"
+        );
+        let live = Grant::from_interview_start(&grant(Some("live"), proxy.0, proxy.1), None);
+        assert_eq!(live.unwrap().realtime.api, VoiceApi::Live);
+        let error = Grant::from_interview_start(&grant(Some("live"), http.0, http.1), None)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("SDP proxy"), "{error}");
+        let error = Grant::from_interview_start(&grant(Some("gemini"), proxy.0, proxy.1), None)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("unknown variant `gemini`"), "{error}");
+        assert_eq!("live".parse::<VoiceApi>(), Ok(VoiceApi::Live));
+        assert!("LIVE".parse::<VoiceApi>().is_err());
     }
 
     #[test]

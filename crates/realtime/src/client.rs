@@ -52,9 +52,37 @@ pub enum ClientEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         event_id: Option<String>,
     },
+    /// GPT-Live: stop listening to the microphone (the track keeps sending silence).
+    #[serde(rename = "session.input_audio.mute")]
+    LiveMute {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        event_id: Option<String>,
+    },
+    /// GPT-Live: listen to the microphone again.
+    #[serde(rename = "session.input_audio.unmute")]
+    LiveUnmute {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        event_id: Option<String>,
+    },
+    /// GPT-Live: end the session; `session.closed` confirms it.
+    #[serde(rename = "session.close")]
+    LiveClose {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        event_id: Option<String>,
+    },
 }
 
 impl ClientEvent {
+    /// One of the commands a candidate's client may send on a GPT-Live session.
+    pub fn live(command: crate::live::LiveCommand) -> Self {
+        use crate::live::LiveCommand;
+        match command {
+            LiveCommand::Mute => Self::LiveMute { event_id: None },
+            LiveCommand::Unmute => Self::LiveUnmute { event_id: None },
+            LiveCommand::Close => Self::LiveClose { event_id: None },
+        }
+    }
+
     /// `session.update` from the session config `interview-start` returned. The GA API needs
     /// `"type": "realtime"` in it; it is added when the config leaves it out.
     pub fn session_update(config: &Value) -> Self {

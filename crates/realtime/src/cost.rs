@@ -1,7 +1,10 @@
 //! What a session costs, from the usage the server reports. One price table, keyed by model;
 //! a model that is not in it makes the cost unknown, never zero.
 
+use std::collections::BTreeMap;
+
 use crate::event::{TokenDetails, TranscriptionUsage, Usage};
+use crate::live::Usage as LiveUsage;
 
 /// USD per one million tokens.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -65,6 +68,53 @@ pub const REALTIME_PRICES: &[(&str, RealtimePrices)] = &[
         },
     ),
 ];
+
+/// Prices of a GPT-Live model: billed by time, per second, quoted per minute.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LivePrices {
+    /// USD per minute the model is active.
+    pub active_per_minute: f64,
+    /// USD per minute on standby (a session paused while idle).
+    pub standby_per_minute: f64,
+}
+
+/// GPT-Live models (OpenAI's published prices, 2026). Update here only.
+pub const LIVE_PRICES: &[(&str, LivePrices)] = &[
+    (
+        "gpt-live-1",
+        LivePrices {
+            active_per_minute: 0.05,
+            standby_per_minute: 0.02,
+        },
+    ),
+    (
+        "gpt-live-1.1",
+        LivePrices {
+            active_per_minute: 0.05,
+            standby_per_minute: 0.02,
+        },
+    ),
+    // Viva's own offline interviewer speaking Live: it costs nothing.
+    (
+        "viva-local-live",
+        LivePrices {
+            active_per_minute: 0.0,
+            standby_per_minute: 0.0,
+        },
+    ),
+];
+
+/// Cost of a Live session's running time so far for `model`, or `None` if it has no price:
+/// active seconds at the active price and paused seconds at the standby price, or all
+/// `seconds` as active when the split is not given.
+pub fn live_cost(model: &str, usage: &LiveUsage) -> Option<f64> {
+    let prices = lookup(LIVE_PRICES, model)?;
+    let (active, paused) = match (usage.active_seconds, usage.paused_seconds) {
+        (None, None) => (usage.seconds, 0.0),
+        (active, paused) => (active.unwrap_or(0.0), paused.unwrap_or(0.0)),
+    };
+    Some((active * prices.active_per_minute + paused * prices.standby_per_minute) / 60.0)
+}
 
 /// Transcription models (OpenAI's published prices, 2026).
 pub const TRANSCRIPTION_PRICES: &[(&str, TranscriptionPrices)] = &[
@@ -177,6 +227,9 @@ pub struct CostMeter {
     realtime_model: String,
     transcription_model: Option<String>,
     usd: f64,
+    /// Each GPT-Live session's cost by its latest running total (sessions are numbered by
+    /// the caller); replaced, never added, as totals arrive.
+    live_sessions: BTreeMap<u32, f64>,
     unknown_because: Option<String>,
 }
 
@@ -198,6 +251,7 @@ impl CostMeter {
             realtime_model: realtime_model.to_owned(),
             transcription_model: transcription_model.map(str::to_owned),
             usd: 0.0,
+            live_sessions: BTreeMap::new(),
             unknown_because: None,
         }
     }
@@ -214,6 +268,19 @@ impl CostMeter {
         match transcription_cost(&model, usage) {
             Some(usd) => self.add(usd),
             None => self.mark_unknown(format!("no price for transcription model `{model}`")),
+        }
+    }
+
+    /// Session `session`'s running time so far (GPT-Live reports a running total).
+    pub fn set_session_time(&mut self, session: u32, usage: &LiveUsage) {
+        match live_cost(&self.realtime_model, usage) {
+            Some(usd) if usd.is_finite() && (0.0..=MAX_PLAUSIBLE_USD).contains(&usd) => {
+                self.live_sessions.insert(session, usd);
+            }
+            Some(usd) => {
+                self.mark_unknown(format!("the reported usage is implausible (${usd})"));
+            }
+            None => self.mark_unknown(format!("no price for model `{}`", self.realtime_model)),
         }
     }
 
@@ -237,7 +304,9 @@ impl CostMeter {
             Some(reason) => Cost::Unknown {
                 reason: reason.clone(),
             },
-            None => Cost::Known { usd: self.usd },
+            None => Cost::Known {
+                usd: self.usd + self.live_sessions.values().sum::<f64>(),
+            },
         }
     }
 }

@@ -11,6 +11,8 @@
 //! Not here: turning fragments into lines, cost, and creating sessions (server side only: Live
 //! has no client keys).
 
+pub mod grouping;
+
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Envelope, ErrorEvent, server_events};

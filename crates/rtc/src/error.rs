@@ -39,6 +39,11 @@ pub enum CallError {
     /// Reconnecting did not succeed within the allowed time.
     #[error("could not reconnect: {0}")]
     GaveUp(String),
+    /// The AI provider stopped the interview over what was said (GPT-Live's `content` close).
+    #[error(
+        "the interview was stopped by the AI provider's content rules; what was said so far is kept"
+    )]
+    ContentStopped,
     /// The call has already ended.
     #[error("the call has ended")]
     Ended,
@@ -60,6 +65,7 @@ impl CallError {
             Self::Network(_) => "network",
             Self::WebRtc(_) => "webrtc",
             Self::GaveUp(_) => "gave_up",
+            Self::ContentStopped => "content_stopped",
             Self::Ended => "ended",
         }
     }

@@ -2,7 +2,7 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // Each binary uses a subset.
 
-use viva_rtc::{ClientSecret, Grant, RealtimeGrant, SignalingMode};
+use viva_rtc::{ClientSecret, Grant, RealtimeGrant, SignalingMode, VoiceApi};
 
 /// Writes espeak-ng's reading of `text` to the WAV file `path`.
 pub fn say_to_wav(path: &std::path::Path, text: &str) {
@@ -31,6 +31,7 @@ pub fn grant_for(url: String) -> Grant {
         mode: "voice".into(),
         max_duration_s: None,
         realtime: RealtimeGrant {
+            api: VoiceApi::Realtime,
             signaling: SignalingMode::Http,
             url,
             client_secret: ClientSecret {

@@ -6,15 +6,20 @@
 //! events that open a new connection. The core ([`super::Conversation`]) decides everything
 //! else: turn-taking, cost, the replay filter, queueing and the session state.
 //!
-//! [`OpenAiRealtime`] is the only dialect today. A dialect whose client decides when a line is
-//! final (no done/turn/response events) would read its own event type and report the
-//! [`Signal`]s it can infer.
+//! [`OpenAiRealtime`] reads Realtime's events; [`super::live::GptLive`] reads GPT-Live's, where the
+//! client decides itself when a line is final. [`AnyDialect`] is either, chosen at run time from
+//! the interview's grant, so the call loop has one code path for both.
 
 use serde_json::Value;
 
 use crate::assembler::{Assembler, Line, TranscriptChange};
 use crate::client::ClientEvent;
 use crate::event::{Envelope, ServerEvent, TranscriptionUsage, Usage};
+use crate::live::grouping::GroupingOptions;
+use crate::live::{CloseReason, LiveEvent, Usage as TimeUsage};
+
+use super::gpt_live::GptLive;
+use crate::parse::{Limits, ParseError, parse_server_event_with};
 
 /// What one server event means for turn-taking, cost and problems.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +42,15 @@ pub enum Signal<'e> {
     VoiceStopped,
     /// The voice AI reported an error; the call goes on.
     Problem { code: String, message: String },
+    /// A provider session started (its model, when given).
+    SessionStarted { model: Option<&'e str> },
+    /// The session's running time so far (a running total, never to be added up).
+    TimeUsage(&'e TimeUsage),
+    /// The provider ended the session (with its final running time, when given).
+    SessionClosed {
+        reason: CloseReason,
+        usage: Option<&'e TimeUsage>,
+    },
 }
 
 /// A dialect's reading of one server event.
@@ -48,35 +62,72 @@ pub struct Reading<'e> {
     pub signal: Option<Signal<'e>>,
 }
 
-/// One voice API's protocol, as the conversation core needs it.
+/// One voice API's protocol, as the conversation core needs it. A dialect owns the transcript
+/// it builds from its events, since only it knows how lines are delimited.
 pub trait Dialect {
     /// A parsed server event.
     type Event;
 
+    /// Parses one data-channel message.
+    fn parse(&self, message: &str, limits: Limits) -> Result<Self::Event, ParseError>;
+
     /// What `event` means.
     fn read<'e>(&self, event: &'e Self::Event) -> Reading<'e>;
 
-    /// Feeds `event`, received at `now_ms`, to the transcript assembler.
-    fn assemble(
-        &self,
-        assembler: &mut Assembler,
-        event: &Self::Event,
-        now_ms: u64,
-        out: &mut Vec<TranscriptChange>,
-    );
+    /// Applies `event`, received at `now_ms`, to the transcript.
+    fn assemble(&mut self, event: &Self::Event, now_ms: u64, out: &mut Vec<TranscriptChange>);
+
+    /// The transcript so far, in conversation order.
+    fn lines(&self) -> Vec<&Line>;
+
+    /// Finalises every open line with what was said so far (the call is ending).
+    fn finish(&mut self, now_ms: u64, out: &mut Vec<TranscriptChange>);
+
+    /// A new connection continues the conversation from `now_ms`: open lines are finalised
+    /// (the new connection cannot complete them) and later lines follow them.
+    fn continue_after_reconnect(&mut self, now_ms: u64, out: &mut Vec<TranscriptChange>);
+
+    /// A connection's event channel opened at `now_ms`.
+    fn connection_opened(&mut self, _now_ms: u64) {}
+
+    /// When [`Dialect::handle_timeout`] next has work, if ever (milliseconds since the call
+    /// started).
+    fn deadline(&self, _now_ms: u64) -> Option<u64> {
+        None
+    }
+
+    /// The time `now_ms` reached a deadline the dialect asked for.
+    fn handle_timeout(&mut self, _now_ms: u64, _out: &mut Vec<TranscriptChange>) {}
+
+    /// Someone is speaking, as far as the transcript can tell (for dialects without speech
+    /// events).
+    fn speech_in_progress(&self) -> bool {
+        false
+    }
 
     /// The events that open a connection: configure the session with `session`, give it the
     /// final lines said so far (`history`, in conversation order), and ask the interviewer to
     /// speak when `respond`.
     fn opening(&self, session: &Value, history: &[&Line], respond: bool) -> Vec<ClientEvent>;
+
+    /// The events that ask the provider to end the session (sent before hanging up).
+    fn closing(&self) -> Vec<ClientEvent> {
+        Vec::new()
+    }
 }
 
 /// OpenAI's Realtime API (GA): the `oai-events` data channel.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct OpenAiRealtime;
+#[derive(Debug, Clone, Default)]
+pub struct OpenAiRealtime {
+    assembler: Assembler,
+}
 
 impl Dialect for OpenAiRealtime {
     type Event = Envelope;
+
+    fn parse(&self, message: &str, limits: Limits) -> Result<Envelope, ParseError> {
+        parse_server_event_with(message, limits)
+    }
 
     fn read<'e>(&self, envelope: &'e Envelope) -> Reading<'e> {
         let (item, signal) = match &envelope.event {
@@ -119,14 +170,20 @@ impl Dialect for OpenAiRealtime {
         Reading { item, signal }
     }
 
-    fn assemble(
-        &self,
-        assembler: &mut Assembler,
-        envelope: &Envelope,
-        now_ms: u64,
-        out: &mut Vec<TranscriptChange>,
-    ) {
-        assembler.apply_into(envelope, now_ms, out);
+    fn assemble(&mut self, envelope: &Envelope, now_ms: u64, out: &mut Vec<TranscriptChange>) {
+        self.assembler.apply_into(envelope, now_ms, out);
+    }
+
+    fn lines(&self) -> Vec<&Line> {
+        self.assembler.lines()
+    }
+
+    fn finish(&mut self, now_ms: u64, out: &mut Vec<TranscriptChange>) {
+        out.extend(self.assembler.finish(now_ms));
+    }
+
+    fn continue_after_reconnect(&mut self, now_ms: u64, out: &mut Vec<TranscriptChange>) {
+        out.extend(self.assembler.continue_after_reconnect(now_ms));
     }
 
     fn opening(&self, session: &Value, history: &[&Line], respond: bool) -> Vec<ClientEvent> {
@@ -141,5 +198,116 @@ impl Dialect for OpenAiRealtime {
             events.push(ClientEvent::response_create());
         }
         events
+    }
+}
+
+/// Which voice API a call speaks: the grant's `realtime.api`.
+pub use viva_contract::grant::VoiceApi;
+
+/// Either dialect, chosen at run time: the call loop holds one of these and never branches on
+/// the API itself.
+// One per call, never in a collection: boxing the larger variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub enum AnyDialect {
+    Realtime(OpenAiRealtime),
+    Live(GptLive),
+}
+
+/// A server event of either dialect.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnyEvent {
+    Realtime(Envelope),
+    Live(Envelope<LiveEvent>),
+}
+
+impl AnyDialect {
+    /// The dialect of `api`, with Live's grouping at its defaults.
+    pub fn new(api: VoiceApi) -> Self {
+        match api {
+            VoiceApi::Realtime => Self::Realtime(OpenAiRealtime::default()),
+            VoiceApi::Live => Self::Live(GptLive::new(GroupingOptions::default())),
+        }
+    }
+
+    pub fn api(&self) -> VoiceApi {
+        match self {
+            Self::Realtime(_) => VoiceApi::Realtime,
+            Self::Live(_) => VoiceApi::Live,
+        }
+    }
+}
+
+/// Forwards a call to whichever dialect this is.
+macro_rules! each {
+    ($self:expr, $d:ident => $body:expr) => {
+        match $self {
+            AnyDialect::Realtime($d) => $body,
+            AnyDialect::Live($d) => $body,
+        }
+    };
+}
+
+impl Dialect for AnyDialect {
+    type Event = AnyEvent;
+
+    fn parse(&self, message: &str, limits: Limits) -> Result<AnyEvent, ParseError> {
+        match self {
+            Self::Realtime(d) => d.parse(message, limits).map(AnyEvent::Realtime),
+            Self::Live(d) => d.parse(message, limits).map(AnyEvent::Live),
+        }
+    }
+
+    fn read<'e>(&self, event: &'e AnyEvent) -> Reading<'e> {
+        match (self, event) {
+            (Self::Realtime(d), AnyEvent::Realtime(e)) => d.read(e),
+            (Self::Live(d), AnyEvent::Live(e)) => d.read(e),
+            // Only this dialect's parser makes its events: another's cannot arrive.
+            _ => Reading::default(),
+        }
+    }
+
+    fn assemble(&mut self, event: &AnyEvent, now_ms: u64, out: &mut Vec<TranscriptChange>) {
+        match (self, event) {
+            (Self::Realtime(d), AnyEvent::Realtime(e)) => d.assemble(e, now_ms, out),
+            (Self::Live(d), AnyEvent::Live(e)) => d.assemble(e, now_ms, out),
+            _ => {}
+        }
+    }
+
+    fn lines(&self) -> Vec<&Line> {
+        each!(self, d => d.lines())
+    }
+
+    fn finish(&mut self, now_ms: u64, out: &mut Vec<TranscriptChange>) {
+        each!(self, d => d.finish(now_ms, out))
+    }
+
+    fn continue_after_reconnect(&mut self, now_ms: u64, out: &mut Vec<TranscriptChange>) {
+        each!(self, d => d.continue_after_reconnect(now_ms, out))
+    }
+
+    fn connection_opened(&mut self, now_ms: u64) {
+        each!(self, d => d.connection_opened(now_ms))
+    }
+
+    fn deadline(&self, now_ms: u64) -> Option<u64> {
+        each!(self, d => d.deadline(now_ms))
+    }
+
+    fn handle_timeout(&mut self, now_ms: u64, out: &mut Vec<TranscriptChange>) {
+        each!(self, d => d.handle_timeout(now_ms, out))
+    }
+
+    fn speech_in_progress(&self) -> bool {
+        each!(self, d => d.speech_in_progress())
+    }
+
+    fn opening(&self, session: &Value, history: &[&Line], respond: bool) -> Vec<ClientEvent> {
+        each!(self, d => d.opening(session, history, respond))
+    }
+
+    fn closing(&self) -> Vec<ClientEvent> {
+        each!(self, d => d.closing())
     }
 }

@@ -25,17 +25,21 @@
 //! sees [`Signal`]s.
 
 pub mod dialect;
+pub mod gpt_live;
 
 use std::collections::{HashSet, VecDeque};
 
 use serde_json::Value;
 
-use crate::assembler::{Assembler, Line, LineStatus, Speaker, TranscriptChange};
+use crate::assembler::{Line, LineStatus, Speaker, TranscriptChange};
 use crate::client::ClientEvent;
 use crate::cost::{Cost, CostMeter};
+use crate::live::CloseReason;
+use crate::parse::{Limits, ParseError};
 use crate::state::{InvalidTransition, SessionInput, SessionState};
 
-pub use dialect::{Dialect, OpenAiRealtime, Reading, Signal};
+pub use dialect::{AnyDialect, AnyEvent, Dialect, OpenAiRealtime, Reading, Signal, VoiceApi};
+pub use gpt_live::GptLive;
 
 /// Client events kept while no event channel is open; older ones are dropped past this.
 pub const MAX_PENDING: usize = 64;
@@ -55,6 +59,9 @@ pub struct ConversationConfig {
 pub enum TimerKind {
     /// The current connection reaches the provider's session cap.
     SessionCap,
+    /// The dialect decides about the transcript (GPT-Live: a turn is due to close, or a
+    /// batch of fragments to be decided).
+    Transcript,
 }
 
 /// Something the call loop must do, in order.
@@ -77,7 +84,8 @@ pub enum Output {
     },
     /// The running cost changed.
     Cost(Cost),
-    /// Call [`Conversation::handle_timeout`] at `at_ms` (replaces an armed timer of this kind).
+    /// Call [`Conversation::handle_timeout`] at `at_ms`: the earliest deadline now armed
+    /// (it replaces the one given before).
     Timer {
         kind: TimerKind,
         at_ms: u64,
@@ -86,8 +94,14 @@ pub enum Output {
     Opened,
     /// No channel was open and [`MAX_PENDING`] events were waiting: this, the oldest, is lost.
     Dropped(ClientEvent),
-    /// Replace the connection now: its session cap is reached and nobody is speaking.
+    /// Replace the connection now: its session cap is reached and nobody is speaking, or
+    /// the provider ended the session in a way a new one can continue (expired, lost).
     Resession,
+    /// The provider ended the session for good: the user asked (`CloseRequested`), or it
+    /// stopped the interview over what was said (`Content`). Open lines are already final.
+    ProviderEnded {
+        reason: CloseReason,
+    },
 }
 
 /// What a planned re-session must not cut into.
@@ -122,7 +136,6 @@ pub struct Conversation<D: Dialect = OpenAiRealtime> {
     dialect: D,
     config: ConversationConfig,
     state: SessionState,
-    assembler: Assembler,
     cost: CostMeter,
     pending: VecDeque<ClientEvent>,
     channel_open: bool,
@@ -139,12 +152,29 @@ pub struct Conversation<D: Dialect = OpenAiRealtime> {
     resessions: u32,
     outputs: VecDeque<Output>,
     scratch: Vec<TranscriptChange>,
+    /// The latest time an input gave (the dialect's deadlines are relative to it).
+    now_ms: u64,
+    /// The wake-up last given in [`Output::Timer`].
+    armed_ms: Option<u64>,
+    /// Provider sessions opened so far (each priced by its own running time).
+    sessions: u32,
 }
 
 impl Conversation<OpenAiRealtime> {
     /// A conversation over OpenAI's Realtime API, priced with `cost`.
     pub fn new(config: ConversationConfig, cost: CostMeter) -> Self {
-        Self::with_dialect(OpenAiRealtime, config, cost)
+        Self::with_dialect(OpenAiRealtime::default(), config, cost)
+    }
+}
+
+impl Conversation<AnyDialect> {
+    /// A conversation over `api`, chosen at run time.
+    pub fn for_api(api: VoiceApi, config: ConversationConfig, cost: CostMeter) -> Self {
+        Self::with_dialect(AnyDialect::new(api), config, cost)
+    }
+
+    pub fn api(&self) -> VoiceApi {
+        self.dialect.api()
     }
 }
 
@@ -154,7 +184,6 @@ impl<D: Dialect> Conversation<D> {
             dialect,
             config,
             state: SessionState::Idle,
-            assembler: Assembler::new(),
             cost,
             pending: VecDeque::new(),
             channel_open: false,
@@ -167,6 +196,9 @@ impl<D: Dialect> Conversation<D> {
             resessions: 0,
             outputs: VecDeque::new(),
             scratch: Vec::new(),
+            now_ms: 0,
+            armed_ms: None,
+            sessions: 0,
         }
     }
 
@@ -186,6 +218,9 @@ impl<D: Dialect> Conversation<D> {
     /// `session`, given the history, asked to speak if the interviewer owes a turn, and the
     /// queued client events follow. Arms the session-cap timer.
     pub fn channel_opened(&mut self, now_ms: u64, session: &Value) {
+        self.now_ms = self.now_ms.max(now_ms);
+        self.dialect.connection_opened(now_ms);
+        self.sessions = self.sessions.saturating_add(1);
         self.channel_open = true;
         self.busy = Busy::default();
         self.resession_due = false;
@@ -193,7 +228,7 @@ impl<D: Dialect> Conversation<D> {
         // A new connection of a running interview: the voice AI's new session hears what
         // was said so far, as text, and speaks only if it owes the next turn.
         let history: Vec<&Line> = self
-            .assembler
+            .dialect
             .lines()
             .into_iter()
             .filter(|l| l.status == LineStatus::Final && !l.text.is_empty())
@@ -210,10 +245,9 @@ impl<D: Dialect> Conversation<D> {
         self.outputs.push_back(Output::Opened);
         let cap_at_ms = now_ms.saturating_add(self.config.session_cap_ms);
         self.cap_at_ms = Some(cap_at_ms);
-        self.outputs.push_back(Output::Timer {
-            kind: TimerKind::SessionCap,
-            at_ms: cap_at_ms,
-        });
+        // A new connection has no timer armed in the loop yet.
+        self.armed_ms = None;
+        self.arm(TimerKind::SessionCap);
         if self.state != SessionState::Live {
             self.transition(SessionInput::Connected);
         }
@@ -221,6 +255,7 @@ impl<D: Dialect> Conversation<D> {
 
     /// A parsed server event arrived at `now_ms`.
     pub fn server_event(&mut self, event: &D::Event, now_ms: u64) {
+        self.now_ms = self.now_ms.max(now_ms);
         let reading = self.dialect.read(event);
         if let Some(item) = reading.item {
             // Our own replay of earlier lines coming back: already in the transcript.
@@ -228,16 +263,39 @@ impl<D: Dialect> Conversation<D> {
                 return;
             }
         }
+        let mut ended = None;
         if let Some(signal) = reading.signal {
-            self.on_signal(signal);
+            ended = self.on_signal(signal);
         }
         let mut changes = std::mem::take(&mut self.scratch);
-        self.dialect
-            .assemble(&mut self.assembler, event, now_ms, &mut changes);
+        self.dialect.assemble(event, now_ms, &mut changes);
         self.outputs
             .extend(changes.drain(..).map(Output::Transcript));
         self.scratch = changes;
+        if let Some(reason) = ended {
+            self.provider_ended(reason);
+        }
+        self.arm(TimerKind::Transcript);
         self.maybe_resession();
+    }
+
+    /// One data-channel message, parsed by the dialect, arrived at `now_ms`. A message that
+    /// cannot be read changes nothing and is returned as the error.
+    pub fn server_message(
+        &mut self,
+        message: &str,
+        limits: Limits,
+        now_ms: u64,
+    ) -> Result<(), ParseError> {
+        let event = self.dialect.parse(message, limits)?;
+        self.server_event(&event, now_ms);
+        Ok(())
+    }
+
+    /// The user ends the call: the events that ask the provider to close the session (send
+    /// them, then wait a moment for [`Output::ProviderEnded`] before hanging up).
+    pub fn closing_events(&self) -> Vec<ClientEvent> {
+        self.dialect.closing()
     }
 
     /// The app wants `event` sent: now if a channel is open, else when the next one opens.
@@ -277,14 +335,18 @@ impl<D: Dialect> Conversation<D> {
             Renewal::Reconnect => self.reconnects = self.reconnects.saturating_add(1),
             Renewal::Resession => self.resessions = self.resessions.saturating_add(1),
         }
-        let changes = self.assembler.continue_after_reconnect(now_ms);
+        self.now_ms = self.now_ms.max(now_ms);
+        let mut changes = Vec::new();
+        self.dialect.continue_after_reconnect(now_ms, &mut changes);
         self.outputs
             .extend(changes.into_iter().map(Output::Transcript));
     }
 
     /// Finalises every open line with what was said so far (the call is ending).
     pub fn close_lines(&mut self, now_ms: u64) {
-        let changes = self.assembler.finish(now_ms);
+        self.now_ms = self.now_ms.max(now_ms);
+        let mut changes = Vec::new();
+        self.dialect.finish(now_ms, &mut changes);
         self.outputs
             .extend(changes.into_iter().map(Output::Transcript));
     }
@@ -310,16 +372,33 @@ impl<D: Dialect> Conversation<D> {
     /// A timer from [`Output::Timer`] fired; it is `now_ms`. Only deadlines that have
     /// passed count, so an early or spurious wake-up changes nothing.
     pub fn handle_timeout(&mut self, now_ms: u64) {
+        self.now_ms = self.now_ms.max(now_ms);
+        self.armed_ms = None;
+        if self
+            .dialect
+            .deadline(self.now_ms)
+            .is_some_and(|at| now_ms >= at)
+        {
+            let mut changes = Vec::new();
+            self.dialect.handle_timeout(now_ms, &mut changes);
+            self.outputs
+                .extend(changes.into_iter().map(Output::Transcript));
+        }
         if self.cap_at_ms.is_some_and(|at| now_ms >= at) {
             self.cap_at_ms = None;
             self.resession_due = true;
-            self.maybe_resession();
         }
+        self.arm(TimerKind::Transcript);
+        self.maybe_resession();
     }
 
     /// The earliest armed deadline, if any: when [`Conversation::handle_timeout`] is next due.
     pub fn poll_timeout(&self) -> Option<u64> {
-        self.cap_at_ms
+        let transcript = self.dialect.deadline(self.now_ms);
+        match (self.cap_at_ms, transcript) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     // ---- what the loop may read -----------------------------------------------------------
@@ -330,7 +409,7 @@ impl<D: Dialect> Conversation<D> {
 
     /// The transcript so far, in conversation order.
     pub fn lines(&self) -> Vec<&Line> {
-        self.assembler.lines()
+        self.dialect.lines()
     }
 
     pub fn cost(&self) -> Cost {
@@ -347,13 +426,13 @@ impl<D: Dialect> Conversation<D> {
 
     /// Nobody is speaking, no answer is being generated or played.
     pub fn is_quiet(&self) -> bool {
-        self.busy.is_quiet()
+        self.busy.is_quiet() && !self.dialect.speech_in_progress()
     }
 
     /// Whether the interviewer owes the next turn: nothing said yet, the candidate spoke last,
     /// or the interviewer's last line was cut off.
     pub fn interviewer_owes_a_turn(&self) -> bool {
-        let lines = self.assembler.lines();
+        let lines = self.dialect.lines();
         let history: Vec<&Line> = lines
             .into_iter()
             .filter(|l| l.status == LineStatus::Final && !l.text.is_empty())
@@ -368,7 +447,9 @@ impl<D: Dialect> Conversation<D> {
 
     // ---- internals --------------------------------------------------------------------------
 
-    fn on_signal(&mut self, signal: Signal<'_>) {
+    /// Applies what an event means; a provider's close comes back to be handled once the
+    /// event's transcript changes are out.
+    fn on_signal(&mut self, signal: Signal<'_>) -> Option<CloseReason> {
         match signal {
             Signal::Problem { code, message } => {
                 self.outputs.push_back(Output::Problem { code, message });
@@ -392,6 +473,50 @@ impl<D: Dialect> Conversation<D> {
                 }
             }
             Signal::CandidateTurnFailed => self.busy.candidate_turn = false,
+            Signal::SessionStarted { .. } => {}
+            Signal::TimeUsage(usage) => self.time_usage(usage),
+            Signal::SessionClosed { reason, usage } => {
+                if let Some(usage) = usage {
+                    self.time_usage(usage);
+                }
+                return Some(reason);
+            }
+        }
+        None
+    }
+
+    fn time_usage(&mut self, usage: &crate::live::Usage) {
+        self.cost.set_session_time(self.sessions, usage);
+        self.outputs.push_back(Output::Cost(self.cost.total()));
+    }
+
+    /// The provider closed the session: a new one continues an expired or lost session; a
+    /// close the user asked for, or a stop over content, ends the call.
+    fn provider_ended(&mut self, reason: CloseReason) {
+        match reason {
+            CloseReason::CloseRequested | CloseReason::Content => {
+                self.outputs.push_back(Output::ProviderEnded { reason });
+            }
+            CloseReason::Expired
+            | CloseReason::RemoteHangup
+            | CloseReason::ConnectionLost
+            | CloseReason::Other => {
+                if self.channel_open && !self.resession_asked {
+                    self.resession_asked = true;
+                    self.outputs.push_back(Output::Resession);
+                }
+            }
+        }
+    }
+
+    /// Tells the loop the earliest deadline when it changed.
+    fn arm(&mut self, kind: TimerKind) {
+        let next = self.poll_timeout();
+        if next != self.armed_ms {
+            self.armed_ms = next;
+            if let Some(at_ms) = next {
+                self.outputs.push_back(Output::Timer { kind, at_ms });
+            }
         }
     }
 
@@ -438,3 +563,6 @@ fn interviewer_owes_a_turn(history: &[&Line]) -> bool {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod live_tests;

@@ -719,7 +719,7 @@ fn on_one_connection_the_core_gives_the_same_transcript_as_the_assembler_alone()
     let mut script = after_one_exchange();
     script.interviewer("a2", Some("u1"), "Anything else?");
     script.candidate("u2", "a2", "No, thank you.");
-    let mut assembler = Assembler::new();
+    let mut assembler = crate::Assembler::new();
     for (envelope, at) in &script.fed {
         assembler.apply(envelope, *at);
     }

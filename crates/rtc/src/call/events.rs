@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use viva_audio::RtpAudio;
-use viva_realtime::{Limits, parse_server_event_with};
+use viva_realtime::Limits;
 
 use super::CallEvent;
 use super::connect::Connection;
@@ -86,12 +86,9 @@ impl Call {
         let limits = Limits {
             max_message_bytes: self.config.max_event_bytes,
         };
-        match parse_server_event_with(text, limits) {
-            Ok(envelope) => {
-                let now = self.now_ms();
-                self.conversation.server_event(&envelope, now);
-                self.drain(Some(live)).await
-            }
+        let now = self.now_ms();
+        match self.conversation.server_message(text, limits, now) {
+            Ok(()) => self.drain(Some(live)).await,
             Err(error) => {
                 tracing::warn!(event = "server_event_unusable", error = %error);
                 self.publish(CallEvent::Problem {

@@ -182,7 +182,8 @@ pub fn start(
     let uplink = Arc::new(UplinkCounters::default());
     let (target_tx, target) = watch::channel(None);
     tokio::spawn(uplink::run_uplink(media.uplink, target, uplink.clone()));
-    let conversation = Conversation::new(
+    let conversation = Conversation::for_api(
+        grant.realtime.api,
         config.conversation(),
         CostMeter::new(
             &grant.realtime.model,
@@ -202,6 +203,7 @@ pub fn start(
         levels: (None, None),
         http: http_client(),
         ended_by: None,
+        provider_closed: false,
     };
     let task = tokio::spawn(call.run());
     (

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
-use viva_realtime::conversation::{Output, Renewal, TimerKind};
+use viva_realtime::conversation::AnyDialect;
+use viva_realtime::conversation::{Output, Renewal};
+use viva_realtime::live::CloseReason;
 use viva_realtime::{Conversation, Cost, Speaker, TranscriptChange};
 
 use super::config::CallConfig;
@@ -37,12 +39,18 @@ pub(super) struct Call {
     pub events: mpsc::Sender<CallEvent>,
     pub commands: mpsc::Receiver<Command>,
     pub started: Instant,
-    pub conversation: Conversation,
+    pub conversation: Conversation<AnyDialect>,
     pub levels: (Option<f32>, Option<f32>),
     pub http: reqwest::Client,
     /// Who asked for the end, to be given the summary.
     pub ended_by: Option<oneshot::Sender<Summary>>,
+    /// The provider confirmed its session is closed (nothing more to ask it before hanging up).
+    pub provider_closed: bool,
 }
+
+/// How long an ending call waits for the provider to confirm it closed the session (GPT-Live's
+/// `session.closed`), which carries the session's final usage.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
 impl Call {
     pub(super) fn now_ms(&self) -> u64 {
@@ -85,10 +93,8 @@ impl Call {
                         self.uplink_target.send_replace(Some(live.target.clone()));
                     }
                 }
-                Output::Timer {
-                    kind: TimerKind::SessionCap,
-                    at_ms,
-                } => {
+                // One wake-up per connection: the earliest of the core's deadlines.
+                Output::Timer { at_ms, .. } => {
                     if let Some(live) = live.as_deref_mut() {
                         live.cap_at = Some(self.instant(at_ms));
                     }
@@ -112,6 +118,13 @@ impl Call {
                     "too many events queued before the channel opened"
                 ),
                 Output::Resession => outcome = Some(Outcome::Resession),
+                Output::ProviderEnded { reason } => {
+                    self.provider_closed = true;
+                    outcome = Some(match reason {
+                        CloseReason::Content => Outcome::Failed(CallError::ContentStopped),
+                        _ => Outcome::Ended("the interview session was closed".into()),
+                    });
+                }
             }
         }
         outcome
@@ -131,6 +144,7 @@ impl Call {
         while let Some(mut live) = connection.take() {
             match self.live(&mut live).await {
                 Outcome::Ended(reason) => {
+                    self.close_session(&mut live).await;
                     self.hang_up(live).await;
                     self.conversation.end(reason);
                     self.drain(None).await;
@@ -159,6 +173,41 @@ impl Call {
         if let Some(reply) = self.ended_by.take() {
             let _ = reply.send(summary);
         }
+    }
+
+    /// Asks the provider to end its session (GPT-Live: `session.close`; Realtime needs
+    /// nothing) and waits, at most [`CLOSE_WAIT`], for it to confirm, so the session is closed
+    /// upstream with its last usage counted. Words that arrive meanwhile are kept.
+    async fn close_session(&mut self, live: &mut Connection) {
+        let closing = self.conversation.closing_events();
+        if self.provider_closed || closing.is_empty() {
+            return;
+        }
+        for event in closing {
+            if let Err(error) = live.peer.channel.send_text(&event.to_json()).await {
+                tracing::info!(event = "session_close_not_sent", %error);
+                return;
+            }
+        }
+        let deadline = tokio::time::sleep(CLOSE_WAIT);
+        tokio::pin!(deadline);
+        while !self.provider_closed {
+            tokio::select! {
+                () = &mut deadline => {
+                    tracing::info!(event = "session_close_unconfirmed");
+                    break;
+                }
+                event = live.peer.events.recv() => {
+                    let Some(event) = event else { break };
+                    if self.on_peer_event(live, event).await.is_some() && !self.provider_closed {
+                        break;
+                    }
+                }
+            }
+        }
+        let now = self.now_ms();
+        self.conversation.close_lines(now);
+        self.drain(None).await;
     }
 
     async fn fail(&mut self, error: &CallError) {
