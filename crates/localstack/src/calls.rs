@@ -9,14 +9,12 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rusqlite::OptionalExtension;
-use serde_json::json;
 
-use crate::interviewer::{CallError, CallSetup};
+use crate::interviewer::{CallApi, CallError, CallSetup};
 use crate::server::AppState;
 
 fn openai_error(status: StatusCode, kind: &str, code: &str, message: &str) -> Response {
-    let body = json!({"error": {"message": message, "type": kind, "code": code, "param": null}});
-    (status, axum::Json(body)).into_response()
+    crate::live_sessions::openai_error(status, kind, code, message, None)
 }
 
 fn unauthorized(message: &str) -> Response {
@@ -115,8 +113,9 @@ pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Byt
         );
     }
     let setup = CallSetup {
-        session_id: grant.session_id,
+        session_id: Some(grant.session_id),
         question_set: grant.question_set,
+        api: CallApi::Realtime,
     };
     match state.interviewer.answer(setup, &offer).await {
         Ok(answer) => (
@@ -171,7 +170,8 @@ pub async fn hang_up(
     StatusCode::OK.into_response()
 }
 
-/// The local interviewer behind the SDP proxy.
+/// The local interviewer behind the SDP proxy, answering in-process in the call's voice API
+/// (a Live call with the session config the proxy built).
 #[derive(Debug)]
 pub struct LocalUpstream {
     pub state_db: crate::db::Db,
@@ -183,6 +183,7 @@ impl crate::proxy::Upstream for LocalUpstream {
         &'a self,
         session_id: &'a str,
         offer: &'a str,
+        api: &'a CallApi,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send + 'a>>
     {
         Box::pin(async move {
@@ -200,8 +201,9 @@ impl crate::proxy::Upstream for LocalUpstream {
                 .await
                 .map_err(|e| e.to_string())?;
             let setup = CallSetup {
-                session_id: session_id.to_owned(),
+                session_id: Some(session_id.to_owned()),
                 question_set,
+                api: api.clone(),
             };
             self.interviewer
                 .answer(setup, offer)

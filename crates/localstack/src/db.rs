@@ -108,6 +108,14 @@ const MIGRATIONS: &[&str] = &[
         WHERE status IN ('completed', 'interrupted', 'failed', 'cancelled');
     CREATE INDEX transcript_entries_order ON transcript_entries(session_id, seq, item_id);
     "#,
+    // 4: which voice API an interview speaks (supabase/migrations/20261206000000_voice_api.sql):
+    // the tenant's default, and an interviewer's choice per interview.
+    r#"
+    ALTER TABLE tenants ADD COLUMN voice_api TEXT NOT NULL DEFAULT 'live'
+        CHECK (voice_api IN ('live', 'realtime'));
+    ALTER TABLE interview_sessions ADD COLUMN voice_api TEXT
+        CHECK (voice_api IS NULL OR voice_api IN ('live', 'realtime'));
+    "#,
 ];
 
 /// A handle to the database; cheap to clone.

@@ -15,9 +15,20 @@ use crate::caller::{Caller, CallerError, Role};
 use crate::error::FunctionError;
 use crate::rest::query::format_timestamp;
 use crate::server::{AppState, Signaling};
+use viva_contract::grant::VoiceApi;
 
-/// The model name the local interviewer reports.
+/// The model name the local interviewer reports on the Realtime API.
 pub const LOCAL_MODEL: &str = "viva-local";
+/// The model name the local interviewer reports on GPT-Live.
+pub const LOCAL_LIVE_MODEL: &str = "viva-local-live";
+
+/// The local interviewer's model for `api`.
+pub fn local_model(api: VoiceApi) -> &'static str {
+    match api {
+        VoiceApi::Realtime => LOCAL_MODEL,
+        VoiceApi::Live => LOCAL_LIVE_MODEL,
+    }
+}
 /// The longest an interview session may last before a planned re-session (seconds).
 pub const MAX_DURATION_S: u64 = 55 * 60;
 /// Lines one `transcript-processor` call may carry (the contract's limit).
@@ -77,6 +88,31 @@ struct StartBody {
     mode: String,
     /// Practice runs may choose their question set.
     question_set: Option<String>,
+    /// Practice runs may choose their voice API (Realtime unless said); an interview's is the
+    /// organisation's choice and cannot be picked here.
+    api: Option<VoiceApi>,
+}
+
+/// The voice API session `session_id` speaks: its own choice, else its tenant's default.
+pub fn session_voice_api(
+    conn: &rusqlite::Connection,
+    session_id: &str,
+) -> Result<VoiceApi, crate::db::DbError> {
+    let api: String = conn.query_row(
+        "SELECT coalesce(s.voice_api, t.voice_api) FROM interview_sessions s JOIN tenants t ON t.id = s.tenant_id WHERE s.id = ?1",
+        [session_id],
+        |r| r.get(0),
+    )?;
+    // The column's CHECK allows only the two names.
+    Ok(api.parse().unwrap_or_default())
+}
+
+/// [`session_voice_api`] off the async threads.
+pub async fn voice_api_of(db: &crate::db::Db, session_id: &str) -> Result<VoiceApi, String> {
+    let id = session_id.to_owned();
+    db.call(move |conn| session_voice_api(conn, &id))
+        .await
+        .map_err(|error: crate::db::DbError| error.to_string())
 }
 
 /// Whether this user talks to the AI by voice or by text: a stable bucket of the user id, so a
@@ -111,7 +147,14 @@ async fn start(state: &AppState, headers: &HeaderMap, body: &Bytes) -> FnResult<
     let live = state.live.clone();
     let lifetime = state.client_secret_lifetime_s;
     let caller2 = caller.clone();
-    let (session_id, question_set, started_at, secret, expires_at) = state
+    if body.mode != "practice" && body.api.is_some() {
+        return Err(FunctionError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "an interview's voice API is chosen by its organisation, not by the client",
+        ));
+    }
+    let (session_id, question_set, started_at, secret, expires_at, api) = state
         .db
         .call(move |conn| {
             let tx = conn.transaction().map_err(internal)?;
@@ -120,10 +163,11 @@ async fn start(state: &AppState, headers: &HeaderMap, body: &Bytes) -> FnResult<
                 ("practice", None) => {
                     let id = uuid::Uuid::new_v4().to_string();
                     let set = body.question_set.unwrap_or_else(|| "general_behavioural".into());
+                    let api = body.api.unwrap_or(VoiceApi::Realtime);
                     tx.execute(
-                        "INSERT INTO interview_sessions (id, tenant_id, candidate_id, candidate_email, title, question_set, mode, status, started_at, model, created_at)
-                         VALUES (?1, ?2, ?3, ?4, 'Practice interview', ?5, 'practice', 'active', ?6, ?7, ?6)",
-                        params![id, caller2.tenant_id, caller2.user_id, caller2.email, set, now, LOCAL_MODEL],
+                        "INSERT INTO interview_sessions (id, tenant_id, candidate_id, candidate_email, title, question_set, mode, status, started_at, model, created_at, voice_api)
+                         VALUES (?1, ?2, ?3, ?4, 'Practice interview', ?5, 'practice', 'active', ?6, ?7, ?6, ?8)",
+                        params![id, caller2.tenant_id, caller2.user_id, caller2.email, set, now, local_model(api), api.as_str()],
                     )
                     .map_err(internal)?;
                     (id, set, now.clone())
@@ -168,9 +212,10 @@ async fn start(state: &AppState, headers: &HeaderMap, body: &Bytes) -> FnResult<
                         return Err(FunctionError::new(StatusCode::CONFLICT, "already_live", "this interview is already connected on another device"));
                     }
                     let started = started.unwrap_or_else(|| now.clone());
+                    let api = session_voice_api(&tx, &interview_id).map_err(internal)?;
                     tx.execute(
                         "UPDATE interview_sessions SET status = 'active', started_at = ?1, candidate_id = ?2, model = ?3, closed_at = NULL WHERE id = ?4",
-                        params![started, caller2.user_id, LOCAL_MODEL, interview_id],
+                        params![started, caller2.user_id, local_model(api), interview_id],
                     )
                     .map_err(internal)?;
                     (interview_id, set, started)
@@ -190,22 +235,42 @@ async fn start(state: &AppState, headers: &HeaderMap, body: &Bytes) -> FnResult<
                 params![secret, session_id, caller2.user_id, expires_at],
             )
             .map_err(internal)?;
+            let api = session_voice_api(&tx, &session_id).map_err(internal)?;
             tx.commit().map_err(internal)?;
-            Ok((session_id, question_set, started_at, secret, expires_at))
+            Ok((session_id, question_set, started_at, secret, expires_at, api))
         })
         .await?;
 
-    let (signaling, url) = match state.signaling {
-        Signaling::Http => ("http", format!("{}/v1/realtime/calls", state.public_url)),
-        Signaling::WebSocket => (
-            "websocket",
-            format!("{}/ws", state.public_url.replacen("http", "ws", 1)),
-        ),
+    let proxy = (
+        "websocket",
+        format!("{}/ws", state.public_url.replacen("http", "ws", 1)),
+    );
+    let (signaling, url) = match (api, state.signaling) {
+        // Live sessions are created by a server holding the project key: always the proxy.
+        (VoiceApi::Live, _) | (VoiceApi::Realtime, Signaling::WebSocket) => proxy,
+        (VoiceApi::Realtime, Signaling::Http) => {
+            ("http", format!("{}/v1/realtime/calls", state.public_url))
+        }
     };
+    if api == VoiceApi::Live {
+        // The session config is the proxy's to build: the client gets none to send.
+        return Ok(json!({
+            "session": {"id": session_id, "tenant_id": caller.tenant_id, "status": "active", "started_at": started_at, "max_duration_s": MAX_DURATION_S},
+            "mode": rollout_mode(&caller.user_id, state.voice_rollout_percent),
+            "realtime": {
+                "api": "live",
+                "signaling": signaling,
+                "url": url,
+                "client_secret": {"value": secret, "expires_at": expires_at},
+                "model": LOCAL_LIVE_MODEL,
+            },
+        }));
+    }
     Ok(json!({
         "session": {"id": session_id, "tenant_id": caller.tenant_id, "status": "active", "started_at": started_at, "max_duration_s": MAX_DURATION_S},
         "mode": rollout_mode(&caller.user_id, state.voice_rollout_percent),
         "realtime": {
+            "api": "realtime",
             "signaling": signaling,
             "url": url,
             "client_secret": {"value": secret, "expires_at": expires_at},

@@ -20,6 +20,7 @@ pub mod error;
 pub mod functions;
 pub mod interviewer;
 pub mod jwt;
+pub mod live_sessions;
 pub mod proxy;
 pub mod ratelimit;
 pub mod rest;

@@ -1,9 +1,13 @@
 //! The SDP proxy (docs/protocols.md §3): `GET /health`, and `GET /ws` where the first message
-//! authenticates, then offers are checked and handed to the realtime upstream for an answer.
+//! authenticates, then offers are checked and handed to the voice upstream for an answer, in
+//! the session's voice API: for GPT-Live the proxy builds the session itself (§4: only a server
+//! holding the project key may create one) from the interview's question set and its stored
+//! transcript, permitting the candidate's client exactly the commands it needs.
 //! Close codes: 1008 invalid or expired token, 4009 the session already has a live connection,
 //! 4029 too many offers, 1011 the upstream failed.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Json;
@@ -13,7 +17,14 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use crate::caller::{Caller, Role};
+use crate::db::{Db, DbError};
+pub use crate::interviewer::CallApi;
+use crate::interviewer::script::question_set;
+use crate::live_sessions::{
+    CreateRequest, DEFAULT_LIVE_MODEL, SessionConfig, StoredLine, Transport, interview_session,
+};
 use crate::server::AppState;
+use viva_contract::grant::VoiceApi;
 
 pub use viva_contract::proxy::{
     CLOSE_ALREADY_LIVE, CLOSE_POLICY, CLOSE_RATE_LIMITED, CLOSE_UPSTREAM_FAILED,
@@ -25,13 +36,15 @@ pub const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Offers allowed on one connection (renegotiation and ICE restarts included).
 pub const MAX_OFFERS_PER_CONNECTION: usize = 20;
 
-/// Where answers come from: the local interviewer, or a hosted realtime endpoint.
+/// Where answers come from: the local interviewer, or a hosted voice service.
 pub trait Upstream: Send + Sync + std::fmt::Debug {
-    /// Answers `offer` for the session; an error closes the connection with 1011.
+    /// Answers `offer` for the session with a call in `api` (for Live, the session config the
+    /// proxy built); an error closes the connection with 1011.
     fn answer<'a>(
         &'a self,
         session_id: &'a str,
         offer: &'a str,
+        api: &'a CallApi,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send + 'a>>;
 
     /// The client said `bye`: end the session's call, if the upstream keeps one.
@@ -47,10 +60,60 @@ impl Upstream for NoUpstream {
         &'a self,
         _session_id: &'a str,
         _offer: &'a str,
+        _api: &'a CallApi,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send + 'a>>
     {
         Box::pin(async { Err("no realtime peer is configured behind this proxy".to_owned()) })
     }
+}
+
+/// The call an offer for `session_id` asks the upstream for: the session's voice API, and for
+/// GPT-Live the session the proxy builds ([`live_session_config`]).
+pub async fn call_api(db: &Db, session_id: &str) -> Result<CallApi, String> {
+    match crate::functions::voice_api_of(db, session_id).await? {
+        VoiceApi::Realtime => Ok(CallApi::Realtime),
+        VoiceApi::Live => Ok(CallApi::Live(Box::new(
+            live_session_config(db, session_id).await?,
+        ))),
+    }
+}
+
+/// The GPT-Live session an interview's call asks for
+/// ([`crate::live_sessions::interview_session`]): its question set's instructions, the three
+/// commands a candidate may send, nothing stored, and as `input` the final lines stored for
+/// the session so far, in order, within the service's limits.
+pub async fn live_session_config(db: &Db, session_id: &str) -> Result<SessionConfig, String> {
+    let id = session_id.to_owned();
+    let (set, lines) = db
+        .call(move |conn| {
+            let set: String = conn.query_row(
+                "SELECT question_set FROM interview_sessions WHERE id = ?1",
+                [&id],
+                |r| r.get(0),
+            )?;
+            let mut lines = conn.prepare(
+                "SELECT speaker, text FROM transcript_entries WHERE session_id = ?1 ORDER BY seq, item_id",
+            )?;
+            let lines = lines
+                .query_map([&id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok::<_, DbError>((set, lines))
+        })
+        .await
+        .map_err(|error| format!("cannot read the session to resume: {error}"))?;
+    let set = question_set(&set).ok_or("no question sets are built in")?;
+    let lines: Vec<StoredLine> = lines
+        .into_iter()
+        .map(|(speaker, text)| StoredLine {
+            role: if speaker == "interviewer" {
+                crate::live_sessions::Role::Assistant
+            } else {
+                crate::live_sessions::Role::User
+            },
+            text,
+        })
+        .collect();
+    Ok(interview_session(&set, &lines, DEFAULT_LIVE_MODEL))
 }
 
 /// `GET /health`
@@ -187,7 +250,11 @@ async fn serve(state: AppState, mut socket: WebSocket) {
                     }
                     continue;
                 }
-                match upstream.answer(&session_id, &sdp).await {
+                let answered = match call_api(&state.db, &session_id).await {
+                    Ok(api) => upstream.answer(&session_id, &sdp, &api).await,
+                    Err(reason) => Err(reason),
+                };
+                match answered {
                     Ok(answer) => {
                         if !send(&mut socket, json!({"type": "answer", "sdp": answer})).await {
                             return;
@@ -227,14 +294,21 @@ async fn serve(state: AppState, mut socket: WebSocket) {
 /// How long the hosted endpoint has to answer an offer.
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// Forwards offers to a hosted Realtime endpoint in its "unified interface" form: a multipart
-/// POST of the offer (`sdp`) and a session config (`session`) with the server's API key, which
-/// never reaches the client. The client sends the full `session.update` once the data channel is
-/// open, so the session posted here only names the model.
+/// Forwards offers to a hosted voice service with the server's API key, which never reaches
+/// the client. Realtime in its "unified interface" form: a multipart POST of the offer (`sdp`)
+/// and a session config (`session`); the client sends the full `session.update` once the data
+/// channel is open, so the session posted here only names the model. GPT-Live in its only
+/// form: `POST {base}/v1/live/sessions` with the session the proxy built and the offer,
+/// answered 201 with the session's id (kept, to hang it up) and the answer.
 pub struct HostedUpstream {
     url: String,
     api_key: String,
     model: String,
+    /// `.../v1/live/sessions`, when Live calls go anywhere.
+    live_url: Option<String>,
+    live_model: String,
+    /// Each interview session's current Live session id.
+    live_sessions: Mutex<HashMap<String, String>>,
     http: reqwest::Client,
 }
 
@@ -243,22 +317,130 @@ impl std::fmt::Debug for HostedUpstream {
         f.debug_struct("HostedUpstream")
             .field("url", &self.url)
             .field("model", &self.model)
+            .field("live_url", &self.live_url)
+            .field("live_model", &self.live_model)
             .finish_non_exhaustive()
     }
 }
 
 impl HostedUpstream {
+    /// Realtime calls go to `url` (`.../v1/realtime/calls`) with `model`; Live sessions to the
+    /// same service's `.../v1/live/sessions` with [`DEFAULT_LIVE_MODEL`] (see
+    /// [`HostedUpstream::with_live`]).
     pub fn new(url: &str, api_key: &str, model: &str) -> Result<Self, String> {
         let http = reqwest::Client::builder()
             .timeout(UPSTREAM_TIMEOUT)
             .build()
             .map_err(|error| format!("cannot build the upstream client: {error}"))?;
+        let live_url = url
+            .strip_suffix("/realtime/calls")
+            .map(|base| format!("{base}/live/sessions"));
         Ok(Self {
             url: url.to_owned(),
             api_key: api_key.to_owned(),
             model: model.to_owned(),
+            live_url,
+            live_model: DEFAULT_LIVE_MODEL.to_owned(),
+            live_sessions: Mutex::default(),
             http,
         })
+    }
+
+    /// Live sessions go to `url` (`{base}/v1/live/sessions`) and ask for `model`.
+    pub fn with_live(mut self, url: &str, model: &str) -> Self {
+        self.live_url = Some(url.to_owned());
+        self.live_model = model.to_owned();
+        self
+    }
+
+    /// Creates a Live session for the interview `session_id` and returns its answer.
+    async fn create_live(
+        &self,
+        session_id: &str,
+        offer: &str,
+        config: &SessionConfig,
+    ) -> Result<String, String> {
+        let Some(url) = &self.live_url else {
+            return Err("no GPT-Live endpoint is configured behind this proxy".to_owned());
+        };
+        let mut session = config.clone();
+        session.model.clone_from(&self.live_model);
+        let body = CreateRequest {
+            session,
+            transport: Transport {
+                kind: "webrtc".into(),
+                sdp: offer.to_owned(),
+            },
+        };
+        let response = self
+            .http
+            .post(url)
+            .bearer_auth(&self.api_key)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|error| {
+                format!(
+                    "the Live service could not be reached: {}",
+                    error.without_url()
+                )
+            })?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|error| format!("the Live service's answer broke off: {error}"))?;
+        if !status.is_success() {
+            return Err(format!(
+                "the Live service refused the session: {}",
+                error_message(&text).unwrap_or_else(|| format!("HTTP {status}"))
+            ));
+        }
+        let created: Value = serde_json::from_str(&text)
+            .map_err(|_| "the Live service answered with something that is not JSON".to_owned())?;
+        let id = created
+            .pointer("/session/id")
+            .and_then(Value::as_str)
+            .filter(|id| is_safe_id(id))
+            .ok_or("the Live service's answer names no usable session id")?;
+        let sdp = created
+            .pointer("/transport/sdp")
+            .and_then(Value::as_str)
+            .filter(|sdp| sdp.trim_start().starts_with("v=0"))
+            .ok_or("the Live service's answer carries no SDP answer")?;
+        let replaced = self
+            .live_sessions
+            .lock()
+            .ok()
+            .and_then(|mut live| live.insert(session_id.to_owned(), id.to_owned()));
+        if let Some(old) = replaced {
+            // A new offer for the interview replaces its session: the old one is hung up.
+            self.hang_up_live(old);
+        }
+        Ok(sdp.to_owned())
+    }
+
+    /// `POST {live_url}/{id}/hangup`, in the background.
+    fn hang_up_live(&self, id: String) {
+        let (Some(url), Ok(runtime)) = (&self.live_url, tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        let request = self
+            .http
+            .post(format!("{url}/{id}/hangup"))
+            .bearer_auth(&self.api_key);
+        runtime.spawn(async move {
+            match request.send().await {
+                Ok(response) if response.status().is_success() => {}
+                Ok(response) => {
+                    tracing::debug!(event = "live_hang_up_refused", status = %response.status());
+                }
+                Err(error) => {
+                    tracing::debug!(event = "live_hang_up_failed", error = %error.without_url());
+                }
+            }
+        });
     }
 
     async fn forward(&self, offer: &str) -> Result<String, String> {
@@ -288,14 +470,7 @@ impl HostedUpstream {
             .await
             .map_err(|error| format!("the realtime service's answer broke off: {error}"))?;
         if !status.is_success() {
-            let message = serde_json::from_str::<Value>(&body)
-                .ok()
-                .and_then(|v| {
-                    v.pointer("/error/message")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned)
-                })
-                .unwrap_or_else(|| format!("HTTP {status}"));
+            let message = error_message(&body).unwrap_or_else(|| format!("HTTP {status}"));
             return Err(format!("the realtime service refused the offer: {message}"));
         }
         if !body.trim_start().starts_with("v=0") {
@@ -305,13 +480,46 @@ impl HostedUpstream {
     }
 }
 
+/// `error.message` of an OpenAI error body.
+fn error_message(body: &str) -> Option<String> {
+    serde_json::from_str::<Value>(body).ok().and_then(|v| {
+        v.pointer("/error/message")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    })
+}
+
+/// A provider's id that can go into a URL path as it is.
+fn is_safe_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 200
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 impl Upstream for HostedUpstream {
     fn answer<'a>(
         &'a self,
-        _session_id: &'a str,
+        session_id: &'a str,
         offer: &'a str,
+        api: &'a CallApi,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send + 'a>>
     {
-        Box::pin(self.forward(offer))
+        match api {
+            CallApi::Realtime => Box::pin(self.forward(offer)),
+            CallApi::Live(config) => Box::pin(self.create_live(session_id, offer, config)),
+        }
+    }
+
+    fn hang_up(&self, session_id: &str) {
+        let id = self
+            .live_sessions
+            .lock()
+            .ok()
+            .and_then(|mut live| live.remove(session_id));
+        if let Some(id) = id {
+            self.hang_up_live(id);
+        }
     }
 }

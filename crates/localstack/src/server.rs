@@ -40,6 +40,9 @@ pub struct Config {
     pub client_secret_lifetime_s: i64,
     /// What answers offers behind the SDP proxy; `None` is the local interviewer.
     pub upstream: Option<Arc<dyn crate::proxy::Upstream>>,
+    /// The project key `POST /v1/live/sessions` accepts (GPT-Live sessions are created only
+    /// by a server holding it); `None` refuses every request there.
+    pub live_api_key: Option<String>,
     /// The local interviewer's model, threads and voice.
     pub interviewer: crate::interviewer::InterviewerConfig,
     /// Sign-in and sign-up attempts allowed per address and per e-mail.
@@ -75,6 +78,7 @@ impl Default for Config {
             voice_rollout_percent: 100,
             client_secret_lifetime_s: 600,
             upstream: None,
+            live_api_key: None,
             interviewer: crate::interviewer::InterviewerConfig::default(),
             auth_limits: crate::ratelimit::AuthLimits::default(),
         }
@@ -112,6 +116,8 @@ pub struct AppState {
     pub live: Arc<Mutex<HashSet<String>>>,
     /// Where the SDP proxy gets answers.
     pub upstream: Arc<dyn crate::proxy::Upstream>,
+    /// The key `POST /v1/live/sessions` accepts, if any (never printed).
+    pub live_api_key: Option<crate::live_sessions::ProjectKey>,
     /// The local interviewer peer (`/v1/realtime/calls`, and the proxy's default upstream).
     pub interviewer: Arc<crate::interviewer::Interviewer>,
     pub auth_limiter: Arc<crate::ratelimit::AuthLimiter>,
@@ -171,6 +177,10 @@ impl LocalStack {
             client_secret_lifetime_s: config.client_secret_lifetime_s,
             live: Arc::default(),
             upstream,
+            live_api_key: config
+                .live_api_key
+                .clone()
+                .map(crate::live_sessions::ProjectKey),
             interviewer,
             auth_limiter: Arc::new(crate::ratelimit::AuthLimiter::new(config.auth_limits)),
         };
@@ -293,6 +303,12 @@ fn router(state: AppState) -> Router {
         .route(
             "/v1/realtime/calls/{call_id}/hangup",
             post(crate::calls::hang_up),
+        )
+        // GPT-Live's session creation: authenticated by the project key, no apikey.
+        .route("/v1/live/sessions", post(crate::live_sessions::create))
+        .route(
+            "/v1/live/sessions/{session_id}/hangup",
+            post(crate::live_sessions::hang_up),
         )
         .merge(api)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

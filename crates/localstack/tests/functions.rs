@@ -411,3 +411,113 @@ async fn transcript_processor_refuses_other_peoples_sessions_and_bad_lines() {
     );
     s.stack.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_voice_api_is_the_organisations_choice_for_interviews_and_the_users_for_practice() {
+    let s = Stack::start(Config::default()).await;
+    let acme = s.stack.add_tenant("Acme").await.unwrap();
+    let ia = s.account("ia@acme.test", &acme, "interviewer").await;
+    let ca = s.account("ca@acme.test", &acme, "candidate").await;
+    let schedule = |body: Value| {
+        let s = &s;
+        let token = ia.access_token.clone();
+        async move {
+            let (status, rows) = s
+                .send(Method::POST, "/rest/v1/interview_sessions", &token, body)
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{rows}");
+            rows[0]["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let start = |id: Option<&str>, api: Option<&str>| {
+        let mut body = match id {
+            Some(id) => json!({"mode": "interview", "interview_id": id}),
+            None => json!({"mode": "practice"}),
+        };
+        if let Some(api) = api {
+            body["api"] = json!(api);
+        }
+        call(&s, "interview-start", &ca.access_token, body)
+    };
+
+    // An interview on the tenant's default: GPT-Live, through the proxy, with no session
+    // config for the client to send (the proxy builds it).
+    let default = schedule(json!({"title": "A", "question_set": "general_behavioural", "candidate_email": "ca@acme.test"})).await;
+    let (status, body) = start(Some(&default), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["realtime"]["api"], "live");
+    assert_eq!(body["realtime"]["signaling"], "websocket");
+    assert_eq!(body["realtime"]["model"], "viva-local-live");
+    assert!(body["realtime"].get("session").is_none(), "{body}");
+    let grant = viva_contract::grant::Grant::from_interview_start(&body, None).unwrap();
+    assert_eq!(grant.realtime.api, viva_contract::grant::VoiceApi::Live);
+
+    // The interviewer chose Realtime for this one (the stack signals over HTTP by default).
+    let chosen = schedule(json!({"title": "B", "question_set": "general_behavioural", "candidate_email": "ca@acme.test", "voice_api": "realtime"})).await;
+    let (status, body) = start(Some(&chosen), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (
+            body["realtime"]["api"].as_str(),
+            body["realtime"]["signaling"].as_str()
+        ),
+        (Some("realtime"), Some("http"))
+    );
+
+    // A candidate cannot pick the API of an interview at its start, nor change it.
+    let third = schedule(json!({"title": "C", "question_set": "general_behavioural", "candidate_email": "ca@acme.test"})).await;
+    let (status, body) = start(Some(&third), Some("realtime")).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request")),
+        "{body}"
+    );
+    let (status, body) = s
+        .send(
+            Method::PATCH,
+            &format!("/rest/v1/interview_sessions?id=eq.{default}"),
+            &ca.access_token,
+            json!({"voice_api": "realtime"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    // Nor an unknown API, nor the tenant's default.
+    let (status, body) = s
+        .send(
+            Method::PATCH,
+            &format!("/rest/v1/interview_sessions?id=eq.{third}"),
+            &ia.access_token,
+            json!({"voice_api": "gemini"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = s
+        .send(
+            Method::PATCH,
+            &format!("/rest/v1/tenants?id=eq.{acme}"),
+            &ia.access_token,
+            json!({"voice_api": "realtime"}),
+        )
+        .await;
+    assert!(status.is_client_error(), "{status} {body}");
+    let (status, body) = start(Some(&third), None).await;
+    assert_eq!(
+        (status, body["realtime"]["api"].as_str()),
+        (StatusCode::OK, Some("live")),
+        "{body}"
+    );
+
+    // Practice: Realtime unless the user asks for Live.
+    let (_, body) = start(None, None).await;
+    assert_eq!(body["realtime"]["api"], "realtime");
+    let (_, body) = start(None, Some("live")).await;
+    assert_eq!(
+        (
+            body["realtime"]["api"].as_str(),
+            body["realtime"]["signaling"].as_str()
+        ),
+        (Some("live"), Some("websocket"))
+    );
+    let (status, _) = start(None, Some("gemini")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}

@@ -712,3 +712,80 @@ fn anonymous_requests_get_nothing() {
     );
     assert_eq!(code(result), "42501");
 }
+
+#[test]
+fn the_voice_api_is_the_tenants_default_or_the_interviewers_choice_never_the_candidates() {
+    let pg = setup();
+    let interviewer = claims(INTERVIEWER_A, TENANT_A, "interviewer");
+    let other_tenant = claims(INTERVIEWER_B, TENANT_B, "interviewer");
+    let candidate = claims(CANDIDATE_A1, TENANT_A, "candidate");
+    let api = |id: &str| {
+        pg.psql(
+            &pg.database,
+            &format!("SELECT public.viva_session_voice_api('{id}')"),
+        )
+    };
+    // Every tenant starts on GPT-Live.
+    assert_eq!(api(SESSION_A1), Ok("live".into()));
+    assert_eq!(api(SESSION_A2), Ok("live".into()));
+    // The interviewer chooses Realtime for a scheduled interview of theirs.
+    let set = |who: &serde_json::Value, id: &str, to: &str| {
+        pg.as_user(
+            who,
+            &format!("UPDATE interview_sessions SET voice_api = {to} WHERE id = '{id}'"),
+        )
+    };
+    assert_eq!(
+        set(&interviewer, SESSION_A2, "'realtime'"),
+        Ok("UPDATE 1".into())
+    );
+    assert_eq!(api(SESSION_A2), Ok("realtime".into()));
+    assert_eq!(code(set(&interviewer, SESSION_A2, "'gemini'")), "23514");
+    assert_eq!(
+        set(&other_tenant, SESSION_A2, "'live'"),
+        Ok("UPDATE 0".into())
+    );
+    assert_eq!(api(SESSION_A2), Ok("realtime".into()));
+    // Scheduling with a choice is allowed.
+    assert_eq!(
+        pg.as_user(
+            &interviewer,
+            "INSERT INTO interview_sessions (title, question_set, voice_api) VALUES ('R', 'general', 'realtime')"
+        ),
+        Ok("INSERT 0 1".into())
+    );
+    // The candidate cannot switch their live interview to the API that lets a client rewrite
+    // the interviewer's instructions: not alone, not while ending it.
+    assert_eq!(code(set(&candidate, SESSION_A1, "'realtime'")), "42501");
+    assert_eq!(
+        code(pg.as_user(
+            &candidate,
+            &format!("UPDATE interview_sessions SET status = 'completed', ended_at = now(), voice_api = 'realtime' WHERE id = '{SESSION_A1}'")
+        )),
+        "42501"
+    );
+    assert_eq!(api(SESSION_A1), Ok("live".into()));
+    // Nobody changes a tenant's default or asks the server-side lookup through the API.
+    assert_eq!(
+        code(pg.as_user(
+            &interviewer,
+            &format!("UPDATE tenants SET voice_api = 'realtime' WHERE id = '{TENANT_A}'")
+        )),
+        "42501"
+    );
+    assert_eq!(
+        code(pg.as_user(
+            &interviewer,
+            &format!("SELECT public.viva_session_voice_api('{SESSION_A2}')")
+        )),
+        "42501"
+    );
+    // The legitimate ending still works.
+    assert_eq!(
+        pg.as_user(
+            &candidate,
+            &format!("UPDATE interview_sessions SET status = 'completed', ended_at = now() WHERE id = '{SESSION_A1}'")
+        ),
+        Ok("UPDATE 1".into())
+    );
+}

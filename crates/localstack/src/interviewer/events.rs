@@ -1,5 +1,6 @@
-//! The server events the interviewer sends, built from plain values: ids, the session object,
-//! items, errors, transcription results, the words of a line and a response's usage. Pure.
+//! The Realtime API's server events, built from plain values for its writer
+//! (`dialect/realtime.rs`): ids, the session object, items, errors, transcription results, the
+//! words of a line and a response's usage. Pure.
 
 use serde_json::{Value, json};
 use viva_realtime::event::{

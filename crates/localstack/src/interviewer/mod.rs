@@ -1,12 +1,15 @@
 //! The local interviewer: a real WebRTC peer that answers a candidate's offer, listens (voice
 //! activity detection, offline Whisper), asks questions from a built-in set in a synthesised
-//! voice, and speaks the hosted Realtime API's GA events on `oai-events`. Each call is isolated:
-//! its own peer connection, detector, transcriber state and tasks.
+//! voice, and speaks either voice API on `oai-events`, chosen per call: the hosted Realtime
+//! API's GA events or GPT-Live's (`dialect/`). Each call is isolated: its own peer connection,
+//! detector, transcriber state and tasks.
 
 pub mod call;
 pub mod client_event;
+mod dialect;
 mod events;
 mod input;
+pub mod live_command;
 mod media;
 mod peer;
 pub mod script;
@@ -17,6 +20,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 pub use events::wire;
 pub use peer::CallError;
@@ -34,6 +38,10 @@ pub struct InterviewerConfig {
     pub voice: Option<Voice>,
     /// The address the peer's UDP sockets bind to.
     pub bind_ip: IpAddr,
+    /// How often a GPT-Live call reports its running usage (`session.usage.updated`).
+    pub live_usage_every: Duration,
+    /// How long a GPT-Live session lasts before it closes as `expired`.
+    pub live_max_duration: Duration,
 }
 
 impl Default for InterviewerConfig {
@@ -43,6 +51,8 @@ impl Default for InterviewerConfig {
             threads: 1,
             voice: None,
             bind_ip: IpAddr::from([127, 0, 0, 1]),
+            live_usage_every: Duration::from_secs(15),
+            live_max_duration: Duration::from_secs(60 * 60),
         }
     }
 }
@@ -50,13 +60,27 @@ impl Default for InterviewerConfig {
 /// What a new call needs to know about its session.
 #[derive(Debug, Clone)]
 pub struct CallSetup {
-    pub session_id: String,
+    /// The interview session, when the call is one of an interview's (a new call for it ends
+    /// the one before); `None` for a Live session created on its own.
+    pub session_id: Option<String>,
     pub question_set: String,
+    pub api: CallApi,
+}
+
+/// Which voice API a call speaks.
+#[derive(Debug, Clone)]
+pub enum CallApi {
+    /// The Realtime API: the client configures the session (`session.update`) and replays
+    /// what was said before (`conversation.item.create`).
+    Realtime,
+    /// GPT-Live, with the session config its creator sent (`input` is what was said before).
+    Live(Box<crate::live_sessions::SessionConfig>),
 }
 
 /// A call's answer to the candidate's offer.
 #[derive(Debug, Clone)]
 pub struct Answer {
+    /// `rtc_...` for a Realtime call, the session id `live_...` for a Live one.
     pub call_id: String,
     pub sdp: String,
 }
@@ -121,7 +145,9 @@ impl Interviewer {
         setup: CallSetup,
         offer: &str,
     ) -> Result<Answer, CallError> {
-        self.hang_up_session(&setup.session_id);
+        if let Some(session_id) = &setup.session_id {
+            self.hang_up_session(session_id);
+        }
         call::start(self.clone(), setup, offer).await
     }
 
@@ -140,13 +166,17 @@ impl Interviewer {
     /// Ends the session's live call, if any (the proxy's `bye`).
     pub fn hang_up_session(&self, session_id: &str) {
         if let Ok(calls) = self.calls.lock() {
-            for handle in calls.values().filter(|h| h.session_id == session_id) {
+            for handle in calls
+                .values()
+                .filter(|h| h.session_id.as_deref() == Some(session_id))
+            {
                 handle.hang_up();
             }
         }
     }
 
-    /// Ends a call by id; false when there is no such call.
+    /// Ends a call by id (a Live one with `session.closed`, `close_requested`); false when
+    /// there is no such call.
     pub fn hang_up(&self, call_id: &str) -> bool {
         self.calls
             .lock()
@@ -161,7 +191,7 @@ impl Interviewer {
             .lock()
             .ok()?
             .get(call_id)
-            .map(|h| h.session_id.clone())
+            .and_then(|h| h.session_id.clone())
     }
 
     /// How many calls are live (each holds a peer connection and a transcriber).

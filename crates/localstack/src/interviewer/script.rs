@@ -41,6 +41,17 @@ pub fn question_set(id: &str) -> Option<QuestionSet> {
     sets.into_iter().nth(position)
 }
 
+/// The id of the built-in set named between backticks in `text` (a Live session's
+/// instructions), else the default set's.
+pub fn question_set_named_in(text: &str) -> String {
+    let sets = question_sets();
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .find_map(|named| sets.iter().find(|s| s.id == named))
+        .map_or_else(|| DEFAULT_SET.to_owned(), |s| s.id.clone())
+}
+
 /// What the interviewer says next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {
@@ -110,6 +121,33 @@ impl Script {
         }
     }
 
+    /// A new session of an interview that already ran, given what the interviewer said so far
+    /// (a Live session's `input`, in order): the script goes on after the last of its lines
+    /// found in those words, wherever the transcript split or joined them; a line cut off
+    /// before its end is not found, so it is asked again. When none is found, each message
+    /// counts as one line said (as a Realtime replay counts completed items).
+    pub fn resume<'a>(&mut self, said: impl IntoIterator<Item = &'a str>) {
+        let said: Vec<&str> = said.into_iter().collect();
+        let spoken = format!(" {} ", normalise(&said.join(" ")));
+        let found = |line: &str| {
+            let line = normalise(line);
+            !line.is_empty() && spoken.contains(&format!(" {line} "))
+        };
+        if found(&self.set.closing) {
+            self.next = self.set.questions.len() + 1;
+            self.closed = true;
+            return;
+        }
+        match self.set.questions.iter().rposition(|q| found(q)) {
+            Some(last) => self.next = last + 1,
+            None => {
+                for _ in &said {
+                    self.already_said();
+                }
+            }
+        }
+    }
+
     /// A cancelled line is asked again next time (the candidate interrupted it).
     pub fn repeat_last(&mut self) {
         if self.closed {
@@ -117,6 +155,15 @@ impl Script {
         }
         self.next = self.next.saturating_sub(1);
     }
+}
+
+/// Lower case, letters and digits only, one space between words.
+fn normalise(text: &str) -> String {
+    text.to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
@@ -156,6 +203,59 @@ mod tests {
         assert!(closing.closing && closing.text == "Bye.");
         assert!(script.is_over());
         assert_eq!(script.next_line(), None);
+    }
+
+    fn two_questions() -> QuestionSet {
+        QuestionSet {
+            id: "t".into(),
+            title: "T".into(),
+            greeting: "Hi.".into(),
+            closing: "Bye now.".into(),
+            questions: vec!["Tell me about yourself?".into(), "What went wrong?".into()],
+        }
+    }
+
+    #[test]
+    fn a_resumed_script_goes_on_after_the_last_line_found_in_what_was_said() {
+        let mut script = Script::new(two_questions());
+        // Split by a backchannel, with different punctuation and case.
+        script.resume(["Hi. Tell me about", "yourself."]);
+        assert_eq!(script.next_line().unwrap().text, "What went wrong?");
+        // A question cut off is asked again.
+        let mut cut = Script::new(two_questions());
+        cut.resume(["Hi. Tell me about yourself?", "What went"]);
+        assert_eq!(cut.next_line().unwrap().text, "What went wrong?");
+        // Everything asked: the closing line is next; the closing said: nothing is.
+        let mut asked = Script::new(two_questions());
+        asked.resume(["Hi. Tell me about yourself?", "What went wrong?"]);
+        assert!(asked.next_line().unwrap().closing);
+        let mut over = Script::new(two_questions());
+        over.resume(["What went wrong?", "Thanks. Bye now."]);
+        assert!(over.is_over() && over.next_line().is_none());
+        // Words of another interviewer: each message counts as a line said.
+        let mut other = Script::new(two_questions());
+        other.resume(["Welcome! Shall we begin?"]);
+        assert_eq!(other.next_line().unwrap().text, "What went wrong?");
+        // Nothing said: the greeting comes first.
+        let mut fresh = Script::new(two_questions());
+        fresh.resume([]);
+        assert_eq!(
+            fresh.next_line().unwrap().text,
+            "Hi. Tell me about yourself?"
+        );
+    }
+
+    #[test]
+    fn the_set_named_in_instructions_is_found_between_backticks() {
+        assert_eq!(
+            question_set_named_in("Ask the `software_engineer` set's questions"),
+            "software_engineer"
+        );
+        assert_eq!(
+            question_set_named_in("`nope` and `product_manager`"),
+            "product_manager"
+        );
+        assert_eq!(question_set_named_in("no set here"), DEFAULT_SET);
     }
 
     #[test]

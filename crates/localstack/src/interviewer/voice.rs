@@ -59,11 +59,27 @@ pub enum VoiceError {
 #[derive(Debug, Clone, Default)]
 pub struct Speech {
     pub packets: Vec<bytes::Bytes>,
+    /// Where the voice is audible within the packets, in ms from the first (the synthesiser
+    /// leaves silence around it): the words are spoken over this span.
+    pub voiced_ms: (u64, u64),
 }
 
 impl Speech {
     pub fn duration_ms(&self) -> u64 {
         self.packets.len() as u64 * 20
+    }
+}
+
+/// The first and last audible moment of 48 kHz `pcm`, in ms; all of it when nothing is.
+fn voiced_span(pcm: &[f32]) -> (u64, u64) {
+    const AUDIBLE: f32 = 0.02;
+    let ms = |i: usize| i as u64 * 1000 / 48_000;
+    match (
+        pcm.iter().position(|s| s.abs() > AUDIBLE),
+        pcm.iter().rposition(|s| s.abs() > AUDIBLE),
+    ) {
+        (Some(first), Some(last)) => (ms(first), ms(last + 1)),
+        _ => (0, ms(pcm.len())),
     }
 }
 
@@ -80,12 +96,13 @@ pub fn speak(voice: &Voice, text: &str) -> Result<Speech, VoiceError> {
     resampler.process(&vec![0.0; rate as usize / 10], &mut pcm)?;
     let frames = pcm.len().div_ceil(FRAME_SAMPLES);
     pcm.resize(frames * FRAME_SAMPLES, 0.0);
+    let voiced_ms = voiced_span(&pcm);
     let mut encoder = OpusEncoder::new(EncoderSettings::default())?;
     let packets = pcm
         .chunks_exact(FRAME_SAMPLES)
         .map(|frame| encoder.encode(frame).map(bytes::Bytes::from))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Speech { packets })
+    Ok(Speech { packets, voiced_ms })
 }
 
 /// One encoded 20 ms frame of silence, sent between lines so the stream's timing never breaks.
@@ -172,5 +189,19 @@ mod tests {
             "{}",
             speech.duration_ms()
         );
+        let (from, to) = speech.voiced_ms;
+        assert!(
+            from < 20 && to > 300 && to <= speech.duration_ms(),
+            "{from}..{to}"
+        );
+    }
+
+    #[test]
+    fn the_voiced_span_leaves_out_the_silence_around_it() {
+        let mut pcm = vec![0.0; 4_800];
+        pcm.extend(std::iter::repeat_n(0.5, 9_600));
+        pcm.extend(vec![0.001; 4_800]);
+        assert_eq!(voiced_span(&pcm), (100, 300));
+        assert_eq!(voiced_span(&[0.0; 480]), (0, 10));
     }
 }

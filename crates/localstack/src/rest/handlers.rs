@@ -261,9 +261,13 @@ pub async fn select(
 /// `transcript-processor`, never through the table.
 fn writable_on_insert(table: &Table, role: Role) -> Option<&'static [&'static str]> {
     match (table.name, role) {
-        ("interview_sessions", Role::Interviewer) => {
-            Some(&["title", "question_set", "scheduled_at", "candidate_email"])
-        }
+        ("interview_sessions", Role::Interviewer) => Some(&[
+            "title",
+            "question_set",
+            "scheduled_at",
+            "candidate_email",
+            "voice_api",
+        ]),
         _ => None,
     }
 }

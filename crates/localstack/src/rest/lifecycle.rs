@@ -15,6 +15,7 @@ const INTERVIEWER_COLUMNS: &[&str] = &[
     "scheduled_at",
     "candidate_email",
     "status",
+    "voice_api",
 ];
 
 /// The columns an update may name at all (the hosted schema's column grants).
@@ -23,6 +24,7 @@ pub const UPDATABLE: &[&str] = &[
     "question_set",
     "scheduled_at",
     "candidate_email",
+    "voice_api",
     "status",
     "ended_at",
     "duration_ms",

@@ -46,6 +46,8 @@ const fn col(name: &'static str, kind: ColumnType, nullable: bool) -> Column {
 }
 
 pub const SESSION_MODES: &[&str] = &["practice", "interview"];
+/// Which voice API an interview speaks (`viva_contract::grant::VoiceApi`).
+pub const VOICE_APIS: &[&str] = &["live", "realtime"];
 pub const SESSION_STATUSES: &[&str] = &[
     "scheduled",
     "active",
@@ -79,6 +81,8 @@ pub const INTERVIEW_SESSIONS: Table = Table {
         col("created_at", Timestamp, false),
         // When the server saw the session end (its own clock, not the client's `ended_at`).
         col("closed_at", Timestamp, true),
+        // The voice API chosen for this interview; none: the tenant's default.
+        col("voice_api", Enum(VOICE_APIS), true),
     ],
     unique_keys: &[&["id"]],
 };
@@ -108,7 +112,12 @@ pub const TRANSCRIPT_ENTRIES: Table = Table {
 /// nobody writes them through the API.
 pub const TENANTS: Table = Table {
     name: "tenants",
-    columns: &[col("id", Uuid, false), col("name", Text, false)],
+    columns: &[
+        col("id", Uuid, false),
+        col("name", Text, false),
+        // The voice API its interviews speak unless one chooses otherwise.
+        col("voice_api", Enum(VOICE_APIS), false),
+    ],
     unique_keys: &[&["id"]],
 };
 

@@ -1,4 +1,5 @@
-//! Following the client's events on `oai-events` (typed by [`crate::interviewer::client_event`]):
+//! Following a Realtime client's events on `oai-events` (typed by
+//! [`crate::interviewer::client_event`]):
 //! session updates (turn detection, output modalities),
 //! items given by the client, responses asked for or cancelled, and the input and output audio
 //! buffers committed or cleared.
@@ -14,8 +15,8 @@ use crate::interviewer::client_event::{
 use crate::interviewer::events::new_id;
 
 impl Conversation {
-    /// One message from the client on `oai-events`.
-    pub(super) async fn client_event(&mut self, text: &str) {
+    /// One message from a Realtime client on `oai-events`.
+    pub(super) async fn realtime_event(&mut self, text: &str) {
         let ClientEnvelope { event_id, event } = match parse_client_event(text) {
             Ok(envelope) => envelope,
             Err(error) => {

@@ -1,22 +1,19 @@
 //! The listening side of the conversation: the candidate's frames through the shared
-//! turn-taking ([`viva_speech::turn`]), turns opened and ended as items, partial transcripts
-//! during a turn, a final started early at a pause, and the final transcript.
+//! turn-taking ([`viva_speech::turn`]) — silence while they are muted —, turns opened and
+//! ended, partial transcripts during a turn, a final started early at a pause, and the final
+//! transcript; each placed on the call's timeline for the writer (`dialect/`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use viva_realtime::event::{
-    Committed, InputTranscriptDelta, ItemEvent, ServerEvent, SpeechStarted, SpeechStopped,
-};
 use viva_speech::stt::SttError;
 use viva_speech::turn::TurnEvent;
 use viva_speech::vad::FRAME_MS;
 
 use super::Conversation;
-use crate::interviewer::events::{
-    new_id, transcript_completed, transcript_failed, user_audio_item,
-};
+use crate::interviewer::dialect::Happening;
+use crate::interviewer::events::new_id;
 use crate::interviewer::input::TranscriptResult;
 use crate::interviewer::transcriber::{Early, Job};
 
@@ -28,7 +25,11 @@ const PARTIAL_EVERY_MS: u64 = 1_000;
 
 impl Conversation {
     /// One 20 ms frame of the candidate's audio at 16 kHz.
-    pub(super) async fn audio(&mut self, frame: Vec<f32>) {
+    pub(super) async fn audio(&mut self, mut frame: Vec<f32>) {
+        if self.muted {
+            // Not heard, but the listener's clock goes on.
+            frame.fill(0.0);
+        }
         if self.turn_item.is_some() {
             self.heard_ms_since_response += FRAME_MS;
         }
@@ -61,10 +62,12 @@ impl Conversation {
         self.turn_item = Some(item_id.clone());
         self.last_partial_ms = audio_start_ms;
         self.heard_ms_since_response += audio_start_ms.saturating_sub(audio_from_ms);
-        self.emit(ServerEvent::SpeechStarted(SpeechStarted {
+        let at_ms = self.on_timeline(audio_start_ms);
+        self.report(Happening::TurnStarted {
+            item_id: &item_id,
             audio_start_ms,
-            item_id,
-        }))
+            at_ms,
+        })
         .await;
         // Barge-in: the candidate talks over the question.
         if self.active.is_some() {
@@ -118,7 +121,17 @@ impl Conversation {
         }
     }
 
+    /// Where a point of the listener's audio falls on the call's timeline: the audio arrives
+    /// in real time, so it is as far before now as it is before the latest frame.
+    fn on_timeline(&self, audio_ms: u64) -> u64 {
+        let behind = self.listener.position_ms().saturating_sub(audio_ms);
+        self.timeline_ms().saturating_sub(behind)
+    }
+
     fn maybe_partial(&mut self) {
+        if !self.flow.partials {
+            return;
+        }
         let now_ms = self.listener.position_ms();
         if self.partial_busy || now_ms < self.last_partial_ms + PARTIAL_EVERY_MS {
             return;
@@ -155,23 +168,18 @@ impl Conversation {
             return;
         };
         let ended = Instant::now();
-        self.emit(ServerEvent::SpeechStopped(SpeechStopped {
-            audio_end_ms,
-            item_id: item_id.clone(),
-        }))
-        .await;
         let previous = self.last_item.replace(item_id.clone());
-        self.emit(ServerEvent::InputCommitted(Committed {
-            item_id: item_id.clone(),
-            previous_item_id: previous.clone(),
-        }))
-        .await;
-        let item = user_audio_item(item_id.clone());
-        self.emit(ServerEvent::ItemAdded(ItemEvent {
+        let at_ms = self.on_timeline(audio_end_ms);
+        self.report(Happening::TurnEnded {
+            item_id: &item_id,
             previous_item_id: previous,
-            item,
-        }))
+            audio_end_ms,
+            at_ms,
+        })
         .await;
+        if self.flow.answers_after_transcript {
+            self.awaiting = Some(item_id.clone());
+        }
         // The final started at this pause is the final one.
         let early = self.early.take().and_then(|e| {
             let matches = e.item_id == item_id && e.end_ms == audio_end_ms;
@@ -205,7 +213,19 @@ impl Conversation {
             });
             self.failed(item_id, &error).await;
         }
-        // The interviewer answers a finished turn with its next line.
+        // The interviewer answers a finished turn with its next line (or, in a dialect that
+        // answers after the transcript, once that is out: `heard`).
+        if !self.flow.answers_after_transcript && self.active.is_none() && !self.script.is_over() {
+            self.respond().await;
+        }
+    }
+
+    /// A turn's transcript is out (or failed): the interviewer answers it if it waits for it.
+    async fn heard(&mut self, item_id: &str) {
+        if self.awaiting.as_deref() != Some(item_id) {
+            return;
+        }
+        self.awaiting = None;
         if self.active.is_none() && !self.script.is_over() {
             self.respond().await;
         }
@@ -221,11 +241,10 @@ impl Conversation {
             if text.len() > sent.len() && text.starts_with(sent.as_str()) {
                 let delta = text[sent.len()..].to_owned();
                 *sent = text;
-                self.emit(ServerEvent::InputTranscriptDelta(InputTranscriptDelta {
+                self.report(Happening::Partial {
                     item_id: result.item_id,
-                    content_index: 0,
                     delta,
-                }))
+                })
                 .await;
             }
             return;
@@ -278,18 +297,25 @@ impl Conversation {
         );
         match result.result {
             Ok(transcript) => {
-                self.emit(transcript_completed(
-                    result.item_id,
+                let item_id = result.item_id.clone();
+                self.report(Happening::Transcribed {
+                    item_id: result.item_id,
                     transcript,
-                    result.audio_ms,
-                ))
+                    audio_ms: result.audio_ms,
+                })
                 .await;
+                self.heard(&item_id).await;
             }
             Err(error) => self.failed(result.item_id, &error).await,
         }
     }
 
     async fn failed(&mut self, item_id: String, error: &SttError) {
-        self.emit(transcript_failed(item_id, error)).await;
+        self.report(Happening::TranscriptionFailed {
+            item_id: item_id.clone(),
+            error,
+        })
+        .await;
+        self.heard(&item_id).await;
     }
 }

@@ -1,37 +1,44 @@
-//! One interview call: the conversation task that owns all of a call's state and emits the GA
-//! events, and how a call starts. Its parts live beside it: the peer (`peer.rs`), the
-//! audio in and out (`media.rs`), the transcriber thread (`transcriber.rs`) and the
-//! event builders (`events.rs`); the task's handling is split by concern into
-//! `client.rs` (client events), `listening.rs` (turns and transcripts) and `speaking.rs` (the
-//! interviewer's lines). The tasks talk over bounded channels, and what reaches the
-//! conversation task is `input.rs`'s; the conversation task ends the
-//! call on `bye`, a closed data channel or a failed connection, and everything it owns goes
-//! with it.
+//! One interview call: the conversation task that owns all of a call's state, and how a call
+//! starts. Its parts live beside it: the peer (`peer.rs`), the audio in and out (`media.rs`),
+//! the transcriber thread (`transcriber.rs`) and the call's voice API (`dialect/`: what
+//! happens becomes that API's events). The task's handling is split by concern into
+//! `client.rs` (Realtime's client events), `commands.rs` (Live's commands), `listening.rs`
+//! (turns and transcripts) and `speaking.rs` (the interviewer's lines). The tasks talk over
+//! bounded channels, and what reaches the conversation task is `input.rs`'s; the conversation
+//! task ends the call on `bye`, a closed data channel, a failed connection or the end of a
+//! Live session, and everything it owns goes with it.
 
 mod client;
+mod commands;
 mod listening;
 mod speaking;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::sync::mpsc;
-use viva_realtime::event::{ServerEvent, SessionEnvelope};
+use viva_realtime::event::ServerEvent;
 use viva_speech::stt::SttError;
 use viva_speech::turn::Listener;
 use viva_speech::vad::ServerVad;
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelState};
 use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState};
 
-use super::events::{initial_session, invalid_request, new_id, wire};
+use super::dialect::{Active, Flow, Happening, LiveWriter, RealtimeWriter, Writer};
+use super::events::{initial_session, new_id, wire};
 use super::input::Input;
 use super::media::{SpeakerCommand, listen, speaker};
 use super::peer::{self, CallError};
 use super::script::{QuestionSet, Script, question_set};
 use super::transcriber::{Early, Job, transcriber_thread};
-use super::{Answer, CallSetup, Interviewer};
+use super::{Answer, CallApi, CallSetup, Interviewer};
+use crate::live_sessions::{AllowedEvents, Role};
+
+/// How long a call's last events have to leave before its channel closes.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Audio kept before the current turn (for prefix padding).
 const KEEP_BEFORE_TURN_MS: u64 = 2_000;
@@ -40,7 +47,7 @@ const KEEP_BEFORE_TURN_MS: u64 = 2_000;
 #[derive(Debug)]
 pub struct CallHandle {
     pub call_id: String,
-    pub session_id: String,
+    pub session_id: Option<String>,
     inputs: mpsc::Sender<Input>,
 }
 
@@ -58,13 +65,16 @@ pub(super) async fn start(
 ) -> Result<Answer, CallError> {
     let (inputs, input_rx) = mpsc::channel::<Input>(1024);
     let peer = peer::answer(interviewer.config.bind_ip, offer, inputs.clone()).await?;
-    let call_id = new_id("rtc");
+    let call_id = match setup.api {
+        CallApi::Realtime => new_id("rtc"),
+        CallApi::Live(_) => new_id("live"),
+    };
     interviewer.register(CallHandle {
         call_id: call_id.clone(),
         session_id: setup.session_id.clone(),
         inputs: inputs.clone(),
     });
-    tracing::info!(event = "interviewer_call_started", call_id = %call_id, session_id = %setup.session_id);
+    tracing::info!(event = "interviewer_call_started", call_id = %call_id, session_id = ?setup.session_id);
     let (speaker_tx, speaker_rx) = mpsc::channel(16);
     tokio::spawn(speaker(
         peer.track,
@@ -81,11 +91,32 @@ pub(super) async fn start(
     })
 }
 
+/// Which commands a client may send: Realtime's client events, or Live's permitted commands.
+enum Commands {
+    Realtime,
+    Live(AllowedEvents),
+}
+
 /// The conversation task's state.
 struct Conversation {
     interviewer: Arc<Interviewer>,
-    setup: CallSetup,
+    session_id: Option<String>,
     call_id: String,
+    /// The call's voice API: its events, and how its conversation goes.
+    writer: Box<dyn Writer>,
+    flow: Flow,
+    commands: Commands,
+    /// When the call started: its timeline's zero.
+    started: Instant,
+    /// Whether the interviewer owes the first turn when the channel opens (Live: nothing was
+    /// said yet, or the candidate spoke last).
+    owes_first_turn: bool,
+    /// The candidate is not heard (Live's mute): their audio is replaced by silence.
+    muted: bool,
+    /// The candidate's turn whose transcript the interviewer waits for before answering.
+    awaiting: Option<String>,
+    /// Why the call is to end, once it is.
+    end: Option<&'static str>,
     inputs: mpsc::Sender<Input>,
     speaker: mpsc::Sender<SpeakerCommand>,
     channel: Option<Arc<dyn DataChannel>>,
@@ -103,7 +134,7 @@ struct Conversation {
     partial_busy: bool,
     partial_sent: HashMap<String, String>,
     last_item: Option<String>,
-    active: Option<speaking::Active>,
+    active: Option<Active>,
     heard_ms_since_response: u64,
     jobs: Option<std::sync::mpsc::Sender<Job>>,
     /// Skips the queued partial (a final is more urgent).
@@ -129,17 +160,59 @@ impl Conversation {
             closing: "Thank you, this interview is over.".into(),
             questions: vec!["Tell me about yourself.".into()],
         });
-        let session = initial_session(&call_id, &set, &interviewer.voice.describe());
+        let voice = interviewer.voice.describe();
+        let session = initial_session(&call_id, &set, &voice);
+        let mut script = Script::new(set);
+        let (writer, commands, owes_first_turn): (Box<dyn Writer>, _, _) = match &setup.api {
+            CallApi::Realtime => (Box::new(RealtimeWriter), Commands::Realtime, false),
+            CallApi::Live(config) => {
+                // What was said before: the script goes on after it, and the interviewer
+                // speaks first unless it spoke last.
+                let spoken = config
+                    .input
+                    .iter()
+                    .filter(|m| m.role != Role::Developer)
+                    .collect::<Vec<_>>();
+                script.resume(
+                    spoken
+                        .iter()
+                        .filter(|m| m.role == Role::Assistant)
+                        .map(|m| m.text()),
+                );
+                let owes = spoken.last().is_none_or(|m| m.role == Role::User);
+                let writer = LiveWriter::new(
+                    &call_id,
+                    config,
+                    crate::functions::LOCAL_LIVE_MODEL,
+                    &json!(voice),
+                    interviewer.config.live_max_duration,
+                    interviewer.config.live_usage_every,
+                );
+                (
+                    Box::new(writer),
+                    Commands::Live(config.allowed_client_events()),
+                    owes,
+                )
+            }
+        };
         Self {
             interviewer,
-            setup,
+            session_id: setup.session_id,
             call_id,
+            flow: writer.flow(),
+            writer,
+            commands,
+            started: Instant::now(),
+            owes_first_turn,
+            muted: false,
+            awaiting: None,
+            end: None,
             inputs,
             speaker,
             channel: None,
             channel_open: false,
             outbox: Vec::new(),
-            script: Script::new(set),
+            script,
             listener: Listener::new(ServerVad::default(), KEEP_BEFORE_TURN_MS),
             text_only: false,
             session,
@@ -160,7 +233,21 @@ impl Conversation {
 
     async fn run(mut self, pc: Arc<dyn PeerConnection>, mut inputs: mpsc::Receiver<Input>) {
         let reason = loop {
-            let Some(input) = inputs.recv().await else {
+            if let Some(reason) = self.end.take() {
+                break reason;
+            }
+            let due = self
+                .writer
+                .next_due_ms()
+                .map(|ms| self.started + Duration::from_millis(ms));
+            let input = tokio::select! {
+                input = inputs.recv() => input,
+                () = sleep_until(due) => {
+                    self.timer().await;
+                    continue;
+                }
+            };
+            let Some(input) = input else {
                 break "inputs closed";
             };
             match input {
@@ -180,12 +267,28 @@ impl Conversation {
                     RTCPeerConnectionState::Closed => break "connection closed",
                     _ => {}
                 },
-                Input::HangUp => break "hung up",
+                Input::HangUp => {
+                    self.report(Happening::Closed {
+                        reason: "close_requested",
+                        event_id: None,
+                    })
+                    .await;
+                    break "hung up";
+                }
             }
         };
-        tracing::info!(event = "interviewer_call_ended", call_id = %self.call_id, session_id = %self.setup.session_id, reason);
+        tracing::info!(event = "interviewer_call_ended", call_id = %self.call_id, session_id = ?self.session_id, reason);
         self.interviewer.unregister(&self.call_id);
         if let Some(channel) = self.channel.take() {
+            // The last events (a Live session's `session.closed`) leave before the channel
+            // closes.
+            let deadline = Instant::now() + FLUSH_TIMEOUT;
+            while self.channel_open
+                && channel.outstanding_bytes().await.is_ok_and(|n| n > 0)
+                && Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
             let _ = channel.close().await;
         }
         let _ = pc.close().await;
@@ -230,13 +333,44 @@ impl Conversation {
             return;
         }
         self.channel_open = true;
-        let created = ServerEvent::SessionCreated(SessionEnvelope {
-            session: self.session.clone(),
-        });
+        let now = self.timeline_ms();
+        let first = self.writer.write(
+            Happening::Opened {
+                session: &self.session,
+            },
+            now,
+        );
         let queued = std::mem::take(&mut self.outbox);
-        self.send_now(wire(&created)).await;
-        for text in queued {
+        for text in first.into_iter().chain(queued) {
             self.send_now(text).await;
+        }
+        if self.flow.speaks_unasked && self.owes_first_turn && !self.script.is_over() {
+            self.owes_first_turn = false;
+            self.respond().await;
+        }
+    }
+
+    /// Milliseconds since the call started: the session's timeline.
+    fn timeline_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Tells the client what happened, in the call's voice API.
+    async fn report(&mut self, happening: Happening<'_>) {
+        let now = self.timeline_ms();
+        for text in self.writer.write(happening, now) {
+            self.send(text).await;
+        }
+    }
+
+    /// What the writer's clock brought (fragments being spoken, usage, expiry).
+    async fn timer(&mut self) {
+        let due = self.writer.due(self.timeline_ms());
+        for text in due.messages {
+            self.send(text).await;
+        }
+        if due.end.is_some() {
+            self.end = due.end;
         }
     }
 
@@ -248,8 +382,13 @@ impl Conversation {
         }
     }
 
+    /// Sends a Realtime event (the Realtime client events' own answers).
     async fn emit(&mut self, event: ServerEvent) {
-        let text = wire(&event);
+        self.send(wire(&event)).await;
+    }
+
+    /// Sends a message now, or once the channel opens.
+    async fn send(&mut self, text: String) {
         if self.channel_open {
             self.send_now(text).await;
         } else {
@@ -259,7 +398,23 @@ impl Conversation {
 
     /// Tells the client that an event of theirs could not be followed.
     async fn error(&mut self, code: &str, message: &str, event_id: Option<String>) {
-        self.emit(invalid_request(code, message, event_id)).await;
+        self.report(Happening::Problem {
+            code,
+            message,
+            event_id,
+        })
+        .await;
+    }
+
+    /// One message from the client on `oai-events`, in the call's voice API.
+    async fn client_event(&mut self, text: &str) {
+        match &self.commands {
+            Commands::Realtime => self.realtime_event(text).await,
+            Commands::Live(allowed) => {
+                let allowed = allowed.clone();
+                self.live_command(text, &allowed).await;
+            }
+        }
     }
 
     /// Starts the call's transcriber thread once the candidate's audio arrives.
@@ -273,7 +428,13 @@ impl Conversation {
                 let (jobs, job_rx) = std::sync::mpsc::channel();
                 let inputs = self.inputs.clone();
                 let spawned = std::thread::Builder::new()
-                    .name(format!("stt-{}", &self.call_id[4..12]))
+                    .name(format!(
+                        "stt-{}",
+                        self.call_id
+                            .split_once('_')
+                            .and_then(|(_, hex)| hex.get(..8))
+                            .unwrap_or("call")
+                    ))
                     .spawn(move || transcriber_thread(transcriber, job_rx, inputs));
                 match spawned {
                     Ok(_) => self.jobs = Some(jobs),
@@ -285,5 +446,13 @@ impl Conversation {
                 self.stt_error = Some(error);
             }
         }
+    }
+}
+
+/// Waits until `deadline`, or for ever without one.
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+        None => std::future::pending().await,
     }
 }
