@@ -2,6 +2,7 @@
 //! `transcript-processor` (idempotent upload of final transcript lines).
 
 use serde_json::{Value, json};
+pub use viva_contract::grant::VoiceApi;
 pub use viva_contract::{Entry, ProcessorReply};
 
 use crate::client::Backend;
@@ -10,8 +11,8 @@ use crate::error::BackendError;
 /// Which interview to start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StartRequest {
-    /// A new practice session.
-    Practice,
+    /// A new practice session, on the voice API asked for (the backend's default if none).
+    Practice { api: Option<VoiceApi> },
     /// A scheduled interview, or an existing session being resumed (a new client secret for
     /// the same session).
     Session { session_id: String, practice: bool },
@@ -28,7 +29,10 @@ impl Backend {
     ) -> Result<Value, BackendError> {
         let client = json!({"app_version": app_version, "platform": std::env::consts::OS});
         let body = match request {
-            StartRequest::Practice => json!({"mode": "practice", "client": client}),
+            StartRequest::Practice { api: None } => json!({"mode": "practice", "client": client}),
+            StartRequest::Practice { api: Some(api) } => {
+                json!({"mode": "practice", "client": client, "api": api.as_str()})
+            }
             StartRequest::Session {
                 session_id,
                 practice,

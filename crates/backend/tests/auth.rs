@@ -21,7 +21,11 @@ async fn sign_in_then_start_a_practice_upload_lines_read_them_back_and_close_it(
     assert_eq!(me["email"], s.email.as_str());
 
     let started = api
-        .interview_start(&session.access_token, &StartRequest::Practice, "test")
+        .interview_start(
+            &session.access_token,
+            &StartRequest::Practice { api: None },
+            "test",
+        )
         .await
         .unwrap();
     let session_id = started["session"]["id"].as_str().unwrap().to_owned();
@@ -123,7 +127,7 @@ async fn sessions_page_through_with_a_total() {
     };
     for _ in 0..5 {
         let started = api
-            .interview_start(&token, &StartRequest::Practice, "test")
+            .interview_start(&token, &StartRequest::Practice { api: None }, "test")
             .await
             .unwrap();
         let id = started["session"]["id"].as_str().unwrap().to_owned();

@@ -131,6 +131,24 @@ enum SignalingArg {
     Websocket,
 }
 
+/// Which voice API a practice interview speaks.
+#[derive(Clone, Copy, ValueEnum)]
+enum ApiArg {
+    /// OpenAI's GPT-Live (through the SDP proxy).
+    Live,
+    /// OpenAI's Realtime API.
+    Realtime,
+}
+
+impl From<ApiArg> for viva_backend::VoiceApi {
+    fn from(api: ApiArg) -> Self {
+        match api {
+            ApiArg::Live => Self::Live,
+            ApiArg::Realtime => Self::Realtime,
+        }
+    }
+}
+
 #[derive(Args)]
 struct CallArgs {
     /// A WAV file said as one answer, after one question; repeat for more answers.
@@ -148,6 +166,10 @@ struct CallArgs {
     /// How the embedded stack has clients connect (a real backend decides for itself).
     #[arg(long, value_enum, default_value = "http")]
     signaling: SignalingArg,
+    /// The voice API of a practice interview (the backend's default if not given); a
+    /// scheduled interview's is its organisation's choice, read from the grant.
+    #[arg(long, value_enum)]
+    api: Option<ApiArg>,
     /// Also print a health sample every second.
     #[arg(long)]
     health_json: bool,
@@ -332,6 +354,13 @@ async fn account(url: &str, anon_key: &str, email: Option<String>, keep: bool) -
 }
 
 async fn take_interview(args: CallArgs, interview_id: Option<String>) -> ExitCode {
+    if interview_id.is_some() && args.api.is_some() {
+        eprintln!(
+            "viva: --api is for practice; a scheduled interview speaks the API its organisation chose"
+        );
+        return ExitCode::from(2);
+    }
+    let practice_api = args.api.map(viva_backend::VoiceApi::from);
     let mut answers = Vec::new();
     for path in &args.audio_files {
         match read_wav(path) {
@@ -369,7 +398,8 @@ async fn take_interview(args: CallArgs, interview_id: Option<String>) -> ExitCod
             };
             match signed_in {
                 Ok(token) => (
-                    BackendGrants::new(backend, token, interview_id.is_none()),
+                    BackendGrants::new(backend, token, interview_id.is_none())
+                        .with_practice_api(practice_api),
                     None,
                     Some(account),
                 ),
@@ -393,7 +423,8 @@ async fn take_interview(args: CallArgs, interview_id: Option<String>) -> ExitCod
                         embedded.backend.clone(),
                         embedded.session.access_token.clone(),
                         true,
-                    ),
+                    )
+                    .with_practice_api(practice_api),
                     Some(embedded),
                     None,
                 ),
@@ -413,7 +444,8 @@ async fn take_interview(args: CallArgs, interview_id: Option<String>) -> ExitCod
     };
     print(
         &json!({"type": "session", "session_id": grant.session_id, "mode": grant.mode,
-        "signaling": grant.realtime.signaling, "model": grant.realtime.model}),
+        "api": grant.realtime.api, "signaling": grant.realtime.signaling,
+        "model": grant.realtime.model}),
     );
     let session_id = grant.session_id.clone();
     let user_id = account.as_ref().and_then(|a| match a.state() {

@@ -16,7 +16,7 @@ use viva_session::BackendGrants;
 mod common;
 use common::{grant_for, recording, settings, speech};
 use viva_realtime::{SessionState, Speaker};
-use viva_rtc::{CallConfig, CallEvent, Grant, GrantError, GrantSource, Health, Media};
+use viva_rtc::{CallConfig, CallEvent, Grant, GrantError, GrantSource, Health, Media, VoiceApi};
 use viva_session::LiveEvent;
 
 /// Calls stream speech in real time and run Whisper: one at a time under plain `cargo test`
@@ -64,14 +64,16 @@ fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
-async fn full_call(signaling: Signaling) {
+async fn full_call(signaling: Signaling, api: VoiceApi) {
     let _turn = ONE_CALL_AT_A_TIME.lock().await;
     let (embedded, grants) = stack(EmbeddedOptions {
         signaling: Some(signaling),
         ..EmbeddedOptions::default()
     })
     .await;
+    let grants = grants.with_practice_api(Some(api));
     let grant = grants.start(None).await.unwrap();
+    assert_eq!(grant.realtime.api, api);
     let said = "I led the migration of our billing system to a new database.";
     let script = Script {
         answers: vec![speech(said)],
@@ -178,12 +180,19 @@ async fn full_call(signaling: Signaling) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_practice_interview_over_http_signaling_is_heard_transcribed_and_healthy() {
-    full_call(Signaling::Http).await;
+    full_call(Signaling::Http, VoiceApi::Realtime).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_practice_interview_through_the_sdp_proxy_is_heard_transcribed_and_healthy() {
-    full_call(Signaling::WebSocket).await;
+    full_call(Signaling::WebSocket, VoiceApi::Realtime).await;
+}
+
+/// GPT-Live: the session is created by the proxy, lines are decided by the grouping policy
+/// (no done events), and the call ends with `session.close` confirmed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_practice_interview_on_gpt_live_is_heard_transcribed_and_healthy() {
+    full_call(Signaling::WebSocket, VoiceApi::Live).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -31,7 +31,7 @@ async fn candidate_with_a_session(stack: &LocalStack) -> (Arc<Account>, String) 
         .unwrap();
     let token = account.access_token().await.unwrap();
     let started = backend
-        .interview_start(&token, &StartRequest::Practice, "test")
+        .interview_start(&token, &StartRequest::Practice { api: None }, "test")
         .await
         .unwrap();
     let session_id = started["session"]["id"].as_str().unwrap().to_owned();

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use viva_backend::{Account, Backend, BackendError, StartRequest};
+use viva_backend::{Account, Backend, BackendError, StartRequest, VoiceApi};
 use viva_rtc::{Grant, GrantError, GrantSource};
 
 /// Where the access token for `interview-start` comes from.
@@ -20,6 +20,8 @@ pub struct BackendGrants {
     pub backend: Backend,
     token: Token,
     practice: bool,
+    /// The voice API a new practice session asks for (the backend's default if none).
+    practice_api: Option<VoiceApi>,
     app_version: String,
 }
 
@@ -39,6 +41,7 @@ impl BackendGrants {
             backend,
             token: Token::Fixed(access_token),
             practice,
+            practice_api: None,
             app_version: env!("CARGO_PKG_VERSION").to_owned(),
         }
     }
@@ -51,14 +54,24 @@ impl BackendGrants {
             backend: account.backend().clone(),
             token: Token::Account(account),
             practice,
+            practice_api: None,
             app_version: env!("CARGO_PKG_VERSION").to_owned(),
         }
+    }
+
+    /// A new practice session asks for `api` (an interview's API is its organisation's).
+    #[must_use]
+    pub fn with_practice_api(mut self, api: Option<VoiceApi>) -> Self {
+        self.practice_api = api;
+        self
     }
 
     /// Starts the session: a new practice session, or the scheduled interview `interview_id`.
     pub async fn start(&self, interview_id: Option<&str>) -> Result<Grant, GrantError> {
         let request = match interview_id {
-            None => StartRequest::Practice,
+            None => StartRequest::Practice {
+                api: self.practice_api,
+            },
             Some(id) => StartRequest::Session {
                 session_id: id.to_owned(),
                 practice: false,
