@@ -20,8 +20,16 @@ pub enum ClientMessage {
     Offer {
         sdp: String,
     },
+    /// A typed answer (GPT-Live, whose data channel takes no text from the candidate): the
+    /// proxy passes it to the session over its own trusted connection, as the candidate's words.
+    Text {
+        text: String,
+    },
     Bye,
 }
+
+/// The longest typed answer the proxy passes on, in characters.
+pub const MAX_TYPED_ANSWER_CHARS: usize = 4_000;
 
 impl std::fmt::Debug for ClientMessage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -32,6 +40,11 @@ impl std::fmt::Debug for ClientMessage {
                 .field("access_token", &"<redacted>")
                 .finish(),
             Self::Offer { sdp } => f.debug_struct("Offer").field("bytes", &sdp.len()).finish(),
+            // The candidate's words stay out of logs.
+            Self::Text { text } => f
+                .debug_struct("Text")
+                .field("chars", &text.chars().count())
+                .finish(),
             Self::Bye => f.write_str("Bye"),
         }
     }
@@ -78,7 +91,16 @@ fn parse<T: for<'de> Deserialize<'de>>(text: &str, known: &[&str]) -> Result<T, 
 
 /// Reads a client's message (on the proxy's side).
 pub fn parse_client_message(text: &str) -> Result<ClientMessage, MessageError> {
-    parse(text, &["auth", "offer", "bye"])
+    let message: ClientMessage = parse(text, &["auth", "offer", "text", "bye"])?;
+    if let ClientMessage::Text { text } = &message {
+        let chars = text.chars().count();
+        if text.trim().is_empty() || chars > MAX_TYPED_ANSWER_CHARS {
+            return Err(MessageError::Malformed(format!(
+                "a typed answer has 1 to {MAX_TYPED_ANSWER_CHARS} characters (this one: {chars})"
+            )));
+        }
+    }
+    Ok(message)
 }
 
 /// Reads the proxy's message (on the client's side).
@@ -122,6 +144,31 @@ mod tests {
         ));
         assert!(matches!(
             parse_client_message("not json"),
+            Err(MessageError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn a_typed_answer_is_read_within_its_limits_and_kept_out_of_logs() {
+        let message = parse_client_message(r#"{"type":"text","text":"I chose Rust."}"#).unwrap();
+        assert_eq!(
+            message,
+            ClientMessage::Text {
+                text: "I chose Rust.".into()
+            }
+        );
+        assert!(!format!("{message:?}").contains("Rust"));
+        let long =
+            serde_json::json!({"type": "text", "text": "x".repeat(MAX_TYPED_ANSWER_CHARS + 1)});
+        assert!(matches!(
+            parse_client_message(&long.to_string()),
+            Err(MessageError::Malformed(_))
+        ));
+        let at_limit =
+            serde_json::json!({"type": "text", "text": "é".repeat(MAX_TYPED_ANSWER_CHARS)});
+        assert!(parse_client_message(&at_limit.to_string()).is_ok());
+        assert!(matches!(
+            parse_client_message(r#"{"type":"text","text":"  "}"#),
             Err(MessageError::Malformed(_))
         ));
     }

@@ -213,6 +213,14 @@ impl crate::proxy::Upstream for LocalUpstream {
         })
     }
 
+    fn typed_answer<'a>(
+        &'a self,
+        session_id: &'a str,
+        text: &'a str,
+    ) -> crate::proxy::UpstreamFuture<'a, ()> {
+        Box::pin(self.interviewer.typed_answer(session_id, text))
+    }
+
     fn hang_up(&self, session_id: &str) {
         self.interviewer.hang_up_session(session_id);
     }

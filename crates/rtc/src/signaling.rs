@@ -256,6 +256,12 @@ impl ProxyLink {
         .map_err(|e| CallError::Network(format!("the SDP proxy connection broke: {e}")))
     }
 
+    /// Sends a typed answer (GPT-Live): the proxy passes it to the session itself. A refusal
+    /// comes back later as an `error` notice.
+    pub(crate) async fn text(&mut self, text: &str) -> Result<(), CallError> {
+        self.send(json!({"type": "text", "text": text})).await
+    }
+
     /// Sends the offer and waits for the answer.
     pub(crate) async fn offer(&mut self, sdp: &str) -> Result<String, CallError> {
         self.send(json!({"type": "offer", "sdp": sdp})).await?;

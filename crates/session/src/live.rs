@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use viva_audio::{AudioEvent, Capture, Direction, Level, PacedMicrophone, Playback};
-use viva_realtime::{ClientEvent, Line, SessionState, TranscriptChange};
+use viva_realtime::{Line, SessionState, TranscriptChange};
 use viva_rtc::{
     CallConfig, CallEvent, CallHandle, Grant, GrantSource, Health, Listener, Media, Summary,
     UplinkCounters,
@@ -469,14 +469,10 @@ impl Task {
             }
             Command::Text(text, reply) => {
                 let sent = match &self.handle {
-                    Some(handle) => {
-                        let answer = handle.send(ClientEvent::user_text(&text)).await;
-                        match answer {
-                            Ok(()) => handle.send(ClientEvent::response_create()).await,
-                            Err(error) => Err(error),
-                        }
-                        .map_err(|_| SessionError::Over)
-                    }
+                    Some(handle) => handle
+                        .send_text(&text)
+                        .await
+                        .map_err(|_| SessionError::Over),
                     None => Err(SessionError::Over),
                 };
                 let _ = reply.send(sent);

@@ -19,7 +19,12 @@ pub(super) enum Input {
     Track(Arc<dyn TrackRemote>),
     Audio(Vec<f32>),
     Transcript(TranscriptResult),
-    Played { response_id: String },
+    Played {
+        response_id: String,
+    },
+    /// The candidate's typed answer (a Live call's, passed on by the SDP proxy): their
+    /// complete turn, in their words.
+    Typed(String),
     Peer(RTCPeerConnectionState),
     HangUp,
 }

@@ -175,6 +175,23 @@ impl Interviewer {
         }
     }
 
+    /// Hands the candidate's typed answer to the session's live call, which must be a Live
+    /// one (a Realtime client sends its own on the data channel).
+    pub async fn typed_answer(&self, session_id: &str, text: &str) -> Result<(), String> {
+        let inputs = self
+            .calls
+            .lock()
+            .map_err(|_| "the interviewer's call registry is unusable".to_owned())?
+            .values()
+            .find(|h| h.session_id.as_deref() == Some(session_id))
+            .map(|h| {
+                h.typed_answers()
+                    .ok_or("this session's call is not a GPT-Live one")
+            })
+            .ok_or("this session has no live call")??;
+        call::typed_answer(inputs, text).await
+    }
+
     /// Ends a call by id (a Live one with `session.closed`, `close_requested`); false when
     /// there is no such call.
     pub fn hang_up(&self, call_id: &str) -> bool {

@@ -114,6 +114,19 @@ pub trait Dialect {
     fn closing(&self) -> Vec<ClientEvent> {
         Vec::new()
     }
+
+    /// How a typed answer reaches the interviewer.
+    fn typed_answer(&self, text: &str) -> TypedAnswer;
+}
+
+/// How a typed answer reaches the interviewer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TypedAnswer {
+    /// As client events on the data channel (Realtime: a user message, then a reply asked for).
+    Events(Vec<ClientEvent>),
+    /// Through the signalling server, which passes it on over its own trusted connection
+    /// (GPT-Live: the candidate's data channel takes no text).
+    ViaSignalling(String),
 }
 
 /// OpenAI's Realtime API (GA): the `oai-events` data channel.
@@ -198,6 +211,13 @@ impl Dialect for OpenAiRealtime {
             events.push(ClientEvent::response_create());
         }
         events
+    }
+
+    fn typed_answer(&self, text: &str) -> TypedAnswer {
+        TypedAnswer::Events(vec![
+            ClientEvent::user_text(text),
+            ClientEvent::response_create(),
+        ])
     }
 }
 
@@ -309,5 +329,9 @@ impl Dialect for AnyDialect {
 
     fn closing(&self) -> Vec<ClientEvent> {
         each!(self, d => d.closing())
+    }
+
+    fn typed_answer(&self, text: &str) -> TypedAnswer {
+        each!(self, d => d.typed_answer(text))
     }
 }

@@ -24,7 +24,7 @@ use crate::live::grouping::{CloseReason, Grouper, GroupingOptions, Segment, Segm
 use crate::live::{LiveCommand, LiveEvent, parse_live_event_with};
 use crate::parse::{Limits, ParseError};
 
-use super::dialect::{Dialect, Reading, Signal};
+use super::dialect::{Dialect, Reading, Signal, TypedAnswer};
 
 /// The GPT-Live dialect. Its sessions are configured by the server that creates them, so a
 /// connection opens with no client events at all.
@@ -278,6 +278,12 @@ impl Dialect for GptLive {
     /// client sends nothing to open one (and may not: only mute, unmute and close are allowed).
     fn opening(&self, _session: &Value, _history: &[&Line], _respond: bool) -> Vec<ClientEvent> {
         Vec::new()
+    }
+
+    /// The allow-list keeps text off the candidate's data channel; the proxy that created the
+    /// session passes it on.
+    fn typed_answer(&self, text: &str) -> TypedAnswer {
+        TypedAnswer::ViaSignalling(text.to_owned())
     }
 
     fn closing(&self) -> Vec<ClientEvent> {

@@ -503,3 +503,77 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_typed_answer_on_live_goes_through_signalling_never_the_data_channel() {
+    let mut script = Live::new("gpt-live-1");
+    script.take();
+    script.conversation.typed_answer("I chose Rust.");
+    script.drain();
+    assert_eq!(
+        script.take(),
+        vec![Output::SendViaSignalling {
+            text: "I chose Rust.".into()
+        }]
+    );
+    // Offline, it waits for the next connection, then goes first, once.
+    script.conversation.connection_lost("dropped".into());
+    script.conversation.typed_answer("Second answer.");
+    script.conversation.unsent_text("First answer.".into());
+    script.drain();
+    assert!(
+        !script
+            .take()
+            .iter()
+            .any(|o| matches!(o, Output::SendViaSignalling { .. }))
+    );
+    script.conversation.renewed(Renewal::Reconnect, 1_000);
+    script.conversation.channel_opened(1_000, &json!({}));
+    script.drain();
+    let texts: Vec<String> = script
+        .take()
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::SendViaSignalling { text } => Some(text),
+            Output::Send { event, .. } => {
+                panic!("a client event on Live's data channel: {event:?}")
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        texts,
+        vec!["Second answer.".to_owned(), "First answer.".to_owned()]
+    );
+}
+
+#[test]
+fn a_typed_answer_on_realtime_is_a_user_message_and_a_reply_on_the_data_channel() {
+    let mut conversation = Conversation::for_api(
+        VoiceApi::Realtime,
+        ConversationConfig {
+            interviewer_speaks_first: true,
+            session_cap_ms: CAP_MS,
+        },
+        CostMeter::new("gpt-realtime", None),
+    );
+    conversation.connect();
+    conversation.channel_opened(0, &json!({"type": "realtime"}));
+    while conversation.poll_output().is_some() {}
+    conversation.typed_answer("I chose Rust.");
+    let mut sent = Vec::new();
+    while let Some(output) = conversation.poll_output() {
+        match output {
+            Output::Send { event, .. } => sent.push(event),
+            Output::SendViaSignalling { .. } => panic!("Realtime takes text on its channel"),
+            _ => {}
+        }
+    }
+    assert_eq!(
+        sent,
+        vec![
+            ClientEvent::user_text("I chose Rust."),
+            ClientEvent::response_create()
+        ]
+    );
+}

@@ -38,7 +38,9 @@ use crate::live::CloseReason;
 use crate::parse::{Limits, ParseError};
 use crate::state::{InvalidTransition, SessionInput, SessionState};
 
-pub use dialect::{AnyDialect, AnyEvent, Dialect, OpenAiRealtime, Reading, Signal, VoiceApi};
+pub use dialect::{
+    AnyDialect, AnyEvent, Dialect, OpenAiRealtime, Reading, Signal, TypedAnswer, VoiceApi,
+};
 pub use gpt_live::GptLive;
 
 /// Client events kept while no event channel is open; older ones are dropped past this.
@@ -94,6 +96,11 @@ pub enum Output {
     Opened,
     /// No channel was open and [`MAX_PENDING`] events were waiting: this, the oldest, is lost.
     Dropped(ClientEvent),
+    /// Send this typed answer through the signalling connection (GPT-Live); when that fails,
+    /// give it back with [`Conversation::unsent_text`].
+    SendViaSignalling {
+        text: String,
+    },
     /// Replace the connection now: its session cap is reached and nobody is speaking, or
     /// the provider ended the session in a way a new one can continue (expired, lost).
     Resession,
@@ -138,6 +145,8 @@ pub struct Conversation<D: Dialect = OpenAiRealtime> {
     state: SessionState,
     cost: CostMeter,
     pending: VecDeque<ClientEvent>,
+    /// Typed answers for the signalling connection, waiting for the next connection.
+    pending_texts: VecDeque<String>,
     channel_open: bool,
     busy: Busy,
     /// Ids of the earlier lines the current connection was given as history.
@@ -186,6 +195,7 @@ impl<D: Dialect> Conversation<D> {
             state: SessionState::Idle,
             cost,
             pending: VecDeque::new(),
+            pending_texts: VecDeque::new(),
             channel_open: false,
             busy: Busy::default(),
             replayed: HashSet::new(),
@@ -241,6 +251,9 @@ impl<D: Dialect> Conversation<D> {
                 event,
                 requeue_if_unsent: false,
             });
+        }
+        for text in self.pending_texts.drain(..) {
+            self.outputs.push_back(Output::SendViaSignalling { text });
         }
         self.outputs.push_back(Output::Opened);
         let cap_at_ms = now_ms.saturating_add(self.config.session_cap_ms);
@@ -308,6 +321,34 @@ impl<D: Dialect> Conversation<D> {
         } else {
             self.queue(event);
         }
+    }
+
+    /// The candidate typed an answer: sent the dialect's way, now if a connection is open,
+    /// else when the next one opens.
+    pub fn typed_answer(&mut self, text: &str) {
+        match self.dialect.typed_answer(text) {
+            TypedAnswer::Events(events) => {
+                for event in events {
+                    self.client_event(event);
+                }
+            }
+            TypedAnswer::ViaSignalling(text) if self.channel_open => {
+                self.outputs.push_back(Output::SendViaSignalling { text });
+            }
+            TypedAnswer::ViaSignalling(text) => self.unsent_text(text),
+        }
+    }
+
+    /// A typed answer from [`Output::SendViaSignalling`] could not be sent: it waits for the
+    /// next connection (at most [`MAX_PENDING`], the oldest reported as dropped).
+    pub fn unsent_text(&mut self, text: String) {
+        if self.pending_texts.len() == MAX_PENDING
+            && let Some(dropped) = self.pending_texts.pop_front()
+        {
+            self.outputs
+                .push_back(Output::Dropped(ClientEvent::user_text(&dropped)));
+        }
+        self.pending_texts.push_back(text);
     }
 
     /// An event from [`Output::Send`] with `requeue_if_unsent` could not be sent: it waits

@@ -115,6 +115,7 @@ pub enum CallEvent {
 /// What the owner asks of the run loop.
 enum Command {
     Send(ClientEvent),
+    Text(String),
     SetLevels(Option<f32>, Option<f32>),
     End(oneshot::Sender<Summary>),
 }
@@ -132,6 +133,15 @@ impl CallHandle {
     pub async fn send(&self, event: ClientEvent) -> Result<(), CallError> {
         self.commands
             .send(Command::Send(event))
+            .await
+            .map_err(|_| CallError::Ended)
+    }
+
+    /// Sends a typed answer, the way the call's voice API takes one (before the connection
+    /// opens it is queued).
+    pub async fn send_text(&self, text: &str) -> Result<(), CallError> {
+        self.commands
+            .send(Command::Text(text.to_owned()))
             .await
             .map_err(|_| CallError::Ended)
     }

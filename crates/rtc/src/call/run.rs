@@ -117,6 +117,17 @@ impl Call {
                     event = "client_event_dropped",
                     "too many events queued before the channel opened"
                 ),
+                Output::SendViaSignalling { text } => {
+                    let link = live.as_deref_mut().and_then(|live| live.proxy.as_mut());
+                    let sent = match link {
+                        Some(link) => link.text(&text).await,
+                        None => Err(CallError::Network("no signalling connection".into())),
+                    };
+                    if let Err(error) = sent {
+                        tracing::warn!(event = "typed_answer_not_sent", %error);
+                        self.conversation.unsent_text(text);
+                    }
+                }
                 Output::Resession => outcome = Some(Outcome::Resession),
                 Output::ProviderEnded { reason } => {
                     self.provider_closed = true;
@@ -250,6 +261,11 @@ impl Call {
         match command {
             Some(Command::Send(event)) => {
                 self.conversation.client_event(event);
+                self.drain(live).await;
+                None
+            }
+            Some(Command::Text(text)) => {
+                self.conversation.typed_answer(&text);
                 self.drain(live).await;
                 None
             }
@@ -467,6 +483,8 @@ impl Call {
                         at_ms: self.now_ms(),
                         levels: self.levels,
                         reconnects: self.conversation.reconnects(),
+                        voice_api: self.grant.realtime.api.as_str(),
+                        model: self.grant.realtime.model.clone(),
                     };
                     let sample = stats::sample(live, context).await;
                     // Health is a stream of snapshots: a slow reader skips some.

@@ -220,6 +220,22 @@ impl Conversation {
         }
     }
 
+    /// The candidate typed their answer (a Live call's, from the SDP proxy): a complete turn,
+    /// written to the client as the candidate's words now, then answered as a spoken turn
+    /// is — at once, or when the line being said is over (a typed answer does not cut the
+    /// interviewer off).
+    pub(super) async fn typed(&mut self, text: &str) {
+        self.report(Happening::Typed { text }).await;
+        if self.script.is_over() {
+            return;
+        }
+        if self.active.is_some() {
+            self.answer_after_line = true;
+        } else {
+            self.respond().await;
+        }
+    }
+
     /// A turn's transcript is out (or failed): the interviewer answers it if it waits for it.
     async fn heard(&mut self, item_id: &str) {
         if self.awaiting.as_deref() != Some(item_id) {

@@ -48,6 +48,8 @@ const KEEP_BEFORE_TURN_MS: u64 = 2_000;
 pub struct CallHandle {
     pub call_id: String,
     pub session_id: Option<String>,
+    /// The call speaks GPT-Live (it takes typed answers).
+    pub live: bool,
     inputs: mpsc::Sender<Input>,
 }
 
@@ -55,6 +57,19 @@ impl CallHandle {
     pub fn hang_up(&self) {
         let _ = self.inputs.try_send(Input::HangUp);
     }
+
+    /// Where the candidate's typed answer goes (a Live call's only).
+    pub(super) fn typed_answers(&self) -> Option<mpsc::Sender<Input>> {
+        self.live.then(|| self.inputs.clone())
+    }
+}
+
+/// Hands `text` to the call as the candidate's typed answer.
+pub(super) async fn typed_answer(inputs: mpsc::Sender<Input>, text: &str) -> Result<(), String> {
+    inputs
+        .send(Input::Typed(text.to_owned()))
+        .await
+        .map_err(|_| "the call has ended".to_owned())
 }
 
 /// Starts a call for `setup` from the candidate's offer and returns the answer.
@@ -72,6 +87,7 @@ pub(super) async fn start(
     interviewer.register(CallHandle {
         call_id: call_id.clone(),
         session_id: setup.session_id.clone(),
+        live: matches!(setup.api, CallApi::Live(_)),
         inputs: inputs.clone(),
     });
     tracing::info!(event = "interviewer_call_started", call_id = %call_id, session_id = ?setup.session_id);
@@ -115,6 +131,9 @@ struct Conversation {
     muted: bool,
     /// The candidate's turn whose transcript the interviewer waits for before answering.
     awaiting: Option<String>,
+    /// The candidate typed an answer while the interviewer was saying a line: the next line
+    /// follows once that one is over.
+    answer_after_line: bool,
     /// Why the call is to end, once it is.
     end: Option<&'static str>,
     inputs: mpsc::Sender<Input>,
@@ -206,6 +225,7 @@ impl Conversation {
             owes_first_turn,
             muted: false,
             awaiting: None,
+            answer_after_line: false,
             end: None,
             inputs,
             speaker,
@@ -262,6 +282,7 @@ impl Conversation {
                 Input::Audio(frame) => self.audio(frame).await,
                 Input::Transcript(result) => self.transcribed(result).await,
                 Input::Played { response_id } => self.played(&response_id).await,
+                Input::Typed(text) => self.typed(&text).await,
                 Input::Peer(state) => match state {
                     RTCPeerConnectionState::Failed => break "connection failed",
                     RTCPeerConnectionState::Closed => break "connection closed",
@@ -274,6 +295,12 @@ impl Conversation {
                     })
                     .await;
                     break "hung up";
+                }
+            }
+            if self.answer_after_line && self.active.is_none() {
+                self.answer_after_line = false;
+                if !self.script.is_over() {
+                    self.respond().await;
                 }
             }
         };

@@ -22,6 +22,8 @@ impl Conversation {
                 )
                 .await;
         }
+        // This line answers whatever the candidate typed meanwhile.
+        self.answer_after_line = false;
         let Some(line) = self.script.next_line() else {
             return self
                 .error(

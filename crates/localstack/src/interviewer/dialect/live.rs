@@ -2,7 +2,8 @@
 //! OpenAI's `openai` 3.63.0 SDK, `openai/types/live/`): `session.started` first; the
 //! interviewer's words as `session.output_transcript.delta` fragments of a few words, each sent
 //! as its words are spoken and timed on the session's timeline by the voice it goes with; the
-//! candidate's words as `session.input_transcript.delta` fragments spread over their turn; no
+//! candidate's words as `session.input_transcript.delta` fragments spread over their turn (a
+//! typed answer's all at the moment it arrived); no
 //! item ids, no done events; `session.usage.updated` running totals every so often; and
 //! `session.closed` with the final usage, last.
 
@@ -237,6 +238,13 @@ impl Writer for LiveWriter {
                     None => (now_ms.saturating_sub(audio_ms), now_ms),
                 };
                 for fragment in fragments(&transcript, start, end - start) {
+                    let text = self.fragment(Speaker::Candidate, &fragment);
+                    out.push(text);
+                }
+            }
+            Happening::Typed { text } => {
+                // Typed, not spoken: all of it at this point of the timeline.
+                for fragment in fragments(text, now_ms, 0) {
                     let text = self.fragment(Speaker::Candidate, &fragment);
                     out.push(text);
                 }

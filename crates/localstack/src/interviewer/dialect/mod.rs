@@ -86,6 +86,10 @@ pub(super) enum Happening<'a> {
         transcript: String,
         audio_ms: u64,
     },
+    /// The candidate typed their answer: a whole turn, written now (it has no audio).
+    Typed {
+        text: &'a str,
+    },
     TranscriptionFailed {
         item_id: String,
         error: &'a SttError,

@@ -109,6 +109,7 @@ impl Writer for RealtimeWriter {
             Happening::Muted { .. }
             | Happening::Unmuted { .. }
             | Happening::Refused { .. }
+            | Happening::Typed { .. }
             | Happening::Closed { .. } => Vec::new(),
         };
         events.iter().map(wire).collect()
