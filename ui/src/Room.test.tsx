@@ -132,11 +132,14 @@ describe("the interview room", () => {
         speaker_dbfs: -20,
         since_last_event_ms: 100,
         reconnects: 1,
+        voice_api: "live",
+        model: "gpt-live-1",
         quality: { level: "fair", reason: "loss" },
       },
     });
     fireEvent.click(screen.getByTestId("health-badge"));
     expect(screen.getByTestId("health-rtt").textContent).toBe("42 ms");
+    expect(screen.getByTestId("health-voice-ai").textContent).toBe("GPT-Live · gpt-live-1");
     fireEvent.keyDown(window, { key: "m", ctrlKey: true });
     await waitFor(() =>
       expect(screen.getByTestId("mute").getAttribute("aria-pressed")).toBe("true"),

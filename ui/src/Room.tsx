@@ -11,6 +11,11 @@ type Phase = Exclude<SessionState, { state: "idle" }>;
  * greyed until final), the connection's health, mute, typed answers in text mode, and ending
  * with confirmation. Shortcuts: Ctrl+M mute, Ctrl+E end, Ctrl+L the transcript.
  */
+/** The voice API's name as OpenAI publishes it. */
+function voiceApiName(api: string): string {
+  return api === "live" ? "GPT-Live" : api === "realtime" ? "Realtime" : api;
+}
+
 export function Room(props: {
   api: LiveApi;
   request: StartRequest;
@@ -235,6 +240,10 @@ export function Room(props: {
             </dd>
             <dt>Reconnects</dt>
             <dd>{shown().reconnects}</dd>
+            <dt>Voice AI</dt>
+            <dd data-testid="health-voice-ai">
+              {voiceApiName(shown().voice_api)} · {shown().model}
+            </dd>
             <Show when={shown().quality.reason}>
               <dt>Why</dt>
               <dd>{shown().quality.reason}</dd>

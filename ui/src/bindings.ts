@@ -329,6 +329,12 @@ export type Health_Deserialize = {
 	/**  Since the last message from the voice AI; `None` before the first. */
 	since_last_event_ms?: number | null,
 	reconnects: number,
+	/**
+	 *  Which voice API the call speaks (`live` or `realtime`), and its model, for the room's
+	 *  connection details.
+	 */
+	voice_api: string,
+	model: string,
 	quality: Quality_Deserialize,
 };
 
@@ -358,6 +364,12 @@ export type Health_Serialize = {
 	/**  Since the last message from the voice AI; `None` before the first. */
 	since_last_event_ms: number | null,
 	reconnects: number,
+	/**
+	 *  Which voice API the call speaks (`live` or `realtime`), and its model, for the room's
+	 *  connection details.
+	 */
+	voice_api: string,
+	model: string,
 	quality: Quality_Serialize,
 };
 

@@ -44,6 +44,52 @@ fn ms(d: Duration) -> String {
     format!("{:.0} ms", d.as_secs_f64() * 1000.0)
 }
 
+/// End of the candidate's speech → their final line, for `CALLS` answers on `api` (practice
+/// calls of `ANSWERS.len()` answers each, through the SDP proxy, which both APIs support).
+async fn answer_latencies(api: viva_rtc::VoiceApi) -> Vec<Duration> {
+    let embedded = embedded::start(EmbeddedOptions {
+        signaling: Some(Signaling::WebSocket),
+        ..EmbeddedOptions::default()
+    })
+    .await
+    .unwrap();
+    let grants = BackendGrants::new(
+        embedded.backend.clone(),
+        embedded.session.access_token.clone(),
+        true,
+    )
+    .with_practice_api(Some(api));
+    let answers: Vec<Vec<f32>> = ANSWERS.iter().map(|a| common::speech(a)).collect();
+    let mut latencies = Vec::new();
+    while latencies.len() < CALLS {
+        let grant = grants.start(None).await.unwrap();
+        let (recording, _dir) = common::recording(&grant);
+        let script = viva_cli::script::Script {
+            answers: answers.clone(),
+            step_timeout: Duration::from_secs(60),
+            ..viva_cli::script::Script::default()
+        };
+        let (outcome, _) = viva_cli::script::take(
+            grant,
+            None,
+            recording,
+            common::settings(CallConfig {
+                udp_addrs: vec!["127.0.0.1:0".into()],
+                ..CallConfig::default()
+            }),
+            script,
+            |_| {},
+        )
+        .await
+        .unwrap();
+        assert_eq!(outcome.error, None, "{:?}", outcome.lines);
+        latencies.extend(outcome.answer_latencies);
+    }
+    latencies.truncate(CALLS);
+    latencies.sort();
+    latencies
+}
+
 /// Start → `live` (the data channel open), and interview-start → `live`, for `CALLS` calls.
 async fn connect_times(signaling: Signaling) -> (Vec<Duration>, Vec<Duration>) {
     let embedded = embedded::start(EmbeddedOptions {
@@ -243,6 +289,24 @@ async fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(300);
     let mut rows = Vec::new();
+    for (name, api) in [
+        ("Realtime", viva_rtc::VoiceApi::Realtime),
+        ("GPT-Live", viva_rtc::VoiceApi::Live),
+    ] {
+        let latencies = answer_latencies(api).await;
+        rows.push(format!(
+            "| call ({name}, local interviewer): end of the candidate's speech → their final line, p50 / p95 ({CALLS} answers) | {} / {} | |",
+            ms(percentile(&latencies, 0.5)),
+            ms(percentile(&latencies, 0.95))
+        ));
+    }
+    if std::env::var("VIVA_BENCH_CALL_ONLY").as_deref() == Ok("answers") {
+        println!("\n| measure | result | goal |\n|---|---|---|");
+        for row in &rows {
+            println!("{row}");
+        }
+        return;
+    }
     for (name, signaling) in [
         ("http", Signaling::Http),
         ("websocket", Signaling::WebSocket),

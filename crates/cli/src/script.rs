@@ -48,6 +48,9 @@ pub struct Outcome {
     pub lines: Vec<Line>,
     /// The candidate's line for each answer said, in order.
     pub answers: Vec<Line>,
+    /// For each answer: from the end of its speech (when the microphone finished saying it,
+    /// trailing silence of the recording included) to its final line arriving.
+    pub answer_latencies: Vec<Duration>,
     /// Decoded frames of the interviewer's voice that carried speech.
     pub loud_frames: u64,
     pub summary: Option<Summary>,
@@ -118,6 +121,9 @@ pub async fn run(
     let mut ended = None;
     let mut lines: Vec<Line> = Vec::new();
     let mut answers = Vec::new();
+    let mut answer_latencies = Vec::new();
+    // When the answer being said ends: the microphone plays it in real time from `say`.
+    let mut speech_ends = Instant::now();
     let mut error = None;
     let mut step = Step::AwaitQuestion { answered: 0 };
     let call_started = Instant::now();
@@ -174,6 +180,9 @@ pub async fn run(
                     Some(Step::Holding)
                 } else if asked {
                     microphone.say(&script.answers[*answered]);
+                    let samples = script.answers[*answered].len() as f64;
+                    speech_ends = Instant::now()
+                        + Duration::from_secs_f64(samples / f64::from(viva_audio::SAMPLE_RATE));
                     Some(Step::Speaking {
                         answered: *answered,
                     })
@@ -197,6 +206,8 @@ pub async fn run(
                 match new.first() {
                     Some(line) => {
                         answers.push((*line).clone());
+                        answer_latencies
+                            .push(Instant::now().saturating_duration_since(speech_ends));
                         let answered = answered + 1;
                         if answered < script.answers.len() {
                             Some(Step::AwaitQuestion { answered })
@@ -266,6 +277,7 @@ pub async fn run(
     Outcome {
         lines,
         answers,
+        answer_latencies,
         loud_frames,
         summary: ended.as_ref().and_then(|e| e.summary.clone()),
         ended,

@@ -2,9 +2,10 @@
 //! transcript assembler that turns them into lines, the cost of a session, the session state
 //! machine, and the [`conversation`] core that holds a call's protocol state (turn-taking, the
 //! session cap's quiet moment, history replay after a reconnect and its echo filter, client
-//! events queued while offline) and says what to send and publish. GPT-Live, OpenAI's newer
-//! voice API, has its own typed events and candidate commands in [`live`], parsed by the same
-//! parser; its dialect is not yet wired into the conversation core.
+//! events queued while offline) and says what to send and publish, for either voice API:
+//! Realtime, or GPT-Live (OpenAI's current one), whose typed events, candidate commands and
+//! line grouping policy are in [`live`]; the dialect is chosen at run time
+//! ([`conversation::AnyDialect`]).
 //!
 //! Pure logic only: no I/O, no async runtime and no clock reads (callers pass the time in), so
 //! everything here can be unit-tested, property-tested and fuzzed. It does not own the WebRTC
@@ -27,5 +28,5 @@ pub use conversation::{Conversation, ConversationConfig, Output, Renewal, TimerK
 pub use cost::{Cost, CostMeter};
 pub use event::{Envelope, ServerEvent};
 pub use parse::{Limits, ParseError, parse_server_event, parse_server_event_with};
-pub use replay::{Replay, replay};
+pub use replay::{Replay, replay, replay_live};
 pub use state::{InvalidTransition, SessionInput, SessionState};

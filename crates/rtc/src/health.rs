@@ -55,6 +55,10 @@ pub struct Health {
     /// Since the last message from the voice AI; `None` before the first.
     pub since_last_event_ms: Option<u64>,
     pub reconnects: u32,
+    /// Which voice API the call speaks (`live` or `realtime`), and its model, for the room's
+    /// connection details.
+    pub voice_api: String,
+    pub model: String,
     pub quality: Quality,
 }
 
@@ -206,6 +210,8 @@ mod tests {
             ice_state: "connected".into(),
             dtls_state: "connected".into(),
             data_channel: "open".into(),
+            voice_api: "live".into(),
+            model: "gpt-live-1".into(),
             rtt_ms: Some(20.0),
             downlink_jitter_ms: Some(5.0),
             downlink_packets: 100,

@@ -13,6 +13,8 @@ pub(crate) struct Context {
     pub at_ms: u64,
     pub levels: (Option<f32>, Option<f32>),
     pub reconnects: u32,
+    pub voice_api: &'static str,
+    pub model: String,
 }
 
 pub(crate) async fn sample(live: &mut Connection, context: Context) -> Health {
@@ -71,6 +73,8 @@ pub(crate) async fn sample(live: &mut Connection, context: Context) -> Health {
         speaker_dbfs: context.levels.1,
         since_last_event_ms: live.last_event.map(|t| t.elapsed().as_millis() as u64),
         reconnects: context.reconnects,
+        voice_api: context.voice_api.into(),
+        model: context.model,
         quality: Quality {
             level: QualityLevel::Good,
             reason: None,
