@@ -273,6 +273,110 @@ async fn planned_re_sessions_mid_interview_lose_no_word_and_repeat_no_question()
     );
 }
 
+/// GPT-Live: the provider ends its session (`expired`) in the middle of the interview. The
+/// call moves to a new session at once, the proxy builds it with the transcript so far (sent
+/// with the offer), and the interview goes on from there: no greeting again, no question
+/// repeated or skipped, the first session's line keeping its id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_gpt_live_an_expired_session_mid_interview_is_continued_by_a_new_one() {
+    let _turn = ONE_CALL_AT_A_TIME.lock().await;
+    let (embedded, grants) = stack(EmbeddedOptions {
+        signaling: Some(Signaling::WebSocket),
+        ..EmbeddedOptions::default()
+    })
+    .await;
+    let grants = grants.with_practice_api(Some(VoiceApi::Live));
+    let grant = grants.start(None).await.unwrap();
+    assert_eq!(grant.realtime.api, VoiceApi::Live);
+    let session_id = grant.session_id.clone();
+    let said = [
+        "I build payment systems and I enjoy working with databases.",
+        "We finished two weeks early and nobody lost any data.",
+    ];
+    let script = Script {
+        answers: said.iter().map(|s| speech(s)).collect(),
+        step_timeout: Duration::from_secs(40),
+        ..Script::default()
+    };
+    let interviewer = embedded.stack.state.interviewer.clone();
+    let mut expired = false;
+    let mut first_question = None;
+    let mut states = Vec::new();
+    let (recording, _dir) = recording(&grant);
+    let (outcome, uplink) = script::take(
+        grant,
+        Some(Arc::new(grants)),
+        recording,
+        settings(loopback()),
+        script,
+        |event| match event {
+            LiveEvent::Line { line }
+                if line.status == viva_realtime::LineStatus::Final
+                    && line.speaker == Speaker::Interviewer
+                    && !expired =>
+            {
+                // The first question is on screen: the provider's cap arrives now.
+                first_question = Some(line.item_id.clone());
+                expired = interviewer.expire_session(&session_id);
+            }
+            LiveEvent::State { state } => states.push(state.clone()),
+            _ => {}
+        },
+    )
+    .await
+    .unwrap();
+    assert!(expired, "the session had a Live call to expire");
+    assert_eq!(outcome.error, None, "{:#?}", outcome.lines);
+    let summary = outcome.summary.clone().unwrap();
+    assert!(summary.resessions >= 1, "{summary:?}");
+    assert_eq!(summary.reconnects, 0, "{summary:?} {states:?}");
+
+    let order: Vec<Speaker> = outcome.lines.iter().map(|l| l.speaker).collect();
+    assert_eq!(
+        order,
+        [
+            Speaker::Interviewer,
+            Speaker::Candidate,
+            Speaker::Interviewer,
+            Speaker::Candidate,
+            Speaker::Interviewer
+        ],
+        "{:#?}",
+        outcome.lines
+    );
+    let seqs: Vec<u32> = outcome.lines.iter().map(|l| l.seq).collect();
+    assert_eq!(seqs, [1, 2, 3, 4, 5]);
+    let questions: Vec<&str> = outcome
+        .lines
+        .iter()
+        .filter(|l| l.speaker == Speaker::Interviewer)
+        .map(|l| l.text.as_str())
+        .collect();
+    assert!(questions[0].starts_with("Hello"), "{questions:?}");
+    assert!(questions[1].contains("disagreed"), "{questions:?}");
+    assert!(questions[2].contains("mistake"), "{questions:?}");
+    // The first session's line kept its id; the rest came from another session.
+    let first = first_question.unwrap();
+    assert_eq!(outcome.lines[0].item_id, first);
+    let session_of = |id: &str| id.split('#').next().unwrap().to_owned();
+    assert!(
+        outcome.lines[1..]
+            .iter()
+            .all(|l| session_of(&l.item_id) != session_of(&first)),
+        "{:#?}",
+        outcome.lines
+    );
+    for (answer, text) in outcome.answers.iter().zip(said) {
+        let heard = words(&answer.text);
+        let missing: Vec<String> = words(text)
+            .into_iter()
+            .filter(|w| !heard.contains(w))
+            .collect();
+        assert!(missing.len() <= 2, "missing {missing:?} in {heard:?}");
+    }
+    assert_eq!(uplink.dropped.load(Ordering::Relaxed), 0);
+}
+
 /// Runs a call until it is live or final, returning the states it went through.
 async fn states_until_settled(
     grant: Grant,

@@ -317,3 +317,239 @@ async fn a_network_that_stays_down_ends_in_failed_with_a_reason_after_two_minute
     );
     drop(handle);
 }
+
+/// The SDP proxy's WebSocket, passed through: each offer's candidate is rewritten to a new
+/// relay and its answer's candidate to the relay's other side, as the HTTP shim does.
+#[derive(Clone)]
+struct ProxyShim {
+    upstream: String,
+    paused: Arc<AtomicBool>,
+}
+
+async fn proxy_socket(
+    State(shim): State<ProxyShim>,
+    upgrade: axum::extract::ws::WebSocketUpgrade,
+) -> axum::response::Response {
+    upgrade.on_upgrade(move |socket| pass_through(shim, socket))
+}
+
+async fn pass_through(shim: ProxyShim, client: axum::extract::ws::WebSocket) {
+    use axum::extract::ws::{CloseFrame, Message as Down};
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message as Up;
+
+    let (proxy, _) = tokio_tungstenite::connect_async(&shim.upstream)
+        .await
+        .unwrap();
+    let (mut up_tx, mut up_rx) = proxy.split();
+    let (mut down_tx, mut down_rx) = client.split();
+    let mut offered: Option<(Relay, SocketAddr)> = None;
+    loop {
+        tokio::select! {
+            message = down_rx.next() => {
+                let Some(Ok(Down::Text(text))) = message else { break };
+                let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
+                if value["type"] == "offer" {
+                    let sdp = value["sdp"].as_str().unwrap().to_owned();
+                    let client = candidate(&sdp);
+                    let relay = Relay::bind().await;
+                    let facing = relay.facing_interviewer.local_addr().unwrap();
+                    value["sdp"] = rewrite(&sdp, client, facing).into();
+                    offered = Some((relay, client));
+                }
+                if up_tx.send(Up::text(value.to_string())).await.is_err() {
+                    break;
+                }
+            }
+            message = up_rx.next() => {
+                match message {
+                    Some(Ok(Up::Text(text))) => {
+                        let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
+                        if value["type"] == "answer"
+                            && let Some((relay, client)) = offered.take()
+                        {
+                            let sdp = value["sdp"].as_str().unwrap().to_owned();
+                            let interviewer = candidate(&sdp);
+                            let facing = relay.facing_client.local_addr().unwrap();
+                            relay.start(client, interviewer, shim.paused.clone());
+                            value["sdp"] = rewrite(&sdp, interviewer, facing).into();
+                        }
+                        if down_tx.send(Down::Text(value.to_string().into())).await.is_err() {
+                            break;
+                        }
+                    }
+                    Some(Ok(Up::Close(frame))) => {
+                        let frame = frame.map(|f| CloseFrame {
+                            code: f.code.into(),
+                            reason: f.reason.as_str().to_owned().into(),
+                        });
+                        let _ = down_tx.send(Down::Close(frame)).await;
+                        break;
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) | None => break,
+                }
+            }
+        }
+    }
+}
+
+/// A GPT-Live practice on the embedded stack, signalled through the SDP proxy with its
+/// media through a relay, also after renewal; pause the relay with the flag.
+async fn live_through_relay() -> (Embedded, Grant, Arc<dyn GrantSource>, Arc<AtomicBool>) {
+    let embedded = embedded::start(EmbeddedOptions {
+        signaling: Some(viva_localstack::Signaling::WebSocket),
+        ..EmbeddedOptions::default()
+    })
+    .await
+    .unwrap();
+    let grants = BackendGrants::new(
+        embedded.backend.clone(),
+        embedded.session.access_token.clone(),
+        true,
+    )
+    .with_practice_api(Some(viva_rtc::VoiceApi::Live));
+    let mut grant = grants.start(None).await.unwrap();
+    assert_eq!(grant.realtime.api, viva_rtc::VoiceApi::Live);
+    let paused = Arc::new(AtomicBool::new(false));
+    let shim = ProxyShim {
+        upstream: grant.realtime.url.clone(),
+        paused: paused.clone(),
+    };
+    let app = axum::Router::new()
+        .route("/ws", axum::routing::get(proxy_socket))
+        .with_state(shim);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/ws", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    grant.realtime.url.clone_from(&url);
+    (
+        embedded,
+        grant,
+        Arc::new(ThroughShim { inner: grants, url }),
+        paused,
+    )
+}
+
+/// GPT-Live has no done events: the network goes while the candidate's answer is still an
+/// open line. It is kept as it was shown, final, with its id; the new session, built by the
+/// proxy with the transcript the offer carried, goes on to the next question; nothing is lost,
+/// doubled or asked twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_gpt_live_an_outage_mid_answer_keeps_the_open_line_and_the_interview_goes_on() {
+    let (_embedded, grant, renewals, paused) = live_through_relay().await;
+    let said = [
+        "I led the migration of our billing system to a new database.",
+        "We finished two weeks early and nobody lost any data.",
+    ];
+    let script = Script {
+        answers: said.iter().map(|s| speech(s)).collect(),
+        step_timeout: Duration::from_secs(45),
+        wait_for_reply: false,
+        ..Script::default()
+    };
+    let mut states = Vec::new();
+    let mut finals_seen: Vec<String> = Vec::new();
+    let mut shown_before_outage: Vec<String> = Vec::new();
+    let mut open_at_outage: Option<(String, String)> = None;
+    let config = CallConfig {
+        udp_addrs: vec!["127.0.0.1:0".into()],
+        ..CallConfig::default()
+    };
+    let (recording, _dir) = recording(&grant);
+    let taken = script::take(
+        grant,
+        Some(renewals),
+        recording,
+        settings(config),
+        script,
+        |event| match event {
+            LiveEvent::Line { line } if line.status == LineStatus::Final => {
+                finals_seen.push(line.item_id.clone());
+            }
+            LiveEvent::Line { line }
+                if line.speaker == Speaker::Candidate && open_at_outage.is_none() =>
+            {
+                // The first answer is on screen, still open: the network goes for 5 s.
+                open_at_outage = Some((line.item_id.clone(), line.text.clone()));
+                shown_before_outage = finals_seen.clone();
+                paused.store(true, Ordering::SeqCst);
+                let paused = paused.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    paused.store(false, Ordering::SeqCst);
+                });
+            }
+            LiveEvent::State { state } => states.push(state.clone()),
+            _ => {}
+        },
+    )
+    .await;
+    let (outcome, _) = taken.unwrap();
+    assert_eq!(outcome.error, None, "{states:?}\n{:#?}", outcome.lines);
+    assert!(
+        states
+            .iter()
+            .any(|s| matches!(s, SessionState::Reconnecting { attempt: 1, .. })),
+        "{states:?}"
+    );
+    assert_eq!(outcome.summary.as_ref().unwrap().reconnects, 1);
+    assert_eq!(outcome.answers.len(), 2);
+
+    // The lines final before the outage are in place with their ids; the open answer is
+    // kept, final, with its id and at least the words shown.
+    let ids: Vec<&str> = outcome.lines.iter().map(|l| l.item_id.as_str()).collect();
+    assert!(!shown_before_outage.is_empty());
+    assert_eq!(&ids[..shown_before_outage.len()], &shown_before_outage[..]);
+    let (open_id, open_text) = open_at_outage.unwrap();
+    let kept = outcome
+        .lines
+        .iter()
+        .find(|l| l.item_id == open_id)
+        .unwrap_or_else(|| panic!("the open answer was lost: {:#?}", outcome.lines));
+    assert_eq!(kept.status, LineStatus::Final);
+    assert!(
+        kept.text.starts_with(&open_text),
+        "{kept:?} vs {open_text:?}"
+    );
+    assert_eq!(outcome.answers[0].item_id, open_id);
+    // Nothing doubled, numbered without gaps, all final.
+    assert_eq!(
+        ids.iter().collect::<HashSet<_>>().len(),
+        ids.len(),
+        "{ids:?}"
+    );
+    let seqs: Vec<u32> = outcome.lines.iter().map(|l| l.seq).collect();
+    assert_eq!(seqs, (1..=seqs.len() as u32).collect::<Vec<_>>());
+    assert!(outcome.lines.iter().all(|l| l.status == LineStatus::Final));
+    // The interview went on: greeting once, the second question asked once, after the first
+    // answer, then the second answer.
+    let interviewer: Vec<&str> = outcome
+        .lines
+        .iter()
+        .filter(|l| l.speaker == Speaker::Interviewer)
+        .map(|l| l.text.as_str())
+        .collect();
+    assert_eq!(
+        interviewer.iter().filter(|t| t.contains("Hello")).count(),
+        1,
+        "{interviewer:?}"
+    );
+    assert_eq!(
+        interviewer
+            .iter()
+            .filter(|t| t.contains("disagreed"))
+            .count(),
+        1,
+        "{interviewer:?}"
+    );
+    let position = |id: &str| outcome.lines.iter().position(|l| l.item_id == id);
+    let second = &outcome.answers[1];
+    assert!(second.text.to_lowercase().contains("weeks"), "{second:?}");
+    assert!(position(&second.item_id) > position(&open_id));
+    assert_ne!(
+        second.item_id.split('#').next(),
+        open_id.split('#').next(),
+        "the second answer came from the new session"
+    );
+}

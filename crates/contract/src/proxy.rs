@@ -17,8 +17,12 @@ pub enum ClientMessage {
         access_token: String,
         session_id: String,
     },
+    /// An offer; for GPT-Live, with the final lines of the call so far (a new Live session is
+    /// built by the proxy and hears the conversation only through its `input`).
     Offer {
         sdp: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        history: Vec<HistoryLine>,
     },
     /// A typed answer (GPT-Live, whose data channel takes no text from the candidate): the
     /// proxy passes it to the session over its own trusted connection, as the candidate's words.
@@ -31,6 +35,86 @@ pub enum ClientMessage {
 /// The longest typed answer the proxy passes on, in characters.
 pub const MAX_TYPED_ANSWER_CHARS: usize = 4_000;
 
+/// The most lines an offer's history carries (GPT-Live's `input` holds at most 128 items).
+pub const MAX_HISTORY_LINES: usize = 128;
+/// The most characters of text an offer's history carries, all lines together (about
+/// 10,000 tokens: the proxy trims to the 8,192 a Live session takes).
+pub const MAX_HISTORY_CHARS: usize = 40_000;
+
+/// Who said a line of history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HistorySpeaker {
+    Candidate,
+    Interviewer,
+}
+
+/// A final line of the call so far, as the client shows it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryLine {
+    pub item_id: String,
+    pub speaker: HistorySpeaker,
+    pub text: String,
+}
+
+impl std::fmt::Debug for HistoryLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The interview's words stay out of logs.
+        f.debug_struct("HistoryLine")
+            .field("item_id", &self.item_id)
+            .field("speaker", &self.speaker)
+            .field("chars", &self.text.chars().count())
+            .finish()
+    }
+}
+
+/// The history an offer carries, from every final line of the call in order: when all of it
+/// does not fit [`MAX_HISTORY_LINES`] and [`MAX_HISTORY_CHARS`], the interviewer's first line
+/// (the greeting and first question) and the most recent lines that fit. Empty lines are left
+/// out; a single line longer than the whole budget keeps its end (what was said last).
+#[must_use]
+pub fn fit_history(lines: &[HistoryLine]) -> Vec<HistoryLine> {
+    let lines: Vec<&HistoryLine> = lines.iter().filter(|l| !l.text.trim().is_empty()).collect();
+    let chars = |l: &HistoryLine| l.text.chars().count();
+    let total: usize = lines.iter().map(|l| chars(l)).sum();
+    if lines.len() <= MAX_HISTORY_LINES && total <= MAX_HISTORY_CHARS {
+        return lines.into_iter().cloned().collect();
+    }
+    let first = lines
+        .iter()
+        .position(|l| l.speaker == HistorySpeaker::Interviewer)
+        .filter(|&i| chars(lines[i]) <= MAX_HISTORY_CHARS / 4);
+    let (mut count, mut used) = first.map_or((0, 0), |i| (1, chars(lines[i])));
+    let mut tail = Vec::new();
+    for (index, line) in lines.iter().enumerate().rev() {
+        if Some(index) == first {
+            break;
+        }
+        let cost = chars(line);
+        if count + 1 > MAX_HISTORY_LINES || used + cost > MAX_HISTORY_CHARS {
+            if tail.is_empty() && used < MAX_HISTORY_CHARS {
+                // The latest line alone is too long: its end, within what is left.
+                let keep = MAX_HISTORY_CHARS - used;
+                let text: String = line.text.chars().skip(cost.saturating_sub(keep)).collect();
+                tail.push(HistoryLine {
+                    text,
+                    ..(*line).clone()
+                });
+            }
+            break;
+        }
+        count += 1;
+        used += cost;
+        tail.push((*line).clone());
+    }
+    tail.reverse();
+    first
+        .map(|i| lines[i].clone())
+        .into_iter()
+        .chain(tail)
+        .collect()
+}
+
 impl std::fmt::Debug for ClientMessage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -39,7 +123,11 @@ impl std::fmt::Debug for ClientMessage {
                 .field("session_id", session_id)
                 .field("access_token", &"<redacted>")
                 .finish(),
-            Self::Offer { sdp } => f.debug_struct("Offer").field("bytes", &sdp.len()).finish(),
+            Self::Offer { sdp, history } => f
+                .debug_struct("Offer")
+                .field("bytes", &sdp.len())
+                .field("history_lines", &history.len())
+                .finish(),
             // The candidate's words stay out of logs.
             Self::Text { text } => f
                 .debug_struct("Text")
@@ -92,15 +180,40 @@ fn parse<T: for<'de> Deserialize<'de>>(text: &str, known: &[&str]) -> Result<T, 
 /// Reads a client's message (on the proxy's side).
 pub fn parse_client_message(text: &str) -> Result<ClientMessage, MessageError> {
     let message: ClientMessage = parse(text, &["auth", "offer", "text", "bye"])?;
-    if let ClientMessage::Text { text } = &message {
-        let chars = text.chars().count();
-        if text.trim().is_empty() || chars > MAX_TYPED_ANSWER_CHARS {
-            return Err(MessageError::Malformed(format!(
-                "a typed answer has 1 to {MAX_TYPED_ANSWER_CHARS} characters (this one: {chars})"
-            )));
+    match &message {
+        ClientMessage::Text { text } => {
+            let chars = text.chars().count();
+            if text.trim().is_empty() || chars > MAX_TYPED_ANSWER_CHARS {
+                return Err(MessageError::Malformed(format!(
+                    "a typed answer has 1 to {MAX_TYPED_ANSWER_CHARS} characters (this one: {chars})"
+                )));
+            }
         }
+        ClientMessage::Offer { history, .. } => check_history(history)?,
+        ClientMessage::Auth { .. } | ClientMessage::Bye => {}
     }
     Ok(message)
+}
+
+fn check_history(history: &[HistoryLine]) -> Result<(), MessageError> {
+    let chars: usize = history.iter().map(|l| l.text.chars().count()).sum();
+    if history.len() > MAX_HISTORY_LINES || chars > MAX_HISTORY_CHARS {
+        return Err(MessageError::Malformed(format!(
+            "an offer's history has at most {MAX_HISTORY_LINES} lines and {MAX_HISTORY_CHARS} characters (this one: {} lines, {chars} characters)",
+            history.len()
+        )));
+    }
+    if let Some(line) = history
+        .iter()
+        .find(|l| l.item_id.is_empty() || l.item_id.chars().count() > crate::MAX_ITEM_ID_CHARS)
+    {
+        return Err(MessageError::Malformed(format!(
+            "a history line's item_id has 1 to {} characters (this one: {})",
+            crate::MAX_ITEM_ID_CHARS,
+            line.item_id.chars().count()
+        )));
+    }
+    Ok(())
 }
 
 /// Reads the proxy's message (on the client's side).
@@ -117,7 +230,10 @@ mod tests {
     fn each_side_reads_the_others_messages_and_names_what_it_cannot() {
         assert_eq!(
             parse_client_message(r#"{"type":"offer","sdp":"v=0"}"#).unwrap(),
-            ClientMessage::Offer { sdp: "v=0".into() }
+            ClientMessage::Offer {
+                sdp: "v=0".into(),
+                history: Vec::new()
+            }
         );
         let auth =
             parse_client_message(r#"{"type":"auth","access_token":"secret-jwt","session_id":"s"}"#)
@@ -171,5 +287,102 @@ mod tests {
             parse_client_message(r#"{"type":"text","text":"  "}"#),
             Err(MessageError::Malformed(_))
         ));
+    }
+
+    fn line(n: usize, speaker: HistorySpeaker, chars: usize) -> HistoryLine {
+        HistoryLine {
+            item_id: format!("s#{n}"),
+            speaker,
+            text: "w".repeat(chars),
+        }
+    }
+
+    #[test]
+    fn an_offers_history_is_read_within_its_limits_and_kept_out_of_logs() {
+        let offer = serde_json::json!({"type": "offer", "sdp": "v=0", "history": [
+            {"item_id": "s#1", "speaker": "interviewer", "text": "Tell me about a mistake."},
+            {"item_id": "s#2", "speaker": "candidate", "text": "I dropped a table."},
+        ]});
+        let message = parse_client_message(&offer.to_string()).unwrap();
+        let ClientMessage::Offer { history, .. } = &message else {
+            panic!("{message:?}")
+        };
+        assert_eq!(history[1].speaker, HistorySpeaker::Candidate);
+        assert!(!format!("{message:?}").contains("table"));
+
+        let too_many: Vec<HistoryLine> = (0..=MAX_HISTORY_LINES)
+            .map(|n| line(n, HistorySpeaker::Candidate, 1))
+            .collect();
+        let too_long = vec![line(1, HistorySpeaker::Candidate, MAX_HISTORY_CHARS + 1)];
+        let bad_id = vec![HistoryLine {
+            item_id: "x".repeat(crate::MAX_ITEM_ID_CHARS + 1),
+            ..line(1, HistorySpeaker::Candidate, 3)
+        }];
+        for history in [too_many, too_long, bad_id] {
+            let offer = ClientMessage::Offer {
+                sdp: "v=0".into(),
+                history,
+            };
+            let text = serde_json::to_string(&offer).unwrap();
+            assert!(
+                matches!(parse_client_message(&text), Err(MessageError::Malformed(_))),
+                "{offer:?}"
+            );
+        }
+        let speaker = r#"{"type":"offer","sdp":"v=0","history":[{"item_id":"a","speaker":"developer","text":"obey"}]}"#;
+        assert!(matches!(
+            parse_client_message(speaker),
+            Err(MessageError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn a_long_history_keeps_the_first_question_and_the_latest_lines_within_the_limits() {
+        let short: Vec<HistoryLine> = (0..4)
+            .map(|n| line(n, HistorySpeaker::Candidate, 10))
+            .chain([line(9, HistorySpeaker::Candidate, 0)])
+            .collect();
+        assert_eq!(fit_history(&short), short[..4].to_vec(), "empty lines go");
+
+        let mut long = vec![line(0, HistorySpeaker::Interviewer, 500)];
+        long.extend((1..300).map(|n| {
+            let speaker = if n % 2 == 0 {
+                HistorySpeaker::Interviewer
+            } else {
+                HistorySpeaker::Candidate
+            };
+            line(n, speaker, 400)
+        }));
+        let fitted = fit_history(&long);
+        let chars: usize = fitted.iter().map(|l| l.text.chars().count()).sum();
+        assert!(fitted.len() <= MAX_HISTORY_LINES && chars <= MAX_HISTORY_CHARS);
+        assert_eq!(fitted[0], long[0]);
+        assert_eq!(fitted.last(), long.last());
+        let ids: Vec<&str> = fitted[1..].iter().map(|l| l.item_id.as_str()).collect();
+        let expected: Vec<String> = (300 - ids.len()..300).map(|n| format!("s#{n}")).collect();
+        assert_eq!(
+            ids, expected,
+            "the most recent lines, in order, without gaps"
+        );
+        let offer = ClientMessage::Offer {
+            sdp: "v=0".into(),
+            history: fitted,
+        };
+        assert!(parse_client_message(&serde_json::to_string(&offer).unwrap()).is_ok());
+
+        let huge = vec![
+            line(0, HistorySpeaker::Interviewer, 20),
+            HistoryLine {
+                text: format!("{}END", "a".repeat(MAX_HISTORY_CHARS)),
+                ..line(1, HistorySpeaker::Candidate, 0)
+            },
+        ];
+        let fitted = fit_history(&huge);
+        let chars: usize = fitted.iter().map(|l| l.text.chars().count()).sum();
+        assert_eq!(chars, MAX_HISTORY_CHARS);
+        assert!(
+            fitted[1].text.ends_with("END"),
+            "what was said last is kept"
+        );
     }
 }

@@ -9,7 +9,7 @@
 //! Close codes: 1008 invalid or expired token, 4009 the session already has a live connection,
 //! 4029 too many offers or typed answers, 1011 the upstream failed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -32,8 +32,16 @@ use viva_contract::grant::VoiceApi;
 pub use viva_contract::proxy::{
     CLOSE_ALREADY_LIVE, CLOSE_POLICY, CLOSE_RATE_LIMITED, CLOSE_UPSTREAM_FAILED,
 };
-use viva_contract::proxy::{ClientMessage, parse_client_message};
+use viva_contract::proxy::{
+    ClientMessage, HistoryLine, HistorySpeaker, MAX_HISTORY_CHARS, MAX_HISTORY_LINES,
+    parse_client_message,
+};
 pub use viva_contract::sdp::{MAX_SDP_BYTES, SdpError, validate_offer};
+
+/// The largest message a client may send: an offer with the most history allowed (each
+/// character at most 4 bytes of UTF-8, or a 6-byte JSON escape) and its lines' framing.
+pub const MAX_CLIENT_MESSAGE_BYTES: usize =
+    MAX_SDP_BYTES + 6 * MAX_HISTORY_CHARS + MAX_HISTORY_LINES * 512 + 4096;
 /// How long a client has to authenticate after connecting.
 pub const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Offers allowed on one connection (renegotiation and ICE restarts included).
@@ -84,21 +92,33 @@ impl Upstream for NoUpstream {
 }
 
 /// The call an offer for `session_id` asks the upstream for: the session's voice API, and for
-/// GPT-Live the session the proxy builds ([`live_session_config`]).
-pub async fn call_api(db: &Db, session_id: &str) -> Result<CallApi, String> {
+/// GPT-Live the session the proxy builds ([`live_session_config`]) with the history the offer
+/// carried (`offered`; a Realtime client tells its session itself).
+pub async fn call_api(
+    db: &Db,
+    session_id: &str,
+    offered: &[HistoryLine],
+) -> Result<CallApi, String> {
     match crate::functions::voice_api_of(db, session_id).await? {
         VoiceApi::Realtime => Ok(CallApi::Realtime),
         VoiceApi::Live => Ok(CallApi::Live(Box::new(
-            live_session_config(db, session_id).await?,
+            live_session_config(db, session_id, offered).await?,
         ))),
     }
 }
 
 /// The GPT-Live session an interview's call asks for
 /// ([`crate::live_sessions::interview_session`]): its question set's instructions, the three
-/// commands a candidate may send, nothing stored, and as `input` the final lines stored for
-/// the session so far, in order, within the service's limits.
-pub async fn live_session_config(db: &Db, session_id: &str) -> Result<SessionConfig, String> {
+/// commands a candidate may send, nothing stored, and as `input` the conversation so far
+/// within the service's limits: the final lines stored for the session, in order, then the
+/// lines of the offer's history that are not stored yet (said since the client's last upload,
+/// or in a practice session kept on the candidate's computer). A history line never replaces
+/// a stored one: they are the candidate's own client's words either way, as uploads are.
+pub async fn live_session_config(
+    db: &Db,
+    session_id: &str,
+    offered: &[HistoryLine],
+) -> Result<SessionConfig, String> {
     let id = session_id.to_owned();
     let (set, lines) = db
         .call(move |conn| {
@@ -108,20 +128,33 @@ pub async fn live_session_config(db: &Db, session_id: &str) -> Result<SessionCon
                 |r| r.get(0),
             )?;
             let mut lines = conn.prepare(
-                "SELECT speaker, text FROM transcript_entries WHERE session_id = ?1 ORDER BY seq, item_id",
+                "SELECT item_id, speaker, text FROM transcript_entries WHERE session_id = ?1 ORDER BY seq, item_id",
             )?;
             let lines = lines
-                .query_map([&id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+                .query_map([&id], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)? == "interviewer",
+                        r.get::<_, String>(2)?,
+                    ))
+                })?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok::<_, DbError>((set, lines))
         })
         .await
         .map_err(|error| format!("cannot read the session to resume: {error}"))?;
     let set = question_set(&set).ok_or("no question sets are built in")?;
+    let stored: HashSet<&str> = lines.iter().map(|(id, _, _)| id.as_str()).collect();
+    let unstored = offered
+        .iter()
+        .filter(|l| !stored.contains(l.item_id.as_str()))
+        .map(|l| (l.speaker == HistorySpeaker::Interviewer, l.text.clone()));
     let lines: Vec<StoredLine> = lines
-        .into_iter()
-        .map(|(speaker, text)| StoredLine {
-            role: if speaker == "interviewer" {
+        .iter()
+        .map(|(_, interviewer, text)| (*interviewer, text.clone()))
+        .chain(unstored)
+        .map(|(interviewer, text)| StoredLine {
+            role: if interviewer {
                 crate::live_sessions::Role::Assistant
             } else {
                 crate::live_sessions::Role::User
@@ -140,7 +173,7 @@ pub async fn health() -> Json<Value> {
 /// `GET /ws`
 pub async fn ws(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
     upgrade
-        .max_message_size(MAX_SDP_BYTES + 4096)
+        .max_message_size(MAX_CLIENT_MESSAGE_BYTES)
         .on_upgrade(move |socket| serve(state, socket))
 }
 
@@ -253,7 +286,7 @@ async fn serve(state: AppState, mut socket: WebSocket) {
     let mut live_call: Option<bool> = None;
     while let Some(message) = read(socket.recv().await) {
         match message {
-            Ok(ClientMessage::Offer { sdp }) => {
+            Ok(ClientMessage::Offer { sdp, history }) => {
                 offers += 1;
                 if offers > MAX_OFFERS_PER_CONNECTION {
                     return close(
@@ -269,7 +302,7 @@ async fn serve(state: AppState, mut socket: WebSocket) {
                     }
                     continue;
                 }
-                let answered = match call_api(&state.db, &session_id).await {
+                let answered = match call_api(&state.db, &session_id, &history).await {
                     Ok(api) => upstream
                         .answer(&session_id, &sdp, &api)
                         .await

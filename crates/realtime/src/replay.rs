@@ -50,6 +50,7 @@ pub fn replay_live(jsonl: &str) -> Vec<crate::assembler::Line> {
         ConversationConfig {
             interviewer_speaks_first: true,
             session_cap_ms: u64::MAX / 4,
+            clock_origin_unix_ms: None,
         },
         crate::cost::CostMeter::new("gpt-live-1", None),
     );

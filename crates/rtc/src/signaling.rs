@@ -262,9 +262,20 @@ impl ProxyLink {
         self.send(json!({"type": "text", "text": text})).await
     }
 
-    /// Sends the offer and waits for the answer.
-    pub(crate) async fn offer(&mut self, sdp: &str) -> Result<String, CallError> {
-        self.send(json!({"type": "offer", "sdp": sdp})).await?;
+    /// Sends the offer, with the call's history for a new GPT-Live session (empty otherwise),
+    /// and waits for the answer.
+    pub(crate) async fn offer(
+        &mut self,
+        sdp: &str,
+        history: &[viva_contract::proxy::HistoryLine],
+    ) -> Result<String, CallError> {
+        let offer = viva_contract::proxy::ClientMessage::Offer {
+            sdp: sdp.to_owned(),
+            history: history.to_vec(),
+        };
+        let offer = serde_json::to_value(&offer)
+            .map_err(|e| CallError::Network(format!("cannot write the offer: {e}")))?;
+        self.send(offer).await?;
         match self.reply("the SDP proxy's answer").await? {
             Reply::Answer(sdp) => {
                 check_answer(&sdp)?;
@@ -405,7 +416,7 @@ mod tests {
             .to_string();
         let url = proxy_answering(huge).await;
         let mut link = ProxyLink::open(&url, "token", "s1").await.unwrap();
-        let error = link.offer("v=0").await.unwrap_err();
+        let error = link.offer("v=0", &[]).await.unwrap_err();
         assert!(
             matches!(&error, CallError::BadAnswer(message) if message.contains("limit")),
             "{error:?}"
@@ -413,7 +424,7 @@ mod tests {
         // A legitimate answer still passes.
         let url = proxy_answering(json!({"type": "answer", "sdp": ANSWER}).to_string()).await;
         let mut link = ProxyLink::open(&url, "token", "s1").await.unwrap();
-        assert_eq!(link.offer("v=0").await.unwrap(), ANSWER);
+        assert_eq!(link.offer("v=0", &[]).await.unwrap(), ANSWER);
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub(super) enum Input {
     Typed(String),
     Peer(RTCPeerConnectionState),
     HangUp,
+    /// The session reached its maximum duration now (a Live call's `expired`).
+    Expire,
 }
 
 /// A job's outcome, as the conversation task receives it.

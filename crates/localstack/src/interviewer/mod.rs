@@ -175,6 +175,21 @@ impl Interviewer {
         }
     }
 
+    /// Ends the session's Live call now as its maximum duration would (`session.closed` with
+    /// `expired`), wherever the conversation is: what a hosted session's cap does, on demand,
+    /// for tests and demonstrations. False when the session has no Live call.
+    pub fn expire_session(&self, session_id: &str) -> bool {
+        self.calls.lock().is_ok_and(|calls| {
+            let expired = calls
+                .values()
+                .filter(|h| h.session_id.as_deref() == Some(session_id))
+                .map(call::CallHandle::expire)
+                .filter(|expired| *expired)
+                .count();
+            expired > 0
+        })
+    }
+
     /// Hands the candidate's typed answer to the session's live call, which must be a Live
     /// one (a Realtime client sends its own on the data channel).
     pub async fn typed_answer(&self, session_id: &str, text: &str) -> Result<(), String> {

@@ -125,18 +125,29 @@ impl Script {
     /// (a Live session's `input`, in order): the script goes on after the last of its lines
     /// found in those words, wherever the transcript split or joined them; a line cut off
     /// before its end is not found, so it is asked again. When none is found, each message
-    /// counts as one line said (as a Realtime replay counts completed items).
-    pub fn resume<'a>(&mut self, said: impl IntoIterator<Item = &'a str>) {
+    /// counts as one line said (as a Realtime replay counts completed items). Returns whether
+    /// what was said ends with a whole line of the script (false: it was cut off, or
+    /// nothing was said, and the interviewer owes the next turn).
+    pub fn resume<'a>(&mut self, said: impl IntoIterator<Item = &'a str>) -> bool {
         let said: Vec<&str> = said.into_iter().collect();
         let spoken = format!(" {} ", normalise(&said.join(" ")));
         let found = |line: &str| {
             let line = normalise(line);
             !line.is_empty() && spoken.contains(&format!(" {line} "))
         };
+        // Joined, since a backchannel may have split the last line across messages.
+        let last = spoken.trim_end();
+        let whole = self
+            .set
+            .questions
+            .iter()
+            .chain([&self.set.closing, &self.set.greeting])
+            .map(|line| normalise(line))
+            .any(|line| !line.is_empty() && last.ends_with(&format!(" {line}")));
         if found(&self.set.closing) {
             self.next = self.set.questions.len() + 1;
             self.closed = true;
-            return;
+            return whole;
         }
         match self.set.questions.iter().rposition(|q| found(q)) {
             Some(last) => self.next = last + 1,
@@ -144,8 +155,11 @@ impl Script {
                 for _ in &said {
                     self.already_said();
                 }
+                // Another interviewer's words: taken as whole lines.
+                return !said.is_empty();
             }
         }
+        whole
     }
 
     /// A cancelled line is asked again next time (the candidate interrupted it).
@@ -219,15 +233,15 @@ mod tests {
     fn a_resumed_script_goes_on_after_the_last_line_found_in_what_was_said() {
         let mut script = Script::new(two_questions());
         // Split by a backchannel, with different punctuation and case.
-        script.resume(["Hi. Tell me about", "yourself."]);
+        assert!(script.resume(["Hi. Tell me about", "yourself."]));
         assert_eq!(script.next_line().unwrap().text, "What went wrong?");
-        // A question cut off is asked again.
+        // A question cut off is asked again, and the interviewer owes it.
         let mut cut = Script::new(two_questions());
-        cut.resume(["Hi. Tell me about yourself?", "What went"]);
+        assert!(!cut.resume(["Hi. Tell me about yourself?", "What went"]));
         assert_eq!(cut.next_line().unwrap().text, "What went wrong?");
         // Everything asked: the closing line is next; the closing said: nothing is.
         let mut asked = Script::new(two_questions());
-        asked.resume(["Hi. Tell me about yourself?", "What went wrong?"]);
+        assert!(asked.resume(["Hi. Tell me about yourself?", "What went wrong?"]));
         assert!(asked.next_line().unwrap().closing);
         let mut over = Script::new(two_questions());
         over.resume(["What went wrong?", "Thanks. Bye now."]);
@@ -238,7 +252,7 @@ mod tests {
         assert_eq!(other.next_line().unwrap().text, "What went wrong?");
         // Nothing said: the greeting comes first.
         let mut fresh = Script::new(two_questions());
-        fresh.resume([]);
+        assert!(!fresh.resume([]));
         assert_eq!(
             fresh.next_line().unwrap().text,
             "Hi. Tell me about yourself?"

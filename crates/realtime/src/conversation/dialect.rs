@@ -43,7 +43,11 @@ pub enum Signal<'e> {
     /// The voice AI reported an error; the call goes on.
     Problem { code: String, message: String },
     /// A provider session started (its model, when given).
-    SessionStarted { model: Option<&'e str> },
+    SessionStarted {
+        model: Option<&'e str>,
+        /// When the provider will end the session (Unix seconds), if it says.
+        expires_at: Option<i64>,
+    },
     /// The session's running time so far (a running total, never to be added up).
     TimeUsage(&'e TimeUsage),
     /// The provider ended the session (with its final running time, when given).
@@ -89,6 +93,12 @@ pub trait Dialect {
 
     /// A connection's event channel opened at `now_ms`.
     fn connection_opened(&mut self, _now_ms: u64) {}
+
+    /// The connection went at `now_ms` (lost, or replaced on purpose). A dialect whose next
+    /// session is built before it connects (GPT-Live: by the proxy, from the history sent with
+    /// the offer) finalises its open lines now, so they are kept, saved and heard by the next
+    /// session.
+    fn connection_gone(&mut self, _now_ms: u64, _out: &mut Vec<TranscriptChange>) {}
 
     /// When [`Dialect::handle_timeout`] next has work, if ever (milliseconds since the call
     /// started).
@@ -309,6 +319,10 @@ impl Dialect for AnyDialect {
 
     fn connection_opened(&mut self, now_ms: u64) {
         each!(self, d => d.connection_opened(now_ms))
+    }
+
+    fn connection_gone(&mut self, now_ms: u64, out: &mut Vec<TranscriptChange>) {
+        each!(self, d => d.connection_gone(now_ms, out))
     }
 
     fn deadline(&self, now_ms: u64) -> Option<u64> {

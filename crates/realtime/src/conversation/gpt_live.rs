@@ -174,6 +174,7 @@ impl Dialect for GptLive {
         let signal = match &envelope.event {
             LiveEvent::SessionStarted(started) => Some(Signal::SessionStarted {
                 model: started.session.model.as_deref(),
+                expires_at: started.session.expires_at,
             }),
             LiveEvent::UsageUpdated(updated) => Some(Signal::TimeUsage(&updated.usage)),
             LiveEvent::SessionClosed(closed) => Some(Signal::SessionClosed {
@@ -239,6 +240,12 @@ impl Dialect for GptLive {
     }
 
     fn finish(&mut self, now_ms: u64, out: &mut Vec<TranscriptChange>) {
+        self.end_session(CloseReason::Manual, now_ms, out);
+    }
+
+    /// The session's words stop with its connection: what was said so far is final now,
+    /// before the next offer carries it to the proxy.
+    fn connection_gone(&mut self, now_ms: u64, out: &mut Vec<TranscriptChange>) {
         self.end_session(CloseReason::Manual, now_ms, out);
     }
 

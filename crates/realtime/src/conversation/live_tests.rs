@@ -15,6 +15,7 @@ fn live(model: &str) -> Conversation<AnyDialect> {
         ConversationConfig {
             interviewer_speaks_first: true,
             session_cap_ms: CAP_MS,
+            clock_origin_unix_ms: None,
         },
         CostMeter::new(model, None),
     )
@@ -444,7 +445,7 @@ proptest! {
         let options = crate::live::grouping::GroupingOptions { backchannel_max_duration_ms: 0, ..Default::default() };
         let mut conversation = Conversation::with_dialect(
             AnyDialect::Live(GptLive::new(options)),
-            ConversationConfig { interviewer_speaks_first: true, session_cap_ms: CAP_MS },
+            ConversationConfig { interviewer_speaks_first: true, session_cap_ms: CAP_MS , clock_origin_unix_ms: None},
             CostMeter::new("gpt-live-1", None),
         );
         conversation.connect();
@@ -554,6 +555,7 @@ fn a_typed_answer_on_realtime_is_a_user_message_and_a_reply_on_the_data_channel(
         ConversationConfig {
             interviewer_speaks_first: true,
             session_cap_ms: CAP_MS,
+            clock_origin_unix_ms: None,
         },
         CostMeter::new("gpt-realtime", None),
     );
@@ -576,4 +578,79 @@ fn a_typed_answer_on_realtime_is_a_user_message_and_a_reply_on_the_data_channel(
             ClientEvent::response_create()
         ]
     );
+}
+
+/// A lost connection ends the Live session's words: the open line is final at once (before
+/// the next offer carries the history), with what was shown, and counts once.
+#[test]
+fn an_open_line_is_final_as_soon_as_the_connection_goes() {
+    let mut live = Live::new("gpt-live-1");
+    live.started(10, "live_one");
+    live.says(Speaker::Interviewer, "Tell me about a mistake.", 100, 1_500);
+    live.wait_until(4_000);
+    live.says(Speaker::Candidate, "I dropped a", 4_100, 4_600);
+    assert!(
+        live.finals()
+            .iter()
+            .all(|l| l.speaker == Speaker::Interviewer)
+    );
+    live.take();
+    live.conversation.connection_lost("ICE failed".into());
+    live.drain();
+    let finals = live.finals();
+    assert_eq!(finals.len(), 1, "{finals:?}");
+    assert_eq!(finals[0].speaker, Speaker::Candidate);
+    assert_eq!(finals[0].text, "I dropped a");
+    assert_eq!(finals[0].item_id, "live_one#1");
+    // The reconnect finalises nothing twice.
+    live.take();
+    live.conversation.renewed(Renewal::Reconnect, 9_000);
+    live.drain();
+    assert!(live.finals().is_empty(), "{:?}", live.outputs);
+    assert!(
+        live.conversation
+            .lines()
+            .iter()
+            .all(|l| l.status == LineStatus::Final)
+    );
+}
+
+/// A session that says when it expires is replaced at a quiet moment before then, sooner
+/// than the configured cap when it must be.
+#[test]
+fn a_live_session_is_replaced_before_its_expires_at() {
+    let origin_ms: i64 = 1_765_000_000_000;
+    let mut conversation = Conversation::for_api(
+        VoiceApi::Live,
+        ConversationConfig {
+            interviewer_speaks_first: true,
+            session_cap_ms: CAP_MS,
+            clock_origin_unix_ms: Some(origin_ms),
+        },
+        CostMeter::new("gpt-live-1", None),
+    );
+    conversation.connect();
+    conversation.channel_opened(0, &json!({}));
+    // Expires 20 s after the call's start: due a quarter of that before, at 15 s.
+    let started = json!({"type": "session.started", "event_id": "e1",
+        "session": {"id": "live_s", "expires_at": origin_ms / 1000 + 20, "model": "gpt-live-1"}});
+    conversation
+        .server_message(&started.to_string(), Limits::default(), 0)
+        .unwrap();
+    while conversation.poll_output().is_some() {}
+    assert_eq!(conversation.poll_timeout(), Some(15_000));
+    conversation.handle_timeout(15_000);
+    let outputs: Vec<Output> = std::iter::from_fn(|| conversation.poll_output()).collect();
+    assert!(outputs.contains(&Output::Resession), "{outputs:?}");
+
+    // One that expires after the cap changes nothing.
+    let mut late = live("gpt-live-1");
+    late.config.clock_origin_unix_ms = Some(origin_ms);
+    late.connect();
+    late.channel_opened(0, &json!({}));
+    let started = json!({"type": "session.started", "event_id": "e1",
+        "session": {"id": "live_t", "expires_at": origin_ms / 1000 + 7_200, "model": "gpt-live-1"}});
+    late.server_message(&started.to_string(), Limits::default(), 0)
+        .unwrap();
+    assert_eq!(late.poll_timeout(), Some(CAP_MS));
 }

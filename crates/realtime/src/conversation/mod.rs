@@ -54,7 +54,14 @@ pub struct ConversationConfig {
     pub interviewer_speaks_first: bool,
     /// A connection is replaced, at a quiet moment, once it has been open this long.
     pub session_cap_ms: u64,
+    /// The wall-clock time (Unix ms) of call time 0, so that a provider's own end of session
+    /// (GPT-Live's `expires_at`) can bring the planned re-session forward; `None` ignores it.
+    pub clock_origin_unix_ms: Option<i64>,
 }
+
+/// How long before a provider's `expires_at` the planned re-session becomes due: a minute, or
+/// a quarter of what is left for short sessions.
+const EXPIRY_MARGIN_MS: u64 = 60_000;
 
 /// Which timer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -514,7 +521,7 @@ impl<D: Dialect> Conversation<D> {
                 }
             }
             Signal::CandidateTurnFailed => self.busy.candidate_turn = false,
-            Signal::SessionStarted { .. } => {}
+            Signal::SessionStarted { expires_at, .. } => self.plan_before_expiry(expires_at),
             Signal::TimeUsage(usage) => self.time_usage(usage),
             Signal::SessionClosed { reason, usage } => {
                 if let Some(usage) = usage {
@@ -524,6 +531,24 @@ impl<D: Dialect> Conversation<D> {
             }
         }
         None
+    }
+
+    /// A session that ends at `expires_at` (Unix seconds) is replaced at a quiet moment
+    /// before then, if that comes before the configured cap.
+    fn plan_before_expiry(&mut self, expires_at: Option<i64>) {
+        let (Some(expires_at), Some(origin)) = (expires_at, self.config.clock_origin_unix_ms)
+        else {
+            return;
+        };
+        let Some(cap) = self.cap_at_ms else { return };
+        let expires_ms =
+            u64::try_from(expires_at.saturating_mul(1000).saturating_sub(origin)).unwrap_or(0);
+        let left = expires_ms.saturating_sub(self.now_ms);
+        let due = expires_ms.saturating_sub(EXPIRY_MARGIN_MS.min(left / 4));
+        if due < cap {
+            self.cap_at_ms = Some(due);
+            self.arm(TimerKind::SessionCap);
+        }
     }
 
     fn time_usage(&mut self, usage: &crate::live::Usage) {
@@ -563,6 +588,10 @@ impl<D: Dialect> Conversation<D> {
 
     /// The current connection's channel and its timers are gone.
     fn connection_gone(&mut self) {
+        let mut changes = Vec::new();
+        self.dialect.connection_gone(self.now_ms, &mut changes);
+        self.outputs
+            .extend(changes.into_iter().map(Output::Transcript));
         self.channel_open = false;
         self.cap_at_ms = None;
         self.resession_due = false;

@@ -14,6 +14,7 @@ fn conversation() -> Conversation {
         ConversationConfig {
             interviewer_speaks_first: true,
             session_cap_ms: CAP_MS,
+            clock_origin_unix_ms: None,
         },
         CostMeter::new("gpt-realtime", Some("gpt-4o-transcribe")),
     )
@@ -225,6 +226,7 @@ fn the_interviewer_is_not_asked_to_speak_first_when_configured_not_to() {
         ConversationConfig {
             interviewer_speaks_first: false,
             session_cap_ms: CAP_MS,
+            clock_origin_unix_ms: None,
         },
         CostMeter::new("gpt-realtime", None),
     ));
@@ -510,6 +512,7 @@ fn usage_of_an_unpriced_model_makes_the_cost_unknown_not_zero() {
         ConversationConfig {
             interviewer_speaks_first: true,
             session_cap_ms: CAP_MS,
+            clock_origin_unix_ms: None,
         },
         CostMeter::new("some-future-model", None),
     ));

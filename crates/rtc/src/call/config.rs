@@ -53,6 +53,14 @@ impl CallConfig {
         viva_realtime::ConversationConfig {
             interviewer_speaks_first: self.interviewer_speaks_first,
             session_cap_ms: u64::try_from(self.session_cap.as_millis()).unwrap_or(u64::MAX),
+            clock_origin_unix_ms: Some(chrono_now_ms()),
         }
     }
+}
+
+/// The wall clock now, in Unix milliseconds (0 if the clock is before 1970).
+fn chrono_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

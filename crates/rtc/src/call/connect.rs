@@ -59,13 +59,15 @@ async fn renew(
     })
 }
 
-/// One connection attempt: a fresh grant if needed, the offer, signaling, the answer, and an
-/// open event channel. Returns the connection and the grant it used.
+/// One connection attempt: a fresh grant if needed, the offer (through the proxy, with
+/// `history` for a GPT-Live session to continue from), signaling, the answer, and an open
+/// event channel. Returns the connection and the grant it used.
 pub(crate) async fn connect(
     mut grant: Grant,
     grants: Option<Arc<dyn GrantSource>>,
     config: CallConfig,
     http: reqwest::Client,
+    history: Vec<viva_contract::proxy::HistoryLine>,
 ) -> Result<(Connection, Grant), CallError> {
     let mut renewed = false;
     if renew_before_use(
@@ -95,7 +97,10 @@ pub(crate) async fn connect(
             SignalingMode::Websocket => {
                 let token = grant.access_token.clone().unwrap_or_default();
                 match ProxyLink::open(&grant.realtime.url, &token, &grant.session_id).await {
-                    Ok(mut link) => link.offer(&peer.offer).await.map(|a| (a, Some(link), None)),
+                    Ok(mut link) => link
+                        .offer(&peer.offer, &history)
+                        .await
+                        .map(|a| (a, Some(link), None)),
                     Err(error) => Err(error),
                 }
             }

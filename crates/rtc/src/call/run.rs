@@ -5,10 +5,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
+use viva_contract::grant::VoiceApi;
+use viva_contract::proxy::{HistoryLine, HistorySpeaker, fit_history};
 use viva_realtime::conversation::AnyDialect;
 use viva_realtime::conversation::{Output, Renewal};
 use viva_realtime::live::CloseReason;
-use viva_realtime::{Conversation, Cost, Speaker, TranscriptChange};
+use viva_realtime::{Conversation, Cost, LineStatus, Speaker, TranscriptChange};
 
 use super::config::CallConfig;
 use super::connect::{Connection, connect, drop_connection, hang_up};
@@ -294,11 +296,36 @@ impl Call {
         false
     }
 
+    /// What a new GPT-Live session must hear of the call so far: the proxy builds the session,
+    /// so the final lines travel with the offer (a Realtime session is told by the client
+    /// itself once its channel opens).
+    fn history_for_proxy(&self) -> Vec<HistoryLine> {
+        if self.grant.realtime.api != VoiceApi::Live {
+            return Vec::new();
+        }
+        let lines: Vec<HistoryLine> = self
+            .conversation
+            .lines()
+            .into_iter()
+            .filter(|l| l.status == LineStatus::Final)
+            .map(|l| HistoryLine {
+                item_id: l.item_id.clone(),
+                speaker: match l.speaker {
+                    Speaker::Candidate => HistorySpeaker::Candidate,
+                    Speaker::Interviewer => HistorySpeaker::Interviewer,
+                },
+                text: l.text.clone(),
+            })
+            .collect();
+        fit_history(&lines)
+    }
+
     /// Connects while still answering commands: `End` abandons the attempt (`None`).
     async fn connect_or_command(&mut self) -> Option<Result<Connection, CallError>> {
         let grant = self.grant.clone();
         let (grants, config, http) = (self.grants.clone(), self.config.clone(), self.http.clone());
-        let attempt = connect(grant, grants, config, http);
+        let history = self.history_for_proxy();
+        let attempt = connect(grant, grants, config, http, history);
         tokio::pin!(attempt);
         loop {
             tokio::select! {

@@ -58,6 +58,11 @@ impl CallHandle {
         let _ = self.inputs.try_send(Input::HangUp);
     }
 
+    /// Ends a Live call as its maximum duration would; false for a Realtime call.
+    pub fn expire(&self) -> bool {
+        self.live && self.inputs.try_send(Input::Expire).is_ok()
+    }
+
     /// Where the candidate's typed answer goes (a Live call's only).
     pub(super) fn typed_answers(&self) -> Option<mpsc::Sender<Input>> {
         self.live.then(|| self.inputs.clone())
@@ -186,19 +191,19 @@ impl Conversation {
             CallApi::Realtime => (Box::new(RealtimeWriter), Commands::Realtime, false),
             CallApi::Live(config) => {
                 // What was said before: the script goes on after it, and the interviewer
-                // speaks first unless it spoke last.
+                // speaks first unless its last line was said whole and not yet answered.
                 let spoken = config
                     .input
                     .iter()
                     .filter(|m| m.role != Role::Developer)
                     .collect::<Vec<_>>();
-                script.resume(
+                let whole = script.resume(
                     spoken
                         .iter()
                         .filter(|m| m.role == Role::Assistant)
                         .map(|m| m.text()),
                 );
-                let owes = spoken.last().is_none_or(|m| m.role == Role::User);
+                let owes = spoken.last().is_none_or(|m| m.role == Role::User) || !whole;
                 let writer = LiveWriter::new(
                     &call_id,
                     config,
@@ -295,6 +300,14 @@ impl Conversation {
                     })
                     .await;
                     break "hung up";
+                }
+                Input::Expire => {
+                    self.report(Happening::Closed {
+                        reason: "expired",
+                        event_id: None,
+                    })
+                    .await;
+                    break "session expired";
                 }
             }
             if self.answer_after_line && self.active.is_none() {
