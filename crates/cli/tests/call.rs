@@ -64,6 +64,47 @@ fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// Greeting and first question once, each answer after its question, the next question after
+/// it, the closing question last: nothing said twice or skipped, numbered 1 to 5.
+fn assert_two_questions_answered_in_order(outcome: &script::Outcome) {
+    let order: Vec<Speaker> = outcome.lines.iter().map(|l| l.speaker).collect();
+    assert_eq!(
+        order,
+        [
+            Speaker::Interviewer,
+            Speaker::Candidate,
+            Speaker::Interviewer,
+            Speaker::Candidate,
+            Speaker::Interviewer
+        ],
+        "{:#?}",
+        outcome.lines
+    );
+    let seqs: Vec<u32> = outcome.lines.iter().map(|l| l.seq).collect();
+    assert_eq!(seqs, [1, 2, 3, 4, 5]);
+    let questions: Vec<&str> = outcome
+        .lines
+        .iter()
+        .filter(|l| l.speaker == Speaker::Interviewer)
+        .map(|l| l.text.as_str())
+        .collect();
+    assert!(questions[0].starts_with("Hello"), "{questions:?}");
+    assert!(questions[1].contains("disagreed"), "{questions:?}");
+    assert!(questions[2].contains("mistake"), "{questions:?}");
+}
+
+/// Each answer was heard with at most two of its words missing.
+fn assert_answers_heard(outcome: &script::Outcome, said: &[&str]) {
+    for (answer, text) in outcome.answers.iter().zip(said.iter().copied()) {
+        let heard = words(&answer.text);
+        let missing: Vec<String> = words(text)
+            .into_iter()
+            .filter(|w| !heard.contains(w))
+            .collect();
+        assert!(missing.len() <= 2, "missing {missing:?} in {heard:?}");
+    }
+}
+
 async fn full_call(signaling: Signaling, api: VoiceApi) {
     let _turn = ONE_CALL_AT_A_TIME.lock().await;
     let (embedded, grants) = stack(EmbeddedOptions {
@@ -234,38 +275,8 @@ async fn planned_re_sessions_mid_interview_lose_no_word_and_repeat_no_question()
 
     // The interview carried on across connections: greeting and first question once, each
     // answer in full after its question, the next question after it — nothing said twice.
-    let order: Vec<Speaker> = outcome.lines.iter().map(|l| l.speaker).collect();
-    assert_eq!(
-        order,
-        [
-            Speaker::Interviewer,
-            Speaker::Candidate,
-            Speaker::Interviewer,
-            Speaker::Candidate,
-            Speaker::Interviewer
-        ],
-        "{:#?}",
-        outcome.lines
-    );
-    let seqs: Vec<u32> = outcome.lines.iter().map(|l| l.seq).collect();
-    assert_eq!(seqs, [1, 2, 3, 4, 5]);
-    let questions: Vec<&str> = outcome
-        .lines
-        .iter()
-        .filter(|l| l.speaker == Speaker::Interviewer)
-        .map(|l| l.text.as_str())
-        .collect();
-    assert!(questions[0].starts_with("Hello"), "{questions:?}");
-    assert!(questions[1].contains("disagreed"), "{questions:?}");
-    assert!(questions[2].contains("mistake"), "{questions:?}");
-    for (answer, text) in outcome.answers.iter().zip(said) {
-        let heard = words(&answer.text);
-        let missing: Vec<String> = words(text)
-            .into_iter()
-            .filter(|w| !heard.contains(w))
-            .collect();
-        assert!(missing.len() <= 2, "missing {missing:?} in {heard:?}");
-    }
+    assert_two_questions_answered_in_order(&outcome);
+    assert_answers_heard(&outcome, &said);
     assert_eq!(
         uplink.dropped.load(Ordering::Relaxed),
         0,
@@ -331,30 +342,7 @@ async fn on_gpt_live_an_expired_session_mid_interview_is_continued_by_a_new_one(
     assert!(summary.resessions >= 1, "{summary:?}");
     assert_eq!(summary.reconnects, 0, "{summary:?} {states:?}");
 
-    let order: Vec<Speaker> = outcome.lines.iter().map(|l| l.speaker).collect();
-    assert_eq!(
-        order,
-        [
-            Speaker::Interviewer,
-            Speaker::Candidate,
-            Speaker::Interviewer,
-            Speaker::Candidate,
-            Speaker::Interviewer
-        ],
-        "{:#?}",
-        outcome.lines
-    );
-    let seqs: Vec<u32> = outcome.lines.iter().map(|l| l.seq).collect();
-    assert_eq!(seqs, [1, 2, 3, 4, 5]);
-    let questions: Vec<&str> = outcome
-        .lines
-        .iter()
-        .filter(|l| l.speaker == Speaker::Interviewer)
-        .map(|l| l.text.as_str())
-        .collect();
-    assert!(questions[0].starts_with("Hello"), "{questions:?}");
-    assert!(questions[1].contains("disagreed"), "{questions:?}");
-    assert!(questions[2].contains("mistake"), "{questions:?}");
+    assert_two_questions_answered_in_order(&outcome);
     // The first session's line kept its id; the rest came from another session.
     let first = first_question.unwrap();
     assert_eq!(outcome.lines[0].item_id, first);
@@ -366,14 +354,7 @@ async fn on_gpt_live_an_expired_session_mid_interview_is_continued_by_a_new_one(
         "{:#?}",
         outcome.lines
     );
-    for (answer, text) in outcome.answers.iter().zip(said) {
-        let heard = words(&answer.text);
-        let missing: Vec<String> = words(text)
-            .into_iter()
-            .filter(|w| !heard.contains(w))
-            .collect();
-        assert!(missing.len() <= 2, "missing {missing:?} in {heard:?}");
-    }
+    assert_answers_heard(&outcome, &said);
     assert_eq!(uplink.dropped.load(Ordering::Relaxed), 0);
 }
 

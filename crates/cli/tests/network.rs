@@ -21,7 +21,7 @@ mod common;
 use common::{recording, settings, speech};
 use viva_cli::script::{self, Script};
 use viva_realtime::{LineStatus, SessionState, Speaker};
-use viva_rtc::{CallConfig, CallEvent, Grant, GrantError, GrantSource, Media};
+use viva_rtc::{CallConfig, CallEvent, Grant, GrantError, GrantSource, Media, VoiceApi};
 use viva_session::BackendGrants;
 use viva_session::LiveEvent;
 
@@ -138,43 +138,9 @@ impl GrantSource for ThroughShim {
     }
 }
 
-/// A practice session on the embedded stack whose calls go through the shim and a relay,
-/// also after renewal; pause the relay with the flag.
-async fn through_relay() -> (Embedded, Grant, Arc<dyn GrantSource>, Arc<AtomicBool>) {
-    let embedded = embedded::start(EmbeddedOptions::default()).await.unwrap();
-    let grants = BackendGrants::new(
-        embedded.backend.clone(),
-        embedded.session.access_token.clone(),
-        true,
-    );
-    let mut grant = grants.start(None).await.unwrap();
-    let paused = Arc::new(AtomicBool::new(false));
-    let shim = Shim {
-        upstream: grant.realtime.url.clone(),
-        paused: paused.clone(),
-        http: reqwest::Client::new(),
-    };
-    let app = axum::Router::new()
-        .route("/v1/realtime/calls", axum::routing::post(offer))
-        .with_state(shim);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!(
-        "http://{}/v1/realtime/calls",
-        listener.local_addr().unwrap()
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    grant.realtime.url.clone_from(&url);
-    (
-        embedded,
-        grant,
-        Arc::new(ThroughShim { inner: grants, url }),
-        paused,
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_five_second_outage_reconnects_and_the_transcript_carries_on_without_loss_or_repeats() {
-    let (_embedded, grant, renewals, paused) = through_relay().await;
+    let (_embedded, grant, renewals, paused) = through_relay(VoiceApi::Realtime).await;
 
     let said = [
         "I led the migration of our billing system to a new database.",
@@ -262,7 +228,7 @@ async fn a_five_second_outage_reconnects_and_the_transcript_carries_on_without_l
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_network_that_stays_down_ends_in_failed_with_a_reason_after_two_minutes() {
-    let (_embedded, grant, renewals, paused) = through_relay().await;
+    let (_embedded, grant, renewals, paused) = through_relay(VoiceApi::Realtime).await;
     let (_microphone, frames) = PacedMicrophone::start(EncoderSettings::default()).unwrap();
     let (handle, mut events) = viva_rtc::start(
         grant,
@@ -394,11 +360,16 @@ async fn pass_through(shim: ProxyShim, client: axum::extract::ws::WebSocket) {
     }
 }
 
-/// A GPT-Live practice on the embedded stack, signalled through the SDP proxy with its
-/// media through a relay, also after renewal; pause the relay with the flag.
-async fn live_through_relay() -> (Embedded, Grant, Arc<dyn GrantSource>, Arc<AtomicBool>) {
+/// A practice session in `api` on the embedded stack whose media goes through a relay, also
+/// after renewal (pause the relay with the flag): Realtime signalled over HTTP through the
+/// offer shim, GPT-Live through the SDP proxy's socket passed through [`pass_through`].
+async fn through_relay(api: VoiceApi) -> (Embedded, Grant, Arc<dyn GrantSource>, Arc<AtomicBool>) {
+    let signaling = match api {
+        VoiceApi::Live => viva_localstack::Signaling::WebSocket,
+        VoiceApi::Realtime => viva_localstack::Signaling::Http,
+    };
     let embedded = embedded::start(EmbeddedOptions {
-        signaling: Some(viva_localstack::Signaling::WebSocket),
+        signaling: Some(signaling),
         ..EmbeddedOptions::default()
     })
     .await
@@ -408,19 +379,34 @@ async fn live_through_relay() -> (Embedded, Grant, Arc<dyn GrantSource>, Arc<Ato
         embedded.session.access_token.clone(),
         true,
     )
-    .with_practice_api(Some(viva_rtc::VoiceApi::Live));
+    .with_practice_api(Some(api));
     let mut grant = grants.start(None).await.unwrap();
-    assert_eq!(grant.realtime.api, viva_rtc::VoiceApi::Live);
+    assert_eq!(grant.realtime.api, api);
     let paused = Arc::new(AtomicBool::new(false));
-    let shim = ProxyShim {
-        upstream: grant.realtime.url.clone(),
-        paused: paused.clone(),
-    };
-    let app = axum::Router::new()
-        .route("/ws", axum::routing::get(proxy_socket))
-        .with_state(shim);
+    let upstream = grant.realtime.url.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("ws://{}/ws", listener.local_addr().unwrap());
+    let address = listener.local_addr().unwrap();
+    let (app, url) = match api {
+        VoiceApi::Live => (
+            axum::Router::new()
+                .route("/ws", axum::routing::get(proxy_socket))
+                .with_state(ProxyShim {
+                    upstream,
+                    paused: paused.clone(),
+                }),
+            format!("ws://{address}/ws"),
+        ),
+        VoiceApi::Realtime => (
+            axum::Router::new()
+                .route("/v1/realtime/calls", axum::routing::post(offer))
+                .with_state(Shim {
+                    upstream,
+                    paused: paused.clone(),
+                    http: reqwest::Client::new(),
+                }),
+            format!("http://{address}/v1/realtime/calls"),
+        ),
+    };
     tokio::spawn(async move { axum::serve(listener, app).await });
     grant.realtime.url.clone_from(&url);
     (
@@ -437,7 +423,7 @@ async fn live_through_relay() -> (Embedded, Grant, Arc<dyn GrantSource>, Arc<Ato
 /// doubled or asked twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_gpt_live_an_outage_mid_answer_keeps_the_open_line_and_the_interview_goes_on() {
-    let (_embedded, grant, renewals, paused) = live_through_relay().await;
+    let (_embedded, grant, renewals, paused) = through_relay(VoiceApi::Live).await;
     let said = [
         "I led the migration of our billing system to a new database.",
         "We finished two weeks early and nobody lost any data.",
