@@ -1,0 +1,2 @@
+import { makeHandler } from "./handler.ts";
+Deno.serve(makeHandler(Deno.env.toObject()));
