@@ -12,13 +12,14 @@ export interface KeyPair {
   kid: string;
   alg: "ES256" | "RS256";
   privateKey: KeyLike;
+  publicKey: KeyLike;
   publicJwk: JWK;
 }
 
 export async function keyPair(alg: "ES256" | "RS256", kid: string): Promise<KeyPair> {
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
   const publicJwk = { ...(await exportJWK(publicKey)), kid, alg, use: "sig" };
-  return { kid, alg, privateKey, publicJwk };
+  return { kid, alg, privateKey, publicKey, publicJwk };
 }
 
 export interface SecretRequest {

@@ -108,7 +108,7 @@ export class World {
     readonly spec: WorldSpec,
     readonly database: string,
     readonly sql: Sql,
-    private readonly upstream: Upstream,
+    readonly upstream: Upstream,
     env: Env,
   ) {
     const deps = { sql, verifier: { jwksCooldownMs: 0 } };
@@ -119,7 +119,12 @@ export class World {
     };
   }
 
-  static async create(cluster: Cluster, upstream: Upstream, spec: WorldSpec): Promise<World> {
+  static async create(
+    cluster: Cluster,
+    upstream: Upstream,
+    spec: WorldSpec,
+    overrides: Env = {},
+  ): Promise<World> {
     const database = await cluster.database();
     const sql = connect(database);
     const env: Env = {
@@ -131,6 +136,7 @@ export class World {
       VIVA_PRACTICE_SESSIONS_PER_HOUR: spec.limits?.practice_sessions_per_hour === undefined
         ? undefined
         : String(spec.limits.practice_sessions_per_hour),
+      ...overrides,
     };
     const world = new World(spec, database, sql, upstream, env);
     await world.seed();
@@ -182,7 +188,8 @@ export class World {
         : session.candidate_email.includes("@")
         ? session.candidate_email
         : this.user(session.candidate_email).email;
-      const started = status === "active" || status === "completed";
+      // Every status but scheduled and cancelled has been started.
+      const started = !["scheduled", "cancelled"].includes(status);
       const closedAgo = CLOSED.includes(status) ? session.closed_minutes_ago ?? 1 : null;
       await this.sql`
         insert into public.interview_sessions
