@@ -52,6 +52,70 @@ impl std::str::FromStr for VoiceApi {
     }
 }
 
+/// How the candidate answers (`mode` in the grant): the backend's choice for this user — a
+/// per-tenant switch and a stable percentage rollout of voice, so that a bad release of the
+/// voice path is rolled back on the server, without a client update.
+///
+/// A grant without `mode` means [`AnswerMode::Voice`], as every backend before the switch
+/// meant; so does a value this client does not know (a newer backend's mode): the interview
+/// goes ahead as the call was designed. The off switch is `"text"`, which every version of the
+/// contract has, and it is honoured whatever its case or surrounding spaces.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnswerMode {
+    /// Spoken answers, through the microphone.
+    #[default]
+    Voice,
+    /// Typed answers only: the call still connects and the interviewer still speaks, but the
+    /// client never opens the microphone.
+    Text,
+}
+
+impl AnswerMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Voice => "voice",
+            Self::Text => "text",
+        }
+    }
+
+    /// The modes this client knows, exactly (ASCII case and surrounding spaces aside);
+    /// `None` for anything else. [`AnswerMode::from`] is what a grant means by it.
+    #[must_use]
+    pub fn known(text: &str) -> Option<Self> {
+        let text = text.trim();
+        if text.eq_ignore_ascii_case("voice") {
+            Some(Self::Voice)
+        } else if text.eq_ignore_ascii_case("text") {
+            Some(Self::Text)
+        } else {
+            None
+        }
+    }
+
+    /// What the grant's `mode` field means: absent, not a string or unknown is voice.
+    #[must_use]
+    pub fn of_grant_field(value: Option<&Value>) -> Self {
+        value
+            .and_then(Value::as_str)
+            .map(Self::from)
+            .unwrap_or_default()
+    }
+}
+
+/// What a grant's `mode` string means (see [`AnswerMode`]: unknown is voice).
+impl From<&str> for AnswerMode {
+    fn from(text: &str) -> Self {
+        Self::known(text).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Display for AnswerMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A short-lived key for the voice AI (`ek_...`). Its value never appears in `Debug` output.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientSecret {
@@ -139,8 +203,8 @@ pub struct RealtimeGrant {
 #[derive(Clone, PartialEq)]
 pub struct Grant {
     pub session_id: String,
-    /// `"voice"` or `"text"`: the backend's choice for this user.
-    pub mode: String,
+    /// Spoken or typed answers: the backend's choice for this user ([`AnswerMode`]).
+    pub mode: AnswerMode,
     pub max_duration_s: Option<u64>,
     pub realtime: RealtimeGrant,
     /// The SDP proxy authenticates with the user's access token, not the client secret.
@@ -190,11 +254,7 @@ impl Grant {
         check_transport(&realtime)?;
         Ok(Self {
             session_id,
-            mode: body
-                .get("mode")
-                .and_then(Value::as_str)
-                .unwrap_or("voice")
-                .to_owned(),
+            mode: AnswerMode::of_grant_field(body.get("mode")),
             max_duration_s: session.get("max_duration_s").and_then(Value::as_u64),
             realtime,
             access_token,
@@ -323,6 +383,43 @@ mod tests {
         assert!(error.contains("unknown variant `gemini`"), "{error}");
         assert_eq!("live".parse::<VoiceApi>(), Ok(VoiceApi::Live));
         assert!("LIVE".parse::<VoiceApi>().is_err());
+    }
+
+    #[test]
+    fn the_grant_says_whether_answers_are_spoken_or_typed_and_only_text_turns_voice_off() {
+        let grant = |mode: Option<Value>| {
+            let mut body = json!({"session": {"id": "s"}, "realtime": {"signaling": "http",
+                "url": "https://api.openai.com/v1/realtime/calls",
+                "client_secret": {"value": "ek", "expires_at": 1}}});
+            if let Some(mode) = mode {
+                body["mode"] = mode;
+            }
+            Grant::from_interview_start(&body, None).unwrap().mode
+        };
+        // The backend's off switch, however it is written.
+        for text in ["text", "TEXT", " Text "] {
+            assert_eq!(grant(Some(json!(text))), AnswerMode::Text, "{text:?}");
+        }
+        assert_eq!(grant(Some(json!("voice"))), AnswerMode::Voice);
+        // An older backend (no field) and a newer one's mode this client does not know: voice,
+        // as the call was designed; so is a field of the wrong type.
+        assert_eq!(grant(None), AnswerMode::Voice);
+        for other in [
+            json!("video"),
+            json!(""),
+            json!(null),
+            json!(1),
+            json!({"m": "text"}),
+        ] {
+            assert_eq!(grant(Some(other.clone())), AnswerMode::Voice, "{other}");
+        }
+        assert_eq!(AnswerMode::known("video"), None);
+        assert_eq!(AnswerMode::from("text"), AnswerMode::Text);
+        assert_eq!(
+            serde_json::to_value(AnswerMode::Text).unwrap(),
+            json!("text")
+        );
+        assert_eq!(AnswerMode::Voice.to_string(), "voice");
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! `interview-start` hands the client, is part of the wire contract: `viva_contract::grant`).
 
 pub use viva_contract::grant::{
-    ClientSecret, Grant, GrantParseError, IceServer, RealtimeGrant, SignalingMode, VoiceApi,
+    AnswerMode, ClientSecret, Grant, GrantParseError, IceServer, RealtimeGrant, SignalingMode,
+    VoiceApi,
 };
 
 /// Why no fresh grant could be had.

@@ -23,7 +23,8 @@ pub use call::{
 };
 pub use error::{CallError, ErrorReport};
 pub use grant::{
-    ClientSecret, Grant, GrantError, GrantSource, IceServer, RealtimeGrant, SignalingMode, VoiceApi,
+    AnswerMode, ClientSecret, Grant, GrantError, GrantSource, IceServer, RealtimeGrant,
+    SignalingMode, VoiceApi,
 };
 pub use health::{Health, Quality, QualityLevel};
 pub use listen::{Heard, Listener};

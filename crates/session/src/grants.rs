@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use viva_backend::{Account, Backend, BackendError, StartRequest, VoiceApi};
-use viva_rtc::{Grant, GrantError, GrantSource};
+use viva_rtc::{AnswerMode, Grant, GrantError, GrantSource};
 
 /// Where the access token for `interview-start` comes from.
 #[derive(Clone)]
@@ -90,6 +90,14 @@ impl BackendGrants {
             .interview_start(&access_token, request, &self.app_version)
             .await
             .map_err(grant_error)?;
+        if let Some(mode) = body.get("mode")
+            && mode.as_str().and_then(AnswerMode::known).is_none()
+        {
+            // Read as voice (`AnswerMode`), but a backend saying something else is worth
+            // knowing about: it may have meant to turn voice off.
+            let shown: String = mode.to_string().chars().take(40).collect();
+            tracing::warn!(event = "grant_mode_unknown", mode = %shown, "answering by voice");
+        }
         Grant::from_interview_start(&body, Some(access_token))
             .map_err(|e| GrantError::Unavailable(e.to_string()))
     }

@@ -1,6 +1,7 @@
 //! One interview on this computer, shared by the app and the `viva` command — the only
 //! write-ahead path: grants from the backend, the microphone (a device, or a paced stand-in
-//! saying recorded answers) and speakers (a device, or a listener) wired to the call, every
+//! saying recorded answers; never opened when the grant's `mode` says answers are typed,
+//! [`answering`]) and speakers (a device, or a listener) wired to the call, every
 //! transcript change written to the local store before anyone is told of it, and the session's
 //! ending (completed or interrupted, one rule for both) recorded with its sync state.
 //!
@@ -10,6 +11,7 @@
 //! typed bindings), and the `viva` command prints them. Device news are put in words here
 //! ([`DeviceNotice`]), once for both.
 
+pub mod answering;
 pub mod device;
 pub mod grants;
 pub mod hearing;
@@ -19,6 +21,7 @@ pub mod sync;
 pub mod tone;
 pub mod transcripts;
 
+pub use answering::{Answering, TextBecause};
 pub use device::DeviceNotice;
 pub use grants::BackendGrants;
 pub use live::{Ended, EndedSync, LiveEvent, LiveSession, LiveSettings, Recording};

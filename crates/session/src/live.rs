@@ -16,6 +16,7 @@ use viva_rtc::{
 use viva_store::{Ending, NewSession, SessionStatus, Store, SyncState};
 
 use crate::SessionError;
+use crate::answering::{self, Answering};
 use crate::device::DeviceNotice;
 use crate::media::{self, Microphone, Speakers};
 
@@ -112,7 +113,7 @@ enum Command {
 #[derive(Debug)]
 pub struct LiveSession {
     session_id: String,
-    text_only: bool,
+    answering: Answering,
     uplink: Arc<UplinkCounters>,
     commands: mpsc::Sender<Command>,
 }
@@ -120,6 +121,9 @@ pub struct LiveSession {
 impl LiveSession {
     /// Opens `microphone` (a device, a paced stand-in, or none for typed answers) and the
     /// speakers, records the session, and connects. Must be called inside a tokio runtime.
+    ///
+    /// The grant decides first ([`answering::decide`]): when it says `mode: "text"`, the
+    /// microphone offered is dropped unopened and answers are typed.
     ///
     /// # Errors
     /// No microphone could be opened (text mode still can), or the store refused the session.
@@ -131,7 +135,8 @@ impl LiveSession {
         settings: LiveSettings,
     ) -> Result<(Self, mpsc::Receiver<LiveEvent>), SessionError> {
         let session_id = recording.session.id.clone();
-        let text_only = matches!(microphone, Microphone::None);
+        let (answering, microphone) = answering::decide(grant.mode, microphone);
+        tracing::info!(event = "answers_decided", session = %session_id, granted = %grant.mode, answering = ?answering);
         let (events_tx, events) = mpsc::channel(512);
         let opened = media::open(microphone, settings.speakers)?;
         if let Some(notice) = opened.trouble.as_ref().and_then(DeviceNotice::of) {
@@ -172,7 +177,7 @@ impl LiveSession {
         Ok((
             Self {
                 session_id,
-                text_only,
+                answering,
                 uplink,
                 commands: commands_tx,
             },
@@ -191,7 +196,12 @@ impl LiveSession {
 
     /// Whether answers are typed (no microphone was opened).
     pub fn is_text_only(&self) -> bool {
-        self.text_only
+        matches!(self.answering, Answering::Text { .. })
+    }
+
+    /// How answers are given, and why (the grant's `mode` first).
+    pub fn answering(&self) -> Answering {
+        self.answering
     }
 
     /// The uplink's packet counts and frame-to-packet latencies.
