@@ -89,6 +89,26 @@ impl Harness {
         Ok(harness)
     }
 
+    /// Only the PostgreSQL cluster (for the edge functions' benchmark), with a PID file of its
+    /// own so it never stops the daemons of a full harness running beside it.
+    pub fn postgres_only(cache: &Path) -> Result<Self> {
+        let base = cache.join("harness");
+        let pid_file = base.join("postgres-only.pid");
+        stop_stale_daemons(&pid_file);
+        let artifacts = base.join(format!("pg-{}", std::process::id()));
+        std::fs::create_dir_all(&artifacts)
+            .with_context(|| format!("cannot create {}", artifacts.display()))?;
+        let mut harness = Harness {
+            env: Vec::new(),
+            artifacts: artifacts.clone(),
+            daemons: Vec::new(),
+            pid_file,
+            scratch_dirs: vec![artifacts],
+        };
+        harness.start_postgres()?;
+        Ok(harness)
+    }
+
     fn set(&mut self, key: &str, value: impl AsRef<Path>) {
         self.env
             .push((key.to_owned(), value.as_ref().display().to_string()));

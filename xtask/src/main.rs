@@ -23,10 +23,11 @@ const USAGE: &str = "usage: cargo xtask <command>
   run          install what is missing, build the UI and start Viva
   test         install what is missing, then format check, clippy, UI lint/typecheck/tests,
                every Rust test and the end-to-end suite; ends with one summary line
-  bench [app|review] [--release]
+  bench [app|review|functions] [--release]
                run every benchmark and print one table of the results (`app`: only those that
                drive the real app: the candidate app's and the review screens'; `review`: only
-               the review screens'; `--release`: drive the optimised build users run)
+               the review screens'; `functions`: only the edge functions' cold start and warm
+               requests on PostgreSQL; `--release`: drive the optimised build users run)
   fuzz [TARGET] [MIN]
                fuzz for MIN minutes (default 5): `realtime` (both dialects' event parsers
                and the transcript assembler, the default), `filters` (the local stack's
@@ -41,7 +42,8 @@ const USAGE: &str = "usage: cargo xtask <command>
                update site folder (default dist/site); see docs/releasing.md
   screenshot   walk Viva's screens under Xvfb and save one PNG each to docs/img/
   setup        only install what is missing (system packages, npm packages, tauri-driver,
-               the OpenAI Python SDK that tests check Live events against)";
+               the pinned Deno and the edge functions' npm: dependencies, the OpenAI Python SDK
+               that tests check Live events against)";
 
 fn main() -> ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();
@@ -85,6 +87,18 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// What the edge functions' tests and benchmark may do: reach the loopback servers they start
+/// and PostgreSQL, read the repo's migrations and their env, spawn the functions (bench); and
+/// only from the cache `deno install --frozen` filled, exactly as deno.lock pins it.
+const DENO_RUN_FLAGS: &[&str] = &[
+    "--frozen",
+    "--cached-only",
+    "--allow-net",
+    "--allow-env",
+    "--allow-read",
+    "--allow-run",
+];
 
 /// Where the offline speech model is kept (as `viva_speech::model::model_dir` decides it),
 /// resolved before the harness gives tests a private cache dir, and passed to them.
@@ -164,6 +178,7 @@ impl Workspace {
         self.speech_model()?;
         match purpose {
             Purpose::Test => {
+                setup::deno(&self.root, &self.cache)?;
                 setup::openai_sdk(&self.cache, &self.root)?;
                 setup::tauri_driver(&self.cache).map(Some)
             }
@@ -189,6 +204,60 @@ impl Workspace {
             "prepare",
         ]))
         .context("setup: preparing the offline speech model failed (see above)")
+    }
+
+    /// The pinned Deno, working in supabase/functions with its npm: cache under the dev cache.
+    fn deno(&self) -> Command {
+        let mut command = cmd_in(
+            setup::deno_binary(&self.root),
+            &self.root.join(setup::FUNCTIONS_DIR),
+        );
+        command
+            .env("DENO_DIR", setup::deno_dir(&self.cache))
+            .env("DENO_NO_UPDATE_CHECK", "1")
+            .env("NO_COLOR", "1");
+        command
+    }
+
+    /// `deno fmt --check`, `deno lint` and `deno check` over the edge functions and their tests.
+    fn deno_checks(&self) -> Result<()> {
+        run(self.deno().args(["fmt", "--check"]))?;
+        run(self.deno().arg("lint"))?;
+        run(self.deno().args(["check", "--frozen", "."]))
+    }
+
+    /// The edge functions' tests (`deno test`) on the harness's PostgreSQL; their counts.
+    fn deno_tests(&self, harness: &Harness) -> Result<Counts> {
+        let out = self
+            .deno()
+            .arg("test")
+            .args(DENO_RUN_FLAGS)
+            .arg("tests/")
+            .envs(harness.env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::piped())
+            .output()?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        print!("{stdout}");
+        let counts = report::from_deno_test(&stdout)
+            .context("deno test printed no closing `ok | N passed | N failed` line")?;
+        if !out.status.success() && counts.failed == 0 {
+            bail!("deno test failed ({}) without failing a test", out.status);
+        }
+        Ok(counts)
+    }
+
+    /// The edge functions' benchmark (supabase/functions/tests/bench.ts) on `env`'s PostgreSQL.
+    fn bench_functions(&self, env: &[(String, String)], rows_dir: Option<&Path>) -> Result<()> {
+        let mut command = self.deno();
+        command
+            .arg("run")
+            .args(DENO_RUN_FLAGS)
+            .arg("tests/bench.ts")
+            .envs(env.iter().map(|(k, v)| (k, v)));
+        if let Some(dir) = rows_dir {
+            command.env("VIVA_BENCH_ROWS", dir);
+        }
+        run(&mut command)
     }
 
     fn npm(&self, script: &str) -> Command {
@@ -233,6 +302,13 @@ impl Workspace {
 
     /// Runs every criterion benchmark in the workspace and prints one table of the results.
     fn bench(&self) -> Result<()> {
+        let only = std::env::args().skip(2).find(|arg| !arg.starts_with("--"));
+        if only.as_deref() == Some("functions") {
+            // Only PostgreSQL and the pinned Deno: no app, no display.
+            setup::deno(&self.root, &self.cache)?;
+            let harness = Harness::postgres_only(&self.cache)?;
+            return self.bench_functions(&harness.env, None);
+        }
         let driver = self
             .setup(Purpose::Test)?
             .context("setup gave no tauri-driver")?;
@@ -264,7 +340,6 @@ impl Workspace {
         let _ = std::fs::remove_dir_all(&rows_dir);
         // The audio benchmark records from the harness's virtual microphone.
         let harness = Harness::start(&self.cache, &model_dir(), Some(&driver))?;
-        let only = std::env::args().skip(2).find(|arg| !arg.starts_with("--"));
         let only_app = matches!(only.as_deref(), Some("app" | "review"));
         if !only_app {
             let mut command = self.cargo();
@@ -274,6 +349,8 @@ impl Workspace {
                 .env("VIVA_BENCH_ROWS", &rows_dir)
                 .env("VIVA_MODEL_DIR", model_dir());
             run(&mut command)?;
+            // The edge functions: cold start and warm requests on the harness's PostgreSQL.
+            self.bench_functions(&harness.env, Some(&rows_dir))?;
         }
         // The candidate app: start, speech-to-screen latency and memory.
         if only.as_deref() != Some("review") {
@@ -404,6 +481,9 @@ impl Workspace {
         step("ui lint", || run(&mut self.npm("lint")))?;
         step("ui typecheck", || run(&mut self.npm("check")))?;
         step("ui build", || self.build_ui())?;
+        step("edge functions: deno fmt, lint, check", || {
+            self.deno_checks()
+        })?;
         step("clippy", || {
             run(self.cargo().args([
                 "clippy",
@@ -428,13 +508,15 @@ impl Workspace {
                 Harness::start(&self.cache, &model_dir(), Some(&driver))
             })?;
             let counts = step("rust tests", || self.rust_tests(&harness));
+            let deno = step("edge function tests", || self.deno_tests(&harness));
             println!(
                 "artifacts (screenshots, recordings): {}",
                 harness.artifacts.display()
             );
-            counts?
+            (counts?, deno?)
         };
-        suites.push(("rust (incl. end-to-end)", rust));
+        suites.push(("rust (incl. end-to-end)", rust.0));
+        suites.push(("deno (edge functions)", rust.1));
 
         let mut total = Counts::default();
         println!("\n== summary ({:.0?})", started.elapsed());

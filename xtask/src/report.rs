@@ -72,6 +72,32 @@ pub fn from_libtest(stdout: &str) -> Counts {
     counts
 }
 
+/// Reads `deno test`'s closing line, `ok | 59 passed | 0 failed (10s)` or
+/// `FAILED | 38 passed (4 steps) | 3 failed | 2 ignored (3s)` (colour off).
+pub fn from_deno_test(stdout: &str) -> Option<Counts> {
+    let line =
+        stdout.lines().rev().map(str::trim).find(|l| {
+            (l.starts_with("ok |") || l.starts_with("FAILED |")) && l.contains(" passed")
+        })?;
+    let mut counts = Counts::default();
+    for part in line.split('|').skip(1) {
+        let mut words = part.split_whitespace();
+        let (Some(number), Some(label)) = (words.next(), words.next()) else {
+            continue;
+        };
+        let Ok(number) = number.parse::<u64>() else {
+            continue;
+        };
+        match label {
+            "passed" => counts.passed += number,
+            "failed" => counts.failed += number,
+            "ignored" => counts.skipped += number,
+            _ => {}
+        }
+    }
+    Some(counts)
+}
+
 /// Reads Vitest's JSON reporter output.
 pub fn from_vitest(path: &Path) -> Option<Counts> {
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
@@ -182,6 +208,29 @@ mod tests {
                 skipped: 1
             }
         );
+    }
+
+    #[test]
+    fn deno_test_closing_lines_are_read() {
+        let ok = "running 3 tests from ./tests/a_test.ts\nx ... ok (2ms)\n\nok | 59 passed | 0 failed (10s)\n";
+        assert_eq!(
+            from_deno_test(ok),
+            Some(Counts {
+                passed: 59,
+                failed: 0,
+                skipped: 0
+            })
+        );
+        let failed = "FAILED | 38 passed (4 steps) | 3 failed (1 step) | 2 ignored | 1 filtered out (3s)\n\nerror: Test failed\n";
+        assert_eq!(
+            from_deno_test(failed),
+            Some(Counts {
+                passed: 38,
+                failed: 3,
+                skipped: 2
+            })
+        );
+        assert_eq!(from_deno_test("error: Module not found\n"), None);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Installs what building, running and testing Viva need: Debian/Ubuntu packages, the UI's npm
-//! packages, the pinned `tauri-driver` and, for tests, OpenAI's Python SDK as an oracle. Every
-//! step checks first and does nothing when the machine already has what it needs, so a warm run
-//! costs a few hundred milliseconds.
+//! packages, the pinned `tauri-driver`, the pinned Deno for the edge functions and, for tests,
+//! OpenAI's Python SDK as an oracle. Every step checks first and does nothing when the machine
+//! already has what it needs, so a warm run costs a few hundred milliseconds.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -210,17 +210,81 @@ fn parse_node_version(text: &str) -> Option<(u32, u32)> {
 
 /// `npm ci` from the committed lockfile, skipped when node_modules already matches it.
 pub fn npm_packages(ui: &Path) -> Result<()> {
+    npm_ci(ui, "the UI's npm packages")
+}
+
+/// `npm ci` in `dir` from its committed lockfile, skipped when its node_modules was installed
+/// from exactly that lockfile (a stamp holds the lockfile it was installed from).
+fn npm_ci(dir: &Path, what: &str) -> Result<()> {
+    let lock_file = dir.join("package-lock.json");
     let lock =
-        std::fs::read(ui.join("package-lock.json")).context("ui/package-lock.json is missing")?;
-    let stamp = ui.join("node_modules/.viva-installed-lock");
+        std::fs::read(&lock_file).with_context(|| format!("{} is missing", lock_file.display()))?;
+    let stamp = dir.join("node_modules/.viva-installed-lock");
     if std::fs::read(&stamp).ok().as_deref() == Some(lock.as_slice()) {
         return Ok(());
     }
-    println!("setup: installing the UI's npm packages (npm ci)");
-    run(cmd_in("npm", ui).args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]))
-        .context("setup: `npm ci` failed in ui/ — check that the npm registry is reachable")?;
+    println!("setup: installing {what} (npm ci in {})", dir.display());
+    run(cmd_in("npm", dir).args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]))
+        .with_context(|| {
+            format!(
+                "setup: `npm ci` failed in {} — check that the npm registry is reachable",
+                dir.display()
+            )
+        })?;
     std::fs::write(&stamp, &lock)?;
     Ok(())
+}
+
+/// Where the pinned Deno's package.json lives (outside supabase/functions: Deno would take a
+/// package.json beside its deno.json into its workspace).
+const DENO_TOOLS: &str = "tools/deno";
+/// Where the edge functions and their deno.json / deno.lock live.
+pub const FUNCTIONS_DIR: &str = "supabase/functions";
+
+/// The pinned Deno binary (npm package `deno`, exact version in tools/deno/package.json).
+pub fn deno_binary(root: &Path) -> PathBuf {
+    root.join(DENO_TOOLS).join("node_modules/.bin/deno")
+}
+
+/// Deno's cache (DENO_DIR) for the functions' `npm:` dependencies, under the dev cache.
+pub fn deno_dir(cache: &Path) -> PathBuf {
+    cache.join("deno")
+}
+
+/// Installs the pinned Deno from npm (and the Supabase CLI beside it), then caches the edge
+/// functions' `npm:` dependencies exactly as deno.lock pins them (`deno install --frozen`), so
+/// tests run offline. Each step is skipped when what it would install is already there.
+pub fn deno(root: &Path, cache: &Path) -> Result<PathBuf> {
+    npm_ci(&root.join(DENO_TOOLS), "the pinned Deno and Supabase CLI")?;
+    let deno = deno_binary(root);
+    let version = output(Command::new(&deno).arg("--version")).with_context(|| {
+        format!(
+            "setup: {} does not run after `npm ci` in {DENO_TOOLS}",
+            deno.display()
+        )
+    })?;
+    let functions = root.join(FUNCTIONS_DIR);
+    let lock = std::fs::read(functions.join("deno.lock"))
+        .with_context(|| format!("{FUNCTIONS_DIR}/deno.lock is missing"))?;
+    let dir = deno_dir(cache);
+    let stamp = dir.join(".viva-installed-lock");
+    let mut installed = version.into_bytes();
+    installed.extend_from_slice(&lock);
+    if std::fs::read(&stamp).ok().as_deref() == Some(installed.as_slice()) {
+        return Ok(deno);
+    }
+    println!("setup: caching the edge functions' npm dependencies (deno install --frozen)");
+    run(cmd_in(&deno, &functions)
+        .args(["install", "--frozen"])
+        .env("DENO_DIR", &dir)
+        .env("DENO_NO_UPDATE_CHECK", "1"))
+    .context(
+        "setup: `deno install --frozen` failed in supabase/functions — check that the npm \
+         registry is reachable, and that deno.lock matches deno.json",
+    )?;
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(&stamp, &installed)?;
+    Ok(deno)
 }
 
 /// The pinned `tauri-driver`, installed under the dev cache; returns its path.
