@@ -53,10 +53,10 @@ pub struct User {
     pub created_at: String,
 }
 
-const USER_COLUMNS: &str =
+pub(crate) const USER_COLUMNS: &str =
     "id, email, tenant_id, viva_role, user_metadata, email_confirmed_at, created_at";
 
-fn read_user(row: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
+pub(crate) fn read_user(row: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
     Ok(User {
         id: row.get(0)?,
         email: row.get(1)?,

@@ -35,7 +35,7 @@ impl From<TokenError> for CallerError {
     fn from(error: TokenError) -> Self {
         match error {
             TokenError::Expired => Self::Expired,
-            TokenError::Invalid => Self::Invalid,
+            TokenError::Invalid | TokenError::BadKey => Self::Invalid,
         }
     }
 }

@@ -28,7 +28,9 @@ fn unauthorized(message: &str) -> Response {
 
 /// What a valid client secret opens.
 struct Grant {
-    session_id: String,
+    /// The local stack's session the secret was minted for; `None` for a secret a server
+    /// minted through [`create_client_secret`] (its session lives in that server's database).
+    session_id: Option<String>,
     question_set: String,
 }
 
@@ -46,13 +48,14 @@ async fn grant(state: &AppState, headers: &HeaderMap) -> Result<Grant, Response>
             "missing bearer client secret: send `Authorization: Bearer ek_...` from interview-start",
         ));
     };
+    let lookup = secret.clone();
     let row = state
         .db
         .call(move |conn| {
             conn.query_row(
                 "SELECT c.session_id, c.expires_at, s.status, s.question_set FROM client_secrets c
                  JOIN interview_sessions s ON s.id = c.session_id WHERE c.value = ?1",
-                [&secret],
+                [&lookup],
                 |r| {
                     Ok((
                         r.get::<_, String>(0)?,
@@ -76,7 +79,7 @@ async fn grant(state: &AppState, headers: &HeaderMap) -> Result<Grant, Response>
             )
         })?;
     let Some((session_id, expires_at, status, question_set)) = row else {
-        return Err(unauthorized("this client secret is not valid"));
+        return provider_grant(state, secret).await;
     };
     if expires_at <= chrono::Utc::now().timestamp() {
         return Err(unauthorized(
@@ -92,9 +95,134 @@ async fn grant(state: &AppState, headers: &HeaderMap) -> Result<Grant, Response>
         ));
     }
     Ok(Grant {
-        session_id,
+        session_id: Some(session_id),
         question_set,
     })
+}
+
+/// A secret minted through `POST /v1/realtime/client_secrets`, unless unknown or expired.
+async fn provider_grant(state: &AppState, secret: String) -> Result<Grant, Response> {
+    let row = state
+        .db
+        .call(move |conn| {
+            conn.query_row(
+                "SELECT question_set, expires_at FROM provider_client_secrets WHERE value = ?1",
+                [&secret],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
+            )
+            .optional()
+            .map_err(crate::db::DbError::from)
+        })
+        .await
+        .map_err(|error| {
+            tracing::error!(event = "realtime_calls_db_failed", %error);
+            openai_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "internal_error",
+                "the local stack could not read its database",
+            )
+        })?;
+    match row {
+        None => Err(unauthorized("this client secret is not valid")),
+        Some((_, expires_at)) if expires_at <= chrono::Utc::now().timestamp() => Err(unauthorized(
+            "this client secret has expired; call interview-start again for a new one",
+        )),
+        Some((question_set, _)) => Ok(Grant {
+            session_id: None,
+            question_set,
+        }),
+    }
+}
+
+/// The question set a Viva interview's instructions name: they start with "You are Viva's
+/// interviewer for the `<set>` question set." (both implementations of `interview-start` write
+/// it so); anything else gets the general set.
+pub fn question_set_of(instructions: &str) -> String {
+    instructions
+        .strip_prefix("You are Viva's interviewer for the `")
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(set, _)| set)
+        .filter(|set| {
+            !set.is_empty()
+                && set.len() <= 64
+                && set
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        })
+        .unwrap_or("general_behavioural")
+        .to_owned()
+}
+
+/// `POST /v1/realtime/client_secrets`: a short-lived `ek_` secret for one Realtime session with
+/// the config given, minted for a server holding the project key (the hosted `interview-start`
+/// function). 200 `{"value","expires_at","session"}`; errors in OpenAI's shape.
+pub async fn create_client_secret(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(message) = crate::live_sessions::authorize(&state, &headers) {
+        return unauthorized(message);
+    }
+    let invalid = |param: &str, message: &str| {
+        crate::live_sessions::openai_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "invalid_value",
+            message,
+            Some(param),
+        )
+    };
+    let Ok(request) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return invalid("body", "the body must be a JSON object");
+    };
+    let seconds = match request.pointer("/expires_after/seconds") {
+        None => 600,
+        Some(value) => match value.as_i64() {
+            Some(s) if (10..=7200).contains(&s) => s,
+            _ => {
+                return invalid(
+                    "expires_after.seconds",
+                    "expires_after.seconds must be a whole number from 10 to 7200",
+                );
+            }
+        },
+    };
+    let session = request.get("session").cloned().unwrap_or_default();
+    if session.get("type").and_then(|t| t.as_str()) != Some("realtime") {
+        return invalid("session.type", "session.type must be \"realtime\"");
+    }
+    let question_set = question_set_of(
+        session
+            .get("instructions")
+            .and_then(|i| i.as_str())
+            .unwrap_or_default(),
+    );
+    let value = format!("ek_{}", uuid::Uuid::new_v4().simple());
+    let expires_at = chrono::Utc::now().timestamp() + seconds;
+    let stored = (value.clone(), session.to_string());
+    let saved = state
+        .db
+        .call(move |conn| {
+            conn.execute(
+                "INSERT INTO provider_client_secrets (value, question_set, session, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                rusqlite::params![stored.0, question_set, stored.1, expires_at],
+            )
+            .map_err(crate::db::DbError::from)
+        })
+        .await;
+    if let Err(error) = saved {
+        tracing::error!(event = "client_secret_not_saved", %error);
+        return openai_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "internal_error",
+            "the local stack could not save the client secret",
+        );
+    }
+    axum::Json(serde_json::json!({"value": value, "expires_at": expires_at, "session": session}))
+        .into_response()
 }
 
 /// `POST /v1/realtime/calls`
@@ -113,7 +241,7 @@ pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Byt
         );
     }
     let setup = CallSetup {
-        session_id: Some(grant.session_id),
+        session_id: grant.session_id,
         question_set: grant.question_set,
         api: CallApi::Realtime,
     };
@@ -158,7 +286,8 @@ pub async fn hang_up(
         Ok(grant) => grant,
         Err(response) => return response,
     };
-    if state.interviewer.session_of(&call_id).as_deref() != Some(grant.session_id.as_str()) {
+    // A server-minted secret has no session here: it may end only calls that have none either.
+    if state.interviewer.session_of(&call_id) != grant.session_id {
         return openai_error(
             StatusCode::NOT_FOUND,
             "invalid_request_error",

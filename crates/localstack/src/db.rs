@@ -116,6 +116,21 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE interview_sessions ADD COLUMN voice_api TEXT
         CHECK (voice_api IS NULL OR voice_api IN ('live', 'realtime'));
     "#,
+    // 5: the edge functions' settings (supabase/migrations/20261207000000_edge_functions.sql): a
+    // tenant's voice switch and rollout share; and the Realtime client secrets a server mints
+    // through the emulated `POST /v1/realtime/client_secrets` (they carry their own session
+    // config, not one of this stack's sessions: the hosted functions keep theirs elsewhere).
+    r#"
+    ALTER TABLE tenants ADD COLUMN voice_enabled INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE tenants ADD COLUMN voice_rollout_percent INTEGER NOT NULL DEFAULT 100
+        CHECK (voice_rollout_percent BETWEEN 0 AND 100);
+    CREATE TABLE provider_client_secrets (
+        value TEXT PRIMARY KEY,
+        question_set TEXT NOT NULL,
+        session TEXT NOT NULL,
+        expires_at INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// A handle to the database; cheap to clone.

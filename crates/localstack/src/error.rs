@@ -78,6 +78,8 @@ pub struct FunctionError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds to wait before trying again (429), sent as `Retry-After`.
+    pub retry_after_s: Option<u64>,
 }
 
 impl FunctionError {
@@ -86,17 +88,23 @@ impl FunctionError {
             status,
             code,
             message: message.into(),
+            retry_after_s: None,
         }
     }
 }
 
 impl IntoResponse for FunctionError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            axum::Json(json!({ "code": self.code, "message": self.message })),
-        )
-            .into_response()
+        let body = axum::Json(json!({ "code": self.code, "message": self.message }));
+        match self.retry_after_s {
+            Some(seconds) => (
+                self.status,
+                [(axum::http::header::RETRY_AFTER, seconds.to_string())],
+                body,
+            )
+                .into_response(),
+            None => (self.status, body).into_response(),
+        }
     }
 }
 

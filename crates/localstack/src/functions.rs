@@ -129,6 +129,22 @@ pub fn rollout_mode(user_id: &str, voice_percent: u8) -> &'static str {
     }
 }
 
+/// The first sentence of every interview's instructions. The emulated `client_secrets`
+/// endpoint reads the question set back from it ([`crate::calls::question_set_of`]).
+pub fn instructions(question_set: &str) -> String {
+    format!(
+        "You are Viva's interviewer for the `{question_set}` question set. Ask its questions one at a time, listen to each answer, then close the interview politely."
+    )
+}
+
+/// A question set's name: lower-case letters, digits and `_`, at most 64.
+fn valid_question_set(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
 /// `POST /functions/v1/interview-start`
 pub async fn interview_start(
     State(state): State<AppState>,
@@ -141,134 +157,248 @@ pub async fn interview_start(
     }
 }
 
+fn bad_request(message: impl Into<String>) -> FunctionError {
+    FunctionError::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+}
+
+/// What the database part of `interview-start` settled.
+struct Started {
+    session_id: String,
+    question_set: String,
+    started_at: String,
+    api: VoiceApi,
+    voice_enabled: bool,
+    voice_percent: u8,
+}
+
+/// Refuses a new practice session when the caller started `limit` in the last hour.
+fn check_practice_limit(tx: &rusqlite::Transaction<'_>, user_id: &str, limit: u32) -> FnResult<()> {
+    let now = chrono::Utc::now();
+    let since = format_timestamp(now - chrono::Duration::hours(1));
+    let (count, oldest): (u32, Option<String>) = tx
+        .query_row(
+            "SELECT COUNT(*), MIN(created_at) FROM interview_sessions WHERE candidate_id = ?1 AND mode = 'practice' AND created_at > ?2",
+            params![user_id, since],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(internal)?;
+    if count < limit {
+        return Ok(());
+    }
+    let wait = oldest
+        .and_then(|at| chrono::DateTime::parse_from_rfc3339(&at).ok())
+        .map_or(3600, |at| {
+            (at.timestamp() + 3600 - now.timestamp()).clamp(1, 3600)
+        });
+    Err(FunctionError {
+        retry_after_s: u64::try_from(wait).ok(),
+        ..FunctionError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_sessions",
+            format!("you started {count} practice interviews in the last hour; try again later"),
+        )
+    })
+}
+
+fn start_practice(
+    tx: &rusqlite::Transaction<'_>,
+    caller: &Caller,
+    body: StartBody,
+    limit: u32,
+) -> FnResult<(String, String, String)> {
+    let set = body
+        .question_set
+        .unwrap_or_else(|| "general_behavioural".into());
+    if !valid_question_set(&set) {
+        return Err(bad_request(
+            "question_set must be 1-64 lower-case letters, digits or _",
+        ));
+    }
+    check_practice_limit(tx, &caller.user_id, limit)?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let now = format_timestamp(chrono::Utc::now());
+    let api = body.api.unwrap_or(VoiceApi::Realtime);
+    tx.execute(
+        "INSERT INTO interview_sessions (id, tenant_id, candidate_id, candidate_email, title, question_set, mode, status, started_at, model, created_at, voice_api)
+         VALUES (?1, ?2, ?3, ?4, 'Practice interview', ?5, 'practice', 'active', ?6, ?7, ?6, ?8)",
+        params![id, caller.tenant_id, caller.user_id, caller.email, set, now, local_model(api), api.as_str()],
+    )
+    .map_err(internal)?;
+    Ok((id, set, now))
+}
+
+/// A scheduled interview, or any session of the caller's being resumed for a new connection
+/// (a reconnect, a renewed secret, a re-session): the same caller always gets it again.
+fn resume_interview(
+    tx: &rusqlite::Transaction<'_>,
+    caller: &Caller,
+    interview_id: &str,
+) -> FnResult<(String, String, String)> {
+    let row = tx
+        .query_row(
+            "SELECT tenant_id, candidate_id, candidate_email, status, question_set, started_at FROM interview_sessions WHERE id = ?1",
+            [interview_id],
+            |r| {
+                Ok(Scheduled {
+                    tenant: r.get(0)?,
+                    candidate: r.get(1)?,
+                    email: r.get(2)?,
+                    status: r.get(3)?,
+                    question_set: r.get(4)?,
+                    started_at: r.get(5)?,
+                })
+            },
+        )
+        .optional()
+        .map_err(internal)?;
+    let Some(row) = row else {
+        return Err(FunctionError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "there is no such interview",
+        ));
+    };
+    // Bound to the caller, or (not started yet, so bound to nobody) addressed to them: an
+    // interviewer's change of address leaves the first candidate out.
+    let mine = caller.role == Role::Candidate
+        && match row.candidate.as_deref() {
+            Some(bound) => bound == caller.user_id,
+            None => row
+                .email
+                .as_deref()
+                .is_some_and(|e| e.eq_ignore_ascii_case(&caller.email)),
+        };
+    if row.tenant != caller.tenant_id || !mine {
+        return Err(FunctionError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this interview belongs to someone else",
+        ));
+    }
+    if !matches!(row.status.as_str(), "scheduled" | "active" | "interrupted") {
+        return Err(FunctionError::new(
+            StatusCode::CONFLICT,
+            "interview_closed",
+            format!("this interview is {}", row.status),
+        ));
+    }
+    let started = row
+        .started_at
+        .unwrap_or_else(|| format_timestamp(chrono::Utc::now()));
+    let api = session_voice_api(tx, interview_id).map_err(internal)?;
+    // Bound only if nobody else was meanwhile: the database decides a race of two users.
+    let changed = tx
+        .execute(
+            "UPDATE interview_sessions SET status = 'active', started_at = ?1, candidate_id = ?2, model = ?3, closed_at = NULL
+             WHERE id = ?4 AND (candidate_id IS NULL OR candidate_id = ?2)",
+            params![started, caller.user_id, local_model(api), interview_id],
+        )
+        .map_err(internal)?;
+    if changed == 0 {
+        return Err(FunctionError::new(
+            StatusCode::CONFLICT,
+            "interview_taken",
+            "another candidate has started this interview",
+        ));
+    }
+    Ok((interview_id.to_owned(), row.question_set, started))
+}
+
 async fn start(state: &AppState, headers: &HeaderMap, body: &Bytes) -> FnResult<Value> {
     let caller = caller(state, headers).await?;
     let body: StartBody = parse(body)?;
-    let live = state.live.clone();
-    let lifetime = state.client_secret_lifetime_s;
-    let caller2 = caller.clone();
     if body.mode != "practice" && body.api.is_some() {
-        return Err(FunctionError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
+        return Err(bad_request(
             "an interview's voice API is chosen by its organisation, not by the client",
         ));
     }
-    let (session_id, question_set, started_at, secret, expires_at, api) = state
+    let limit = state.practice_sessions_per_hour;
+    let lifetime = state.client_secret_lifetime_s;
+    let caller2 = caller.clone();
+    let started = state
         .db
         .call(move |conn| {
             let tx = conn.transaction().map_err(internal)?;
-            let now = format_timestamp(chrono::Utc::now());
-            let (session_id, question_set, started_at) = match (body.mode.as_str(), body.interview_id) {
-                ("practice", None) => {
-                    let id = uuid::Uuid::new_v4().to_string();
-                    let set = body.question_set.unwrap_or_else(|| "general_behavioural".into());
-                    let api = body.api.unwrap_or(VoiceApi::Realtime);
-                    tx.execute(
-                        "INSERT INTO interview_sessions (id, tenant_id, candidate_id, candidate_email, title, question_set, mode, status, started_at, model, created_at, voice_api)
-                         VALUES (?1, ?2, ?3, ?4, 'Practice interview', ?5, 'practice', 'active', ?6, ?7, ?6, ?8)",
-                        params![id, caller2.tenant_id, caller2.user_id, caller2.email, set, now, local_model(api), api.as_str()],
-                    )
-                    .map_err(internal)?;
-                    (id, set, now.clone())
-                }
-                // A scheduled interview, or any session of the caller's being resumed for a
-                // new connection (a reconnect whose client secret expired).
-                ("interview" | "practice", Some(interview_id)) => {
-                    let row = tx
-                        .query_row(
-                            "SELECT tenant_id, candidate_id, candidate_email, status, question_set, started_at FROM interview_sessions WHERE id = ?1",
-                            [&interview_id],
-                            |r| {
-                                Ok(Scheduled {
-                                    tenant: r.get(0)?,
-                                    candidate: r.get(1)?,
-                                    email: r.get(2)?,
-                                    status: r.get(3)?,
-                                    question_set: r.get(4)?,
-                                    started_at: r.get(5)?,
-                                })
-                            },
-                        )
-                        .optional()
-                        .map_err(internal)?;
-                    let Some(Scheduled { tenant, candidate, email, status, question_set: set, started_at: started }) = row else {
-                        return Err(FunctionError::new(StatusCode::NOT_FOUND, "not_found", "there is no such interview"));
-                    };
-                    // Bound to the caller, or (not started yet, so bound to nobody) addressed to
-                    // them: an interviewer's change of address leaves the first candidate out.
-                    let mine = caller2.role == Role::Candidate
-                        && match candidate.as_deref() {
-                            Some(bound) => bound == caller2.user_id,
-                            None => email.is_some_and(|e| e.eq_ignore_ascii_case(&caller2.email)),
-                        };
-                    if tenant != caller2.tenant_id || !mine {
-                        return Err(FunctionError::new(StatusCode::FORBIDDEN, "forbidden", "this interview belongs to someone else"));
+            let (session_id, question_set, started_at) =
+                match (body.mode.as_str(), body.interview_id.clone()) {
+                    ("practice", None) => start_practice(&tx, &caller2, body, limit)?,
+                    ("interview" | "practice", Some(interview_id)) => {
+                        resume_interview(&tx, &caller2, &interview_id)?
                     }
-                    if !matches!(status.as_str(), "scheduled" | "active" | "interrupted") {
-                        return Err(FunctionError::new(StatusCode::CONFLICT, "interview_closed", format!("this interview is {status}")));
+                    _ => {
+                        return Err(bad_request(
+                            "mode must be \"practice\", or \"interview\" with an interview_id",
+                        ));
                     }
-                    if live.lock().map(|l| l.contains(&interview_id)).unwrap_or(false) {
-                        return Err(FunctionError::new(StatusCode::CONFLICT, "already_live", "this interview is already connected on another device"));
-                    }
-                    let started = started.unwrap_or_else(|| now.clone());
-                    let api = session_voice_api(&tx, &interview_id).map_err(internal)?;
-                    tx.execute(
-                        "UPDATE interview_sessions SET status = 'active', started_at = ?1, candidate_id = ?2, model = ?3, closed_at = NULL WHERE id = ?4",
-                        params![started, caller2.user_id, local_model(api), interview_id],
-                    )
-                    .map_err(internal)?;
-                    (interview_id, set, started)
-                }
-                _ => {
-                    return Err(FunctionError::new(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_request",
-                        "mode must be \"practice\", or \"interview\" with an interview_id",
-                    ));
-                }
-            };
-            let secret = format!("ek_{}", uuid::Uuid::new_v4().simple());
-            let expires_at = chrono::Utc::now().timestamp() + lifetime;
-            tx.execute(
-                "INSERT INTO client_secrets (value, session_id, user_id, expires_at) VALUES (?1, ?2, ?3, ?4)",
-                params![secret, session_id, caller2.user_id, expires_at],
-            )
-            .map_err(internal)?;
+                };
             let api = session_voice_api(&tx, &session_id).map_err(internal)?;
+            let (voice_enabled, voice_percent): (bool, u8) = tx
+                .query_row(
+                    "SELECT voice_enabled, voice_rollout_percent FROM tenants WHERE id = ?1",
+                    [&caller2.tenant_id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(internal)?;
             tx.commit().map_err(internal)?;
-            Ok((session_id, question_set, started_at, secret, expires_at, api))
+            Ok(Started {
+                session_id,
+                question_set,
+                started_at,
+                api,
+                voice_enabled,
+                voice_percent,
+            })
         })
         .await?;
-
-    let proxy = (
-        "websocket",
-        format!("{}/ws", state.public_url.replacen("http", "ws", 1)),
-    );
-    let (signaling, url) = match (api, state.signaling) {
-        // Live sessions are created by a server holding the project key: always the proxy.
-        (VoiceApi::Live, _) | (VoiceApi::Realtime, Signaling::WebSocket) => proxy,
-        (VoiceApi::Realtime, Signaling::Http) => {
-            ("http", format!("{}/v1/realtime/calls", state.public_url))
-        }
+    let percent = started.voice_percent.min(state.voice_rollout_percent);
+    let mode = if started.voice_enabled {
+        rollout_mode(&caller.user_id, percent)
+    } else {
+        "text"
     };
-    if api == VoiceApi::Live {
-        // The session config is the proxy's to build: the client gets none to send.
+    let session = json!({"id": started.session_id, "tenant_id": caller.tenant_id, "status": "active", "started_at": started.started_at, "max_duration_s": MAX_DURATION_S});
+    let expires_at = chrono::Utc::now().timestamp() + lifetime;
+    if started.api == VoiceApi::Live {
+        // Live sessions are created by a server holding the project key: always the proxy,
+        // which builds the session config and authenticates the user's own token. No secret.
         return Ok(json!({
-            "session": {"id": session_id, "tenant_id": caller.tenant_id, "status": "active", "started_at": started_at, "max_duration_s": MAX_DURATION_S},
-            "mode": rollout_mode(&caller.user_id, state.voice_rollout_percent),
+            "session": session,
+            "mode": mode,
             "realtime": {
                 "api": "live",
-                "signaling": signaling,
-                "url": url,
-                "client_secret": {"value": secret, "expires_at": expires_at},
+                "signaling": "websocket",
+                "url": format!("{}/ws", state.public_url.replacen("http", "ws", 1)),
+                "client_secret": {"value": "", "expires_at": expires_at},
                 "model": LOCAL_LIVE_MODEL,
             },
         }));
     }
+    let secret = format!("ek_{}", uuid::Uuid::new_v4().simple());
+    let stored = (
+        secret.clone(),
+        started.session_id.clone(),
+        caller.user_id.clone(),
+    );
+    state
+        .db
+        .call(move |conn| {
+            conn.execute(
+                "INSERT INTO client_secrets (value, session_id, user_id, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                params![stored.0, stored.1, stored.2, expires_at],
+            )
+            .map_err(internal)
+        })
+        .await?;
+    let (signaling, url) = match state.signaling {
+        Signaling::WebSocket => (
+            "websocket",
+            format!("{}/ws", state.public_url.replacen("http", "ws", 1)),
+        ),
+        Signaling::Http => ("http", format!("{}/v1/realtime/calls", state.public_url)),
+    };
     Ok(json!({
-        "session": {"id": session_id, "tenant_id": caller.tenant_id, "status": "active", "started_at": started_at, "max_duration_s": MAX_DURATION_S},
-        "mode": rollout_mode(&caller.user_id, state.voice_rollout_percent),
+        "session": session,
+        "mode": mode,
         "realtime": {
             "api": "realtime",
             "signaling": signaling,
@@ -278,7 +408,7 @@ async fn start(state: &AppState, headers: &HeaderMap, body: &Bytes) -> FnResult<
             "session": {
                 "type": "realtime",
                 "model": LOCAL_MODEL,
-                "instructions": format!("You are Viva's interviewer. Ask the questions of the `{question_set}` set one at a time, listen to each answer, then close the interview politely."),
+                "instructions": instructions(&started.question_set),
                 "output_modalities": ["audio"],
                 "audio": {
                     "input": {
@@ -372,6 +502,86 @@ pub async fn transcript_processor(
                 }
                 tx.commit().map_err(internal)?;
                 Ok(json!({"accepted": accepted, "duplicates": entries.len() - accepted, "rejected": rejected}))
+            })
+            .await
+    }
+    .await;
+    match result {
+        Ok(body) => Json(body).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct EndBody {
+    session_id: String,
+    status: String,
+    ended_at: String,
+    duration_ms: Option<i64>,
+    realtime_cost_usd: Option<f64>,
+}
+
+/// `POST /functions/v1/interview-end`: the caller closes their own live session (status
+/// completed / interrupted / failed, when it ended, how long it ran, what it cost). 200
+/// `{"closed": true}`, or `{"closed": false}` when it was not live (closing twice is harmless).
+/// The close goes through the functions, so it lands in the same database as the transcript
+/// wherever the functions run.
+pub async fn interview_end(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let caller = caller(&state, &headers).await?;
+        let body: EndBody = parse(&body)?;
+        if !matches!(body.status.as_str(), "completed" | "interrupted" | "failed") {
+            return Err(bad_request(
+                "status must be \"completed\", \"interrupted\" or \"failed\"",
+            ));
+        }
+        let Ok(ended_at) = chrono::DateTime::parse_from_rfc3339(&body.ended_at) else {
+            return Err(bad_request("ended_at must be an RFC 3339 time"));
+        };
+        if body.duration_ms.is_some_and(|d| d < 0) {
+            return Err(bad_request("duration_ms must be a whole number, not negative"));
+        }
+        if body
+            .realtime_cost_usd
+            .is_some_and(|c| !c.is_finite() || c < 0.0)
+        {
+            return Err(bad_request("realtime_cost_usd must be a number, not negative"));
+        }
+        let ended_at = format_timestamp(ended_at.with_timezone(&chrono::Utc));
+        state
+            .db
+            .call(move |conn| {
+                let tx = conn.transaction().map_err(internal)?;
+                let owner: Option<(String, Option<String>)> = tx
+                    .query_row(
+                        "SELECT tenant_id, candidate_id FROM interview_sessions WHERE id = ?1",
+                        [&body.session_id],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()
+                    .map_err(internal)?;
+                match owner {
+                    None => {
+                        return Err(FunctionError::new(StatusCode::NOT_FOUND, "not_found", "there is no such session"));
+                    }
+                    Some((tenant, candidate)) if tenant != caller.tenant_id || candidate.as_deref() != Some(caller.user_id.as_str()) => {
+                        return Err(FunctionError::new(StatusCode::FORBIDDEN, "forbidden", "this session belongs to someone else"));
+                    }
+                    Some(_) => {}
+                }
+                let closed = tx
+                    .execute(
+                        "UPDATE interview_sessions SET status = ?1, ended_at = ?2, duration_ms = ?3, realtime_cost_usd = ?4, closed_at = ?5
+                         WHERE id = ?6 AND status = 'active'",
+                        params![body.status, ended_at, body.duration_ms, body.realtime_cost_usd, format_timestamp(chrono::Utc::now()), body.session_id],
+                    )
+                    .map_err(internal)?;
+                tx.commit().map_err(internal)?;
+                Ok(json!({"closed": closed == 1}))
             })
             .await
     }

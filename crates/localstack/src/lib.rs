@@ -12,11 +12,13 @@
 //! sides agree on (viva-contract), or speech: the model, voice detection, turn-taking and the
 //! transcriber the interviewer listens with are viva-speech's.
 
+pub mod admin;
 pub mod auth;
 pub mod caller;
 pub mod calls;
 pub mod db;
 pub mod error;
+pub mod forward;
 pub mod functions;
 pub mod interviewer;
 pub mod jwt;

@@ -548,7 +548,7 @@ impl std::fmt::Debug for ProjectKey {
 
 /// The bearer must be the stack's Live API key (the project key a hosted service would hold);
 /// a refusal says why.
-fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), &'static str> {
+pub(crate) fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), &'static str> {
     let Some(ProjectKey(expected)) = &state.live_api_key else {
         return Err(
             "this local stack has no Live API key configured, so it creates no Live sessions",

@@ -47,6 +47,13 @@ pub struct Config {
     pub interviewer: crate::interviewer::InterviewerConfig,
     /// Sign-in and sign-up attempts allowed per address and per e-mail.
     pub auth_limits: crate::ratelimit::AuthLimits,
+    /// Which algorithm signs access tokens (ES256 by default, as Supabase does today).
+    pub token_algorithm: crate::jwt::TokenAlgorithm,
+    /// Practice sessions one user may start per hour (`interview-start` answers 429 beyond).
+    pub practice_sessions_per_hour: u32,
+    /// Where `/functions/v1/*` goes instead of the built-in functions: a functions server (the
+    /// Deno edge functions, as Supabase's gateway routes them). `None` serves them here.
+    pub functions_url: Option<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -81,9 +88,15 @@ impl Default for Config {
             live_api_key: None,
             interviewer: crate::interviewer::InterviewerConfig::default(),
             auth_limits: crate::ratelimit::AuthLimits::default(),
+            token_algorithm: crate::jwt::TokenAlgorithm::default(),
+            practice_sessions_per_hour: DEFAULT_PRACTICE_SESSIONS_PER_HOUR,
+            functions_url: None,
         }
     }
 }
+
+/// The hosted functions' default limit of practice sessions per user and hour.
+pub const DEFAULT_PRACTICE_SESSIONS_PER_HOUR: u32 = 60;
 
 /// Why the local stack could not start.
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +111,8 @@ pub enum StartError {
     },
     #[error("cannot sign tokens: {0}")]
     Keys(crate::jwt::TokenError),
+    #[error("cannot make an HTTP client: {0}")]
+    Http(String),
 }
 
 /// What every handler shares.
@@ -121,6 +136,11 @@ pub struct AppState {
     /// The local interviewer peer (`/v1/realtime/calls`, and the proxy's default upstream).
     pub interviewer: Arc<crate::interviewer::Interviewer>,
     pub auth_limiter: Arc<crate::ratelimit::AuthLimiter>,
+    pub practice_sessions_per_hour: u32,
+    /// Set when `/functions/v1/*` is forwarded to a functions server.
+    pub functions_url: Option<String>,
+    /// The client that forwards function calls (no redirects followed).
+    pub http: reqwest::Client,
 }
 
 /// A running local stack. Dropping it does not stop it; call [`LocalStack::shutdown`].
@@ -140,14 +160,25 @@ impl LocalStack {
             Some(dir) => Db::open(dir)?,
             None => Db::in_memory()?,
         };
-        let secret = db.setting_or_init("jwt_secret", || {
+        let legacy_secret = db.setting_or_init("jwt_secret", || {
             format!(
                 "{}{}",
                 uuid::Uuid::new_v4().simple(),
                 uuid::Uuid::new_v4().simple()
             )
         })?;
-        let keys = Keys::new(&secret, config.access_token_lifetime_s);
+        let fresh_scalar = crate::jwt::new_es256_scalar_hex().map_err(StartError::Keys)?;
+        let material = crate::jwt::KeyMaterial {
+            legacy_secret,
+            es256_scalar_hex: db.setting_or_init("jwt_es256_scalar", || fresh_scalar)?,
+            es256_kid: db.setting_or_init("jwt_es256_kid", || uuid::Uuid::new_v4().to_string())?,
+        };
+        let keys = Keys::new(
+            &material,
+            config.token_algorithm,
+            config.access_token_lifetime_s,
+        )
+        .map_err(StartError::Keys)?;
         let anon_key = keys.anon_key().map_err(StartError::Keys)?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
@@ -183,6 +214,15 @@ impl LocalStack {
                 .map(crate::live_sessions::ProjectKey),
             interviewer,
             auth_limiter: Arc::new(crate::ratelimit::AuthLimiter::new(config.auth_limits)),
+            practice_sessions_per_hour: config.practice_sessions_per_hour,
+            functions_url: config
+                .functions_url
+                .as_ref()
+                .map(|url| url.trim_end_matches('/').to_owned()),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|error| StartError::Http(error.to_string()))?,
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let app = router(state.clone());
@@ -268,7 +308,12 @@ fn router(state: AppState) -> Router {
         .route("/token", post(crate::auth::token))
         .route("/signup", post(crate::auth::signup))
         .route("/user", get(crate::auth::user))
-        .route("/logout", post(crate::auth::logout));
+        .route("/logout", post(crate::auth::logout))
+        .route("/admin/users", get(crate::admin::list_users))
+        .route(
+            "/admin/users/{user_id}",
+            get(crate::admin::get_user).put(crate::admin::update_user),
+        );
     let rest = Router::new().route(
         "/{table}",
         get(crate::rest::handlers::select)
@@ -276,15 +321,33 @@ fn router(state: AppState) -> Router {
             .patch(crate::rest::handlers::update)
             .delete(crate::rest::handlers::delete),
     );
-    let functions = Router::new()
-        .route(
-            "/interview-start",
-            post(crate::functions::interview_start).options(cors_preflight),
-        )
-        .route(
-            "/transcript-processor",
-            post(crate::functions::transcript_processor).options(cors_preflight),
-        );
+    let functions = if state.functions_url.is_some() {
+        Router::new().route("/{*name}", axum::routing::any(crate::forward::function))
+    } else {
+        Router::new()
+            .route(
+                "/interview-start",
+                post(crate::functions::interview_start).options(cors_preflight),
+            )
+            .route(
+                "/transcript-processor",
+                post(crate::functions::transcript_processor).options(cors_preflight),
+            )
+            .route(
+                "/interview-end",
+                post(crate::functions::interview_end).options(cors_preflight),
+            )
+    };
+    // Browsers read a function's reply only with CORS headers on it, as hosted functions send.
+    let functions = functions.layer(axum::middleware::map_response(
+        |mut response: Response| async move {
+            response.headers_mut().insert(
+                "access-control-allow-origin",
+                axum::http::HeaderValue::from_static("*"),
+            );
+            response
+        },
+    ));
     let api = Router::new()
         .nest("/functions/v1", functions)
         .nest("/auth/v1", auth)
@@ -298,6 +361,16 @@ fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(crate::proxy::health))
         .route("/ws", get(crate::proxy::ws))
+        // Public, as on hosted Supabase: anyone may verify a token.
+        .route(
+            "/auth/v1/.well-known/jwks.json",
+            get(|State(state): State<AppState>| async move { axum::Json(state.keys.jwks()) }),
+        )
+        // The Realtime API's client secrets, minted by a server holding the project key.
+        .route(
+            "/v1/realtime/client_secrets",
+            post(crate::calls::create_client_secret),
+        )
         // The Realtime API's own signaling: authenticated by the client secret, no apikey.
         .route("/v1/realtime/calls", post(crate::calls::create))
         .route(
@@ -342,7 +415,10 @@ async fn require_api_key(State(state): State<AppState>, request: Request, next: 
         .get("apikey")
         .and_then(|v| v.to_str().ok())
     {
-        Some(key) if key == state.anon_key => next.run(request).await,
+        // Server code (`viva admin`) sends the service-role key as its API key.
+        Some(key) if key == state.anon_key || state.keys.is_service_role_key(key) => {
+            next.run(request).await
+        }
         Some(_) => (
             StatusCode::UNAUTHORIZED,
             axum::Json(json!({"message": "Invalid API key"})),

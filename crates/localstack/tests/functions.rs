@@ -150,7 +150,14 @@ async fn a_scheduled_interview_goes_active_for_its_candidate_only_and_can_be_clo
             .unwrap()
             .starts_with("ws://127.0.0.1:")
     );
-    // Reconnecting re-mints a secret for the same row.
+    // Reconnecting gets a fresh grant for the same row: a Live grant carries no secret (the
+    // proxy checks the user's own token), but a new expiry.
+    assert_eq!(body["realtime"]["api"], "live");
+    assert_eq!(body["realtime"]["client_secret"]["value"], "");
+    assert!(body["realtime"].get("session").is_none());
+    // Even while the call is live (a reconnect races the old connection's end): never 409,
+    // which would end the interview in the client. The proxy keeps one connection per interview.
+    s.stack.state.live.lock().unwrap().insert(id.clone());
     let (status, again) = call(
         &s,
         "interview-start",
@@ -160,25 +167,12 @@ async fn a_scheduled_interview_goes_active_for_its_candidate_only_and_can_be_clo
     .await;
     assert_eq!(
         (status, &again["session"]["id"]),
-        (StatusCode::OK, &body["session"]["id"])
+        (StatusCode::OK, &body["session"]["id"]),
+        "{again}"
     );
-    assert_ne!(
-        again["realtime"]["client_secret"]["value"],
-        body["realtime"]["client_secret"]["value"]
-    );
-
-    // A live connection blocks a second one.
-    s.stack.state.live.lock().unwrap().insert(id.clone());
-    let (status, body) = call(
-        &s,
-        "interview-start",
-        &candidate,
-        json!({"mode": "interview", "interview_id": id}),
-    )
-    .await;
     assert_eq!(
-        (status, body["code"].as_str()),
-        (StatusCode::CONFLICT, Some("already_live"))
+        again["session"]["started_at"],
+        body["session"]["started_at"]
     );
     s.stack.state.live.lock().unwrap().remove(&id);
 

@@ -1,5 +1,7 @@
 //! `viva-localstack --listen ADDR --data-dir DIR [--seed demo]`: the embedded backend as a
-//! standalone server for tests, scripts and trying Viva against "a backend".
+//! standalone server for tests, scripts and trying Viva against "a backend". With
+//! `--functions-url` it routes `/functions/v1/*` to a functions server (the Deno edge functions
+//! of `supabase/functions`), as Supabase's gateway does.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,14 +10,25 @@ use std::process::ExitCode;
 use viva_localstack::{Config, LocalStack};
 
 const USAGE: &str =
-    "usage: viva-localstack [--listen 127.0.0.1:54321] [--data-dir DIR] [--seed demo]";
+    "usage: viva-localstack [--listen 127.0.0.1:54321] [--data-dir DIR] [--seed demo]
+         [--voice-rollout PERCENT] [--jwt-alg es256|hs256] [--functions-url URL]
+         [--upstream-url URL --upstream-model MODEL] [--print-service-role-key]
+  The project key that /v1/live/sessions and /v1/realtime/client_secrets accept is read from
+  VIVA_LOCAL_PROJECT_KEY (none: they refuse every request).";
 
-fn parse_args() -> Result<(Config, bool), String> {
+/// What to do once the stack is up.
+#[derive(Debug, Clone, Copy, Default)]
+struct Actions {
+    seed: bool,
+    print_service_role_key: bool,
+}
+
+fn parse_args() -> Result<(Config, Actions), String> {
     let mut config = Config {
         listen: SocketAddr::from(([127, 0, 0, 1], 54321)),
         ..Config::default()
     };
-    let mut seed = false;
+    let mut actions = Actions::default();
     let (mut upstream_url, mut upstream_model) = (None, "gpt-realtime".to_owned());
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -24,11 +37,27 @@ fn parse_args() -> Result<(Config, bool), String> {
             "--listen" => config.listen = value()?.parse().map_err(|e| format!("--listen: {e}"))?,
             "--data-dir" => config.data_dir = Some(PathBuf::from(value()?)),
             "--seed" => match value()?.as_str() {
-                "demo" => seed = true,
+                "demo" => actions.seed = true,
                 other => return Err(format!("unknown seed `{other}`; the only one is `demo`")),
             },
             "--upstream-url" => upstream_url = Some(value()?),
             "--upstream-model" => upstream_model = value()?,
+            "--voice-rollout" => {
+                config.voice_rollout_percent = value()?
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|p| *p <= 100)
+                    .ok_or("--voice-rollout: give a whole percentage from 0 to 100")?;
+            }
+            "--jwt-alg" => {
+                config.token_algorithm = match value()?.to_ascii_lowercase().as_str() {
+                    "es256" => viva_localstack::jwt::TokenAlgorithm::Es256,
+                    "hs256" => viva_localstack::jwt::TokenAlgorithm::Hs256,
+                    other => return Err(format!("--jwt-alg: `{other}` is not es256 or hs256")),
+                };
+            }
+            "--functions-url" => config.functions_url = Some(value()?),
+            "--print-service-role-key" => actions.print_service_role_key = true,
             "--help" | "-h" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
         }
@@ -43,12 +72,15 @@ fn parse_args() -> Result<(Config, bool), String> {
         let home = std::env::var_os("HOME").ok_or("--data-dir is required when HOME is not set")?;
         config.data_dir = Some(PathBuf::from(home).join(".local/share/viva-localstack"));
     }
-    Ok((config, seed))
+    config.live_api_key = std::env::var("VIVA_LOCAL_PROJECT_KEY")
+        .ok()
+        .filter(|k| !k.is_empty());
+    Ok((config, actions))
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let (config, seed) = match parse_args() {
+    let (config, actions) = match parse_args() {
         Ok(parsed) => parsed,
         Err(message) => {
             eprintln!("{message}");
@@ -64,10 +96,20 @@ async fn main() -> ExitCode {
     };
     println!("viva-localstack listening on {}", stack.base_url);
     println!("anon key: {}", stack.anon_key);
+    if actions.print_service_role_key {
+        // Asked for explicitly: an operator's key for `viva admin`, never printed otherwise.
+        match stack.state.keys.service_role_key() {
+            Ok(key) => println!("service_role key: {key}"),
+            Err(error) => {
+                eprintln!("viva-localstack: {error}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     if let Some(dir) = &config.data_dir {
         println!("data: {}", dir.display());
     }
-    if seed {
+    if actions.seed {
         match viva_localstack::seed::seed_demo(&stack).await {
             Ok(Some(demo)) => {
                 println!("demo organisation seeded (these passwords are shown only now):");
