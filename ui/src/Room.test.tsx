@@ -1,6 +1,6 @@
 import { cleanup, fireEvent, render, screen, waitFor } from "@solidjs/testing-library";
 import { afterEach, describe, expect, it } from "vitest";
-import type { Ended, Line, LiveApi, LiveEvent, Outcome, Speaker } from "./ipc";
+import type { Answering, Ended, Line, LiveApi, LiveEvent, Outcome, Speaker } from "./ipc";
 import { Room } from "./Room";
 
 afterEach(cleanup);
@@ -27,7 +27,7 @@ const ended: Ended = {
 };
 
 /** A live session the test drives: `push` streams an update as the core would. */
-function fakeLive(textOnly = false) {
+function fakeLive(answering: Answering = { mode: "voice" }) {
   const calls: string[] = [];
   let push: (update: LiveEvent) => void = () => {};
   const api: LiveApi = {
@@ -39,7 +39,7 @@ function fakeLive(textOnly = false) {
     start: (request, onUpdate) => {
       push = onUpdate;
       calls.push(`start text=${request.textOnly}`);
-      return ok({ sessionId: "s1", textOnly, localOnly: true });
+      return ok({ sessionId: "s1", answering, localOnly: true });
     },
     setMuted: (muted) => {
       calls.push(`mute ${muted}`);
@@ -192,5 +192,88 @@ describe("the interview room", () => {
     fireEvent.click(screen.getByTestId("answer-send"));
     await waitFor(() => expect(live.calls).toContain("answer I would profile first"));
     await waitFor(() => expect(input.value).toBe(""));
+  });
+
+  it("takes typed answers, never shows the microphone, when the organisation turned voice off", async () => {
+    const live = fakeLive({ mode: "text", because: "organisation" });
+    render(() => (
+      // The candidate did not ask for text: the backend's grant did.
+      <Room
+        api={live.api}
+        request={{ interviewId: "i1", microphone: null, textOnly: false }}
+        onEnded={() => {}}
+      />
+    ));
+    await waitFor(() => expect(live.calls).toContain("start text=false"));
+    // Says so plainly, and why.
+    const notice = await screen.findByTestId("typed-answers");
+    expect(notice.dataset.because).toBe("organisation");
+    expect(notice.textContent).toContain("This interview takes typed answers.");
+    expect(notice.textContent).toContain(
+      "Your organisation has turned spoken answers off for now, so your microphone stays off.",
+    );
+    // No microphone meter, no mute (not even from the keyboard); the interviewer's voice
+    // still has its meter.
+    expect(screen.queryByTestId("mic-level")).toBeNull();
+    expect(screen.queryByTestId("mute")).toBeNull();
+    fireEvent.keyDown(window, { key: "m", ctrlKey: true });
+    expect(live.calls.some((c) => c.startsWith("mute"))).toBe(false);
+    expect(screen.getByTestId("speaker-level")).toBeTruthy();
+    // The answer box is the way in: present and focused.
+    const input = screen.getByTestId("answer-input") as HTMLTextAreaElement;
+    await waitFor(() => expect(document.activeElement).toBe(input));
+    // The connection details say how answers are given.
+    live.push({ type: "state", state: { state: "live" } });
+    live.push({
+      type: "health",
+      health: {
+        at_ms: 1000,
+        peer_state: "connected",
+        ice_state: "connected",
+        dtls_state: "connected",
+        data_channel: "open",
+        rtt_ms: 2,
+        downlink_jitter_ms: 1,
+        downlink_packets: 50,
+        downlink_lost: 0,
+        downlink_loss: 0,
+        uplink_packets: 0,
+        uplink_bytes: 0,
+        uplink_kbps: 0,
+        uplink_loss: null,
+        mic_dbfs: null,
+        speaker_dbfs: -20,
+        since_last_event_ms: 100,
+        reconnects: 0,
+        voice_api: "realtime",
+        model: "viva-local",
+        quality: { level: "good", reason: null },
+      },
+    });
+    fireEvent.click(screen.getByTestId("health-badge"));
+    const answers = screen.getByTestId("health-answers");
+    expect(answers.dataset.mode).toBe("text");
+    expect(answers.textContent).toContain("spoken answers are off for your organisation");
+    // A typed answer goes over the call, sent with Ctrl+Enter from the box.
+    live.push({ type: "line", line: line("q1", 1, "interviewer", "Why Rust?", true) });
+    input.value = "Because it is safe";
+    fireEvent.keyDown(input, { key: "Enter", ctrlKey: true });
+    await waitFor(() => expect(live.calls).toContain("answer Because it is safe"));
+    await waitFor(() => expect(input.value).toBe(""));
+  });
+
+  it("shows the microphone and no typed-answer notice when answers are spoken", async () => {
+    const live = fakeLive();
+    render(() => (
+      <Room
+        api={live.api}
+        request={{ interviewId: null, microphone: null, textOnly: false }}
+        onEnded={() => {}}
+      />
+    ));
+    await waitFor(() => expect(screen.queryByTestId("mic-level")).not.toBeNull());
+    expect(screen.queryByTestId("typed-answers")).toBeNull();
+    expect(screen.queryByTestId("answer-input")).toBeNull();
+    expect(screen.getByTestId("mute")).toBeTruthy();
   });
 });

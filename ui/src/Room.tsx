@@ -1,21 +1,52 @@
-import { createSignal, For, onCleanup, onMount, Show } from "solid-js";
-import type { Ended, Health, Line, LiveApi, LiveEvent, SessionState, StartRequest } from "./ipc";
+import { createEffect, createSignal, For, on, onCleanup, onMount, Show } from "solid-js";
+import type {
+  Answering,
+  Ended,
+  Health,
+  Line,
+  LiveApi,
+  LiveEvent,
+  SessionState,
+  StartRequest,
+} from "./ipc";
 import { LevelMeter } from "./LevelMeter";
 import { applyLine, clock, currentQuestion, renumber } from "./transcript";
 
 /** Where the call is, for the banner: a session not yet connecting shows as connecting. */
 type Phase = Exclude<SessionState, { state: "idle" }>;
 
-/**
- * The interview room: the interviewer's question large, the live transcript (partial words
- * greyed until final), the connection's health, mute, typed answers in text mode, and ending
- * with confirmation. Shortcuts: Ctrl+M mute, Ctrl+E end, Ctrl+L the transcript.
- */
 /** The voice API's name as OpenAI publishes it. */
 function voiceApiName(api: string): string {
   return api === "live" ? "GPT-Live" : api === "realtime" ? "Realtime" : api;
 }
 
+/**
+ * Why answers are typed in the room: the session's reason (the organisation's grant, or the
+ * candidate's choice), or the microphone going missing during the interview.
+ */
+export type TypedBecause = Extract<Answering, { mode: "text" }>["because"] | "microphone_lost";
+
+/** How answers are given, for the connection details. */
+export function answersLine(typed: TypedBecause | undefined): string {
+  switch (typed) {
+    case undefined:
+      return "Spoken (microphone on)";
+    case "organisation":
+      return "Typed — spoken answers are off for your organisation; microphone not used";
+    case "chosen":
+      return "Typed — your choice; microphone not used";
+    case "microphone_lost":
+      return "Typed — no microphone can be used";
+  }
+}
+
+/**
+ * The interview room: the interviewer's question large, the live transcript (partial words
+ * greyed until final), the connection's health, mute, typed answers in text mode (when the
+ * candidate chose them, the microphone went missing, or the organisation's backend turned
+ * spoken answers off — then the microphone is never opened), and ending with confirmation.
+ * Shortcuts: Ctrl+M mute, Ctrl+E end, Ctrl+L the transcript, Ctrl+Enter sends a typed answer.
+ */
 export function Room(props: {
   api: LiveApi;
   request: StartRequest;
@@ -28,7 +59,15 @@ export function Room(props: {
   const [micLevel, setMicLevel] = createSignal(-100);
   const [speakerLevel, setSpeakerLevel] = createSignal(-100);
   const [muted, setMuted] = createSignal(false);
-  const [textOnly, setTextOnly] = createSignal(props.request.textOnly);
+  // How answers are given: "starting" until the session says (neither the microphone's
+  // controls nor the answer box yet), then its answer, or typed once the microphone is lost.
+  const [answering, setAnswering] = createSignal<"starting" | "voice" | TypedBecause>("starting");
+  const typed = () => {
+    const now = answering();
+    return now === "starting" || now === "voice" ? undefined : now;
+  };
+  const textOnly = () => typed() !== undefined;
+  const voice = () => answering() === "voice";
   const [notices, setNotices] = createSignal<string[]>([]);
   // Device news replace each other, and fade unless the microphone is gone.
   const [deviceNotice, setDeviceNotice] = createSignal<string | undefined>();
@@ -40,6 +79,7 @@ export function Room(props: {
   const [follow, setFollow] = createSignal(true);
   let transcript: HTMLOListElement | undefined;
   let answerField: HTMLTextAreaElement | undefined;
+  let answerForm: HTMLFormElement | undefined;
   let endedView: Ended | null = null;
 
   const notice = (text: string) => setNotices((list) => [...list.slice(-2), text]);
@@ -80,7 +120,7 @@ export function Room(props: {
       case "device":
         clearTimeout(deviceTimer);
         setDeviceNotice(update.message);
-        if (update.microphone_lost) setTextOnly(true);
+        if (update.microphone_lost) setAnswering("microphone_lost");
         else deviceTimer = setTimeout(() => setDeviceNotice(undefined), 6000);
         break;
       case "not_saved":
@@ -124,7 +164,7 @@ export function Room(props: {
   const shortcuts = (event: KeyboardEvent) => {
     if (!event.ctrlKey || event.altKey || event.metaKey) return;
     const key = event.key.toLowerCase();
-    if (key === "m" && !textOnly()) {
+    if (key === "m" && voice()) {
       event.preventDefault();
       void toggleMute();
     } else if (key === "e") {
@@ -133,18 +173,30 @@ export function Room(props: {
     } else if (key === "l") {
       event.preventDefault();
       transcript?.focus();
+    } else if (key === "enter" && event.target === answerField) {
+      event.preventDefault();
+      answerForm?.requestSubmit();
     }
   };
+
+  // Typed answers are the way in: the box takes the keyboard as soon as it appears.
+  createEffect(
+    on(textOnly, (typing) => {
+      if (typing) queueMicrotask(() => answerField?.focus());
+    }),
+  );
 
   onMount(async () => {
     window.addEventListener("keydown", shortcuts);
     const started = await props.api.start(props.request, onEvent);
     if (!started.ok) {
       setPhase({ state: "failed", reason: started.error.message });
-      if (started.error.code === "no_microphone") setTextOnly(true);
+      if (started.error.code === "no_microphone") setAnswering("microphone_lost");
       return;
     }
-    setTextOnly(started.value.textOnly);
+    const given = started.value.answering;
+    // A microphone lost while starting keeps answers typed.
+    if (answering() === "starting") setAnswering(given.mode === "voice" ? "voice" : given.because);
   });
   onCleanup(() => {
     window.removeEventListener("keydown", shortcuts);
@@ -189,7 +241,7 @@ export function Room(props: {
         >
           Connection: {health()?.quality.level ?? "…"}
         </button>
-        <Show when={!textOnly()}>
+        <Show when={voice()}>
           <button
             type="button"
             aria-pressed={muted()}
@@ -244,6 +296,10 @@ export function Room(props: {
             <dd data-testid="health-voice-ai">
               {voiceApiName(shown().voice_api)} · {shown().model}
             </dd>
+            <dt>Answers</dt>
+            <dd data-testid="health-answers" data-mode={textOnly() ? "text" : "voice"}>
+              {answersLine(typed())}
+            </dd>
             <Show when={shown().quality.reason}>
               <dt>Why</dt>
               <dd>{shown().quality.reason}</dd>
@@ -293,18 +349,29 @@ export function Room(props: {
         {question()?.text ??
           (phaseState() === "connecting" ? "Connecting to the interviewer…" : "…")}
       </blockquote>
-      <Show when={!textOnly()}>
-        <div class="levels">
+      <Show when={typed() === "organisation" || typed() === "chosen"}>
+        <p class="notice" role="status" data-testid="typed-answers" data-because={typed()}>
+          <strong>This interview takes typed answers.</strong>{" "}
+          {typed() === "organisation"
+            ? "Your organisation has turned spoken answers off for now, so your microphone stays off. "
+            : "You chose to type your answers, so your microphone stays off. "}
+          The interviewer still speaks and every line appears in the transcript: type each answer in
+          the box below and send it.
+        </p>
+      </Show>
+      <div class="levels">
+        {/* The microphone's meter only when it is open: in text mode it never is. */}
+        <Show when={voice()}>
           <span class="muted">You</span>
           <LevelMeter label="Microphone level" dbfs={micLevel()} testId="mic-level" />
-          <span class="muted">Interviewer</span>
-          <LevelMeter
-            label="Interviewer's voice level"
-            dbfs={speakerLevel()}
-            testId="speaker-level"
-          />
-        </div>
-      </Show>
+        </Show>
+        <span class="muted">Interviewer</span>
+        <LevelMeter
+          label="Interviewer's voice level"
+          dbfs={speakerLevel()}
+          testId="speaker-level"
+        />
+      </div>
       <ol
         class="transcript"
         tabindex="0"
@@ -351,12 +418,23 @@ export function Room(props: {
         {announce()}
       </div>
       <Show when={textOnly()}>
-        <form class="answer" onSubmit={sendAnswer}>
+        <form class="answer" onSubmit={sendAnswer} ref={answerForm}>
           <label>
-            Your answer
-            <textarea ref={answerField} rows="3" data-testid="answer-input" />
+            Your answer <span class="muted">(Ctrl+Enter sends)</span>
+            <textarea
+              ref={answerField}
+              rows="4"
+              placeholder="Type your answer here"
+              data-testid="answer-input"
+            />
           </label>
-          <button type="submit" disabled={phaseState() !== "live"} data-testid="answer-send">
+          <button
+            type="submit"
+            class="primary"
+            disabled={phaseState() !== "live"}
+            data-testid="answer-send"
+            title="Ctrl+Enter"
+          >
             Send answer
           </button>
         </form>

@@ -95,6 +95,13 @@ export const commands = {
 };
 
 /* Types */
+/**  How the candidate answers in a session, and why: what the room shows. */
+export type Answering = 
+/**  Spoken, into the microphone. */
+{ mode: "voice" } | 
+/**  Typed; the microphone is not opened. */
+{ mode: "text"; because: TextBecause };
+
 /**  An error as the UI receives it: `{ code, message }`. */
 export type AppError = {
 	code: ErrorCode,
@@ -948,7 +955,10 @@ export type StartRequest_Deserialize = {
 	/**  The scheduled interview to join; `None` for practice. */
 	interviewId?: string | null,
 	microphone?: string | null,
-	/**  Answers are typed: no microphone is opened. */
+	/**
+	 *  The candidate asked for typed answers: no microphone is opened. (The backend's grant
+	 *  may ask for them too, whatever this says.)
+	 */
 	textOnly: boolean,
 };
 
@@ -957,14 +967,18 @@ export type StartRequest_Serialize = {
 	/**  The scheduled interview to join; `None` for practice. */
 	interviewId: string | null,
 	microphone: string | null,
-	/**  Answers are typed: no microphone is opened. */
+	/**
+	 *  The candidate asked for typed answers: no microphone is opened. (The backend's grant
+	 *  may ask for them too, whatever this says.)
+	 */
 	textOnly: boolean,
 };
 
 /**  The session that started. */
 export type StartedView = {
 	sessionId: string,
-	textOnly: boolean,
+	/**  Spoken or typed answers, and why: the grant's `mode: "text"` wins over the request. */
+	answering: Answering,
 	/**  Kept on this computer only (offline practice). */
 	localOnly: boolean,
 };
@@ -1016,6 +1030,16 @@ export type SyncState =
 { state: "local_only" } | 
 /**  A copy of a backend's session, read from it at `at_ms` (Unix ms); nothing to send. */
 { state: "cached"; at_ms: number };
+
+/**  Why answers are typed. */
+export type TextBecause = 
+/**
+ *  The backend's grant said `mode: "text"`: the organisation has turned spoken answers off
+ *  for now (for everyone, or for this user while voice is being rolled out).
+ */
+"organisation" | 
+/**  The candidate asked for typed answers (in pre-flight, or having no microphone). */
+"chosen";
 
 /**  Where a transcript on screen was read from. */
 export type TranscriptSource = 

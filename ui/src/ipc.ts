@@ -79,6 +79,7 @@ export const accountApi: AccountApi = {
 // takes the union of both: a channel's messages are typed as Rust would read them, a result as
 // Rust writes it, and the union accepts either.
 export type {
+  Answering,
   Ended,
   EndedSync,
   ExportFormat,

@@ -12,7 +12,7 @@ use viva_audio::{
 };
 use viva_session::hearing::Heard;
 use viva_session::{
-    BackendGrants, Ended, LiveEvent, LiveSession, LiveSettings, Microphone, Recording,
+    Answering, BackendGrants, Ended, LiveEvent, LiveSession, LiveSettings, Microphone, Recording,
 };
 use viva_speech::model::{self, Progress};
 use viva_store::NewSession;
@@ -215,7 +215,8 @@ pub struct StartRequest {
     /// The scheduled interview to join; `None` for practice.
     pub interview_id: Option<String>,
     pub microphone: Option<String>,
-    /// Answers are typed: no microphone is opened.
+    /// The candidate asked for typed answers: no microphone is opened. (The backend's grant
+    /// may ask for them too, whatever this says.)
     pub text_only: bool,
 }
 
@@ -224,7 +225,8 @@ pub struct StartRequest {
 #[serde(rename_all = "camelCase")]
 pub struct StartedView {
     pub session_id: String,
-    pub text_only: bool,
+    /// Spoken or typed answers, and why: the grant's `mode: "text"` wins over the request.
+    pub answering: Answering,
     /// Kept on this computer only (offline practice).
     pub local_only: bool,
 }
@@ -287,6 +289,7 @@ pub async fn start_interview(
         mode: if practice { "practice" } else { "interview" }.into(),
         started_at_ms: chrono::Utc::now().timestamp_millis(),
     };
+    // What the candidate asked for; the session opens it only if the grant's mode is voice.
     let microphone = if request.text_only {
         Microphone::None
     } else {
@@ -310,10 +313,10 @@ pub async fn start_interview(
     })?;
     let started = StartedView {
         session_id: session.session_id().to_owned(),
-        text_only: session.is_text_only(),
+        answering: session.answering(),
         local_only: remote.is_none(),
     };
-    tracing::info!(event = "interview_started", session = %started.session_id, practice, text_only = started.text_only);
+    tracing::info!(event = "interview_started", session = %started.session_id, practice, answering = ?started.answering);
     *current = Some(session);
     tokio::spawn(async move {
         while let Some(event) = events.recv().await {
