@@ -78,17 +78,20 @@ export async function mintClientSecret(
     throw unavailable("voice is not available right now");
   }
   const text = await response.text().catch(() => "");
-  if (!response.ok) {
-    console.error(
-      `interview-start: client_secrets answered ${response.status}: ${text.slice(0, 300)}`,
-    );
-    throw unavailable("voice is not available right now");
-  }
   let body: unknown = null;
   try {
     body = JSON.parse(text);
   } catch {
     // Checked below.
+  }
+  if (!response.ok) {
+    // OpenAI's error type and code only: its message may quote part of the key.
+    const error = isObject(body) && isObject(body.error) ? body.error : {};
+    console.error(
+      `interview-start: client_secrets answered ${response.status} ` +
+        `(type ${String(error.type ?? "none")}, code ${String(error.code ?? "none")})`,
+    );
+    throw unavailable("voice is not available right now");
   }
   if (
     !isObject(body) || typeof body.value !== "string" || body.value === "" ||
