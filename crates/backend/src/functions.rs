@@ -1,5 +1,6 @@
-//! The edge functions: `interview-start` (a session and how to reach the voice AI) and
-//! `transcript-processor` (idempotent upload of final transcript lines).
+//! The edge functions: `interview-start` (a session and how to reach the voice AI),
+//! `transcript-processor` (idempotent upload of final transcript lines) and `interview-end`
+//! (closing the candidate's live session).
 
 use serde_json::{Value, json};
 pub use viva_contract::grant::VoiceApi;
@@ -7,6 +8,7 @@ pub use viva_contract::{Entry, ProcessorReply};
 
 use crate::client::Backend;
 use crate::error::BackendError;
+use crate::tables::Closing;
 
 /// Which interview to start.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,5 +67,33 @@ impl Backend {
             .await?;
         viva_contract::parse_processor_reply(reply.body.as_bytes(), entries.len())
             .map_err(|e| BackendError::BadResponse(e.to_string()))
+    }
+
+    /// `interview-end`: closes the signed-in candidate's live session. Returns `false` when it
+    /// was not live (already closed: closing twice is harmless). Through a function rather
+    /// than the table API so the close lands in the same database as the transcript wherever
+    /// the functions run.
+    pub async fn close_session(
+        &self,
+        access_token: &str,
+        session_id: &str,
+        closing: &Closing,
+    ) -> Result<bool, BackendError> {
+        let reply = self
+            .post(
+                "/functions/v1/interview-end",
+                Some(access_token),
+                &json!({
+                    "session_id": session_id,
+                    "status": closing.status,
+                    "ended_at": closing.ended_at,
+                    "duration_ms": closing.duration_ms,
+                    "realtime_cost_usd": closing.realtime_cost_usd,
+                }),
+            )
+            .await?;
+        reply.get("closed").and_then(Value::as_bool).ok_or_else(|| {
+            BackendError::BadResponse("interview-end did not say whether it closed".into())
+        })
     }
 }

@@ -5,6 +5,7 @@
 //! writes a token to a file, a log or a URL. It does not own local storage (`viva-store`).
 
 pub mod account;
+pub mod admin;
 pub mod auth;
 pub mod client;
 pub mod error;
@@ -13,6 +14,7 @@ pub mod tables;
 pub mod vault;
 
 pub use account::{Account, AuthState, KeyringStatus};
+pub use admin::{AdminUser, Membership};
 pub use auth::{AuthSession, LogoutScope, SignUp};
 pub use client::{Backend, check_url};
 pub use error::BackendError;

@@ -296,35 +296,6 @@ impl Backend {
             })
     }
 
-    /// Closes the signed-in candidate's live session. Returns `false` when it was not live
-    /// (already closed: closing twice is harmless).
-    pub async fn close_session(
-        &self,
-        access_token: &str,
-        session_id: &str,
-        closing: &Closing,
-    ) -> Result<bool, BackendError> {
-        let reply = self
-            .send(
-                Method::PATCH,
-                &format!(
-                    "/rest/v1/interview_sessions?id=eq.{}&status=eq.active",
-                    encode(session_id)
-                ),
-                Some(access_token),
-                Some(&json!({
-                    "status": closing.status,
-                    "ended_at": closing.ended_at,
-                    "duration_ms": closing.duration_ms,
-                    "realtime_cost_usd": closing.realtime_cost_usd,
-                })),
-                &[("Prefer", "return=representation")],
-            )
-            .await?;
-        let changed: Vec<Value> = rows(reply.json()?, "closed session")?;
-        Ok(!changed.is_empty())
-    }
-
     /// Cancels an interview that has not started (an interviewer of its organisation). `false`
     /// when there was none such to cancel: it started meanwhile, or was never visible.
     pub async fn cancel_interview(

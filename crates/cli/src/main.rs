@@ -11,7 +11,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::json;
 use viva_audio::read_wav;
-use viva_backend::Backend;
+use viva_backend::{Backend, Membership};
+use viva_cli::admin::AdminTask;
 use viva_cli::embedded::{self, EmbeddedOptions};
 use viva_cli::script::{self, Script};
 use viva_cli::transcripts;
@@ -58,6 +59,15 @@ enum Command {
         #[arg(long, requires = "email")]
         keep: bool,
     },
+    /// Operator tasks on a backend with the service-role key from VIVA_SERVICE_ROLE_KEY (never
+    /// an argument): show a user, or put them into an organisation with a Viva role (the
+    /// tenant_id and viva_role in their app_metadata, which users cannot edit).
+    Admin {
+        #[arg(long)]
+        backend: String,
+        #[command(subcommand)]
+        action: AdminAction,
+    },
     /// The transcripts kept on this computer: list, search, export, import.
     Transcripts {
         #[command(flatten)]
@@ -73,6 +83,30 @@ struct StoreArgs {
     /// ($XDG_DATA_HOME/app.viva.desktop/transcripts.sqlite3).
     #[arg(long, env = "VIVA_DB", global = true)]
     db: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum AdminAction {
+    /// Prints the user's id, e-mail and app_metadata (one JSON line).
+    Show {
+        #[arg(long)]
+        email: String,
+    },
+    /// Sets the user's organisation (--tenant, its id) and/or role; prints the user.
+    SetMember {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long, value_enum)]
+        role: Option<RoleArg>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RoleArg {
+    Candidate,
+    Interviewer,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -244,6 +278,29 @@ fn main() -> ExitCode {
             keep,
         } => return runtime.block_on(account(&backend, &anon_key, email, keep)),
         Command::Transcripts { store, action } => return transcripts_command(&store, action),
+        Command::Admin { backend, action } => {
+            let task = match action {
+                AdminAction::Show { email } => AdminTask::Show { email },
+                AdminAction::SetMember {
+                    email,
+                    tenant,
+                    role,
+                } => AdminTask::SetMember {
+                    email,
+                    membership: Membership {
+                        tenant_id: tenant,
+                        viva_role: role.map(|r| {
+                            match r {
+                                RoleArg::Candidate => "candidate",
+                                RoleArg::Interviewer => "interviewer",
+                            }
+                            .to_owned()
+                        }),
+                    },
+                },
+            };
+            return runtime.block_on(viva_cli::admin::run(&backend, task));
+        }
     };
     runtime.block_on(take_interview(args, interview_id))
 }

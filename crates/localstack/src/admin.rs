@@ -71,7 +71,7 @@ pub async fn list_users(
             .call(move |conn| {
                 let mut statement = conn
                     .prepare(&format!(
-                        "SELECT {USER_COLUMNS} FROM users WHERE email LIKE ?1 ESCAPE '\\' COLLATE NOCASE
+                        "SELECT {USER_COLUMNS} FROM users WHERE lower(email) LIKE lower(?1) ESCAPE '\\'
                          ORDER BY created_at, id LIMIT ?2 OFFSET ?3"
                     ))
                     .map_err(internal)?;

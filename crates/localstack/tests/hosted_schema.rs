@@ -789,3 +789,88 @@ fn the_voice_api_is_the_tenants_default_or_the_interviewers_choice_never_the_can
         Ok("UPDATE 1".into())
     );
 }
+
+#[test]
+fn a_line_belongs_to_its_sessions_tenant_whoever_writes_it() {
+    let pg = setup();
+    // Even the superuser and the service role (which row-level security does not check)
+    // cannot file a line of tenant A's session under tenant B, or move a session with lines.
+    let misfiled = format!(
+        "INSERT INTO transcript_entries (tenant_id, session_id, item_id, seq, speaker, text, started_ms)
+         VALUES ('{TENANT_B}', '{SESSION_A1}', 'x1', 2, 'candidate', 'Hi', 0)"
+    );
+    assert_eq!(code(pg.psql(&pg.database, &misfiled)), "23503");
+    assert_eq!(
+        code(pg.psql(
+            &pg.database,
+            &format!("BEGIN; SET LOCAL ROLE service_role; {misfiled}; COMMIT;")
+        )),
+        "23503"
+    );
+    assert_eq!(
+        code(pg.psql(
+            &pg.database,
+            &format!(
+                "UPDATE interview_sessions SET tenant_id = '{TENANT_B}' WHERE id = '{SESSION_A1}'"
+            )
+        )),
+        "23503"
+    );
+    // The line filed under its own session's tenant is the one that exists.
+    assert_eq!(
+        pg.psql(&pg.database, "SELECT count(*) FROM transcript_entries")
+            .unwrap(),
+        "1"
+    );
+}
+
+#[test]
+fn only_the_operator_switches_a_tenants_voice_off_or_changes_its_rollout() {
+    let pg = setup();
+    assert_eq!(
+        pg.psql(
+            &pg.database,
+            &format!(
+                "SELECT voice_enabled, voice_rollout_percent FROM tenants WHERE id = '{TENANT_A}'"
+            )
+        )
+        .unwrap(),
+        "t|100"
+    );
+    for who in [
+        claims(INTERVIEWER_A, TENANT_A, "interviewer"),
+        claims(CANDIDATE_A1, TENANT_A, "candidate"),
+    ] {
+        for change in ["voice_enabled = false", "voice_rollout_percent = 0"] {
+            assert_eq!(
+                code(pg.as_user(
+                    &who,
+                    &format!("UPDATE tenants SET {change} WHERE id = '{TENANT_A}'")
+                )),
+                "42501",
+                "{who} {change}"
+            );
+        }
+    }
+    assert_eq!(
+        code(pg.psql(
+            &pg.database,
+            &format!("UPDATE tenants SET voice_rollout_percent = 101 WHERE id = '{TENANT_A}'")
+        )),
+        "23514"
+    );
+    pg.psql(
+        &pg.database,
+        &format!("UPDATE tenants SET voice_enabled = false WHERE id = '{TENANT_A}'"),
+    )
+    .unwrap();
+    // Members read the switch (the app can say why it offers typed answers).
+    assert_eq!(
+        pg.as_user(
+            &claims(CANDIDATE_A1, TENANT_A, "candidate"),
+            "SELECT voice_enabled FROM tenants"
+        )
+        .unwrap(),
+        "f"
+    );
+}
