@@ -14,7 +14,9 @@ const USAGE: &str =
          [--voice-rollout PERCENT] [--jwt-alg es256|hs256] [--functions-url URL]
          [--upstream-url URL --upstream-model MODEL] [--print-service-role-key]
   The project key that /v1/live/sessions and /v1/realtime/client_secrets accept is read from
-  VIVA_LOCAL_PROJECT_KEY (none: they refuse every request).";
+  VIVA_LOCAL_PROJECT_KEY (none: they refuse every request).
+  The Deno functions behind it: run supabase/functions/_dev/serve.ts (its header says how), then
+  --functions-url http://<its address>.";
 
 /// What to do once the stack is up.
 #[derive(Debug, Clone, Copy, Default)]
