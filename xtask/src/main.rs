@@ -557,6 +557,9 @@ impl Workspace {
                 "VIVA_OPENAI_SDK_PYTHON",
                 setup::openai_sdk_python(&self.cache),
             );
+            // The pinned Deno and its filled npm: cache, for tests that serve the edge functions.
+            command.env("VIVA_TEST_DENO", setup::deno_binary(&self.root));
+            command.env("VIVA_TEST_DENO_DIR", setup::deno_dir(&self.cache));
         };
         let has_nextest = output(self.cargo().args(["nextest", "--version"])).is_some();
         if has_nextest {
