@@ -14,7 +14,7 @@ use viva_localstack::Signaling;
 use viva_session::BackendGrants;
 
 mod common;
-use common::{grant_for, recording, settings, speech};
+use common::{assert_heard, grant_for, recording, settings, speech};
 use viva_realtime::{SessionState, Speaker};
 use viva_rtc::{CallConfig, CallEvent, Grant, GrantError, GrantSource, Health, Media, VoiceApi};
 use viva_session::LiveEvent;
@@ -55,15 +55,6 @@ async fn stack(options: EmbeddedOptions) -> (Embedded, BackendGrants) {
     (embedded, grants)
 }
 
-fn words(text: &str) -> Vec<String> {
-    text.split_whitespace()
-        .map(|w| {
-            w.trim_matches(|c: char| !c.is_alphanumeric())
-                .to_lowercase()
-        })
-        .collect()
-}
-
 /// Greeting and first question once, each answer after its question, the next question after
 /// it, the closing question last: nothing said twice or skipped, numbered 1 to 5.
 fn assert_two_questions_answered_in_order(outcome: &script::Outcome) {
@@ -96,12 +87,7 @@ fn assert_two_questions_answered_in_order(outcome: &script::Outcome) {
 /// Each answer was heard with at most two of its words missing.
 fn assert_answers_heard(outcome: &script::Outcome, said: &[&str]) {
     for (answer, text) in outcome.answers.iter().zip(said.iter().copied()) {
-        let heard = words(&answer.text);
-        let missing: Vec<String> = words(text)
-            .into_iter()
-            .filter(|w| !heard.contains(w))
-            .collect();
-        assert!(missing.len() <= 2, "missing {missing:?} in {heard:?}");
+        assert_heard(text, &answer.text);
     }
 }
 
@@ -172,12 +158,7 @@ async fn full_call(signaling: Signaling, api: VoiceApi) {
         "{:?}",
         outcome.lines
     );
-    let heard = words(&outcome.answers[0].text);
-    let missing: Vec<String> = words(said)
-        .into_iter()
-        .filter(|w| !heard.contains(w))
-        .collect();
-    assert!(missing.len() <= 2, "missing {missing:?} in {heard:?}");
+    assert_heard(said, &outcome.answers[0].text);
     assert!(outcome.lines[0].started_ms < outcome.lines[1].started_ms);
 
     // Health: a measured round trip and counters that rise while the call runs.

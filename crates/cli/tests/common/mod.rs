@@ -24,6 +24,27 @@ pub fn speech(text: &str) -> Vec<f32> {
     viva_audio::read_wav(&path).unwrap()
 }
 
+/// The words of `text`, lower-case, without punctuation.
+pub fn words(text: &str) -> Vec<String> {
+    text.split_whitespace()
+        .map(|w| {
+            w.trim_matches(|c: char| !c.is_alphanumeric())
+                .to_lowercase()
+        })
+        .collect()
+}
+
+/// The answer `said` was `heard`: at most two of its words missing (the offline model drops or
+/// mishears a short word now and then).
+pub fn assert_heard(said: &str, heard: &str) {
+    let heard = words(heard);
+    let missing: Vec<String> = words(said)
+        .into_iter()
+        .filter(|w| !heard.contains(w))
+        .collect();
+    assert!(missing.len() <= 2, "missing {missing:?} in {heard:?}");
+}
+
 /// A grant for a voice AI at `url` with a key that never expires (no backend behind it).
 pub fn grant_for(url: String) -> Grant {
     Grant {
