@@ -63,8 +63,9 @@ enum Command {
     /// an argument): show a user, or put them into an organisation with a Viva role (the
     /// tenant_id and viva_role in their app_metadata, which users cannot edit).
     Admin {
-        #[arg(long)]
-        backend: String,
+        /// The backend's base URL (required; before or after the action).
+        #[arg(long, global = true)]
+        backend: Option<String>,
         #[command(subcommand)]
         action: AdminAction,
     },
@@ -298,6 +299,10 @@ fn main() -> ExitCode {
                         }),
                     },
                 },
+            };
+            let Some(backend) = backend else {
+                eprintln!("viva admin: --backend URL is required");
+                return ExitCode::from(2);
             };
             return runtime.block_on(viva_cli::admin::run(&backend, task));
         }

@@ -139,11 +139,19 @@ async fn an_operator_puts_a_user_into_an_organisation_and_nobody_else_can() {
         ],
     );
     assert_eq!(unknown_tenant.status.code(), Some(1), "{unknown_tenant:?}");
-    let unknown_user = admin(
-        &stack,
-        Some(&service_key),
-        &["show", "--email", "nobody@example.test"],
-    );
+    let unknown_user = Command::new(env!("CARGO_BIN_EXE_viva"))
+        // --backend may also follow the action.
+        .args([
+            "admin",
+            "show",
+            "--email",
+            "nobody@example.test",
+            "--backend",
+            &stack.base_url,
+        ])
+        .env("VIVA_SERVICE_ROLE_KEY", &service_key)
+        .output()
+        .unwrap();
     assert_eq!(unknown_user.status.code(), Some(1));
     let nothing = admin(
         &stack,

@@ -34,7 +34,17 @@ export async function asCaller<T>(
 ): Promise<T> {
   let result: { value: T } | null = null;
   await sql.begin(async (tx) => {
-    await tx`set local role authenticated`;
+    try {
+      await tx`set local role authenticated`;
+    } catch (error) {
+      // A set-up fault, not the caller's: answered 500 and logged, never a 403 the user would
+      // take for "not yours".
+      throw new Error(
+        `the database role in SUPABASE_DB_URL cannot act as \`authenticated\` (grant it membership): ${
+          error instanceof Error ? error.message : String(error)
+        }`,
+      );
+    }
     await tx`select set_config('request.jwt.claims', ${JSON.stringify(caller.claims)}, true)`;
     result = { value: await work(tx) };
   });

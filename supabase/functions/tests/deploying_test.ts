@@ -458,8 +458,9 @@ const CHECKS: Record<string, Check> = {
     before: async (ctx) => {
       const interview = id(ctx, "interview");
       const bearer = await token(ctx, "candidate");
-      // With a database role that is not a member of `authenticated`, uploads and closes are
-      // refused with 403, as the guide's monitoring table says, and nothing is stored.
+      // With a database role that is not a member of `authenticated`, uploads and closes fail
+      // with 500 (a set-up fault, logged, never a 403 the user would read as "not yours"), as
+      // the guide says, and nothing is stored.
       const outsider = ctx.outsider.sql;
       if (outsider === null) throw new Error("no outsider pool");
       const deps = { sql: outsider, verifier: { jwksCooldownMs: 0 } };
@@ -468,13 +469,13 @@ const CHECKS: Record<string, Check> = {
         session_id: interview,
         entries: LINES,
       });
-      assert.deepEqual([upload.status, upload.body.code], [403, "forbidden"]);
+      assert.deepEqual([upload.status, upload.body.code], [500, "internal_error"]);
       const close = await call(interviewEnd(env, deps), bearer, {
         session_id: interview,
         status: "completed",
         ended_at: new Date().toISOString(),
       });
-      assert.deepEqual([close.status, close.body.code], [403, "forbidden"]);
+      assert.deepEqual([close.status, close.body.code], [500, "internal_error"]);
       assert.equal(await sessionStatus(ctx, interview), "active");
       // The candidate's app uploads the lines and ends the interview.
       const stored = await call(ctx.upload, bearer, { session_id: interview, entries: LINES });
