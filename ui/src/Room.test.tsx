@@ -276,4 +276,25 @@ describe("the interview room", () => {
     expect(screen.queryByTestId("answer-input")).toBeNull();
     expect(screen.getByTestId("mute")).toBeTruthy();
   });
+
+  it("switches to typed answers when a renewed grant turns spoken answers off", async () => {
+    const live = fakeLive();
+    render(() => (
+      <Room
+        api={live.api}
+        request={{ interviewId: "i1", microphone: null, textOnly: false }}
+        onEnded={() => {}}
+      />
+    ));
+    await waitFor(() => expect(screen.queryByTestId("mic-level")).not.toBeNull());
+    live.push({ type: "state", state: { state: "live" } });
+    live.push({ type: "answering", answering: { mode: "text", because: "organisation" } });
+    expect(screen.getByTestId("typed-answers").textContent).toContain(
+      "Your organisation has turned spoken answers off for now",
+    );
+    expect(screen.queryByTestId("mic-level")).toBeNull();
+    expect(screen.queryByTestId("mute")).toBeNull();
+    const input = screen.getByTestId("answer-input");
+    await waitFor(() => expect(document.activeElement).toBe(input));
+  });
 });

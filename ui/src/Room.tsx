@@ -123,6 +123,10 @@ export function Room(props: {
         if (update.microphone_lost) setAnswering("microphone_lost");
         else deviceTimer = setTimeout(() => setDeviceNotice(undefined), 6000);
         break;
+      case "answering":
+        // A renewed grant turned spoken answers off: the microphone is already closed.
+        if (update.answering.mode === "text") setAnswering(update.answering.because);
+        break;
       case "not_saved":
         setError(`A line could not be saved on this computer: ${update.message}`);
         break;

@@ -571,6 +571,11 @@ export type LiveEvent_Deserialize =
 microphone_lost: boolean } | 
 /**  A transcript change (or the session's ending) could not be written to disk. */
 { type: "not_saved"; message: string } | 
+/**
+ *  How answers are given changed during the session: a renewed grant turned spoken answers
+ *  off, and the microphone is closed.
+ */
+{ type: "answering"; answering: Answering } | 
 /**  The session is over and its ending is recorded. Sent once, last. */
 { type: "ended"; ended: Ended_Deserialize };
 
@@ -600,6 +605,11 @@ export type LiveEvent_Serialize =
 microphone_lost: boolean } | 
 /**  A transcript change (or the session's ending) could not be written to disk. */
 { type: "not_saved"; message: string } | 
+/**
+ *  How answers are given changed during the session: a renewed grant turned spoken answers
+ *  off, and the microphone is closed.
+ */
+{ type: "answering"; answering: Answering } | 
 /**  The session is over and its ending is recorded. Sent once, last. */
 { type: "ended"; ended: Ended_Serialize };
 

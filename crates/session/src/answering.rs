@@ -2,6 +2,8 @@
 //! The backend's grant has the last word — `mode: "text"` (its per-tenant switch, or a
 //! percentage rollout of voice that left this user out) means the microphone is never opened,
 //! whatever the candidate or the caller asked for; typed answers travel over the same call.
+//! A grant renewed during the call (a reconnect, a new secret, a re-session) that says text
+//! closes a microphone in use; one that says voice never opens the microphone mid-interview.
 
 use serde::Serialize;
 use viva_rtc::AnswerMode;
@@ -61,6 +63,19 @@ pub fn decide(granted: AnswerMode, offered: Microphone) -> (Answering, Microphon
             Microphone::None,
         ),
         (AnswerMode::Voice, microphone) => (Answering::Voice, microphone),
+    }
+}
+
+/// What a renewed grant's `mode` changes during a session: from voice to text, answers become
+/// typed (the microphone is to be closed); anything else leaves them as they are — in
+/// particular a text session is never switched to the microphone unasked.
+#[must_use]
+pub fn renewed(current: Answering, granted: AnswerMode) -> Option<Answering> {
+    match (current, granted) {
+        (Answering::Voice, AnswerMode::Text) => Some(Answering::Text {
+            because: TextBecause::Organisation,
+        }),
+        _ => None,
     }
 }
 
@@ -125,5 +140,24 @@ mod tests {
             )
         );
         assert_eq!(answering.mode(), AnswerMode::Text);
+    }
+
+    #[test]
+    fn a_renewed_grant_can_turn_voice_off_but_never_turns_the_microphone_on() {
+        let organisation = Answering::Text {
+            because: TextBecause::Organisation,
+        };
+        let chosen = Answering::Text {
+            because: TextBecause::Chosen,
+        };
+        assert_eq!(
+            renewed(Answering::Voice, AnswerMode::Text),
+            Some(organisation)
+        );
+        assert_eq!(renewed(Answering::Voice, AnswerMode::Voice), None);
+        for typed in [organisation, chosen] {
+            assert_eq!(renewed(typed, AnswerMode::Voice), None, "{typed:?}");
+            assert_eq!(renewed(typed, AnswerMode::Text), None, "{typed:?}");
+        }
     }
 }

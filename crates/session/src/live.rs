@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use viva_audio::{AudioEvent, Capture, Direction, Level, PacedMicrophone, Playback};
 use viva_realtime::{Line, SessionState, TranscriptChange};
 use viva_rtc::{
@@ -62,6 +62,9 @@ pub enum LiveEvent {
     },
     /// A transcript change (or the session's ending) could not be written to disk.
     NotSaved { message: String },
+    /// How answers are given changed during the session: a renewed grant turned spoken answers
+    /// off, and the microphone is closed.
+    Answering { answering: Answering },
     /// The session is over and its ending is recorded. Sent once, last.
     Ended { ended: Ended },
 }
@@ -113,7 +116,7 @@ enum Command {
 #[derive(Debug)]
 pub struct LiveSession {
     session_id: String,
-    answering: Answering,
+    answering: watch::Receiver<Answering>,
     uplink: Arc<UplinkCounters>,
     commands: mpsc::Sender<Command>,
 }
@@ -152,10 +155,12 @@ impl LiveSession {
             downlink: opened.downlink,
         };
         let (handle, call_events) = viva_rtc::start(grant, grants, settings.call, media);
+        let (answering_tx, answering) = watch::channel(answering);
         let uplink = handle.uplink();
         let (commands_tx, commands) = mpsc::channel(16);
         let task = Task {
             session_id: session_id.clone(),
+            answering: answering_tx,
             store: recording.store,
             events: events_tx,
             handle: Some(handle),
@@ -194,14 +199,14 @@ impl LiveSession {
         self.commands.is_closed()
     }
 
-    /// Whether answers are typed (no microphone was opened).
+    /// Whether answers are typed (no microphone is open).
     pub fn is_text_only(&self) -> bool {
-        matches!(self.answering, Answering::Text { .. })
+        matches!(self.answering(), Answering::Text { .. })
     }
 
-    /// How answers are given, and why (the grant's `mode` first).
+    /// How answers are given now, and why (the grant's `mode` first).
     pub fn answering(&self) -> Answering {
-        self.answering
+        *self.answering.borrow()
     }
 
     /// The uplink's packet counts and frame-to-packet latencies.
@@ -242,6 +247,7 @@ impl LiveSession {
 
 struct Task {
     session_id: String,
+    answering: watch::Sender<Answering>,
     store: Store,
     events: mpsc::Sender<LiveEvent>,
     handle: Option<CallHandle>,
@@ -417,6 +423,14 @@ impl Task {
             CallEvent::State { state } => LiveEvent::State { state },
             CallEvent::Health { health } => LiveEvent::Health { health },
             CallEvent::Problem { code, message } => LiveEvent::Problem { code, message },
+            CallEvent::Answers { mode } => {
+                let Some(answering) = answering::renewed(*self.answering.borrow(), mode) else {
+                    return;
+                };
+                self.close_microphone();
+                self.answering.send_replace(answering);
+                LiveEvent::Answering { answering }
+            }
             // Handled by the run loop: the session's own `Ended` follows once it is recorded.
             CallEvent::Ended { .. } => return,
         };
@@ -492,6 +506,21 @@ impl Task {
                 self.hang_up();
             }
         }
+    }
+
+    /// Closes the microphone for good (answers are typed from now on); the call has already
+    /// stopped sending its frames. A device is released off the runtime: it waits for its
+    /// worker thread.
+    fn close_microphone(&mut self) {
+        if let Some(capture) = self.capture.take() {
+            tokio::task::spawn_blocking(move || drop(capture));
+        }
+        self.paced = None;
+        self.levels.0 = None;
+        if let Some(handle) = &self.handle {
+            handle.set_levels(None, self.levels.1);
+        }
+        tracing::info!(event = "microphone_closed", session = %self.session_id, "answers are typed from now on");
     }
 
     /// Asks the call to end; its `Ended` event finishes the session.

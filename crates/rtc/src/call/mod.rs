@@ -44,7 +44,7 @@ pub use config::CallConfig;
 pub use uplink::UplinkCounters;
 
 use crate::CallError;
-use crate::grant::{Grant, GrantSource};
+use crate::grant::{AnswerMode, Grant, GrantSource};
 use crate::health::Health;
 
 /// Where the interviewer's voice goes.
@@ -106,6 +106,11 @@ pub enum CallEvent {
     Problem {
         code: String,
         message: String,
+    },
+    /// A renewed grant (a reconnect, a new secret, a re-session) changed how answers are
+    /// given. From voice to text the call has already stopped sending the microphone's frames.
+    Answers {
+        mode: AnswerMode,
     },
     Ended {
         summary: Summary,
@@ -191,7 +196,9 @@ pub fn start(
     let (events_tx, events) = mpsc::channel(512);
     let uplink = Arc::new(UplinkCounters::default());
     let (target_tx, target) = watch::channel(None);
-    tokio::spawn(uplink::run_uplink(media.uplink, target, uplink.clone()));
+    // Microphone frames go out only under a voice grant; a text grant never sends any.
+    let uplink_task = (grant.mode == AnswerMode::Voice)
+        .then(|| tokio::spawn(uplink::run_uplink(media.uplink, target, uplink.clone())));
     let conversation = Conversation::for_api(
         grant.realtime.api,
         config.conversation(),
@@ -206,6 +213,7 @@ pub fn start(
         config,
         downlink: media.downlink,
         uplink_target: target_tx,
+        uplink_task,
         events: events_tx,
         commands,
         started: Instant::now(),
@@ -254,4 +262,57 @@ fn transcription_model(grant: &Grant) -> Option<String> {
         .pointer("/audio/input/transcription/model")
         .and_then(serde_json::Value::as_str)
         .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::grant::{ClientSecret, RealtimeGrant, SignalingMode, VoiceApi};
+
+    /// A grant for a voice AI at `url` (the call only has to start).
+    fn grant(mode: AnswerMode, url: String) -> Grant {
+        Grant {
+            session_id: "s".into(),
+            mode,
+            max_duration_s: None,
+            realtime: RealtimeGrant {
+                api: VoiceApi::Realtime,
+                signaling: SignalingMode::Http,
+                url,
+                client_secret: ClientSecret {
+                    value: "ek_test".into(),
+                    expires_at: i64::MAX,
+                },
+                model: "gpt-realtime".into(),
+                session: serde_json::json!({"type": "realtime"}),
+                ice_servers: vec![],
+            },
+            access_token: None,
+        }
+    }
+
+    /// Starts a call under `mode`; whether it still takes microphone frames after a moment.
+    async fn takes_frames(mode: AnswerMode) -> bool {
+        // A voice AI that takes the connection and never answers: the call stays connecting.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/v1/realtime/calls", silent.local_addr().unwrap());
+        let (frames, uplink) = mpsc::channel(4);
+        let media = Media {
+            uplink,
+            downlink: None,
+        };
+        let (handle, _events) = start(grant(mode, url), None, CallConfig::default(), media);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let taken = !frames.is_closed();
+        handle.task.abort();
+        taken
+    }
+
+    #[tokio::test]
+    async fn a_text_grant_sends_no_microphone_frames_at_all() {
+        assert!(takes_frames(AnswerMode::Voice).await);
+        assert!(!takes_frames(AnswerMode::Text).await);
+    }
 }

@@ -20,7 +20,7 @@ use super::reconnect::{
 use super::uplink::UplinkTarget;
 use super::{CallEvent, Command, Summary, VoiceSink, stats};
 use crate::backoff::Backoff;
-use crate::grant::{Grant, GrantSource};
+use crate::grant::{AnswerMode, Grant, GrantSource};
 use crate::signaling::{ProxyLink, ProxyNotice};
 use crate::{CallError, ErrorReport};
 
@@ -38,6 +38,8 @@ pub(super) struct Call {
     pub config: CallConfig,
     pub downlink: Option<Arc<dyn VoiceSink>>,
     pub uplink_target: watch::Sender<Option<UplinkTarget>>,
+    /// Moves microphone frames to the connection; `None` under a text grant.
+    pub uplink_task: Option<tokio::task::JoinHandle<()>>,
     pub events: mpsc::Sender<CallEvent>,
     pub commands: mpsc::Receiver<Command>,
     pub started: Instant,
@@ -330,10 +332,13 @@ impl Call {
         loop {
             tokio::select! {
                 result = &mut attempt => {
-                    return Some(result.map(|(connection, grant)| {
-                        self.grant = grant;
-                        connection
-                    }));
+                    return Some(match result {
+                        Ok((connection, grant)) => {
+                            self.granted(grant).await;
+                            Ok(connection)
+                        }
+                        Err(error) => Err(error),
+                    });
                 }
                 command = self.commands.recv() => {
                     if !self.command_while_offline(command).await {
@@ -342,6 +347,24 @@ impl Call {
                 }
             }
         }
+    }
+
+    /// Takes the grant a connection was made with. When it changes how answers are given, the
+    /// owner is told; from voice to text the microphone's frames stop going out at once.
+    async fn granted(&mut self, grant: Grant) {
+        let (before, after) = (self.grant.mode, grant.mode);
+        self.grant = grant;
+        if before == after {
+            return;
+        }
+        tracing::info!(event = "answers_changed", from = %before, to = %after);
+        if after == AnswerMode::Text
+            && let Some(uplink) = self.uplink_task.take()
+        {
+            self.uplink_target.send_replace(None);
+            uplink.abort();
+        }
+        self.publish(CallEvent::Answers { mode: after }).await;
     }
 
     /// Sleeps while answering commands; `false` when the call was ended meanwhile.
