@@ -509,6 +509,14 @@ async fn take_interview(args: CallArgs, interview_id: Option<String>) -> ExitCod
         "api": grant.realtime.api, "signaling": grant.realtime.signaling,
         "model": grant.realtime.model}),
     );
+    if grant.mode == viva_rtc::AnswerMode::Text {
+        // The recorded answers are speech: under a text grant the microphone stays closed, so
+        // they could never be heard. Say so now rather than wait for a transcript that cannot come.
+        eprintln!(
+            "viva: the backend asks for typed answers for this account (its organisation has turned spoken answers off for now); the command line answers only with recorded speech"
+        );
+        return ExitCode::FAILURE;
+    }
     let session_id = grant.session_id.clone();
     let user_id = account.as_ref().and_then(|a| match a.state() {
         viva_backend::AuthState::SignedIn { user_id, .. } => Some(user_id),
