@@ -50,13 +50,9 @@ async fn a_candidate_joins_the_interview_scheduled_for_them_and_it_reaches_the_b
         .unwrap();
 
     let app = harness.launch_app().await.unwrap();
-    app.open_backend_form().await.unwrap();
-    app.fill("backend-url", &stack.base_url).await.unwrap();
-    app.fill("backend-anon-key", &stack.anon_key).await.unwrap();
-    app.click("backend-save").await.unwrap();
-    app.fill("auth-email", candidate).await.unwrap();
-    app.fill("auth-password", PASSWORD).await.unwrap();
-    app.click("auth-submit").await.unwrap();
+    app.sign_in_to(&stack.base_url, &stack.anon_key, candidate, PASSWORD)
+        .await
+        .unwrap();
 
     // Home: the interview, its organisation and a countdown.
     let organisation = app
@@ -178,14 +174,6 @@ async fn present(app: &App, css: &str) -> bool {
     app.client.find(Locator::Css(css)).await.is_ok()
 }
 
-/// The `data-level` (0–100) of a meter.
-async fn level(app: &App, test_id: &str) -> u32 {
-    app.attribute(&format!("[data-testid={test_id}]"), "data-level")
-        .await
-        .and_then(|l| l.parse().ok())
-        .unwrap_or(0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_the_organisation_has_voice_off_the_candidate_types_and_the_microphone_stays_closed() {
     let harness = Harness::from_env().unwrap();
@@ -223,13 +211,9 @@ async fn when_the_organisation_has_voice_off_the_candidate_types_and_the_microph
         .unwrap();
 
     let app = harness.launch_app().await.unwrap();
-    app.open_backend_form().await.unwrap();
-    app.fill("backend-url", &stack.base_url).await.unwrap();
-    app.fill("backend-anon-key", &stack.anon_key).await.unwrap();
-    app.click("backend-save").await.unwrap();
-    app.fill("auth-email", candidate).await.unwrap();
-    app.fill("auth-password", PASSWORD).await.unwrap();
-    app.click("auth-submit").await.unwrap();
+    app.sign_in_to(&stack.base_url, &stack.anon_key, candidate, PASSWORD)
+        .await
+        .unwrap();
     app.click("join").await.unwrap();
 
     // Pre-flight cannot know the grant yet: its microphone test runs, and this test sees its
@@ -259,7 +243,7 @@ async fn when_the_organisation_has_voice_off_the_candidate_types_and_the_microph
     app.wait_for(
         "the interviewer's voice",
         Duration::from_secs(30),
-        || async { (level(&app, "speaker-level").await > 10).then_some(()) },
+        || async { (app.level("speaker-level").await > 10).then_some(()) },
     )
     .await
     .unwrap();

@@ -9,20 +9,12 @@
 
 use std::time::Duration;
 
-use viva_e2e::{App, Harness, word_error_rate};
+use viva_e2e::{Harness, word_error_rate};
 use viva_realtime::Speaker;
 use viva_store::Store;
 
 const ANSWER: &str = "I led the migration of our billing system to a new database.";
 const SOUND_CHECK: &str = "Good morning, thank you for having me today.";
-
-/// The `data-level` (0–100) of a meter.
-async fn level(app: &App, test_id: &str) -> u32 {
-    app.attribute(&format!("[data-testid={test_id}]"), "data-level")
-        .await
-        .and_then(|l| l.parse().ok())
-        .unwrap_or(0)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spoken_practice_answer_becomes_a_saved_line_with_health_mute_and_a_summary() {
@@ -40,7 +32,7 @@ async fn a_spoken_practice_answer_becomes_a_saved_line_with_health_mute_and_a_su
     };
     let heard = app
         .wait_for("the pre-flight meter", Duration::from_secs(10), || async {
-            let l = level(&app, "preflight-level").await;
+            let l = app.level("preflight-level").await;
             (l > 20).then_some(l)
         })
         .await
@@ -72,7 +64,7 @@ async fn a_spoken_practice_answer_becomes_a_saved_line_with_health_mute_and_a_su
     app.wait_for(
         "the interviewer's voice",
         Duration::from_secs(30),
-        || async { (level(&app, "speaker-level").await > 10).then_some(()) },
+        || async { (app.level("speaker-level").await > 10).then_some(()) },
     )
     .await
     .unwrap();
@@ -90,7 +82,7 @@ async fn a_spoken_practice_answer_becomes_a_saved_line_with_health_mute_and_a_su
     assert_eq!(shown.trim(), question.trim());
     // Let the question's audio finish before answering.
     app.wait_for("the question to end", Duration::from_secs(30), || async {
-        (level(&app, "speaker-level").await == 0).then_some(())
+        (app.level("speaker-level").await == 0).then_some(())
     })
     .await
     .unwrap();
@@ -136,7 +128,7 @@ async fn a_spoken_practice_answer_becomes_a_saved_line_with_health_mute_and_a_su
     let speaking = std::thread::spawn(move || mic.say("This should not be heard at all."));
     let mut loudest = 0;
     while !speaking.is_finished() {
-        loudest = loudest.max(level(&app, "mic-level").await);
+        loudest = loudest.max(app.level("mic-level").await);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     speaking.join().unwrap().unwrap();

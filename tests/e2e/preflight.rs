@@ -62,13 +62,9 @@ async fn an_unreachable_backend_gets_a_clear_message_and_try_again_recovers() {
     let (base_url, anon_key) = (stack.base_url.clone(), stack.anon_key.clone());
 
     let app = harness.launch_app().await.unwrap();
-    app.open_backend_form().await.unwrap();
-    app.fill("backend-url", &base_url).await.unwrap();
-    app.fill("backend-anon-key", &anon_key).await.unwrap();
-    app.click("backend-save").await.unwrap();
-    app.fill("auth-email", candidate).await.unwrap();
-    app.fill("auth-password", PASSWORD).await.unwrap();
-    app.click("auth-submit").await.unwrap();
+    app.sign_in_to(&base_url, &anon_key, candidate, PASSWORD)
+        .await
+        .unwrap();
     app.text_of("[data-testid=signed-in-email]").await.unwrap();
 
     // The server goes away while the candidate is signed in.

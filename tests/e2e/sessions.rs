@@ -103,13 +103,9 @@ async fn listed(app: &App, expected: usize) -> Vec<(String, String)> {
 }
 
 async fn sign_in_app(app: &App, stack: &LocalStack, email: &str) {
-    app.open_backend_form().await.unwrap();
-    app.fill("backend-url", &stack.base_url).await.unwrap();
-    app.fill("backend-anon-key", &stack.anon_key).await.unwrap();
-    app.click("backend-save").await.unwrap();
-    app.fill("auth-email", email).await.unwrap();
-    app.fill("auth-password", PASSWORD).await.unwrap();
-    app.click("auth-submit").await.unwrap();
+    app.sign_in_to(&stack.base_url, &stack.anon_key, email, PASSWORD)
+        .await
+        .unwrap();
     app.text_of("[data-testid=signed-in-email]").await.unwrap();
 }
 

@@ -284,6 +284,31 @@ impl App {
         }
     }
 
+    /// Points the app at a backend and signs in there (the sign-in screen follows saving).
+    pub async fn sign_in_to(
+        &self,
+        base_url: &str,
+        anon_key: &str,
+        email: &str,
+        password: &str,
+    ) -> Result<()> {
+        self.open_backend_form().await?;
+        self.fill("backend-url", base_url).await?;
+        self.fill("backend-anon-key", anon_key).await?;
+        self.click("backend-save").await?;
+        self.fill("auth-email", email).await?;
+        self.fill("auth-password", password).await?;
+        self.click("auth-submit").await
+    }
+
+    /// The `data-level` (0–100) of a meter; 0 when it is not shown.
+    pub async fn level(&self, test_id: &str) -> u32 {
+        self.attribute(&format!("[data-testid={test_id}]"), "data-level")
+            .await
+            .and_then(|l| l.parse().ok())
+            .unwrap_or(0)
+    }
+
     /// From the home screen to a ready pre-flight of offline practice (no account).
     pub async fn open_offline_preflight(&self) -> Result<()> {
         self.open_backend_form().await?;

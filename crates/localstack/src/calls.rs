@@ -26,6 +26,17 @@ fn unauthorized(message: &str) -> Response {
     )
 }
 
+/// 500 in OpenAI's shape for a database that could not be read (logged, details kept here).
+fn database_failed(error: crate::db::DbError) -> Response {
+    tracing::error!(event = "realtime_calls_db_failed", %error);
+    openai_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "server_error",
+        "internal_error",
+        "the local stack could not read its database",
+    )
+}
+
 /// What a valid client secret opens.
 struct Grant {
     /// The local stack's session the secret was minted for; `None` for a secret a server
@@ -69,15 +80,7 @@ async fn grant(state: &AppState, headers: &HeaderMap) -> Result<Grant, Response>
             .map_err(crate::db::DbError::from)
         })
         .await
-        .map_err(|error| {
-            tracing::error!(event = "realtime_calls_db_failed", %error);
-            openai_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
-                "internal_error",
-                "the local stack could not read its database",
-            )
-        })?;
+        .map_err(database_failed)?;
     let Some((session_id, expires_at, status, question_set)) = row else {
         return provider_grant(state, secret).await;
     };
@@ -114,15 +117,7 @@ async fn provider_grant(state: &AppState, secret: String) -> Result<Grant, Respo
             .map_err(crate::db::DbError::from)
         })
         .await
-        .map_err(|error| {
-            tracing::error!(event = "realtime_calls_db_failed", %error);
-            openai_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
-                "internal_error",
-                "the local stack could not read its database",
-            )
-        })?;
+        .map_err(database_failed)?;
     match row {
         None => Err(unauthorized("this client secret is not valid")),
         Some((_, expires_at)) if expires_at <= chrono::Utc::now().timestamp() => Err(unauthorized(

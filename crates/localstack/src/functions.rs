@@ -422,6 +422,41 @@ async fn start(state: &AppState, headers: &HeaderMap, body: &Bytes) -> FnResult<
     }))
 }
 
+/// The caller's own session (its tenant, bound to the caller) or why not: 404 when there is
+/// none, 403 when it is someone else's. Its `closed_at`, the reference for late lines.
+fn own_session(
+    tx: &rusqlite::Transaction<'_>,
+    caller: &Caller,
+    session_id: &str,
+) -> FnResult<Option<String>> {
+    let owner: Option<(String, Option<String>, Option<String>)> = tx
+        .query_row(
+            "SELECT tenant_id, candidate_id, closed_at FROM interview_sessions WHERE id = ?1",
+            [session_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()
+        .map_err(internal)?;
+    match owner {
+        None => Err(FunctionError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "there is no such session",
+        )),
+        Some((tenant, candidate, _))
+            if tenant != caller.tenant_id
+                || candidate.as_deref() != Some(caller.user_id.as_str()) =>
+        {
+            Err(FunctionError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "this session belongs to someone else",
+            ))
+        }
+        Some((_, _, closed_at)) => Ok(closed_at),
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct ProcessorBody {
     session_id: String,
@@ -457,17 +492,7 @@ pub async fn transcript_processor(
             .db
             .call(move |conn| {
                 let tx = conn.transaction().map_err(internal)?;
-                let owner: Option<(String, Option<String>, Option<String>)> = tx
-                    .query_row("SELECT tenant_id, candidate_id, closed_at FROM interview_sessions WHERE id = ?1", [&body.session_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                    .optional()
-                    .map_err(internal)?;
-                let closed_at = match owner {
-                    None => return Err(FunctionError::new(StatusCode::NOT_FOUND, "not_found", "there is no such session")),
-                    Some((tenant, candidate, _)) if tenant != caller.tenant_id || candidate.as_deref() != Some(caller.user_id.as_str()) => {
-                        return Err(FunctionError::new(StatusCode::FORBIDDEN, "forbidden", "this session belongs to someone else"));
-                    }
-                    Some((_, _, closed_at)) => closed_at,
-                };
+                let closed_at = own_session(&tx, &caller, &body.session_id)?;
                 let now = chrono::Utc::now();
                 let late = closed_at
                     .and_then(|at| chrono::DateTime::parse_from_rfc3339(&at).ok())
@@ -556,23 +581,7 @@ pub async fn interview_end(
             .db
             .call(move |conn| {
                 let tx = conn.transaction().map_err(internal)?;
-                let owner: Option<(String, Option<String>)> = tx
-                    .query_row(
-                        "SELECT tenant_id, candidate_id FROM interview_sessions WHERE id = ?1",
-                        [&body.session_id],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )
-                    .optional()
-                    .map_err(internal)?;
-                match owner {
-                    None => {
-                        return Err(FunctionError::new(StatusCode::NOT_FOUND, "not_found", "there is no such session"));
-                    }
-                    Some((tenant, candidate)) if tenant != caller.tenant_id || candidate.as_deref() != Some(caller.user_id.as_str()) => {
-                        return Err(FunctionError::new(StatusCode::FORBIDDEN, "forbidden", "this session belongs to someone else"));
-                    }
-                    Some(_) => {}
-                }
+                own_session(&tx, &caller, &body.session_id)?;
                 let closed = tx
                     .execute(
                         "UPDATE interview_sessions SET status = ?1, ended_at = ?2, duration_ms = ?3, realtime_cost_usd = ?4, closed_at = ?5
