@@ -287,6 +287,10 @@ async fn when_the_organisation_has_voice_off_the_candidate_types_and_the_microph
         answers.contains("spoken answers are off for your organisation"),
         "{answers}"
     );
+    // A scheduled interview speaks its organisation's voice API: GPT-Live unless it chose
+    // otherwise, so this call went through the SDP proxy.
+    let voice_ai = app.text_of("[data-testid=health-voice-ai]").await.unwrap();
+    assert!(voice_ai.starts_with("GPT-Live · "), "{voice_ai}");
 
     // A typed answer lands in the transcript, and the interviewer answers it.
     app.answer_first_question_in_text(ANSWER).await.unwrap();
