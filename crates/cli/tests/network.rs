@@ -138,6 +138,29 @@ impl GrantSource for ThroughShim {
     }
 }
 
+/// The relay stops now and lets packets through again five seconds later.
+fn five_second_outage(paused: &Arc<AtomicBool>) {
+    paused.store(true, Ordering::SeqCst);
+    let paused = paused.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        paused.store(false, Ordering::SeqCst);
+    });
+}
+
+/// The interview went on through one outage: no error, exactly one reconnect, both answers.
+fn assert_carried_over_one_outage(outcome: &script::Outcome, states: &[SessionState]) {
+    assert_eq!(outcome.error, None, "{states:?}\n{:#?}", outcome.lines);
+    assert!(
+        states
+            .iter()
+            .any(|s| matches!(s, SessionState::Reconnecting { attempt: 1, .. })),
+        "{states:?}"
+    );
+    assert_eq!(outcome.summary.as_ref().unwrap().reconnects, 1);
+    assert_eq!(outcome.answers.len(), 2);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_five_second_outage_reconnects_and_the_transcript_carries_on_without_loss_or_repeats() {
     let (_embedded, grant, renewals, paused) = through_relay(VoiceApi::Realtime).await;
@@ -175,12 +198,7 @@ async fn a_five_second_outage_reconnects_and_the_transcript_carries_on_without_l
                 {
                     // The first answer is on screen: now the network goes away for 5 s.
                     shown_before_outage = finals_seen.clone();
-                    paused.store(true, Ordering::SeqCst);
-                    let paused = paused.clone();
-                    tokio::spawn(async move {
-                        tokio::time::sleep(Duration::from_secs(5)).await;
-                        paused.store(false, Ordering::SeqCst);
-                    });
+                    five_second_outage(&paused);
                 }
             }
             LiveEvent::State { state } => states.push(state.clone()),
@@ -189,15 +207,7 @@ async fn a_five_second_outage_reconnects_and_the_transcript_carries_on_without_l
     )
     .await;
     let (outcome, _) = taken.unwrap();
-    assert_eq!(outcome.error, None, "{states:?}\n{:?}", outcome.lines);
-    assert!(
-        states
-            .iter()
-            .any(|s| matches!(s, SessionState::Reconnecting { attempt: 1, .. })),
-        "{states:?}"
-    );
-    assert_eq!(outcome.summary.as_ref().unwrap().reconnects, 1);
-    assert_eq!(outcome.answers.len(), 2);
+    assert_carried_over_one_outage(&outcome, &states);
 
     // Nothing lost: every line shown before the outage is still there, final, in place.
     let ids: Vec<&str> = outcome.lines.iter().map(|l| l.item_id.as_str()).collect();
@@ -459,12 +469,7 @@ async fn on_gpt_live_an_outage_mid_answer_keeps_the_open_line_and_the_interview_
                 // The first answer is on screen, still open: the network goes for 5 s.
                 open_at_outage = Some((line.item_id.clone(), line.text.clone()));
                 shown_before_outage = finals_seen.clone();
-                paused.store(true, Ordering::SeqCst);
-                let paused = paused.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(Duration::from_secs(5)).await;
-                    paused.store(false, Ordering::SeqCst);
-                });
+                five_second_outage(&paused);
             }
             LiveEvent::State { state } => states.push(state.clone()),
             _ => {}
@@ -472,15 +477,7 @@ async fn on_gpt_live_an_outage_mid_answer_keeps_the_open_line_and_the_interview_
     )
     .await;
     let (outcome, _) = taken.unwrap();
-    assert_eq!(outcome.error, None, "{states:?}\n{:#?}", outcome.lines);
-    assert!(
-        states
-            .iter()
-            .any(|s| matches!(s, SessionState::Reconnecting { attempt: 1, .. })),
-        "{states:?}"
-    );
-    assert_eq!(outcome.summary.as_ref().unwrap().reconnects, 1);
-    assert_eq!(outcome.answers.len(), 2);
+    assert_carried_over_one_outage(&outcome, &states);
 
     // The lines final before the outage are in place with their ids; the open answer is
     // kept, final, with its id and at least the words shown.
