@@ -22,6 +22,10 @@ pub struct EmbeddedOptions {
     pub data_dir: Option<PathBuf>,
     /// Lifetime of the client secrets it mints.
     pub client_secret_lifetime_s: Option<i64>,
+    /// The SDP proxy grants name, when it runs as its own service (`viva-proxy`).
+    pub proxy_url: Option<String>,
+    /// The project key the stack's voice endpoints accept (a standalone proxy holds it).
+    pub project_key: Option<String>,
 }
 
 /// Starts the stack on a free loopback port and signs a new candidate in over HTTP.
@@ -33,6 +37,8 @@ pub async fn start(options: EmbeddedOptions) -> anyhow::Result<Embedded> {
         client_secret_lifetime_s: options
             .client_secret_lifetime_s
             .unwrap_or(defaults.client_secret_lifetime_s),
+        proxy_url: options.proxy_url,
+        live_api_key: options.project_key,
         ..defaults
     })
     .await?;

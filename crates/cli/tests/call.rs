@@ -91,16 +91,55 @@ fn assert_answers_heard(outcome: &script::Outcome, said: &[&str]) {
     }
 }
 
+/// Which SDP proxy a call signals through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ProxyKind {
+    /// The local stack's own `/ws`.
+    Embedded,
+    /// The `viva-proxy` binary in front of the stack: tokens checked against its JWKS,
+    /// sessions read through its REST API as the candidate, the call created with the project
+    /// key at its voice endpoints.
+    Standalone,
+}
+
 async fn full_call(signaling: Signaling, api: VoiceApi) {
+    full_call_through(signaling, api, ProxyKind::Embedded).await;
+}
+
+async fn full_call_through(signaling: Signaling, api: VoiceApi, proxy: ProxyKind) {
     let _turn = ONE_CALL_AT_A_TIME.lock().await;
+    let port = common::StandaloneProxy::free_port();
+    let standalone = proxy == ProxyKind::Standalone;
     let (embedded, grants) = stack(EmbeddedOptions {
         signaling: Some(signaling),
+        proxy_url: standalone.then(|| format!("ws://127.0.0.1:{port}/ws")),
+        project_key: standalone.then(|| "sk-test-project-key".to_owned()),
         ..EmbeddedOptions::default()
     })
     .await;
+    let proxy = if standalone {
+        Some(
+            common::StandaloneProxy::start(
+                port,
+                &embedded.stack.base_url,
+                &embedded.stack.anon_key,
+                &embedded.stack.base_url,
+                "sk-test-project-key",
+            )
+            .await,
+        )
+    } else {
+        None
+    };
     let grants = grants.with_practice_api(Some(api));
     let grant = grants.start(None).await.unwrap();
     assert_eq!(grant.realtime.api, api);
+    if let Some(proxy) = &proxy {
+        assert_eq!(
+            grant.realtime.url, proxy.ws_url,
+            "the grant names the standalone proxy"
+        );
+    }
     let said = "I led the migration of our billing system to a new database.";
     let script = Script {
         answers: vec![speech(said)],
@@ -215,6 +254,14 @@ async fn a_practice_interview_through_the_sdp_proxy_is_heard_transcribed_and_hea
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_practice_interview_on_gpt_live_is_heard_transcribed_and_healthy() {
     full_call(Signaling::WebSocket, VoiceApi::Live).await;
+}
+
+/// The standalone proxy (`viva-proxy`, as a team deploys it) carries a whole GPT-Live practice
+/// interview: the grant names it, it checks the candidate's token against the stack's JWKS,
+/// reads the session as the candidate through REST, and creates the Live session upstream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_practice_interview_on_gpt_live_through_the_standalone_proxy_is_heard_and_transcribed() {
+    full_call_through(Signaling::WebSocket, VoiceApi::Live, ProxyKind::Standalone).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,8 @@
 //! The SDP proxy's messages (JSON text over its WebSocket), both ways, and its close codes. A
 //! client authenticates with its first message, then sends offers; the proxy answers each.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 /// Close codes the proxy ends a connection with.
@@ -8,6 +10,26 @@ pub const CLOSE_POLICY: u16 = 1008;
 pub const CLOSE_ALREADY_LIVE: u16 = 4009;
 pub const CLOSE_RATE_LIMITED: u16 = 4029;
 pub const CLOSE_UPSTREAM_FAILED: u16 = 1011;
+/// The server is going away (a drain on deploy): reconnect, to another instance.
+pub const CLOSE_GOING_AWAY: u16 = 1001;
+/// The reason a 4009 carries when this connection was replaced by a newer one of the same
+/// sign-in (the same user on the same computer reconnected): the old one must not retry.
+pub const REASON_REPLACED: &str = "replaced";
+
+/// How often the proxy pings an open connection.
+pub const PING_EVERY: Duration = Duration::from_secs(5);
+/// How long a connection may stay silent (no frame at all, pongs included) before the proxy
+/// drops it and frees its interview: a half-open socket must not lock the candidate out.
+pub const SILENCE_LIMIT: Duration = Duration::from_secs(10);
+/// How long an instance's hold on an interview lasts without renewal: a crashed instance's
+/// interviews are free again within this time.
+pub const LEASE_TTL: Duration = Duration::from_secs(12);
+/// How often a live instance renews its holds (three renewals fit in one TTL).
+pub const LEASE_RENEW_EVERY: Duration = Duration::from_secs(4);
+/// How long a client keeps retrying a plain 4009 (another connection holds the interview):
+/// long enough for a dead connection's hold to be released by silence or expiry.
+pub const ALREADY_LIVE_RETRY_FOR: Duration =
+    Duration::from_secs(LEASE_TTL.as_secs() + SILENCE_LIMIT.as_secs() + 3);
 
 /// What a client sends.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]

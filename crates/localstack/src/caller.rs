@@ -54,10 +54,18 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 /// Verifies a raw access token and that its session is still alive.
 pub async fn from_token(state: &AppState, token: &str) -> Result<(Caller, Claims), CallerError> {
-    let claims = state.keys.verify(token)?;
+    verify(&state.keys, &state.db, token).await
+}
+
+/// Verifies a raw access token against `keys`, and that its sign-in is alive in `db`.
+pub async fn verify(
+    keys: &crate::jwt::Keys,
+    db: &crate::db::Db,
+    token: &str,
+) -> Result<(Caller, Claims), CallerError> {
+    let claims = keys.verify(token)?;
     let session_id = claims.session_id.clone();
-    let alive = state
-        .db
+    let alive = db
         .call(move |conn| {
             use rusqlite::OptionalExtension;
             conn.query_row(

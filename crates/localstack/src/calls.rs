@@ -308,8 +308,9 @@ impl crate::proxy::Upstream for LocalUpstream {
         session_id: &'a str,
         offer: &'a str,
         api: &'a CallApi,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send + 'a>>
+    ) -> viva_proxy::auth::BoxFuture<'a, Result<crate::proxy::Answered, crate::proxy::UpstreamError>>
     {
+        use crate::proxy::{Answered, UpstreamCall, UpstreamError};
         Box::pin(async move {
             let id = session_id.to_owned();
             let question_set = self
@@ -323,29 +324,47 @@ impl crate::proxy::Upstream for LocalUpstream {
                     .map_err(crate::db::DbError::from)
                 })
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|_| UpstreamError::Unreachable)?;
             let setup = CallSetup {
                 session_id: Some(session_id.to_owned()),
                 question_set,
                 api: api.clone(),
             };
-            self.interviewer
+            let answer = self
+                .interviewer
                 .answer(setup, offer)
                 .await
-                .map(|a| a.sdp)
-                .map_err(|e| e.to_string())
+                .map_err(|error| {
+                    tracing::warn!(event = "local_interviewer_refused_offer", %error);
+                    UpstreamError::Refused {
+                        code: "offer_not_usable".into(),
+                    }
+                })?;
+            Ok(Answered {
+                sdp: answer.sdp,
+                call: UpstreamCall {
+                    session_id: session_id.to_owned(),
+                    live: matches!(api, CallApi::Live(_)),
+                    id: answer.call_id,
+                },
+            })
         })
     }
 
     fn typed_answer<'a>(
         &'a self,
-        session_id: &'a str,
+        call: &'a crate::proxy::UpstreamCall,
         text: &'a str,
-    ) -> crate::proxy::UpstreamFuture<'a, ()> {
-        Box::pin(self.interviewer.typed_answer(session_id, text))
+    ) -> viva_proxy::auth::BoxFuture<'a, Result<(), crate::proxy::UpstreamError>> {
+        Box::pin(async move {
+            self.interviewer
+                .typed_answer(&call.session_id, text)
+                .await
+                .map_err(|_| crate::proxy::UpstreamError::CallEnded)
+        })
     }
 
-    fn hang_up(&self, session_id: &str) {
-        self.interviewer.hang_up_session(session_id);
+    fn hang_up(&self, call: &crate::proxy::UpstreamCall) {
+        self.interviewer.hang_up(&call.id);
     }
 }

@@ -367,7 +367,7 @@ async fn start(state: &AppState, headers: &HeaderMap, body: &Bytes) -> FnResult<
             "realtime": {
                 "api": "live",
                 "signaling": "websocket",
-                "url": format!("{}/ws", state.public_url.replacen("http", "ws", 1)),
+                "url": state.proxy_url,
                 "client_secret": {"value": "", "expires_at": expires_at},
                 "model": LOCAL_LIVE_MODEL,
             },
@@ -390,10 +390,7 @@ async fn start(state: &AppState, headers: &HeaderMap, body: &Bytes) -> FnResult<
         })
         .await?;
     let (signaling, url) = match state.signaling {
-        Signaling::WebSocket => (
-            "websocket",
-            format!("{}/ws", state.public_url.replacen("http", "ws", 1)),
-        ),
+        Signaling::WebSocket => ("websocket", state.proxy_url.clone()),
         Signaling::Http => ("http", format!("{}/v1/realtime/calls", state.public_url)),
     };
     Ok(json!({

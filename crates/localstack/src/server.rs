@@ -1,10 +1,9 @@
 //! Starting and stopping the local stack: the HTTP router, shared state, the `apikey` check and
 //! request limits.
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -54,6 +53,9 @@ pub struct Config {
     /// Where `/functions/v1/*` goes instead of the built-in functions: a functions server (the
     /// Deno edge functions, as Supabase's gateway routes them). `None` serves them here.
     pub functions_url: Option<String>,
+    /// The SDP proxy `interview-start` names (`ws://.../ws`) when it runs as its own service
+    /// (`viva-proxy`); `None` names this stack's own `/ws`.
+    pub proxy_url: Option<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -91,6 +93,7 @@ impl Default for Config {
             token_algorithm: crate::jwt::TokenAlgorithm::default(),
             practice_sessions_per_hour: DEFAULT_PRACTICE_SESSIONS_PER_HOUR,
             functions_url: None,
+            proxy_url: None,
         }
     }
 }
@@ -127,10 +130,8 @@ pub struct AppState {
     pub signaling: Signaling,
     pub voice_rollout_percent: u8,
     pub client_secret_lifetime_s: i64,
-    /// Sessions with a live realtime connection: one connection per interview.
-    pub live: Arc<Mutex<HashSet<String>>>,
-    /// Where the SDP proxy gets answers.
-    pub upstream: Arc<dyn crate::proxy::Upstream>,
+    /// The SDP proxy (`/ws`): the one live connection per interview, and its upstream.
+    pub proxy: Arc<viva_proxy::Proxy>,
     /// The key `POST /v1/live/sessions` accepts, if any (never printed).
     pub live_api_key: Option<crate::live_sessions::ProjectKey>,
     /// The local interviewer peer (`/v1/realtime/calls`, and the proxy's default upstream).
@@ -138,6 +139,8 @@ pub struct AppState {
     pub auth_limiter: Arc<crate::ratelimit::AuthLimiter>,
     pub practice_sessions_per_hour: u32,
     /// Set when `/functions/v1/*` is forwarded to a functions server.
+    /// The SDP proxy's URL `interview-start` hands out ([`Config::proxy_url`], else `/ws`).
+    pub proxy_url: String,
     pub functions_url: Option<String>,
     /// The client that forwards function calls (no redirects followed).
     pub http: reqwest::Client,
@@ -197,6 +200,16 @@ impl LocalStack {
                 interviewer: interviewer.clone(),
             })
         });
+        let proxy = viva_proxy::Proxy::new(viva_proxy::ProxyParts {
+            tokens: Arc::new(crate::proxy::LocalTokens {
+                keys: keys.clone(),
+                db: db.clone(),
+            }),
+            sessions: Arc::new(crate::proxy::LocalSessions { db: db.clone() }),
+            leases: Arc::new(viva_proxy::lease::MemoryLeases::default()),
+            upstream,
+            limits: None,
+        });
         let state = AppState {
             db,
             keys,
@@ -206,8 +219,7 @@ impl LocalStack {
             signaling: config.signaling,
             voice_rollout_percent: config.voice_rollout_percent.min(100),
             client_secret_lifetime_s: config.client_secret_lifetime_s,
-            live: Arc::default(),
-            upstream,
+            proxy,
             live_api_key: config
                 .live_api_key
                 .clone()
@@ -215,6 +227,10 @@ impl LocalStack {
             interviewer,
             auth_limiter: Arc::new(crate::ratelimit::AuthLimiter::new(config.auth_limits)),
             practice_sessions_per_hour: config.practice_sessions_per_hour,
+            proxy_url: config
+                .proxy_url
+                .clone()
+                .unwrap_or_else(|| format!("ws://{address}/ws")),
             functions_url: config
                 .functions_url
                 .as_ref()

@@ -157,7 +157,13 @@ async fn a_scheduled_interview_goes_active_for_its_candidate_only_and_can_be_clo
     assert!(body["realtime"].get("session").is_none());
     // Even while the call is live (a reconnect races the old connection's end): never 409,
     // which would end the interview in the client. The proxy keeps one connection per interview.
-    s.stack.state.live.lock().unwrap().insert(id.clone());
+    let holder = viva_proxy::lease::Claim {
+        session_id: id.clone(),
+        conn_id: "a-live-connection".into(),
+        user_id: "someone".into(),
+        auth_session: "elsewhere".into(),
+    };
+    let _held = s.stack.state.proxy.leases.acquire(&holder).await.unwrap();
     let (status, again) = call(
         &s,
         "interview-start",
@@ -174,7 +180,7 @@ async fn a_scheduled_interview_goes_active_for_its_candidate_only_and_can_be_clo
         again["session"]["started_at"],
         body["session"]["started_at"]
     );
-    s.stack.state.live.lock().unwrap().remove(&id);
+    s.stack.state.proxy.leases.release(&holder).await;
 
     // The candidate closes it; then it cannot be started again.
     let (status, closed) = s

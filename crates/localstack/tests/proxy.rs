@@ -13,7 +13,7 @@ use tokio_tungstenite::tungstenite::Message;
 use viva_localstack::Config;
 use viva_localstack::proxy::{SdpError, validate_offer};
 
-const OFFER: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n";
+const OFFER: &str = include_str!("../../contract/testdata/webrtc_rs_0_21_offer.sdp");
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -36,6 +36,20 @@ async fn next(socket: &mut Socket) -> Result<Value, u16> {
         match socket.next().await {
             Some(Ok(Message::Text(text))) => return Ok(serde_json::from_str(&text).unwrap()),
             Some(Ok(Message::Close(frame))) => return Err(frame.map_or(1005, |f| f.code.into())),
+            Some(Ok(_)) => continue,
+            other => panic!("the socket ended without a close frame: {other:?}"),
+        }
+    }
+}
+
+/// The close frame's code and reason, skipping messages before it.
+async fn next_close(socket: &mut Socket) -> (u16, String) {
+    loop {
+        match socket.next().await {
+            Some(Ok(Message::Close(Some(frame)))) => {
+                return (frame.code.into(), frame.reason.to_string());
+            }
+            Some(Ok(Message::Close(None))) => return (1005, String::new()),
             Some(Ok(_)) => continue,
             other => panic!("the socket ended without a close frame: {other:?}"),
         }
@@ -78,14 +92,29 @@ async fn a_session_gets_one_live_connection_and_offers_are_checked() {
     .await;
     assert_eq!(next(&mut first).await, Ok(json!({"type": "ready"})));
 
-    // A second connection for the same session is refused, and so is interview-start's 409 path.
-    let mut second = connect(&s).await;
+    // The same candidate signed in on another computer is refused while this one is live.
+    let elsewhere = s.sign_in("ca@acme.test", "password-1").await;
+    let mut other = connect(&s).await;
     say(
-        &mut second,
-        json!({"type": "auth", "access_token": token, "session_id": session}),
+        &mut other,
+        json!({"type": "auth", "access_token": elsewhere.access_token, "session_id": session}),
     )
     .await;
-    assert_eq!(next(&mut second).await, Err(4009));
+    assert_eq!(next(&mut other).await, Err(4009));
+
+    // The same sign-in reconnecting (a laptop that changed networks, before its old socket is
+    // known dead) replaces its own connection at once: the old one is told it was replaced.
+    let mut first = {
+        let mut again = connect(&s).await;
+        say(
+            &mut again,
+            json!({"type": "auth", "access_token": token, "session_id": session}),
+        )
+        .await;
+        assert_eq!(next(&mut again).await, Ok(json!({"type": "ready"})));
+        assert_eq!(next_close(&mut first).await, (4009, "replaced".to_owned()));
+        again
+    };
 
     say(&mut first, json!({"type": "offer", "sdp": "hello"})).await;
     let error = next(&mut first).await.unwrap();
@@ -94,12 +123,13 @@ async fn a_session_gets_one_live_connection_and_offers_are_checked() {
         (Some("error"), Some("invalid_sdp"))
     );
 
-    // An offer that passes the shape check but that the interviewer peer cannot use: a clear
-    // error, then 1011.
+    // A real offer is answered by the local interviewer; bye ends the call and frees the session.
     say(&mut first, json!({"type": "offer", "sdp": OFFER})).await;
-    let error = next(&mut first).await.unwrap();
-    assert_eq!(error["code"], "upstream_failed");
-    assert_eq!(next(&mut first).await, Err(1011));
+    let answer = next(&mut first).await.unwrap();
+    assert_eq!(answer["type"], "answer", "{answer}");
+    say(&mut first, json!({"type": "bye"})).await;
+    assert_eq!(next(&mut first).await, Ok(json!({"type": "bye"})));
+    assert_eq!(next(&mut first).await, Err(1000));
 
     // The session is free again once the connection is gone.
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -148,19 +178,12 @@ fn offers_need_sdp_with_one_audio_and_one_data_channel_section() {
             others: 0
         })
     );
-    // Indented media lines are media lines too: counted once each, never an arithmetic
-    // underflow (which a debug build turned into a panic, a release build into a wrap).
+    // An indented line is no SDP line: refused as such, never miscounted.
     let indented = OFFER.replace("m=audio", "  m=audio");
-    assert_eq!(validate_offer(&indented), Ok(()));
-    let indented_extra = format!("{OFFER} m=audio 9 UDP/TLS/RTP/SAVPF 0\r\n");
-    assert_eq!(
-        validate_offer(&indented_extra),
-        Err(SdpError::WrongSections {
-            audio: 2,
-            application: 1,
-            others: 0
-        })
-    );
+    assert!(matches!(
+        validate_offer(&indented),
+        Err(SdpError::MalformedLine { .. })
+    ));
     let video = format!("{OFFER}m=video 9 UDP/TLS/RTP/SAVPF 96\r\n");
     assert!(matches!(
         validate_offer(&video),
@@ -266,16 +289,32 @@ async fn offers_are_forwarded_to_a_hosted_endpoint_with_the_server_key() {
 
 #[tokio::test]
 async fn a_hosted_refusal_or_a_non_sdp_answer_ends_the_call_with_its_reason() {
-    for (reply, expected) in [
+    // The client learns the kind of failure; the provider's own words (which can carry account
+    // details and request ids) stay in the proxy.
+    for (reply, expected, reason) in [
         (
             (
                 401,
                 "application/json",
-                r#"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","code":"invalid_api_key","param":null}}"#,
+                r#"{"error":{"message":"Incorrect API key provided: sk-abc. req_123","type":"invalid_request_error","code":"invalid_api_key","param":null}}"#,
             ),
-            "Incorrect API key provided",
+            "refused the call (invalid_api_key)",
+            "upstream_refused",
         ),
-        ((200, "text/html", "<html>proxy error</html>"), "not SDP"),
+        (
+            (
+                503,
+                "application/json",
+                r#"{"error":{"message":"overloaded req_456"}}"#,
+            ),
+            "busy",
+            "upstream_busy",
+        ),
+        (
+            (200, "text/html", "<html>proxy error</html>"),
+            "something unusable",
+            "upstream_bad_answer",
+        ),
     ] {
         let (url, _seen) = fake_hosted_realtime(reply).await;
         let s = stack_with_hosted(&url).await;
@@ -289,11 +328,13 @@ async fn a_hosted_refusal_or_a_non_sdp_answer_ends_the_call_with_its_reason() {
         next(&mut socket).await.unwrap();
         say(&mut socket, json!({"type": "offer", "sdp": OFFER})).await;
         let error = next(&mut socket).await.unwrap();
+        let message = error["message"].as_str().unwrap();
+        assert!(message.contains(expected), "{error}");
         assert!(
-            error["message"].as_str().unwrap().contains(expected),
+            !message.contains("req_") && !message.contains("sk-") && !message.contains("Incorrect"),
             "{error}"
         );
-        assert_eq!(next(&mut socket).await, Err(1011));
+        assert_eq!(next_close(&mut socket).await, (1011, reason.to_owned()));
         s.stack.shutdown().await;
     }
 }

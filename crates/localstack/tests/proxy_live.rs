@@ -26,9 +26,11 @@ use viva_localstack::interviewer::script::question_set;
 use viva_localstack::live_sessions::{
     MAX_INPUT_MESSAGES, MAX_INPUT_TOKENS, RESUME_CONTEXT, estimate_tokens,
 };
-use viva_localstack::proxy::{CallApi, call_api, live_session_config};
+use viva_localstack::proxy::{
+    Answered, CallApi, UpstreamCall, UpstreamError, call_api, live_session_config,
+};
 
-const OFFER: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n";
+const OFFER: &str = include_str!("../../contract/testdata/webrtc_rs_0_21_offer.sdp");
 const TURN: Duration = Duration::from_secs(30);
 
 type Socket =
@@ -475,7 +477,8 @@ async fn the_hosted_upstream_creates_live_sessions_on_a_live_endpoint_with_the_p
         Some(std::sync::Arc::new(hosted) as std::sync::Arc<dyn viva_localstack::proxy::Upstream>)
     };
 
-    // A wrong key: the service's refusal reaches the client and the proxy closes with 1011.
+    // A wrong key: the client learns the service refused (its error code, not its words) and
+    // the proxy closes with 1011.
     let refused = stack(Config {
         upstream: upstream("sk-wrong"),
         ..Config::default()
@@ -486,13 +489,9 @@ async fn the_hosted_upstream_creates_live_sessions_on_a_live_endpoint_with_the_p
     say(&mut socket, json!({"type": "offer", "sdp": OFFER})).await;
     let error = next(&mut socket).await.unwrap();
     assert_eq!(error["code"], "upstream_failed");
-    assert!(
-        error["message"]
-            .as_str()
-            .unwrap()
-            .contains("incorrect API key provided"),
-        "{error}"
-    );
+    let message = error["message"].as_str().unwrap();
+    assert!(message.contains("refused the call"), "{error}");
+    assert!(!message.contains("API key provided"), "{error}");
     assert_eq!(next(&mut socket).await, Err(1011));
     refused.stack.shutdown().await;
 
@@ -559,27 +558,35 @@ const STUB_ANSWER: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n";
 impl viva_localstack::proxy::Upstream for Recording {
     fn answer<'a>(
         &'a self,
-        _session_id: &'a str,
+        session_id: &'a str,
         _offer: &'a str,
-        _api: &'a CallApi,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send + 'a>>
-    {
-        Box::pin(async { Ok(STUB_ANSWER.to_owned()) })
+        api: &'a CallApi,
+    ) -> viva_proxy::auth::BoxFuture<'a, Result<Answered, UpstreamError>> {
+        Box::pin(async move {
+            Ok(Answered {
+                sdp: STUB_ANSWER.to_owned(),
+                call: UpstreamCall {
+                    session_id: session_id.to_owned(),
+                    live: matches!(api, CallApi::Live(_)),
+                    id: "live_stub".to_owned(),
+                },
+            })
+        })
     }
 
     fn typed_answer<'a>(
         &'a self,
-        session_id: &'a str,
+        call: &'a UpstreamCall,
         text: &'a str,
-    ) -> viva_localstack::proxy::UpstreamFuture<'a, ()> {
+    ) -> viva_proxy::auth::BoxFuture<'a, Result<(), UpstreamError>> {
         Box::pin(async move {
             if text == "fail" {
-                return Err("the session went away".to_owned());
+                return Err(UpstreamError::CallEnded);
             }
             self.typed
                 .lock()
                 .unwrap()
-                .push((session_id.to_owned(), text.to_owned()));
+                .push((call.session_id.clone(), text.to_owned()));
             Ok(())
         })
     }
@@ -632,7 +639,7 @@ async fn typed_answers_go_to_a_live_call_only_within_their_limits() {
     say(&mut socket, json!({"type": "text", "text": "fail"})).await;
     let failed = next(&mut socket).await.unwrap();
     assert_eq!(failed["code"], "typed_answer_failed", "{failed}");
-    assert_eq!(failed["message"], "the session went away");
+    assert_eq!(failed["message"], "the call has ended");
     assert_eq!(
         *recording.typed.lock().unwrap(),
         vec![(session.clone(), "I chose Rust.".to_owned())]

@@ -90,3 +90,81 @@ pub fn settings(call: viva_rtc::CallConfig) -> viva_session::LiveSettings {
         ..viva_session::LiveSettings::default()
     }
 }
+
+/// A `viva-proxy` process (the standalone SDP proxy), killed when dropped.
+pub struct StandaloneProxy {
+    child: std::process::Child,
+    /// `ws://127.0.0.1:<port>/ws`
+    pub ws_url: String,
+    pub http_url: String,
+}
+
+impl StandaloneProxy {
+    /// The workspace's `viva-proxy` binary, beside this test's own (cargo builds every
+    /// workspace binary for a workspace test run; `cargo build -p viva-proxy` otherwise).
+    pub fn binary() -> std::path::PathBuf {
+        let exe = std::env::current_exe().unwrap();
+        let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+        let binary = dir.join(format!("viva-proxy{}", std::env::consts::EXE_SUFFIX));
+        assert!(
+            binary.exists(),
+            "{} is missing: build it with `cargo build -p viva-proxy`",
+            binary.display()
+        );
+        binary
+    }
+
+    /// A free loopback port (the stack must name the proxy before the proxy can start).
+    pub fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    /// Starts the proxy on `port` in front of the backend at `backend_url`, with the voice
+    /// service at `upstream_url` and its key `provider_key`; returns once `/health` answers.
+    pub async fn start(
+        port: u16,
+        backend_url: &str,
+        anon_key: &str,
+        upstream_url: &str,
+        provider_key: &str,
+    ) -> Self {
+        let child = std::process::Command::new(Self::binary())
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--backend-url", backend_url])
+            .args(["--anon-key", anon_key])
+            .args(["--upstream-url", upstream_url])
+            .env("VIVA_PROXY_PROVIDER_KEY", provider_key)
+            .env("VIVA_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let proxy = Self {
+            child,
+            ws_url: format!("ws://127.0.0.1:{port}/ws"),
+            http_url: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let health = reqwest::get(format!("{}/health", proxy.http_url)).await;
+            if health.is_ok_and(|r| r.status().is_success()) {
+                return proxy;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "viva-proxy did not come up"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for StandaloneProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

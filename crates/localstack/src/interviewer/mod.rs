@@ -67,15 +67,7 @@ pub struct CallSetup {
     pub api: CallApi,
 }
 
-/// Which voice API a call speaks.
-#[derive(Debug, Clone)]
-pub enum CallApi {
-    /// The Realtime API: the client configures the session (`session.update`) and replays
-    /// what was said before (`conversation.item.create`).
-    Realtime,
-    /// GPT-Live, with the session config its creator sent (`input` is what was said before).
-    Live(Box<crate::live_sessions::SessionConfig>),
-}
+pub use viva_proxy::upstream::CallApi;
 
 /// A call's answer to the candidate's offer.
 #[derive(Debug, Clone)]

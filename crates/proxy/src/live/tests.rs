@@ -1,9 +1,9 @@
 use serde_json::json;
 
 use super::*;
-use crate::interviewer::script::question_set;
+use crate::questions::question_set;
 
-const OFFER: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n";
+const OFFER: &str = include_str!("../../../contract/testdata/webrtc_rs_0_21_offer.sdp");
 
 fn request(session: Value) -> Vec<u8> {
     json!({"session": session, "transport": {"type": "webrtc", "sdp": OFFER}})
@@ -278,7 +278,7 @@ fn an_interview_session_permits_only_the_candidates_commands_and_stores_nothing(
         assert!(instructions.contains(question.as_str()), "{question}");
     }
     assert_eq!(
-        crate::interviewer::script::question_set_named_in(instructions),
+        crate::questions::question_set_named_in(instructions),
         "software_engineer"
     );
     // No field the service would refuse: it reads back as a create request's session.
@@ -307,15 +307,4 @@ fn the_resolved_session_has_what_the_sdk_requires() {
         resource["client"]["data_channel"]["allowed_client_events"],
         json!(viva_realtime::live::CANDIDATE_COMMANDS)
     );
-}
-
-#[test]
-fn project_keys_never_show_in_debug_output() {
-    assert_eq!(
-        format!("{:?}", ProjectKey("sk-secret".into())),
-        "ProjectKey(..)"
-    );
-    assert!(constant_time_eq(b"abc", b"abc"));
-    assert!(!constant_time_eq(b"abc", b"abd"));
-    assert!(!constant_time_eq(b"abc", b"abcd"));
 }

@@ -1,0 +1,194 @@
+//! `viva-proxy`: the SDP proxy as its own service. It verifies the candidate's Supabase token,
+//! holds the one live connection per interview, and creates the call with the voice service
+//! using the provider key only it holds. Settings are flags or `VIVA_PROXY_*` variables;
+//! secrets are variables or files only (docs/deploying.md).
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use viva_proxy::auth::jwks::JwksVerifier;
+use viva_proxy::lease::MemoryLeases;
+use viva_proxy::limits::ConnectLimits;
+use viva_proxy::secrets::secret;
+use viva_proxy::service::Service;
+use viva_proxy::sessions::rest::RestSessions;
+use viva_proxy::upstream::openai::HostedUpstream;
+use viva_proxy::{Proxy, ProxyParts};
+
+/// The SDP proxy: signalling for Viva's voice interviews.
+///
+/// Secrets come from the environment or a file, never a flag:
+/// VIVA_PROXY_PROVIDER_KEY (required; the voice service's API key),
+/// VIVA_PROXY_JWT_SECRET (optional; the project's legacy HS256 secret, if its tokens still use it),
+/// each also as NAME_FILE naming a file that holds it.
+#[derive(Debug, Parser)]
+#[command(name = "viva-proxy", version)]
+struct Args {
+    /// Where to listen.
+    #[arg(long, env = "VIVA_PROXY_LISTEN", default_value = "0.0.0.0:8080")]
+    listen: SocketAddr,
+    /// The Supabase project's URL (its REST API and JWKS are found under it).
+    #[arg(long, env = "VIVA_PROXY_BACKEND_URL")]
+    backend_url: String,
+    /// The project's anon (publishable) key: public, sent with the user's own token.
+    #[arg(long, env = "VIVA_PROXY_ANON_KEY", hide_env_values = true)]
+    anon_key: String,
+    /// Where the token signing keys are published [default: BACKEND_URL/auth/v1/.well-known/jwks.json].
+    #[arg(long, env = "VIVA_PROXY_JWKS_URL")]
+    jwks_url: Option<String>,
+    /// The voice service's base URL: Realtime calls go to URL/v1/realtime/calls, GPT-Live
+    /// sessions to URL/v1/live/sessions.
+    #[arg(
+        long,
+        env = "VIVA_PROXY_UPSTREAM_URL",
+        default_value = "https://api.openai.com"
+    )]
+    upstream_url: String,
+    #[arg(
+        long,
+        env = "VIVA_PROXY_REALTIME_MODEL",
+        default_value = "gpt-realtime"
+    )]
+    realtime_model: String,
+    #[arg(long, env = "VIVA_PROXY_LIVE_MODEL", default_value = "gpt-live-1")]
+    live_model: String,
+    /// Seconds the voice service has to answer an offer.
+    #[arg(long, env = "VIVA_PROXY_UPSTREAM_TIMEOUT_S", default_value_t = 15)]
+    upstream_timeout_s: u64,
+    /// The header a trusted load balancer puts the client's address in (e.g. fly-client-ip).
+    /// Unset: the TCP peer is the client and such headers are ignored.
+    #[arg(long, env = "VIVA_PROXY_CLIENT_IP_HEADER")]
+    client_ip_header: Option<String>,
+    /// Connections allowed per client address per minute.
+    #[arg(long, env = "VIVA_PROXY_PER_ADDRESS_PER_MINUTE", default_value_t = 60)]
+    per_address_per_minute: u32,
+    /// Connections allowed per user per minute.
+    #[arg(long, env = "VIVA_PROXY_PER_USER_PER_MINUTE", default_value_t = 20)]
+    per_user_per_minute: u32,
+    /// Seconds open connections get to finish their exchange on SIGTERM before the process
+    /// exits.
+    #[arg(long, env = "VIVA_PROXY_DRAIN_TIMEOUT_S", default_value_t = 20)]
+    drain_timeout_s: u64,
+}
+
+fn init_logs() {
+    // JSON lines to stdout, one request id (`conn_id`) per connection; VIVA_LOG filters.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VIVA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .init();
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let provider_key = secret("VIVA_PROXY_PROVIDER_KEY")
+        .map_err(|e| e.to_string())?
+        .ok_or("the voice service's key is missing: set VIVA_PROXY_PROVIDER_KEY or VIVA_PROXY_PROVIDER_KEY_FILE")?;
+    let legacy_secret = secret("VIVA_PROXY_JWT_SECRET").map_err(|e| e.to_string())?;
+    let backend = args.backend_url.trim_end_matches('/').to_owned();
+    let jwks_url = args
+        .jwks_url
+        .unwrap_or_else(|| format!("{backend}/auth/v1/.well-known/jwks.json"));
+    let tokens = JwksVerifier::new(&jwks_url, legacy_secret).map_err(|e| e.to_string())?;
+    tokens.prefetch().await;
+    let sessions = RestSessions::new(&backend, &args.anon_key)?;
+    let base = args.upstream_url.trim_end_matches('/');
+    let upstream = HostedUpstream::with_timeout(
+        &format!("{base}/v1/realtime/calls"),
+        &provider_key,
+        &args.realtime_model,
+        Duration::from_secs(args.upstream_timeout_s.max(1)),
+    )?
+    .with_live(&format!("{base}/v1/live/sessions"), &args.live_model);
+    tracing::warn!(
+        event = "proxy_single_instance",
+        "no database: the one-live-connection rule holds in this process only; run a single instance"
+    );
+    eprintln!(
+        "viva-proxy: no database: the one-live-connection rule holds in this process only; run a single instance"
+    );
+    let proxy = Proxy::new(ProxyParts {
+        tokens: Arc::new(tokens),
+        sessions: Arc::new(sessions),
+        leases: Arc::new(MemoryLeases::default()),
+        upstream: Arc::new(upstream),
+        limits: Some(ConnectLimits {
+            per_address_per_minute: args.per_address_per_minute,
+            per_user_per_minute: args.per_user_per_minute,
+        }),
+    });
+    let client_ip_header = args
+        .client_ip_header
+        .map(|name| {
+            name.parse()
+                .map_err(|_| format!("--client-ip-header: `{name}` is not a header name"))
+        })
+        .transpose()?;
+    let service = Service::new(proxy, client_ip_header);
+    service.spawn_probes();
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the listening address: {e}"))?;
+    tracing::info!(event = "proxy_listening", %address, instance = %service.instance);
+    println!("viva-proxy listening on http://{address}");
+    let app = service
+        .router()
+        .into_make_service_with_connect_info::<SocketAddr>();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    shutdown_signal().await;
+    tracing::info!(
+        event = "proxy_draining",
+        open = service.proxy.open_connections()
+    );
+    let left = service
+        .drain(Duration::from_secs(args.drain_timeout_s))
+        .await;
+    tracing::info!(event = "proxy_stopped", left_open = left);
+    server.abort();
+    Ok(())
+}
+
+/// SIGTERM (a deploy or `systemctl stop`) or Ctrl-C.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logs();
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            tracing::error!(event = "proxy_failed", %message);
+            eprintln!("viva-proxy: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! The SDP proxy (docs/protocols.md §3) as a library: the signalling socket, its rules (one
+//! live connection per interview, limits, SDP checks) and the seams a deployment fills in:
+//! who the caller is ([`auth`]), what their session is ([`sessions`]), where the lease lives
+//! ([`lease`]) and which voice service answers ([`upstream`]). The local stack and the
+//! standalone `viva-proxy` share this code, so their behaviour cannot drift.
+
+pub mod auth;
+pub mod lease;
+pub mod limits;
+pub mod live;
+pub mod questions;
+pub mod secrets;
+pub mod service;
+pub mod sessions;
+pub mod socket;
+pub mod upstream;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::response::Response;
+
+use viva_contract::proxy::{MAX_HISTORY_CHARS, MAX_HISTORY_LINES};
+use viva_contract::sdp::MAX_SDP_BYTES;
+
+/// The largest message a client may send: an offer with the most history allowed (each
+/// character at most 4 bytes of UTF-8, or a 6-byte JSON escape) and its lines' framing.
+pub const MAX_CLIENT_MESSAGE_BYTES: usize =
+    MAX_SDP_BYTES + 6 * MAX_HISTORY_CHARS + MAX_HISTORY_LINES * 512 + 4096;
+
+/// The proxy's seams.
+#[derive(Debug, Clone)]
+pub struct ProxyParts {
+    pub tokens: Arc<dyn auth::TokenVerifier>,
+    pub sessions: Arc<dyn sessions::Sessions>,
+    pub leases: Arc<dyn lease::Leases>,
+    pub upstream: Arc<dyn upstream::Upstream>,
+    /// Connection rate limits (none: the local stack, where only this computer connects).
+    pub limits: Option<limits::ConnectLimits>,
+}
+
+/// A running proxy: its seams, and whether it is draining.
+#[derive(Debug)]
+pub struct Proxy {
+    pub tokens: Arc<dyn auth::TokenVerifier>,
+    pub sessions: Arc<dyn sessions::Sessions>,
+    pub leases: Arc<dyn lease::Leases>,
+    pub upstream: Arc<dyn upstream::Upstream>,
+    pub limits: Option<limits::ConnectLimiter>,
+    draining: tokio::sync::watch::Sender<bool>,
+    open: AtomicUsize,
+}
+
+impl Proxy {
+    pub fn new(parts: ProxyParts) -> Arc<Self> {
+        Arc::new(Self {
+            tokens: parts.tokens,
+            sessions: parts.sessions,
+            leases: parts.leases,
+            upstream: parts.upstream,
+            limits: parts.limits.map(limits::ConnectLimiter::new),
+            draining: tokio::sync::watch::Sender::new(false),
+            open: AtomicUsize::new(0),
+        })
+    }
+
+    /// `GET /ws`: upgrades and serves one signalling connection from `peer`.
+    pub fn upgrade(self: &Arc<Self>, upgrade: WebSocketUpgrade, peer: Option<IpAddr>) -> Response {
+        let proxy = self.clone();
+        // An idle connection holds little: tungstenite's default read buffer (128 KiB, allocated
+        // up front) would be most of it.
+        upgrade
+            .read_buffer_size(4096)
+            .write_buffer_size(0)
+            .max_message_size(MAX_CLIENT_MESSAGE_BYTES)
+            .on_upgrade(move |socket| async move {
+                proxy.open.fetch_add(1, Ordering::SeqCst);
+                let _open = OpenConnection(&proxy.open);
+                socket::serve(proxy.clone(), socket, peer).await;
+            })
+    }
+
+    /// Signalling connections open now.
+    pub fn open_connections(&self) -> usize {
+        self.open.load(Ordering::SeqCst)
+    }
+
+    /// Tells every open connection to finish and close with 1001.
+    pub fn drain(&self) {
+        self.draining.send_replace(true);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        *self.draining.borrow()
+    }
+}
+
+/// Counts a connection as open while it lives.
+struct OpenConnection<'a>(&'a AtomicUsize);
+
+impl Drop for OpenConnection<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}

@@ -1,0 +1,411 @@
+//! One signalling connection (docs/protocols.md §3): the first message authenticates within
+//! [`AUTH_TIMEOUT`]; then the connection holds its session's lease, answers offers through the
+//! upstream, passes typed answers to a GPT-Live call, and is pinged so a dead socket frees the
+//! interview ([`SILENCE_LIMIT`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+use viva_contract::proxy::{
+    CLOSE_ALREADY_LIVE, CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_RATE_LIMITED, CLOSE_UPSTREAM_FAILED,
+    ClientMessage, PING_EVERY, REASON_REPLACED, SILENCE_LIMIT, parse_client_message,
+};
+use viva_contract::sdp::validate_offer;
+
+use crate::Proxy;
+use crate::auth::{TokenRefusal, VerifiedUser};
+use crate::lease::{Claim, LeaseError, LeaseLoss};
+use crate::sessions::{SessionError, call_api, may_join};
+use crate::upstream::{UpstreamCall, UpstreamError};
+
+/// How long a client has to authenticate after connecting (the token, the session and the
+/// lease are all checked within it).
+pub const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Offers allowed on one connection (renegotiation and ICE restarts included).
+pub const MAX_OFFERS_PER_CONNECTION: usize = 20;
+/// Typed answers allowed on one connection (an interview has a few dozen turns at most).
+pub const MAX_TYPED_ANSWERS_PER_CONNECTION: usize = 200;
+/// How long one write to the client may take: a socket that cannot take a frame is dead.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How a connection ended, for logs and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Closed {
+    pub code: u16,
+    pub reason: &'static str,
+}
+
+struct Connection {
+    socket: WebSocket,
+    conn_id: String,
+}
+
+impl Connection {
+    async fn send(&mut self, value: Value) -> bool {
+        let frame = Message::Text(value.to_string().into());
+        matches!(
+            tokio::time::timeout(WRITE_TIMEOUT, self.socket.send(frame)).await,
+            Ok(Ok(()))
+        )
+    }
+
+    async fn close(mut self, code: u16, reason: &'static str) -> Closed {
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        let _ = tokio::time::timeout(WRITE_TIMEOUT, self.socket.send(Message::Close(Some(frame))))
+            .await;
+        tracing::info!(event = "proxy_connection_closed", conn_id = %self.conn_id, code, reason);
+        Closed { code, reason }
+    }
+}
+
+/// What one frame from the client was.
+enum Incoming {
+    Message(Result<ClientMessage, String>),
+    /// A ping or pong: proof of life, nothing to answer.
+    Alive,
+    Gone,
+}
+
+fn incoming(message: Option<Result<Message, axum::Error>>) -> Incoming {
+    match message {
+        Some(Ok(Message::Text(text))) => {
+            Incoming::Message(parse_client_message(&text).map_err(|e| e.to_string()))
+        }
+        Some(Ok(Message::Ping(_) | Message::Pong(_))) => Incoming::Alive,
+        Some(Ok(Message::Binary(_))) => {
+            Incoming::Message(Err("only JSON text messages are accepted".to_owned()))
+        }
+        Some(Ok(Message::Close(_)) | Err(_)) | None => Incoming::Gone,
+    }
+}
+
+/// Frees the lease however the connection ends (a panic included): the socket is gone.
+struct ReleaseOnDrop {
+    proxy: Arc<Proxy>,
+    claim: Option<Claim>,
+}
+
+impl Drop for ReleaseOnDrop {
+    fn drop(&mut self) {
+        if let (Some(claim), Ok(runtime)) =
+            (self.claim.take(), tokio::runtime::Handle::try_current())
+        {
+            let proxy = self.proxy.clone();
+            runtime.spawn(async move {
+                proxy.leases.release(&claim).await;
+            });
+        }
+    }
+}
+
+/// The authenticated, joined and leased start of a connection.
+struct Joined {
+    user: VerifiedUser,
+    token: String,
+    session_id: String,
+    claim: Claim,
+    call: Option<UpstreamCall>,
+    lost: tokio::sync::oneshot::Receiver<LeaseLoss>,
+}
+
+async fn join(proxy: &Proxy, connection: &mut Connection) -> Result<Joined, (u16, &'static str)> {
+    let first = incoming(connection.socket.recv().await);
+    let Incoming::Message(Ok(ClientMessage::Auth {
+        access_token,
+        session_id,
+    })) = first
+    else {
+        return Err((
+            CLOSE_POLICY,
+            "the first message must be {\"type\":\"auth\",...}",
+        ));
+    };
+    let user = match proxy.tokens.verify(&access_token).await {
+        Ok(user) => user,
+        Err(TokenRefusal::CannotVerifyNow) => {
+            return Err((CLOSE_UPSTREAM_FAILED, "cannot_verify_token"));
+        }
+        Err(_) => return Err((CLOSE_POLICY, "invalid or expired token")),
+    };
+    if let Some(limits) = &proxy.limits
+        && !limits.user(&user.user_id)
+    {
+        return Err((CLOSE_RATE_LIMITED, "too many connections for this user"));
+    }
+    let not_yours = (CLOSE_POLICY, "this session is not yours or is not active");
+    let session = match proxy
+        .sessions
+        .session(&user, &access_token, &session_id)
+        .await
+    {
+        Ok(session) => session,
+        Err(SessionError::NotYours) => return Err(not_yours),
+        Err(SessionError::Unavailable) => {
+            return Err((CLOSE_UPSTREAM_FAILED, "session_unavailable"));
+        }
+    };
+    if !may_join(&user, &session) {
+        return Err(not_yours);
+    }
+    let claim = Claim {
+        session_id: session_id.clone(),
+        conn_id: connection.conn_id.clone(),
+        user_id: user.user_id.clone(),
+        auth_session: user.auth_session.clone(),
+    };
+    match proxy.leases.acquire(&claim).await {
+        Ok(grant) => {
+            tracing::info!(event = "proxy_lease_granted", conn_id = %connection.conn_id, how = ?grant.how);
+            Ok(Joined {
+                user,
+                token: access_token,
+                session_id,
+                claim,
+                call: grant.call,
+                lost: grant.lost,
+            })
+        }
+        Err(LeaseError::Held | LeaseError::Lost) => Err((
+            CLOSE_ALREADY_LIVE,
+            "this session already has a live connection",
+        )),
+        Err(LeaseError::Unavailable) => Err((CLOSE_UPSTREAM_FAILED, "lease_unavailable")),
+    }
+}
+
+/// Serves one upgraded socket to its end.
+pub async fn serve(proxy: Arc<Proxy>, socket: WebSocket, peer: Option<std::net::IpAddr>) -> Closed {
+    let mut connection = Connection {
+        socket,
+        conn_id: uuid::Uuid::new_v4().to_string(),
+    };
+    if let (Some(limits), Some(peer)) = (&proxy.limits, peer)
+        && !limits.address(peer)
+    {
+        return connection
+            .close(CLOSE_RATE_LIMITED, "too many connections from this address")
+            .await;
+    }
+    let joined = tokio::time::timeout(AUTH_TIMEOUT, join(&proxy, &mut connection)).await;
+    let mut joined = match joined {
+        Ok(Ok(joined)) => joined,
+        Ok(Err((code, reason))) => return connection.close(code, reason).await,
+        Err(_) => {
+            return connection
+                .close(CLOSE_POLICY, "authentication timed out")
+                .await;
+        }
+    };
+    let _release = ReleaseOnDrop {
+        proxy: proxy.clone(),
+        claim: Some(joined.claim.clone()),
+    };
+    if !connection.send(json!({"type": "ready"})).await {
+        return Closed {
+            code: 1006,
+            reason: "gone",
+        };
+    }
+    let mut offers = 0;
+    let mut typed = 0;
+    let mut last_heard = Instant::now();
+    let mut pings = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
+    let mut draining = proxy.draining.subscribe();
+    loop {
+        let message = tokio::select! {
+            message = connection.socket.recv() => message,
+            _ = pings.tick() => {
+                if last_heard.elapsed() > SILENCE_LIMIT {
+                    tracing::info!(event = "proxy_silent_connection_dropped", conn_id = %connection.conn_id);
+                    return connection.close(CLOSE_GOING_AWAY, "silent").await;
+                }
+                let ping = Message::Ping(Default::default());
+                if !matches!(tokio::time::timeout(WRITE_TIMEOUT, connection.socket.send(ping)).await, Ok(Ok(()))) {
+                    return Closed { code: 1006, reason: "gone" };
+                }
+                continue;
+            }
+            loss = &mut joined.lost => {
+                return match loss {
+                    Ok(LeaseLoss::Replaced) | Err(_) => connection.close(CLOSE_ALREADY_LIVE, REASON_REPLACED).await,
+                    Ok(LeaseLoss::Unconfirmed) => connection.close(CLOSE_UPSTREAM_FAILED, "lease_unavailable").await,
+                };
+            }
+            () = async { let _ = draining.wait_for(|draining| *draining).await; } => {
+                return connection.close(CLOSE_GOING_AWAY, "draining").await;
+            }
+        };
+        last_heard = Instant::now();
+        let message = match incoming(message) {
+            Incoming::Gone => {
+                return Closed {
+                    code: 1006,
+                    reason: "gone",
+                };
+            }
+            Incoming::Alive => continue,
+            Incoming::Message(message) => message,
+        };
+        let reply = match message {
+            Ok(ClientMessage::Offer { sdp, history }) => {
+                offers += 1;
+                if offers > MAX_OFFERS_PER_CONNECTION {
+                    return connection
+                        .close(CLOSE_RATE_LIMITED, "too many offers on this connection")
+                        .await;
+                }
+                if let Err(problem) = validate_offer(&sdp) {
+                    Some(
+                        json!({"type": "error", "code": "invalid_sdp", "message": problem.to_string()}),
+                    )
+                } else {
+                    match offer(&proxy, &joined, &sdp, &history).await {
+                        Ok(answered) => {
+                            // The call is this connection's only while it holds the lease.
+                            match proxy
+                                .leases
+                                .record_call(&joined.claim, &answered.call)
+                                .await
+                            {
+                                Ok(replaced) => {
+                                    if let Some(replaced) = replaced {
+                                        proxy.upstream.hang_up(&replaced);
+                                    }
+                                }
+                                Err(_) => {
+                                    proxy.upstream.hang_up(&answered.call);
+                                    return connection
+                                        .close(CLOSE_ALREADY_LIVE, REASON_REPLACED)
+                                        .await;
+                                }
+                            }
+                            joined.call = Some(answered.call);
+                            Some(json!({"type": "answer", "sdp": answered.sdp}))
+                        }
+                        Err(Failure::Session(problem)) => {
+                            let reason = match problem {
+                                SessionError::NotYours => "session_not_active",
+                                SessionError::Unavailable => "session_unavailable",
+                            };
+                            let _ = connection.send(json!({"type": "error", "code": "upstream_failed", "message": problem.to_string()})).await;
+                            let code = if problem == SessionError::NotYours {
+                                CLOSE_POLICY
+                            } else {
+                                CLOSE_UPSTREAM_FAILED
+                            };
+                            return connection.close(code, reason).await;
+                        }
+                        Err(Failure::Upstream(problem)) => {
+                            tracing::warn!(event = "proxy_upstream_failed", conn_id = %connection.conn_id, reason = problem.reason(), %problem);
+                            let _ = connection.send(json!({"type": "error", "code": "upstream_failed", "message": problem.to_string()})).await;
+                            return connection
+                                .close(CLOSE_UPSTREAM_FAILED, problem.reason())
+                                .await;
+                        }
+                    }
+                }
+            }
+            Ok(ClientMessage::Text { text }) => {
+                typed += 1;
+                if typed > MAX_TYPED_ANSWERS_PER_CONNECTION {
+                    return connection
+                        .close(
+                            CLOSE_RATE_LIMITED,
+                            "too many typed answers on this connection",
+                        )
+                        .await;
+                }
+                match &joined.call {
+                    Some(call) if call.live => match proxy.upstream.typed_answer(call, &text).await
+                    {
+                        Ok(()) => None,
+                        Err(problem) => {
+                            tracing::warn!(event = "proxy_typed_answer_failed", conn_id = %connection.conn_id, reason = problem.reason());
+                            Some(
+                                json!({"type": "error", "code": "typed_answer_failed", "message": problem.to_string()}),
+                            )
+                        }
+                    },
+                    Some(_) => Some(json!({
+                        "type": "error",
+                        "code": "unexpected_message",
+                        "message": "a Realtime call takes typed answers on its own data channel",
+                    })),
+                    None => Some(json!({
+                        "type": "error",
+                        "code": "unexpected_message",
+                        "message": "there is no call to take a typed answer yet: send an offer first",
+                    })),
+                }
+            }
+            Ok(ClientMessage::Bye) => {
+                // Only the lease's holder ends the session's call.
+                if let Some(call) = proxy.leases.release(&joined.claim).await {
+                    proxy.upstream.hang_up(&call);
+                }
+                let _ = connection.send(json!({"type": "bye"})).await;
+                return connection.close(1000, "bye").await;
+            }
+            Ok(ClientMessage::Auth { .. }) => Some(json!({
+                "type": "error", "code": "unexpected_message",
+                "message": "expected an offer, a typed answer or bye",
+            })),
+            Err(problem) => {
+                Some(json!({"type": "error", "code": "unexpected_message", "message": problem}))
+            }
+        };
+        if let Some(reply) = reply
+            && !connection.send(reply).await
+        {
+            return Closed {
+                code: 1006,
+                reason: "gone",
+            };
+        }
+        // Time spent on the upstream is ours, not the client's silence.
+        last_heard = Instant::now();
+    }
+}
+
+enum Failure {
+    Session(SessionError),
+    Upstream(UpstreamError),
+}
+
+async fn offer(
+    proxy: &Proxy,
+    joined: &Joined,
+    sdp: &str,
+    history: &[viva_contract::proxy::HistoryLine],
+) -> Result<crate::upstream::Answered, Failure> {
+    // Read again: the interview may have ended, or its voice API changed, since the last offer.
+    let session = proxy
+        .sessions
+        .session(&joined.user, &joined.token, &joined.session_id)
+        .await
+        .map_err(Failure::Session)?;
+    if !may_join(&joined.user, &session) {
+        return Err(Failure::Session(SessionError::NotYours));
+    }
+    let api = call_api(
+        proxy.sessions.as_ref(),
+        &joined.user,
+        &joined.token,
+        &joined.session_id,
+        &session,
+        history,
+    )
+    .await
+    .map_err(Failure::Session)?;
+    proxy
+        .upstream
+        .answer(&joined.session_id, sdp, &api)
+        .await
+        .map_err(Failure::Upstream)
+}
