@@ -12,9 +12,19 @@ pub enum CallError {
     /// The voice AI refused the client secret (HTTP 401): a fresh one is needed.
     #[error("the voice AI refused the session key: {0}")]
     SecretRejected(String),
-    /// Another device holds this session's connection (SDP proxy close 4009, or 409).
+    /// Another sign-in (another computer) holds this session's connection: the SDP proxy
+    /// still closed with a plain 4009 after the call waited out
+    /// `viva_contract::proxy::ALREADY_LIVE_RETRY_FOR` for a stale hold to be released, or the
+    /// voice AI answered 409.
     #[error("this interview is already connected on another device")]
     AlreadyConnected,
+    /// This interview was opened again with the same sign-in (another window or a restarted
+    /// app on this computer): the SDP proxy gave the interview to the newer connection and
+    /// closed this one (4009 `replaced`). Final: retrying would take it back from the newer one.
+    #[error(
+        "this interview was opened again from this computer; this window stopped its connection"
+    )]
+    Replaced,
     /// Too many attempts (SDP proxy close 4029, or HTTP 429).
     #[error("too many connection attempts; try again in a moment")]
     RateLimited,
@@ -57,6 +67,7 @@ impl CallError {
             Self::SignInAgain(_) => "sign_in_again",
             Self::SecretRejected(_) => "secret_rejected",
             Self::AlreadyConnected => "already_connected",
+            Self::Replaced => "replaced",
             Self::RateLimited => "rate_limited",
             Self::Refused(_) => "refused",
             Self::Unavailable(_) => "unavailable",
@@ -99,5 +110,25 @@ impl From<&CallError> for ErrorReport {
             code: error.code(),
             message: error.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn being_replaced_is_final_and_says_so() {
+        let replaced = CallError::Replaced;
+        assert_eq!(replaced.code(), "replaced");
+        assert!(!replaced.is_retryable());
+        assert!(!CallError::AlreadyConnected.is_retryable());
+        let report = ErrorReport::from(&replaced);
+        assert_eq!(report.code, "replaced");
+        assert!(
+            report.message.contains("opened again"),
+            "{}",
+            report.message
+        );
     }
 }

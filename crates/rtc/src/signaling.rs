@@ -1,7 +1,7 @@
 //! Getting an SDP answer for an offer: over HTTP with the client secret, or through the SDP
 //! proxy's WebSocket. The parsers of what comes back are pure and tested on their own.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -9,6 +9,10 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use viva_contract::proxy::{
+    CLOSE_ALREADY_LIVE, CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_RATE_LIMITED, CLOSE_UPSTREAM_FAILED,
+    REASON_REPLACED,
+};
 
 use crate::CallError;
 
@@ -82,6 +86,8 @@ pub fn answer_from_http(status: u16, body: &str) -> Result<String, CallError> {
         )),
         401 => Err(CallError::SecretRejected(error_message(body))),
         403 | 404 => Err(CallError::Refused(error_message(body))),
+        // The voice AI's own conflict (the HTTP path goes straight to it, not through the
+        // SDP proxy's hold on the interview, which a plain 4009 may outlast): final.
         409 => Err(CallError::AlreadyConnected),
         429 => Err(CallError::RateLimited),
         400..=499 => Err(CallError::Refused(format!(
@@ -95,18 +101,24 @@ pub fn answer_from_http(status: u16, body: &str) -> Result<String, CallError> {
     }
 }
 
-/// What an SDP proxy close code means (docs/protocols.md §3).
+/// What an SDP proxy close code means (docs/protocols.md §3). A 4009 with the reason
+/// `replaced` ([`REASON_REPLACED`]) means a newer connection of the same sign-in took the
+/// interview: final. A plain 4009 means another connection holds it, which may be a stale one
+/// about to be released: the call retries it for a while (`call::link`).
 pub fn close_code_error(code: u16, reason: &str) -> CallError {
     match code {
-        1008 => CallError::SignInAgain(if reason.is_empty() {
+        CLOSE_POLICY => CallError::SignInAgain(if reason.is_empty() {
             "the SDP proxy refused the sign-in".into()
         } else {
             reason.into()
         }),
-        4009 => CallError::AlreadyConnected,
-        4029 => CallError::RateLimited,
-        1011 => CallError::Unavailable(format!("the SDP proxy's upstream failed: {reason}")),
-        1000 | 1001 => CallError::Network("the SDP proxy closed the connection".into()),
+        CLOSE_ALREADY_LIVE if reason == REASON_REPLACED => CallError::Replaced,
+        CLOSE_ALREADY_LIVE => CallError::AlreadyConnected,
+        CLOSE_RATE_LIMITED => CallError::RateLimited,
+        CLOSE_UPSTREAM_FAILED => {
+            CallError::Unavailable(format!("the SDP proxy's upstream failed: {reason}"))
+        }
+        1000 | CLOSE_GOING_AWAY => CallError::Network("the SDP proxy closed the connection".into()),
         _ => CallError::Network(format!("the SDP proxy closed with {code}: {reason}")),
     }
 }
@@ -214,6 +226,11 @@ pub(crate) enum ProxyNotice {
 #[derive(Debug)]
 pub(crate) struct ProxyLink {
     socket: Socket,
+    /// When the proxy was last heard from (any frame).
+    heard: Instant,
+    /// The proxy has pinged this link: it pings every
+    /// [`PING_EVERY`](viva_contract::proxy::PING_EVERY), so its silence means it is gone.
+    pings: bool,
 }
 
 impl ProxyLink {
@@ -235,7 +252,11 @@ impl ProxyLink {
         .await
         .map_err(|_| CallError::Timeout("connecting to the SDP proxy"))?
         .map_err(|e| CallError::Network(format!("cannot reach the SDP proxy: {e}")))?;
-        let mut link = Self { socket };
+        let mut link = Self {
+            socket,
+            heard: Instant::now(),
+            pings: false,
+        };
         link.send(json!({"type": "auth", "access_token": access_token, "session_id": session_id}))
             .await?;
         match link.reply("the SDP proxy's sign-in").await? {
@@ -244,6 +265,24 @@ impl ProxyLink {
                 "the SDP proxy answered the sign-in with {other:?}"
             ))),
         }
+    }
+
+    /// How long the proxy has said nothing on this link, once it has shown that it pings
+    /// (`None` before: a proxy that does not ping may stay quiet for good).
+    pub(crate) fn quiet_for(&self) -> Option<Duration> {
+        self.pings.then(|| self.heard.elapsed())
+    }
+
+    /// The next frame, noting that the proxy was heard (and whether it pings).
+    async fn next_frame(
+        &mut self,
+    ) -> Option<Result<Message, tokio_tungstenite::tungstenite::Error>> {
+        let next = self.socket.next().await;
+        if let Some(Ok(frame)) = &next {
+            self.heard = Instant::now();
+            self.pings |= matches!(frame, Message::Ping(_));
+        }
+        next
     }
 
     async fn send(&mut self, message: Value) -> Result<(), CallError> {
@@ -290,7 +329,7 @@ impl ProxyLink {
     async fn reply(&mut self, what: &'static str) -> Result<Reply, CallError> {
         let deadline = tokio::time::Instant::now() + SIGNALING_TIMEOUT;
         loop {
-            let next = tokio::time::timeout_at(deadline, self.socket.next())
+            let next = tokio::time::timeout_at(deadline, self.next_frame())
                 .await
                 .map_err(|_| CallError::Timeout(what))?;
             match read_notice(next) {
@@ -310,7 +349,7 @@ impl ProxyLink {
     /// The next notice while the call runs (cancel-safe: use it in `select!`).
     pub(crate) async fn notice(&mut self) -> ProxyNotice {
         loop {
-            match read_notice(self.socket.next().await) {
+            match read_notice(self.next_frame().await) {
                 Incoming::Notice(notice) => return notice,
                 Incoming::Reply(reply) => {
                     tracing::debug!(event = "sdp_proxy_unexpected", reply = ?reply);
@@ -427,6 +466,36 @@ mod tests {
         assert_eq!(link.offer("v=0", &[]).await.unwrap(), ANSWER);
     }
 
+    #[tokio::test]
+    async fn a_link_counts_its_quiet_time_only_once_the_proxy_has_pinged() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/ws", listener.local_addr().unwrap());
+        let (ping, mut pinged) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut socket = tokio_tungstenite::accept_async(stream).await.unwrap();
+            let _auth = socket.next().await;
+            let ready = json!({"type": "ready"}).to_string();
+            socket.send(Message::text(ready)).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            socket
+                .send(Message::Ping(Default::default()))
+                .await
+                .unwrap();
+            let _ = ping.send(());
+            while socket.next().await.is_some() {}
+        });
+        let mut link = ProxyLink::open(&url, "token", "s1").await.unwrap();
+        assert_eq!(link.quiet_for(), None, "a proxy that never pinged");
+        let notice = tokio::time::timeout(Duration::from_millis(300), link.notice()).await;
+        assert!(notice.is_err(), "a ping is no notice");
+        assert!(pinged.try_recv().is_ok());
+        let quiet = link.quiet_for().unwrap();
+        assert!(quiet < Duration::from_millis(300), "{quiet:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(link.quiet_for().unwrap() > quiet);
+    }
+
     #[test]
     fn a_redirected_offer_is_refused_not_followed() {
         let error = answer_from_http(307, "").unwrap_err();
@@ -494,6 +563,42 @@ mod tests {
         assert_eq!(close_code_error(4029, ""), CallError::RateLimited);
         assert!(close_code_error(1011, "upstream").is_retryable());
         assert!(!close_code_error(1008, "").is_retryable());
+    }
+
+    #[test]
+    fn a_4009_for_a_replaced_connection_is_final_and_a_plain_one_is_another_holder() {
+        let replaced = close_code_error(CLOSE_ALREADY_LIVE, REASON_REPLACED);
+        assert_eq!(replaced, CallError::Replaced);
+        assert!(!replaced.is_retryable());
+        // Only that exact reason: anything else is a plain 4009 (another holder).
+        for reason in ["", "already live", "Replaced", "replaced by"] {
+            assert_eq!(
+                close_code_error(CLOSE_ALREADY_LIVE, reason),
+                CallError::AlreadyConnected,
+                "{reason:?}"
+            );
+        }
+        // The reason only matters on a 4009.
+        assert_eq!(
+            close_code_error(1000, REASON_REPLACED).code(),
+            "network",
+            "a normal close is not a replacement"
+        );
+    }
+
+    #[test]
+    fn a_drain_or_an_upstream_failure_is_worth_another_try() {
+        for (code, kind) in [
+            (CLOSE_GOING_AWAY, "network"),
+            (1000, "network"),
+            (1006, "network"),
+            (CLOSE_UPSTREAM_FAILED, "unavailable"),
+            (CLOSE_RATE_LIMITED, "rate_limited"),
+        ] {
+            let error = close_code_error(code, "");
+            assert_eq!(error.code(), kind, "{code}");
+            assert!(error.is_retryable(), "{code}");
+        }
     }
 
     #[test]

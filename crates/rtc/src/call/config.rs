@@ -12,6 +12,12 @@ pub struct CallConfig {
     pub udp_addrs: Vec<String>,
     pub ice: IceTimers,
     pub reconnect: ReconnectPolicy,
+    /// How long a plain 4009 from the SDP proxy (another connection holds the interview) is
+    /// retried, with `reconnect`'s pauses, from the first one before the call gives up.
+    pub already_live_retry_for: Duration,
+    /// An SDP proxy link that has pinged and then says nothing for this long is taken as gone
+    /// (a half-open socket: the proxy has dropped it by then) and opened again.
+    pub proxy_quiet_limit: Duration,
     /// ICE may be `disconnected` this long before we stop waiting for it to recover.
     pub disconnected_grace: Duration,
     /// From the offer to an open event channel.
@@ -36,6 +42,10 @@ impl Default for CallConfig {
             udp_addrs: vec!["0.0.0.0:0".into()],
             ice: IceTimers::default(),
             reconnect: ReconnectPolicy::default(),
+            already_live_retry_for: viva_contract::proxy::ALREADY_LIVE_RETRY_FOR,
+            // Two pings missed, and half an interval's leeway.
+            proxy_quiet_limit: viva_contract::proxy::PING_EVERY * 2
+                + viva_contract::proxy::PING_EVERY / 2,
             disconnected_grace: Duration::from_secs(3),
             connect_timeout: Duration::from_secs(15),
             session_cap: Duration::from_secs(55 * 60),

@@ -1,19 +1,21 @@
 //! One connection: making it (a fresh grant if needed, the offer over HTTP or the SDP proxy,
 //! the answer, an open event channel) and ending it.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
 use webrtc::peer_connection::{RTCIceConnectionState, RTCPeerConnectionState};
 
 use super::config::CallConfig;
+use super::link::open_link;
 use super::reconnect::{OfferFailed, offer_failed, renew_before_use};
 use super::uplink::UplinkTarget;
 use crate::CallError;
 use crate::grant::{Grant, GrantError, GrantSource, SignalingMode};
 use crate::health::DownlinkMeter;
 use crate::peer::{Peer, PeerEvent};
-use crate::signaling::{ProxyLink, http_hang_up, http_offer};
+use crate::signaling::{ProxyLink, ProxyNotice, http_hang_up, http_offer};
 
 /// One live connection and what we know of it.
 pub(crate) struct Connection {
@@ -34,6 +36,47 @@ pub(crate) struct Connection {
     pub early: Vec<PeerEvent>,
     /// When the conversation's session-cap timer fires for this connection.
     pub cap_at: Option<tokio::time::Instant>,
+    /// Typed answers (GPT-Live) waiting, in order, for the SDP proxy link to open again.
+    pub texts_waiting: VecDeque<String>,
+}
+
+impl Connection {
+    /// Queues a typed answer for the link, after those already waiting. Beyond
+    /// [`MAX_PENDING`](viva_realtime::conversation::MAX_PENDING) the oldest is dropped and
+    /// returned.
+    pub fn wait_text(&mut self, text: String) -> Option<String> {
+        let dropped = (self.texts_waiting.len() >= viva_realtime::conversation::MAX_PENDING)
+            .then(|| self.texts_waiting.pop_front())
+            .flatten();
+        self.texts_waiting.push_back(text);
+        dropped
+    }
+
+    /// Sends the waiting typed answers, in order, while there is a link. One that cannot be
+    /// sent stays first in line, and the broken link is let go (the call opens it again).
+    pub async fn send_waiting_texts(&mut self) {
+        while let Some(text) = self.texts_waiting.pop_front() {
+            let Some(link) = self.proxy.as_mut() else {
+                self.texts_waiting.push_front(text);
+                return;
+            };
+            if let Err(error) = link.text(&text).await {
+                tracing::warn!(event = "typed_answer_not_sent", %error);
+                self.texts_waiting.push_front(text);
+                self.proxy = None;
+                return;
+            }
+        }
+    }
+}
+
+/// The next notice of the SDP proxy link, if there is one (cancel-safe: use it in `select!`).
+/// Reading it also answers the proxy's pings, which it counts as signs of life.
+pub(crate) async fn proxy_notice(proxy: &mut Option<ProxyLink>) -> ProxyNotice {
+    match proxy {
+        Some(link) => link.notice().await,
+        None => std::future::pending().await,
+    }
 }
 
 fn unix_now() -> i64 {
@@ -42,7 +85,7 @@ fn unix_now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-async fn renew(
+pub(super) async fn renew(
     grants: Option<&Arc<dyn GrantSource>>,
     session_id: &str,
     why: &str,
@@ -96,7 +139,14 @@ pub(crate) async fn connect(
             .map(|(answer, location)| (answer, None, location)),
             SignalingMode::Websocket => {
                 let token = grant.access_token.clone().unwrap_or_default();
-                match ProxyLink::open(&grant.realtime.url, &token, &grant.session_id).await {
+                let link = open_link(
+                    &grant.realtime.url,
+                    &token,
+                    &grant.session_id,
+                    config.reconnect,
+                    config.already_live_retry_for,
+                );
+                match link.await {
                     Ok(mut link) => link
                         .offer(&peer.offer, &history)
                         .await
@@ -147,12 +197,23 @@ pub(crate) async fn connect(
         target,
         early: Vec::new(),
         cap_at: None,
+        texts_waiting: VecDeque::new(),
     };
-    // Wait for the event channel; voice that arrives first is kept for the call loop.
+    // Wait for the event channel; voice that arrives first is kept for the call loop. The
+    // link is read meanwhile: the proxy's pings are answered, and its close is seen.
     let deadline = tokio::time::Instant::now() + config.connect_timeout;
     let mut early = Vec::new();
     loop {
-        let event = tokio::time::timeout_at(deadline, connection.peer.events.recv()).await;
+        let event = tokio::select! {
+            event = tokio::time::timeout_at(deadline, connection.peer.events.recv()) => event,
+            notice = proxy_notice(&mut connection.proxy) => {
+                if let Err(error) = while_opening(&mut connection.proxy, notice) {
+                    connection.peer.close().await;
+                    return Err(error);
+                }
+                continue;
+            }
+        };
         match event {
             Err(_) => {
                 connection.peer.close().await;
@@ -173,6 +234,28 @@ pub(crate) async fn connect(
     }
     connection.early = early;
     Ok((connection, grant))
+}
+
+/// What an SDP proxy notice means while the connection opens. A close worth another try
+/// lets the link go (the media may still come up; the call opens the link again); a final
+/// close, or the proxy hanging up, fails the attempt.
+fn while_opening(proxy: &mut Option<ProxyLink>, notice: ProxyNotice) -> Result<(), CallError> {
+    match notice {
+        ProxyNotice::Closed(error) if error.is_retryable() => {
+            tracing::info!(event = "sdp_proxy_closed", %error, "while the connection opens");
+            *proxy = None;
+            Ok(())
+        }
+        ProxyNotice::Closed(error) => {
+            *proxy = None;
+            Err(error)
+        }
+        ProxyNotice::Bye => Err(CallError::Network("the SDP proxy hung up".into())),
+        ProxyNotice::Error(message) => {
+            tracing::warn!(event = "sdp_proxy_error", %message, "while the connection opens");
+            Ok(())
+        }
+    }
 }
 
 /// Stops using a broken connection; closing it may take a while, so it happens aside.

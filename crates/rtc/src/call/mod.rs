@@ -10,11 +10,16 @@
 //! (turn-taking, the session cap's quiet moment, history replay and its echo filter, the
 //! offline queue, cost, the session state) and does no I/O. The loop only does the I/O:
 //!
-//! 1. connect (`connect.rs`): a fresh grant if needed, offer, answer, open event channel;
+//! 1. connect (`connect.rs`): a fresh grant if needed, offer (through the SDP proxy, whose
+//!    sign-in waits out another connection's hold on the interview, `link.rs`), answer, open
+//!    event channel;
 //! 2. while the connection lives, wait for the first of: a peer event (a data-channel
 //!    message is parsed and fed to the core; voice goes to the speaker), a command from the
-//!    [`CallHandle`], an SDP-proxy notice, the end of the disconnected grace, the health
-//!    tick (`stats.rs`), or the core's session-cap timer;
+//!    [`CallHandle`], an SDP-proxy notice, the SDP-proxy link opened again after it closed
+//!    while the media went on (`link.rs`; typed answers wait for it), the end of the
+//!    disconnected grace, the health tick (`stats.rs`), or the core's session-cap timer. The
+//!    link is read all the while, from the answer on, so the proxy's pings are answered; a
+//!    link that has pinged and then stays quiet past `proxy_quiet_limit` is taken as gone;
 //! 3. after each input, carry out the core's outputs in order: send client events, publish
 //!    transcript and state changes and problems, point the uplink at the connection, arm the
 //!    timer, or start a planned re-session;
@@ -27,6 +32,7 @@
 mod config;
 mod connect;
 mod events;
+mod link;
 mod reconnect;
 mod run;
 mod stats;

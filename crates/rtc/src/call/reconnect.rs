@@ -5,12 +5,12 @@
 //! session cap reached at a quiet moment — is the conversation core's rule, in
 //! `viva_realtime::conversation`.)
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use webrtc::peer_connection::{RTCIceConnectionState, RTCPeerConnectionState};
 
 use crate::CallError;
-use crate::backoff::Backoff;
+use crate::backoff::{Backoff, ReconnectPolicy};
 use crate::grant::ClientSecret;
 
 /// Whether `secret` expires within `margin` of `now_s` (Unix seconds), so a fresh one must be
@@ -84,6 +84,68 @@ pub(crate) fn attempt_failed(error: CallError) -> AttemptFailed {
     }
 }
 
+/// A run of sign-ins to the SDP proxy refused with a plain 4009: another connection holds
+/// the interview. Under the proxy's rules a dead holder (a half-open socket, a crashed
+/// instance) loses its hold within its silence limit or lease, so the sign-in is tried again
+/// with the call's backoff until `window` after the run's first 4009, then the call gives up
+/// with [`CallError::AlreadyConnected`]. A 4009 `replaced` ([`CallError::Replaced`]) and every
+/// other error end the run at once, as they are.
+#[derive(Debug, Clone)]
+pub(crate) struct AlreadyLive {
+    backoff: Backoff,
+    first: Option<Instant>,
+}
+
+impl AlreadyLive {
+    pub(crate) fn new(policy: ReconnectPolicy, window: Duration) -> Self {
+        Self {
+            backoff: Backoff::new(ReconnectPolicy {
+                give_up_after: window,
+                ..policy
+            }),
+            first: None,
+        }
+    }
+
+    /// A sign-in failed with `error` at `now`; `draw` in [0, 1) places the pause in its
+    /// jitter window. `After`: sign in again after the pause; `GiveUp`: stop with the error.
+    pub(crate) fn refused(&mut self, error: CallError, now: Instant, draw: f64) -> Retry {
+        if error != CallError::AlreadyConnected {
+            return Retry::GiveUp(error);
+        }
+        let first = *self.first.get_or_insert(now);
+        match self
+            .backoff
+            .next_delay(now.saturating_duration_since(first), draw)
+        {
+            Some(delay) => Retry::After(delay),
+            None => Retry::GiveUp(CallError::AlreadyConnected),
+        }
+    }
+}
+
+/// What to do when opening the SDP proxy link again, while the call's media still flows,
+/// failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ReopenFailed {
+    /// The sign-in was refused: get a fresh access token (`why` says why) and try again.
+    Renew(String),
+    /// Worth another try after a pause (the reason, for the log).
+    Retry(String),
+    /// Final: the call cannot keep its hold on the interview.
+    Fail(CallError),
+}
+
+/// Opening the link again failed with `error` (a plain 4009 has already been waited out);
+/// `renewed`: this run already renewed the access token once.
+pub(crate) fn reopen_failed(error: CallError, renewed: bool) -> ReopenFailed {
+    match error {
+        CallError::SignInAgain(why) if !renewed => ReopenFailed::Renew(why),
+        error if error.is_retryable() => ReopenFailed::Retry(error.to_string()),
+        error => ReopenFailed::Fail(error),
+    }
+}
+
 /// Why a planned re-session turned into a reconnect.
 pub(crate) fn resession_failed(error: &CallError) -> String {
     format!("the planned new connection failed: {error}")
@@ -132,7 +194,6 @@ pub(crate) fn grace_expired(grace: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backoff::ReconnectPolicy;
 
     fn secret(expires_at: i64) -> ClientSecret {
         ClientSecret {
@@ -241,8 +302,155 @@ mod tests {
             CallError::SignInAgain("revoked".into()),
             CallError::Refused("closed".into()),
             CallError::AlreadyConnected,
+            CallError::Replaced,
         ] {
             assert_eq!(attempt_failed(fatal.clone()), AttemptFailed::Fail(fatal));
+        }
+    }
+
+    /// Where a plain-4009 run goes for refusals at these offsets (ms) from `start`, with the
+    /// largest pauses (a draw near 1).
+    fn run_of_4009s(window: Duration, at_ms: &[u64]) -> Vec<Retry> {
+        let start = Instant::now();
+        let mut held = AlreadyLive::new(ReconnectPolicy::default(), window);
+        at_ms
+            .iter()
+            .map(|&ms| {
+                held.refused(
+                    CallError::AlreadyConnected,
+                    start + Duration::from_millis(ms),
+                    0.999,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_plain_4009_is_retried_with_backoff_until_the_window_after_the_first_closes() {
+        let window = viva_contract::proxy::ALREADY_LIVE_RETRY_FOR;
+        let last = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+        let steps = run_of_4009s(window, &[0, 600, 1_700, 3_800, last - 1, last]);
+        let pauses: Vec<u128> = steps[..4]
+            .iter()
+            .map(|step| match step {
+                Retry::After(delay) => delay.as_millis(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        // The call's own backoff: the window doubles from 0.5 s.
+        assert_eq!(pauses, [499, 999, 1998, 3996]);
+        // The last pause ends with the window: one more try right at its end.
+        assert_eq!(steps[4], Retry::After(Duration::from_millis(1)));
+        assert_eq!(steps[5], Retry::GiveUp(CallError::AlreadyConnected));
+    }
+
+    #[test]
+    fn the_4009_window_counts_from_the_first_4009_not_from_the_first_attempt() {
+        let window = Duration::from_secs(25);
+        let start = Instant::now();
+        let mut held = AlreadyLive::new(ReconnectPolicy::default(), window);
+        // Other errors before it pass through as they are and start nothing.
+        let network = CallError::Network("reset".into());
+        assert_eq!(
+            held.refused(network.clone(), start, 0.5),
+            Retry::GiveUp(network)
+        );
+        let first = start + Duration::from_secs(20);
+        assert!(matches!(
+            held.refused(CallError::AlreadyConnected, first, 0.5),
+            Retry::After(_)
+        ));
+        assert!(matches!(
+            held.refused(CallError::AlreadyConnected, first + Duration::from_secs(24), 0.5),
+            Retry::After(delay) if delay <= Duration::from_secs(1)
+        ));
+        assert_eq!(
+            held.refused(CallError::AlreadyConnected, first + window, 0.5),
+            Retry::GiveUp(CallError::AlreadyConnected)
+        );
+    }
+
+    #[test]
+    fn being_replaced_and_other_refusals_end_a_run_of_4009s_at_once() {
+        let start = Instant::now();
+        let mut held = AlreadyLive::new(ReconnectPolicy::default(), Duration::from_secs(25));
+        assert!(matches!(
+            held.refused(CallError::AlreadyConnected, start, 0.5),
+            Retry::After(_)
+        ));
+        for error in [
+            CallError::Replaced,
+            CallError::SignInAgain("expired".into()),
+            CallError::RateLimited,
+            CallError::Timeout("the SDP proxy's sign-in"),
+        ] {
+            assert_eq!(
+                held.refused(error.clone(), start + Duration::from_secs(1), 0.5),
+                Retry::GiveUp(error)
+            );
+        }
+    }
+
+    #[test]
+    fn every_pause_of_a_4009_run_stays_inside_the_window() {
+        let window = Duration::from_secs(25);
+        for draw in [0.0, 0.3, 0.999] {
+            let start = Instant::now();
+            let mut held = AlreadyLive::new(ReconnectPolicy::default(), window);
+            let mut now = start;
+            let mut tries = 0;
+            loop {
+                match held.refused(CallError::AlreadyConnected, now, draw) {
+                    Retry::After(delay) => {
+                        assert!(now + delay <= start + window, "{draw}");
+                        now += delay;
+                        tries += 1;
+                    }
+                    Retry::GiveUp(error) => {
+                        assert_eq!(error, CallError::AlreadyConnected);
+                        break;
+                    }
+                }
+                assert!(tries < 1_000, "the run ends");
+            }
+            assert_eq!(
+                now,
+                start + window,
+                "{draw}: the last try is at the window's end"
+            );
+        }
+    }
+
+    #[test]
+    fn reopening_the_link_renews_a_refused_sign_in_once_and_retries_trouble() {
+        assert_eq!(
+            reopen_failed(CallError::SignInAgain("expired".into()), false),
+            ReopenFailed::Renew("expired".into())
+        );
+        assert_eq!(
+            reopen_failed(CallError::SignInAgain("expired".into()), true),
+            ReopenFailed::Fail(CallError::SignInAgain("expired".into()))
+        );
+        for retryable in [
+            CallError::Network("reset".into()),
+            CallError::Unavailable("the upstream failed".into()),
+            CallError::Timeout("connecting to the SDP proxy"),
+            CallError::RateLimited,
+        ] {
+            assert_eq!(
+                reopen_failed(retryable.clone(), false),
+                ReopenFailed::Retry(retryable.to_string())
+            );
+        }
+        for fatal in [
+            CallError::Replaced,
+            CallError::AlreadyConnected,
+            CallError::Refused("closed".into()),
+        ] {
+            assert_eq!(
+                reopen_failed(fatal.clone(), false),
+                ReopenFailed::Fail(fatal)
+            );
         }
     }
 

@@ -13,14 +13,15 @@ use viva_realtime::live::CloseReason;
 use viva_realtime::{Conversation, Cost, LineStatus, Speaker, TranscriptChange};
 
 use super::config::CallConfig;
-use super::connect::{Connection, connect, drop_connection, hang_up};
+use super::connect::{Connection, connect, drop_connection, hang_up, proxy_notice};
+use super::link::{Reopened, Reopening, reopen, reopened};
 use super::reconnect::{
     AttemptFailed, Retry, attempt_failed, grace_expired, grace_left, next_attempt, resession_failed,
 };
 use super::uplink::UplinkTarget;
 use super::{CallEvent, Command, Summary, VoiceSink, stats};
 use crate::backoff::Backoff;
-use crate::grant::{AnswerMode, Grant, GrantSource};
+use crate::grant::{AnswerMode, Grant, GrantSource, SignalingMode};
 use crate::signaling::{ProxyLink, ProxyNotice};
 use crate::{CallError, ErrorReport};
 
@@ -121,17 +122,23 @@ impl Call {
                     event = "client_event_dropped",
                     "too many events queued before the channel opened"
                 ),
-                Output::SendViaSignalling { text } => {
-                    let link = live.as_deref_mut().and_then(|live| live.proxy.as_mut());
-                    let sent = match link {
-                        Some(link) => link.text(&text).await,
-                        None => Err(CallError::Network("no signalling connection".into())),
-                    };
-                    if let Err(error) = sent {
-                        tracing::warn!(event = "typed_answer_not_sent", %error);
+                Output::SendViaSignalling { text } => match live.as_deref_mut() {
+                    // Through the proxy link, after any answers waiting for it to open again.
+                    Some(live) if self.grant.realtime.signaling == SignalingMode::Websocket => {
+                        if let Some(dropped) = live.wait_text(text) {
+                            tracing::warn!(
+                                event = "typed_answer_dropped",
+                                chars = dropped.chars().count(),
+                                "too many typed answers waiting for the SDP proxy link"
+                            );
+                        }
+                        live.send_waiting_texts().await;
+                    }
+                    _ => {
+                        tracing::warn!(event = "typed_answer_not_sent", "no signalling connection");
                         self.conversation.unsent_text(text);
                     }
-                }
+                },
                 Output::Resession => outcome = Some(Outcome::Resession),
                 Output::ProviderEnded { reason } => {
                     self.provider_closed = true;
@@ -157,7 +164,12 @@ impl Call {
             None => None,
         };
         while let Some(mut live) = connection.take() {
-            match self.live(&mut live).await {
+            let outcome = self.live(&mut live).await;
+            // Typed answers still waiting for this connection's link go with the next one.
+            for text in live.texts_waiting.drain(..) {
+                self.conversation.unsent_text(text);
+            }
+            match outcome {
                 Outcome::Ended(reason) => {
                     self.close_session(&mut live).await;
                     self.hang_up(live).await;
@@ -479,9 +491,21 @@ impl Call {
         }
         let mut health = tokio::time::interval(self.config.health_every);
         health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The SDP proxy link being opened again, while it is down. Owned by this loop, so it
+        // can never outlive this connection and take the interview from the next one.
+        let mut reopening: Option<Reopening> = None;
         loop {
+            if live.proxy.is_none()
+                && reopening.is_none()
+                && self.grant.realtime.signaling == SignalingMode::Websocket
+            {
+                tracing::info!(event = "sdp_proxy_reopening");
+                reopening = Some(reopen(&self.grant, self.grants.clone(), &self.config));
+            }
             let down_for = live.disconnected_since.map(|since| since.elapsed());
             let grace = grace_left(down_for, self.config.disconnected_grace);
+            let quiet_for = live.proxy.as_ref().and_then(ProxyLink::quiet_for);
+            let quiet = grace_left(quiet_for, self.config.proxy_quiet_limit);
             tokio::select! {
                 event = live.peer.events.recv() => {
                     let Some(event) = event else {
@@ -508,7 +532,7 @@ impl Call {
                         return Outcome::Failed(error);
                     }
                     ProxyNotice::Closed(error) => {
-                        // Media flows without the proxy; a reconnect opens a new one.
+                        // Media flows without the proxy: the link is opened again (above).
                         tracing::info!(event = "sdp_proxy_closed", error = %error);
                         live.proxy = None;
                     }
@@ -516,6 +540,28 @@ impl Call {
                         self.publish(CallEvent::Problem { code: "sdp_proxy".into(), message }).await;
                     }
                 },
+                result = reopened(&mut reopening) => {
+                    reopening = None;
+                    match result {
+                        Ok(Reopened { link, grant }) => {
+                            tracing::info!(event = "sdp_proxy_reopened");
+                            live.proxy = Some(link);
+                            if let Some(grant) = grant {
+                                self.granted(grant).await;
+                            }
+                            live.send_waiting_texts().await;
+                        }
+                        Err(error) => return Outcome::Failed(error),
+                    }
+                }
+                () = sleep_opt(quiet) => {
+                    // Heard from meanwhile (its pings are read above), or gone quiet for good.
+                    let quiet_for = live.proxy.as_ref().and_then(ProxyLink::quiet_for);
+                    if quiet_for.is_some_and(|quiet| quiet >= self.config.proxy_quiet_limit) {
+                        tracing::info!(event = "sdp_proxy_quiet", "the SDP proxy stopped pinging; opening the link again");
+                        live.proxy = None;
+                    }
+                }
                 () = sleep_opt(grace) => {
                     return Outcome::Lost(grace_expired(self.config.disconnected_grace));
                 }
@@ -542,13 +588,6 @@ impl Call {
                 }
             }
         }
-    }
-}
-
-async fn proxy_notice(proxy: &mut Option<ProxyLink>) -> ProxyNotice {
-    match proxy {
-        Some(link) => link.notice().await,
-        None => std::future::pending().await,
     }
 }
 
