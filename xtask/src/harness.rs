@@ -83,6 +83,7 @@ impl Harness {
         harness.start_dbus_and_keyring()?;
         harness.start_pulseaudio()?;
         harness.start_postgres()?;
+        harness.start_pgbouncer()?;
         if let Some(driver) = tauri_driver {
             harness.start_tauri_driver(driver)?;
         }
@@ -352,6 +353,61 @@ impl Harness {
         }
         self.set("VIVA_TEST_PG_PORT", port.to_string());
         self.set("VIVA_TEST_PG_BIN", &bin);
+        Ok(())
+    }
+
+    /// pgbouncer in transaction mode in front of that cluster (any database, any role; trust,
+    /// as the cluster), a stand-in for Supabase's Supavisor: the SDP proxy's lease tests run
+    /// through it, where every statement may land on another server connection.
+    fn start_pgbouncer(&mut self) -> Result<()> {
+        let Some(pg_port) = self.get("VIVA_TEST_PG_PORT").map(str::to_owned) else {
+            bail!("harness: pgbouncer needs the PostgreSQL cluster first");
+        };
+        let program = PathBuf::from("/usr/sbin/pgbouncer");
+        if !program.is_file() {
+            bail!("harness: pgbouncer is not installed (package `pgbouncer`)");
+        }
+        let dir = PathBuf::from(format!("/tmp/viva-pgbouncer-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let port = free_port()?;
+        let config = dir.join("pgbouncer.ini");
+        std::fs::write(
+            &config,
+            format!(
+                "[databases]\n* = host=127.0.0.1 port={pg_port}\n\
+                 [pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n\
+                 auth_type = trust\nauth_user = postgres\npool_mode = transaction\n\
+                 default_pool_size = 8\nmax_client_conn = 500\n\
+                 ignore_startup_parameters = extra_float_digits,options\n"
+            ),
+        )?;
+        // pgbouncer refuses to run as root: it runs as the cluster's user, like the server.
+        let mut command = if crate::shell::is_root() {
+            crate::shell::run(
+                Command::new("chown")
+                    .arg("-R")
+                    .arg("postgres:postgres")
+                    .arg(&dir),
+            )?;
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(&program);
+            command
+        } else {
+            Command::new(&program)
+        };
+        command
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        self.spawn("pgbouncer", command)?;
+        self.scratch_dirs.push(dir);
+        if !wait_until(START_TIMEOUT, || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        }) {
+            bail!("harness: pgbouncer did not listen on port {port}");
+        }
+        self.set("VIVA_TEST_PGBOUNCER_PORT", port.to_string());
         Ok(())
     }
 

@@ -85,6 +85,10 @@ const TEST_PACKAGES: &[Package] = &[
         "a real PostgreSQL to test the hosted schema's row-level security",
     ),
     pkg(
+        "pgbouncer",
+        "a pooler in transaction mode (as Supabase's) in front of it, for the SDP proxy's leases",
+    ),
+    pkg(
         "python3-venv",
         "venv and ensurepip, for the virtualenv of OpenAI's Python SDK tests check events against",
     ),

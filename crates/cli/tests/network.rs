@@ -300,6 +300,10 @@ async fn a_network_that_stays_down_ends_in_failed_with_a_reason_after_two_minute
 struct ProxyShim {
     upstream: String,
     paused: Arc<AtomicBool>,
+    /// A network change: an outage leaves the signalling sockets open at the time dead for
+    /// good (no FIN, no pong, nothing forwarded), as a laptop that switched networks does;
+    /// connections made after it pass as usual.
+    kills_signalling: bool,
 }
 
 async fn proxy_socket(
@@ -320,8 +324,17 @@ async fn pass_through(shim: ProxyShim, client: axum::extract::ws::WebSocket) {
     let (mut up_tx, mut up_rx) = proxy.split();
     let (mut down_tx, mut down_rx) = client.split();
     let mut offered: Option<(Relay, SocketAddr)> = None;
+    let mut outage = tokio::time::interval(Duration::from_millis(50));
     loop {
         tokio::select! {
+            _ = outage.tick(), if shim.kills_signalling => {
+                if shim.paused.load(Ordering::SeqCst) {
+                    // Hold both sockets, silent, until the test ends.
+                    let _held = (up_tx, up_rx, down_tx, down_rx);
+                    std::future::pending::<()>().await;
+                    return;
+                }
+            }
             message = down_rx.next() => {
                 let Some(Ok(Down::Text(text))) = message else { break };
                 let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -374,6 +387,15 @@ async fn pass_through(shim: ProxyShim, client: axum::extract::ws::WebSocket) {
 /// after renewal (pause the relay with the flag): Realtime signalled over HTTP through the
 /// offer shim, GPT-Live through the SDP proxy's socket passed through [`pass_through`].
 async fn through_relay(api: VoiceApi) -> (Embedded, Grant, Arc<dyn GrantSource>, Arc<AtomicBool>) {
+    through_relay_with(api, false).await
+}
+
+/// As [`through_relay`]; with `kills_signalling`, an outage also leaves the SDP proxy's socket
+/// of the time half-open for good ([`ProxyShim::kills_signalling`]).
+async fn through_relay_with(
+    api: VoiceApi,
+    kills_signalling: bool,
+) -> (Embedded, Grant, Arc<dyn GrantSource>, Arc<AtomicBool>) {
     let signaling = match api {
         VoiceApi::Live => viva_localstack::Signaling::WebSocket,
         VoiceApi::Realtime => viva_localstack::Signaling::Http,
@@ -403,6 +425,7 @@ async fn through_relay(api: VoiceApi) -> (Embedded, Grant, Arc<dyn GrantSource>,
                 .with_state(ProxyShim {
                     upstream,
                     paused: paused.clone(),
+                    kills_signalling,
                 }),
             format!("ws://{address}/ws"),
         ),
@@ -433,7 +456,22 @@ async fn through_relay(api: VoiceApi) -> (Embedded, Grant, Arc<dyn GrantSource>,
 /// doubled or asked twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_gpt_live_an_outage_mid_answer_keeps_the_open_line_and_the_interview_goes_on() {
-    let (_embedded, grant, renewals, paused) = through_relay(VoiceApi::Live).await;
+    outage_mid_answer(false).await;
+}
+
+/// A network change mid-interview: the media and the SDP proxy's socket both go, and the old
+/// socket stays half-open (the proxy still thinks it is live when the candidate reconnects).
+/// The reconnect, the same sign-in, takes the interview over at once instead of meeting 4009,
+/// and the interview goes on as after any outage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_gpt_live_a_network_change_leaves_a_dead_signalling_socket_and_the_reconnect_takes_over()
+{
+    outage_mid_answer(true).await;
+}
+
+async fn outage_mid_answer(kills_signalling: bool) {
+    let (_embedded, grant, renewals, paused) =
+        through_relay_with(VoiceApi::Live, kills_signalling).await;
     let said = [
         "I led the migration of our billing system to a new database.",
         "We finished two weeks early and nobody lost any data.",

@@ -338,3 +338,159 @@ async fn a_hosted_refusal_or_a_non_sdp_answer_ends_the_call_with_its_reason() {
         s.stack.shutdown().await;
     }
 }
+
+/// A TCP relay whose `cut` stops forwarding on the connections it carries but keeps them open:
+/// a half-open socket, as a laptop that changed networks leaves behind (no FIN, no pong).
+struct CutTcp {
+    address: std::net::SocketAddr,
+    cut: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CutTcp {
+    async fn to(target: std::net::SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (cut, _) = tokio::sync::watch::channel(false);
+        let cuts = cut.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let server = tokio::net::TcpStream::connect(target).await.unwrap();
+                let mut cut = cuts.subscribe();
+                tokio::spawn(async move {
+                    let (mut client, mut server) = (client, server);
+                    let cut_now = async {
+                        let _ = cut.wait_for(|cut| *cut).await;
+                    };
+                    let cut_happened = tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => false,
+                        () = cut_now => true,
+                    };
+                    if cut_happened {
+                        // Hold both ends open and silent until the test ends.
+                        std::future::pending::<()>().await;
+                    }
+                });
+            }
+        });
+        Self { address, cut, task }
+    }
+
+    fn cut(&self) {
+        self.cut.send_replace(true);
+    }
+}
+
+impl Drop for CutTcp {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Keeps reading a socket (so the proxy's pings get their pongs) until the test drops it.
+fn keep_answering(mut socket: Socket) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move { while let Some(Ok(_)) = socket.next().await {} })
+}
+
+#[tokio::test]
+async fn a_half_open_connection_frees_its_interview_within_the_bound() {
+    let s = Stack::start(Config::default()).await;
+    let (token, session) = practice_session(&s).await;
+    let stack_address: std::net::SocketAddr = s
+        .stack
+        .base_url
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    let relay = CutTcp::to(stack_address).await;
+    let (mut held, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", relay.address))
+        .await
+        .unwrap();
+    say(
+        &mut held,
+        json!({"type": "auth", "access_token": token, "session_id": session}),
+    )
+    .await;
+    assert_eq!(next(&mut held).await, Ok(json!({"type": "ready"})));
+    let reader = keep_answering(held);
+    // Alive and answering pings: the interview stays held past the silence limit.
+    tokio::time::sleep(viva_contract::proxy::SILENCE_LIMIT + std::time::Duration::from_secs(1))
+        .await;
+    let elsewhere = s.sign_in("ca@acme.test", "password-1").await;
+    let try_other = || async {
+        let mut other = connect(&s).await;
+        say(
+            &mut other,
+            json!({"type": "auth", "access_token": elsewhere.access_token, "session_id": session}),
+        )
+        .await;
+        next(&mut other).await
+    };
+    assert_eq!(
+        try_other().await,
+        Err(4009),
+        "a live holder keeps its interview"
+    );
+
+    // The network goes: no FIN, no pong. Another sign-in gets the interview within the bound
+    // (the silence limit after the last pong, at most a ping interval before the cut).
+    relay.cut();
+    let cut_at = std::time::Instant::now();
+    let bound = viva_contract::proxy::SILENCE_LIMIT + viva_contract::proxy::PING_EVERY;
+    loop {
+        match try_other().await {
+            Ok(ready) => {
+                assert_eq!(ready, json!({"type": "ready"}));
+                break;
+            }
+            Err(code) => assert_eq!(code, 4009),
+        }
+        assert!(
+            cut_at.elapsed() < bound,
+            "still held {:?} after the cut",
+            cut_at.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let freed_after = cut_at.elapsed();
+    assert!(
+        freed_after <= std::time::Duration::from_secs(15),
+        "freed only after {freed_after:?}"
+    );
+    reader.abort();
+    s.stack.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_same_sign_in_reconnecting_through_a_new_network_takes_over_at_once() {
+    let s = Stack::start(Config::default()).await;
+    let (token, session) = practice_session(&s).await;
+    let stack_address: std::net::SocketAddr = s
+        .stack
+        .base_url
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    let relay = CutTcp::to(stack_address).await;
+    let (mut held, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", relay.address))
+        .await
+        .unwrap();
+    say(
+        &mut held,
+        json!({"type": "auth", "access_token": token, "session_id": session}),
+    )
+    .await;
+    assert_eq!(next(&mut held).await, Ok(json!({"type": "ready"})));
+    relay.cut();
+    // The laptop is on a new network: it reconnects directly, at once, and gets in.
+    let started = std::time::Instant::now();
+    let mut again = connect(&s).await;
+    say(
+        &mut again,
+        json!({"type": "auth", "access_token": token, "session_id": session}),
+    )
+    .await;
+    assert_eq!(next(&mut again).await, Ok(json!({"type": "ready"})));
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    s.stack.shutdown().await;
+}

@@ -10,6 +10,8 @@
 //! - Anyone else is refused (4009) until the holder goes: by `bye`, by closing, by silence
 //!   (the socket's pings), or by expiry when its instance is gone.
 
+pub mod pg;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod lease;
 pub mod limits;
 pub mod live;
+pub mod metrics;
 pub mod questions;
 pub mod secrets;
 pub mod service;
@@ -20,7 +21,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use axum::extract::ws::WebSocketUpgrade;
+use axum::http::{HeaderName, HeaderValue};
 use axum::response::Response;
+use tracing::Instrument;
 
 use viva_contract::proxy::{MAX_HISTORY_CHARS, MAX_HISTORY_LINES};
 use viva_contract::sdp::MAX_SDP_BYTES;
@@ -49,6 +52,8 @@ pub struct Proxy {
     pub leases: Arc<dyn lease::Leases>,
     pub upstream: Arc<dyn upstream::Upstream>,
     pub limits: Option<limits::ConnectLimiter>,
+    /// What `GET /metrics` shows.
+    pub metrics: metrics::Metrics,
     draining: tokio::sync::watch::Sender<bool>,
     open: AtomicUsize,
 }
@@ -61,25 +66,39 @@ impl Proxy {
             leases: parts.leases,
             upstream: parts.upstream,
             limits: parts.limits.map(limits::ConnectLimiter::new),
+            metrics: metrics::Metrics::new(),
             draining: tokio::sync::watch::Sender::new(false),
             open: AtomicUsize::new(0),
         })
     }
 
-    /// `GET /ws`: upgrades and serves one signalling connection from `peer`.
+    /// `GET /ws`: upgrades and serves one signalling connection from `peer`. The connection's
+    /// id (`conn_id`, on every log line of its life) is also the upgrade's `x-request-id`.
     pub fn upgrade(self: &Arc<Self>, upgrade: WebSocketUpgrade, peer: Option<IpAddr>) -> Response {
         let proxy = self.clone();
+        let conn_id = uuid::Uuid::new_v4().to_string();
+        let request_id = HeaderValue::from_str(&conn_id).ok();
+        let span = tracing::info_span!("connection", conn_id = %conn_id);
         // An idle connection holds little: tungstenite's default read buffer (128 KiB, allocated
         // up front) would be most of it.
-        upgrade
+        let mut response = upgrade
             .read_buffer_size(4096)
             .write_buffer_size(0)
             .max_message_size(MAX_CLIENT_MESSAGE_BYTES)
-            .on_upgrade(move |socket| async move {
-                proxy.open.fetch_add(1, Ordering::SeqCst);
-                let _open = OpenConnection(&proxy.open);
-                socket::serve(proxy.clone(), socket, peer).await;
-            })
+            .on_upgrade(move |socket| {
+                async move {
+                    let _open = OpenConnection::new(&proxy);
+                    let closed = socket::serve(proxy.clone(), socket, peer, conn_id).await;
+                    proxy.metrics.closed(closed.code);
+                }
+                .instrument(span)
+            });
+        if let Some(request_id) = request_id {
+            response
+                .headers_mut()
+                .insert(HeaderName::from_static("x-request-id"), request_id);
+        }
+        response
     }
 
     /// Signalling connections open now.
@@ -98,10 +117,19 @@ impl Proxy {
 }
 
 /// Counts a connection as open while it lives.
-struct OpenConnection<'a>(&'a AtomicUsize);
+struct OpenConnection<'a>(&'a Proxy);
+
+impl<'a> OpenConnection<'a> {
+    fn new(proxy: &'a Proxy) -> Self {
+        proxy.open.fetch_add(1, Ordering::SeqCst);
+        proxy.metrics.connection_opened();
+        Self(proxy)
+    }
+}
 
 impl Drop for OpenConnection<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        self.0.open.fetch_sub(1, Ordering::SeqCst);
+        self.0.metrics.connection_ended();
     }
 }

@@ -1,5 +1,6 @@
 //! The proxy as a network service: `GET /ws` (signalling), `GET /health` (for load balancers:
-//! the lease store and the upstream's reachability), and a drain on shutdown that lets open
+//! the lease store and the upstream's reachability), `GET /metrics` (Prometheus, on its own
+//! router so it can be served on an internal port), and a drain on shutdown that lets open
 //! exchanges finish before their connections close with 1001.
 
 use std::net::{IpAddr, SocketAddr};
@@ -47,6 +48,14 @@ impl Service {
         Router::new()
             .route("/health", get(health))
             .route("/ws", get(ws))
+            .with_state(self.clone())
+    }
+
+    /// The operator's routes: `GET /metrics` ([`crate::metrics::Metrics::render`]). Not in
+    /// [`Service::router`]: serve it where only the monitoring can reach it.
+    pub fn metrics_router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route("/metrics", get(metrics))
             .with_state(self.clone())
     }
 
@@ -113,6 +122,14 @@ async fn ws(
     }
     let client = service.client_address(&headers, peer);
     service.proxy.upgrade(upgrade, Some(client))
+}
+
+async fn metrics(State(service): State<Arc<Service>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+        service.proxy.metrics.render(),
+    )
+        .into_response()
 }
 
 async fn health(State(service): State<Arc<Service>>) -> Response {

@@ -1,6 +1,7 @@
 //! What the proxy needs to know about an interview session, read as the connecting user sees
 //! it, and the GPT-Live session an offer for it asks for.
 
+pub mod pg;
 pub mod rest;
 
 use std::collections::HashSet;

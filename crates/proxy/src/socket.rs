@@ -18,6 +18,7 @@ use viva_contract::sdp::validate_offer;
 use crate::Proxy;
 use crate::auth::{TokenRefusal, VerifiedUser};
 use crate::lease::{Claim, LeaseError, LeaseLoss};
+use crate::metrics::{Api, LeaseConflict, OfferResult, RateLimitScope, TypedResult};
 use crate::sessions::{SessionError, call_api, may_join};
 use crate::upstream::{UpstreamCall, UpstreamError};
 
@@ -112,6 +113,8 @@ struct Joined {
     claim: Claim,
     call: Option<UpstreamCall>,
     lost: tokio::sync::oneshot::Receiver<LeaseLoss>,
+    /// The session's voice API when it was last read (for metrics).
+    api: Api,
 }
 
 async fn join(proxy: &Proxy, connection: &mut Connection) -> Result<Joined, (u16, &'static str)> {
@@ -136,6 +139,7 @@ async fn join(proxy: &Proxy, connection: &mut Connection) -> Result<Joined, (u16
     if let Some(limits) = &proxy.limits
         && !limits.user(&user.user_id)
     {
+        proxy.metrics.rate_limited(RateLimitScope::User);
         return Err((CLOSE_RATE_LIMITED, "too many connections for this user"));
     }
     let not_yours = (CLOSE_POLICY, "this session is not yours or is not active");
@@ -162,6 +166,7 @@ async fn join(proxy: &Proxy, connection: &mut Connection) -> Result<Joined, (u16
     match proxy.leases.acquire(&claim).await {
         Ok(grant) => {
             tracing::info!(event = "proxy_lease_granted", conn_id = %connection.conn_id, how = ?grant.how);
+            proxy.metrics.lease_granted(grant.how);
             Ok(Joined {
                 user,
                 token: access_token,
@@ -169,25 +174,32 @@ async fn join(proxy: &Proxy, connection: &mut Connection) -> Result<Joined, (u16
                 claim,
                 call: grant.call,
                 lost: grant.lost,
+                api: session.voice_api.into(),
             })
         }
-        Err(LeaseError::Held | LeaseError::Lost) => Err((
-            CLOSE_ALREADY_LIVE,
-            "this session already has a live connection",
-        )),
+        Err(LeaseError::Held | LeaseError::Lost) => {
+            proxy.metrics.lease_conflict(LeaseConflict::Refused);
+            Err((
+                CLOSE_ALREADY_LIVE,
+                "this session already has a live connection",
+            ))
+        }
         Err(LeaseError::Unavailable) => Err((CLOSE_UPSTREAM_FAILED, "lease_unavailable")),
     }
 }
 
-/// Serves one upgraded socket to its end.
-pub async fn serve(proxy: Arc<Proxy>, socket: WebSocket, peer: Option<std::net::IpAddr>) -> Closed {
-    let mut connection = Connection {
-        socket,
-        conn_id: uuid::Uuid::new_v4().to_string(),
-    };
+/// Serves one upgraded socket, `conn_id`, to its end.
+pub async fn serve(
+    proxy: Arc<Proxy>,
+    socket: WebSocket,
+    peer: Option<std::net::IpAddr>,
+    conn_id: String,
+) -> Closed {
+    let mut connection = Connection { socket, conn_id };
     if let (Some(limits), Some(peer)) = (&proxy.limits, peer)
         && !limits.address(peer)
     {
+        proxy.metrics.rate_limited(RateLimitScope::Address);
         return connection
             .close(CLOSE_RATE_LIMITED, "too many connections from this address")
             .await;
@@ -220,11 +232,14 @@ pub async fn serve(proxy: Arc<Proxy>, socket: WebSocket, peer: Option<std::net::
     loop {
         let message = tokio::select! {
             message = connection.socket.recv() => message,
+            // Nothing at all (not even a pong) for the silence limit: a half-open socket (a
+            // laptop that changed networks) must not hold the interview.
+            () = tokio::time::sleep_until(last_heard + SILENCE_LIMIT) => {
+                tracing::info!(event = "proxy_silent_connection_dropped", conn_id = %connection.conn_id);
+                proxy.metrics.silent_connection_dropped();
+                return connection.close(CLOSE_GOING_AWAY, "silent").await;
+            }
             _ = pings.tick() => {
-                if last_heard.elapsed() > SILENCE_LIMIT {
-                    tracing::info!(event = "proxy_silent_connection_dropped", conn_id = %connection.conn_id);
-                    return connection.close(CLOSE_GOING_AWAY, "silent").await;
-                }
                 let ping = Message::Ping(Default::default());
                 if !matches!(tokio::time::timeout(WRITE_TIMEOUT, connection.socket.send(ping)).await, Ok(Ok(()))) {
                     return Closed { code: 1006, reason: "gone" };
@@ -232,6 +247,7 @@ pub async fn serve(proxy: Arc<Proxy>, socket: WebSocket, peer: Option<std::net::
                 continue;
             }
             loss = &mut joined.lost => {
+                proxy.metrics.lease_conflict(LeaseConflict::Lost);
                 return match loss {
                     Ok(LeaseLoss::Replaced) | Err(_) => connection.close(CLOSE_ALREADY_LIVE, REASON_REPLACED).await,
                     Ok(LeaseLoss::Unconfirmed) => connection.close(CLOSE_UPSTREAM_FAILED, "lease_unavailable").await,
@@ -252,20 +268,25 @@ pub async fn serve(proxy: Arc<Proxy>, socket: WebSocket, peer: Option<std::net::
             Incoming::Alive => continue,
             Incoming::Message(message) => message,
         };
+        // When the reply is an answer: when its offer came (for metrics, once it is sent).
+        let mut answering = None;
         let reply = match message {
             Ok(ClientMessage::Offer { sdp, history }) => {
+                let received = Instant::now();
                 offers += 1;
                 if offers > MAX_OFFERS_PER_CONNECTION {
+                    proxy.metrics.rate_limited(RateLimitScope::Offers);
                     return connection
                         .close(CLOSE_RATE_LIMITED, "too many offers on this connection")
                         .await;
                 }
                 if let Err(problem) = validate_offer(&sdp) {
+                    proxy.metrics.offer(joined.api, OfferResult::InvalidSdp);
                     Some(
                         json!({"type": "error", "code": "invalid_sdp", "message": problem.to_string()}),
                     )
                 } else {
-                    match offer(&proxy, &joined, &sdp, &history).await {
+                    match offer(&proxy, &mut joined, &sdp, &history).await {
                         Ok(answered) => {
                             // The call is this connection's only while it holds the lease.
                             match proxy
@@ -278,17 +299,26 @@ pub async fn serve(proxy: Arc<Proxy>, socket: WebSocket, peer: Option<std::net::
                                         proxy.upstream.hang_up(&replaced);
                                     }
                                 }
-                                Err(_) => {
+                                Err(lost) => {
+                                    proxy.metrics.lease_conflict(LeaseConflict::Lost);
                                     proxy.upstream.hang_up(&answered.call);
-                                    return connection
-                                        .close(CLOSE_ALREADY_LIVE, REASON_REPLACED)
-                                        .await;
+                                    // Taken over: final for this connection. The store not
+                                    // answering is not the client's doing: it reconnects.
+                                    let (code, reason) = if lost == LeaseError::Lost {
+                                        (CLOSE_ALREADY_LIVE, REASON_REPLACED)
+                                    } else {
+                                        (CLOSE_UPSTREAM_FAILED, "lease_unavailable")
+                                    };
+                                    return connection.close(code, reason).await;
                                 }
                             }
                             joined.call = Some(answered.call);
+                            proxy.metrics.offer(joined.api, OfferResult::Answered);
+                            answering = Some(received);
                             Some(json!({"type": "answer", "sdp": answered.sdp}))
                         }
                         Err(Failure::Session(problem)) => {
+                            proxy.metrics.offer(joined.api, OfferResult::SessionFailed);
                             let reason = match problem {
                                 SessionError::NotYours => "session_not_active",
                                 SessionError::Unavailable => "session_unavailable",
@@ -302,6 +332,7 @@ pub async fn serve(proxy: Arc<Proxy>, socket: WebSocket, peer: Option<std::net::
                             return connection.close(code, reason).await;
                         }
                         Err(Failure::Upstream(problem)) => {
+                            proxy.metrics.offer(joined.api, OfferResult::UpstreamFailed);
                             tracing::warn!(event = "proxy_upstream_failed", conn_id = %connection.conn_id, reason = problem.reason(), %problem);
                             let _ = connection.send(json!({"type": "error", "code": "upstream_failed", "message": problem.to_string()})).await;
                             return connection
@@ -314,6 +345,7 @@ pub async fn serve(proxy: Arc<Proxy>, socket: WebSocket, peer: Option<std::net::
             Ok(ClientMessage::Text { text }) => {
                 typed += 1;
                 if typed > MAX_TYPED_ANSWERS_PER_CONNECTION {
+                    proxy.metrics.rate_limited(RateLimitScope::Typed);
                     return connection
                         .close(
                             CLOSE_RATE_LIMITED,
@@ -324,24 +356,34 @@ pub async fn serve(proxy: Arc<Proxy>, socket: WebSocket, peer: Option<std::net::
                 match &joined.call {
                     Some(call) if call.live => match proxy.upstream.typed_answer(call, &text).await
                     {
-                        Ok(()) => None,
+                        Ok(()) => {
+                            proxy.metrics.typed_answer(TypedResult::Sent);
+                            None
+                        }
                         Err(problem) => {
+                            proxy.metrics.typed_answer(TypedResult::Failed);
                             tracing::warn!(event = "proxy_typed_answer_failed", conn_id = %connection.conn_id, reason = problem.reason());
                             Some(
                                 json!({"type": "error", "code": "typed_answer_failed", "message": problem.to_string()}),
                             )
                         }
                     },
-                    Some(_) => Some(json!({
-                        "type": "error",
-                        "code": "unexpected_message",
-                        "message": "a Realtime call takes typed answers on its own data channel",
-                    })),
-                    None => Some(json!({
-                        "type": "error",
-                        "code": "unexpected_message",
-                        "message": "there is no call to take a typed answer yet: send an offer first",
-                    })),
+                    Some(_) => {
+                        proxy.metrics.typed_answer(TypedResult::NoLiveCall);
+                        Some(json!({
+                            "type": "error",
+                            "code": "unexpected_message",
+                            "message": "a Realtime call takes typed answers on its own data channel",
+                        }))
+                    }
+                    None => {
+                        proxy.metrics.typed_answer(TypedResult::NoLiveCall);
+                        Some(json!({
+                            "type": "error",
+                            "code": "unexpected_message",
+                            "message": "there is no call to take a typed answer yet: send an offer first",
+                        }))
+                    }
                 }
             }
             Ok(ClientMessage::Bye) => {
@@ -368,6 +410,9 @@ pub async fn serve(proxy: Arc<Proxy>, socket: WebSocket, peer: Option<std::net::
                 reason: "gone",
             };
         }
+        if let Some(received) = answering {
+            proxy.metrics.offer_took(received.elapsed());
+        }
         // Time spent on the upstream is ours, not the client's silence.
         last_heard = Instant::now();
     }
@@ -380,7 +425,7 @@ enum Failure {
 
 async fn offer(
     proxy: &Proxy,
-    joined: &Joined,
+    joined: &mut Joined,
     sdp: &str,
     history: &[viva_contract::proxy::HistoryLine],
 ) -> Result<crate::upstream::Answered, Failure> {
@@ -390,6 +435,7 @@ async fn offer(
         .session(&joined.user, &joined.token, &joined.session_id)
         .await
         .map_err(Failure::Session)?;
+    joined.api = session.voice_api.into();
     if !may_join(&joined.user, &session) {
         return Err(Failure::Session(SessionError::NotYours));
     }
@@ -403,9 +449,8 @@ async fn offer(
     )
     .await
     .map_err(Failure::Session)?;
-    proxy
-        .upstream
-        .answer(&joined.session_id, sdp, &api)
-        .await
-        .map_err(Failure::Upstream)
+    let started = Instant::now();
+    let answered = proxy.upstream.answer(&joined.session_id, sdp, &api).await;
+    proxy.metrics.upstream_took(joined.api, started.elapsed());
+    answered.map_err(Failure::Upstream)
 }

@@ -134,6 +134,7 @@ impl StandaloneProxy {
     ) -> Self {
         let child = std::process::Command::new(Self::binary())
             .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--metrics-listen", "off"])
             .args(["--backend-url", backend_url])
             .args(["--anon-key", anon_key])
             .args(["--upstream-url", upstream_url])

@@ -10,10 +10,13 @@ use std::time::Duration;
 
 use clap::Parser;
 use viva_proxy::auth::jwks::JwksVerifier;
-use viva_proxy::lease::MemoryLeases;
+use viva_proxy::lease::pg::{PgLeases, Timing};
+use viva_proxy::lease::{Leases, MemoryLeases};
 use viva_proxy::limits::ConnectLimits;
 use viva_proxy::secrets::secret;
 use viva_proxy::service::Service;
+use viva_proxy::sessions::Sessions;
+use viva_proxy::sessions::pg::PgSessions;
 use viva_proxy::sessions::rest::RestSessions;
 use viva_proxy::upstream::openai::HostedUpstream;
 use viva_proxy::{Proxy, ProxyParts};
@@ -23,13 +26,22 @@ use viva_proxy::{Proxy, ProxyParts};
 /// Secrets come from the environment or a file, never a flag:
 /// VIVA_PROXY_PROVIDER_KEY (required; the voice service's API key),
 /// VIVA_PROXY_JWT_SECRET (optional; the project's legacy HS256 secret, if its tokens still use it),
-/// each also as NAME_FILE naming a file that holds it.
+/// VIVA_PROXY_DATABASE_URL (optional; postgres://viva_proxy:PASSWORD@HOST:PORT/DB, where the
+/// leases live so that several instances share the one-live-connection rule; without it, run a
+/// single instance), each also as NAME_FILE naming a file that holds it.
 #[derive(Debug, Parser)]
 #[command(name = "viva-proxy", version)]
 struct Args {
     /// Where to listen.
     #[arg(long, env = "VIVA_PROXY_LISTEN", default_value = "0.0.0.0:8080")]
     listen: SocketAddr,
+    /// Where `GET /metrics` (Prometheus text) is served: an internal address, or `off`.
+    #[arg(
+        long,
+        env = "VIVA_PROXY_METRICS_LISTEN",
+        default_value = "127.0.0.1:9091"
+    )]
+    metrics_listen: String,
     /// The Supabase project's URL (its REST API and JWKS are found under it).
     #[arg(long, env = "VIVA_PROXY_BACKEND_URL")]
     backend_url: String,
@@ -72,6 +84,54 @@ struct Args {
     /// exits.
     #[arg(long, env = "VIVA_PROXY_DRAIN_TIMEOUT_S", default_value_t = 20)]
     drain_timeout_s: u64,
+    /// Connections to the database (with VIVA_PROXY_DATABASE_URL).
+    #[arg(long, env = "VIVA_PROXY_DB_POOL_SIZE", default_value_t = 4)]
+    db_pool_size: usize,
+    /// Where interview sessions are read as the user: `rest` (the backend's REST API with the
+    /// user's token; no database right needed) or `database` (VIVA_PROXY_DATABASE_URL, whose
+    /// role must be granted `authenticated`).
+    #[arg(long, env = "VIVA_PROXY_SESSIONS", value_enum, default_value_t = SessionsFrom::Rest)]
+    sessions: SessionsFrom,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum SessionsFrom {
+    Rest,
+    Database,
+}
+
+/// The database, when `VIVA_PROXY_DATABASE_URL` names one.
+fn database(pool_size: usize) -> Result<Option<deadpool_postgres::Pool>, String> {
+    secret("VIVA_PROXY_DATABASE_URL")
+        .map_err(|e| e.to_string())?
+        .map(|url| viva_proxy::lease::pg::pool(url.trim(), pool_size))
+        .transpose()
+}
+
+/// Where the leases live: the database (checked now), or this process alone.
+async fn leases(
+    database: Option<&deadpool_postgres::Pool>,
+) -> Result<(Arc<dyn Leases>, Option<Arc<PgLeases>>), String> {
+    let Some(pool) = database else {
+        tracing::warn!(
+            event = "proxy_single_instance",
+            "no database: the one-live-connection rule holds in this process only; run a single instance"
+        );
+        eprintln!(
+            "viva-proxy: no database: the one-live-connection rule holds in this process only; run a single instance"
+        );
+        return Ok((Arc::new(MemoryLeases::default()), None));
+    };
+    let leases = Arc::new(PgLeases::with_pool(pool.clone(), Timing::default()).await?);
+    tracing::info!(
+        event = "proxy_leases_in_postgres",
+        holder = leases.holder(),
+        "leases in PostgreSQL (viva_proxy.leases): every instance using this database keeps one live connection per interview"
+    );
+    eprintln!(
+        "viva-proxy: leases in PostgreSQL: every instance using this database keeps one live connection per interview"
+    );
+    Ok((leases.clone(), Some(leases)))
 }
 
 fn init_logs() {
@@ -96,7 +156,17 @@ async fn run(args: Args) -> Result<(), String> {
         .unwrap_or_else(|| format!("{backend}/auth/v1/.well-known/jwks.json"));
     let tokens = JwksVerifier::new(&jwks_url, legacy_secret).map_err(|e| e.to_string())?;
     tokens.prefetch().await;
-    let sessions = RestSessions::new(&backend, &args.anon_key)?;
+    let database = database(args.db_pool_size)?;
+    let sessions: Arc<dyn Sessions> = match (args.sessions, &database) {
+        (SessionsFrom::Rest, _) => Arc::new(RestSessions::new(&backend, &args.anon_key)?),
+        (SessionsFrom::Database, Some(pool)) => Arc::new(PgSessions::new(pool.clone()).await?),
+        (SessionsFrom::Database, None) => {
+            return Err(
+                "--sessions database needs VIVA_PROXY_DATABASE_URL (or VIVA_PROXY_DATABASE_URL_FILE)"
+                    .to_owned(),
+            );
+        }
+    };
     let base = args.upstream_url.trim_end_matches('/');
     let upstream = HostedUpstream::with_timeout(
         &format!("{base}/v1/realtime/calls"),
@@ -105,17 +175,11 @@ async fn run(args: Args) -> Result<(), String> {
         Duration::from_secs(args.upstream_timeout_s.max(1)),
     )?
     .with_live(&format!("{base}/v1/live/sessions"), &args.live_model);
-    tracing::warn!(
-        event = "proxy_single_instance",
-        "no database: the one-live-connection rule holds in this process only; run a single instance"
-    );
-    eprintln!(
-        "viva-proxy: no database: the one-live-connection rule holds in this process only; run a single instance"
-    );
+    let (leases, shared) = leases(database.as_ref()).await?;
     let proxy = Proxy::new(ProxyParts {
         tokens: Arc::new(tokens),
-        sessions: Arc::new(sessions),
-        leases: Arc::new(MemoryLeases::default()),
+        sessions,
+        leases,
         upstream: Arc::new(upstream),
         limits: Some(ConnectLimits {
             per_address_per_minute: args.per_address_per_minute,
@@ -129,7 +193,11 @@ async fn run(args: Args) -> Result<(), String> {
                 .map_err(|_| format!("--client-ip-header: `{name}` is not a header name"))
         })
         .transpose()?;
-    let service = Service::new(proxy, client_ip_header);
+    let mut service = Service::new(proxy, client_ip_header);
+    if let (Some(shared), Some(service)) = (&shared, Arc::get_mut(&mut service)) {
+        // One id for this process in `/health`, the logs and the lease rows.
+        service.instance = shared.holder().to_owned();
+    }
     service.spawn_probes();
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -139,6 +207,24 @@ async fn run(args: Args) -> Result<(), String> {
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
     tracing::info!(event = "proxy_listening", %address, instance = %service.instance);
     println!("viva-proxy listening on http://{address}");
+    let metrics = if args.metrics_listen == "off" {
+        None
+    } else {
+        let at: SocketAddr = args.metrics_listen.parse().map_err(|_| {
+            format!(
+                "--metrics-listen: `{}` is not an address or `off`",
+                args.metrics_listen
+            )
+        })?;
+        let listener = tokio::net::TcpListener::bind(at)
+            .await
+            .map_err(|e| format!("cannot serve metrics on {at}: {e}"))?;
+        tracing::info!(event = "proxy_metrics_listening", address = %at);
+        let router = service.metrics_router();
+        Some(tokio::spawn(
+            async move { axum::serve(listener, router).await },
+        ))
+    };
     let app = service
         .router()
         .into_make_service_with_connect_info::<SocketAddr>();
@@ -151,8 +237,15 @@ async fn run(args: Args) -> Result<(), String> {
     let left = service
         .drain(Duration::from_secs(args.drain_timeout_s))
         .await;
+    if let Some(shared) = &shared {
+        // Whatever is still open ends with the process: free its interviews now, not at expiry.
+        shared.release_all().await;
+    }
     tracing::info!(event = "proxy_stopped", left_open = left);
     server.abort();
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
     Ok(())
 }
 
