@@ -223,4 +223,14 @@ impl Db {
         )?;
         Ok(value)
     }
+
+    /// Sets a setting, replacing what was there.
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<(), DbError> {
+        let conn = self.conn.lock().map_err(|_| DbError::Poisoned)?;
+        conn.execute(
+            "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [key, value],
+        )?;
+        Ok(())
+    }
 }

@@ -310,6 +310,18 @@ impl LocalStack {
             .await
     }
 
+    /// Replaces the ES256 signing key with a new one under a new key id, as an operator
+    /// rotating the project's signing key does. It takes effect at the next start on this data
+    /// directory: the JWKS then lists only the new key, and tokens signed by the old one stop
+    /// verifying. Returns the new key id.
+    pub fn rotate_signing_key(&self) -> Result<String, StartError> {
+        let scalar = crate::jwt::new_es256_scalar_hex().map_err(StartError::Keys)?;
+        let kid = uuid::Uuid::new_v4().to_string();
+        self.state.db.set_setting("jwt_es256_scalar", &scalar)?;
+        self.state.db.set_setting("jwt_es256_kid", &kid)?;
+        Ok(kid)
+    }
+
     /// Stops accepting requests, finishes the ones in flight and returns.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {

@@ -51,6 +51,10 @@ struct Args {
     /// Where the token signing keys are published [default: BACKEND_URL/auth/v1/.well-known/jwks.json].
     #[arg(long, env = "VIVA_PROXY_JWKS_URL")]
     jwks_url: Option<String>,
+    /// Seconds between fetches of the key set for tokens naming an unknown key id (a rotation):
+    /// a flood of made-up key ids costs at most one fetch per this many seconds.
+    #[arg(long, env = "VIVA_PROXY_JWKS_REFETCH_COOLDOWN_S", default_value_t = 30)]
+    jwks_refetch_cooldown_s: u64,
     /// The voice service's base URL: Realtime calls go to URL/v1/realtime/calls, GPT-Live
     /// sessions to URL/v1/live/sessions.
     #[arg(
@@ -154,7 +158,12 @@ async fn run(args: Args) -> Result<(), String> {
     let jwks_url = args
         .jwks_url
         .unwrap_or_else(|| format!("{backend}/auth/v1/.well-known/jwks.json"));
-    let tokens = JwksVerifier::new(&jwks_url, legacy_secret).map_err(|e| e.to_string())?;
+    let tokens = JwksVerifier::new(&jwks_url, legacy_secret)
+        .map_err(|e| e.to_string())?
+        .with_cache_timing(
+            viva_proxy::auth::jwks::DEFAULT_MAX_AGE,
+            Duration::from_secs(args.jwks_refetch_cooldown_s),
+        );
     tokens.prefetch().await;
     let database = database(args.db_pool_size)?;
     let sessions: Arc<dyn Sessions> = match (args.sessions, &database) {
