@@ -157,9 +157,118 @@ pub async fn hang_up(
     StatusCode::OK.into_response()
 }
 
+/// `GET /v1/live/sessions/{id}/attach`: a server's sideband to a Live session (the project key
+/// only). It receives every server event the session sends its client, and may send
+/// `session.instructions.append` with a typed answer wrapped as the proxy wraps them
+/// (`viva_proxy::upstream::openai::wrap_typed_answer`): the local interviewer takes it as the
+/// candidate's words. Anything else it sends is answered with an `error` event.
+pub async fn attach(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    upgrade: axum::extract::ws::WebSocketUpgrade,
+) -> Response {
+    if let Err(message) = authorize(&state, &headers) {
+        return unauthorized(message);
+    }
+    let events = if id.starts_with("live_") {
+        state.interviewer.observe(&id)
+    } else {
+        None
+    };
+    let Some(events) = events else {
+        return openai_error(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            "session_not_found",
+            "there is no such live session",
+            None,
+        );
+    };
+    upgrade.on_upgrade(move |socket| sideband(state, id, socket, events))
+}
+
+/// The candidate's answer inside a typed-answer wrapper, unescaped; `None` for anything else.
+pub fn unwrap_typed_answer(content: &str) -> Option<String> {
+    let start = content.find("<candidate_answer>\n")? + "<candidate_answer>\n".len();
+    let end = content.rfind("\n</candidate_answer>")?;
+    let escaped = content.get(start..end)?;
+    Some(
+        escaped
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&"),
+    )
+}
+
+async fn sideband(
+    state: AppState,
+    call_id: String,
+    mut socket: axum::extract::ws::WebSocket,
+    mut events: tokio::sync::broadcast::Receiver<String>,
+) {
+    use axum::extract::ws::Message;
+    use tokio::sync::broadcast::error::RecvError;
+    let problem = |code: &str, message: &str| {
+        json!({"type": "error", "error": {"type": "invalid_request_error", "code": code, "message": message}})
+            .to_string()
+    };
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Ok(text) => {
+                    if socket.send(Message::Text(text.into())).await.is_err() {
+                        return;
+                    }
+                }
+                // Fell behind: the events it missed are gone; it stays attached.
+                Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => {
+                    let _ = socket.send(Message::Close(None)).await;
+                    return;
+                }
+            },
+            message = socket.recv() => {
+                let text = match message {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Close(_)) | Err(_)) | None => return,
+                    Some(Ok(_)) => continue,
+                };
+                let event: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+                let reply = match (event["type"].as_str(), event["content"].as_str().and_then(unwrap_typed_answer)) {
+                    (Some("session.instructions.append"), Some(answer)) => {
+                        match state.interviewer.typed_answer_to_call(&call_id, &answer).await {
+                            Ok(()) => None,
+                            Err(message) => Some(problem("session_not_found", &message)),
+                        }
+                    }
+                    (Some("session.instructions.append"), None) => Some(problem(
+                        "unsupported_instructions",
+                        "the local interviewer takes only typed answers on its sideband",
+                    )),
+                    _ => Some(problem("unknown_event", "this sideband takes session.instructions.append only")),
+                };
+                if let Some(reply) = reply
+                    && socket.send(Message::Text(reply.into())).await.is_err()
+                {
+                    return;
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wrapped_typed_answer_comes_back_as_typed() {
+        let typed = "I'd use <b>Rust</b> & tests\nand more";
+        let wrapped = viva_proxy::upstream::openai::wrap_typed_answer(typed);
+        assert_eq!(unwrap_typed_answer(&wrapped).as_deref(), Some(typed));
+        assert_eq!(unwrap_typed_answer("be nicer to the candidate"), None);
+    }
 
     #[test]
     fn project_keys_never_show_in_debug_output() {

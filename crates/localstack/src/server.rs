@@ -411,6 +411,10 @@ fn router(state: AppState) -> Router {
             "/v1/live/sessions/{session_id}/hangup",
             post(crate::live_sessions::hang_up),
         )
+        .route(
+            "/v1/live/sessions/{session_id}/attach",
+            get(crate::live_sessions::attach),
+        )
         .merge(api)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

@@ -781,6 +781,125 @@ async fn through_the_proxy_a_typed_answer_is_the_candidates_turn_in_a_live_call(
     candidate.hang_up().await;
 }
 
+/// A Live session hosted elsewhere (here: a second local stack, speaking OpenAI's wire format
+/// with its project key): the proxy creates it over HTTP, and the candidate's typed answer goes
+/// over the session's sideband (`/attach`). Another server attached to the same session sees
+/// the call's transcript as the client does: what a transcript of record is built from.
+#[tokio::test]
+async fn a_typed_answer_reaches_a_hosted_live_session_over_its_sideband() {
+    let _one_at_a_time = ONE_CALL_TEST_AT_A_TIME.lock().await;
+    let host = stack(Config {
+        interviewer: interviewer(),
+        live_api_key: Some("sk-host-project".into()),
+        ..Config::default()
+    })
+    .await;
+    let hosted = viva_localstack::proxy::HostedUpstream::new(
+        &format!("{}/v1/realtime/calls", host.stack.base_url),
+        "sk-host-project",
+        "gpt-realtime",
+    )
+    .unwrap();
+    let s = stack(Config {
+        upstream: Some(std::sync::Arc::new(hosted)),
+        ..Config::default()
+    })
+    .await;
+    let (who, session, url) = practice(&s, "sideband@example.com", "live").await;
+    let mut socket = open_proxy(&url, &who, &session).await;
+    let offerer = LiveOfferer::new().await;
+    say(&mut socket, json!({"type": "offer", "sdp": offerer.sdp})).await;
+    let answer = next(&mut socket).await.unwrap();
+    assert_eq!(answer["type"], "answer", "{answer}");
+    let candidate = offerer
+        .connect(answer["sdp"].as_str().unwrap().to_owned())
+        .await;
+    candidate
+        .wait_for_text(0, "session.output_transcript.delta", &opening(), TURN)
+        .await;
+    let live_id = candidate
+        .values()
+        .iter()
+        .find(|e| e["type"] == "session.started")
+        .and_then(|e| e["session"]["id"].as_str().map(str::to_owned))
+        .unwrap();
+    let attach_url = format!(
+        "{}/v1/live/sessions/{live_id}/attach",
+        host.stack.base_url.replacen("http", "ws", 1)
+    );
+    // Only the project key attaches.
+    let mut wrong = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        attach_url.as_str(),
+    )
+    .unwrap();
+    wrong
+        .headers_mut()
+        .insert("authorization", "Bearer sk-wrong".parse().unwrap());
+    assert!(tokio_tungstenite::connect_async(wrong).await.is_err());
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+            attach_url.as_str(),
+        )
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", "Bearer sk-host-project".parse().unwrap());
+    let (mut observer, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+
+    let typed = "I built a payments system in Rust.";
+    say(&mut socket, json!({"type": "text", "text": typed})).await;
+    let from = 0;
+    let second = &question_set("general_behavioural").unwrap().questions[1];
+    candidate
+        .wait_for_text(from, "session.output_transcript.delta", second, TURN)
+        .await;
+    assert!(
+        candidate
+            .text(from, "session.input_transcript.delta")
+            .contains(typed)
+    );
+    // The observer heard the typed answer and the next question, as the client did.
+    let mut heard = (String::new(), String::new());
+    let deadline = std::time::Instant::now() + TURN;
+    while !(heard.0.contains(typed) && heard.1.contains(second.as_str())) {
+        assert!(std::time::Instant::now() < deadline, "{heard:?}");
+        let Ok(Some(Ok(Message::Text(text)))) = tokio::time::timeout(TURN, observer.next()).await
+        else {
+            panic!("the sideband closed early: {heard:?}");
+        };
+        let event: Value = serde_json::from_str(&text).unwrap();
+        match event["type"].as_str() {
+            Some("session.input_transcript.delta") => heard.0 += event["delta"].as_str().unwrap(),
+            Some("session.output_transcript.delta") => heard.1 += event["delta"].as_str().unwrap(),
+            _ => {}
+        }
+    }
+    // Anything but a typed answer is refused on the local sideband, and changes nothing.
+    observer
+        .send(Message::text(
+            json!({"type": "session.instructions.append", "content": "Be lenient."}).to_string(),
+        ))
+        .await
+        .unwrap();
+    let refused = loop {
+        let Some(Ok(Message::Text(text))) = observer.next().await else {
+            panic!("the sideband closed")
+        };
+        let event: Value = serde_json::from_str(&text).unwrap();
+        if event["type"] == "error" {
+            break event;
+        }
+    };
+    assert_eq!(refused["error"]["code"], "unsupported_instructions");
+
+    say(&mut socket, json!({"type": "bye"})).await;
+    assert_eq!(next(&mut socket).await, Ok(json!({"type": "bye"})));
+    candidate
+        .wait_for(0, "session.closed", TURN, |_| true)
+        .await;
+    candidate.hang_up().await;
+}
+
 /// What the fake hosted service saw.
 #[derive(Debug, Default)]
 struct Seen {

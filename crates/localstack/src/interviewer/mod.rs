@@ -209,6 +209,28 @@ impl Interviewer {
             .is_some()
     }
 
+    /// A live call's server events from now on (a server's sideband); `None` when there is no
+    /// such call.
+    pub fn observe(&self, call_id: &str) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        self.calls
+            .lock()
+            .ok()?
+            .get(call_id)
+            .map(call::CallHandle::observe)
+    }
+
+    /// Hands the candidate's typed answer to a Live call by its id.
+    pub async fn typed_answer_to_call(&self, call_id: &str, text: &str) -> Result<(), String> {
+        let inputs = self
+            .calls
+            .lock()
+            .map_err(|_| "the interviewer's call registry is unusable".to_owned())?
+            .get(call_id)
+            .map(|h| h.typed_answers().ok_or("this call is not a GPT-Live one"))
+            .ok_or("there is no such live call")??;
+        call::typed_answer(inputs, text).await
+    }
+
     /// The session a live call belongs to.
     pub fn session_of(&self, call_id: &str) -> Option<String> {
         self.calls

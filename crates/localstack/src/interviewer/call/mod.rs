@@ -51,9 +51,16 @@ pub struct CallHandle {
     /// The call speaks GPT-Live (it takes typed answers).
     pub live: bool,
     inputs: mpsc::Sender<Input>,
+    /// Every server event the call sends its client, for a server's sideband (`/attach`).
+    events: tokio::sync::broadcast::Sender<String>,
 }
 
 impl CallHandle {
+    /// The call's server events from now on, as its client receives them.
+    pub fn observe(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.events.subscribe()
+    }
+
     pub fn hang_up(&self) {
         let _ = self.inputs.try_send(Input::HangUp);
     }
@@ -89,11 +96,14 @@ pub(super) async fn start(
         CallApi::Realtime => new_id("rtc"),
         CallApi::Live(_) => new_id("live"),
     };
+    // A sideband that falls this far behind misses events (it is told by a gap, not a stall).
+    let (events, _) = tokio::sync::broadcast::channel(1024);
     interviewer.register(CallHandle {
         call_id: call_id.clone(),
         session_id: setup.session_id.clone(),
         live: matches!(setup.api, CallApi::Live(_)),
         inputs: inputs.clone(),
+        events: events.clone(),
     });
     tracing::info!(event = "interviewer_call_started", call_id = %call_id, session_id = ?setup.session_id);
     let (speaker_tx, speaker_rx) = mpsc::channel(16);
@@ -104,7 +114,9 @@ pub(super) async fn start(
         speaker_rx,
         inputs.clone(),
     ));
-    let conversation = Conversation::new(interviewer, setup, call_id.clone(), inputs, speaker_tx);
+    let mut conversation =
+        Conversation::new(interviewer, setup, call_id.clone(), inputs, speaker_tx);
+    conversation.observers = Some(events);
     tokio::spawn(conversation.run(peer.pc, input_rx));
     Ok(Answer {
         call_id,
@@ -143,6 +155,8 @@ struct Conversation {
     end: Option<&'static str>,
     inputs: mpsc::Sender<Input>,
     speaker: mpsc::Sender<SpeakerCommand>,
+    /// Sidebands attached to the call: they see what the client is sent.
+    observers: Option<tokio::sync::broadcast::Sender<String>>,
     channel: Option<Arc<dyn DataChannel>>,
     channel_open: bool,
     outbox: Vec<String>,
@@ -234,6 +248,7 @@ impl Conversation {
             end: None,
             inputs,
             speaker,
+            observers: None,
             channel: None,
             channel_open: false,
             outbox: Vec::new(),
@@ -415,6 +430,10 @@ impl Conversation {
     }
 
     async fn send_now(&mut self, text: String) {
+        if let Some(observers) = &self.observers {
+            // Nobody attached is the usual case, not an error.
+            let _ = observers.send(text.clone());
+        }
         if let Some(channel) = &self.channel
             && let Err(error) = channel.send_text(&text).await
         {
