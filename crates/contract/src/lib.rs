@@ -12,6 +12,7 @@
 pub mod checks;
 mod entry;
 pub mod grant;
+pub mod observed;
 pub mod proxy;
 mod reply;
 pub mod sdp;
