@@ -222,3 +222,36 @@ async fn the_units_command_line_starts_serves_health_and_stops_cleanly_within_it
     let logs = String::from_utf8_lossy(&output.stdout);
     assert!(!logs.contains("sk-from-a-credential"), "{logs}");
 }
+
+#[test]
+fn the_guide_lists_exactly_the_settings_the_binary_reads() {
+    let guide = include_str!("../../../docs/deploying.md");
+    let from = guide.find("## 5. The SDP proxy").unwrap();
+    let to = guide[from..].find("## 6. ").unwrap() + from;
+    let step = &guide[from..to];
+    // Rows of step 5's tables name a setting or two (`A`, `B`) in their first cell.
+    let listed: Vec<String> = step
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .filter_map(|l| l.split('|').nth(1))
+        .flat_map(|cell| {
+            cell.split('`')
+                .filter(|w| w.starts_with("VIVA_"))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let known = settings_the_binary_reads();
+    for name in &listed {
+        assert!(
+            known.contains(name),
+            "the guide lists {name}, which viva-proxy never reads"
+        );
+    }
+    for name in known.iter().filter(|n| !n.ends_with("_FILE")) {
+        assert!(
+            listed.contains(name),
+            "the guide's step 5 does not list {name}"
+        );
+    }
+}
