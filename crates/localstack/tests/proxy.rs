@@ -387,15 +387,8 @@ impl Drop for CutTcp {
     }
 }
 
-/// Keeps reading a socket (so the proxy's pings get their pongs) until the test drops it.
-fn keep_answering(mut socket: Socket) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move { while let Some(Ok(_)) = socket.next().await {} })
-}
-
-#[tokio::test]
-async fn a_half_open_connection_frees_its_interview_within_the_bound() {
-    let s = Stack::start(Config::default()).await;
-    let (token, session) = practice_session(&s).await;
+/// A ready proxy connection for `session` that goes through a [`CutTcp`] relay.
+async fn held_through_a_relay(s: &Stack, token: &str, session: &str) -> (CutTcp, Socket) {
     let stack_address: std::net::SocketAddr = s
         .stack
         .base_url
@@ -412,6 +405,19 @@ async fn a_half_open_connection_frees_its_interview_within_the_bound() {
     )
     .await;
     assert_eq!(next(&mut held).await, Ok(json!({"type": "ready"})));
+    (relay, held)
+}
+
+/// Keeps reading a socket (so the proxy's pings get their pongs) until the test drops it.
+fn keep_answering(mut socket: Socket) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move { while let Some(Ok(_)) = socket.next().await {} })
+}
+
+#[tokio::test]
+async fn a_half_open_connection_frees_its_interview_within_the_bound() {
+    let s = Stack::start(Config::default()).await;
+    let (token, session) = practice_session(&s).await;
+    let (relay, held) = held_through_a_relay(&s, &token, &session).await;
     let reader = keep_answering(held);
     // Alive and answering pings: the interview stays held past the silence limit.
     tokio::time::sleep(viva_contract::proxy::SILENCE_LIMIT + std::time::Duration::from_secs(1))
@@ -465,22 +471,7 @@ async fn a_half_open_connection_frees_its_interview_within_the_bound() {
 async fn the_same_sign_in_reconnecting_through_a_new_network_takes_over_at_once() {
     let s = Stack::start(Config::default()).await;
     let (token, session) = practice_session(&s).await;
-    let stack_address: std::net::SocketAddr = s
-        .stack
-        .base_url
-        .trim_start_matches("http://")
-        .parse()
-        .unwrap();
-    let relay = CutTcp::to(stack_address).await;
-    let (mut held, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", relay.address))
-        .await
-        .unwrap();
-    say(
-        &mut held,
-        json!({"type": "auth", "access_token": token, "session_id": session}),
-    )
-    .await;
-    assert_eq!(next(&mut held).await, Ok(json!({"type": "ready"})));
+    let (relay, _held) = held_through_a_relay(&s, &token, &session).await;
     relay.cut();
     // The laptop is on a new network: it reconnects directly, at once, and gets in.
     let started = std::time::Instant::now();
