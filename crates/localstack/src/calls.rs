@@ -364,6 +364,23 @@ impl crate::proxy::Upstream for LocalUpstream {
         })
     }
 
+    fn observe<'a>(
+        &'a self,
+        call: &'a crate::proxy::UpstreamCall,
+    ) -> viva_proxy::auth::BoxFuture<
+        'a,
+        Result<viva_proxy::observe::EventStream, crate::proxy::UpstreamError>,
+    > {
+        // In-process, as a sideband to the call would hear it: every event the call sends its
+        // client from now on (one that falls behind is told by a gap).
+        Box::pin(async move {
+            match self.interviewer.observe(&call.id) {
+                Some(events) => Ok(Box::new(events) as viva_proxy::observe::EventStream),
+                None => Err(crate::proxy::UpstreamError::CallEnded),
+            }
+        })
+    }
+
     fn hang_up(&self, call: &crate::proxy::UpstreamCall) {
         self.interviewer.hang_up(&call.id);
     }

@@ -131,6 +131,40 @@ const MIGRATIONS: &[&str] = &[
         expires_at INTEGER NOT NULL
     );
     "#,
+    // 6: the transcript of record (W2-5 item 6): the fragments the SDP proxy observed on each
+    // GPT-Live session's sideband, and the windows of the session's timeline (`from_ms` to
+    // `to_ms`) it listened in; a window left open (`ended_at` null) ends at its last checkpoint.
+    // Written by the proxy only (no API serves these tables); fragments in the order received.
+    r#"
+    CREATE TABLE observed_windows (
+        id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        session_id TEXT NOT NULL REFERENCES interview_sessions(id),
+        provider_session TEXT NOT NULL,
+        api TEXT NOT NULL CHECK (api IN ('live', 'realtime')),
+        instance TEXT NOT NULL,
+        from_ms INTEGER NOT NULL CHECK (from_ms >= 0),
+        to_ms INTEGER NOT NULL CHECK (to_ms >= from_ms),
+        started_at TEXT NOT NULL,
+        ended_at TEXT,
+        end_reason TEXT CHECK (end_reason IN ('closed', 'drain', 'lost')),
+        CHECK ((ended_at IS NULL) = (end_reason IS NULL))
+    );
+    CREATE INDEX observed_windows_session ON observed_windows(session_id, provider_session);
+    CREATE TABLE observed_fragments (
+        id INTEGER PRIMARY KEY,
+        window_id TEXT NOT NULL REFERENCES observed_windows(id),
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        session_id TEXT NOT NULL REFERENCES interview_sessions(id),
+        provider_session TEXT NOT NULL,
+        speaker TEXT NOT NULL CHECK (speaker IN ('candidate', 'interviewer')),
+        text TEXT NOT NULL,
+        start_ms INTEGER NOT NULL CHECK (start_ms >= 0),
+        end_ms INTEGER NOT NULL CHECK (end_ms >= start_ms)
+    );
+    CREATE INDEX observed_fragments_session ON observed_fragments(session_id, id);
+    CREATE INDEX observed_fragments_window ON observed_fragments(window_id);
+    "#,
 ];
 
 /// A handle to the database; cheap to clone.

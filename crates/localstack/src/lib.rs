@@ -23,6 +23,7 @@ pub mod functions;
 pub mod interviewer;
 pub mod jwt;
 pub mod live_sessions;
+pub mod observations;
 pub mod proxy;
 pub mod ratelimit;
 pub mod rest;

@@ -39,6 +39,11 @@ pub struct Config {
     pub client_secret_lifetime_s: i64,
     /// What answers offers behind the SDP proxy; `None` is the local interviewer.
     pub upstream: Option<Arc<dyn crate::proxy::Upstream>>,
+    /// Whether the proxy keeps a transcript of record of each GPT-Live call it creates (what it
+    /// observes, in `observed_windows` and `observed_fragments`). `None`: when the upstream is
+    /// the stack's own interviewer (a configured one's sideband is then opened only for typed
+    /// answers, as without observation).
+    pub observe_calls: Option<bool>,
     /// The project key `POST /v1/live/sessions` accepts (GPT-Live sessions are created only
     /// by a server holding it); `None` refuses every request there.
     pub live_api_key: Option<String>,
@@ -87,6 +92,7 @@ impl Default for Config {
             voice_rollout_percent: 100,
             client_secret_lifetime_s: 600,
             upstream: None,
+            observe_calls: None,
             live_api_key: None,
             interviewer: crate::interviewer::InterviewerConfig::default(),
             auth_limits: crate::ratelimit::AuthLimits::default(),
@@ -194,6 +200,12 @@ impl LocalStack {
             source,
         })?;
         let interviewer = crate::interviewer::Interviewer::new(config.interviewer.clone());
+        let observations: Arc<dyn viva_proxy::observe::Observations> =
+            if config.observe_calls.unwrap_or(config.upstream.is_none()) {
+                Arc::new(crate::observations::LocalObservations { db: db.clone() })
+            } else {
+                Arc::new(viva_proxy::observe::NoObservations)
+            };
         let upstream = config.upstream.clone().unwrap_or_else(|| {
             Arc::new(crate::calls::LocalUpstream {
                 state_db: db.clone(),
@@ -209,6 +221,7 @@ impl LocalStack {
             leases: Arc::new(viva_proxy::lease::MemoryLeases::default()),
             upstream,
             limits: None,
+            observations,
         });
         let state = AppState {
             db,

@@ -1,7 +1,8 @@
 //! The SDP proxy (docs/protocols.md §3) as a library: the signalling socket, its rules (one
 //! live connection per interview, limits, SDP checks) and the seams a deployment fills in:
 //! who the caller is ([`auth`]), what their session is ([`sessions`]), where the lease lives
-//! ([`lease`]) and which voice service answers ([`upstream`]). The local stack and the
+//! ([`lease`]), which voice service answers ([`upstream`]) and where the transcript of record
+//! it observes on each GPT-Live session is kept ([`observe`]). The local stack and the
 //! standalone `viva-proxy` share this code, so their behaviour cannot drift.
 
 pub mod auth;
@@ -9,6 +10,7 @@ pub mod lease;
 pub mod limits;
 pub mod live;
 pub mod metrics;
+pub mod observe;
 pub mod questions;
 pub mod secrets;
 pub mod service;
@@ -42,6 +44,9 @@ pub struct ProxyParts {
     pub upstream: Arc<dyn upstream::Upstream>,
     /// Connection rate limits (none: the local stack, where only this computer connects).
     pub limits: Option<limits::ConnectLimits>,
+    /// Where the fragments observed on each GPT-Live session go
+    /// ([`observe::NoObservations`]: observation off).
+    pub observations: Arc<dyn observe::Observations>,
 }
 
 /// A running proxy: its seams, and whether it is draining.
@@ -52,10 +57,16 @@ pub struct Proxy {
     pub leases: Arc<dyn lease::Leases>,
     pub upstream: Arc<dyn upstream::Upstream>,
     pub limits: Option<limits::ConnectLimiter>,
+    /// The transcript of record's store.
+    pub observations: Arc<dyn observe::Observations>,
+    /// This process (random per start): names who observed a window.
+    pub instance: String,
     /// What `GET /metrics` shows.
     pub metrics: metrics::Metrics,
     draining: tokio::sync::watch::Sender<bool>,
     open: AtomicUsize,
+    /// The calls observed now.
+    observing: observe::Running,
 }
 
 impl Proxy {
@@ -66,9 +77,12 @@ impl Proxy {
             leases: parts.leases,
             upstream: parts.upstream,
             limits: parts.limits.map(limits::ConnectLimiter::new),
+            observations: parts.observations,
+            instance: uuid::Uuid::new_v4().to_string(),
             metrics: metrics::Metrics::new(),
             draining: tokio::sync::watch::Sender::new(false),
             open: AtomicUsize::new(0),
+            observing: observe::Running::default(),
         })
     }
 
@@ -106,7 +120,14 @@ impl Proxy {
         self.open.load(Ordering::SeqCst)
     }
 
-    /// Tells every open connection to finish and close with 1001.
+    /// Calls observed now (each observer writes until its session closes or the proxy drains).
+    pub fn observing(&self) -> usize {
+        self.observing.count()
+    }
+
+    /// Tells every open connection to finish and close with 1001, and every observer to end
+    /// its window (`drain`): another instance takes the interview over, and the time between
+    /// is a gap in the record.
     pub fn drain(&self) {
         self.draining.send_replace(true);
     }

@@ -1,7 +1,8 @@
 //! One signalling connection (docs/protocols.md §3): the first message authenticates within
 //! [`AUTH_TIMEOUT`]; then the connection holds its session's lease, answers offers through the
-//! upstream, passes typed answers to a GPT-Live call, and is pinged so a dead socket frees the
-//! interview ([`SILENCE_LIMIT`]).
+//! upstream, passes typed answers to a GPT-Live call, starts observing each Live call it
+//! records ([`crate::observe`]), and is pinged so a dead socket frees the interview
+//! ([`SILENCE_LIMIT`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +20,7 @@ use crate::Proxy;
 use crate::auth::{TokenRefusal, VerifiedUser};
 use crate::lease::{Claim, LeaseError, LeaseLoss};
 use crate::metrics::{Api, LeaseConflict, OfferResult, RateLimitScope, TypedResult};
+use crate::observe::{self, Attached};
 use crate::sessions::{SessionError, call_api, may_join};
 use crate::upstream::{UpstreamCall, UpstreamError};
 
@@ -218,6 +220,18 @@ pub async fn serve(
         proxy: proxy.clone(),
         claim: Some(joined.claim.clone()),
     };
+    // A call taken over with the interview goes on being observed (here, if its observer was
+    // elsewhere: from what is said next).
+    if let Some(call) = &joined.call {
+        observe::start(
+            &proxy,
+            &joined.user.tenant_id,
+            &joined.session_id,
+            call,
+            Attached::Later,
+        )
+        .await;
+    }
     if !connection.send(json!({"type": "ready"})).await {
         return Closed {
             code: 1006,
@@ -312,6 +326,15 @@ pub async fn serve(
                                     return connection.close(code, reason).await;
                                 }
                             }
+                            // Listening before the answer goes: nothing said is missed.
+                            observe::start(
+                                &proxy,
+                                &joined.user.tenant_id,
+                                &joined.session_id,
+                                &answered.call,
+                                Attached::AtCreation,
+                            )
+                            .await;
                             joined.call = Some(answered.call);
                             proxy.metrics.offer(joined.api, OfferResult::Answered);
                             answering = Some(received);

@@ -95,6 +95,16 @@ pub trait Upstream: Send + Sync + std::fmt::Debug {
         Box::pin(async { Err(UpstreamError::NotConfigured) })
     }
 
+    /// Every server event GPT-Live `call` sends its client from now on, as the session sent
+    /// them, for the transcript of record ([`crate::observe`]); called once per call and
+    /// instance, and only when observation is on. Fails when the call cannot be listened to.
+    fn observe<'a>(
+        &'a self,
+        _call: &'a UpstreamCall,
+    ) -> BoxFuture<'a, Result<crate::observe::EventStream, UpstreamError>> {
+        Box::pin(async { Err(UpstreamError::NotConfigured) })
+    }
+
     /// Ends `call` (the client said `bye`, or a newer call replaced it).
     fn hang_up(&self, _call: &UpstreamCall) {}
 

@@ -874,6 +874,7 @@ async fn metrics_count_a_scripted_session() {
         leases: Arc::new(MemoryLeases::default()),
         upstream: Arc::new(upstream),
         limits: Some(viva_proxy::limits::ConnectLimits::default()),
+        observations: Arc::new(viva_proxy::observe::NoObservations),
     });
     let service = Service::new(proxy, None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

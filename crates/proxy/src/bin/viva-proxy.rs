@@ -194,6 +194,7 @@ async fn run(args: Args) -> Result<(), String> {
             per_address_per_minute: args.per_address_per_minute,
             per_user_per_minute: args.per_user_per_minute,
         }),
+        observations: Arc::new(viva_proxy::observe::NoObservations),
     });
     let client_ip_header = args
         .client_ip_header

@@ -1,11 +1,13 @@
 //! The proxy's upstream when the voice service is hosted (OpenAI, or anything speaking its wire
 //! format): offers forwarded with the server's key, GPT-Live sessions created and hung up, and
-//! typed answers on each Live session's sideband. Replies are read with a size cap, and
-//! failures reach the client only as a kind ([`UpstreamError`]).
+//! typed answers and observation on each Live session's sideband. Replies are read with a size
+//! cap, and failures reach the client only as a kind ([`UpstreamError`]).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 use serde_json::{Value, json};
 
@@ -24,9 +26,11 @@ pub const MAX_REPLY_BYTES: usize = 128 * 1024;
 /// channel is open, so the session posted here only names the model; the call's id comes back
 /// in `Location`. GPT-Live in its only form: `POST {base}/v1/live/sessions` with the session the
 /// proxy built and the offer, answered 201 with the session's id and the answer. A Live
-/// session's typed answers go on its sideband, `wss://{host}/v1/live/sessions/{id}/attach` with
-/// the project key, opened on the session's first typed answer (most sessions are spoken and
-/// never need one) and closed with the session.
+/// session's sideband, `wss://{host}/v1/live/sessions/{id}/attach` with the project key (one
+/// per session: the service allows one attach), carries both its typed answers and, when the
+/// proxy observes calls, every event the session sends (see [`crate::observe`]): opened when the
+/// session is first observed or on its first typed answer (without observation, most sessions
+/// are spoken and never need one), and closed with the session.
 pub struct HostedUpstream {
     url: String,
     api_key: String,
@@ -34,18 +38,34 @@ pub struct HostedUpstream {
     /// `.../v1/live/sessions`, when Live calls go anywhere.
     live_url: Option<String>,
     live_model: String,
-    /// Each Live session's open sideband (by Live session id).
-    sidebands: Mutex<HashMap<String, Sideband>>,
+    /// Each Live session's sideband (by Live session id), opened once: its slot is held while
+    /// it is being opened, so a typed answer and the observer never attach twice.
+    sidebands: Mutex<HashMap<String, SidebandSlot>>,
     http: reqwest::Client,
 }
 
-/// One event for a sideband, and where to say whether it was sent.
-type SidebandEvent = (
-    String,
-    tokio::sync::oneshot::Sender<Result<(), UpstreamError>>,
-);
-/// A Live session's sideband: its task sends what it is given; dropping this closes it.
-type Sideband = tokio::sync::mpsc::Sender<SidebandEvent>;
+/// What a sideband's task is asked to do.
+enum SidebandCommand {
+    /// Send an event, and say whether it was sent.
+    Send(String, oneshot::Sender<Result<(), UpstreamError>>),
+    /// Hand out a subscription to the events the service sends from now on.
+    Subscribe(oneshot::Sender<broadcast::Receiver<String>>),
+}
+
+/// A Live session's sideband: its task does what it is asked; when every handle is dropped it
+/// closes (after the session's last events, while someone listens: [`SIDEBAND_LINGER`]).
+#[derive(Clone)]
+struct Sideband {
+    commands: mpsc::Sender<SidebandCommand>,
+}
+
+type SidebandSlot = Arc<tokio::sync::Mutex<Option<Sideband>>>;
+
+/// Events a sideband keeps for a listener that fell behind.
+const SIDEBAND_BACKLOG: usize = 1024;
+/// How long a sideband stays open for its listeners after the session was hung up (its
+/// `session.closed` is still on its way).
+pub const SIDEBAND_LINGER: Duration = Duration::from_secs(5);
 
 /// The wrapper a typed answer goes to a hosted Live session in
 /// (`session.instructions.append`): the candidate's words between `<candidate_answer>` tags,
@@ -79,38 +99,64 @@ fn sideband_url(live_url: &str, id: &str) -> Option<String> {
     Some(format!("{}/{id}/attach", rest.trim_end_matches('/')))
 }
 
-/// Runs a sideband: sends each event it is given, reads (and drops) what the service sends,
-/// and closes when its sender is dropped or the service hangs up.
+/// Runs a sideband: sends each event it is given, passes what the service sends to its
+/// listeners (`observers`), and closes when the service hangs up or every handle is dropped
+/// (then at once when nobody listens, else once the listeners are gone or after
+/// [`SIDEBAND_LINGER`]).
 async fn run_sideband<S>(
     mut socket: tokio_tungstenite::WebSocketStream<S>,
-    mut events: tokio::sync::mpsc::Receiver<SidebandEvent>,
+    mut commands: mpsc::Receiver<SidebandCommand>,
+    observers: broadcast::Sender<String>,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message as WsMessage;
+    let mut lingering: Option<tokio::time::Instant> = None;
     loop {
+        let linger = async {
+            match lingering {
+                Some(until) => tokio::time::sleep_until(until).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
-            event = events.recv() => {
-                let Some((text, sent)) = event else {
+            command = commands.recv(), if lingering.is_none() => match command {
+                None if observers.receiver_count() == 0 => {
                     let _ = socket.close(None).await;
                     return;
-                };
-                let result = socket
-                    .send(WsMessage::text(text))
-                    .await
-                    .map_err(|_| UpstreamError::CallEnded);
-                let failed = result.is_err();
-                let _ = sent.send(result);
-                if failed {
-                    return;
                 }
+                None => lingering = Some(tokio::time::Instant::now() + SIDEBAND_LINGER),
+                Some(SidebandCommand::Send(text, sent)) => {
+                    let result = socket
+                        .send(WsMessage::text(text))
+                        .await
+                        .map_err(|_| UpstreamError::CallEnded);
+                    let failed = result.is_err();
+                    let _ = sent.send(result);
+                    if failed {
+                        return;
+                    }
+                }
+                Some(SidebandCommand::Subscribe(reply)) => {
+                    let _ = reply.send(observers.subscribe());
+                }
+            },
+            () = linger => {
+                let _ = socket.close(None).await;
+                return;
             }
             message = socket.next() => match message {
                 Some(Ok(WsMessage::Text(text))) => {
                     let reply: Option<Value> = serde_json::from_str(&text).ok();
                     if reply.as_ref().and_then(|v| v["type"].as_str()) == Some("error") {
                         tracing::warn!(event = "live_sideband_error", code = reply.as_ref().map(error_code).unwrap_or_default());
+                    }
+                    // Nobody listening is the usual case without observation.
+                    let _ = observers.send(text.to_string());
+                    if lingering.is_some() && observers.receiver_count() == 0 {
+                        let _ = socket.close(None).await;
+                        return;
                     }
                 }
                 Some(Ok(WsMessage::Close(_)) | Err(_)) | None => return,
@@ -312,32 +358,82 @@ impl HostedUpstream {
             "delegation_id": null,
         })
         .to_string();
-        let open = self
-            .sidebands
-            .lock()
-            .ok()
-            .and_then(|sidebands| sidebands.get(&call.id).cloned())
-            .filter(|sideband| !sideband.is_closed());
-        let sideband = match open {
-            Some(sideband) => sideband,
-            None => {
-                let sideband = self.attach(&call.id).await?;
-                if let Ok(mut sidebands) = self.sidebands.lock() {
-                    sidebands.insert(call.id.clone(), sideband.clone());
-                }
-                sideband
-            }
-        };
-        let (sent, result) = tokio::sync::oneshot::channel();
+        let (sideband, _) = self.sideband(&call.id).await?;
+        let (sent, result) = oneshot::channel();
         sideband
-            .send((event, sent))
+            .commands
+            .send(SidebandCommand::Send(event, sent))
             .await
             .map_err(|_| UpstreamError::CallEnded)?;
         result.await.map_err(|_| UpstreamError::CallEnded)?
     }
 
-    /// Opens Live session `id`'s sideband.
-    async fn attach(&self, id: &str) -> Result<Sideband, UpstreamError> {
+    /// Every event Live `call` sends from now on, on its sideband (opened now if it is not
+    /// open).
+    async fn observe_live(
+        &self,
+        call: &UpstreamCall,
+    ) -> Result<crate::observe::EventStream, UpstreamError> {
+        if !call.live || !is_safe_id(&call.id) {
+            return Err(UpstreamError::CallEnded);
+        }
+        let (sideband, opened) = self.sideband(&call.id).await?;
+        let events = match opened {
+            Some(events) => events,
+            None => {
+                let (reply, subscribed) = oneshot::channel();
+                sideband
+                    .commands
+                    .send(SidebandCommand::Subscribe(reply))
+                    .await
+                    .map_err(|_| UpstreamError::CallEnded)?;
+                subscribed.await.map_err(|_| UpstreamError::CallEnded)?
+            }
+        };
+        Ok(Box::new(events))
+    }
+
+    /// Live session `id`'s sideband, opened now if it is not open (then with a subscription to
+    /// its events from the start).
+    async fn sideband(
+        &self,
+        id: &str,
+    ) -> Result<(Sideband, Option<broadcast::Receiver<String>>), UpstreamError> {
+        let slot = {
+            let mut sidebands = self
+                .sidebands
+                .lock()
+                .map_err(|_| UpstreamError::NotConfigured)?;
+            if !sidebands.contains_key(id) {
+                // Forget sidebands that closed on their own (their sessions ended), unless one
+                // is being opened.
+                sidebands.retain(|_, slot| {
+                    slot.try_lock().map_or(true, |sideband| {
+                        sideband
+                            .as_ref()
+                            .is_some_and(|sideband| !sideband.commands.is_closed())
+                    })
+                });
+            }
+            sidebands.entry(id.to_owned()).or_default().clone()
+        };
+        let mut slot = slot.lock().await;
+        if let Some(open) = slot
+            .as_ref()
+            .filter(|sideband| !sideband.commands.is_closed())
+        {
+            return Ok((open.clone(), None));
+        }
+        let (sideband, events) = self.attach(id).await?;
+        *slot = Some(sideband.clone());
+        Ok((sideband, Some(events)))
+    }
+
+    /// Opens Live session `id`'s sideband, with a subscription to its events.
+    async fn attach(
+        &self,
+        id: &str,
+    ) -> Result<(Sideband, broadcast::Receiver<String>), UpstreamError> {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let url = self
             .live_url
@@ -361,9 +457,10 @@ impl HostedUpstream {
                     tokio_tungstenite::tungstenite::Error::Http(_) => UpstreamError::CallEnded,
                     _ => UpstreamError::Unreachable,
                 })?;
-        let (sideband, events) = tokio::sync::mpsc::channel(8);
-        tokio::spawn(run_sideband(socket, events));
-        Ok(sideband)
+        let (commands, received) = mpsc::channel(8);
+        let (observers, events) = broadcast::channel(SIDEBAND_BACKLOG);
+        tokio::spawn(run_sideband(socket, received, observers));
+        Ok((Sideband { commands }, events))
     }
 
     /// `POST {url}/hangup`, in the background.
@@ -451,12 +548,19 @@ impl Upstream for HostedUpstream {
         Box::pin(self.typed_live(call, text))
     }
 
+    fn observe<'a>(
+        &'a self,
+        call: &'a UpstreamCall,
+    ) -> BoxFuture<'a, Result<crate::observe::EventStream, UpstreamError>> {
+        Box::pin(self.observe_live(call))
+    }
+
     fn hang_up(&self, call: &UpstreamCall) {
         if !is_safe_id(&call.id) {
             return;
         }
         if call.live {
-            // Its sideband closes with it.
+            // Its sideband closes with it (once its listeners heard the session close).
             if let Ok(mut sidebands) = self.sidebands.lock() {
                 sidebands.remove(&call.id);
             }
