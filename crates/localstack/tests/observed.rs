@@ -81,6 +81,21 @@ async fn say(socket: &mut Socket, value: Value) {
 }
 
 /// The next JSON message, or the close code.
+/// Runs `work` while reading the proxy socket, as a real client does: the proxy's pings get
+/// their pongs, so a long wait for the interviewer is not silence (which the proxy would end).
+async fn answering_pings<T>(socket: &mut Socket, work: impl std::future::Future<Output = T>) -> T {
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            out = &mut work => return out,
+            frame = socket.next() => match frame {
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                other => panic!("the proxy said {other:?} while the call went on"),
+            },
+        }
+    }
+}
+
 async fn next(socket: &mut Socket) -> Result<Value, u16> {
     loop {
         match tokio::time::timeout(TURN, socket.next()).await.unwrap() {
@@ -193,19 +208,23 @@ async fn the_proxys_record_of_a_live_call_flags_an_invented_and_an_altered_line_
     // candidate's fragments); the interviewer asks the next question; bye.
     let set = question_set("general_behavioural").unwrap();
     let opening = format!("{} {}", set.greeting, set.questions[0]);
-    candidate
-        .wait_for_text(0, "session.output_transcript.delta", &opening, TURN)
-        .await;
+    answering_pings(
+        &mut socket,
+        candidate.wait_for_text(0, "session.output_transcript.delta", &opening, TURN),
+    )
+    .await;
     let typed = "I built a payments system in Rust.";
     say(&mut socket, json!({"type": "text", "text": typed})).await;
-    candidate
-        .wait_for_text(
+    answering_pings(
+        &mut socket,
+        candidate.wait_for_text(
             0,
             "session.output_transcript.delta",
             &set.questions[1],
             TURN,
-        )
-        .await;
+        ),
+    )
+    .await;
     say(&mut socket, json!({"type": "bye"})).await;
     assert_eq!(next(&mut socket).await, Ok(json!({"type": "bye"})));
     candidate

@@ -107,6 +107,21 @@ async fn say(socket: &mut Socket, value: Value) {
 }
 
 /// The next JSON message, or the close code.
+/// Runs `work` while reading the proxy socket, as a real client does: the proxy's pings get
+/// their pongs, so a long wait for the interviewer is not silence (which the proxy would end).
+async fn answering_pings<T>(socket: &mut Socket, work: impl std::future::Future<Output = T>) -> T {
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            out = &mut work => return out,
+            frame = socket.next() => match frame {
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                other => panic!("the proxy said {other:?} while the call went on"),
+            },
+        }
+    }
+}
+
 async fn next(socket: &mut Socket) -> Result<Value, u16> {
     loop {
         match tokio::time::timeout(TURN, socket.next()).await.unwrap() {
@@ -433,9 +448,11 @@ async fn through_the_proxy_a_live_session_continues_the_interview_and_bye_closes
     assert_eq!(input_of(resolved), expected_short_input());
     // The candidate answered the first question: the interviewer asks the second.
     let second = &question_set("general_behavioural").unwrap().questions[1];
-    candidate
-        .wait_for_text(0, "session.output_transcript.delta", second, TURN)
-        .await;
+    answering_pings(
+        &mut socket,
+        candidate.wait_for_text(0, "session.output_transcript.delta", second, TURN),
+    )
+    .await;
     assert!(
         normalise(&candidate.text(0, "session.output_transcript.delta"))
             .starts_with(&normalise(second))
@@ -712,17 +729,21 @@ async fn through_the_proxy_a_typed_answer_is_the_candidates_turn_in_a_live_call(
         .connect(answer["sdp"].as_str().unwrap().to_owned())
         .await;
     // Nothing said yet: the interviewer opens with the first question.
-    candidate
-        .wait_for_text(0, "session.output_transcript.delta", &opening(), TURN)
-        .await;
+    answering_pings(
+        &mut socket,
+        candidate.wait_for_text(0, "session.output_transcript.delta", &opening(), TURN),
+    )
+    .await;
     let from = candidate.event_count();
     let typed = "I built a payments system in Rust.";
     say(&mut socket, json!({"type": "text", "text": typed})).await;
     // The candidate's words come back as theirs, then the interviewer asks the next question.
     let second = &question_set("general_behavioural").unwrap().questions[1];
-    candidate
-        .wait_for_text(from, "session.output_transcript.delta", second, TURN)
-        .await;
+    answering_pings(
+        &mut socket,
+        candidate.wait_for_text(from, "session.output_transcript.delta", second, TURN),
+    )
+    .await;
     assert_eq!(
         candidate.text(from, "session.input_transcript.delta"),
         typed
@@ -814,9 +835,11 @@ async fn a_typed_answer_reaches_a_hosted_live_session_over_its_sideband() {
     let candidate = offerer
         .connect(answer["sdp"].as_str().unwrap().to_owned())
         .await;
-    candidate
-        .wait_for_text(0, "session.output_transcript.delta", &opening(), TURN)
-        .await;
+    answering_pings(
+        &mut socket,
+        candidate.wait_for_text(0, "session.output_transcript.delta", &opening(), TURN),
+    )
+    .await;
     let live_id = candidate
         .values()
         .iter()
@@ -850,9 +873,11 @@ async fn a_typed_answer_reaches_a_hosted_live_session_over_its_sideband() {
     say(&mut socket, json!({"type": "text", "text": typed})).await;
     let from = 0;
     let second = &question_set("general_behavioural").unwrap().questions[1];
-    candidate
-        .wait_for_text(from, "session.output_transcript.delta", second, TURN)
-        .await;
+    answering_pings(
+        &mut socket,
+        candidate.wait_for_text(from, "session.output_transcript.delta", second, TURN),
+    )
+    .await;
     assert!(
         candidate
             .text(from, "session.input_transcript.delta")
