@@ -8,6 +8,7 @@
 
 mod common;
 mod live_common;
+use live_common::proxy_socket::{answering_pings, next, open_proxy, say};
 #[path = "../../realtime/tests/sdk_oracle/mod.rs"]
 mod sdk_oracle;
 
@@ -17,10 +18,8 @@ use std::time::{Duration, Instant};
 
 use common::candidate::model_path;
 use common::{Account, Stack};
-use futures_util::{SinkExt, StreamExt};
 use live_common::LiveOfferer;
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
 use viva_contract::Entry;
 use viva_contract::observed::{ObservedFragment, Speaker, Verdict, compare};
 use viva_localstack::Config;
@@ -34,9 +33,6 @@ const OFFER: &str = include_str!("../../contract/testdata/webrtc_rs_0_21_offer.s
 const TURN: Duration = Duration::from_secs(30);
 /// Where the candidate's client placed the Live session on the interview's timeline.
 const CLIENT_OFFSET_MS: i64 = 1_500;
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Calls stream real media: they take turns.
 static ONE_CALL_TEST_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -63,48 +59,6 @@ async fn practice(s: &Stack, email: &str) -> (Account, String, String) {
     let session = started["session"]["id"].as_str().unwrap().to_owned();
     let url = started["realtime"]["url"].as_str().unwrap().to_owned();
     (who, session, url)
-}
-
-async fn open_proxy(url: &str, who: &Account, session: &str) -> Socket {
-    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-    say(
-        &mut socket,
-        json!({"type": "auth", "access_token": who.access_token, "session_id": session}),
-    )
-    .await;
-    assert_eq!(next(&mut socket).await, Ok(json!({"type": "ready"})));
-    socket
-}
-
-async fn say(socket: &mut Socket, value: Value) {
-    socket.send(Message::text(value.to_string())).await.unwrap();
-}
-
-/// The next JSON message, or the close code.
-/// Runs `work` while reading the proxy socket, as a real client does: the proxy's pings get
-/// their pongs, so a long wait for the interviewer is not silence (which the proxy would end).
-async fn answering_pings<T>(socket: &mut Socket, work: impl std::future::Future<Output = T>) -> T {
-    tokio::pin!(work);
-    loop {
-        tokio::select! {
-            out = &mut work => return out,
-            frame = socket.next() => match frame {
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                other => panic!("the proxy said {other:?} while the call went on"),
-            },
-        }
-    }
-}
-
-async fn next(socket: &mut Socket) -> Result<Value, u16> {
-    loop {
-        match tokio::time::timeout(TURN, socket.next()).await.unwrap() {
-            Some(Ok(Message::Text(text))) => return Ok(serde_json::from_str(&text).unwrap()),
-            Some(Ok(Message::Close(frame))) => return Err(frame.map_or(1005, |f| f.code.into())),
-            Some(Ok(_)) => continue,
-            Some(Err(_)) | None => return Err(1006),
-        }
-    }
 }
 
 /// The transcript fragments among `events`, as the client received them.
@@ -196,7 +150,7 @@ async fn the_proxys_record_of_a_live_call_flags_an_invented_and_an_altered_line_
     })
     .await;
     let (who, session, url) = practice(&s, "observed@example.com").await;
-    let mut socket = open_proxy(&url, &who, &session).await;
+    let mut socket = open_proxy(&url, &who.access_token, &session).await;
     let offerer = LiveOfferer::new().await;
     say(&mut socket, json!({"type": "offer", "sdp": offerer.sdp})).await;
     let answer = next(&mut socket).await.unwrap();
@@ -385,7 +339,7 @@ async fn one_observer_per_call_and_gaps_and_drains_end_windows() {
     })
     .await;
     let (who, session, url) = practice(&s, "gaps@example.com").await;
-    let mut socket = open_proxy(&url, &who, &session).await;
+    let mut socket = open_proxy(&url, &who.access_token, &session).await;
     say(&mut socket, json!({"type": "offer", "sdp": OFFER})).await;
     assert_eq!(next(&mut socket).await.unwrap()["type"], "answer");
     assert_eq!(scripted.observed.load(Ordering::SeqCst), 1);
@@ -410,7 +364,7 @@ async fn one_observer_per_call_and_gaps_and_drains_end_windows() {
     ));
     // The same sign-in reconnects (a second window of the app): it takes the call over, and
     // the call goes on being observed by the one observer.
-    let mut again = open_proxy(&url, &who, &session).await;
+    let mut again = open_proxy(&url, &who.access_token, &session).await;
     assert_eq!(next(&mut socket).await, Err(4009));
     let windows = windows_until(&s, &session, |w| w.len() == 1 && w[0].to_ms == 1_400).await;
     assert_eq!(windows[0].start.from_ms, 0);
@@ -554,7 +508,7 @@ async fn a_hosted_sessions_one_sideband_carries_its_typed_answers_and_its_record
     })
     .await;
     let (who, session, url) = practice(&s, "hosted-record@example.com").await;
-    let mut socket = open_proxy(&url, &who, &session).await;
+    let mut socket = open_proxy(&url, &who.access_token, &session).await;
     say(&mut socket, json!({"type": "offer", "sdp": OFFER})).await;
     assert_eq!(next(&mut socket).await.unwrap()["type"], "answer");
     // Attached before the answer went.

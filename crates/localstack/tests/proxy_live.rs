@@ -8,6 +8,7 @@
 
 mod common;
 mod live_common;
+use live_common::proxy_socket::{Socket, answering_pings, next, open_proxy, say};
 #[path = "../../realtime/tests/sdk_oracle/mod.rs"]
 mod sdk_oracle;
 
@@ -32,9 +33,6 @@ use viva_localstack::proxy::{
 
 const OFFER: &str = include_str!("../../contract/testdata/webrtc_rs_0_21_offer.sdp");
 const TURN: Duration = Duration::from_secs(30);
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Calls stream real media: they take turns.
 static ONE_CALL_TEST_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -89,48 +87,6 @@ async fn store_lines(s: &Stack, who: &Account, session: &str, lines: &[(&str, St
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["accepted"], lines.len(), "{body}");
-}
-
-async fn open_proxy(url: &str, who: &Account, session: &str) -> Socket {
-    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-    say(
-        &mut socket,
-        json!({"type": "auth", "access_token": who.access_token, "session_id": session}),
-    )
-    .await;
-    assert_eq!(next(&mut socket).await, Ok(json!({"type": "ready"})));
-    socket
-}
-
-async fn say(socket: &mut Socket, value: Value) {
-    socket.send(Message::text(value.to_string())).await.unwrap();
-}
-
-/// The next JSON message, or the close code.
-/// Runs `work` while reading the proxy socket, as a real client does: the proxy's pings get
-/// their pongs, so a long wait for the interviewer is not silence (which the proxy would end).
-async fn answering_pings<T>(socket: &mut Socket, work: impl std::future::Future<Output = T>) -> T {
-    tokio::pin!(work);
-    loop {
-        tokio::select! {
-            out = &mut work => return out,
-            frame = socket.next() => match frame {
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                other => panic!("the proxy said {other:?} while the call went on"),
-            },
-        }
-    }
-}
-
-async fn next(socket: &mut Socket) -> Result<Value, u16> {
-    loop {
-        match tokio::time::timeout(TURN, socket.next()).await.unwrap() {
-            Some(Ok(Message::Text(text))) => return Ok(serde_json::from_str(&text).unwrap()),
-            Some(Ok(Message::Close(frame))) => return Err(frame.map_or(1005, |f| f.code.into())),
-            Some(Ok(_)) => continue,
-            Some(Err(_)) | None => return Err(1006),
-        }
-    }
 }
 
 fn opening() -> String {
@@ -352,7 +308,7 @@ async fn an_offers_history_adds_the_lines_not_stored_yet_and_never_rewrites_a_st
     ));
 
     // Over the limits, the offer is refused with a reason and the connection stays usable.
-    let mut socket = open_proxy(&url, &who, &session).await;
+    let mut socket = open_proxy(&url, &who.access_token, &session).await;
     let too_many: Vec<Value> = (0..=MAX_HISTORY_LINES)
         .map(|i| json!({"item_id": format!("x#{i}"), "speaker": "candidate", "text": "yes"}))
         .collect();
@@ -426,7 +382,7 @@ async fn through_the_proxy_a_live_session_continues_the_interview_and_bye_closes
     .await;
     let (who, session, url) = practice(&s, "proxy@example.com", "live").await;
     store_lines(&s, &who, &session, &short_transcript()).await;
-    let mut socket = open_proxy(&url, &who, &session).await;
+    let mut socket = open_proxy(&url, &who.access_token, &session).await;
     let offerer = LiveOfferer::new().await;
     say(&mut socket, json!({"type": "offer", "sdp": offerer.sdp})).await;
     let answer = next(&mut socket).await.unwrap();
@@ -502,7 +458,7 @@ async fn the_hosted_upstream_creates_live_sessions_on_a_live_endpoint_with_the_p
     })
     .await;
     let (who, session, url) = practice(&refused, "wrong@example.com", "live").await;
-    let mut socket = open_proxy(&url, &who, &session).await;
+    let mut socket = open_proxy(&url, &who.access_token, &session).await;
     say(&mut socket, json!({"type": "offer", "sdp": OFFER})).await;
     let error = next(&mut socket).await.unwrap();
     assert_eq!(error["code"], "upstream_failed");
@@ -520,7 +476,7 @@ async fn the_hosted_upstream_creates_live_sessions_on_a_live_endpoint_with_the_p
     .await;
     let (who, session, url) = practice(&proxy, "hosted@example.com", "live").await;
     store_lines(&proxy, &who, &session, &short_transcript()).await;
-    let mut socket = open_proxy(&url, &who, &session).await;
+    let mut socket = open_proxy(&url, &who.access_token, &session).await;
     let offerer = LiveOfferer::new().await;
     say(&mut socket, json!({"type": "offer", "sdp": offerer.sdp})).await;
     let answer = next(&mut socket).await.unwrap();
@@ -627,7 +583,7 @@ async fn typed_answers_go_to_a_live_call_only_within_their_limits() {
     })
     .await;
     let (who, session, url) = practice(&s, "typed@example.com", "live").await;
-    let mut socket = open_proxy(&url, &who, &session).await;
+    let mut socket = open_proxy(&url, &who.access_token, &session).await;
     // No call yet: nothing to take it.
     say(&mut socket, json!({"type": "text", "text": "Too early."})).await;
     let early = next(&mut socket).await.unwrap();
@@ -689,7 +645,7 @@ async fn typed_answers_go_to_a_live_call_only_within_their_limits() {
     // upstream is given nothing.
     let before = recording.typed.lock().unwrap().len();
     let (who, realtime, url) = practice(&s, "typed-rt@example.com", "realtime").await;
-    let mut socket = open_proxy(&url, &who, &realtime).await;
+    let mut socket = open_proxy(&url, &who.access_token, &realtime).await;
     say(&mut socket, json!({"type": "offer", "sdp": OFFER})).await;
     assert_eq!(next(&mut socket).await.unwrap()["type"], "answer");
     say(
@@ -720,7 +676,7 @@ async fn through_the_proxy_a_typed_answer_is_the_candidates_turn_in_a_live_call(
     })
     .await;
     let (who, session, url) = practice(&s, "typed-live@example.com", "live").await;
-    let mut socket = open_proxy(&url, &who, &session).await;
+    let mut socket = open_proxy(&url, &who.access_token, &session).await;
     let offerer = LiveOfferer::new().await;
     say(&mut socket, json!({"type": "offer", "sdp": offerer.sdp})).await;
     let answer = next(&mut socket).await.unwrap();
@@ -827,7 +783,7 @@ async fn a_typed_answer_reaches_a_hosted_live_session_over_its_sideband() {
     })
     .await;
     let (who, session, url) = practice(&s, "sideband@example.com", "live").await;
-    let mut socket = open_proxy(&url, &who, &session).await;
+    let mut socket = open_proxy(&url, &who.access_token, &session).await;
     let offerer = LiveOfferer::new().await;
     say(&mut socket, json!({"type": "offer", "sdp": offerer.sdp})).await;
     let answer = next(&mut socket).await.unwrap();
@@ -1010,7 +966,7 @@ async fn the_hosted_upstream_sends_typed_answers_wrapped_on_the_live_sessions_si
     })
     .await;
     let (who, session, url) = practice(&s, "sideband@example.com", "live").await;
-    let mut socket = open_proxy(&url, &who, &session).await;
+    let mut socket = open_proxy(&url, &who.access_token, &session).await;
     say(&mut socket, json!({"type": "offer", "sdp": OFFER})).await;
     assert_eq!(next(&mut socket).await.unwrap()["type"], "answer");
     // Opened on the first typed answer, not before.
