@@ -58,6 +58,7 @@ const transcript: TranscriptView = {
       interrupted: false,
       refused: null,
       late: false,
+      flag: null,
     },
     {
       itemId: "b",
@@ -69,6 +70,7 @@ const transcript: TranscriptView = {
       interrupted: false,
       refused: null,
       late: false,
+      flag: null,
     },
     {
       itemId: "c",
@@ -80,9 +82,11 @@ const transcript: TranscriptView = {
       interrupted: false,
       refused: null,
       late: false,
+      flag: null,
     },
   ],
   source: { kind: "this_computer" },
+  record: { kind: "original" },
 };
 
 function show(api: Partial<ReviewApi> = {}) {
@@ -141,6 +145,61 @@ describe("transcript review", () => {
     expect(
       back.compareDocumentPosition(first as Node) & Node.DOCUMENT_POSITION_FOLLOWING,
     ).toBeTruthy();
+  });
+
+  it("marks the lines the signalling service's record contradicts, with what it heard", async () => {
+    const [first, second, third] = transcript.lines;
+    show({
+      openTranscript: () =>
+        ok({
+          ...transcript,
+          source: { kind: "server" },
+          record: { kind: "checked", judged: 3, flagged: 2, unjudged: 1 },
+          lines: [
+            first,
+            {
+              ...second,
+              flag: { kind: "heardDifferently", heard: "I watched the billing migration." },
+            },
+            { ...third, flag: { kind: "notHeard" } },
+          ],
+        } as TranscriptView),
+    });
+    const lines = await screen.findAllByTestId("review-line");
+    expect(lines[0]?.querySelector("[data-testid=line-flag]")).toBeNull();
+    expect(lines[0]?.classList.contains("flagged")).toBe(false);
+    expect(lines[1]?.querySelector("[data-testid=line-flag]")?.textContent).toBe(
+      "The signalling service heard: “I watched the billing migration.”",
+    );
+    expect(lines[1]?.classList.contains("flagged")).toBe(true);
+    expect(lines[2]?.querySelector("[data-testid=line-flag]")?.textContent).toContain(
+      "did not hear this",
+    );
+    const notice = screen.getByTestId("review-record");
+    expect(notice.textContent).toContain("2 lines differ from what the signalling service heard");
+    expect(notice.textContent).toContain("1 line was said while it was not listening");
+    expect(notice.classList.contains("warning")).toBe(true);
+  });
+
+  it("says an honest transcript matched the record, and says nothing about an original", async () => {
+    show();
+    await screen.findAllByTestId("review-line");
+    expect(screen.queryByTestId("review-record")).toBeNull();
+    cleanup();
+    show({
+      openTranscript: () =>
+        ok({
+          ...transcript,
+          source: { kind: "server" },
+          record: { kind: "checked", judged: 3, flagged: 0, unjudged: 0 },
+        } as TranscriptView),
+    });
+    const notice = await screen.findByTestId("review-record");
+    expect(notice.textContent).toBe(
+      "Checked against the signalling service's record: 3 lines match what it heard.",
+    );
+    expect(notice.classList.contains("warning")).toBe(false);
+    expect(screen.queryAllByTestId("line-flag")).toHaveLength(0);
   });
 
   it("marks a copy kept from the server as possibly out of date, and an original not at all", async () => {

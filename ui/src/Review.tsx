@@ -2,11 +2,13 @@ import { createEffect, createMemo, createResource, createSignal, For, on, Show }
 import { Insights } from "./Insights";
 import type { ExportFormat, ReviewApi, ReviewLineView, TranscriptView } from "./ipc";
 import {
+  flagText,
   highlight,
   lineAt,
   matchingLines,
   parseClock,
   plainText,
+  recordNotice,
   sourceNotice,
   speakerLabel,
 } from "./review";
@@ -196,6 +198,17 @@ export function Review(props: {
                     : `${loaded().session.refusedLines} lines were refused by the server; they are kept on this computer only (marked below).`}
                 </p>
               </Show>
+              <Show when={recordNotice(loaded().record)}>
+                {(notice) => (
+                  <p
+                    class={notice().warning ? "warning" : "muted"}
+                    role="status"
+                    data-testid="review-record"
+                  >
+                    {notice().text}
+                  </p>
+                )}
+              </Show>
               <Show when={sourceNotice(loaded().source)}>
                 {(text) => (
                   <p class="warning" role="status" data-testid="review-stale">
@@ -300,7 +313,7 @@ export function Review(props: {
                   {(line, index) => (
                     <li
                       class={`line ${line.speaker}`}
-                      classList={{ focused: focused() === index() }}
+                      classList={{ focused: focused() === index(), flagged: line.flag != null }}
                       tabindex="-1"
                       data-index={index()}
                       data-testid="review-line"
@@ -328,6 +341,13 @@ export function Review(props: {
                         >
                           arrived late
                         </span>
+                      </Show>
+                      <Show when={line.flag}>
+                        {(flag) => (
+                          <span class="line-flag" data-testid="line-flag" role="note">
+                            {flagText(flag())}
+                          </span>
+                        )}
                       </Show>
                       <Show when={line.refused}>
                         {(reason) => (

@@ -489,6 +489,13 @@ export type Level = {
 /**  One line of the transcript. */
 export type Line = Line_Serialize | Line_Deserialize;
 
+/**  Why review doubts a line. */
+export type LineFlag = 
+/**  The service was listening then and heard nothing from this speaker. */
+{ kind: "notHeard" } | 
+/**  The service was listening then and heard this speaker say `heard` instead. */
+{ kind: "heardDifferently"; heard: string };
+
 /**  Whether a line may still change. */
 export type LineStatus = "partial" | "final";
 
@@ -702,6 +709,26 @@ export type QuestionInsight_Serialize = {
 	answerWords: number,
 };
 
+/**  Whether the transcript on screen was checked against the service's record. */
+export type RecordCheck = 
+/**
+ *  The original recorded on this computer: it is what this computer heard, and the
+ *  service's record is for the organisation's reviewers.
+ */
+{ kind: "original" } | 
+/**
+ *  Compared: lines the service could judge, lines it flagged, lines it could not judge
+ *  (said while it was not listening, or not placeable on its timeline).
+ */
+{ kind: "checked"; judged: number; flagged: number; unjudged: number } | 
+/**
+ *  The service kept no record of this interview that this account may read (a Realtime
+ *  call, observation turned off, or a candidate's own account).
+ */
+{ kind: "noRecord" } | 
+/**  The record could not be read now. */
+{ kind: "notChecked"; reason: string };
+
 /**  One final line. */
 export type ReviewLineView = ReviewLineView_Serialize | ReviewLineView_Deserialize;
 
@@ -724,6 +751,8 @@ export type ReviewLineView_Deserialize = {
 	 *  that was offline).
 	 */
 	late: boolean,
+	/**  The signalling service's record of the interview contradicts this line. */
+	flag?: LineFlag | null,
 };
 
 /**  One final line. */
@@ -745,6 +774,8 @@ export type ReviewLineView_Serialize = {
 	 *  that was offline).
 	 */
 	late: boolean,
+	/**  The signalling service's record of the interview contradicts this line. */
+	flag: LineFlag | null,
 };
 
 /**  A session as review shows it. */
@@ -1078,6 +1109,8 @@ export type TranscriptView_Deserialize = {
 	lines: ReviewLineView_Deserialize[],
 	insights: Insights_Deserialize,
 	source: TranscriptSource,
+	/**  Whether the lines were checked against the signalling service's record. */
+	record: RecordCheck,
 };
 
 /**
@@ -1089,6 +1122,8 @@ export type TranscriptView_Serialize = {
 	lines: ReviewLineView_Serialize[],
 	insights: Insights_Serialize,
 	source: TranscriptSource,
+	/**  Whether the lines were checked against the signalling service's record. */
+	record: RecordCheck,
 };
 
 /**  What the first screen shows about the transcripts kept on this computer. */

@@ -12,6 +12,7 @@ const line = (atMs: number, speaker: Speaker, text: string): ReviewLineView => (
   interrupted: false,
   refused: null,
   late: false,
+  flag: null,
 });
 
 const lines = [

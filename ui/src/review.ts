@@ -75,3 +75,54 @@ export function sourceNotice(source: TranscriptView["source"]): string | undefin
   const when = source.readAtMs ? ` at ${READ_AT.format(source.readAtMs)}` : "";
   return `This is the copy kept when it was last read from the server${when}; it may be out of date. ${source.reason}`;
 }
+
+/** What the reader is told about the check against the signalling service's record. */
+export type RecordNotice = { text: string; warning: boolean };
+
+/**
+ * The check of a transcript against the signalling service's record (what the provider's side
+ * really carried); nothing for the original recorded on this computer.
+ */
+export function recordNotice(record: TranscriptView["record"]): RecordNotice | undefined {
+  switch (record.kind) {
+    case "original":
+      return undefined;
+    case "noRecord":
+      return {
+        text: "Not checked: the signalling service kept no record of this interview that you can read.",
+        warning: false,
+      };
+    case "notChecked":
+      return {
+        text: `Not checked against the signalling service's record. ${record.reason}`,
+        warning: false,
+      };
+    case "checked": {
+      const unjudged =
+        record.unjudged === 0
+          ? ""
+          : ` ${count(record.unjudged, "line was", "lines were")} said while it was not listening and could not be checked.`;
+      if (record.flagged === 0) {
+        return {
+          text: `Checked against the signalling service's record: ${count(record.judged, "line matches", "lines match")} what it heard.${unjudged}`,
+          warning: false,
+        };
+      }
+      return {
+        text: `${count(record.flagged, "line differs", "lines differ")} from what the signalling service heard (marked below); the candidate's computer may have changed ${record.flagged === 1 ? "it" : "them"}.${unjudged}`,
+        warning: true,
+      };
+    }
+  }
+}
+
+/** Why the record contradicts one line. */
+export function flagText(flag: NonNullable<ReviewLineView["flag"]>): string {
+  return flag.kind === "notHeard"
+    ? "The signalling service was listening and did not hear this."
+    : `The signalling service heard: “${flag.heard}”`;
+}
+
+function count(n: number, one: string, many: string): string {
+  return `${n} ${n === 1 ? one : many}`;
+}

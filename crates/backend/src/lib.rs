@@ -19,5 +19,8 @@ pub use auth::{AuthSession, LogoutScope, SignUp};
 pub use client::{Backend, check_url};
 pub use error::BackendError;
 pub use functions::{Entry, ProcessorReply, StartRequest, VoiceApi};
-pub use tables::{Closing, EntryRow, NewInterview, Page, SessionQuery, SessionRow, TenantRow};
+pub use tables::{
+    Closing, EntryRow, NewInterview, ObservedFragmentRow, ObservedRecord, ObservedWindowRow, Page,
+    SessionQuery, SessionRow, TenantRow,
+};
 pub use vault::{KeyringVault, Stored, VaultError};

@@ -1,9 +1,13 @@
 //! PostgREST tables: interview sessions (filtered, paged, with a total), their transcript
-//! entries, and closing a session.
+//! entries, the SDP proxy's record of them, and closing a session.
 
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+
+use viva_contract::observed::{
+    ObservedFragment, ObservedWindow, Speaker as ObservedSpeaker, without_repeats,
+};
 
 use crate::client::Backend;
 use crate::error::BackendError;
@@ -53,6 +57,93 @@ pub struct EntryRow {
     /// synced later); `false` from servers that do not say.
     #[serde(default)]
     pub late: bool,
+}
+
+/// One row of `observed_windows`: a stretch of a provider session's timeline the SDP proxy
+/// listened to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedWindowRow {
+    pub id: String,
+    pub provider_session: String,
+    /// `live` or `realtime`.
+    pub api: String,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    /// `closed`, `drain` or `lost`; none while open or left open by a crash.
+    #[serde(default)]
+    pub end_reason: Option<String>,
+}
+
+/// One row of `observed_fragments`: words the provider sent on a session's sideband.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedFragmentRow {
+    /// Arrival order.
+    pub id: i64,
+    pub window_id: String,
+    pub provider_session: String,
+    /// `candidate` or `interviewer`.
+    pub speaker: String,
+    pub text: String,
+    pub start_ms: i64,
+    pub end_ms: i64,
+}
+
+/// A session's record as the comparison takes it (`viva_contract::observed::compare`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObservedRecord {
+    pub fragments: Vec<ObservedFragment>,
+    pub windows: Vec<ObservedWindow>,
+}
+
+impl ObservedRecord {
+    /// The record from its rows; a row that breaks the contract (an unknown speaker, a
+    /// negative time) makes the whole record unreadable, since a record with holes would
+    /// flag honest lines.
+    pub fn from_rows(
+        windows: Vec<ObservedWindowRow>,
+        fragments: Vec<ObservedFragmentRow>,
+    ) -> Result<Self, BackendError> {
+        let ms = |value: i64, what: &str| {
+            u64::try_from(value).map_err(|_| {
+                BackendError::BadResponse(format!("the observed record: {what} {value}"))
+            })
+        };
+        let windows = windows
+            .into_iter()
+            .map(|w| {
+                Ok(ObservedWindow {
+                    provider_session: w.provider_session,
+                    from_ms: ms(w.from_ms, "a window from")?,
+                    to_ms: ms(w.to_ms, "a window to")?,
+                })
+            })
+            .collect::<Result<Vec<_>, BackendError>>()?;
+        let rows = fragments
+            .into_iter()
+            .map(|f| {
+                let speaker = ObservedSpeaker::parse(&f.speaker).ok_or_else(|| {
+                    BackendError::BadResponse(format!(
+                        "the observed record: speaker {:?}",
+                        f.speaker
+                    ))
+                })?;
+                Ok((
+                    f.window_id,
+                    ObservedFragment {
+                        provider_session: f.provider_session,
+                        speaker,
+                        text: f.text,
+                        start_ms: ms(f.start_ms, "a fragment start")?,
+                        end_ms: ms(f.end_ms, "a fragment end")?,
+                    },
+                ))
+            })
+            .collect::<Result<Vec<_>, BackendError>>()?;
+        Ok(Self {
+            fragments: without_repeats(rows),
+            windows,
+        })
+    }
 }
 
 /// Which sessions to list; every field narrows the list.
@@ -211,25 +302,74 @@ impl Backend {
         })
     }
 
-    /// Every transcript entry of one session, in conversation order. Read in pages: a hosted
-    /// project returns at most `max_rows` rows per request without saying it cut the rest, so
-    /// one request would silently truncate a long interview. Pages are ordered by `seq` and
-    /// then `item_id` (seq values can tie), so no line is skipped or repeated between pages.
+    /// Every transcript entry of one session, in conversation order. Pages are ordered by
+    /// `seq` and then `item_id` (seq values can tie), so no line is skipped or repeated between
+    /// pages.
     pub async fn transcript(
         &self,
         access_token: &str,
         session_id: &str,
     ) -> Result<Vec<EntryRow>, BackendError> {
-        let mut entries: Vec<EntryRow> = Vec::new();
+        self.every_row(
+            access_token,
+            &format!(
+                "/rest/v1/transcript_entries?session_id=eq.{}&order=seq.asc,item_id.asc&select=item_id,seq,speaker,text,started_ms,ended_ms,late",
+                encode(session_id)
+            ),
+            "transcript",
+        )
+        .await
+    }
+
+    /// The SDP proxy's record of one session (what it heard on the provider's side of each
+    /// GPT-Live call, and when it was listening), as far as the signed-in user may read it: a
+    /// tenant's interviewers read it, candidates see none of it. Fragments come in the order
+    /// the proxy received them, each once however many windows stored it.
+    pub async fn observed_record(
+        &self,
+        access_token: &str,
+        session_id: &str,
+    ) -> Result<ObservedRecord, BackendError> {
+        let session = encode(session_id);
+        let windows: Vec<ObservedWindowRow> = self
+            .every_row(
+                access_token,
+                &format!(
+                    "/rest/v1/observed_windows?session_id=eq.{session}&order=started_at.asc,id.asc&select=id,provider_session,api,from_ms,to_ms,end_reason"
+                ),
+                "observed window",
+            )
+            .await?;
+        let fragments: Vec<ObservedFragmentRow> = self
+            .every_row(
+                access_token,
+                &format!(
+                    "/rest/v1/observed_fragments?session_id=eq.{session}&order=id.asc&select=id,window_id,provider_session,speaker,text,start_ms,end_ms"
+                ),
+                "observed fragment",
+            )
+            .await?;
+        ObservedRecord::from_rows(windows, fragments)
+    }
+
+    /// Every row `path` (a select without paging) names. Read in pages: a hosted project
+    /// returns at most `max_rows` rows per request without saying it cut the rest, so one
+    /// request would silently truncate a long interview; `path` must order the rows totally.
+    async fn every_row<T: for<'de> Deserialize<'de>>(
+        &self,
+        access_token: &str,
+        path: &str,
+        what: &str,
+    ) -> Result<Vec<T>, BackendError> {
+        let mut all: Vec<T> = Vec::new();
         loop {
             let reply = self
                 .send(
                     Method::GET,
                     &format!(
-                        "/rest/v1/transcript_entries?session_id=eq.{}&order=seq.asc,item_id.asc&select=item_id,seq,speaker,text,started_ms,ended_ms,late&limit={}&offset={}",
-                        encode(session_id),
+                        "{path}&limit={}&offset={}",
                         crate::client::TRANSCRIPT_PAGE_ROWS,
-                        entries.len()
+                        all.len()
                     ),
                     Some(access_token),
                     None,
@@ -239,17 +379,17 @@ impl Backend {
                 )
                 .await?;
             let total = total_of(&reply.headers);
-            let page: Vec<EntryRow> = rows(reply.json()?, "transcript")?;
+            let page: Vec<T> = rows(reply.json()?, what)?;
             let empty = page.is_empty();
-            entries.extend(page);
+            all.extend(page);
             let done = match total {
-                Some(total) => entries.len() as u64 >= total,
-                None => !entries
+                Some(total) => all.len() as u64 >= total,
+                None => !all
                     .len()
                     .is_multiple_of(crate::client::TRANSCRIPT_PAGE_ROWS),
             };
             if empty || done {
-                return Ok(entries);
+                return Ok(all);
             }
         }
     }

@@ -244,6 +244,37 @@ pub fn normalise(text: &str) -> String {
         .join(" ")
 }
 
+/// A session's stored fragments (each with its window's id, in the order stored) as the
+/// comparison takes them: a fragment stored again by another window (two windows overlapped:
+/// an instance took over while the other still listened) is kept once.
+pub fn without_repeats<W: AsRef<str>>(
+    rows: impl IntoIterator<Item = (W, ObservedFragment)>,
+) -> Vec<ObservedFragment> {
+    let mut first_window: HashMap<(String, Speaker, u64, u64, String), String> = HashMap::new();
+    let mut kept = Vec::new();
+    for (window, fragment) in rows {
+        let window = window.as_ref();
+        let key = (
+            fragment.provider_session.clone(),
+            fragment.speaker,
+            fragment.start_ms,
+            fragment.end_ms,
+            fragment.text.clone(),
+        );
+        match first_window.get(&key) {
+            // The same words at the same time from another window: the overlap's copy.
+            Some(first) if first != window => continue,
+            // The same window said it twice: the provider did, and so did the client.
+            Some(_) => {}
+            None => {
+                first_window.insert(key, window.to_owned());
+            }
+        }
+        kept.push(fragment);
+    }
+    kept
+}
+
 /// Compares the uploaded lines with what the proxy observed, with the default options.
 #[must_use]
 pub fn compare(

@@ -7,6 +7,7 @@
 use proptest::prelude::*;
 use viva_contract::observed::{
     Comparison, ObservedFragment, ObservedWindow, Speaker, Verdict, compare, normalise,
+    without_repeats,
 };
 use viva_contract::{Entry, part_item_id, split_text};
 
@@ -915,4 +916,26 @@ proptest! {
         let result = interview.compare();
         prop_assert_eq!(flagged(&result), vec![id.as_str()], "{:#?}", result.lines);
     }
+}
+
+/// Two instances listened at once for a moment (a takeover): the fragment both stored is read
+/// once, but a fragment one window heard twice (the provider said it twice) stays twice, and
+/// so does the line the candidate really said twice.
+#[test]
+fn a_fragment_two_windows_stored_is_read_once_but_a_repeat_within_one_window_is_kept() {
+    let yes = frag("live_a", Candidate, "yes", 1_000, 1_200);
+    let rows = vec![
+        ("w1", yes.clone()),
+        ("w1", yes.clone()),
+        ("w2", yes.clone()),
+        ("w2", frag("live_a", Candidate, "and no", 1_300, 1_500)),
+    ];
+    let kept = without_repeats(rows);
+    assert_eq!(
+        kept.iter().map(|f| f.text.as_str()).collect::<Vec<_>>(),
+        ["yes", "yes", "and no"]
+    );
+    // The window that stored it first decides, whichever order the windows' rows come in.
+    let later_first = without_repeats(vec![("w2", yes.clone()), ("w1", yes.clone())]);
+    assert_eq!(later_first.len(), 1);
 }

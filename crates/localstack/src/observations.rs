@@ -1,14 +1,15 @@
 //! The transcript of record in the local stack's database (`observed_windows`,
 //! `observed_fragments`; migration 6): what the SDP proxy observed on each GPT-Live session,
-//! written by the proxy in-process (the stack's service side; no API serves these tables, so a
-//! candidate's client can neither write nor read them), and read back for review as the
-//! comparison takes it (`viva_contract::observed::compare`).
+//! written by the proxy in-process (the stack's service side). The REST API serves them read-only
+//! to the tenant's interviewers, as the hosted schema does; a candidate's client can neither
+//! write nor read them. Read back here as the comparison takes it
+//! (`viva_contract::observed::compare`).
 
 use rusqlite::{OptionalExtension, params};
-use viva_contract::observed::{ObservedFragment, ObservedWindow, Speaker};
+use viva_contract::observed::{ObservedFragment, ObservedWindow, Speaker, without_repeats};
 use viva_proxy::auth::BoxFuture;
 use viva_proxy::observe::{
-    Observations, ObserveError, StoredWindow, WindowEnd, WindowId, WindowStart, without_repeats,
+    Observations, ObserveError, StoredWindow, WindowEnd, WindowId, WindowStart,
 };
 
 use crate::db::{Db, DbError};
@@ -223,7 +224,7 @@ pub async fn observed_record(
             rows.collect::<Result<Vec<_>, _>>().map_err(DbError::from)
         })
         .await?;
-    let fragments = without_repeats(rows.iter().map(|(w, f)| (w.as_str(), f.clone())));
+    let fragments = without_repeats(rows);
     Ok((
         fragments,
         windows.iter().map(StoredWindow::observed).collect(),

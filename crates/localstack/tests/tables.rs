@@ -401,3 +401,146 @@ async fn nobody_writes_transcript_lines_through_the_table_api() {
     );
     s.stack.shutdown().await;
 }
+
+/// The proxy's record of an interview is the check on the candidate's own upload: the tenant's
+/// interviewers read it; the candidate reads none of it; nobody writes, rewrites or deletes it
+/// through the API (only the proxy does, on the service side).
+#[tokio::test]
+async fn only_the_tenants_interviewers_read_the_proxys_record_and_nobody_writes_it() {
+    use viva_contract::observed::{ObservedFragment, Speaker};
+    use viva_localstack::observations::LocalObservations;
+    use viva_proxy::observe::{Observations, WindowEnd, WindowStart};
+
+    let s = Stack::start(Config::default()).await;
+    let (acme, globex) = (
+        s.stack.add_tenant("Acme").await.unwrap(),
+        s.stack.add_tenant("Globex").await.unwrap(),
+    );
+    let ca = s.account("ca@acme.test", &acme, "candidate").await;
+    let ia = s.account("ia@acme.test", &acme, "interviewer").await;
+    let ib = s.account("ib@globex.test", &globex, "interviewer").await;
+    let session = s.start_practice(&ca.access_token).await;
+    let store = LocalObservations {
+        db: s.stack.state.db.clone(),
+    };
+    let window = store
+        .open_window(&WindowStart {
+            tenant_id: acme.clone(),
+            session_id: session.clone(),
+            provider_session: "live_rec1".into(),
+            api: "live".into(),
+            instance: "proxy-a".into(),
+            from_ms: 0,
+        })
+        .await
+        .unwrap();
+    let heard = ObservedFragment {
+        provider_session: "live_rec1".into(),
+        speaker: Speaker::Candidate,
+        text: "I led the migration.".into(),
+        start_ms: 1_000,
+        end_ms: 2_000,
+    };
+    store.record(&window, &[heard], 2_000).await.unwrap();
+    store
+        .close(&window, 2_500, WindowEnd::Closed)
+        .await
+        .unwrap();
+
+    let rows = |path: &'static str, token: String| {
+        let s = &s;
+        let session = session.clone();
+        async move {
+            let (status, _, body) = s
+                .get(&format!("{path}?session_id=eq.{session}"), &token)
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            body.as_array().unwrap().clone()
+        }
+    };
+    let windows = rows("/rest/v1/observed_windows", ia.access_token.clone()).await;
+    assert_eq!(windows.len(), 1, "{windows:?}");
+    assert_eq!(
+        (
+            windows[0]["to_ms"].as_i64(),
+            windows[0]["end_reason"].as_str()
+        ),
+        (Some(2_500), Some("closed"))
+    );
+    let fragments = rows("/rest/v1/observed_fragments", ia.access_token.clone()).await;
+    assert_eq!(fragments[0]["text"], "I led the migration.");
+    for (who, token) in [
+        ("the candidate", &ca.access_token),
+        ("another tenant's interviewer", &ib.access_token),
+    ] {
+        for table in ["/rest/v1/observed_windows", "/rest/v1/observed_fragments"] {
+            assert!(
+                rows(table, token.clone()).await.is_empty(),
+                "{who} read {table}"
+            );
+        }
+    }
+
+    // Writes, in every form, by everyone the API knows: refused, and the record unchanged.
+    let fragment = json!({"window_id": window.0, "tenant_id": acme, "session_id": session, "provider_session": "live_rec1", "speaker": "candidate", "text": "I never said this.", "start_ms": 3_000, "end_ms": 4_000});
+    for token in [&ca.access_token, &ia.access_token] {
+        let (status, _) = s
+            .send(
+                Method::POST,
+                "/rest/v1/observed_fragments",
+                token,
+                fragment.clone(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "an inserted fragment");
+        let (status, _) = s
+            .send(
+                Method::POST,
+                "/rest/v1/observed_windows",
+                token,
+                json!({"tenant_id": acme, "session_id": session, "provider_session": "live_rec2", "api": "live", "instance": "me", "from_ms": 0, "to_ms": 0}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "an inserted window");
+        let (status, _) = s
+            .send(
+                Method::PATCH,
+                &format!("/rest/v1/observed_fragments?session_id=eq.{session}"),
+                token,
+                json!({"text": "rewritten"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "a rewritten fragment");
+        let (status, _) = s
+            .send(
+                Method::PATCH,
+                &format!("/rest/v1/observed_windows?session_id=eq.{session}"),
+                token,
+                json!({"to_ms": 0}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "a shrunk window");
+        for table in ["observed_windows", "observed_fragments"] {
+            let (status, _) = s
+                .send(
+                    Method::DELETE,
+                    &format!("/rest/v1/{table}?session_id=eq.{session}"),
+                    token,
+                    json!({}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "a deleted {table}");
+        }
+    }
+    let fragments = rows("/rest/v1/observed_fragments", ia.access_token.clone()).await;
+    assert_eq!(
+        fragments
+            .iter()
+            .map(|f| f["text"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["I led the migration."]
+    );
+    let windows = rows("/rest/v1/observed_windows", ia.access_token.clone()).await;
+    assert_eq!(windows[0]["to_ms"].as_i64(), Some(2_500));
+    s.stack.shutdown().await;
+}

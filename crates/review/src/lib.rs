@@ -10,6 +10,9 @@
 //!   refreshed from this one.
 //! - **The list** ([`list()`]): the backend's sessions when signed in, else (or when the backend
 //!   cannot be reached) those kept on this computer, saying why.
+//! - **The record check** ([`RecordCheck`]): a transcript read from the backend is held against
+//!   the signalling service's record of the interview, and the lines it contradicts are
+//!   flagged ([`LineFlag`]).
 //! - **Search** over this computer's transcripts, **export** (the text and a file name), and
 //!   checking and sending **scheduling** requests.
 //! - The shapes review hands out (camelCase for the UI, with `specta::Type` under the
@@ -22,12 +25,14 @@
 mod export;
 mod list;
 mod open;
+mod record;
 mod schedule;
 mod search;
 
 pub use export::{ExportFormat, Exported, export};
 pub use list::{ListSource, SessionListRequest, SessionListView, SessionRowView, list};
 pub use open::{Opened, ReviewLineView, ReviewSessionView, TranscriptSource, TranscriptView, open};
+pub use record::{Checked, LineFlag, RecordCheck};
 pub use schedule::{ScheduleRequest, cancel, schedule};
 pub use search::{FragmentView, SearchHitView, SearchRequest, search};
 pub use viva_realtime::Speaker;

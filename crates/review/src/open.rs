@@ -8,6 +8,7 @@ use viva_backend::{Account, SessionQuery};
 use viva_realtime::Speaker;
 use viva_store::{Insights, SessionStatus, Store, StoredLine, StoredSession, SyncState};
 
+use crate::record::{self, Checked, LineFlag, RecordCheck};
 use crate::{ReviewError, clamp, readable};
 
 /// A session as review shows it.
@@ -51,6 +52,8 @@ pub struct ReviewLineView {
     /// It reached the server well after the interview ended (synced later from a computer
     /// that was offline).
     pub late: bool,
+    /// The signalling service's record of the interview contradicts this line.
+    pub flag: Option<LineFlag>,
 }
 
 impl From<&StoredLine> for ReviewLineView {
@@ -65,6 +68,7 @@ impl From<&StoredLine> for ReviewLineView {
             interrupted: line.interrupted,
             refused: line.refused.clone(),
             late: line.late,
+            flag: None,
         }
     }
 }
@@ -79,6 +83,8 @@ pub struct TranscriptView {
     pub lines: Vec<ReviewLineView>,
     pub insights: Insights,
     pub source: TranscriptSource,
+    /// Whether the lines were checked against the signalling service's record.
+    pub record: RecordCheck,
 }
 
 /// Where a transcript on screen was read from.
@@ -104,15 +110,26 @@ pub struct Opened {
     /// The status as its source names it (the backend knows `scheduled`, the store does not).
     pub status: String,
     pub source: TranscriptSource,
+    /// The lines held against the signalling service's record.
+    pub record: Checked,
 }
 
 impl Opened {
     fn kept((session, lines): (StoredSession, Vec<StoredLine>), source: TranscriptSource) -> Self {
+        let record = match &source {
+            TranscriptSource::ThisComputer => Checked::without(RecordCheck::Original),
+            TranscriptSource::Copy { reason, .. } => Checked::without(RecordCheck::NotChecked {
+                reason: reason.clone(),
+            }),
+            // Never built from a kept copy.
+            TranscriptSource::Server => Checked::without(RecordCheck::NoRecord),
+        };
         Self {
             status: session.status.as_str().to_owned(),
             session,
             lines,
             source,
+            record,
         }
     }
 
@@ -145,9 +162,17 @@ impl Opened {
                 sync: session.sync.clone(),
                 refused_lines: clamp(session.refused_lines),
             },
-            lines: self.lines.iter().map(ReviewLineView::from).collect(),
+            lines: self
+                .lines
+                .iter()
+                .map(|line| ReviewLineView {
+                    flag: self.record.flags.get(&line.item_id).cloned(),
+                    ..ReviewLineView::from(line)
+                })
+                .collect(),
             insights: viva_store::insights(&self.lines),
             source: self.source.clone(),
+            record: self.record.check.clone(),
         }
     }
 }
@@ -277,10 +302,27 @@ async fn from_server(account: &Account, session_id: &str) -> Result<Opened, Revi
         sync: SyncState::Synced,
         refused_lines: 0,
     };
+    // The record is a check on the transcript, not part of it: when it cannot be read the
+    // transcript is still shown, marked as not checked.
+    let record = match account
+        .with_backend(
+            |backend, token| async move { backend.observed_record(&token, session_id).await },
+        )
+        .await
+    {
+        Ok(record) => record::check(&lines, &record),
+        Err(error) => {
+            tracing::warn!(event = "observed_record_unreadable", session = %session_id, %error);
+            Checked::without(RecordCheck::NotChecked {
+                reason: format!("The service's record could not be read: {error}"),
+            })
+        }
+    };
     Ok(Opened {
         session,
         lines,
         status: row.status,
         source: TranscriptSource::Server,
+        record,
     })
 }

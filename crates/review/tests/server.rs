@@ -154,3 +154,199 @@ async fn the_backends_transcript_is_kept_and_shown_marked_once_the_backend_is_go
     assert!(page.stale_reason.is_some());
     assert!(page.rows.iter().any(|r| r.id == session_id));
 }
+
+/// What the signalling service heard on one GPT-Live session, and the lines a client uploaded
+/// for it: honest ones, one it invented and one whose words it changed. The client placed the
+/// provider session 2 s into the interview.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interviewer_sees_the_lines_the_services_record_contradicts_flagged() {
+    use viva_contract::observed::{ObservedFragment, Speaker as Heard};
+    use viva_localstack::observations::LocalObservations;
+    use viva_proxy::observe::{Observations, WindowEnd, WindowStart};
+    use viva_review::{LineFlag, RecordCheck};
+
+    let stack = LocalStack::start(Config::default()).await.unwrap();
+    let tenant = stack.add_tenant("Acme").await.unwrap();
+    for (email, role) in [
+        ("cand@acme.example", "candidate"),
+        ("lead@acme.example", "interviewer"),
+    ] {
+        stack
+            .add_user(email, PASSWORD, &tenant, role)
+            .await
+            .unwrap();
+    }
+    let backend = Backend::new(&stack.base_url, &stack.anon_key);
+    let sign_in = |email: &'static str| {
+        let backend = backend.clone();
+        async move {
+            let account = Arc::new(Account::in_memory(backend));
+            account.sign_in(email, PASSWORD).await.unwrap();
+            account
+        }
+    };
+    let candidate = sign_in("cand@acme.example").await;
+    let interviewer = sign_in("lead@acme.example").await;
+    let token = candidate.access_token().await.unwrap();
+    let started = backend
+        .interview_start(&token, &StartRequest::Practice { api: None }, "test")
+        .await
+        .unwrap();
+    let session_id = started["session"]["id"].as_str().unwrap().to_owned();
+
+    // The service's side: one window from the session's creation to its close.
+    let store = LocalObservations {
+        db: stack.state.db.clone(),
+    };
+    let window = store
+        .open_window(&WindowStart {
+            tenant_id: tenant.clone(),
+            session_id: session_id.clone(),
+            provider_session: "live_rec1".into(),
+            api: "live".into(),
+            instance: "proxy-a".into(),
+            from_ms: 0,
+        })
+        .await
+        .unwrap();
+    let heard = |speaker, text: &str, start_ms, end_ms| ObservedFragment {
+        provider_session: "live_rec1".into(),
+        speaker,
+        text: text.into(),
+        start_ms,
+        end_ms,
+    };
+    let fragments = [
+        heard(Heard::Interviewer, "Tell me about a hard bug", 0, 1_500),
+        heard(Heard::Interviewer, " you fixed.", 1_500, 2_500),
+        heard(
+            Heard::Candidate,
+            "I traced a race in our payment retries.",
+            3_000,
+            6_000,
+        ),
+        heard(
+            Heard::Interviewer,
+            "What did you learn from it?",
+            9_500,
+            11_000,
+        ),
+        heard(
+            Heard::Candidate,
+            "To write the fix before the test.",
+            11_500,
+            14_000,
+        ),
+        heard(
+            Heard::Interviewer,
+            "Thank you, that is all.",
+            15_000,
+            16_500,
+        ),
+    ];
+    store.record(&window, &fragments, 16_500).await.unwrap();
+    store
+        .close(&window, 17_000, WindowEnd::Closed)
+        .await
+        .unwrap();
+
+    // The client's side, 2 s later on the interview's timeline.
+    let line = |n: i32, speaker: &str, text: &str, start: i64, end: i64| Entry {
+        item_id: format!("live_rec1#{n}"),
+        seq: n,
+        speaker: speaker.into(),
+        text: text.into(),
+        started_ms: start + 2_000,
+        ended_ms: Some(end + 2_000),
+    };
+    let entries = [
+        line(
+            1,
+            "interviewer",
+            "Tell me about a hard bug you fixed.",
+            0,
+            2_500,
+        ),
+        line(
+            2,
+            "candidate",
+            "I traced a race in our payment retries.",
+            3_000,
+            6_000,
+        ),
+        line(
+            3,
+            "candidate",
+            "I also led a team of forty engineers.",
+            6_500,
+            9_000,
+        ),
+        line(
+            4,
+            "interviewer",
+            "What did you learn from it?",
+            9_500,
+            11_000,
+        ),
+        line(
+            5,
+            "candidate",
+            "To write the test before the fix.",
+            11_500,
+            14_000,
+        ),
+        line(6, "interviewer", "Thank you, that is all.", 15_000, 16_500),
+    ];
+    backend
+        .upload_transcript(&token, &session_id, &entries)
+        .await
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let (reviewer_store, _) = Store::open(&dir.path().join(viva_store::FILE_NAME)).unwrap();
+    let view = viva_review::open(Some(&reviewer_store), signed_in(&interviewer), &session_id)
+        .await
+        .unwrap()
+        .view();
+    assert_eq!(
+        view.record,
+        RecordCheck::Checked {
+            judged: 6,
+            flagged: 2,
+            unjudged: 0
+        }
+    );
+    let flags: Vec<(&str, Option<&LineFlag>)> = view
+        .lines
+        .iter()
+        .map(|l| (l.item_id.as_str(), l.flag.as_ref()))
+        .collect();
+    assert_eq!(
+        flags,
+        [
+            ("live_rec1#1", None),
+            ("live_rec1#2", None),
+            ("live_rec1#3", Some(&LineFlag::NotHeard)),
+            ("live_rec1#4", None),
+            (
+                "live_rec1#5",
+                Some(&LineFlag::HeardDifferently {
+                    heard: "To write the fix before the test".into()
+                })
+            ),
+            ("live_rec1#6", None),
+        ]
+    );
+
+    // The candidate's own account reads none of the record: nothing is checked or flagged
+    // (the record is the organisation's check on the upload, not the candidate's).
+    let dir = tempfile::tempdir().unwrap();
+    let (other_computer, _) = Store::open(&dir.path().join(viva_store::FILE_NAME)).unwrap();
+    let view = viva_review::open(Some(&other_computer), signed_in(&candidate), &session_id)
+        .await
+        .unwrap()
+        .view();
+    assert_eq!(view.record, RecordCheck::NoRecord);
+    assert!(view.lines.iter().all(|l| l.flag.is_none()));
+    stack.shutdown().await;
+}

@@ -119,6 +119,10 @@ fn visible(table: &Table, caller: &Caller, params: &mut Vec<SqlValue>) -> String
     if caller.role == Role::Interviewer {
         return tenant;
     }
+    // The proxy's record is the check on the candidate's own upload: they never read it.
+    if matches!(table.name, "observed_windows" | "observed_fragments") {
+        return "0".to_owned();
+    }
     params.push(SqlValue::Text(caller.user_id.clone()));
     let me = params.len();
     match table.name {

@@ -121,7 +121,54 @@ pub const TENANTS: Table = Table {
     unique_keys: &[&["id"]],
 };
 
-pub const TABLES: &[Table] = &[INTERVIEW_SESSIONS, TRANSCRIPT_ENTRIES, TENANTS];
+/// Why an observation window ended (`viva_proxy::observe::WindowEnd`).
+pub const WINDOW_ENDS: &[&str] = &["closed", "drain", "lost"];
+
+/// The SDP proxy's record of a session: the stretches of each provider session it listened
+/// to. Written by the proxy only; read by the tenant's interviewers.
+pub const OBSERVED_WINDOWS: Table = Table {
+    name: "observed_windows",
+    columns: &[
+        col("id", Uuid, false),
+        col("tenant_id", Uuid, false),
+        col("session_id", Uuid, false),
+        col("provider_session", Text, false),
+        col("api", Enum(VOICE_APIS), false),
+        col("instance", Text, false),
+        col("from_ms", Integer, false),
+        col("to_ms", Integer, false),
+        col("started_at", Timestamp, false),
+        col("ended_at", Timestamp, true),
+        col("end_reason", Enum(WINDOW_ENDS), true),
+    ],
+    unique_keys: &[&["id"]],
+};
+
+/// The words the SDP proxy heard, in the order it received them (`id`). Written by the proxy
+/// only; read by the tenant's interviewers.
+pub const OBSERVED_FRAGMENTS: Table = Table {
+    name: "observed_fragments",
+    columns: &[
+        col("id", Integer, false),
+        col("window_id", Uuid, false),
+        col("tenant_id", Uuid, false),
+        col("session_id", Uuid, false),
+        col("provider_session", Text, false),
+        col("speaker", Enum(SPEAKERS), false),
+        col("text", Text, false),
+        col("start_ms", Integer, false),
+        col("end_ms", Integer, false),
+    ],
+    unique_keys: &[&["id"]],
+};
+
+pub const TABLES: &[Table] = &[
+    INTERVIEW_SESSIONS,
+    TRANSCRIPT_ENTRIES,
+    TENANTS,
+    OBSERVED_WINDOWS,
+    OBSERVED_FRAGMENTS,
+];
 
 pub fn table(name: &str) -> Option<&'static Table> {
     TABLES.iter().find(|t| t.name == name)
