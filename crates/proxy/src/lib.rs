@@ -59,7 +59,8 @@ pub struct Proxy {
     pub limits: Option<limits::ConnectLimiter>,
     /// The transcript of record's store.
     pub observations: Arc<dyn observe::Observations>,
-    /// This process (random per start): names who observed a window.
+    /// This process: in `/health`, the logs, and who observed a window (random per start,
+    /// unless [`Proxy::named`] gave it the lease store's id for it).
     pub instance: String,
     /// What `GET /metrics` shows.
     pub metrics: metrics::Metrics,
@@ -70,7 +71,14 @@ pub struct Proxy {
 }
 
 impl Proxy {
+    /// A proxy with a random instance id.
     pub fn new(parts: ProxyParts) -> Arc<Self> {
+        Self::named(parts, uuid::Uuid::new_v4().to_string())
+    }
+
+    /// A proxy whose instance is `instance`: the id its lease rows carry, so that `/health`,
+    /// the logs, the leases and the observed windows all name this process alike.
+    pub fn named(parts: ProxyParts, instance: String) -> Arc<Self> {
         Arc::new(Self {
             tokens: parts.tokens,
             sessions: parts.sessions,
@@ -78,7 +86,7 @@ impl Proxy {
             upstream: parts.upstream,
             limits: parts.limits.map(limits::ConnectLimiter::new),
             observations: parts.observations,
-            instance: uuid::Uuid::new_v4().to_string(),
+            instance,
             metrics: metrics::Metrics::new(),
             draining: tokio::sync::watch::Sender::new(false),
             open: AtomicUsize::new(0),

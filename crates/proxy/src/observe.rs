@@ -21,9 +21,18 @@
 //!   event stream ends without `session.closed` or skips events (a new window opens after such
 //!   a gap). A crash leaves the window open at its last checkpoint: the rest is a gap.
 //!
-//! Realtime calls are not observed (their client configures the session itself).
+//! Typed answers need no record of their own. A GPT-Live client makes lines only from the
+//! session's transcript events, and the session writes a typed answer back as the candidate's
+//! `session.input_transcript.delta` (the local interviewer does, after the provider's events),
+//! on the same stream the sideband carries: the observer hears it as it hears spoken words. A
+//! copy recorded from what the proxy passed on would repeat its words at a guessed time.
+//!
+//! Realtime calls are not observed (their client configures the session itself). The
+//! hosted store is PostgreSQL ([`pg`]).
 
-use std::collections::{HashMap, HashSet};
+pub mod pg;
+
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -34,6 +43,8 @@ use viva_realtime::live::{LiveEvent, parse_live_event};
 use crate::Proxy;
 use crate::auth::BoxFuture;
 use crate::upstream::{Upstream, UpstreamCall};
+
+pub use pg::{CheckError, PgObservations};
 
 /// How often pending fragments are written.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(500);
@@ -346,33 +357,7 @@ impl Observations for MemoryObservations {
     }
 }
 
-/// A session's stored fragments (with their window's id, in the order stored) as the
-/// comparison takes them: a fragment stored again by another window (two windows overlapped:
-/// an instance took over while the other still listened) is kept once.
-pub fn without_repeats<'w>(
-    rows: impl IntoIterator<Item = (&'w str, ObservedFragment)>,
-) -> Vec<ObservedFragment> {
-    let mut first_window: HashMap<(String, Speaker, u64, u64, String), &'w str> = HashMap::new();
-    let mut kept = Vec::new();
-    for (window, fragment) in rows {
-        let key = (
-            fragment.provider_session.clone(),
-            fragment.speaker,
-            fragment.start_ms,
-            fragment.end_ms,
-            fragment.text.clone(),
-        );
-        match first_window.get(&key) {
-            Some(first) if *first != window => continue,
-            Some(_) => {}
-            None => {
-                first_window.insert(key, window);
-            }
-        }
-        kept.push(fragment);
-    }
-    kept
-}
+pub use viva_contract::observed::without_repeats;
 
 /// The calls observed by this instance now (one observer per call).
 #[derive(Debug, Default)]

@@ -1,7 +1,8 @@
 //! The proxy as a network service: `GET /ws` (signalling), `GET /health` (for load balancers:
 //! the lease store and the upstream's reachability), `GET /metrics` (Prometheus, on its own
 //! router so it can be served on an internal port), and a drain on shutdown that lets open
-//! exchanges finish before their connections close with 1001.
+//! exchanges finish before their connections close with 1001, and observers close their
+//! windows.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -25,8 +26,6 @@ const UPSTREAM_PROBE_EVERY: Duration = Duration::from_secs(15);
 #[derive(Debug)]
 pub struct Service {
     pub proxy: Arc<Proxy>,
-    /// This process, in `/health` and the logs (random per start).
-    pub instance: String,
     /// The header a trusted load balancer puts the client's address in (e.g. `fly-client-ip`);
     /// without one, the TCP peer is the client (headers are never trusted then).
     pub client_ip_header: Option<HeaderName>,
@@ -37,7 +36,6 @@ impl Service {
     pub fn new(proxy: Arc<Proxy>, client_ip_header: Option<HeaderName>) -> Arc<Self> {
         Arc::new(Self {
             proxy,
-            instance: uuid::Uuid::new_v4().to_string(),
             client_ip_header,
             upstream_reachable: AtomicBool::new(true),
         })
@@ -81,12 +79,23 @@ impl Service {
         });
     }
 
+    /// This process, as `/health` names it: the proxy's own id ([`Proxy::instance`]), so the
+    /// observed windows it writes name the instance the load balancer sees.
+    pub fn instance(&self) -> &str {
+        &self.proxy.instance
+    }
+
     /// Stops taking connections, lets open ones finish their exchange and close with 1001,
-    /// and returns once none is left or `timeout` has passed (the number still open).
+    /// and every observer write its last fragments and end its window (`drain`), and returns
+    /// once neither is left or `timeout` has passed (the connections still open). Waiting for
+    /// the observers matters: a window the process leaves open at exit reads as a crash, and
+    /// its last fragments are lost.
     pub async fn drain(&self, timeout: Duration) -> usize {
         self.proxy.drain();
         let deadline = tokio::time::Instant::now() + timeout;
-        while self.proxy.open_connections() > 0 && tokio::time::Instant::now() < deadline {
+        while (self.proxy.open_connections() > 0 || self.proxy.observing() > 0)
+            && tokio::time::Instant::now() < deadline
+        {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         self.proxy.open_connections()
@@ -145,7 +154,7 @@ async fn health(State(service): State<Arc<Service>>) -> Response {
     let body = json!({
         "status": status,
         "timestamp": chrono::Utc::now().to_rfc3339(),
-        "instance": service.instance,
+        "instance": service.instance(),
         "lease": service.proxy.leases.kind(),
         "db": if service.proxy.leases.kind() == "memory" { "none" } else if lease_ok { "ok" } else { "unreachable" },
         "upstream": if upstream { "ok" } else { "unreachable" },

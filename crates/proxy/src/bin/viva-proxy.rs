@@ -13,6 +13,7 @@ use viva_proxy::auth::jwks::JwksVerifier;
 use viva_proxy::lease::pg::{PgLeases, Timing};
 use viva_proxy::lease::{Leases, MemoryLeases};
 use viva_proxy::limits::ConnectLimits;
+use viva_proxy::observe::{CheckError, NoObservations, Observations, PgObservations};
 use viva_proxy::secrets::secret;
 use viva_proxy::service::Service;
 use viva_proxy::sessions::Sessions;
@@ -27,8 +28,9 @@ use viva_proxy::{Proxy, ProxyParts};
 /// VIVA_PROXY_PROVIDER_KEY (required; the voice service's API key),
 /// VIVA_PROXY_JWT_SECRET (optional; the project's legacy HS256 secret, if its tokens still use it),
 /// VIVA_PROXY_DATABASE_URL (optional; postgres://viva_proxy:PASSWORD@HOST:PORT/DB, where the
-/// leases live so that several instances share the one-live-connection rule; without it, run a
-/// single instance), each also as NAME_FILE naming a file that holds it.
+/// leases live so that several instances share the one-live-connection rule, and where the
+/// transcript of record of each GPT-Live call is kept; without it, run a single instance),
+/// each also as NAME_FILE naming a file that holds it.
 #[derive(Debug, Parser)]
 #[command(name = "viva-proxy", version)]
 struct Args {
@@ -96,6 +98,18 @@ struct Args {
     /// role must be granted `authenticated`).
     #[arg(long, env = "VIVA_PROXY_SESSIONS", value_enum, default_value_t = SessionsFrom::Rest)]
     sessions: SessionsFrom,
+    /// Whether each GPT-Live call's transcript of record (what the provider says on it, and
+    /// when this proxy listened) is kept in the database, for review to check the uploaded
+    /// lines against [default: on with VIVA_PROXY_DATABASE_URL, else off; `on` needs it, and
+    /// its migration].
+    #[arg(long, env = "VIVA_PROXY_OBSERVE", value_enum)]
+    observe: Option<Switch>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Switch {
+    On,
+    Off,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -136,6 +150,56 @@ async fn leases(
         "viva-proxy: leases in PostgreSQL: every instance using this database keeps one live connection per interview"
     );
     Ok((leases.clone(), Some(leases)))
+}
+
+/// Where the transcript of record goes: the database (checked now) unless `--observe off`.
+/// `on` is strict: without a database, or with one that cannot take the record, the proxy
+/// does not start rather than run unobserved. Left to its default, a database whose
+/// migration is not pushed yet (the binary upgraded first) still serves interviews, and says
+/// loudly that they are not observed: the alternative is every interview refused.
+async fn observations(
+    switch: Option<Switch>,
+    database: Option<&deadpool_postgres::Pool>,
+) -> Result<Arc<dyn Observations>, String> {
+    let (observations, why): (Arc<dyn Observations>, String) = match (switch, database) {
+        (Some(Switch::On), None) => {
+            return Err(
+                "--observe on needs VIVA_PROXY_DATABASE_URL (or VIVA_PROXY_DATABASE_URL_FILE): the record is kept there"
+                    .to_owned(),
+            );
+        }
+        (None | Some(Switch::On), Some(pool)) => match PgObservations::new(pool.clone()).await {
+            Ok(store) => (
+                Arc::new(store),
+                "GPT-Live calls are observed: their transcript of record goes to PostgreSQL (public.observed_windows, public.observed_fragments)".to_owned(),
+            ),
+            Err(problem @ CheckError::NoTables(_)) if switch.is_none() => {
+                tracing::warn!(event = "proxy_observation_unavailable", %problem);
+                (
+                    Arc::new(NoObservations),
+                    format!(
+                        "GPT-Live calls are not observed: review has no transcript of record to check their lines against; {problem}"
+                    ),
+                )
+            }
+            Err(problem) => return Err(problem.to_string()),
+        },
+        (Some(Switch::Off), _) => (
+            Arc::new(NoObservations),
+            "GPT-Live calls are not observed (--observe off): review has no transcript of record to check their lines against".to_owned(),
+        ),
+        (None, None) => (
+            Arc::new(NoObservations),
+            "GPT-Live calls are not observed (no database): review has no transcript of record to check their lines against".to_owned(),
+        ),
+    };
+    tracing::info!(
+        event = "proxy_observation",
+        observed = observations.enabled(),
+        "{why}"
+    );
+    eprintln!("viva-proxy: {why}");
+    Ok(observations)
 }
 
 fn init_logs() {
@@ -185,7 +249,8 @@ async fn run(args: Args) -> Result<(), String> {
     )?
     .with_live(&format!("{base}/v1/live/sessions"), &args.live_model);
     let (leases, shared) = leases(database.as_ref()).await?;
-    let proxy = Proxy::new(ProxyParts {
+    let observations = observations(args.observe, database.as_ref()).await?;
+    let parts = ProxyParts {
         tokens: Arc::new(tokens),
         sessions,
         leases,
@@ -194,8 +259,13 @@ async fn run(args: Args) -> Result<(), String> {
             per_address_per_minute: args.per_address_per_minute,
             per_user_per_minute: args.per_user_per_minute,
         }),
-        observations: Arc::new(viva_proxy::observe::NoObservations),
-    });
+        observations,
+    };
+    // One id for this process in `/health`, the logs, the lease rows and the observed windows.
+    let proxy = match &shared {
+        Some(shared) => Proxy::named(parts, shared.holder().to_owned()),
+        None => Proxy::new(parts),
+    };
     let client_ip_header = args
         .client_ip_header
         .map(|name| {
@@ -203,11 +273,7 @@ async fn run(args: Args) -> Result<(), String> {
                 .map_err(|_| format!("--client-ip-header: `{name}` is not a header name"))
         })
         .transpose()?;
-    let mut service = Service::new(proxy, client_ip_header);
-    if let (Some(shared), Some(service)) = (&shared, Arc::get_mut(&mut service)) {
-        // One id for this process in `/health`, the logs and the lease rows.
-        service.instance = shared.holder().to_owned();
-    }
+    let service = Service::new(proxy, client_ip_header);
     service.spawn_probes();
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -215,7 +281,7 @@ async fn run(args: Args) -> Result<(), String> {
     let address = listener
         .local_addr()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
-    tracing::info!(event = "proxy_listening", %address, instance = %service.instance);
+    tracing::info!(event = "proxy_listening", %address, instance = %service.instance());
     println!("viva-proxy listening on http://{address}");
     let metrics = if args.metrics_listen == "off" {
         None
@@ -242,11 +308,19 @@ async fn run(args: Args) -> Result<(), String> {
     shutdown_signal().await;
     tracing::info!(
         event = "proxy_draining",
-        open = service.proxy.open_connections()
+        open = service.proxy.open_connections(),
+        observing = service.proxy.observing()
     );
     let left = service
         .drain(Duration::from_secs(args.drain_timeout_s))
         .await;
+    if service.proxy.observing() > 0 {
+        // Their windows stay open: review reads them as ending at their last checkpoint.
+        tracing::warn!(
+            event = "proxy_observers_left",
+            observing = service.proxy.observing()
+        );
+    }
     if let Some(shared) = &shared {
         // Whatever is still open ends with the process: free its interviews now, not at expiry.
         shared.release_all().await;
