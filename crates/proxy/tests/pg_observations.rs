@@ -12,7 +12,7 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
@@ -1144,6 +1144,12 @@ impl ProxyProcess {
             .unwrap()
     }
 
+    /// `kill -9`: a crash. The process ends at once, releasing nothing and ending no window.
+    fn crash(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
     /// SIGTERM: a deploy's stop.
     fn terminate(&self) {
         let status = Command::new("kill")
@@ -1240,6 +1246,108 @@ impl Lines {
     }
 }
 
+/// Whether the candidate has given `n` + 1 answers and the interviewer has spoken after the
+/// last of them (`n` counts from 0).
+fn answered(lines: &[viva_realtime::Line], n: usize) -> bool {
+    lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.speaker == viva_realtime::Speaker::Candidate)
+        .nth(n)
+        .is_some_and(|(at, _)| {
+            lines[at + 1..]
+                .iter()
+                .any(|l| l.speaker == viva_realtime::Speaker::Interviewer)
+        })
+}
+
+/// A `viva-proxy` on `port` in front of `stack`, with `pg`'s database, once it says calls are
+/// observed; and its instance id (its `/health`'s).
+async fn observing_proxy(port: u16, stack: &LocalStack, pg: &Pg) -> (ProxyProcess, String) {
+    let proxy = ProxyProcess::start(port, stack, &pg.url()).await;
+    proxy.logged("GPT-Live calls are observed").await;
+    let health = proxy.health().await;
+    let instance = health["instance"].as_str().unwrap().to_owned();
+    (proxy, instance)
+}
+
+/// A candidate's GPT-Live practice on a local stack whose grants name the proxy on `port`,
+/// taken by the app's client (`viva-rtc`), who answers in writing.
+struct Practice {
+    pg: Pg,
+    port: u16,
+    stack: LocalStack,
+    /// The interview session.
+    session: String,
+    call: viva_rtc::CallHandle,
+    events: tokio::sync::mpsc::Receiver<CallEvent>,
+    lines: Lines,
+    /// The microphone's end, open for the call's life (nothing is said into it).
+    _microphone: Box<dyn std::any::Any + Send>,
+}
+
+impl Practice {
+    /// Starts a proxy with the database (observation is then on by default) and the call
+    /// through it; returns once the interviewer's opening is a final line, with the proxy and
+    /// its instance id.
+    async fn start() -> (Self, ProxyProcess, String) {
+        let pg = Pg::create();
+        let port = free_port();
+        let stack = live_stack(port).await;
+        let (token, started) = live_practice(&stack, &pg).await;
+        let (proxy, instance) = observing_proxy(port, &stack, &pg).await;
+        let grant = Grant::from_interview_start(&started, Some(token)).unwrap();
+        assert_eq!(grant.realtime.url, proxy.ws, "the grant names this proxy");
+        let session = grant.session_id.clone();
+        let (microphone, uplink) = tokio::sync::mpsc::channel(1);
+        let (call, events) = viva_rtc::start(
+            grant,
+            None,
+            CallConfig {
+                udp_addrs: vec!["127.0.0.1:0".into()],
+                ..CallConfig::default()
+            },
+            Media {
+                uplink,
+                downlink: None,
+            },
+        );
+        let mut practice = Self {
+            pg,
+            port,
+            stack,
+            session,
+            call,
+            events,
+            lines: Lines::default(),
+            _microphone: Box::new(microphone),
+        };
+        practice
+            .until("the interviewer's opening", |lines| {
+                lines
+                    .iter()
+                    .any(|l| l.speaker == viva_realtime::Speaker::Interviewer)
+            })
+            .await;
+        (practice, proxy, instance)
+    }
+
+    /// Reads the call's events until its final lines satisfy `done`.
+    async fn until(&mut self, what: &str, done: impl Fn(&[viva_realtime::Line]) -> bool) {
+        self.lines.until(&mut self.events, what, done).await;
+    }
+
+    /// The candidate types `text`; returns once the interviewer has spoken after it, their
+    /// `n`th answer (from 0).
+    async fn answer(&mut self, n: usize, text: &str) {
+        self.call.send_text(text).await.unwrap();
+        self.until(&format!("answer {n}, then the interviewer"), |lines| {
+            answered(lines, n)
+        })
+        .await;
+    }
+}
+
 /// The app's client takes a GPT-Live practice through the standalone proxy, with the database
 /// configured (observation is then on by default), and answers in writing: the proxy's window
 /// from the session's start to its close is in PostgreSQL under this process's instance id,
@@ -1248,57 +1356,17 @@ impl Lines {
 /// sideband carries too) — so review flags nothing in the honest transcript.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_standalone_proxy_keeps_a_live_calls_record_with_its_typed_answer_in_postgres() {
-    let pg = Pg::create();
-    let port = free_port();
-    let stack = live_stack(port).await;
-    let (token, started) = live_practice(&stack, &pg).await;
-    let proxy = ProxyProcess::start(port, &stack, &pg.url()).await;
-    proxy.logged("GPT-Live calls are observed").await;
-    let health = proxy.health().await;
-    let instance = health["instance"].as_str().unwrap().to_owned();
-
-    let grant = Grant::from_interview_start(&started, Some(token)).unwrap();
-    assert_eq!(grant.realtime.url, proxy.ws, "the grant names this proxy");
-    let session = grant.session_id.clone();
-    let (_microphone, uplink) = tokio::sync::mpsc::channel(1);
-    let (call, mut events) = viva_rtc::start(
-        grant,
-        None,
-        CallConfig {
-            udp_addrs: vec!["127.0.0.1:0".into()],
-            ..CallConfig::default()
-        },
-        Media {
-            uplink,
-            downlink: None,
-        },
-    );
-    let mut lines = Lines::default();
-    lines
-        .until(&mut events, "the interviewer's opening", |lines| {
-            lines
-                .iter()
-                .any(|l| l.speaker == viva_realtime::Speaker::Interviewer)
-        })
-        .await;
+    let (mut practice, proxy, instance) = Practice::start().await;
     let typed = "I built a payments system in Rust, with property tests.";
-    call.send_text(typed).await.unwrap();
-    lines
-        .until(
-            &mut events,
-            "the typed answer, then the interviewer",
-            |lines| {
-                let answered = lines
-                    .iter()
-                    .position(|l| l.speaker == viva_realtime::Speaker::Candidate);
-                answered.is_some_and(|at| {
-                    lines[at + 1..]
-                        .iter()
-                        .any(|l| l.speaker == viva_realtime::Speaker::Interviewer)
-                })
-            },
-        )
-        .await;
+    practice.answer(0, typed).await;
+    let Practice {
+        pg,
+        stack,
+        session,
+        call,
+        lines,
+        ..
+    } = practice;
     let summary = call.end().await;
     eprintln!("{summary:?}");
 
@@ -1351,6 +1419,245 @@ async fn the_standalone_proxy_keeps_a_live_calls_record_with_its_typed_answer_in
     );
     drop(proxy);
     stack.shutdown().await;
+}
+
+/// Keeps the `event` field of each event it is given.
+struct EventNames(Arc<Mutex<Vec<String>>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for EventNames {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        struct Name(Option<String>);
+        impl tracing::field::Visit for Name {
+            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+                if field.name() == "event" {
+                    self.0 = Some(value.to_owned());
+                }
+            }
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "event" {
+                    self.0 = Some(format!("{value:?}"));
+                }
+            }
+        }
+        let mut name = Name(None);
+        event.record(&mut name);
+        if let Some(name) = name.0 {
+            self.0.lock().unwrap().push(name);
+        }
+    }
+}
+
+/// What the candidate's client (`viva_rtc`, in this process) logs at `info` and above, by
+/// each event's `event`, in order: it tells its owner nothing of its proxy link (the media
+/// goes on without it), only its log does.
+fn client_log() -> Arc<Mutex<Vec<String>>> {
+    static LOG: OnceLock<Arc<Mutex<Vec<String>>>> = OnceLock::new();
+    LOG.get_or_init(|| {
+        use tracing_subscriber::Layer;
+        use tracing_subscriber::layer::SubscriberExt;
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let names = EventNames(log.clone()).with_filter(
+            tracing_subscriber::filter::Targets::new()
+                .with_target("viva_rtc", tracing::Level::INFO),
+        );
+        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(names))
+            .expect("nothing else in this process sets the log subscriber");
+        log
+    })
+    .clone()
+}
+
+/// Waits until the client has logged `event` since its log held `since` entries.
+async fn client_logged(log: &Mutex<Vec<String>>, since: usize, event: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let logged = log.lock().unwrap()[since..].iter().any(|e| e == event);
+        if logged {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the client never logged `{event}`: {:?}",
+            log.lock().unwrap()[since..].to_vec()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// An honest interview with a proxy restart in the middle is not flagged. The app's client
+/// takes a GPT-Live practice through the standalone proxy with the database and answers in
+/// writing; after the first answer and the question that follows it, the proxy is killed
+/// (`kill -9`: its window stays open at its last checkpoint). The candidate types the next
+/// answer while no proxy runs (the client keeps it for its link), and a new process starts on
+/// the same port with the same database. The client opens its link again in the background
+/// (a sign-in only: the media never stopped, the call is peer-to-peer with the interviewer),
+/// the same sign-in takes the interview over at once, and the new instance observes the call
+/// under way. The interview goes on and ends with `bye`. The record then has two windows of
+/// the provider session, from the two instances, the crashed one's open, the new one's
+/// `closed`, with a gap between them; review flags nothing in the transcript the app would
+/// upload, and a candidate line was heard in each window (lines on both sides of the restart
+/// were checked, not merely unobserved). The same lines with that later answer altered are
+/// flagged: the check can fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_standalone_proxy_restarted_mid_interview_leaves_a_gap_and_flags_nothing_honest() {
+    let client = client_log();
+    let answers = [
+        "I am a backend engineer, and I build payment systems in Rust.",
+        "My manager wanted to ship without tests, and I showed him the bugs they had caught.",
+        "I once ran a migration without a backup, and now I always rehearse the rollback first.",
+    ];
+    let (mut practice, first, first_instance) = Practice::start().await;
+    let session = practice.session.clone();
+    let store = store(&practice.pg.url()).await;
+    practice.answer(0, answers[0]).await;
+    // The question after it is in the first instance's record (its last checkpoint is then
+    // past the answer) before the crash.
+    let question = practice
+        .lines
+        .0
+        .iter()
+        .rev()
+        .find(|l| l.speaker == viva_realtime::Speaker::Interviewer)
+        .map(|l| normalise(&l.text))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (fragments, _) = store.record_of(&session).await.unwrap();
+        let heard: String = fragments
+            .iter()
+            .filter(|f| f.speaker == Speaker::Interviewer)
+            .map(|f| f.text.as_str())
+            .collect();
+        if normalise(&heard).ends_with(&question) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the record never held `{question}`: {fragments:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let since = client.lock().unwrap().len();
+    first.crash();
+    // The client sees its link close; the call goes on.
+    client_logged(&client, since, "sdp_proxy_closed").await;
+    // No proxy runs: the client keeps the typed answer for its link.
+    practice.call.send_text(answers[1]).await.unwrap();
+    // A deploy: a new process on the same port, with the same database.
+    let (second, second_instance) =
+        observing_proxy(practice.port, &practice.stack, &practice.pg).await;
+    assert_ne!(second_instance, first_instance);
+    client_logged(&client, since, "sdp_proxy_reopened").await;
+    // The same sign-in took the interview over at once (the crashed holder's lease had not
+    // expired), and with it the call, which the new instance observes from what it hears next.
+    second.logged(r#""how":"ReplacedOwn""#).await;
+    assert_eq!(
+        practice.pg.sql(&format!(
+            "select holder from viva_proxy.leases where session_id = '{session}'"
+        )),
+        Ok(second_instance.clone())
+    );
+    second.logged(r#""from_start":false"#).await;
+    practice
+        .until(
+            "answer 1, sent once the link was back, then the interviewer",
+            |lines| answered(lines, 1),
+        )
+        .await;
+    practice.answer(2, answers[2]).await;
+    let summary = practice.call.end().await.unwrap();
+    eprintln!("{summary:?}");
+    assert_eq!(summary.reconnects, 0, "the media never stopped");
+
+    // The session closed: so did the new instance's window.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let windows = loop {
+        let windows = store.windows_of(&session).await.unwrap();
+        if windows.iter().any(|w| w.end.is_some()) {
+            break windows;
+        }
+        assert!(Instant::now() < deadline, "{windows:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let uploaded: Vec<Entry> = practice.lines.0.iter().map(entry).collect();
+    let live_id = uploaded[0].item_id.split('#').next().unwrap().to_owned();
+    eprintln!("{windows:?}");
+    assert_eq!(windows.len(), 2, "{windows:?}");
+    assert!(
+        windows.iter().all(|w| w.start.provider_session == live_id),
+        "{windows:?}"
+    );
+    let (before, after) = (&windows[0], &windows[1]);
+    // The crashed instance's: from the session's start, left open at its last checkpoint.
+    assert_eq!(before.start.instance, first_instance);
+    assert_eq!((before.start.from_ms, before.end), (0, None), "{before:?}");
+    // The new instance's: from after the first words it heard, to the session's close.
+    assert_eq!(after.start.instance, second_instance);
+    assert_eq!(after.end, Some(WindowEnd::Closed), "{after:?}");
+    assert!(after.start.from_ms > before.to_ms, "no gap: {windows:?}");
+
+    // Review: the honest transcript, restart and all, has no flag...
+    let (fragments, observed) = store.record_of(&session).await.unwrap();
+    let checked = compare(&uploaded, &fragments, &observed);
+    for (line, check) in uploaded.iter().zip(&checked.lines) {
+        eprintln!(
+            "{} {} at {} ms: {:?}",
+            line.item_id, line.speaker, line.started_ms, check.verdict
+        );
+    }
+    assert_eq!(checked.summary.flagged, 0, "{checked:?}\n{uploaded:?}");
+    let candidate: Vec<usize> = (0..uploaded.len())
+        .filter(|&at| uploaded[at].speaker == "candidate")
+        .collect();
+    let typed: Vec<String> = answers.iter().map(|a| normalise(a)).collect();
+    let said: Vec<String> = candidate
+        .iter()
+        .map(|&at| normalise(&uploaded[at].text))
+        .collect();
+    assert_eq!(said, typed);
+    // ...and it was checked on both sides of the restart: in each window, a candidate line
+    // was heard (placed on the provider session's timeline with the offset review found).
+    let offset = checked
+        .sessions
+        .iter()
+        .find(|s| s.provider_session == live_id)
+        .and_then(|s| s.offset_ms)
+        .unwrap();
+    let heard_in = |window: &viva_proxy::observe::StoredWindow| {
+        let from = i64::try_from(window.start.from_ms).unwrap();
+        let to = i64::try_from(window.to_ms).unwrap();
+        candidate.iter().copied().find(|&at| {
+            let on_session = uploaded[at].started_ms - offset;
+            matches!(checked.lines[at].verdict, Verdict::Heard { .. })
+                && (from..=to).contains(&on_session)
+        })
+    };
+    let heard_before = heard_in(before);
+    let heard_after = heard_in(after);
+    assert!(
+        heard_before.is_some() && heard_after.is_some(),
+        "before the restart: {heard_before:?}, after: {heard_after:?}; offset {offset} ms\n{windows:?}\n{checked:?}"
+    );
+
+    // The control: the same lines, with the answer heard after the restart altered, are
+    // flagged.
+    let altered = heard_after.unwrap();
+    let mut forged = uploaded.clone();
+    forged[altered].text =
+        "I have never made a single mistake at work, and my record is completely spotless."
+            .to_owned();
+    let checked = compare(&forged, &fragments, &observed);
+    assert!(
+        matches!(
+            checked.lines[altered].verdict,
+            Verdict::HeardDifferently { .. }
+        ),
+        "{checked:?}"
+    );
+    assert_eq!(checked.summary.flagged, 1, "{checked:?}");
+    drop(second);
+    practice.stack.shutdown().await;
 }
 
 /// A deploy's SIGTERM while a call is observed: the connection closes 1001, and the process
