@@ -86,6 +86,10 @@ pub struct ObservedFragmentRow {
     pub text: String,
     pub start_ms: i64,
     pub end_ms: i64,
+    /// The provider's item the words belong to (a Realtime call's); none on GPT-Live, and from
+    /// a database older than 20261210000000_observed_item_ids.sql.
+    #[serde(default)]
+    pub item_id: Option<String>,
 }
 
 /// A session's record as the comparison takes it (`viva_contract::observed::compare`).
@@ -135,6 +139,7 @@ impl ObservedRecord {
                         text: f.text,
                         start_ms: ms(f.start_ms, "a fragment start")?,
                         end_ms: ms(f.end_ms, "a fragment end")?,
+                        item_id: f.item_id,
                     },
                 ))
             })
@@ -344,7 +349,7 @@ impl Backend {
             .every_row(
                 access_token,
                 &format!(
-                    "/rest/v1/observed_fragments?session_id=eq.{session}&order=id.asc&select=id,window_id,provider_session,speaker,text,start_ms,end_ms"
+                    "/rest/v1/observed_fragments?session_id=eq.{session}&order=id.asc&select=id,window_id,provider_session,speaker,text,start_ms,end_ms,item_id"
                 ),
                 "observed fragment",
             )

@@ -10,9 +10,8 @@
 //!
 //! How it works:
 //! - **Which session.** A GPT-Live line id is `<provider session>#<n>` (parts of a cut line add
-//!   `#pNNNN`, and are put back together first). A line without `#` (Realtime) names no provider
-//!   session and is [`Verdict::Unobserved`], as is a line of a session the proxy has no window
-//!   for.
+//!   `#pNNNN`, and are put back together first). A line of a session the proxy has no window
+//!   for is [`Verdict::Unobserved`]. A line id without `#` is a Realtime line: see below.
 //! - **Where on the session's timeline.** Line times count from the interview session's start,
 //!   fragments from the provider session's; each provider session started at an offset the
 //!   client only estimated. The offset is found again from the lines: each line votes
@@ -40,6 +39,28 @@
 //!   middle of the line counts. The line is [`Verdict::Heard`] within
 //!   [`CompareOptions::max_edit_percent`] of its words (at most
 //!   [`CompareOptions::max_edits`]).
+//!
+//! Realtime lines (an id without `#`): on a Realtime call the client's line ids are the
+//! provider's item ids, and the proxy stores each transcript with its item id, so a line is
+//! judged by item id, not by time:
+//! - **An item the record has** (fragments with the line's id, joined in the order received):
+//!   the same speaker's words are aligned with the line's as above, without free words at the
+//!   edges (an item is exactly one line): [`Verdict::Heard`] within the edit budget, else
+//!   [`Verdict::HeardDifferently`]. An item the record has from the other speaker only is
+//!   heard differently.
+//! - **Where the observer's clock sits.** Realtime fragments carry the observer's own clock (the
+//!   arrival of the item's final transcript), so each observed Realtime call's offset is the
+//!   median of `ended_ms − arrival` over its heard lines (a line's end is when the client had
+//!   its final transcript, or when the candidate stopped speaking).
+//! - **A candidate's item the record lacks** (an interviewer's is never judged missing: a
+//!   response cut off by barge-in may have no final transcript) is [`Verdict::NotHeard`] only
+//!   when a window of an observed
+//!   Realtime call holds its mapped end from [`CompareOptions::realtime_before_ms`] before to
+//!   [`CompareOptions::realtime_after_ms`] after (a window from 0 opened before the answer went
+//!   out, so nothing is missing before it); else [`Verdict::Unobserved`]. With no heard line to
+//!   place any observed Realtime call it is [`Verdict::CouldNotAlign`]; with no Realtime call
+//!   observed (windows of sessions no GPT-Live line names, whose fragments all carry item ids)
+//!   it is [`Verdict::Unobserved`].
 //!
 //! Normalisation ([`normalise`]): lowercase; letters and digits make words, everything else
 //! separates them; characters of scripts written without spaces (Han, kana, Thai, Lao, Khmer,
@@ -86,15 +107,22 @@ impl Speaker {
 }
 
 /// One transcript fragment as the proxy received it on a provider session's sideband. Times
-/// are on that session's own timeline (milliseconds from its start).
+/// are on that session's own timeline (milliseconds from its start); on a Realtime call, whose
+/// events carry no times for the interviewer's words, they are the observer's own clock (when
+/// the fragment arrived, in milliseconds since it asked for the call's events).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObservedFragment {
-    /// The provider's session id (`live_…`), as in the client's line ids.
+    /// The provider's session id (`live_…`, or a Realtime call's `rtc_…`).
     pub provider_session: String,
     pub speaker: Speaker,
     pub text: String,
     pub start_ms: u64,
     pub end_ms: u64,
+    /// The provider's conversation item the words belong to (Realtime: the item id the
+    /// client's line carries as its own id); `None` on GPT-Live, whose lines are matched by
+    /// time and words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item_id: Option<String>,
 }
 
 /// A stretch of a provider session's timeline during which the proxy was attached and
@@ -126,8 +154,9 @@ pub enum Verdict {
     },
     /// Flag: the server was listening and heard nothing from this speaker then.
     NotHeard,
-    /// The server was not listening then (a gap, before or after its windows, a Realtime line,
-    /// a session it has no window for): nothing can be said.
+    /// The server was not listening then (a gap, before or after its windows, a session it has
+    /// no window for, a Realtime line whose item it lacks outside its windows): nothing can be
+    /// said.
     Unobserved,
     /// The server listened to this session but none of its lines could be placed on its
     /// timeline: nothing can be said line by line (see the session's [`SessionAlignment`]).
@@ -199,6 +228,7 @@ impl Comparison {
 
 /// The comparison's tolerances.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CompareOptions {
     /// How long a fragment may take to reach the proxy after its start (so the end of a window
     /// is trusted only up to this before it), and the margin around a line's time within which
@@ -218,6 +248,13 @@ pub struct CompareOptions {
     pub max_voting_lines: usize,
     /// An anchor found in more places than this is too common to vote.
     pub max_anchor_places: usize,
+    /// Realtime: a line the record has no item for is judged only when one window holds its
+    /// mapped end from this long before it (the offset's error: it is estimated from the
+    /// arrival of transcripts, which lag their speech by a varying amount)...
+    pub realtime_before_ms: u64,
+    /// ...to this long after it (a Realtime transcript arrives after its speech: a candidate's
+    /// once transcribed, which can take seconds for a long turn).
+    pub realtime_after_ms: u64,
 }
 
 impl Default for CompareOptions {
@@ -230,6 +267,8 @@ impl Default for CompareOptions {
             offset_window_ms: 500,
             max_voting_lines: 1_000,
             max_anchor_places: 64,
+            realtime_before_ms: 5_000,
+            realtime_after_ms: 10_000,
         }
     }
 }
@@ -326,6 +365,7 @@ pub fn compare_with(
     for fragment in fragments {
         if let Some(&at) = index.get(fragment.provider_session.as_str()) {
             sessions[at].fragments += 1;
+            sessions[at].itemless += usize::from(fragment.item_id.is_none());
             by_speaker[at][slot(fragment.speaker)].push(fragment);
         }
     }
@@ -346,7 +386,16 @@ pub fn compare_with(
     }
 
     let mut verdicts: Vec<Option<Verdict>> = vec![None; lines.len()];
-    for line in &logical {
+    let realtime_lines = judge_realtime(
+        &logical,
+        fragments,
+        &mut sessions,
+        &members,
+        &index,
+        options,
+        &mut verdicts,
+    );
+    for line in logical.iter().filter(|l| l.item.is_none()) {
         let session = line
             .session
             .and_then(|name| index.get(name))
@@ -381,6 +430,9 @@ pub fn compare_with(
         if let Some(&at) = line.session.and_then(|name| index.get(name)) {
             alignments[at].lines += line.entries.len();
         }
+    }
+    for (alignment, lines) in alignments.iter_mut().zip(realtime_lines) {
+        alignment.lines += lines;
     }
     let summary = summarise(&checks);
     Comparison {
@@ -478,6 +530,8 @@ fn tokens(text: &str) -> Vec<Token> {
 #[derive(Debug)]
 struct Logical<'a> {
     session: Option<&'a str>,
+    /// A Realtime line's item id (its id has no `#`).
+    item: Option<&'a str>,
     speaker: Option<Speaker>,
     words: Vec<String>,
     start: i64,
@@ -537,6 +591,7 @@ fn logical_lines(lines: &[Entry]) -> Vec<Logical<'_>> {
             }
             Logical {
                 session,
+                item: (!base.is_empty() && !base.contains('#')).then_some(base),
                 speaker: Speaker::parse(&first.speaker),
                 words: tokens(&text).into_iter().map(|t| t.word).collect(),
                 start,
@@ -650,6 +705,8 @@ struct Session {
     /// Sorted, overlapping and touching ones joined.
     windows: Vec<(i64, i64)>,
     fragments: usize,
+    /// Fragments without an item id (a GPT-Live session's: it is not a Realtime call).
+    itemless: usize,
     streams: [Stream; 2],
     offset: Option<Offset>,
 }
@@ -676,6 +733,186 @@ fn merge_windows(mut windows: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
 fn window_holding(windows: &[(i64, i64)], from: i64, to: i64) -> Option<(i64, i64)> {
     let at = windows.partition_point(|w| w.0 <= from).checked_sub(1)?;
     windows.get(at).copied().filter(|w| to <= w.1)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Realtime lines
+
+/// Judges the Realtime lines (see the module's doc) into `verdicts`, and sets each observed
+/// Realtime call's offset; how many entries each session's items matched.
+fn judge_realtime(
+    logical: &[Logical<'_>],
+    fragments: &[ObservedFragment],
+    sessions: &mut [Session],
+    members: &[Vec<usize>],
+    index: &HashMap<&str, usize>,
+    options: &CompareOptions,
+    verdicts: &mut [Option<Verdict>],
+) -> Vec<usize> {
+    let mut matched = vec![0usize; sessions.len()];
+    if logical.iter().all(|l| l.item.is_none()) {
+        return matched;
+    }
+    let mut by_item: HashMap<&str, Vec<&ObservedFragment>> = HashMap::new();
+    for fragment in fragments {
+        if let Some(item) = fragment.item_id.as_deref() {
+            by_item.entry(item).or_default().push(fragment);
+        }
+    }
+    let mut set = |line: &Logical<'_>, verdict: Verdict| {
+        for &entry in &line.entries {
+            verdicts[entry] = Some(verdict.clone());
+        }
+    };
+    // `ended_ms − arrival` of each heard line, by the session that heard it.
+    let mut votes: Vec<Vec<i64>> = vec![Vec::new(); sessions.len()];
+    let mut unmatched = Vec::new();
+    for line in logical.iter().filter(|l| l.item.is_some()) {
+        let Some(heard) = line.item.and_then(|item| by_item.get(item)) else {
+            unmatched.push(line);
+            continue;
+        };
+        let verdict = judge_item(line, heard, options);
+        let first = heard.iter().find(|f| Some(f.speaker) == line.speaker);
+        if let Some(&at) = first.and_then(|f| index.get(f.provider_session.as_str())) {
+            matched[at] += line.entries.len();
+            if let (Verdict::Heard { .. }, Some(first)) = (&verdict, first) {
+                votes[at].push(line.end.saturating_sub(ms(first.start_ms)));
+            }
+        }
+        set(line, verdict);
+    }
+    // The observed Realtime calls: listened to, named by no GPT-Live line, and every fragment
+    // with an item id.
+    let realtime: Vec<usize> = (0..sessions.len())
+        .filter(|&at| {
+            !sessions[at].windows.is_empty() && members[at].is_empty() && sessions[at].itemless == 0
+        })
+        .collect();
+    for &at in &realtime {
+        let votes = &mut votes[at];
+        if votes.is_empty() {
+            continue;
+        }
+        votes.sort_unstable();
+        // The median: a forged line's times are one vote among the heard lines'.
+        sessions[at].offset = Some(Offset {
+            offset: votes[(votes.len() - 1) / 2],
+            supporting_lines: votes.len(),
+        });
+    }
+    for line in unmatched {
+        let verdict = judge_missing_item(line, sessions, &realtime, options);
+        set(line, verdict);
+    }
+    matched
+}
+
+/// A Realtime line whose item the record has (`heard`, in the order received).
+fn judge_item(
+    line: &Logical<'_>,
+    heard: &[&ObservedFragment],
+    options: &CompareOptions,
+) -> Verdict {
+    let Some(speaker) = line.speaker else {
+        return Verdict::Unobserved;
+    };
+    let same: String = heard
+        .iter()
+        .filter(|f| f.speaker == speaker)
+        .map(|f| f.text.as_str())
+        .collect();
+    let differently = |text: &str| Verdict::HeardDifferently {
+        observed: capped(text.trim()),
+    };
+    if !heard.iter().any(|f| f.speaker == speaker) {
+        // The provider says the other speaker said this item.
+        let other: String = heard.iter().map(|f| f.text.as_str()).collect();
+        return differently(&other);
+    }
+    if line.words.is_empty() {
+        return Verdict::Heard { edits: 0 }; // It claims no words.
+    }
+    let observed: Vec<Word> = tokens(&same)
+        .into_iter()
+        .map(|t| Word {
+            word: t.word,
+            time: 0,
+            late: false,
+            start: t.start,
+            end: t.end,
+        })
+        .collect();
+    let observed: Vec<&Word> = observed.iter().collect();
+    // An item is exactly one line: no observed word is left out for free.
+    let plan = Plan {
+        from: 0,
+        to: 0,
+        prefix_until: 0,
+        suffix_after: 0,
+        line_prefix_free: false,
+        line_suffix_free: false,
+        core: (0, 0),
+    };
+    let budget = u32::try_from(line.words.len())
+        .unwrap_or(u32::MAX)
+        .saturating_mul(options.max_edit_percent)
+        / 100;
+    match align(&line.words, &observed, &plan, budget.min(options.max_edits)) {
+        Some(edits) => Verdict::Heard { edits },
+        None => differently(&same),
+    }
+}
+
+/// A Realtime line whose item the record lacks: not heard only if an observed Realtime call
+/// was surely listening when its transcript would have come.
+fn judge_missing_item(
+    line: &Logical<'_>,
+    sessions: &[Session],
+    realtime: &[usize],
+    options: &CompareOptions,
+) -> Verdict {
+    // Only the candidate's missing items are judged: whether the provider sends a final
+    // transcript for an interviewer response cut off by barge-in is not documented, and an
+    // honest cut-off question must never be flagged. A forged interviewer line with a fresh
+    // item id goes unjudged; an altered one (a real item id) is still compared above.
+    if realtime.is_empty() || line.speaker != Some(Speaker::Candidate) {
+        return Verdict::Unobserved;
+    }
+    // Far beyond any interview, and no sum below can overflow.
+    const FAR: i64 = 1 << 50;
+    let before = ms(options.realtime_before_ms).min(FAR);
+    let after = ms(options.realtime_after_ms).min(FAR);
+    let mut placed = false;
+    for session in realtime.iter().map(|&at| &sessions[at]) {
+        let Some(offset) = session.offset else {
+            continue;
+        };
+        placed = true;
+        let end = line.end.saturating_sub(offset.offset).clamp(-FAR, FAR);
+        // Nothing is missing before a window that opened with the call.
+        if window_holding(&session.windows, (end - before).max(0), end + after).is_some() {
+            return if line.words.is_empty() {
+                Verdict::Heard { edits: 0 } // It claims no words.
+            } else {
+                Verdict::NotHeard
+            };
+        }
+    }
+    if placed {
+        Verdict::Unobserved
+    } else {
+        Verdict::CouldNotAlign
+    }
+}
+
+/// `text` cut to [`MAX_LINE_CHARS`] characters.
+fn capped(text: &str) -> String {
+    let mut out: String = text.chars().take(MAX_LINE_CHARS).collect();
+    if out.len() < text.len() {
+        out.push('…');
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------------------------

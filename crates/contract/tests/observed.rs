@@ -26,6 +26,7 @@ fn frag(
         text: text.into(),
         start_ms,
         end_ms,
+        item_id: None,
     }
 }
 
@@ -938,4 +939,342 @@ fn a_fragment_two_windows_stored_is_read_once_but_a_repeat_within_one_window_is_
     // The window that stored it first decides, whichever order the windows' rows come in.
     let later_first = without_repeats(vec![("w2", yes.clone()), ("w1", yes.clone())]);
     assert_eq!(later_first.len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Realtime calls: lines judged by item id, the observer's clock placed by the matched lines
+
+/// One final transcript as the proxy stores it from a Realtime call: its arrival on the
+/// observer's clock, and its item id.
+fn item(call: &str, id: &str, speaker: Speaker, text: &str, arrived_ms: u64) -> ObservedFragment {
+    ObservedFragment {
+        item_id: Some(id.into()),
+        ..frag(call, speaker, text, arrived_ms, arrived_ms)
+    }
+}
+
+/// Where the client's clock is ahead of the observer's (the observer's starts as the call is
+/// created; the client's interview session a little before).
+const RT_OFFSET: i64 = 2_500;
+/// How long a candidate's transcript comes after the client's line ends (they stopped
+/// speaking).
+const RT_LAG: i64 = 800;
+
+/// A Realtime call `rtc_a` observed from its creation until 60 s, and the client's lines: ids
+/// are the provider's item ids; an interviewer line ends when its transcript is done, a
+/// candidate's when they stopped speaking.
+fn realtime_honest() -> Interview {
+    let said = [
+        (
+            "item_1",
+            Interviewer,
+            "Hello, tell me about a project you led.",
+            4_000,
+        ),
+        (
+            "item_2",
+            Candidate,
+            "I led the payments migration last year.",
+            12_000,
+        ),
+        ("item_3", Interviewer, "What was the hardest part?", 16_000),
+        (
+            "item_4",
+            Candidate,
+            "Keeping both systems in sync during the cutover.",
+            26_000,
+        ),
+        ("item_5", Interviewer, "Thank you, that is all.", 30_000),
+    ];
+    let fragments = said
+        .iter()
+        .map(|&(id, speaker, text, at)| item("rtc_a", id, speaker, text, at))
+        .collect();
+    let lines = said
+        .iter()
+        .map(|&(id, speaker, text, at)| {
+            let end = i64::try_from(at).unwrap() + RT_OFFSET
+                - if speaker == Candidate { RT_LAG } else { 0 };
+            line(id, speaker, text, end - 3_000, end)
+        })
+        .collect();
+    Interview {
+        lines,
+        fragments,
+        windows: vec![window("rtc_a", 0, 60_000)],
+    }
+}
+
+#[test]
+fn an_honest_realtime_call_is_heard_line_by_line_by_item_id() {
+    let interview = realtime_honest();
+    let result = interview.compare();
+    assert_eq!(result.summary.flagged, 0, "{result:#?}");
+    assert_eq!(result.summary.heard, 5, "{result:#?}");
+    let call = &result.sessions[0];
+    assert_eq!(call.provider_session, "rtc_a");
+    // The median of the heard lines' votes: the interviewer's three, not the candidates' two
+    // (their transcripts lag).
+    assert_eq!(
+        (call.lines, call.offset_ms, call.supporting_lines),
+        (5, Some(RT_OFFSET), 5)
+    );
+}
+
+#[test]
+fn an_invented_realtime_line_with_a_fresh_item_id_inside_a_window_is_not_heard() {
+    let mut interview = realtime_honest();
+    // Between the first answer and the second question, well inside the window.
+    interview.lines.push(line(
+        "item_forged",
+        Candidate,
+        "I also managed a team of twenty engineers.",
+        18_000,
+        20_000,
+    ));
+    let result = interview.compare();
+    assert_eq!(flagged(&result), ["item_forged"], "{result:#?}");
+    assert_eq!(verdict(&result, "item_forged"), &Verdict::NotHeard);
+    // A line claiming no words claims nothing.
+    interview.lines.last_mut().unwrap().text = "…".into();
+    assert_eq!(interview.compare().summary.flagged, 0);
+}
+
+#[test]
+fn an_altered_realtime_line_is_heard_differently_and_says_what_was_heard() {
+    let mut interview = realtime_honest();
+    interview.set_text("item_2", "I led the trading platform rewrite last year.");
+    let result = interview.compare();
+    assert_eq!(flagged(&result), ["item_2"], "{result:#?}");
+    match verdict(&result, "item_2") {
+        Verdict::HeardDifferently { observed } => {
+            assert_eq!(observed, "I led the payments migration last year.");
+        }
+        other => panic!("expected heard differently, got {other:?}"),
+    }
+    // The interviewer's words given as the candidate's: the item is someone else's.
+    let mut swapped = realtime_honest();
+    swapped.lines[2].speaker = "candidate".into();
+    let result = swapped.compare();
+    assert_eq!(flagged(&result), ["item_3"], "{result:#?}");
+    // A recogniser-sized difference (one word in ten) and punctuation are not.
+    let mut close = realtime_honest();
+    close.set_text(
+        "item_4",
+        "keeping BOTH systems in sync, during the cut-over!",
+    );
+    assert_eq!(close.compare().summary.flagged, 0);
+}
+
+#[test]
+fn a_realtime_line_in_a_gap_or_near_a_windows_edge_is_never_judged() {
+    let mut interview = realtime_honest();
+    // The proxy stopped listening from 20 s to 40 s (a lost sideband), and the call went on.
+    interview.windows = vec![window("rtc_a", 0, 20_000), window("rtc_a", 40_000, 60_000)];
+    interview.fragments.retain(|f| f.start_ms <= 20_000);
+    interview.fragments.push(item(
+        "rtc_a",
+        "item_6",
+        Interviewer,
+        "One more question.",
+        45_000,
+    ));
+    interview.lines.push(line(
+        "item_6",
+        Interviewer,
+        "One more question.",
+        45_000,
+        45_000 + RT_OFFSET,
+    ));
+    // Honest lines said in the gap: the record lacks their items, and they are not judged.
+    let result = interview.compare();
+    assert_eq!(result.summary.flagged, 0, "{result:#?}");
+    assert_eq!(verdict(&result, "item_4"), &Verdict::Unobserved);
+    assert_eq!(verdict(&result, "item_5"), &Verdict::Unobserved);
+    // An invented line whose transcript would have come in the gap is not either...
+    interview.lines.push(line(
+        "item_gap",
+        Candidate,
+        "I never missed a deadline.",
+        30_000,
+        32_500,
+    ));
+    // ...nor one so close to a window's end that its transcript could have come after it...
+    interview.lines.push(line(
+        "item_edge",
+        Candidate,
+        "I mentor juniors.",
+        15_000,
+        16_000 + RT_OFFSET,
+    ));
+    // ...but one well inside the first window is.
+    interview.lines.push(line(
+        "item_early",
+        Candidate,
+        "I speak five languages.",
+        6_000,
+        8_000,
+    ));
+    let result = interview.compare();
+    assert_eq!(verdict(&result, "item_gap"), &Verdict::Unobserved);
+    assert_eq!(verdict(&result, "item_edge"), &Verdict::Unobserved);
+    assert_eq!(flagged(&result), ["item_early"], "{result:#?}");
+}
+
+#[test]
+fn realtime_lines_the_record_cannot_place_are_never_flagged() {
+    // The proxy heard the call but none of its items is among the lines: nothing places its
+    // clock.
+    let mut interview = realtime_honest();
+    for (n, line) in interview.lines.iter_mut().enumerate() {
+        line.item_id = format!("item_other_{n}");
+    }
+    let candidates = interview
+        .lines
+        .iter()
+        .filter(|l| l.speaker == "candidate")
+        .count();
+    let result = interview.compare();
+    // The candidate's lines cannot be placed; the interviewer's are never judged missing.
+    assert!(candidates > 0);
+    assert_eq!(result.summary.could_not_align, candidates, "{result:#?}");
+    assert_eq!(
+        result.summary.unobserved,
+        interview.lines.len() - candidates
+    );
+    assert_eq!(result.summary.flagged, 0);
+    // No Realtime call observed at all (only a GPT-Live session's record): not observed.
+    let mut live_only = honest();
+    live_only.lines.extend(realtime_honest().lines);
+    let result = live_only.compare();
+    assert_eq!(verdict(&result, "item_1"), &Verdict::Unobserved);
+    assert_eq!(result.summary.flagged, 0);
+}
+
+#[test]
+fn a_fragments_item_id_reads_as_json_and_is_optional() {
+    let heard = item("rtc_a", "item_1", Interviewer, "Hello.", 4_000);
+    let json = serde_json::to_value(&heard).unwrap();
+    assert_eq!(json["item_id"], "item_1");
+    assert_eq!(
+        serde_json::from_value::<ObservedFragment>(json).unwrap(),
+        heard
+    );
+    let live = frag("live_a", Candidate, " Hi.", 1, 2);
+    let json = serde_json::to_value(&live).unwrap();
+    assert!(json.get("item_id").is_none(), "{json}");
+    assert_eq!(
+        serde_json::from_value::<ObservedFragment>(json)
+            .unwrap()
+            .item_id,
+        None
+    );
+}
+
+#[derive(Debug, Clone)]
+struct GenItem {
+    candidate: bool,
+    words: Vec<&'static str>,
+    /// Since the previous transcript arrived.
+    gap: u64,
+    /// How long the candidate's transcript lags their speech (or the interviewer's line end
+    /// lags its transcript's arrival at the proxy, by the network).
+    lag: u64,
+}
+
+fn gen_item() -> impl Strategy<Value = GenItem> {
+    (
+        any::<bool>(),
+        prop::collection::vec(prop::sample::select(VOCABULARY), 1..=12),
+        1_000u64..=15_000,
+        0u64..=3_000,
+    )
+        .prop_map(|(candidate, words, gap, lag)| GenItem {
+            candidate,
+            words,
+            gap,
+            lag,
+        })
+}
+
+/// A Realtime call: its items' transcripts as the proxy stored them (window from 0 until 30 s
+/// after the last), and the client's lines `offset` ahead of the observer's clock.
+fn build_realtime(items: &[GenItem], offset: i64) -> Interview {
+    let mut interview = Interview {
+        lines: Vec::new(),
+        fragments: Vec::new(),
+        windows: Vec::new(),
+    };
+    let mut at = 0u64;
+    for (n, generated) in items.iter().enumerate() {
+        at += generated.gap;
+        let id = format!("item_{n}");
+        let speaker = if generated.candidate {
+            Candidate
+        } else {
+            Interviewer
+        };
+        let text = generated.words.join(" ");
+        interview
+            .fragments
+            .push(item("rtc_p", &id, speaker, &text, at));
+        let lag = i64::try_from(generated.lag).unwrap();
+        let end = i64::try_from(at).unwrap()
+            + offset
+            + if generated.candidate {
+                -lag
+            } else {
+                lag.min(300)
+            };
+        interview
+            .lines
+            .push(line(&id, speaker, &text, end - 2_000, end));
+    }
+    interview.windows.push(window("rtc_p", 0, at + 30_000));
+    interview
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    #[test]
+    fn an_honest_realtime_call_is_never_flagged(
+        items in prop::collection::vec(gen_item(), 1..=12),
+        offset in -5_000i64..=60_000,
+    ) {
+        let result = build_realtime(&items, offset).compare();
+        prop_assert_eq!(result.summary.flagged, 0, "{:#?}", result.lines);
+        prop_assert_eq!(result.summary.heard, items.len());
+    }
+
+    #[test]
+    fn one_invented_realtime_line_inside_the_window_is_exactly_one_flag(
+        items in prop::collection::vec(gen_item(), 1..=12),
+        offset in -5_000i64..=60_000,
+        words in prop::collection::vec(prop::sample::select(VOCABULARY), 1..=8),
+        place in 0.0f64..=1.0,
+        candidate in any::<bool>(),
+    ) {
+        let mut interview = build_realtime(&items, offset);
+        // Its end anywhere the window surely held, whatever the offset's error (at most the
+        // largest lag, 3 s): from 5 s + 3 s after the window opens to 10 s + 3 s before it
+        // ends.
+        let to = i64::try_from(interview.windows[0].to_ms).unwrap();
+        let (lo, hi) = (8_000, to - 13_000);
+        prop_assume!(hi > lo);
+        let mapped = lo + ((hi - lo) as f64 * place) as i64;
+        let end = mapped + offset;
+        let speaker = if candidate { Candidate } else { Interviewer };
+        interview.lines.push(line("item_invented", speaker, &words.join(" "), end - 1_000, end));
+        let result = interview.compare();
+        if candidate {
+            prop_assert_eq!(flagged(&result), vec!["item_invented"], "{:#?}", result.lines);
+            prop_assert_eq!(verdict(&result, "item_invented"), &Verdict::NotHeard);
+        } else {
+            // An interviewer's item may lack a final transcript (cut off by barge-in): never
+            // judged missing.
+            prop_assert_eq!(flagged(&result), Vec::<&str>::new(), "{:#?}", result.lines);
+            prop_assert_eq!(verdict(&result, "item_invented"), &Verdict::Unobserved);
+        }
+    }
 }

@@ -2,7 +2,8 @@
 //! front of the local interviewer. The bearer is the `ek_` client secret `interview-start`
 //! minted for the session; the body is the offer; the answer comes back as 201
 //! `application/sdp` with a `Location`. `POST /v1/realtime/calls/{id}/hangup` ends a call.
-//! Errors are the OpenAI error JSON.
+//! `GET /v1/realtime?call_id={id}` is a server's connection to a call (the project key): its
+//! server events. Errors are the OpenAI error JSON.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -383,5 +384,81 @@ impl crate::proxy::Upstream for LocalUpstream {
 
     fn hang_up(&self, call: &crate::proxy::UpstreamCall) {
         self.interviewer.hang_up(&call.id);
+    }
+}
+
+/// The query of `GET /v1/realtime`.
+#[derive(Debug, serde::Deserialize)]
+pub struct SidebandQuery {
+    call_id: Option<String>,
+}
+
+/// `GET /v1/realtime?call_id={id}`: a server's connection to a Realtime call a client set up
+/// over WebRTC (OpenAI's "sideband"; the project key only, as `POST /v1/live/sessions`). It
+/// receives every server event the call sends its client from now on, and closes when the call
+/// ends. The local interviewer takes no instructions on it: anything sent is answered with an
+/// `error` event. A bad key is 401, a call that is not a live Realtime one 404.
+pub async fn sideband(
+    State(state): State<AppState>,
+    axum::extract::Query(query): axum::extract::Query<SidebandQuery>,
+    headers: HeaderMap,
+    upgrade: axum::extract::ws::WebSocketUpgrade,
+) -> Response {
+    if let Err(message) = crate::live_sessions::authorize(&state, &headers) {
+        return unauthorized(message);
+    }
+    // A Live session's events are its own `/attach`'s.
+    let events = query
+        .call_id
+        .filter(|id| id.starts_with("rtc_"))
+        .and_then(|id| state.interviewer.observe(&id));
+    let Some(events) = events else {
+        return openai_error(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            "call_id_not_found",
+            "No session found for the provided call_id",
+        );
+    };
+    upgrade.on_upgrade(move |socket| forward_events(socket, events))
+}
+
+/// Passes the call's events to a sideband until either ends.
+async fn forward_events(
+    mut socket: axum::extract::ws::WebSocket,
+    mut events: tokio::sync::broadcast::Receiver<String>,
+) {
+    use axum::extract::ws::Message;
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Ok(text) => {
+                    if socket.send(Message::Text(text.into())).await.is_err() {
+                        return;
+                    }
+                }
+                // Fell behind: the events it missed are gone; it stays connected.
+                Err(RecvError::Lagged(_)) => {}
+                // The call ended.
+                Err(RecvError::Closed) => {
+                    let _ = socket.send(Message::Close(None)).await;
+                    return;
+                }
+            },
+            message = socket.recv() => match message {
+                Some(Ok(Message::Text(_))) => {
+                    let reply = serde_json::json!({"type": "error", "error": {
+                        "type": "invalid_request_error", "code": "unsupported_event",
+                        "message": "the local interviewer's sideband only listens",
+                    }});
+                    if socket.send(Message::Text(reply.to_string().into())).await.is_err() {
+                        return;
+                    }
+                }
+                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
+                Some(Ok(_)) => {}
+            },
+        }
     }
 }

@@ -165,6 +165,13 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX observed_fragments_session ON observed_fragments(session_id, id);
     CREATE INDEX observed_fragments_window ON observed_fragments(window_id);
     "#,
+    // 7: the provider's item id of each fragment (supabase/migrations/
+    // 20261210000000_observed_item_ids.sql): a Realtime call's transcripts carry one, and the
+    // client's lines on that call have it as their id; GPT-Live fragments have none.
+    r#"
+    ALTER TABLE observed_fragments ADD COLUMN item_id TEXT
+        CHECK (item_id IS NULL OR length(item_id) BETWEEN 1 AND 200);
+    "#,
 ];
 
 /// A handle to the database; cheap to clone.

@@ -1,5 +1,5 @@
 //! The transcript of record in the local stack's database (`observed_windows`,
-//! `observed_fragments`; migration 6): what the SDP proxy observed on each GPT-Live session,
+//! `observed_fragments`; migrations 6 and 7): what the SDP proxy observed on each call,
 //! written by the proxy in-process (the stack's service side). The REST API serves them read-only
 //! to the tenant's interviewers, as the hosted schema does; a candidate's client can neither
 //! write nor read them. Read back here as the comparison takes it
@@ -96,8 +96,8 @@ impl Observations for LocalObservations {
                     };
                     {
                         let mut insert = tx.prepare_cached(
-                            "INSERT INTO observed_fragments (window_id, tenant_id, session_id, provider_session, speaker, text, start_ms, end_ms)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                            "INSERT INTO observed_fragments (window_id, tenant_id, session_id, provider_session, speaker, text, start_ms, end_ms, item_id)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                         )?;
                         for fragment in &fragments {
                             insert.execute(params![
@@ -109,6 +109,7 @@ impl Observations for LocalObservations {
                                 fragment.text,
                                 sql_ms(fragment.start_ms),
                                 sql_ms(fragment.end_ms),
+                                fragment.item_id,
                             ])?;
                         }
                     }
@@ -205,7 +206,7 @@ pub async fn observed_record(
     let rows = db
         .call(move |conn| {
             let mut select = conn.prepare(
-                "SELECT window_id, provider_session, speaker, text, start_ms, end_ms
+                "SELECT window_id, provider_session, speaker, text, start_ms, end_ms, item_id
                  FROM observed_fragments WHERE session_id = ?1 ORDER BY id",
             )?;
             let rows = select.query_map([&session], |r| {
@@ -218,6 +219,7 @@ pub async fn observed_record(
                         text: r.get(3)?,
                         start_ms: ms(r.get(4)?),
                         end_ms: ms(r.get(5)?),
+                        item_id: r.get(6)?,
                     },
                 ))
             })?;

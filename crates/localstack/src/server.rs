@@ -414,6 +414,8 @@ fn router(state: AppState) -> Router {
         )
         // The Realtime API's own signaling: authenticated by the client secret, no apikey.
         .route("/v1/realtime/calls", post(crate::calls::create))
+        // A Realtime call's server-side connection: authenticated by the project key.
+        .route("/v1/realtime", get(crate::calls::sideband))
         .route(
             "/v1/realtime/calls/{call_id}/hangup",
             post(crate::calls::hang_up),

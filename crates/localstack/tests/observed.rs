@@ -77,6 +77,7 @@ fn fragments_of(events: &[Value], live_id: &str) -> Vec<ObservedFragment> {
                 text: e["delta"].as_str()?.to_owned(),
                 start_ms: e["start_ms"].as_u64()?,
                 end_ms: e["end_ms"].as_u64()?,
+                item_id: None,
             })
         })
         .collect()

@@ -440,6 +440,7 @@ async fn only_the_tenants_interviewers_read_the_proxys_record_and_nobody_writes_
         text: "I led the migration.".into(),
         start_ms: 1_000,
         end_ms: 2_000,
+        item_id: None,
     };
     store.record(&window, &[heard], 2_000).await.unwrap();
     store

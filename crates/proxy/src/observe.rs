@@ -27,8 +27,25 @@
 //! on the same stream the sideband carries: the observer hears it as it hears spoken words. A
 //! copy recorded from what the proxy passed on would repeat its words at a guessed time.
 //!
-//! Realtime calls are not observed (their client configures the session itself). The
-//! hosted store is PostgreSQL ([`pg`]).
+//! **Realtime calls** are observed on the call's server-side connection (hosted: the sideband
+//! `wss://…/v1/realtime?call_id=…` with the project key; local: the call's broadcast), from the
+//! server events its client gets: the candidate's words from
+//! `conversation.item.input_audio_transcription.completed`, the interviewer's from
+//! `response.output_audio_transcript.done` (or `response.output_text.done`), each stored whole
+//! with its item id (deltas are left out: the final transcript is what the client's line ends
+//! as). Realtime events carry no timeline for the interviewer's words, so a Realtime fragment's
+//! time is the observer's own clock: milliseconds since it asked for the call's events, taken
+//! when the transcript arrived (`start_ms` = `end_ms`). A window from 0 means the subscription
+//! was in place before the answer went out; otherwise it starts when it was. Its end moves with
+//! every event heard (all of them reached the observer in order), and to the moment the events
+//! ended when they end. The end of the call's events is `closed` (a Realtime call has no closing
+//! event: the call's end closes its connection). Because that clock is this observer's own, a
+//! Realtime call is observed only by the instance that created it, from its creation: an
+//! observer on another instance after a takeover would put the same call on another timeline,
+//! which the comparison could not tell apart; after a takeover, the rest of a Realtime call is
+//! not observed (a gap).
+//!
+//! The hosted store is PostgreSQL ([`pg`]).
 
 pub mod pg;
 
@@ -39,6 +56,7 @@ use std::time::Duration;
 use tokio::sync::{broadcast, oneshot, watch};
 use viva_contract::observed::{ObservedFragment, ObservedWindow, Speaker};
 use viva_realtime::live::{LiveEvent, parse_live_event};
+use viva_realtime::{ServerEvent, parse_server_event};
 
 use crate::Proxy;
 use crate::auth::BoxFuture;
@@ -59,6 +77,8 @@ pub const DELIVERY_MARGIN_MS: u64 = 1_500;
 /// Fragments kept while the store cannot be written; beyond, they are dropped and the window
 /// ends at its last checkpoint (a gap), and a new one starts with the next fragment.
 pub const MAX_PENDING: usize = 2_000;
+/// The longest item id stored (the tables' limit); a longer one is cut to it.
+pub const MAX_ITEM_ID_CHARS: usize = 200;
 
 /// What an observed call's event stream yields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +87,9 @@ pub enum Heard {
     Event(String),
     /// Events were skipped (the observer fell behind).
     Gap { missed: u64 },
+    /// The events ended because their source did: the call ended (a local call's task ended)
+    /// or the service closed the connection. Nothing follows.
+    Ended,
 }
 
 /// A call's server events, in the order the session sent them; `None` once they end.
@@ -84,7 +107,8 @@ impl EventSource for broadcast::Receiver<String> {
             match self.recv().await {
                 Ok(text) => Some(Heard::Event(text)),
                 Err(broadcast::error::RecvError::Lagged(missed)) => Some(Heard::Gap { missed }),
-                Err(broadcast::error::RecvError::Closed) => None,
+                // The sender is gone: the call (or the sideband carrying it) ended.
+                Err(broadcast::error::RecvError::Closed) => Some(Heard::Ended),
             }
         })
     }
@@ -98,7 +122,7 @@ pub struct WindowStart {
     pub session_id: String,
     /// The provider's session (`live_…`), as in the client's line ids.
     pub provider_session: String,
-    /// `live` (the only API observed so far).
+    /// `live` or `realtime`.
     pub api: String,
     /// The proxy instance listening ([`Proxy::instance`]).
     pub instance: String,
@@ -404,9 +428,10 @@ pub enum Attached {
 }
 
 /// Starts observing `call` for the interview `session_id` of `tenant_id`, unless observation
-/// is off, the call is not a Live one, or it is already observed here. For a call just
-/// created, waits (up to [`ATTACH_WAIT`]) until its events are subscribed to, so the answer
-/// goes out only after: then the window starts at 0.
+/// is off, it is already observed here, or it is a Realtime call this proxy did not just
+/// create (see the module's doc). For a call just created, waits (up to [`ATTACH_WAIT`]) until
+/// its events are subscribed to, so the answer goes out only after: then the window starts at
+/// 0.
 pub async fn start(
     proxy: &Arc<Proxy>,
     tenant_id: &str,
@@ -414,7 +439,11 @@ pub async fn start(
     call: &UpstreamCall,
     attached: Attached,
 ) {
-    if !call.live || call.id.is_empty() || !proxy.observations.enabled() || proxy.is_draining() {
+    if call.id.is_empty()
+        || (!call.live && attached == Attached::Later)
+        || !proxy.observations.enabled()
+        || proxy.is_draining()
+    {
         return;
     }
     let Some(registered) = proxy.observing.register(&call.id) else {
@@ -428,7 +457,7 @@ pub async fn start(
             tenant_id: tenant_id.to_owned(),
             session_id: session_id.to_owned(),
             provider_session: call.id.clone(),
-            api: "live".to_owned(),
+            api: if call.live { "live" } else { "realtime" }.to_owned(),
             instance: proxy.instance.clone(),
             from_ms: 0,
         },
@@ -454,6 +483,9 @@ struct Observer {
 
 impl Observer {
     async fn run(mut self, ready: oneshot::Sender<()>) {
+        // A Realtime fragment's clock: from just before the call's events are asked for.
+        let origin = tokio::time::Instant::now();
+        let since = move || u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX);
         let mut events = match self.upstream.observe(&self.call).await {
             Ok(events) => events,
             Err(problem) => {
@@ -463,8 +495,16 @@ impl Observer {
         };
         // Received: the answer has not gone out yet, so nothing was said before this.
         let anchored = ready.send(()).is_ok();
-        tracing::info!(event = "proxy_observation_started", call_id = %self.call.id, from_start = anchored);
-        let mut window = Window::new(&self.start, anchored);
+        tracing::info!(event = "proxy_observation_started", call_id = %self.call.id, api = %self.start.api, from_start = anchored);
+        let live = self.call.live;
+        // Live: the session's timeline, unknown until a fragment says where the observer is
+        // unless it listened from the start. Realtime: the observer's clock, known.
+        let from = |anchored: bool| match (live, anchored) {
+            (_, true) => Some(0),
+            (true, false) => None,
+            (false, false) => Some(since()),
+        };
+        let mut window = Window::new(&self.start, from(anchored));
         window.flush(self.store.as_ref()).await;
         let mut stored = 0usize;
         let mut flushes = tokio::time::interval(FLUSH_EVERY);
@@ -472,7 +512,7 @@ impl Observer {
         let end = loop {
             tokio::select! {
                 heard = events.next() => match heard {
-                    Some(Heard::Event(text)) => match parse_live_event(&text).map(|e| e.event) {
+                    Some(Heard::Event(text)) if live => match parse_live_event(&text).map(|e| e.event) {
                         Ok(LiveEvent::InputTranscriptDelta(f)) => window.push(Speaker::Candidate, f),
                         Ok(LiveEvent::OutputTranscriptDelta(f)) => window.push(Speaker::Interviewer, f),
                         Ok(LiveEvent::SessionStarted(started)) if started.session.id != self.call.id => {
@@ -483,13 +523,31 @@ impl Observer {
                         // The client refuses it too: it is in neither transcript.
                         Err(_) => tracing::debug!(event = "proxy_observation_unreadable_event", call_id = %self.call.id),
                     },
+                    Some(Heard::Event(text)) => {
+                        let at = since();
+                        match parse_server_event(&text).map(|e| e.event) {
+                            Ok(ServerEvent::InputTranscriptCompleted(done)) => {
+                                window.push_item(Speaker::Candidate, done.transcript, &done.item_id, at);
+                            }
+                            Ok(ServerEvent::OutputTranscriptDone(done) | ServerEvent::OutputTextDone(done)) => {
+                                let text = done.transcript.or(done.text).unwrap_or_default();
+                                window.push_item(Speaker::Interviewer, text, &done.item_id, at);
+                            }
+                            // Heard in order: nothing before it was missed.
+                            Ok(_) => window.heard_until(at),
+                            Err(_) => tracing::debug!(event = "proxy_observation_unreadable_event", call_id = %self.call.id),
+                        }
+                    }
                     Some(Heard::Gap { missed }) => {
                         tracing::warn!(event = "proxy_observation_gap", call_id = %self.call.id, missed);
                         stored += window.close(self.store.as_ref(), WindowEnd::Lost).await;
-                        window = Window::new(&self.start, false);
+                        window = Window::new(&self.start, from(false));
                         continue;
                     }
-                    None => break WindowEnd::Lost,
+                    // A Live session says when it closes; a Realtime call's end closes its
+                    // events.
+                    Some(Heard::Ended) if !live => break WindowEnd::Closed,
+                    Some(Heard::Ended) | None => break WindowEnd::Lost,
                 },
                 _ = flushes.tick() => {
                     stored += window.flush(self.store.as_ref()).await;
@@ -500,9 +558,13 @@ impl Observer {
                 stored += window.flush(self.store.as_ref()).await;
             }
             if window.broken {
-                window = Window::new(&self.start, false);
+                window = Window::new(&self.start, from(false));
             }
         };
+        if !live {
+            // Every event until now reached the observer.
+            window.heard_until(since());
+        }
         stored += window.close(self.store.as_ref(), end).await;
         tracing::info!(event = "proxy_observation_ended", call_id = %self.call.id, reason = end.as_str(), fragments = stored);
     }
@@ -531,8 +593,8 @@ struct Window {
 }
 
 impl Window {
-    fn new(common: &WindowStart, anchored: bool) -> Self {
-        let from_ms = anchored.then_some(0);
+    /// A window from `from_ms`; `None` when it is known only once a fragment is heard.
+    fn new(common: &WindowStart, from_ms: Option<u64>) -> Self {
         Self {
             start: common.clone(),
             id: None,
@@ -542,6 +604,26 @@ impl Window {
             pending: Vec::new(),
             broken: false,
         }
+    }
+
+    /// A Realtime item's final transcript, arrived at `at_ms` on the observer's clock.
+    fn push_item(&mut self, speaker: Speaker, text: String, item_id: &str, at_ms: u64) {
+        self.heard_until(at_ms);
+        let item_id =
+            (!item_id.is_empty()).then(|| item_id.chars().take(MAX_ITEM_ID_CHARS).collect());
+        self.pending.push(ObservedFragment {
+            provider_session: self.start.provider_session.clone(),
+            speaker,
+            text,
+            start_ms: at_ms,
+            end_ms: at_ms,
+            item_id,
+        });
+    }
+
+    /// Everything until `at_ms` (the observer's clock) was heard.
+    fn heard_until(&mut self, at_ms: u64) {
+        self.to_ms = self.to_ms.max(at_ms);
     }
 
     fn push(&mut self, speaker: Speaker, fragment: viva_realtime::live::TranscriptFragment) {
@@ -555,6 +637,7 @@ impl Window {
             text: fragment.delta,
             start_ms: fragment.start_ms,
             end_ms: fragment.end_ms,
+            item_id: None,
         });
     }
 
@@ -644,6 +727,7 @@ mod tests {
             text: window_text.into(),
             start_ms,
             end_ms: start_ms + 100,
+            item_id: None,
         }
     }
 
@@ -672,7 +756,7 @@ mod tests {
             from_ms: 0,
         };
         // Joined under way: nothing is stored before the first fragment, which starts it.
-        let mut window = Window::new(&common, false);
+        let mut window = Window::new(&common, None);
         assert_eq!(window.flush(&store).await, 0);
         assert!(store.windows().is_empty());
         window.push(

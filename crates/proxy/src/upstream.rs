@@ -95,9 +95,10 @@ pub trait Upstream: Send + Sync + std::fmt::Debug {
         Box::pin(async { Err(UpstreamError::NotConfigured) })
     }
 
-    /// Every server event GPT-Live `call` sends its client from now on, as the session sent
-    /// them, for the transcript of record ([`crate::observe`]); called once per call and
-    /// instance, and only when observation is on. Fails when the call cannot be listened to.
+    /// Every server event `call` (GPT-Live or Realtime) sends its client from now on, as the
+    /// session sent them, for the transcript of record ([`crate::observe`]); called once per
+    /// call and instance, and only when observation is on. Fails when the call cannot be
+    /// listened to.
     fn observe<'a>(
         &'a self,
         _call: &'a UpstreamCall,

@@ -33,6 +33,8 @@ static NEXT_DATABASE: AtomicUsize = AtomicUsize::new(0);
 const PROXY_LOGIN: &str = "viva_proxy_observer_test";
 /// The migration under test.
 const MIGRATION: &str = "20261209000000_observed_record.sql";
+/// The one after it: each fragment's item id (Realtime calls).
+const ITEM_IDS: &str = "20261210000000_observed_item_ids.sql";
 
 const TENANT_A: &str = "aaaaaaaa-0000-4000-8000-0000000000b1";
 const TENANT_B: &str = "bbbbbbbb-0000-4000-8000-0000000000b1";
@@ -759,6 +761,7 @@ fn heard(
         text: text.to_owned(),
         start_ms,
         end_ms,
+        item_id: None,
     }
 }
 
@@ -872,6 +875,44 @@ async fn round_trip(store: &PgObservations) {
     assert_eq!(observed.len(), 3);
     assert_eq!((observed[1].from_ms, observed[1].to_ms), (2_900, 3_800));
 
+    // A Realtime call: each item's final transcript with its item id, kept with it (a long
+    // one's parts too); a fragment without one reads back without one.
+    let realtime = store
+        .open_window(&WindowStart {
+            api: "realtime".into(),
+            ..start(session, TENANT_A, "rtc_1", 0)
+        })
+        .await
+        .unwrap();
+    let item = |id: &str, speaker, text: &str, at| ObservedFragment {
+        item_id: Some(id.to_owned()),
+        ..heard("rtc_1", speaker, text, at, at)
+    };
+    let said = [
+        item("item_a", Speaker::Interviewer, "Why Rust?", 4_000),
+        item("item_b", Speaker::Candidate, &"safe ".repeat(5_000), 9_000),
+    ];
+    store.record(&realtime, &said, 9_500).await.unwrap();
+    store
+        .close(&realtime, 12_000, WindowEnd::Closed)
+        .await
+        .unwrap();
+    let (fragments, _) = store.record_of(session).await.unwrap();
+    let items: Vec<(Option<&str>, usize)> = fragments
+        .iter()
+        .filter(|f| f.provider_session == "rtc_1")
+        .map(|f| (f.item_id.as_deref(), f.text.len()))
+        .collect();
+    assert_eq!(items.first(), Some(&(Some("item_a"), "Why Rust?".len())));
+    assert!(items.len() >= 3, "stored in parts: {items:?}");
+    assert!(items[1..].iter().all(|(id, _)| *id == Some("item_b")));
+    assert!(fragments[..3].iter().all(|f| f.item_id.is_none()));
+    let windows = store.windows_of(session).await.unwrap();
+    assert_eq!(
+        windows.last().map(|w| (w.start.api.as_str(), w.to_ms)),
+        Some(("realtime", 12_000))
+    );
+
     // The seeded session's record is its own; another session's is not in it.
     let (seeded, _) = store.record_of(SESSION_B).await.unwrap();
     assert_eq!(seeded.len(), 1);
@@ -936,7 +977,7 @@ async fn the_start_up_check_says_what_to_fix() {
     assert!(!refused.contains('\n'), "{refused}");
 
     // A database that has the leases but not the record yet.
-    let older = Pg::with_migrations(|m| !m.ends_with(MIGRATION));
+    let older = Pg::with_migrations(|m| !m.ends_with(MIGRATION) && !m.ends_with(ITEM_IDS));
     let missing = PgObservations::new(viva_proxy::lease::pg::pool(&older.url(), 2).unwrap())
         .await
         .unwrap_err();
@@ -944,6 +985,13 @@ async fn the_start_up_check_says_what_to_fix() {
     let missing = missing.to_string();
     assert!(missing.contains(MIGRATION), "{missing}");
     assert!(missing.contains("--observe off"), "{missing}");
+    // One that has the record without its item ids: the proxy would fail every write.
+    let older = Pg::with_migrations(|m| !m.ends_with(ITEM_IDS));
+    let missing = PgObservations::new(viva_proxy::lease::pg::pool(&older.url(), 2).unwrap())
+        .await
+        .unwrap_err();
+    assert!(matches!(missing, CheckError::NoTables(_)), "{missing:?}");
+    assert!(missing.to_string().contains(ITEM_IDS), "{missing}");
 
     // Nothing listening.
     let unreachable = PgObservations::new(
@@ -1265,7 +1313,7 @@ fn answered(lines: &[viva_realtime::Line], n: usize) -> bool {
 /// observed; and its instance id (its `/health`'s).
 async fn observing_proxy(port: u16, stack: &LocalStack, pg: &Pg) -> (ProxyProcess, String) {
     let proxy = ProxyProcess::start(port, stack, &pg.url()).await;
-    proxy.logged("GPT-Live calls are observed").await;
+    proxy.logged("Calls are observed (GPT-Live and Realtime)").await;
     let health = proxy.health().await;
     let instance = health["instance"].as_str().unwrap().to_owned();
     (proxy, instance)
@@ -1788,27 +1836,27 @@ async fn the_start_says_whether_calls_are_observed_and_observe_on_needs_a_databa
         .logged("--observe on needs VIVA_PROXY_DATABASE_URL")
         .await;
 
-    let older = Pg::with_migrations(|m| !m.ends_with(MIGRATION));
+    let older = Pg::with_migrations(|m| !m.ends_with(MIGRATION) && !m.ends_with(ITEM_IDS));
     let mut strict = run(Some("on"), Some(&older.url()));
     let status = strict.exited(Duration::from_secs(30)).await;
     assert!(!status.success());
     strict.logged(MIGRATION).await;
     let mut lenient = run(None, Some(&older.url()));
     lenient
-        .logged("GPT-Live calls are not observed: review has no transcript of record")
+        .logged("Calls are not observed: review has no transcript of record")
         .await;
     assert!(lenient.log().contains(MIGRATION), "{}", lenient.log());
     assert!(lenient.child.try_wait().unwrap().is_none(), "it serves");
 
     let observed = run(None, Some(&pg.url()));
     observed
-        .logged("GPT-Live calls are observed: their transcript of record goes to PostgreSQL")
+        .logged("Calls are observed (GPT-Live and Realtime): their transcript of record goes to PostgreSQL")
         .await;
     let off = run(Some("off"), Some(&pg.url()));
-    off.logged("GPT-Live calls are not observed (--observe off)")
+    off.logged("Calls are not observed (--observe off)")
         .await;
     let alone = run(None, None);
     alone
-        .logged("GPT-Live calls are not observed (no database)")
+        .logged("Calls are not observed (no database)")
         .await;
 }

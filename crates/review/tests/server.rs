@@ -215,6 +215,7 @@ async fn an_interviewer_sees_the_lines_the_services_record_contradicts_flagged()
         text: text.into(),
         start_ms,
         end_ms,
+        item_id: None,
     };
     let fragments = [
         heard(Heard::Interviewer, "Tell me about a hard bug", 0, 1_500),

@@ -158,6 +158,8 @@ pub const OBSERVED_FRAGMENTS: Table = Table {
         col("text", Text, false),
         col("start_ms", Integer, false),
         col("end_ms", Integer, false),
+        // The provider's item (a Realtime call's transcripts); none on GPT-Live.
+        col("item_id", Text, true),
     ],
     unique_keys: &[&["id"]],
 };

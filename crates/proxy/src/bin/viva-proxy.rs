@@ -29,7 +29,7 @@ use viva_proxy::{Proxy, ProxyParts};
 /// VIVA_PROXY_JWT_SECRET (optional; the project's legacy HS256 secret, if its tokens still use it),
 /// VIVA_PROXY_DATABASE_URL (optional; postgres://viva_proxy:PASSWORD@HOST:PORT/DB, where the
 /// leases live so that several instances share the one-live-connection rule, and where the
-/// transcript of record of each GPT-Live call is kept; without it, run a single instance),
+/// transcript of record of each call it creates is kept; without it, run a single instance),
 /// each also as NAME_FILE naming a file that holds it.
 #[derive(Debug, Parser)]
 #[command(name = "viva-proxy", version)]
@@ -98,7 +98,7 @@ struct Args {
     /// role must be granted `authenticated`).
     #[arg(long, env = "VIVA_PROXY_SESSIONS", value_enum, default_value_t = SessionsFrom::Rest)]
     sessions: SessionsFrom,
-    /// Whether each GPT-Live call's transcript of record (what the provider says on it, and
+    /// Whether each call's transcript of record (what the provider says on it, and
     /// when this proxy listened) is kept in the database, for review to check the uploaded
     /// lines against [default: on with VIVA_PROXY_DATABASE_URL, else off; `on` needs it, and
     /// its migration].
@@ -171,14 +171,14 @@ async fn observations(
         (None | Some(Switch::On), Some(pool)) => match PgObservations::new(pool.clone()).await {
             Ok(store) => (
                 Arc::new(store),
-                "GPT-Live calls are observed: their transcript of record goes to PostgreSQL (public.observed_windows, public.observed_fragments)".to_owned(),
+                "Calls are observed (GPT-Live and Realtime): their transcript of record goes to PostgreSQL (public.observed_windows, public.observed_fragments)".to_owned(),
             ),
             Err(problem @ CheckError::NoTables(_)) if switch.is_none() => {
                 tracing::warn!(event = "proxy_observation_unavailable", %problem);
                 (
                     Arc::new(NoObservations),
                     format!(
-                        "GPT-Live calls are not observed: review has no transcript of record to check their lines against; {problem}"
+                        "Calls are not observed: review has no transcript of record to check their lines against; {problem}"
                     ),
                 )
             }
@@ -186,11 +186,11 @@ async fn observations(
         },
         (Some(Switch::Off), _) => (
             Arc::new(NoObservations),
-            "GPT-Live calls are not observed (--observe off): review has no transcript of record to check their lines against".to_owned(),
+            "Calls are not observed (--observe off): review has no transcript of record to check their lines against".to_owned(),
         ),
         (None, None) => (
             Arc::new(NoObservations),
-            "GPT-Live calls are not observed (no database): review has no transcript of record to check their lines against".to_owned(),
+            "Calls are not observed (no database): review has no transcript of record to check their lines against".to_owned(),
         ),
     };
     tracing::info!(

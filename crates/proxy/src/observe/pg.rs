@@ -20,6 +20,8 @@ use crate::lease::pg::describe;
 const STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the start-up check waits for the first connection.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest item id the table keeps (20261210000000_observed_item_ids.sql).
+pub const MAX_ITEM_ID_CHARS: usize = 200;
 
 const OPEN: &str = "
 insert into public.observed_windows
@@ -39,11 +41,13 @@ with moved as (
     returning id, tenant_id, session_id
 ), stored as (
     insert into public.observed_fragments
-           (window_id, tenant_id, session_id, provider_session, speaker, text, start_ms, end_ms)
-    select m.id, m.tenant_id, m.session_id, f.provider_session, f.speaker, f.text, f.start_ms, f.end_ms
+           (window_id, tenant_id, session_id, provider_session, speaker, text, start_ms, end_ms,
+            item_id)
+    select m.id, m.tenant_id, m.session_id, f.provider_session, f.speaker, f.text, f.start_ms,
+           f.end_ms, f.item_id
       from moved m,
-           unnest($3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[])
-               with ordinality as f(provider_session, speaker, text, start_ms, end_ms, n)
+           unnest($3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[], $8::text[])
+               with ordinality as f(provider_session, speaker, text, start_ms, end_ms, item_id, n)
      order by f.n
     returning 1
 )
@@ -63,13 +67,14 @@ select id::text as id, tenant_id::text as tenant_id, session_id::text as session
  order by started_at, from_ms, id";
 
 const FRAGMENTS: &str = "
-select window_id::text as window_id, provider_session, speaker, text, start_ms, end_ms
+select window_id::text as window_id, provider_session, speaker, text, start_ms, end_ms, item_id
   from public.observed_fragments
  where session_id = $1::uuid
  order by id";
 
 /// Whether the role may write the record. Its rights are granted column by column, which
-/// `has_table_privilege` does not count: each column the statements write is asked about.
+/// `has_table_privilege` does not count: each column the statements write is asked about (a
+/// column a migration has not added yet fails the check: 42703).
 const CHECK: &str = "
 select bool_and(has_column_privilege(format('public.%I', t), c, p)) as usable,
        current_user::text as role
@@ -83,7 +88,8 @@ select bool_and(has_column_privilege(format('public.%I', t), c, p)) as usable,
         ('observed_fragments', 'tenant_id', 'insert'), ('observed_fragments', 'session_id', 'insert'),
         ('observed_fragments', 'provider_session', 'insert'), ('observed_fragments', 'speaker', 'insert'),
         ('observed_fragments', 'text', 'insert'), ('observed_fragments', 'start_ms', 'insert'),
-        ('observed_fragments', 'end_ms', 'insert')) as needed(t, c, p)";
+        ('observed_fragments', 'end_ms', 'insert'), ('observed_fragments', 'item_id', 'insert'))
+        as needed(t, c, p)";
 
 /// The transcript of record in PostgreSQL (`public.observed_windows`,
 /// `public.observed_fragments`; supabase/migrations/20261209000000_observed_record.sql),
@@ -140,6 +146,17 @@ fn storable_parts(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// An item id as the table keeps it (at most [`MAX_ITEM_ID_CHARS`] characters, no NUL). A
+/// provider's ids are far shorter; a longer one is cut rather than refused (one refused
+/// fragment would hold up its whole window), and a cut id matches no line: that line is then
+/// judged as one the record lacks.
+fn storable_item(item: &str) -> String {
+    item.replace('\0', "\u{FFFD}")
+        .chars()
+        .take(MAX_ITEM_ID_CHARS)
+        .collect()
+}
+
 impl PgObservations {
     /// The record on `pool` ([`crate::lease::pg::pool`]), once the role is checked; the
     /// error says in one line what to fix.
@@ -150,7 +167,10 @@ impl PgObservations {
             .await
             .map_err(|problem| match &problem {
                 Failure::Db(error)
-                    if matches!(error.code().map(|c| c.code()), Some("42P01" | "3F000")) =>
+                    if matches!(
+                        error.code().map(|c| c.code()),
+                        Some("42P01" | "3F000" | "42703")
+                    ) =>
                 {
                     CheckError::NoTables(problem.to_string())
                 }
@@ -269,13 +289,16 @@ impl PgObservations {
         let mut texts = Vec::with_capacity(fragments.len());
         let mut starts = Vec::with_capacity(fragments.len());
         let mut ends = Vec::with_capacity(fragments.len());
+        let mut items: Vec<Option<String>> = Vec::with_capacity(fragments.len());
         for fragment in fragments {
+            // Parts of a long fragment keep its item: joined in order they are its words again.
             for part in storable_parts(&fragment.text) {
                 providers.push(fragment.provider_session.clone());
                 speakers.push(speaker_name(fragment.speaker).to_owned());
                 texts.push(part);
                 starts.push(sql_ms(fragment.start_ms));
                 ends.push(sql_ms(fragment.end_ms));
+                items.push(fragment.item_id.as_deref().map(storable_item));
             }
         }
         let to_ms = sql_ms(to_ms);
@@ -290,6 +313,7 @@ impl PgObservations {
                     (&texts, Type::TEXT_ARRAY),
                     (&starts, Type::INT8_ARRAY),
                     (&ends, Type::INT8_ARRAY),
+                    (&items, Type::TEXT_ARRAY),
                 ],
                 STATEMENT_TIMEOUT,
             )
@@ -365,7 +389,7 @@ impl Observations for PgObservations {
 pub enum CheckError {
     /// The migration is not applied yet.
     #[error(
-        "the database has no transcript of record ({0}): apply supabase/migrations/20261209000000_observed_record.sql (`supabase db push`), or run with --observe off"
+        "the database has no transcript of record, or an older one ({0}): apply supabase/migrations/20261209000000_observed_record.sql and 20261210000000_observed_item_ids.sql (`supabase db push`), or run with --observe off"
     )]
     NoTables(String),
     /// The role is not the proxy's (`viva_proxy`).
@@ -456,6 +480,7 @@ fn read_fragment(row: &Row) -> Result<(String, ObservedFragment), ObserveError> 
             text: column(row, "text")?,
             start_ms: ms(column(row, "start_ms")?),
             end_ms: ms(column(row, "end_ms")?),
+            item_id: column(row, "item_id")?,
         },
     ))
 }

@@ -1,7 +1,8 @@
 //! The proxy's upstream when the voice service is hosted (OpenAI, or anything speaking its wire
-//! format): offers forwarded with the server's key, GPT-Live sessions created and hung up, and
-//! typed answers and observation on each Live session's sideband. Replies are read with a size
-//! cap, and failures reach the client only as a kind ([`UpstreamError`]).
+//! format): offers forwarded with the server's key, GPT-Live sessions created and hung up,
+//! typed answers and observation on each Live session's sideband, and observation of each
+//! Realtime call on its server-side connection. Replies are read with a size cap, and failures
+//! reach the client only as a kind ([`UpstreamError`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -30,7 +31,10 @@ pub const MAX_REPLY_BYTES: usize = 128 * 1024;
 /// per session: the service allows one attach), carries both its typed answers and, when the
 /// proxy observes calls, every event the session sends (see [`crate::observe`]): opened when the
 /// session is first observed or on its first typed answer (without observation, most sessions
-/// are spoken and never need one), and closed with the session.
+/// are spoken and never need one), and closed with the session. A Realtime call's server-side
+/// connection ("sideband"), `wss://{host}/v1/realtime?call_id={id}` with the project key, is
+/// opened only to observe it: it carries the server events the call's client gets, and the
+/// proxy sends nothing on it.
 pub struct HostedUpstream {
     url: String,
     api_key: String,
@@ -97,6 +101,49 @@ fn sideband_url(live_url: &str, id: &str) -> Option<String> {
                 .map(|rest| format!("ws://{rest}"))
         })?;
     Some(format!("{}/{id}/attach", rest.trim_end_matches('/')))
+}
+
+/// The server-side connection of Realtime call `id`, beside the calls endpoint `calls_url`
+/// (`…/v1/realtime/calls` → `wss://…/v1/realtime?call_id={id}`).
+fn realtime_sideband_url(calls_url: &str, id: &str) -> Option<String> {
+    let base = calls_url.trim_end_matches('/').strip_suffix("/calls")?;
+    let base = base
+        .strip_prefix("https://")
+        .map(|rest| format!("wss://{rest}"))
+        .or_else(|| {
+            base.strip_prefix("http://")
+                .map(|rest| format!("ws://{rest}"))
+        })?;
+    Some(format!("{base}?call_id={id}"))
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A Realtime call's server events, read from its sideband: the observer is its only reader
+/// (a Realtime call takes no typed answers), so it reads the socket itself.
+struct RealtimeSideband {
+    socket: Socket,
+}
+
+impl crate::observe::EventSource for RealtimeSideband {
+    fn next(&mut self) -> BoxFuture<'_, Option<crate::observe::Heard>> {
+        use crate::observe::Heard;
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message as WsMessage;
+        // Cancel-safe: reading a message is, and nothing is kept between reads.
+        Box::pin(async move {
+            loop {
+                match self.socket.next().await {
+                    Some(Ok(WsMessage::Text(text))) => return Some(Heard::Event(text.to_string())),
+                    // The service ends the connection when the call ends.
+                    Some(Ok(WsMessage::Close(_))) => return Some(Heard::Ended),
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) | None => return None,
+                }
+            }
+        })
+    }
 }
 
 /// Runs a sideband: sends each event it is given, passes what the service sends to its
@@ -393,6 +440,19 @@ impl HostedUpstream {
         Ok(Box::new(events))
     }
 
+    /// Every event Realtime `call` sends its client from now on, on a sideband of its own.
+    async fn observe_realtime(
+        &self,
+        call: &UpstreamCall,
+    ) -> Result<crate::observe::EventStream, UpstreamError> {
+        if call.live || !is_safe_id(&call.id) {
+            return Err(UpstreamError::CallEnded);
+        }
+        let url = realtime_sideband_url(&self.url, &call.id).ok_or(UpstreamError::NotConfigured)?;
+        let socket = self.connect_sideband(url).await?;
+        Ok(Box::new(RealtimeSideband { socket }))
+    }
+
     /// Live session `id`'s sideband, opened now if it is not open (then with a subscription to
     /// its events from the start).
     async fn sideband(
@@ -434,12 +494,22 @@ impl HostedUpstream {
         &self,
         id: &str,
     ) -> Result<(Sideband, broadcast::Receiver<String>), UpstreamError> {
-        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let url = self
             .live_url
             .as_deref()
             .and_then(|live_url| sideband_url(live_url, id))
             .ok_or(UpstreamError::NotConfigured)?;
+        let socket = self.connect_sideband(url).await?;
+        let (commands, received) = mpsc::channel(8);
+        let (observers, events) = broadcast::channel(SIDEBAND_BACKLOG);
+        tokio::spawn(run_sideband(socket, received, observers));
+        Ok((Sideband { commands }, events))
+    }
+
+    /// Opens a WebSocket to `url` with the project key. A refusal (an unknown call, a bad key)
+    /// is [`UpstreamError::CallEnded`]: there is nothing to listen to.
+    async fn connect_sideband(&self, url: String) -> Result<Socket, UpstreamError> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let mut request = url
             .into_client_request()
             .map_err(|_| UpstreamError::NotConfigured)?;
@@ -457,10 +527,7 @@ impl HostedUpstream {
                     tokio_tungstenite::tungstenite::Error::Http(_) => UpstreamError::CallEnded,
                     _ => UpstreamError::Unreachable,
                 })?;
-        let (commands, received) = mpsc::channel(8);
-        let (observers, events) = broadcast::channel(SIDEBAND_BACKLOG);
-        tokio::spawn(run_sideband(socket, received, observers));
-        Ok((Sideband { commands }, events))
+        Ok(socket)
     }
 
     /// `POST {url}/hangup`, in the background.
@@ -552,7 +619,11 @@ impl Upstream for HostedUpstream {
         &'a self,
         call: &'a UpstreamCall,
     ) -> BoxFuture<'a, Result<crate::observe::EventStream, UpstreamError>> {
-        Box::pin(self.observe_live(call))
+        if call.live {
+            Box::pin(self.observe_live(call))
+        } else {
+            Box::pin(self.observe_realtime(call))
+        }
     }
 
     fn hang_up(&self, call: &UpstreamCall) {
@@ -586,6 +657,22 @@ impl Upstream for HostedUpstream {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn a_realtime_calls_sideband_is_beside_the_calls_endpoint() {
+        assert_eq!(
+            realtime_sideband_url("https://api.openai.com/v1/realtime/calls", "rtc_u1_9c65"),
+            Some("wss://api.openai.com/v1/realtime?call_id=rtc_u1_9c65".to_owned())
+        );
+        assert_eq!(
+            realtime_sideband_url("http://127.0.0.1:9/v1/realtime/calls/", "rtc_1"),
+            Some("ws://127.0.0.1:9/v1/realtime?call_id=rtc_1".to_owned())
+        );
+        assert_eq!(
+            realtime_sideband_url("https://example.com/v1/other", "rtc_1"),
+            None
+        );
+    }
 
     #[test]
     fn only_a_plain_provider_code_is_kept_from_an_error_reply() {
