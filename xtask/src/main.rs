@@ -23,11 +23,12 @@ const USAGE: &str = "usage: cargo xtask <command>
   run          install what is missing, build the UI and start Viva
   test         install what is missing, then format check, clippy, UI lint/typecheck/tests,
                every Rust test and the end-to-end suite; ends with one summary line
-  bench [app|review|functions] [--release]
+  bench [app|review|functions|proxy] [--release]
                run every benchmark and print one table of the results (`app`: only those that
                drive the real app: the candidate app's and the review screens'; `review`: only
                the review screens'; `functions`: only the edge functions' cold start and warm
-               requests on PostgreSQL; `--release`: drive the optimised build users run)
+               requests on PostgreSQL; `proxy`: only the SDP proxy's signalling load, its leases
+               also in PostgreSQL; `--release`: drive the optimised build users run)
   fuzz [TARGET] [MIN]
                fuzz for MIN minutes (default 5): `realtime` (both dialects' event parsers
                and the transcript assembler, the default), `filters` (the local stack's
@@ -308,6 +309,16 @@ impl Workspace {
             setup::deno(&self.root, &self.cache)?;
             let harness = Harness::postgres_only(&self.cache)?;
             return self.bench_functions(&harness.env, None);
+        }
+        if only.as_deref() == Some("proxy") {
+            // The release `viva-proxy` under load; PostgreSQL for the lease run. No app.
+            let harness = Harness::postgres_only(&self.cache)?;
+            let mut command = self.cargo();
+            command
+                .args(["bench", "--locked", "-p", "viva-proxy"])
+                .args(["--bench", "signalling"])
+                .envs(harness.env.iter().map(|(k, v)| (k, v)));
+            return run(&mut command);
         }
         let driver = self
             .setup(Purpose::Test)?
