@@ -8,6 +8,7 @@
 pub mod capture;
 pub mod codec;
 pub mod device;
+pub mod echo;
 mod error;
 pub mod events;
 mod follow;
@@ -24,6 +25,9 @@ pub use capture::{Capture, CaptureSettings, CaptureStats, CaptureStreams, Encode
 pub use codec::{EncoderSettings, FRAME_SAMPLES, OpusDecoder, OpusEncoder, SAMPLE_RATE};
 pub use device::{
     DeviceInfo, DeviceSelection, Direction, input_devices, output_devices, sound_system_trouble,
+};
+pub use echo::{
+    EchoCanceller, EchoControl, EchoStats, ReferenceFeed, ReferenceTap, echo_reference,
 };
 pub use error::AudioError;
 pub use events::{AudioEvent, OpenReason};

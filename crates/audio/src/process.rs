@@ -2,7 +2,7 @@
 
 /// Processes each 20 ms mono 48 kHz frame in place before it is encoded. Runs on the audio
 /// worker thread, not the device callback, so it may take a little time — but not more than a
-/// few milliseconds per frame.
+/// few milliseconds per frame. [`crate::EchoCanceller`] is the real one.
 pub trait VoiceProcessor: Send {
     fn process(&mut self, frame: &mut [f32]);
 }

@@ -1,5 +1,6 @@
 //! The device callbacks allocate nothing: a counting allocator watches this thread while the
-//! capture and playback callbacks run through their normal, full-ring and empty-ring paths.
+//! capture and playback callbacks and the echo reference tap run through their normal,
+//! full-ring and empty-ring paths.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -9,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
+use viva_audio::echo_reference;
 use viva_audio::rt::{CaptureCallback, Counters, PlaybackCallback};
 
 struct Counting;
@@ -110,4 +112,22 @@ fn the_playback_callback_never_allocates_even_when_the_ring_runs_dry() {
     assert!(i16_out[..500].iter().all(|&s| s == 16_384));
     assert!(i16_out[500..].iter().all(|&s| s == 0));
     assert_eq!(counters.underruns.load(Ordering::Relaxed), 1);
+}
+
+#[test]
+fn the_echo_reference_tap_never_allocates_even_when_the_ring_is_full() {
+    let (mut tap, feed) = echo_reference(4_800);
+    let canceller = viva_audio::EchoCanceller::new(feed);
+    let stereo = vec![0.25f32; 1_764];
+    let i16_block = vec![1_000i16; 960];
+    let allocations = allocations_during(|| {
+        tap.push_played(&stereo, 2, 44_100);
+        // A device change: the new format rides along without allocating.
+        tap.push_played(&i16_block, 1, 48_000);
+        tap.push_played(&stereo, 2, 44_100);
+        // The ring (4,800 samples) is full now: this one is dropped and counted.
+        tap.push_played(&stereo, 2, 44_100);
+    });
+    assert_eq!(allocations, 0, "the reference tap allocated");
+    assert_eq!(canceller.control().stats().reference_dropped, 1_764);
 }
