@@ -48,7 +48,12 @@ pub enum ClientMessage {
     },
     /// A typed answer (GPT-Live, whose data channel takes no text from the candidate): the
     /// proxy passes it to the session over its own trusted connection, as the candidate's words.
+    /// With an `id` (unique per call, chosen by the client) the proxy acknowledges it with
+    /// [`ServerMessage::TextOk`] and passes a resent id on only once; without one (an older
+    /// client) nothing comes back on success.
     Text {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
         text: String,
     },
     Bye,
@@ -56,6 +61,8 @@ pub enum ClientMessage {
 
 /// The longest typed answer the proxy passes on, in characters.
 pub const MAX_TYPED_ANSWER_CHARS: usize = 4_000;
+/// The longest id a typed answer may carry, in characters (the proxy remembers recent ones).
+pub const MAX_TYPED_ANSWER_ID_CHARS: usize = 64;
 
 /// The most lines an offer's history carries (GPT-Live's `input` holds at most 128 items).
 pub const MAX_HISTORY_LINES: usize = 128;
@@ -151,8 +158,9 @@ impl std::fmt::Debug for ClientMessage {
                 .field("history_lines", &history.len())
                 .finish(),
             // The candidate's words stay out of logs.
-            Self::Text { text } => f
+            Self::Text { id, text } => f
                 .debug_struct("Text")
+                .field("id", id)
                 .field("chars", &text.chars().count())
                 .finish(),
             Self::Bye => f.write_str("Bye"),
@@ -168,11 +176,18 @@ pub enum ServerMessage {
     Answer {
         sdp: String,
     },
+    /// The typed answer `id` was taken by the call's session (or had already been: a resend).
+    TextOk {
+        id: String,
+    },
     Error {
         #[serde(default)]
         code: String,
         #[serde(default)]
         message: String,
+        /// The typed answer this error is about, when it carried an id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
     },
     Bye,
 }
@@ -203,11 +218,19 @@ fn parse<T: for<'de> Deserialize<'de>>(text: &str, known: &[&str]) -> Result<T, 
 pub fn parse_client_message(text: &str) -> Result<ClientMessage, MessageError> {
     let message: ClientMessage = parse(text, &["auth", "offer", "text", "bye"])?;
     match &message {
-        ClientMessage::Text { text } => {
+        ClientMessage::Text { id, text } => {
             let chars = text.chars().count();
             if text.trim().is_empty() || chars > MAX_TYPED_ANSWER_CHARS {
                 return Err(MessageError::Malformed(format!(
                     "a typed answer has 1 to {MAX_TYPED_ANSWER_CHARS} characters (this one: {chars})"
+                )));
+            }
+            let id_chars = id.as_deref().map(|id| id.chars().count());
+            if let Some(id_chars) = id_chars
+                && !(1..=MAX_TYPED_ANSWER_ID_CHARS).contains(&id_chars)
+            {
+                return Err(MessageError::Malformed(format!(
+                    "a typed answer's id has 1 to {MAX_TYPED_ANSWER_ID_CHARS} characters (this one: {id_chars})"
                 )));
             }
         }
@@ -240,7 +263,7 @@ fn check_history(history: &[HistoryLine]) -> Result<(), MessageError> {
 
 /// Reads the proxy's message (on the client's side).
 pub fn parse_server_message(text: &str) -> Result<ServerMessage, MessageError> {
-    parse(text, &["ready", "answer", "error", "bye"])
+    parse(text, &["ready", "answer", "text_ok", "error", "bye"])
 }
 
 #[cfg(test)]
@@ -269,7 +292,8 @@ mod tests {
             parse_server_message(r#"{"type":"error","code":"invalid_sdp"}"#).unwrap(),
             ServerMessage::Error {
                 code: "invalid_sdp".into(),
-                message: String::new()
+                message: String::new(),
+                id: None,
             }
         );
         assert_eq!(
@@ -292,10 +316,16 @@ mod tests {
         assert_eq!(
             message,
             ClientMessage::Text {
+                id: None,
                 text: "I chose Rust.".into()
             }
         );
         assert!(!format!("{message:?}").contains("Rust"));
+        // Written without an id when it has none: what an older proxy reads as before.
+        assert_eq!(
+            serde_json::to_value(&message).unwrap(),
+            serde_json::json!({"type": "text", "text": "I chose Rust."})
+        );
         let long =
             serde_json::json!({"type": "text", "text": "x".repeat(MAX_TYPED_ANSWER_CHARS + 1)});
         assert!(matches!(
@@ -309,6 +339,49 @@ mod tests {
             parse_client_message(r#"{"type":"text","text":"  "}"#),
             Err(MessageError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn a_typed_answers_id_is_read_within_its_limits_and_acknowledged_by_id() {
+        let message =
+            parse_client_message(r#"{"type":"text","id":"t-1","text":"I chose Rust."}"#).unwrap();
+        assert_eq!(
+            message,
+            ClientMessage::Text {
+                id: Some("t-1".into()),
+                text: "I chose Rust.".into()
+            }
+        );
+        let long_id = "i".repeat(MAX_TYPED_ANSWER_ID_CHARS);
+        for (id, ok) in [("", false), (long_id.as_str(), true)] {
+            let text = serde_json::json!({"type": "text", "id": id, "text": "Yes."});
+            assert_eq!(
+                parse_client_message(&text.to_string()).is_ok(),
+                ok,
+                "{id:?}"
+            );
+        }
+        let too_long =
+            serde_json::json!({"type": "text", "id": format!("{long_id}x"), "text": "Yes."});
+        assert!(matches!(
+            parse_client_message(&too_long.to_string()),
+            Err(MessageError::Malformed(_))
+        ));
+        assert_eq!(
+            parse_server_message(r#"{"type":"text_ok","id":"t-1"}"#).unwrap(),
+            ServerMessage::TextOk { id: "t-1".into() }
+        );
+        assert_eq!(
+            parse_server_message(
+                r#"{"type":"error","code":"typed_answer_failed","message":"the call has ended","id":"t-1"}"#
+            )
+            .unwrap(),
+            ServerMessage::Error {
+                code: "typed_answer_failed".into(),
+                message: "the call has ended".into(),
+                id: Some("t-1".into()),
+            }
+        );
     }
 
     fn line(n: usize, speaker: HistorySpeaker, chars: usize) -> HistoryLine {

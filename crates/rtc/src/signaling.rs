@@ -220,6 +220,11 @@ pub(crate) enum ProxyNotice {
     Closed(CallError),
     /// An error message that did not close the socket.
     Error(String),
+    /// The typed answer with this id reached the call (`text_ok`).
+    TextOk(String),
+    /// The typed answer with this id was refused or could not be passed on: it is lost unless
+    /// the candidate sends it again.
+    TextFailed { id: String, message: String },
 }
 
 /// An open, authenticated connection to the SDP proxy.
@@ -295,10 +300,17 @@ impl ProxyLink {
         .map_err(|e| CallError::Network(format!("the SDP proxy connection broke: {e}")))
     }
 
-    /// Sends a typed answer (GPT-Live): the proxy passes it to the session itself. A refusal
-    /// comes back later as an `error` notice.
-    pub(crate) async fn text(&mut self, text: &str) -> Result<(), CallError> {
-        self.send(json!({"type": "text", "text": text})).await
+    /// Sends a typed answer (GPT-Live) with its `id`: the proxy passes it to the session
+    /// itself, and says so later with a [`ProxyNotice::TextOk`] (or [`ProxyNotice::TextFailed`]).
+    /// `Ok` only means the socket took the frame: a dead link takes it too.
+    pub(crate) async fn text(&mut self, id: &str, text: &str) -> Result<(), CallError> {
+        let message = viva_contract::proxy::ClientMessage::Text {
+            id: Some(id.to_owned()),
+            text: text.to_owned(),
+        };
+        let message = serde_json::to_value(&message)
+            .map_err(|e| CallError::Network(format!("cannot write the typed answer: {e}")))?;
+        self.send(message).await
     }
 
     /// Sends the offer, with the call's history for a new GPT-Live session (empty otherwise),
@@ -340,6 +352,17 @@ impl ProxyLink {
                 }
                 Incoming::Notice(ProxyNotice::Error(message)) => {
                     return Err(CallError::Refused(message));
+                }
+                // No typed answer is sent on a link before its `ready` and its answer, so
+                // there is nothing such a notice could be about.
+                Incoming::Notice(
+                    notice @ (ProxyNotice::TextOk(_) | ProxyNotice::TextFailed { .. }),
+                ) => {
+                    tracing::warn!(
+                        event = "sdp_proxy_unexpected",
+                        ?notice,
+                        "while waiting for {what}"
+                    );
                 }
                 Incoming::Nothing => {}
             }
@@ -408,9 +431,20 @@ fn parse_proxy_message(text: &str) -> Incoming {
         Ok(ServerMessage::Ready) => Incoming::Reply(Reply::Ready),
         Ok(ServerMessage::Answer { sdp }) => Incoming::Reply(Reply::Answer(sdp)),
         Ok(ServerMessage::Bye) => Incoming::Notice(ProxyNotice::Bye),
-        Ok(ServerMessage::Error { code, message }) => {
-            Incoming::Notice(ProxyNotice::Error(format!("{message} ({code})")))
-        }
+        Ok(ServerMessage::TextOk { id }) => Incoming::Notice(ProxyNotice::TextOk(id)),
+        Ok(ServerMessage::Error {
+            code,
+            message,
+            id: Some(id),
+        }) => Incoming::Notice(ProxyNotice::TextFailed {
+            id,
+            message: format!("{message} ({code})"),
+        }),
+        Ok(ServerMessage::Error {
+            code,
+            message,
+            id: None,
+        }) => Incoming::Notice(ProxyNotice::Error(format!("{message} ({code})"))),
         Err(MessageError::Unknown(kind)) => {
             tracing::debug!(event = "sdp_proxy_unknown_message", kind = %kind);
             Incoming::Nothing
@@ -610,6 +644,14 @@ mod tests {
         assert!(matches!(
             parse_proxy_message(r#"{"type":"error","code":"invalid_sdp","message":"no audio"}"#),
             Incoming::Notice(ProxyNotice::Error(m)) if m.contains("no audio")
+        ));
+        assert!(matches!(
+            parse_proxy_message(r#"{"type":"text_ok","id":"a-1"}"#),
+            Incoming::Notice(ProxyNotice::TextOk(id)) if id == "a-1"
+        ));
+        assert!(matches!(
+            parse_proxy_message(r#"{"type":"error","code":"typed_answer_failed","message":"the call has ended","id":"a-2"}"#),
+            Incoming::Notice(ProxyNotice::TextFailed { id, message }) if id == "a-2" && message.contains("the call has ended")
         ));
         assert!(matches!(parse_proxy_message("not json"), Incoming::Nothing));
         assert!(matches!(

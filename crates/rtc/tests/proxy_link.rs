@@ -1,8 +1,10 @@
 //! The SDP proxy link through whole calls, against a fake proxy on loopback that answers each
 //! offer with a real WebRTC peer (nothing speaks behind it): the proxy's pings are answered
 //! while the connection opens and all through the call; a link closed by a drain is opened
-//! again with a sign-in only and carries the typed answers; a replaced link ends the call at
-//! once; after a lost connection the new link never gets the old one's `bye`.
+//! again with a sign-in only and carries the typed answers; a typed answer written into a link
+//! that had silently died goes again on the next one, with its id, until it is acknowledged,
+//! and one that fails for good is told; a replaced link ends the call at once; after a lost
+//! connection the new link never gets the old one's `bye`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -83,6 +85,8 @@ struct Link {
     /// Pongs since the answer went out.
     pongs_after_answer: usize,
     closed: bool,
+    /// It stopped reading and pinging ([`Control::Quiet`]).
+    quiet: bool,
 }
 
 impl Link {
@@ -100,6 +104,20 @@ impl Link {
             .map(|m| m["text"].as_str().unwrap().to_owned())
             .collect()
     }
+
+    /// The typed answers' ids, in order.
+    fn text_ids(&self) -> Vec<String> {
+        self.messages
+            .iter()
+            .filter(|m| m["type"] == "text")
+            .map(|m| {
+                m["id"]
+                    .as_str()
+                    .expect("a typed answer with its id")
+                    .to_owned()
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -112,6 +130,10 @@ struct Behaviour {
     later_ready_after: Duration,
     /// Ping each connection this often, from its answer on.
     ping_every: Option<Duration>,
+    /// Never acknowledge a typed answer (by default each is, with `text_ok`, once read).
+    no_acks: bool,
+    /// Refuse the typed answers with this text (`typed_answer_failed`, with their id).
+    fail_text: Option<&'static str>,
 }
 
 enum Control {
@@ -225,6 +247,15 @@ async fn serve(mut socket: Socket, behaviour: Behaviour, state: Arc<State>) {
                     let offer = (message["type"] == "offer")
                         .then(|| message["sdp"].as_str().unwrap().to_owned());
                     record(&|link| link.messages.push(message.clone()));
+                    if message["type"] == "text" && !behaviour.no_acks {
+                        let id = message["id"].clone();
+                        let reply = if behaviour.fail_text.is_some_and(|fail| message["text"] == fail) {
+                            json!({"type": "error", "code": "typed_answer_failed", "message": "the call has ended", "id": id})
+                        } else {
+                            json!({"type": "text_ok", "id": id})
+                        };
+                        let _ = socket.send(Message::text(reply.to_string())).await;
+                    }
                     if let Some(offer) = offer {
                         let (sdp, peer) = answer(&offer).await;
                         if behaviour.dead_answers {
@@ -245,7 +276,10 @@ async fn serve(mut socket: Socket, behaviour: Behaviour, state: Arc<State>) {
                     let frame = CloseFrame { code: code.into(), reason: reason.into() };
                     let _ = socket.close(Some(frame)).await;
                 }
-                Control::Quiet => std::future::pending::<()>().await,
+                Control::Quiet => {
+                    record(&|link| link.quiet = true);
+                    std::future::pending::<()>().await;
+                }
             },
             _ = tick => {
                 let _ = socket.send(Message::Ping(Default::default())).await;
@@ -363,6 +397,24 @@ impl Call {
                 _ => None,
             })
             .collect()
+    }
+
+    /// Ends the call; its summary, and the problems it told from then on (code, message).
+    async fn end(self) -> (Summary, Vec<(String, String)>) {
+        let Self {
+            handle, mut events, ..
+        } = self;
+        let summary = handle.end().await.unwrap();
+        let mut problems = Vec::new();
+        // The call's task is over: its events end.
+        while let Ok(Some(event)) =
+            tokio::time::timeout(Duration::from_secs(5), events.recv()).await
+        {
+            if let CallEvent::Problem { code, message } = event {
+                problems.push((code, message));
+            }
+        }
+        (summary, problems)
     }
 }
 
@@ -579,4 +631,144 @@ async fn a_link_that_pinged_and_went_quiet_is_opened_again_while_the_media_goes_
             links[1].kinds() == ["auth", "bye"]
         })
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typed_answer_written_into_a_silently_dead_link_goes_again_on_the_next_one_before_newer_ones()
+ {
+    let proxy = Proxy::start(Behaviour {
+        ping_every: Some(Duration::from_millis(100)),
+        ..Behaviour::default()
+    })
+    .await;
+    let mut call = Call::start(VoiceApi::Live, &proxy, |config| {
+        config.proxy_quiet_limit = Duration::from_secs(1);
+    });
+    call.live().await;
+    call.handle.send_text("Acknowledged.").await.unwrap();
+    proxy
+        .until("the first typed answer", |links| {
+            links[0].texts() == ["Acknowledged."]
+        })
+        .await;
+    // The link dies without a word (its socket stays open: the write below succeeds on this
+    // side, as into a crashed proxy's socket before its close is read, or a half-open one).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proxy.control(0, Control::Quiet);
+    proxy
+        .until("the link gone quiet", |links| links[0].quiet)
+        .await;
+    call.handle.send_text("Into the void.").await.unwrap();
+    proxy.until("a new sign-in", |links| links.len() == 2).await;
+    call.handle.send_text("After it.").await.unwrap();
+    proxy
+        .until("both answers on the new link", |links| {
+            links[1].texts().len() == 2
+        })
+        .await;
+    let links = proxy.links();
+    assert_eq!(links[0].texts(), ["Acknowledged."], "never read the second");
+    assert_eq!(
+        links[1].texts(),
+        ["Into the void.", "After it."],
+        "the unacknowledged one first; the acknowledged one not again"
+    );
+    assert_eq!(links[1].kinds(), ["auth", "text", "text"]);
+    let ids: Vec<String> = links[0]
+        .text_ids()
+        .into_iter()
+        .chain(links[1].text_ids())
+        .collect();
+    assert_eq!(
+        ids.iter().collect::<std::collections::HashSet<_>>().len(),
+        3,
+        "an id per answer: {ids:?}"
+    );
+    // Acknowledged, all of them: nothing to tell when the call ends.
+    assert!(call.problems().is_empty(), "{:?}", call.problems());
+    let (summary, problems) = call.end().await;
+    assert!(matches!(summary.ended, SessionState::Ended { .. }));
+    assert_eq!(problems, []);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unacknowledged_typed_answer_keeps_its_id_on_the_next_link() {
+    let proxy = Proxy::start(Behaviour {
+        later_ready_after: Duration::from_millis(200),
+        no_acks: true,
+        ..Behaviour::default()
+    })
+    .await;
+    let mut call = Call::start(VoiceApi::Live, &proxy, |_| {});
+    call.live().await;
+    call.handle
+        .send_text("Sent, never acknowledged.")
+        .await
+        .unwrap();
+    proxy
+        .until("the typed answer", |links| links[0].texts().len() == 1)
+        .await;
+    proxy.close(0, 1001, "going away");
+    proxy
+        .until("the same answer on the new link", |links| {
+            links.len() == 2 && links[1].texts().len() == 1
+        })
+        .await;
+    let links = proxy.links();
+    assert_eq!(links[1].texts(), links[0].texts());
+    assert_eq!(
+        links[1].text_ids(),
+        links[0].text_ids(),
+        "the same id: the proxy passes it on once"
+    );
+    // Still unacknowledged when the call ends: the candidate is told.
+    let (summary, problems) = call.end().await;
+    assert!(matches!(summary.ended, SessionState::Ended { .. }));
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    let (code, told) = &problems[0];
+    assert_eq!(code, "typed_answer_unconfirmed");
+    assert!(told.contains("“Sent, never acknowledged.”"), "{told}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typed_answer_the_proxy_could_not_pass_on_is_told_and_not_sent_again() {
+    let proxy = Proxy::start(Behaviour {
+        fail_text: Some("Lost upstream."),
+        ..Behaviour::default()
+    })
+    .await;
+    let mut call = Call::start(VoiceApi::Live, &proxy, |_| {});
+    call.live().await;
+    call.handle.send_text("Lost upstream.").await.unwrap();
+    let told = match call
+        .until("the failure told", |e| {
+            matches!(e, CallEvent::Problem { .. })
+        })
+        .await
+    {
+        CallEvent::Problem { code, message } => {
+            assert_eq!(code, "typed_answer_failed", "{message}");
+            message
+        }
+        _ => unreachable!(),
+    };
+    assert!(
+        told.contains("“Lost upstream.”") && told.contains("the call has ended"),
+        "{told}"
+    );
+    proxy.close(0, 1001, "going away");
+    proxy.until("a new sign-in", |links| links.len() == 2).await;
+    call.handle.send_text("Next.").await.unwrap();
+    proxy
+        .until("the next answer", |links| links[1].texts().len() == 1)
+        .await;
+    assert_eq!(
+        proxy.links()[1].texts(),
+        ["Next."],
+        "the failed one is not sent again"
+    );
+    assert_eq!(call.problems(), ["typed_answer_failed"], "told once");
+    let (summary, problems) = call.end().await;
+    assert!(matches!(summary.ended, SessionState::Ended { .. }));
+    assert_eq!(problems, []);
 }

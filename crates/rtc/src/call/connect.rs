@@ -1,8 +1,8 @@
 //! One connection: making it (a fresh grant if needed, the offer over HTTP or the SDP proxy,
 //! the answer, an open event channel) and ending it.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use webrtc::peer_connection::{RTCIceConnectionState, RTCPeerConnectionState};
@@ -10,6 +10,7 @@ use webrtc::peer_connection::{RTCIceConnectionState, RTCPeerConnectionState};
 use super::config::CallConfig;
 use super::link::open_link;
 use super::reconnect::{OfferFailed, offer_failed, renew_before_use};
+use super::typed::Outbox;
 use super::uplink::UplinkTarget;
 use crate::CallError;
 use crate::grant::{Grant, GrantError, GrantSource, SignalingMode};
@@ -36,36 +37,42 @@ pub(crate) struct Connection {
     pub early: Vec<PeerEvent>,
     /// When the conversation's session-cap timer fires for this connection.
     pub cap_at: Option<tokio::time::Instant>,
-    /// Typed answers (GPT-Live) waiting, in order, for the SDP proxy link to open again.
-    pub texts_waiting: VecDeque<String>,
+    /// Which link `proxy` is, of all the call's (a new number for each one opened), so the
+    /// typed answers know which they were written on.
+    pub link: u64,
+}
+
+/// A number for a link just opened, never given before in this process.
+fn new_link_number() -> u64 {
+    static LINKS: AtomicU64 = AtomicU64::new(0);
+    LINKS.fetch_add(1, Ordering::Relaxed) + 1
 }
 
 impl Connection {
-    /// Queues a typed answer for the link, after those already waiting. Beyond
-    /// [`MAX_PENDING`](viva_realtime::conversation::MAX_PENDING) the oldest is dropped and
-    /// returned.
-    pub fn wait_text(&mut self, text: String) -> Option<String> {
-        let dropped = (self.texts_waiting.len() >= viva_realtime::conversation::MAX_PENDING)
-            .then(|| self.texts_waiting.pop_front())
-            .flatten();
-        self.texts_waiting.push_back(text);
-        dropped
+    /// Uses `link` (the old one opened again) from now on.
+    pub fn use_link(&mut self, link: ProxyLink) {
+        self.proxy = Some(link);
+        self.link = new_link_number();
     }
 
-    /// Sends the waiting typed answers, in order, while there is a link. One that cannot be
-    /// sent stays first in line, and the broken link is let go (the call opens it again).
-    pub async fn send_waiting_texts(&mut self) {
-        while let Some(text) = self.texts_waiting.pop_front() {
-            let Some(link) = self.proxy.as_mut() else {
-                self.texts_waiting.push_front(text);
-                return;
-            };
-            if let Err(error) = link.text(&text).await {
+    /// Writes the typed answers the current link has not had yet, in order (all of them on a
+    /// link just opened, since none is acknowledged). One that cannot be written stops the
+    /// rest, and the broken link is let go: the call opens it again, and they go on that one.
+    pub async fn send_typed(&mut self, outbox: &mut Outbox) {
+        let Some(link) = self.proxy.as_mut() else {
+            return;
+        };
+        let sendable: Vec<(String, String)> = outbox
+            .sendable(self.link)
+            .map(|t| (t.id.clone(), t.text.clone()))
+            .collect();
+        for (id, text) in sendable {
+            if let Err(error) = link.text(&id, &text).await {
                 tracing::warn!(event = "typed_answer_not_sent", %error);
-                self.texts_waiting.push_front(text);
                 self.proxy = None;
                 return;
             }
+            outbox.sent(&id, self.link);
         }
     }
 }
@@ -197,7 +204,7 @@ pub(crate) async fn connect(
         target,
         early: Vec::new(),
         cap_at: None,
-        texts_waiting: VecDeque::new(),
+        link: new_link_number(),
     };
     // Wait for the event channel; voice that arrives first is kept for the call loop. The
     // link is read meanwhile: the proxy's pings are answered, and its close is seen.
@@ -253,6 +260,15 @@ fn while_opening(proxy: &mut Option<ProxyLink>, notice: ProxyNotice) -> Result<(
         ProxyNotice::Bye => Err(CallError::Network("the SDP proxy hung up".into())),
         ProxyNotice::Error(message) => {
             tracing::warn!(event = "sdp_proxy_error", %message, "while the connection opens");
+            Ok(())
+        }
+        // Typed answers go on a link only once its connection is open: not about this one.
+        notice @ (ProxyNotice::TextOk(_) | ProxyNotice::TextFailed { .. }) => {
+            tracing::warn!(
+                event = "sdp_proxy_unexpected",
+                ?notice,
+                "while the connection opens"
+            );
             Ok(())
         }
     }

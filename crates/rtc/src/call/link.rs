@@ -295,7 +295,7 @@ mod tests {
             reopen(&grant(url), None, &quick_config()).await.unwrap();
         assert!(grant.is_none(), "nothing was renewed");
         assert_eq!(seen.count.load(Ordering::SeqCst), 4);
-        link.text("my answer").await.unwrap();
+        link.text("t-1", "my answer").await.unwrap();
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert_eq!(
             *seen.messages.lock().unwrap(),

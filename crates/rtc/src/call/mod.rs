@@ -36,6 +36,7 @@ mod link;
 mod reconnect;
 mod run;
 mod stats;
+mod typed;
 mod uplink;
 
 use std::sync::Arc;
@@ -228,6 +229,7 @@ pub fn start(
         http: http_client(),
         ended_by: None,
         provider_closed: false,
+        typed: typed::Outbox::default(),
     };
     let task = tokio::spawn(call.run());
     (

@@ -18,6 +18,7 @@ use super::link::{Reopened, Reopening, reopen, reopened};
 use super::reconnect::{
     AttemptFailed, Retry, attempt_failed, grace_expired, grace_left, next_attempt, resession_failed,
 };
+use super::typed::{Outbox, Typed};
 use super::uplink::UplinkTarget;
 use super::{CallEvent, Command, Summary, VoiceSink, stats};
 use crate::backoff::Backoff;
@@ -51,11 +52,17 @@ pub(super) struct Call {
     pub ended_by: Option<oneshot::Sender<Summary>>,
     /// The provider confirmed its session is closed (nothing more to ask it before hanging up).
     pub provider_closed: bool,
+    /// Typed answers (GPT-Live) the SDP proxy has not acknowledged yet, across links and
+    /// connections.
+    pub typed: Outbox,
 }
 
 /// How long an ending call waits for the provider to confirm it closed the session (GPT-Live's
 /// `session.closed`), which carries the session's final usage.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
+/// How long an ending call waits for the SDP proxy to acknowledge the typed answers just sent
+/// (an answer typed right before hanging up is usually on its way, not lost).
+const ACK_WAIT: Duration = Duration::from_secs(2);
 
 impl Call {
     pub(super) fn now_ms(&self) -> u64 {
@@ -122,23 +129,11 @@ impl Call {
                     event = "client_event_dropped",
                     "too many events queued before the channel opened"
                 ),
-                Output::SendViaSignalling { text } => match live.as_deref_mut() {
-                    // Through the proxy link, after any answers waiting for it to open again.
-                    Some(live) if self.grant.realtime.signaling == SignalingMode::Websocket => {
-                        if let Some(dropped) = live.wait_text(text) {
-                            tracing::warn!(
-                                event = "typed_answer_dropped",
-                                chars = dropped.chars().count(),
-                                "too many typed answers waiting for the SDP proxy link"
-                            );
-                        }
-                        live.send_waiting_texts().await;
-                    }
-                    _ => {
-                        tracing::warn!(event = "typed_answer_not_sent", "no signalling connection");
-                        self.conversation.unsent_text(text);
-                    }
-                },
+                // Live's typed answers go to the outbox before the core (`on_command`); one the
+                // core gives back all the same goes the same way.
+                Output::SendViaSignalling { text } => {
+                    self.typed_answer(text, live.as_deref_mut()).await;
+                }
                 Output::Resession => outcome = Some(Outcome::Resession),
                 Output::ProviderEnded { reason } => {
                     self.provider_closed = true;
@@ -164,13 +159,12 @@ impl Call {
             None => None,
         };
         while let Some(mut live) = connection.take() {
+            // Typed answers not acknowledged on this connection stay in the outbox: the next
+            // connection's link is given them.
             let outcome = self.live(&mut live).await;
-            // Typed answers still waiting for this connection's link go with the next one.
-            for text in live.texts_waiting.drain(..) {
-                self.conversation.unsent_text(text);
-            }
             match outcome {
                 Outcome::Ended(reason) => {
+                    self.settle_typed(&mut live).await;
                     self.close_session(&mut live).await;
                     self.hang_up(live).await;
                     self.conversation.end(reason);
@@ -180,7 +174,12 @@ impl Call {
                     self.hang_up(live).await;
                     self.fail(&error).await;
                 }
-                Outcome::Resession => connection = self.resession(live).await,
+                Outcome::Resession => {
+                    // The new session hears an answer its predecessor took only if the
+                    // transcript carries it: one acknowledged now is not sent to it again.
+                    self.settle_typed(&mut live).await;
+                    connection = self.resession(live).await;
+                }
                 Outcome::Lost(reason) => {
                     self.uplink_target.send_replace(None);
                     drop_connection(live);
@@ -191,6 +190,15 @@ impl Call {
         if !self.conversation.state().is_final() {
             self.conversation.end("the call was ended".into());
             self.drain(None).await;
+        }
+        for typed in self.typed.take_all() {
+            tracing::warn!(event = "typed_answer_unconfirmed", id = %typed.id);
+            self.typed_lost(
+                "typed_answer_unconfirmed",
+                &typed,
+                "the call ended before the interviewer confirmed it".into(),
+            )
+            .await;
         }
         let summary = self.summary();
         self.publish(CallEvent::Ended {
@@ -237,6 +245,93 @@ impl Call {
         self.drain(None).await;
     }
 
+    /// Takes a typed answer for the SDP proxy (GPT-Live) and sends it now if a link is up;
+    /// else it waits in the outbox for the next one. One that cannot be taken is told.
+    async fn typed_answer(&mut self, text: String, live: Option<&mut Connection>) {
+        match self.typed.push(text) {
+            Ok(None) => {}
+            Ok(Some(dropped)) => {
+                self.typed_lost(
+                    "typed_answer_dropped",
+                    &dropped,
+                    "too many typed answers were waiting for the interview service".into(),
+                )
+                .await;
+            }
+            Err(refused) => {
+                self.publish(CallEvent::Problem {
+                    code: "typed_answer_refused".into(),
+                    message: format!("Your typed answer was not sent: {refused}."),
+                })
+                .await;
+                return;
+            }
+        }
+        if let Some(live) = live {
+            live.send_typed(&mut self.typed).await;
+        }
+    }
+
+    /// Tells the owner that `typed` may not have reached the interviewer, and why, quoting
+    /// its start so the candidate knows which answer to give again.
+    async fn typed_lost(&self, code: &str, typed: &Typed, why: String) {
+        let advice = if self.conversation.state().is_final() {
+            ""
+        } else {
+            " Please send it again."
+        };
+        self.publish(CallEvent::Problem {
+            code: code.into(),
+            message: format!(
+                "Your typed answer {} may not have reached the interviewer: {why}.{advice}",
+                typed.excerpt()
+            ),
+        })
+        .await;
+    }
+
+    /// What the SDP proxy said about a typed answer: done, or failed (told).
+    async fn on_typed_notice(&mut self, notice: ProxyNotice) {
+        match notice {
+            ProxyNotice::TextOk(id) => self.typed.acknowledged(&id),
+            ProxyNotice::TextFailed { id, message } => match self.typed.failed(&id) {
+                Some(typed) => {
+                    tracing::warn!(event = "typed_answer_failed", id = %typed.id, %message);
+                    self.typed_lost("typed_answer_failed", &typed, message)
+                        .await;
+                }
+                None => tracing::warn!(event = "typed_answer_failed", %id, "not one of ours"),
+            },
+            other => tracing::debug!(event = "sdp_proxy_notice", notice = ?other),
+        }
+    }
+
+    /// Before hanging up: sends what the link has not had yet and waits, at most [`ACK_WAIT`],
+    /// for the proxy to acknowledge the typed answers still out. What stays unacknowledged is
+    /// told when the call ends.
+    async fn settle_typed(&mut self, live: &mut Connection) {
+        if self.typed.is_empty() {
+            return;
+        }
+        live.send_typed(&mut self.typed).await;
+        let deadline = tokio::time::sleep(ACK_WAIT);
+        tokio::pin!(deadline);
+        while !self.typed.is_empty() && live.proxy.is_some() {
+            tokio::select! {
+                () = &mut deadline => break,
+                notice = proxy_notice(&mut live.proxy) => match notice {
+                    ProxyNotice::TextOk(_) | ProxyNotice::TextFailed { .. } => {
+                        self.on_typed_notice(notice).await;
+                    }
+                    ProxyNotice::Closed(_) | ProxyNotice::Bye => live.proxy = None,
+                    ProxyNotice::Error(message) => {
+                        self.publish(CallEvent::Problem { code: "sdp_proxy".into(), message }).await;
+                    }
+                },
+            }
+        }
+    }
+
     async fn fail(&mut self, error: &CallError) {
         tracing::warn!(event = "call_failed", code = error.code(), error = %error);
         let report = ErrorReport::from(error);
@@ -278,6 +373,13 @@ impl Call {
             Some(Command::Send(event)) => {
                 self.conversation.client_event(event);
                 self.drain(live).await;
+                None
+            }
+            // GPT-Live takes typed answers through the SDP proxy only: they go straight to
+            // the outbox, which keeps each until the proxy acknowledges it, across connections
+            // (the core would hold one only until it is written, and lose it at the end).
+            Some(Command::Text(text)) if self.conversation.api() == VoiceApi::Live => {
+                self.typed_answer(text, live).await;
                 None
             }
             Some(Command::Text(text)) => {
@@ -489,6 +591,9 @@ impl Call {
                 return outcome;
             }
         }
+        // Typed answers from before this connection (typed while offline, or never
+        // acknowledged on the last one) go first, in order.
+        live.send_typed(&mut self.typed).await;
         let mut health = tokio::time::interval(self.config.health_every);
         health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // The SDP proxy link being opened again, while it is down. Owned by this loop, so it
@@ -539,17 +644,22 @@ impl Call {
                     ProxyNotice::Error(message) => {
                         self.publish(CallEvent::Problem { code: "sdp_proxy".into(), message }).await;
                     }
+                    notice @ (ProxyNotice::TextOk(_) | ProxyNotice::TextFailed { .. }) => {
+                        self.on_typed_notice(notice).await;
+                    }
                 },
                 result = reopened(&mut reopening) => {
                     reopening = None;
                     match result {
                         Ok(Reopened { link, grant }) => {
                             tracing::info!(event = "sdp_proxy_reopened");
-                            live.proxy = Some(link);
+                            live.use_link(link);
                             if let Some(grant) = grant {
                                 self.granted(grant).await;
                             }
-                            live.send_waiting_texts().await;
+                            // Every answer not acknowledged yet, sent or not on the old link:
+                            // a write into a dead socket succeeds too.
+                            live.send_typed(&mut self.typed).await;
                         }
                         Err(error) => return Outcome::Failed(error),
                     }
