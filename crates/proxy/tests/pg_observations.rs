@@ -1313,7 +1313,9 @@ fn answered(lines: &[viva_realtime::Line], n: usize) -> bool {
 /// observed; and its instance id (its `/health`'s).
 async fn observing_proxy(port: u16, stack: &LocalStack, pg: &Pg) -> (ProxyProcess, String) {
     let proxy = ProxyProcess::start(port, stack, &pg.url()).await;
-    proxy.logged("Calls are observed (GPT-Live and Realtime)").await;
+    proxy
+        .logged("Calls are observed (GPT-Live and Realtime)")
+        .await;
     let health = proxy.health().await;
     let instance = health["instance"].as_str().unwrap().to_owned();
     (proxy, instance)
@@ -1853,10 +1855,7 @@ async fn the_start_says_whether_calls_are_observed_and_observe_on_needs_a_databa
         .logged("Calls are observed (GPT-Live and Realtime): their transcript of record goes to PostgreSQL")
         .await;
     let off = run(Some("off"), Some(&pg.url()));
-    off.logged("Calls are not observed (--observe off)")
-        .await;
+    off.logged("Calls are not observed (--observe off)").await;
     let alone = run(None, None);
-    alone
-        .logged("Calls are not observed (no database)")
-        .await;
+    alone.logged("Calls are not observed (no database)").await;
 }
