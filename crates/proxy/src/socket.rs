@@ -11,6 +11,7 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use serde_json::{Value, json};
 use tokio::time::Instant;
+use viva_contract::grant::VoiceApi;
 use viva_contract::proxy::{
     CLOSE_ALREADY_LIVE, CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_RATE_LIMITED, CLOSE_UPSTREAM_FAILED,
     ClientMessage, MAX_TYPED_ANSWER_ID_CHARS, PING_EVERY, REASON_REPLACED, SILENCE_LIMIT,
@@ -23,8 +24,8 @@ use crate::auth::{TokenRefusal, VerifiedUser};
 use crate::lease::{Claim, LeaseError, LeaseLoss};
 use crate::metrics::{Api, LeaseConflict, OfferResult, RateLimitScope, TypedResult};
 use crate::observe::{self, Attached};
-use crate::sessions::{SessionError, call_api, may_join};
-use crate::upstream::{UpstreamCall, UpstreamError};
+use crate::sessions::{SessionError, call_api, live_session_config, may_join};
+use crate::upstream::{CallApi, UpstreamCall, UpstreamError};
 
 /// How long a client has to authenticate after connecting (the token, the session and the
 /// lease are all checked within it).
@@ -710,25 +711,47 @@ async fn offer(
     history: &[viva_contract::proxy::HistoryLine],
 ) -> Result<crate::upstream::Answered, Failure> {
     // Read again: the interview may have ended, or its voice API changed, since the last offer.
-    let session = proxy
+    let reading = proxy
         .sessions
-        .session(&joined.user, &joined.token, &joined.session_id)
-        .await
-        .map_err(Failure::Session)?;
+        .session(&joined.user, &joined.token, &joined.session_id);
+    // When the session spoke GPT-Live at its last read (the usual case), its stored transcript
+    // is read beside it: two round trips to the backend become one, the most of an offer's
+    // own time (docs/benchmarks.md). Both are read as the user, so nothing is read that the
+    // user may not see, and a transcript read for a session that turns out not to be theirs or
+    // not Live is dropped unused.
+    let (session, stored) = if joined.api == Api::Live {
+        let (session, stored) = tokio::join!(
+            reading,
+            proxy
+                .sessions
+                .transcript(&joined.user, &joined.token, &joined.session_id)
+        );
+        (session, Some(stored))
+    } else {
+        (reading.await, None)
+    };
+    let session = session.map_err(Failure::Session)?;
     joined.api = session.voice_api.into();
     if !may_join(&joined.user, &session) {
         return Err(Failure::Session(SessionError::NotYours));
     }
-    let api = call_api(
-        proxy.sessions.as_ref(),
-        &joined.user,
-        &joined.token,
-        &joined.session_id,
-        &session,
-        history,
-    )
-    .await
-    .map_err(Failure::Session)?;
+    let api = match (session.voice_api, stored) {
+        (VoiceApi::Live, Some(stored)) => CallApi::Live(Box::new(live_session_config(
+            &session.question_set,
+            &stored.map_err(Failure::Session)?,
+            history,
+        ))),
+        _ => call_api(
+            proxy.sessions.as_ref(),
+            &joined.user,
+            &joined.token,
+            &joined.session_id,
+            &session,
+            history,
+        )
+        .await
+        .map_err(Failure::Session)?,
+    };
     let started = Instant::now();
     let answered = proxy.upstream.answer(&joined.session_id, sdp, &api).await;
     proxy.metrics.upstream_took(joined.api, started.elapsed());
