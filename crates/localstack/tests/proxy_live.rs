@@ -8,6 +8,10 @@
 
 mod common;
 mod live_common;
+// Not every helper of the shared recording upstream is used here.
+#[allow(dead_code)]
+#[path = "live_common/recording.rs"]
+mod recording;
 use live_common::proxy_socket::{Socket, answering_pings, next, open_proxy, say};
 #[path = "../../realtime/tests/sdk_oracle/mod.rs"]
 mod sdk_oracle;
@@ -27,9 +31,7 @@ use viva_localstack::interviewer::script::question_set;
 use viva_localstack::live_sessions::{
     MAX_INPUT_MESSAGES, MAX_INPUT_TOKENS, RESUME_CONTEXT, estimate_tokens,
 };
-use viva_localstack::proxy::{
-    Answered, CallApi, UpstreamCall, UpstreamError, call_api, live_session_config,
-};
+use viva_localstack::proxy::{CallApi, call_api, live_session_config};
 
 const OFFER: &str = include_str!("../../contract/testdata/webrtc_rs_0_21_offer.sdp");
 const TURN: Duration = Duration::from_secs(30);
@@ -519,52 +521,6 @@ async fn the_hosted_upstream_creates_live_sessions_on_a_live_endpoint_with_the_p
     candidate.hang_up().await;
 }
 
-/// An upstream that answers every offer with a fixed SDP and records the typed answers it is
-/// given (failing those that read `fail`).
-#[derive(Debug, Default)]
-struct Recording {
-    typed: std::sync::Mutex<Vec<(String, String)>>,
-}
-
-const STUB_ANSWER: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n";
-
-impl viva_localstack::proxy::Upstream for Recording {
-    fn answer<'a>(
-        &'a self,
-        session_id: &'a str,
-        _offer: &'a str,
-        api: &'a CallApi,
-    ) -> viva_proxy::auth::BoxFuture<'a, Result<Answered, UpstreamError>> {
-        Box::pin(async move {
-            Ok(Answered {
-                sdp: STUB_ANSWER.to_owned(),
-                call: UpstreamCall {
-                    session_id: session_id.to_owned(),
-                    live: matches!(api, CallApi::Live(_)),
-                    id: "live_stub".to_owned(),
-                },
-            })
-        })
-    }
-
-    fn typed_answer<'a>(
-        &'a self,
-        call: &'a UpstreamCall,
-        text: &'a str,
-    ) -> viva_proxy::auth::BoxFuture<'a, Result<(), UpstreamError>> {
-        Box::pin(async move {
-            if text == "fail" {
-                return Err(UpstreamError::CallEnded);
-            }
-            self.typed
-                .lock()
-                .unwrap()
-                .push((call.session_id.clone(), text.to_owned()));
-            Ok(())
-        })
-    }
-}
-
 /// The next message, which must come within `wait`; `None` when nothing came.
 async fn within(socket: &mut Socket, wait: Duration) -> Option<Value> {
     match tokio::time::timeout(wait, socket.next()).await {
@@ -576,7 +532,7 @@ async fn within(socket: &mut Socket, wait: Duration) -> Option<Value> {
 
 #[tokio::test]
 async fn typed_answers_go_to_a_live_call_only_within_their_limits() {
-    let recording = std::sync::Arc::new(Recording::default());
+    let recording = std::sync::Arc::new(recording::Recording::default());
     let s = stack(Config {
         upstream: Some(recording.clone()),
         ..Config::default()
@@ -614,7 +570,7 @@ async fn typed_answers_go_to_a_live_call_only_within_their_limits() {
     assert_eq!(failed["code"], "typed_answer_failed", "{failed}");
     assert_eq!(failed["message"], "the call has ended");
     assert_eq!(
-        *recording.typed.lock().unwrap(),
+        recording.typed_by_session(),
         vec![(session.clone(), "I chose Rust.".to_owned())]
     );
     // Counted per connection, like offers: past the limit the connection closes with 4029.
@@ -637,13 +593,13 @@ async fn typed_answers_go_to_a_live_call_only_within_their_limits() {
         Err(viva_localstack::proxy::CLOSE_RATE_LIMITED)
     );
     assert_eq!(
-        recording.typed.lock().unwrap().len(),
+        recording.typed_by_session().len(),
         viva_localstack::proxy::MAX_TYPED_ANSWERS_PER_CONNECTION - 2
     );
 
     // A Realtime call's client sends typed answers on its own data channel: refused, and the
     // upstream is given nothing.
-    let before = recording.typed.lock().unwrap().len();
+    let before = recording.typed_by_session().len();
     let (who, realtime, url) = practice(&s, "typed-rt@example.com", "realtime").await;
     let mut socket = open_proxy(&url, &who.access_token, &realtime).await;
     say(&mut socket, json!({"type": "offer", "sdp": OFFER})).await;
@@ -661,7 +617,7 @@ async fn typed_answers_go_to_a_live_call_only_within_their_limits() {
             .unwrap()
             .contains("data channel")
     );
-    assert_eq!(recording.typed.lock().unwrap().len(), before);
+    assert_eq!(recording.typed_by_session().len(), before);
     say(&mut socket, json!({"type": "bye"})).await;
     assert_eq!(next(&mut socket).await, Ok(json!({"type": "bye"})));
     s.stack.shutdown().await;
@@ -904,7 +860,7 @@ async fn fake_live_service(seen: SeenLog) -> String {
         (
             StatusCode::CREATED,
             axum::Json(
-                json!({"session": {"id": "live_fake1"}, "transport": {"type": "webrtc", "sdp": STUB_ANSWER}}),
+                json!({"session": {"id": "live_fake1"}, "transport": {"type": "webrtc", "sdp": recording::STUB_ANSWER}}),
             ),
         )
     }

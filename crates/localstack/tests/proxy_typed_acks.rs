@@ -13,8 +13,10 @@ mod common;
 #[allow(dead_code)]
 #[path = "live_common/proxy_socket.rs"]
 mod proxy_socket;
+#[path = "live_common/recording.rs"]
+mod recording;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::candidate::model_path;
@@ -25,7 +27,6 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use viva_localstack::Config;
 use viva_localstack::interviewer::InterviewerConfig;
-use viva_localstack::proxy::{Answered, CallApi, UpstreamCall, UpstreamError};
 use viva_realtime::{Line, LineStatus, Speaker, TranscriptChange};
 use viva_rtc::{CallConfig, CallEvent, Grant, Media};
 
@@ -261,68 +262,6 @@ async fn a_typed_answer_written_into_a_half_open_link_reaches_the_interviewer_on
 
 // ---- (b), (c) the proxy's socket, driven directly ----------------------------------------
 
-/// An upstream that answers every offer with a fixed SDP and records the typed answers it is
-/// given; one that reads `slow…` waits for a permit first, one that reads `fail` fails.
-#[derive(Debug)]
-struct Recording {
-    typed: Mutex<Vec<String>>,
-    slow: tokio::sync::Semaphore,
-}
-
-impl Default for Recording {
-    fn default() -> Self {
-        Self {
-            typed: Mutex::default(),
-            slow: tokio::sync::Semaphore::new(0),
-        }
-    }
-}
-
-impl Recording {
-    fn typed(&self) -> Vec<String> {
-        self.typed.lock().unwrap().clone()
-    }
-}
-
-const STUB_ANSWER: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n";
-
-impl viva_localstack::proxy::Upstream for Recording {
-    fn answer<'a>(
-        &'a self,
-        session_id: &'a str,
-        _offer: &'a str,
-        api: &'a CallApi,
-    ) -> viva_proxy::auth::BoxFuture<'a, Result<Answered, UpstreamError>> {
-        Box::pin(async move {
-            Ok(Answered {
-                sdp: STUB_ANSWER.to_owned(),
-                call: UpstreamCall {
-                    session_id: session_id.to_owned(),
-                    live: matches!(api, CallApi::Live(_)),
-                    id: "live_stub".to_owned(),
-                },
-            })
-        })
-    }
-
-    fn typed_answer<'a>(
-        &'a self,
-        _call: &'a UpstreamCall,
-        text: &'a str,
-    ) -> viva_proxy::auth::BoxFuture<'a, Result<(), UpstreamError>> {
-        Box::pin(async move {
-            if text == "fail" {
-                return Err(UpstreamError::CallEnded);
-            }
-            if text.starts_with("slow") {
-                self.slow.acquire().await.unwrap().forget();
-            }
-            self.typed.lock().unwrap().push(text.to_owned());
-            Ok(())
-        })
-    }
-}
-
 /// The next message, which must come within `wait` (one deadline: the proxy's pings, read
 /// meanwhile, do not extend it); `None` when nothing came.
 async fn within(socket: &mut Socket, wait: Duration) -> Option<Value> {
@@ -345,8 +284,8 @@ async fn reply(socket: &mut Socket) -> Value {
         .expect("a reply within 10 s")
 }
 
-async fn recording_stack() -> (Stack, Arc<Recording>) {
-    let recording = Arc::new(Recording::default());
+async fn recording_stack() -> (Stack, Arc<recording::Recording>) {
+    let recording = Arc::new(recording::Recording::default());
     let s = Stack::start(Config {
         signaling: viva_localstack::Signaling::WebSocket,
         upstream: Some(recording.clone()),
