@@ -222,6 +222,7 @@ impl LocalStack {
             upstream,
             limits: None,
             observations,
+            session_recheck: viva_proxy::socket::SESSION_RECHECK_AFTER,
         });
         let state = AppState {
             db,

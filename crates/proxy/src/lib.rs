@@ -47,6 +47,9 @@ pub struct ProxyParts {
     /// Where the fragments observed on each GPT-Live session go
     /// ([`observe::NoObservations`]: observation off).
     pub observations: Arc<dyn observe::Observations>,
+    /// How long an offer goes by the session as last read before reading it again
+    /// ([`socket::SESSION_RECHECK_AFTER`] in service; shorter in tests that end an interview).
+    pub session_recheck: std::time::Duration,
 }
 
 /// A running proxy: its seams, and whether it is draining.
@@ -59,6 +62,8 @@ pub struct Proxy {
     pub limits: Option<limits::ConnectLimiter>,
     /// The transcript of record's store.
     pub observations: Arc<dyn observe::Observations>,
+    /// See [`ProxyParts::session_recheck`].
+    pub session_recheck: std::time::Duration,
     /// This process: in `/health`, the logs, and who observed a window (random per start,
     /// unless [`Proxy::named`] gave it the lease store's id for it).
     pub instance: String,
@@ -86,6 +91,7 @@ impl Proxy {
             upstream: parts.upstream,
             limits: parts.limits.map(limits::ConnectLimiter::new),
             observations: parts.observations,
+            session_recheck: parts.session_recheck,
             instance,
             metrics: metrics::Metrics::new(),
             draining: tokio::sync::watch::Sender::new(false),

@@ -23,7 +23,7 @@ use crate::auth::{TokenRefusal, VerifiedUser};
 use crate::lease::{Claim, LeaseError, LeaseLoss};
 use crate::metrics::{Api, LeaseConflict, OfferResult, RateLimitScope, TypedResult};
 use crate::observe::{self, Attached};
-use crate::sessions::{SessionError, call_api, live_session_config, may_join};
+use crate::sessions::{SessionError, SessionInfo, StoredTurn, live_session_config, may_join};
 use crate::upstream::{CallApi, UpstreamCall, UpstreamError};
 
 mod typed_ids;
@@ -34,6 +34,11 @@ pub use typed_ids::{TYPED_CALLS_REMEMBERED, TYPED_IDS_KEPT_FOR, TYPED_IDS_PER_CA
 /// How long a client has to authenticate after connecting (the token, the session and the
 /// lease are all checked within it).
 pub const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an offer goes by the session as the connection last read it (at authentication
+/// or an earlier offer) before it reads it again: the same bound within which a crashed
+/// instance's lease frees itself. An interview ended, or moved to another voice API, meanwhile
+/// is noticed at the first offer after it (docs/deploying.md, step 5).
+pub const SESSION_RECHECK_AFTER: Duration = Duration::from_secs(15);
 /// Offers allowed on one connection (renegotiation and ICE restarts included).
 pub const MAX_OFFERS_PER_CONNECTION: usize = 20;
 /// Typed answers allowed on one connection (an interview has a few dozen turns at most).
@@ -155,8 +160,26 @@ struct Joined {
     claim: Claim,
     call: Option<UpstreamCall>,
     lost: tokio::sync::oneshot::Receiver<LeaseLoss>,
+    /// The session as last read, and for GPT-Live its stored transcript then.
+    view: SessionView,
+}
+
+impl Joined {
     /// The session's voice API when it was last read (for metrics).
-    api: Api,
+    fn api(&self) -> Api {
+        self.view.session.voice_api.into()
+    }
+}
+
+/// What an offer needs from the backend, kept between offers: two reads as the candidate on
+/// every offer were most of an offer's time and all of its tail under load
+/// (docs/benchmarks.md), for a row that changes once or twice in an interview.
+struct SessionView {
+    session: SessionInfo,
+    /// The final lines stored for the session (GPT-Live only; `None` until read). Lines
+    /// uploaded later by this connection's client come back in its offers' history.
+    stored: Option<Vec<StoredTurn>>,
+    read_at: Instant,
 }
 
 async fn join(proxy: &Proxy, connection: &mut Connection) -> Result<Joined, (u16, &'static str)> {
@@ -205,7 +228,21 @@ async fn join(proxy: &Proxy, connection: &mut Connection) -> Result<Joined, (u16
         user_id: user.user_id.clone(),
         auth_session: user.auth_session.clone(),
     };
-    match proxy.leases.acquire(&claim).await {
+    // A GPT-Live session's first offer needs its stored transcript: read beside the lease.
+    // If it cannot be read now, the first offer reads it.
+    let stored = async {
+        if session.voice_api == VoiceApi::Live {
+            proxy
+                .sessions
+                .transcript(&user, &access_token, &session_id)
+                .await
+                .ok()
+        } else {
+            None
+        }
+    };
+    let (granted, stored) = tokio::join!(proxy.leases.acquire(&claim), stored);
+    match granted {
         Ok(grant) => {
             tracing::info!(event = "proxy_lease_granted", conn_id = %connection.conn_id, how = ?grant.how);
             proxy.metrics.lease_granted(grant.how);
@@ -216,7 +253,11 @@ async fn join(proxy: &Proxy, connection: &mut Connection) -> Result<Joined, (u16
                 claim,
                 call: grant.call,
                 lost: grant.lost,
-                api: session.voice_api.into(),
+                view: SessionView {
+                    session,
+                    stored,
+                    read_at: Instant::now(),
+                },
             })
         }
         Err(LeaseError::Held | LeaseError::Lost) => {
@@ -335,7 +376,7 @@ pub async fn serve(
                         .await;
                 }
                 if let Err(problem) = validate_offer(&sdp) {
-                    proxy.metrics.offer(joined.api, OfferResult::InvalidSdp);
+                    proxy.metrics.offer(joined.api(), OfferResult::InvalidSdp);
                     Some(
                         json!({"type": "error", "code": "invalid_sdp", "message": problem.to_string()}),
                     )
@@ -377,12 +418,14 @@ pub async fn serve(
                             )
                             .await;
                             joined.call = Some(answered.call);
-                            proxy.metrics.offer(joined.api, OfferResult::Answered);
+                            proxy.metrics.offer(joined.api(), OfferResult::Answered);
                             answering = Some(received);
                             Some(json!({"type": "answer", "sdp": answered.sdp}))
                         }
                         Err(Failure::Session(problem)) => {
-                            proxy.metrics.offer(joined.api, OfferResult::SessionFailed);
+                            proxy
+                                .metrics
+                                .offer(joined.api(), OfferResult::SessionFailed);
                             let reason = match problem {
                                 SessionError::NotYours => "session_not_active",
                                 SessionError::Unavailable => "session_unavailable",
@@ -396,7 +439,9 @@ pub async fn serve(
                             return connection.close(code, reason).await;
                         }
                         Err(Failure::Upstream(problem)) => {
-                            proxy.metrics.offer(joined.api, OfferResult::UpstreamFailed);
+                            proxy
+                                .metrics
+                                .offer(joined.api(), OfferResult::UpstreamFailed);
                             tracing::warn!(event = "proxy_upstream_failed", conn_id = %connection.conn_id, reason = problem.reason(), %problem);
                             let _ = connection.send(json!({"type": "error", "code": "upstream_failed", "message": problem.to_string()})).await;
                             return connection
@@ -531,16 +576,43 @@ async fn offer(
     sdp: &str,
     history: &[viva_contract::proxy::HistoryLine],
 ) -> Result<crate::upstream::Answered, Failure> {
-    // Read again: the interview may have ended, or its voice API changed, since the last offer.
+    if joined.view.read_at.elapsed() >= proxy.session_recheck {
+        joined.view = read_again(proxy, joined).await?;
+    }
+    let view = &mut joined.view;
+    if !may_join(&joined.user, &view.session) {
+        return Err(Failure::Session(SessionError::NotYours));
+    }
+    let api = match view.session.voice_api {
+        VoiceApi::Realtime => CallApi::Realtime,
+        VoiceApi::Live => {
+            let stored = match view.stored.take() {
+                Some(stored) => stored,
+                None => proxy
+                    .sessions
+                    .transcript(&joined.user, &joined.token, &joined.session_id)
+                    .await
+                    .map_err(Failure::Session)?,
+            };
+            let config = live_session_config(&view.session.question_set, &stored, history);
+            view.stored = Some(stored);
+            CallApi::Live(Box::new(config))
+        }
+    };
+    let started = Instant::now();
+    let answered = proxy.upstream.answer(&joined.session_id, sdp, &api).await;
+    proxy.metrics.upstream_took(joined.api(), started.elapsed());
+    answered.map_err(Failure::Upstream)
+}
+
+/// The session read again, and for GPT-Live its stored transcript beside it (a transcript
+/// read for a session that turns out not to be the user's or not Live is dropped unused; both
+/// are read as the user, so nothing is read that they may not see).
+async fn read_again(proxy: &Proxy, joined: &Joined) -> Result<SessionView, Failure> {
     let reading = proxy
         .sessions
         .session(&joined.user, &joined.token, &joined.session_id);
-    // When the session spoke GPT-Live at its last read (the usual case), its stored transcript
-    // is read beside it: two round trips to the backend become one, the most of an offer's
-    // own time (docs/benchmarks.md). Both are read as the user, so nothing is read that the
-    // user may not see, and a transcript read for a session that turns out not to be theirs or
-    // not Live is dropped unused.
-    let (session, stored) = if joined.api == Api::Live {
+    let (session, stored) = if joined.view.session.voice_api == VoiceApi::Live {
         let (session, stored) = tokio::join!(
             reading,
             proxy
@@ -552,29 +624,13 @@ async fn offer(
         (reading.await, None)
     };
     let session = session.map_err(Failure::Session)?;
-    joined.api = session.voice_api.into();
-    if !may_join(&joined.user, &session) {
-        return Err(Failure::Session(SessionError::NotYours));
-    }
-    let api = match (session.voice_api, stored) {
-        (VoiceApi::Live, Some(stored)) => CallApi::Live(Box::new(live_session_config(
-            &session.question_set,
-            &stored.map_err(Failure::Session)?,
-            history,
-        ))),
-        _ => call_api(
-            proxy.sessions.as_ref(),
-            &joined.user,
-            &joined.token,
-            &joined.session_id,
-            &session,
-            history,
-        )
-        .await
-        .map_err(Failure::Session)?,
+    let stored = match (session.voice_api, stored) {
+        (VoiceApi::Live, Some(stored)) => Some(stored.map_err(Failure::Session)?),
+        _ => None,
     };
-    let started = Instant::now();
-    let answered = proxy.upstream.answer(&joined.session_id, sdp, &api).await;
-    proxy.metrics.upstream_took(joined.api, started.elapsed());
-    answered.map_err(Failure::Upstream)
+    Ok(SessionView {
+        session,
+        stored,
+        read_at: Instant::now(),
+    })
 }

@@ -12,7 +12,7 @@
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -28,9 +28,11 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use viva_localstack::{Config, LocalStack};
 use viva_proxy::auth::jwks::JwksVerifier;
+use viva_proxy::auth::{BoxFuture, VerifiedUser};
 use viva_proxy::lease::MemoryLeases;
 use viva_proxy::service::Service;
 use viva_proxy::sessions::rest::RestSessions;
+use viva_proxy::sessions::{SessionError, SessionInfo, Sessions, StoredTurn};
 use viva_proxy::upstream::openai::HostedUpstream;
 use viva_proxy::{Proxy, ProxyParts};
 
@@ -856,37 +858,14 @@ fn sample(text: &str, series: &str) -> f64 {
 async fn metrics_count_a_scripted_session() {
     let backend = Backend::start().await;
     let stub = Stub::start(&backend.stack.base_url, Mode::Forward).await;
-    // The binary's parts, in this process (the binary does not serve /metrics yet).
-    let base = &backend.stack.base_url;
-    let tokens = JwksVerifier::new(&format!("{base}/auth/v1/.well-known/jwks.json"), None).unwrap();
-    tokens.prefetch().await;
-    let upstream = HostedUpstream::with_timeout(
-        &format!("{}/v1/realtime/calls", stub.url),
-        LIVE_KEY,
-        "gpt-realtime",
-        Duration::from_secs(5),
+    let sessions = RestSessions::new(&backend.stack.base_url, &backend.stack.anon_key).unwrap();
+    let (ws_url, metrics_url) = in_process(
+        &backend,
+        &stub,
+        Arc::new(sessions),
+        viva_proxy::socket::SESSION_RECHECK_AFTER,
     )
-    .unwrap()
-    .with_live(&format!("{}/v1/live/sessions", stub.url), "gpt-live-1");
-    let proxy = Proxy::new(ProxyParts {
-        tokens: Arc::new(tokens),
-        sessions: Arc::new(RestSessions::new(base, &backend.stack.anon_key).unwrap()),
-        leases: Arc::new(MemoryLeases::default()),
-        upstream: Arc::new(upstream),
-        limits: Some(viva_proxy::limits::ConnectLimits::default()),
-        observations: Arc::new(viva_proxy::observe::NoObservations),
-    });
-    let service = Service::new(proxy, None);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let ws_url = format!("ws://{}/ws", listener.local_addr().unwrap());
-    let app = service
-        .router()
-        .into_make_service_with_connect_info::<SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let metrics_url = format!("http://{}/metrics", listener.local_addr().unwrap());
-    let metrics_app = service.metrics_router();
-    tokio::spawn(async move { axum::serve(listener, metrics_app).await.unwrap() });
+    .await;
 
     let candidate = backend.candidate("metrics@acme.test").await;
     let (mut socket, _) = join(&ws_url, &candidate).await;
@@ -998,6 +977,142 @@ async fn metrics_count_a_scripted_session() {
     );
     // Nothing about who connected.
     assert!(!text.contains("acme.test"), "{text}");
+    backend.stack.shutdown().await;
+}
+
+/// The binary's parts, in this process (the binary does not serve /metrics yet), reading
+/// sessions through `sessions`: the signalling socket's and `/metrics`' URLs.
+async fn in_process(
+    backend: &Backend,
+    stub: &Stub,
+    sessions: Arc<dyn Sessions>,
+    session_recheck: Duration,
+) -> (String, String) {
+    let base = &backend.stack.base_url;
+    let tokens = JwksVerifier::new(&format!("{base}/auth/v1/.well-known/jwks.json"), None).unwrap();
+    tokens.prefetch().await;
+    let upstream = HostedUpstream::with_timeout(
+        &format!("{}/v1/realtime/calls", stub.url),
+        LIVE_KEY,
+        "gpt-realtime",
+        Duration::from_secs(5),
+    )
+    .unwrap()
+    .with_live(&format!("{}/v1/live/sessions", stub.url), "gpt-live-1");
+    let proxy = Proxy::new(ProxyParts {
+        tokens: Arc::new(tokens),
+        sessions,
+        leases: Arc::new(MemoryLeases::default()),
+        upstream: Arc::new(upstream),
+        limits: Some(viva_proxy::limits::ConnectLimits::default()),
+        observations: Arc::new(viva_proxy::observe::NoObservations),
+        session_recheck,
+    });
+    let service = Service::new(proxy, None);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ws_url = format!("ws://{}/ws", listener.local_addr().unwrap());
+    let app = service
+        .router()
+        .into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metrics_url = format!("http://{}/metrics", listener.local_addr().unwrap());
+    let metrics_app = service.metrics_router();
+    tokio::spawn(async move { axum::serve(listener, metrics_app).await.unwrap() });
+    (ws_url, metrics_url)
+}
+
+/// The backend's sessions, counting the reads the proxy makes.
+#[derive(Debug)]
+struct CountedSessions {
+    inner: RestSessions,
+    sessions: AtomicUsize,
+    transcripts: AtomicUsize,
+}
+
+impl CountedSessions {
+    fn reads(&self) -> (usize, usize) {
+        (
+            self.sessions.load(Ordering::SeqCst),
+            self.transcripts.load(Ordering::SeqCst),
+        )
+    }
+}
+
+impl Sessions for CountedSessions {
+    fn session<'a>(
+        &'a self,
+        user: &'a VerifiedUser,
+        token: &'a str,
+        session_id: &'a str,
+    ) -> BoxFuture<'a, Result<SessionInfo, SessionError>> {
+        self.sessions.fetch_add(1, Ordering::SeqCst);
+        self.inner.session(user, token, session_id)
+    }
+
+    fn transcript<'a>(
+        &'a self,
+        user: &'a VerifiedUser,
+        token: &'a str,
+        session_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<StoredTurn>, SessionError>> {
+        self.transcripts.fetch_add(1, Ordering::SeqCst);
+        self.inner.transcript(user, token, session_id)
+    }
+}
+
+/// Offers on an open connection go by the session read when it joined (no backend round trip
+/// of their own, the most of an offer's time under load), until that read is older than the
+/// recheck bound: then an interview ended meanwhile is refused and the connection closed.
+#[tokio::test]
+async fn offers_go_by_the_session_read_at_join_until_it_may_have_changed() {
+    const RECHECK: Duration = Duration::from_secs(2);
+    let backend = Backend::start().await;
+    let stub = Stub::start(&backend.stack.base_url, Mode::Forward).await;
+    let counted = Arc::new(CountedSessions {
+        inner: RestSessions::new(&backend.stack.base_url, &backend.stack.anon_key).unwrap(),
+        sessions: AtomicUsize::new(0),
+        transcripts: AtomicUsize::new(0),
+    });
+    let (ws_url, _) = in_process(&backend, &stub, counted.clone(), RECHECK).await;
+    let candidate = backend.candidate("recheck@acme.test").await;
+    let (mut socket, _) = join(&ws_url, &candidate).await;
+    let joined_at = Instant::now();
+    // Joining read the session and, for GPT-Live, its stored transcript.
+    assert_eq!(counted.reads(), (1, 1));
+    for _ in 0..3 {
+        say(&mut socket, json!({"type": "offer", "sdp": OFFER})).await;
+        assert_eq!(next(&mut socket).await.unwrap()["type"], "answer");
+    }
+    assert!(
+        joined_at.elapsed() < RECHECK,
+        "the offers took longer than the bound: nothing shown"
+    );
+    assert_eq!(counted.reads(), (1, 1), "the offers read the backend again");
+
+    // The candidate ends the interview; past the bound, the next offer reads it and is refused.
+    let ended = backend
+        .http
+        .post(format!(
+            "{}/functions/v1/interview-end",
+            backend.stack.base_url
+        ))
+        .header("apikey", &backend.stack.anon_key)
+        .bearer_auth(&candidate.token)
+        .json(&json!({"session_id": candidate.session, "status": "completed", "ended_at": "2026-12-07T10:00:00Z"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ended.status(), reqwest::StatusCode::OK);
+    tokio::time::sleep_until((joined_at + RECHECK).into()).await;
+    say(&mut socket, json!({"type": "offer", "sdp": OFFER})).await;
+    let refused = next(&mut socket).await.unwrap();
+    assert_eq!(refused["code"], "upstream_failed", "{refused}");
+    assert_eq!(
+        next(&mut socket).await.unwrap_err(),
+        (1008, "session_not_active".to_owned())
+    );
+    assert_eq!(counted.reads().0, 2);
     backend.stack.shutdown().await;
 }
 

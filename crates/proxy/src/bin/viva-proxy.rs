@@ -260,6 +260,7 @@ async fn run(args: Args) -> Result<(), String> {
             per_user_per_minute: args.per_user_per_minute,
         }),
         observations,
+        session_recheck: viva_proxy::socket::SESSION_RECHECK_AFTER,
     };
     // One id for this process in `/health`, the logs, the lease rows and the observed windows.
     let proxy = match &shared {
