@@ -4,7 +4,8 @@
 //! GPT-Live practice sessions of one candidate: the connect time (`auth` sent → `ready`), the
 //! memory an idle connection holds (the proxy's VmRSS), then one offer a second on every socket
 //! for 20 s: the proxy's own added latency offer → answer (measured at the client, minus the
-//! stub's own time, which the stub writes into its answer) and the proxy's CPU. Then the largest
+//! stub's own time, which the stub writes into its answer), the proxy's CPU, and how late this
+//! process's own timers ran meanwhile (the load generator's share of the tail). Then the largest
 //! N again with the leases in PostgreSQL (`VIVA_TEST_PG_BIN`/`VIVA_TEST_PG_PORT`, as `cargo
 //! xtask bench proxy` provides them). Prints a table and, when `VIVA_BENCH_ROWS` names a folder,
 //! leaves its rows there.
@@ -600,8 +601,8 @@ struct Round {
     /// CPU time the hypervisor gave to others while this machine wanted it.
     steal: f64,
     metrics: Option<String>,
-    /// The REST pair a GPT-Live offer makes, probed from this process during the offers.
-    rest_under_load: Vec<Duration>,
+    /// How late this process's own timers fired during the offers.
+    lateness: Vec<Duration>,
 }
 
 /// What every round shares.
@@ -673,16 +674,7 @@ async fn round(label: String, setup: &Setup<'_>, n: usize, database_url: Option<
         machine_seconds(ticks),
     );
     let probing = Arc::new(AtomicBool::new(true));
-    let backend = Backend {
-        base_url: stack.base_url.clone(),
-        anon_key: stack.anon_key.clone(),
-    };
-    let probe = tokio::spawn(rest_probe(
-        backend,
-        token.clone(),
-        sessions[0].clone(),
-        probing.clone(),
-    ));
+    let probe = tokio::spawn(lateness_probe(probing.clone()));
     let started = Instant::now();
     phase.go.send_replace(Some(started));
     while phase.done.load(Ordering::SeqCst) < n {
@@ -696,7 +688,7 @@ async fn round(label: String, setup: &Setup<'_>, n: usize, database_url: Option<
     let rss_after_kib = status_kib(&pid, "VmRSS");
     let hwm_kib = status_kib(&pid, "VmHWM");
     probing.store(false, Ordering::SeqCst);
-    let rest_under_load = probe.await.unwrap();
+    let lateness = probe.await.unwrap();
     let metrics = proxy.metrics().await;
     phase.end.send_replace(true);
 
@@ -721,7 +713,7 @@ async fn round(label: String, setup: &Setup<'_>, n: usize, database_url: Option<
             .max(0.0),
         steal: machine1.1 - machine0.1,
         metrics,
-        rest_under_load,
+        lateness,
     };
     let mut last_answer = started;
     for task in tasks {
@@ -843,8 +835,8 @@ impl Round {
             100.0 * self.steal / self.wall,
         );
         text.push_str(&format!(
-            "; the two REST reads alone, probed from this process during the offers: {}",
-            p50_p99(&self.rest_under_load)
+            "; this process's own timers late by p50 / p99: {} (the load generator's share of any tail)",
+            p50_p99(&self.lateness)
         ));
         match &self.metrics {
             Some(metrics) => {
@@ -857,11 +849,13 @@ impl Round {
                     }
                 };
                 text.push_str(&format!(
-                    "; `/metrics`: mean offer {} ms, of it upstream {} ms",
+                    "; `/metrics`: mean offer {} ms (p99 ≤ {} ms), of it upstream {} ms",
                     mean(
                         "viva_proxy_offer_seconds_sum",
                         "viva_proxy_offer_seconds_count"
                     ),
+                    bucket_quantile(metrics, "viva_proxy_offer_seconds", 0.99)
+                        .map_or_else(|| "?".to_owned(), |le| format!("{:.2}", 1000.0 * le)),
                     mean(
                         r#"viva_proxy_upstream_seconds_sum{api="live"}"#,
                         r#"viva_proxy_upstream_seconds_count{api="live"}"#
@@ -956,20 +950,29 @@ struct Backend {
     anon_key: String,
 }
 
-/// The REST pair every 50 ms while `probing`: what the proxy's reads cost under the load.
-async fn rest_probe(
-    stack: Backend,
-    token: Arc<str>,
-    session: String,
-    probing: Arc<AtomicBool>,
-) -> Vec<Duration> {
-    let http = reqwest::Client::new();
-    let mut took = Vec::new();
+/// The upper bound of the histogram bucket `name` that holds its `q` quantile.
+fn bucket_quantile(metrics: &str, name: &str, q: f64) -> Option<f64> {
+    let count = sample(metrics, &format!("{name}_count"))?;
+    let prefix = format!("{name}_bucket{{le=\"");
+    metrics.lines().find_map(|line| {
+        let rest = line.strip_prefix(&prefix)?;
+        let (le, value) = rest.split_once("\"} ")?;
+        let le: f64 = le.parse().ok()?;
+        let value: f64 = value.trim().parse().ok()?;
+        (value >= q * count).then_some(le)
+    })
+}
+
+/// This process's own timer lateness, every 2 ms while `probing`: the client, the local stack
+/// and the stub share it, so how late it runs is a floor under any tail it measures.
+async fn lateness_probe(probing: Arc<AtomicBool>) -> Vec<Duration> {
+    let mut late = Vec::new();
     while probing.load(Ordering::SeqCst) {
-        took.push(rest_pair(&http, &stack, &token, &session).await);
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        let due = tokio::time::Instant::now() + Duration::from_millis(2);
+        tokio::time::sleep_until(due).await;
+        late.push(tokio::time::Instant::now().saturating_duration_since(due));
     }
-    took
+    late
 }
 
 fn env_sizes() -> Vec<usize> {
@@ -1060,7 +1063,7 @@ fn main() {
         }
         println!();
         println!(
-            "- the two REST reads of a GPT-Live offer (session, transcript), alone from this process, p50 / p99: {}",
+            "- the two REST reads a GPT-Live connection makes when it joins (session, transcript; an offer makes none), alone from this process, p50 / p99: {}",
             p50_p99(&rest)
         );
         for round in rounds.iter().chain(&pg_round) {

@@ -47,7 +47,7 @@ pub struct ProxyParts {
     /// Where the fragments observed on each GPT-Live session go
     /// ([`observe::NoObservations`]: observation off).
     pub observations: Arc<dyn observe::Observations>,
-    /// How long an offer goes by the session as last read before reading it again
+    /// How often an open connection reads its session again, beside the conversation
     /// ([`socket::SESSION_RECHECK_AFTER`] in service; shorter in tests that end an interview).
     pub session_recheck: std::time::Duration,
 }

@@ -34,11 +34,14 @@ pub use typed_ids::{TYPED_CALLS_REMEMBERED, TYPED_IDS_KEPT_FOR, TYPED_IDS_PER_CA
 /// How long a client has to authenticate after connecting (the token, the session and the
 /// lease are all checked within it).
 pub const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long an offer goes by the session as the connection last read it (at authentication
-/// or an earlier offer) before it reads it again: the same bound within which a crashed
-/// instance's lease frees itself. An interview ended, or moved to another voice API, meanwhile
-/// is noticed at the first offer after it (docs/deploying.md, step 5).
+/// How often an open connection reads its session again, beside the conversation (never in an
+/// offer's way): the same bound within which a crashed instance's lease frees itself. An
+/// interview that ends meanwhile (or is no longer the user's) closes the connection and its
+/// call; a voice API changed meanwhile applies from the next offer (docs/deploying.md, step 5).
 pub const SESSION_RECHECK_AFTER: Duration = Duration::from_secs(15);
+/// An offer reads the session itself when the connection has not read it successfully for
+/// this many recheck periods (the backend not answering the rechecks).
+const STALE_AFTER_RECHECKS: u32 = 4;
 /// Offers allowed on one connection (renegotiation and ICE restarts included).
 pub const MAX_OFFERS_PER_CONNECTION: usize = 20;
 /// Typed answers allowed on one connection (an interview has a few dozen turns at most).
@@ -323,6 +326,11 @@ pub async fn serve(
     let mut typed = 0;
     let mut last_heard = Instant::now();
     let mut pings = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
+    let mut rechecks = tokio::time::interval_at(
+        Instant::now() + proxy.session_recheck,
+        proxy.session_recheck,
+    );
+    let mut recheck: Option<tokio::task::JoinHandle<Result<SessionInfo, SessionError>>> = None;
     let mut draining = proxy.draining.subscribe();
     loop {
         let message = tokio::select! {
@@ -350,6 +358,41 @@ pub async fn serve(
             }
             () = async { let _ = draining.wait_for(|draining| *draining).await; } => {
                 return connection.close(CLOSE_GOING_AWAY, "draining").await;
+            }
+            _ = rechecks.tick(), if recheck.is_none() => {
+                recheck = Some(spawn_recheck(&proxy, &joined));
+                continue;
+            }
+            read = async {
+                match recheck.as_mut() {
+                    Some(reading) => reading.await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                recheck = None;
+                let session = match read {
+                    Ok(Ok(session)) => Some(session),
+                    Ok(Err(SessionError::NotYours)) => None,
+                    // Not the user's doing: the view stands until a read succeeds.
+                    Ok(Err(SessionError::Unavailable)) | Err(_) => {
+                        tracing::info!(event = "proxy_session_recheck_failed", conn_id = %connection.conn_id);
+                        continue;
+                    }
+                };
+                match session {
+                    Some(session) if may_join(&joined.user, &session) => {
+                        joined.view.refresh(session);
+                        continue;
+                    }
+                    _ => {
+                        tracing::info!(event = "proxy_session_no_longer_active", conn_id = %connection.conn_id);
+                        if let Some(call) = proxy.leases.release(&joined.claim).await {
+                            TYPED_IDS.forget(&CallKey::of(&proxy, &call));
+                            proxy.upstream.hang_up(&call);
+                        }
+                        return connection.close(CLOSE_POLICY, "session_not_active").await;
+                    }
+                }
             }
         };
         last_heard = Instant::now();
@@ -576,7 +619,7 @@ async fn offer(
     sdp: &str,
     history: &[viva_contract::proxy::HistoryLine],
 ) -> Result<crate::upstream::Answered, Failure> {
-    if joined.view.read_at.elapsed() >= proxy.session_recheck {
+    if joined.view.read_at.elapsed() >= proxy.session_recheck * STALE_AFTER_RECHECKS {
         joined.view = read_again(proxy, joined).await?;
     }
     let view = &mut joined.view;
@@ -603,6 +646,32 @@ async fn offer(
     let answered = proxy.upstream.answer(&joined.session_id, sdp, &api).await;
     proxy.metrics.upstream_took(joined.api(), started.elapsed());
     answered.map_err(Failure::Upstream)
+}
+
+/// Reads the session again beside the conversation ([`SESSION_RECHECK_AFTER`]).
+fn spawn_recheck(
+    proxy: &Arc<Proxy>,
+    joined: &Joined,
+) -> tokio::task::JoinHandle<Result<SessionInfo, SessionError>> {
+    let (proxy, user, token, session_id) = (
+        proxy.clone(),
+        joined.user.clone(),
+        joined.token.clone(),
+        joined.session_id.clone(),
+    );
+    tokio::spawn(async move { proxy.sessions.session(&user, &token, &session_id).await })
+}
+
+impl SessionView {
+    /// Takes a session read again; the stored transcript stays while the session speaks the
+    /// same voice API (lines uploaded since come back in the offers' history).
+    fn refresh(&mut self, session: SessionInfo) {
+        if session.voice_api != self.session.voice_api {
+            self.stored = None;
+        }
+        self.session = session;
+        self.read_at = Instant::now();
+    }
 }
 
 /// The session read again, and for GPT-Live its stored transcript beside it (a transcript

@@ -153,6 +153,8 @@ struct StubState {
     offered: Arc<tokio::sync::Notify>,
     /// What came on the sidebands.
     sideband: Arc<Mutex<Vec<String>>>,
+    /// The sessions hung up, in order.
+    hung_up: Arc<Mutex<Vec<String>>>,
     http: reqwest::Client,
 }
 
@@ -169,6 +171,7 @@ impl Stub {
             mode: Arc::new(Mutex::new(mode)),
             offered: Arc::default(),
             sideband: Arc::default(),
+            hung_up: Arc::default(),
             http: reqwest::Client::new(),
         };
         let app = axum::Router::new()
@@ -245,6 +248,7 @@ async fn stub_hang_up(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
+    state.hung_up.lock().unwrap().push(id.clone());
     if *state.mode.lock().unwrap() != Mode::Forward {
         return StatusCode::OK.into_response();
     }
@@ -1061,11 +1065,11 @@ impl Sessions for CountedSessions {
     }
 }
 
-/// Offers on an open connection go by the session read when it joined (no backend round trip
-/// of their own, the most of an offer's time under load), until that read is older than the
-/// recheck bound: then an interview ended meanwhile is refused and the connection closed.
+/// Offers on an open connection make no backend round trip of their own (it was the most of an
+/// offer's time under load): the session is read when the connection joins, then again beside
+/// the conversation, and an interview ended meanwhile closes the connection within the bound.
 #[tokio::test]
-async fn offers_go_by_the_session_read_at_join_until_it_may_have_changed() {
+async fn offers_read_nothing_and_an_interview_ended_meanwhile_closes_the_connection() {
     const RECHECK: Duration = Duration::from_secs(2);
     let backend = Backend::start().await;
     let stub = Stub::start(&backend.stack.base_url, Mode::Forward).await;
@@ -1089,8 +1093,13 @@ async fn offers_go_by_the_session_read_at_join_until_it_may_have_changed() {
         "the offers took longer than the bound: nothing shown"
     );
     assert_eq!(counted.reads(), (1, 1), "the offers read the backend again");
+    // Beside the conversation the session is read again, and the connection stays.
+    tokio::time::sleep(RECHECK + RECHECK / 2).await;
+    assert_eq!(counted.reads(), (2, 1));
+    say(&mut socket, json!({"type": "offer", "sdp": OFFER})).await;
+    assert_eq!(next(&mut socket).await.unwrap()["type"], "answer");
 
-    // The candidate ends the interview; past the bound, the next offer reads it and is refused.
+    // The candidate ends the interview (from anywhere): the connection closes by itself.
     let ended = backend
         .http
         .post(format!(
@@ -1104,15 +1113,23 @@ async fn offers_go_by_the_session_read_at_join_until_it_may_have_changed() {
         .await
         .unwrap();
     assert_eq!(ended.status(), reqwest::StatusCode::OK);
-    tokio::time::sleep_until((joined_at + RECHECK).into()).await;
-    say(&mut socket, json!({"type": "offer", "sdp": OFFER})).await;
-    let refused = next(&mut socket).await.unwrap();
-    assert_eq!(refused["code"], "upstream_failed", "{refused}");
+    let ended_at = Instant::now();
     assert_eq!(
         next(&mut socket).await.unwrap_err(),
         (1008, "session_not_active".to_owned())
     );
-    assert_eq!(counted.reads().0, 2);
+    assert!(
+        ended_at.elapsed() <= RECHECK + Duration::from_secs(1),
+        "closed {:?} after the end",
+        ended_at.elapsed()
+    );
+    // Its call was hung up with it (each new offer's call replaced the one before).
+    let deadline = Instant::now() + STEP;
+    while stub.state.hung_up.lock().unwrap().len() < 4 {
+        assert!(Instant::now() < deadline, "the last call was not hung up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(counted.reads().1, 1, "the transcript was read again");
     backend.stack.shutdown().await;
 }
 
