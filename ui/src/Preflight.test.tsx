@@ -1,9 +1,10 @@
 import { cleanup, fireEvent, render, screen, waitFor } from "@solidjs/testing-library";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Heard, LiveApi, Outcome, PreflightView, Progress, StartRequest } from "./ipc";
-import { heardLine, Preflight, setupLine } from "./Preflight";
+import { heardLine, Preflight, pickUpLine, setupLine } from "./Preflight";
 
 afterEach(cleanup);
+beforeEach(() => globalThis.localStorage?.clear());
 
 const ok = <T,>(value: T): Promise<Outcome<T>> => Promise.resolve({ ok: true, value });
 
@@ -31,6 +32,7 @@ function fakeApi(
   micFails = false,
   heard: Heard[] = [],
   setupSteps: Progress[] = [],
+  microphoneHeard: boolean | null = null,
 ): LiveApi {
   const answers = Array.isArray(checks) ? [...checks] : [checks];
   return {
@@ -51,9 +53,9 @@ function fakeApi(
       for (const step of setupSteps) onProgress(step);
       return ok(null);
     },
-    playTestTone: (onLevel) => {
+    playTestTone: (_microphone, onLevel) => {
       onLevel({ rms_dbfs: -12, peak_dbfs: -10 });
-      return ok(true);
+      return ok({ played: true, microphoneHeard });
     },
     start: () => Promise.reject(new Error("unused")),
     setMuted: () => ok(null),
@@ -68,10 +70,11 @@ function show(
   micFails = false,
   heard: Heard[] = [],
   setupSteps: Progress[] = [],
+  microphoneHeard: boolean | null = null,
 ) {
   let started: StartRequest | undefined;
   // Made once: a prop is read through a getter, which would make a fresh fake on every read.
-  const api = fakeApi(checks, micFails, heard, setupSteps);
+  const api = fakeApi(checks, micFails, heard, setupSteps, microphoneHeard);
   render(() => (
     <Preflight
       api={api}
@@ -93,7 +96,12 @@ describe("pre-flight", () => {
     expect(screen.getByTestId("check-model").textContent).toBe("Ready");
     fireEvent.click(screen.getByTestId("start-interview"));
     await waitFor(() =>
-      expect(started()).toEqual({ interviewId: null, microphone: null, textOnly: false }),
+      expect(started()).toEqual({
+        interviewId: null,
+        microphone: null,
+        textOnly: false,
+        headphones: false,
+      }),
     );
   });
 
@@ -213,5 +221,40 @@ describe("pre-flight", () => {
     await waitFor(() =>
       expect(screen.getByTestId("tone-result").textContent).toContain("hear a short tone"),
     );
+    // The microphone could not tell: nothing is claimed.
+    expect(screen.queryByTestId("tone-heard")).toBeNull();
+  });
+
+  it("says when the microphone picks up the speakers, and that echo cancellation is on", async () => {
+    show(ready, false, [], [], true);
+    expect(screen.getByTestId("echo-help").textContent).toContain("Echo cancellation is on");
+    fireEvent.click(await screen.findByTestId("tone-play"));
+    const heard = await screen.findByTestId("tone-heard");
+    expect(heard.dataset.heard).toBe("true");
+    expect(heard.textContent).toBe(
+      "Your microphone picks up your speakers — echo cancellation is on.",
+    );
+    // Headphones on while the speakers are heard: a warning that they may be wrong.
+    fireEvent.click(screen.getByTestId("headphones"));
+    expect(screen.getByTestId("tone-heard").className).toBe("warning");
+    expect(screen.getByTestId("echo-help").textContent).toContain("Echo cancellation is off");
+  });
+
+  it("turns echo cancellation off with headphones, and remembers the choice", async () => {
+    const started = show(ready);
+    const headphones = (await screen.findByTestId("headphones")) as HTMLInputElement;
+    expect(headphones.checked).toBe(false);
+    fireEvent.click(headphones);
+    fireEvent.click(screen.getByTestId("start-interview"));
+    await waitFor(() => expect(started()?.headphones).toBe(true));
+    cleanup();
+    // The next pre-flight starts from the candidate's last choice.
+    show(ready);
+    expect(((await screen.findByTestId("headphones")) as HTMLInputElement).checked).toBe(true);
+  });
+
+  it("words what the speaker test heard", () => {
+    expect(pickUpLine(false, false)).toBe("Your microphone does not pick up your speakers.");
+    expect(pickUpLine(true, true)).toContain("untick “I'm using headphones”");
   });
 });

@@ -60,6 +60,33 @@ function setupValue(step: Progress | null | undefined): number | undefined {
  * test sound, see whether the backend and the offline transcription model are ready (and set the
  * model up), and choose voice or typed answers.
  */
+const HEADPHONES_KEY = "viva.headphones";
+
+/** Whether the candidate said last time that they use headphones (a preference, no secret). */
+function rememberedHeadphones(): boolean {
+  try {
+    return globalThis.localStorage?.getItem(HEADPHONES_KEY) === "true";
+  } catch {
+    return false;
+  }
+}
+
+function rememberHeadphones(chosen: boolean) {
+  try {
+    globalThis.localStorage?.setItem(HEADPHONES_KEY, String(chosen));
+  } catch {
+    // Storage may be unavailable; the choice still holds for this interview.
+  }
+}
+
+/** What the speaker test's microphone heard, in words. */
+export function pickUpLine(heard: boolean, headphones: boolean): string {
+  if (heard && headphones)
+    return "Your microphone picks up your speakers. If you are not using headphones, untick “I'm using headphones” so echo cancellation stays on.";
+  if (heard) return "Your microphone picks up your speakers — echo cancellation is on.";
+  return "Your microphone does not pick up your speakers.";
+}
+
 export function Preflight(props: {
   api: LiveApi;
   interviewId: string | null;
@@ -72,6 +99,7 @@ export function Preflight(props: {
   const [microphone, setMicrophone] = createSignal<string | null>(null);
   const [level, setLevel] = createSignal(-100);
   const [textOnly, setTextOnly] = createSignal(false);
+  const [headphones, setHeadphones] = createSignal(rememberedHeadphones());
   const [heard, setHeard] = createSignal<Heard | undefined>();
   const [checking, setChecking] = createSignal(false);
 
@@ -148,12 +176,23 @@ export function Preflight(props: {
 
   const [tone, setTone] = createSignal<"idle" | "playing" | "played" | string>("idle");
   const [toneLevel, setToneLevel] = createSignal(-100);
+  const [toneHeard, setToneHeard] = createSignal<boolean | null>(null);
   const playTone = async () => {
     setTone("playing");
-    const played = await props.api.playTestTone((update) => setToneLevel(update.rms_dbfs ?? -100));
+    setToneHeard(null);
+    const played = await props.api.playTestTone(textOnly() ? null : microphone(), (update) =>
+      setToneLevel(update.rms_dbfs ?? -100),
+    );
     setToneLevel(-100);
     if (!played.ok) setTone(played.error.message);
-    else setTone(played.value ? "played" : "No sound reached the speakers.");
+    else {
+      setToneHeard(played.value.microphoneHeard ?? null);
+      setTone(played.value.played ? "played" : "No sound reached the speakers.");
+    }
+  };
+  const chooseHeadphones = (chosen: boolean) => {
+    setHeadphones(chosen);
+    rememberHeadphones(chosen);
   };
   const modelMissingOffline = () => checks()?.offline === true && checks()?.modelReady === false;
 
@@ -163,6 +202,7 @@ export function Preflight(props: {
       interviewId: props.interviewId,
       microphone: textOnly() ? null : microphone(),
       textOnly: textOnly(),
+      headphones: headphones(),
     });
   };
 
@@ -237,12 +277,36 @@ export function Preflight(props: {
         <p class="muted" role="status" data-testid="tone-result">
           Did you hear a short tone? If not, check your speakers or headphones.
         </p>
+        <Show when={toneHeard() !== null}>
+          <p
+            class={toneHeard() && headphones() ? "warning" : "muted"}
+            role="status"
+            data-testid="tone-heard"
+            data-heard={String(toneHeard())}
+          >
+            {pickUpLine(toneHeard() === true, headphones())}
+          </p>
+        </Show>
       </Show>
       <Show when={!["idle", "playing", "played"].includes(tone())}>
         <p class="warning" role="status" data-testid="tone-result">
           {tone()}
         </p>
       </Show>
+      <label class="inline">
+        <input
+          type="checkbox"
+          checked={headphones()}
+          onChange={(event) => chooseHeadphones(event.currentTarget.checked)}
+          data-testid="headphones"
+        />
+        I'm using headphones
+      </label>
+      <p class="muted" data-testid="echo-help">
+        {headphones()
+          ? "Echo cancellation is off: with headphones the interviewer cannot hear itself."
+          : "Echo cancellation is on: the interviewer's voice from your speakers is taken out of your microphone, so it never hears itself."}
+      </p>
       <Show when={modelMissingOffline()}>
         <p class="warning" role="status" data-testid="model-missing">
           Offline transcription is not set up on this computer, so this practice runs in text: you

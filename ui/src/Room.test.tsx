@@ -1,7 +1,7 @@
 import { cleanup, fireEvent, render, screen, waitFor } from "@solidjs/testing-library";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Answering, Ended, Line, LiveApi, LiveEvent, Outcome, Speaker } from "./ipc";
-import { Room } from "./Room";
+import { echoLine, Room } from "./Room";
 
 afterEach(cleanup);
 
@@ -35,7 +35,7 @@ function fakeLive(answering: Answering = { mode: "voice" }) {
     startMicTest: () => ok(null),
     stopMicTest: () => ok(null),
     setUpModel: () => ok(null),
-    playTestTone: () => ok(true),
+    playTestTone: () => ok({ played: true, microphoneHeard: null }),
     start: (request, onUpdate) => {
       push = onUpdate;
       calls.push(`start text=${request.textOnly}`);
@@ -140,11 +140,30 @@ describe("the interview room", () => {
     fireEvent.click(screen.getByTestId("health-badge"));
     expect(screen.getByTestId("health-rtt").textContent).toBe("42 ms");
     expect(screen.getByTestId("health-voice-ai").textContent).toBe("GPT-Live · gpt-live-1");
+    // No echo state yet (typed answers, or no speakers): nothing is claimed.
+    expect(screen.queryByTestId("health-echo")).toBeNull();
+    live.push({
+      type: "echo",
+      echo: { on: true, hearing_speakers: true, delay_ms: 84, speakers_heard: true },
+    });
+    expect(screen.getByTestId("health-echo").dataset.on).toBe("true");
+    expect(screen.getByTestId("health-echo").textContent).toBe(
+      "On — your microphone picks up your speakers, and their sound is taken out (echo after 84 ms)",
+    );
     fireEvent.keyDown(window, { key: "m", ctrlKey: true });
     await waitFor(() =>
       expect(screen.getByTestId("mute").getAttribute("aria-pressed")).toBe("true"),
     );
     expect(live.calls).toContain("mute true");
+  });
+
+  it("words echo cancellation's state", () => {
+    expect(
+      echoLine({ on: false, hearing_speakers: true, delay_ms: null, speakers_heard: true }),
+    ).toBe("Off — you said you use headphones");
+    expect(
+      echoLine({ on: true, hearing_speakers: false, delay_ms: null, speakers_heard: null }),
+    ).toBe("On");
   });
 
   it("ends only after confirmation and hands over the summary", async () => {

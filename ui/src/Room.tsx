@@ -1,6 +1,7 @@
 import { createEffect, createSignal, For, on, onCleanup, onMount, Show } from "solid-js";
 import type {
   Answering,
+  EchoState,
   Ended,
   Health,
   Line,
@@ -25,6 +26,17 @@ function voiceApiName(api: string): string {
  * candidate's choice), or the microphone going missing during the interview.
  */
 export type TypedBecause = Extract<Answering, { mode: "text" }>["because"] | "microphone_lost";
+
+/** Echo cancellation on the microphone, for the connection details. */
+export function echoLine(echo: EchoState): string {
+  if (!echo.on) return "Off — you said you use headphones";
+  const heard =
+    echo.speakers_heard === true
+      ? " — your microphone picks up your speakers, and their sound is taken out"
+      : "";
+  const delay = echo.delay_ms == null ? "" : ` (echo after ${echo.delay_ms} ms)`;
+  return `On${heard}${delay}`;
+}
 
 /** How answers are given, for the connection details. */
 export function answersLine(typed: TypedBecause | undefined): string {
@@ -55,6 +67,7 @@ export function Room(props: {
   const [lines, setLines] = createSignal<Line[]>([]);
   const [phase, setPhase] = createSignal<Phase>({ state: "connecting" });
   const [health, setHealth] = createSignal<Health | undefined>();
+  const [echo, setEcho] = createSignal<EchoState | undefined>();
   const [showHealth, setShowHealth] = createSignal(false);
   const [micLevel, setMicLevel] = createSignal(-100);
   const [speakerLevel, setSpeakerLevel] = createSignal(-100);
@@ -109,6 +122,9 @@ export function Room(props: {
         break;
       case "health":
         setHealth(update.health);
+        break;
+      case "echo":
+        setEcho(update.echo);
         break;
       case "level":
         if (update.direction === "input") setMicLevel(update.level.rms_dbfs ?? -100);
@@ -304,6 +320,16 @@ export function Room(props: {
             <dd data-testid="health-answers" data-mode={textOnly() ? "text" : "voice"}>
               {answersLine(typed())}
             </dd>
+            <Show when={echo()}>
+              {(current) => (
+                <>
+                  <dt>Echo cancellation</dt>
+                  <dd data-testid="health-echo" data-on={String(current().on)}>
+                    {echoLine(current())}
+                  </dd>
+                </>
+              )}
+            </Show>
             <Show when={shown().quality.reason}>
               <dt>Why</dt>
               <dd>{shown().quality.reason}</dd>

@@ -28,10 +28,11 @@ export const commands = {
 	startMicTest: (microphone: string | null, onLevel: Channel<Level>, onHeard: Channel<Heard>) => typedError<null, AppError>(__TAURI_INVOKE("start_mic_test", { microphone, onLevel, onHeard })),
 	stopMicTest: () => typedError<null, AppError>(__TAURI_INVOKE("stop_mic_test")),
 	/**
-	 *  Plays a short tone through the speakers, streaming its level; returns whether anything was
-	 *  played (a level above silence).
+	 *  Plays a short tone through the speakers the way the interviewer's voice is played,
+	 *  streaming its level, while `microphone` (none: the default) listens through the echo
+	 *  canceller.
 	 */
-	playTestTone: (onLevel: Channel<Level>) => typedError<boolean, AppError>(__TAURI_INVOKE("play_test_tone", { onLevel })),
+	playTestTone: (microphone: string | null, onLevel: Channel<Level>) => typedError<ToneResult_Serialize, AppError>(__TAURI_INVOKE("play_test_tone", { microphone, onLevel })),
 	/**
 	 *  Sets up the offline transcription model (download, check, convert), streaming progress.
 	 *  Offline practice then transcribes voice, and pre-flight shows the words it hears.
@@ -204,6 +205,33 @@ export type DeviceInfo = {
 
 /**  Whether a device records or plays. */
 export type Direction = "input" | "output";
+
+/**  Echo cancellation on the microphone, for the connection details. */
+export type EchoState = EchoState_Serialize | EchoState_Deserialize;
+
+/**  Echo cancellation on the microphone, for the connection details. */
+export type EchoState_Deserialize = {
+	/**  On (off: the candidate uses headphones). */
+	on: boolean,
+	/**  The speakers' sound reaches the canceller (not yet: nothing has played). */
+	hearing_speakers: boolean,
+	/**  The delay from the speakers back to the microphone, once the canceller has found it. */
+	delay_ms?: number | null,
+	/**  The microphone hears the speakers (`None`: not known yet). */
+	speakers_heard?: boolean | null,
+};
+
+/**  Echo cancellation on the microphone, for the connection details. */
+export type EchoState_Serialize = {
+	/**  On (off: the candidate uses headphones). */
+	on: boolean,
+	/**  The speakers' sound reaches the canceller (not yet: nothing has played). */
+	hearing_speakers: boolean,
+	/**  The delay from the speakers back to the microphone, once the canceller has found it. */
+	delay_ms: number | null,
+	/**  The microphone hears the speakers (`None`: not known yet). */
+	speakers_heard: boolean | null,
+};
 
 /**  How a session ended. */
 export type Ended = Ended_Serialize | Ended_Deserialize;
@@ -570,6 +598,11 @@ export type LiveEvent_Deserialize =
 { type: "health"; health: Health_Deserialize } | 
 /**  The voice AI reported a problem; the interview goes on. */
 { type: "problem"; code: string; message: string } | 
+/**
+ *  Echo cancellation on the microphone, once a second with the health (only when both
+ *  the microphone and the speakers are devices).
+ */
+{ type: "echo"; echo: EchoState_Deserialize } | 
 /**  Microphone (what is sent, so silence while muted) or speaker level, every 50 ms. */
 { type: "level"; direction: Direction; level: Level } | 
 /**  A device changed, went missing or fell silent, in words ([`DeviceNotice`]). */
@@ -604,6 +637,11 @@ export type LiveEvent_Serialize =
 { type: "health"; health: Health_Serialize } | 
 /**  The voice AI reported a problem; the interview goes on. */
 { type: "problem"; code: string; message: string } | 
+/**
+ *  Echo cancellation on the microphone, once a second with the health (only when both
+ *  the microphone and the speakers are devices).
+ */
+{ type: "echo"; echo: EchoState_Serialize } | 
 /**  Microphone (what is sent, so silence while muted) or speaker level, every 50 ms. */
 { type: "level"; direction: Direction; level: Level } | 
 /**  A device changed, went missing or fell silent, in words ([`DeviceNotice`]). */
@@ -1001,6 +1039,11 @@ export type StartRequest_Deserialize = {
 	 *  may ask for them too, whatever this says.)
 	 */
 	textOnly: boolean,
+	/**
+	 *  The candidate uses headphones: echo cancellation is off (the speakers cannot reach
+	 *  the microphone, and the canceller would only cost a little of the voice).
+	 */
+	headphones?: boolean,
 };
 
 /**  What to start. */
@@ -1013,6 +1056,11 @@ export type StartRequest_Serialize = {
 	 *  may ask for them too, whatever this says.)
 	 */
 	textOnly: boolean,
+	/**
+	 *  The candidate uses headphones: echo cancellation is off (the speakers cannot reach
+	 *  the microphone, and the canceller would only cost a little of the voice).
+	 */
+	headphones: boolean,
 };
 
 /**  The session that started. */
@@ -1081,6 +1129,31 @@ export type TextBecause =
 "organisation" | 
 /**  The candidate asked for typed answers (in pre-flight, or having no microphone). */
 "chosen";
+
+/**  What the speaker test found. */
+export type ToneResult = ToneResult_Serialize | ToneResult_Deserialize;
+
+/**  What the speaker test found. */
+export type ToneResult_Deserialize = {
+	/**  Sound reached the speakers (a level above silence). */
+	played: boolean,
+	/**
+	 *  The microphone heard the tone: the speakers reach it, so without headphones echo
+	 *  cancellation matters. `None` when no microphone was listening or it could not tell.
+	 */
+	microphoneHeard?: boolean | null,
+};
+
+/**  What the speaker test found. */
+export type ToneResult_Serialize = {
+	/**  Sound reached the speakers (a level above silence). */
+	played: boolean,
+	/**
+	 *  The microphone heard the tone: the speakers reach it, so without headphones echo
+	 *  cancellation matters. `None` when no microphone was listening or it could not tell.
+	 */
+	microphoneHeard: boolean | null,
+};
 
 /**  Where a transcript on screen was read from. */
 export type TranscriptSource = 

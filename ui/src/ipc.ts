@@ -80,6 +80,7 @@ export const accountApi: AccountApi = {
 // Rust writes it, and the union accepts either.
 export type {
   Answering,
+  EchoState,
   Ended,
   EndedSync,
   ExportFormat,
@@ -104,6 +105,7 @@ export type {
   StartedView,
   StartRequest_Deserialize as StartRequest,
   SyncState,
+  ToneResult,
   TranscriptView,
   UpcomingView,
   UpdateChannel,
@@ -128,6 +130,7 @@ import type {
   SessionListView,
   StartedView,
   StartRequest_Deserialize,
+  ToneResult,
   TranscriptView,
   UpcomingView,
   UpdateChannel,
@@ -147,8 +150,11 @@ export interface LiveApi {
   stopMicTest(): Promise<Outcome<null>>;
   /** Sets up the offline transcription model, streaming its progress. */
   setUpModel(onProgress: (step: Progress) => void): Promise<Outcome<null>>;
-  /** Plays a short tone; `true` when sound reached the speakers. */
-  playTestTone(onLevel: (level: Level) => void): Promise<Outcome<boolean>>;
+  /** Plays a short tone while `microphone` listens: whether it played, and was heard. */
+  playTestTone(
+    microphone: string | null,
+    onLevel: (level: Level) => void,
+  ): Promise<Outcome<ToneResult>>;
   start(
     request: StartRequest_Deserialize,
     onEvent: (event: LiveEvent) => void,
@@ -173,7 +179,8 @@ export const liveApi: LiveApi = {
     call(() => commands.startMicTest(microphone, channel(onLevel), channel(onHeard))),
   stopMicTest: () => call(commands.stopMicTest),
   setUpModel: (onProgress) => call(() => commands.setUpModel(channel(onProgress))),
-  playTestTone: (onLevel) => call(() => commands.playTestTone(channel(onLevel))),
+  playTestTone: (microphone, onLevel) =>
+    call(() => commands.playTestTone(microphone, channel(onLevel))),
   start: (request, onEvent) => call(() => commands.startInterview(request, channel(onEvent))),
   setMuted: (muted) => call(() => commands.setMuted(muted)),
   sendAnswer: (text) => call(() => commands.sendAnswer(text)),

@@ -1,7 +1,7 @@
 //! Echo cancellation: the speakers' output as a far-end reference, and WebRTC's AEC3 (sonora).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc;
 
 use cpal::{FromSample, Sample};
@@ -12,6 +12,7 @@ use sonora::{AudioProcessing, Config, StreamConfig};
 
 use crate::capture::downmix;
 use crate::codec::SAMPLE_RATE;
+use crate::pickup::PickUp;
 use crate::process::VoiceProcessor;
 use crate::resample::StreamResampler;
 
@@ -137,6 +138,9 @@ pub struct EchoStats {
     pub resets: u64,
     /// The echo path delay sonora estimates, once it has one.
     pub delay_ms: Option<u32>,
+    /// Whether the microphone hears the speakers ([`PickUp`]), measured whether cancellation
+    /// is on or off; `None` until they have played for half a second.
+    pub speakers_heard: Option<bool>,
 }
 
 #[derive(Debug)]
@@ -154,6 +158,8 @@ struct Shared {
     resets: AtomicU64,
     /// Negative while sonora has no estimate.
     delay_ms: AtomicI64,
+    /// 0: not known yet, 1: not heard, 2: heard.
+    speakers_heard: AtomicU8,
     /// Dropped-sample counters of every tap this canceller has been fed from.
     dropped_before: AtomicU64,
     tap: std::sync::Mutex<Option<Arc<TapCounters>>>,
@@ -173,6 +179,7 @@ impl Default for Shared {
             odd_frames: AtomicU64::new(0),
             resets: AtomicU64::new(0),
             delay_ms: AtomicI64::new(-1),
+            speakers_heard: AtomicU8::new(0),
             dropped_before: AtomicU64::new(0),
             tap: std::sync::Mutex::new(None),
         }
@@ -236,6 +243,11 @@ impl EchoControl {
             odd_frames: s.odd_frames.load(Ordering::Relaxed),
             resets: s.resets.load(Ordering::Relaxed),
             delay_ms: u32::try_from(s.delay_ms.load(Ordering::Relaxed)).ok(),
+            speakers_heard: match s.speakers_heard.load(Ordering::Relaxed) {
+                1 => Some(false),
+                2 => Some(true),
+                _ => None,
+            },
         }
     }
 }
@@ -267,6 +279,9 @@ pub struct EchoCanceller {
     capture_in: [f32; CHUNK],
     /// Capture frames since a reference last arrived.
     frames_since_reference: u32,
+    /// The loudest reference sample drained since the last capture frame.
+    reference_peak: f32,
+    pickup: PickUp,
     warned: bool,
 }
 
@@ -279,6 +294,15 @@ impl std::fmt::Debug for EchoCanceller {
 }
 
 impl EchoCanceller {
+    /// A canceller with no reference yet, on by default, for capture that starts before
+    /// playback: until an output stream connects its tap ([`crate::Playback::start_feeding`])
+    /// nothing plays, so there is no echo to take out (noise suppression and the filter work).
+    #[must_use]
+    pub fn awaiting_reference() -> Self {
+        let (_nothing_plays, feed) = echo_reference(1);
+        Self::new(feed)
+    }
+
     /// A canceller fed from `feed`, on by default.
     #[must_use]
     pub fn new(feed: ReferenceFeed) -> Self {
@@ -305,6 +329,8 @@ impl EchoCanceller {
             render_out: [0.0; CHUNK],
             capture_in: [0.0; CHUNK],
             frames_since_reference: LIVE_FRAMES,
+            reference_peak: 0.0,
+            pickup: PickUp::default(),
             warned: false,
         }
     }
@@ -344,11 +370,17 @@ impl EchoCanceller {
                 break;
             };
             arrived = true;
+            let (first, second) = chunk.as_slices();
+            let peak = first
+                .iter()
+                .chain(second)
+                .filter(|s| s.is_finite())
+                .fold(0.0_f32, |peak, s| peak.max(s.abs()));
+            self.reference_peak = self.reference_peak.max(peak);
             if !feed_apm {
                 chunk.commit_all();
                 continue;
             }
-            let (first, second) = chunk.as_slices();
             self.interleaved.clear();
             self.interleaved.extend_from_slice(first);
             self.interleaved.extend_from_slice(second);
@@ -478,6 +510,15 @@ impl VoiceProcessor for EchoCanceller {
         let handed_over = self.take_new_feed(enabled);
         // While off, the reference is still drained so the tap never fills and drops.
         let arrived = self.drain_reference(enabled) || handed_over;
+        // The microphone as recorded: whether it hears the speakers, on or off.
+        self.pickup
+            .frame(std::mem::take(&mut self.reference_peak), frame);
+        let heard = match self.pickup.heard() {
+            None => 0,
+            Some(false) => 1,
+            Some(true) => 2,
+        };
+        self.shared.speakers_heard.store(heard, Ordering::Relaxed);
         if !enabled {
             return;
         }

@@ -15,6 +15,7 @@ mod follow;
 pub mod jitter;
 pub mod level;
 pub mod paced;
+pub mod pickup;
 pub mod playback;
 pub mod process;
 pub mod resample;

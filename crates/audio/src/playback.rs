@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use crate::AudioError;
 use crate::codec::{FRAME_SAMPLES, OpusDecoder, SAMPLE_RATE};
 use crate::device::{DeviceInfo, DeviceSelection, Direction, Opened};
+use crate::echo::{EchoControl, echo_reference};
 use crate::events::{AudioEvent, emit};
 use crate::follow::{Follower, LiveStream, Starter};
 use crate::jitter::{JitterBuffer, JitterSettings, JitterStats, Playout};
@@ -121,6 +122,26 @@ impl Playback {
     pub fn start(
         settings: PlaybackSettings,
     ) -> Result<(Self, mpsc::Receiver<AudioEvent>), AudioError> {
+        Self::open(settings, None)
+    }
+
+    /// As [`Playback::start`], with everything played handed to `echo` as its far-end
+    /// reference: each output stream (the first, and one per device change) connects a tap
+    /// of its own, at that device's rate and channels.
+    ///
+    /// # Errors
+    /// As [`Playback::start`].
+    pub fn start_feeding(
+        settings: PlaybackSettings,
+        echo: EchoControl,
+    ) -> Result<(Self, mpsc::Receiver<AudioEvent>), AudioError> {
+        Self::open(settings, Some(echo))
+    }
+
+    fn open(
+        settings: PlaybackSettings,
+        echo: Option<EchoControl>,
+    ) -> Result<(Self, mpsc::Receiver<AudioEvent>), AudioError> {
         let decoder = OpusDecoder::new()?;
         let (events_tx, events) = mpsc::channel(settings.event_queue.max(1));
         let (queue, queue_rx) = std_mpsc::sync_channel(settings.packet_queue.max(1));
@@ -137,8 +158,9 @@ impl Playback {
                     Arc::clone(&active),
                     std::thread::current(),
                 );
-                let starter: Starter<PlaybackLive> =
-                    Arc::new(move |opened| PlaybackLive::start(opened, &counters, &flag, &this));
+                let starter: Starter<PlaybackLive> = Arc::new(move |opened| {
+                    PlaybackLive::start(opened, &counters, &flag, &this, echo.as_ref())
+                });
                 let (follower, live, info) =
                     match Follower::start(Direction::Output, settings.device.clone(), starter) {
                         Ok(started) => started,
@@ -265,29 +287,43 @@ impl PlaybackLive {
         counters: &Arc<Counters>,
         active: &Arc<AtomicBool>,
         worker: &std::thread::Thread,
+        echo: Option<&EchoControl>,
     ) -> Result<Self, AudioError> {
         let rate = opened.config.sample_rate();
-        let channels = usize::from(opened.config.channels()).max(1);
+        let device_channels = opened.config.channels().max(1);
+        let channels = usize::from(device_channels);
         let resampler = StreamResampler::new(SAMPLE_RATE, rate)?;
         let per_second = rate as usize * channels;
         let health = Arc::new(StreamHealth::default());
         let mut ring = None;
+        let mut feed = None;
         let stream = stream::start_output(
             opened,
             || {
                 let worker = Some(worker.clone());
                 // 200 ms of room: far more than the lead, so a late worker never overfills it.
-                let (callback, producer) = PlaybackCallback::new(
+                let (mut callback, producer) = PlaybackCallback::new(
                     per_second / 5,
                     Arc::clone(counters),
                     Arc::clone(active),
                     worker,
                 );
                 ring = Some(producer);
+                if echo.is_some() {
+                    // A second of the device's samples: the capture worker would have to
+                    // stall that long to lose any.
+                    let (tap, reference) = echo_reference(per_second);
+                    callback = callback.with_reference(tap, device_channels, rate);
+                    feed = Some(reference);
+                }
                 callback
             },
             &health,
         )?;
+        // The stream that started is the last one built: its tap is the one that plays.
+        if let (Some(echo), Some(feed)) = (echo, feed) {
+            echo.connect(feed);
+        }
         let ring = ring.ok_or_else(|| AudioError::Worker("no playback ring was made".into()))?;
         #[allow(clippy::cast_possible_truncation)] // 30 ms of samples.
         let lead_samples = (per_second as u128 * LEAD.as_millis() / 1000) as usize;

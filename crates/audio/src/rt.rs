@@ -8,6 +8,8 @@ use std::time::Instant;
 
 use cpal::{FromSample, Sample};
 
+use crate::echo::ReferenceTap;
+
 /// When one input callback ran and how many interleaved samples it delivered.
 #[derive(Debug, Clone, Copy)]
 pub struct Stamp {
@@ -104,6 +106,16 @@ pub struct PlaybackCallback {
     /// Whether sound is expected: an empty ring before the first packet is not an underrun.
     active: Arc<AtomicBool>,
     worker: Option<std::thread::Thread>,
+    /// Where what is played goes as the echo canceller's far-end reference.
+    reference: Option<PlayedReference>,
+}
+
+/// The echo canceller's tap, with the format of the device it hears.
+#[derive(Debug)]
+struct PlayedReference {
+    tap: ReferenceTap,
+    channels: u16,
+    rate: u32,
 }
 
 impl PlaybackCallback {
@@ -122,9 +134,22 @@ impl PlaybackCallback {
                 counters,
                 active,
                 worker,
+                reference: None,
             },
             producer,
         )
+    }
+
+    /// Also records everything written to the device (silence padding included) into `tap`,
+    /// the echo canceller's reference: the device plays `channels` interleaved at `rate`.
+    #[must_use]
+    pub fn with_reference(mut self, tap: ReferenceTap, channels: u16, rate: u32) -> Self {
+        self.reference = Some(PlayedReference {
+            tap,
+            channels,
+            rate,
+        });
+        self
     }
 
     /// Fills the device's buffer from the ring; pads with silence and counts an underrun when
@@ -132,6 +157,7 @@ impl PlaybackCallback {
     pub fn on_data<T>(&mut self, out: &mut [T])
     where
         T: Sample + FromSample<f32>,
+        f32: FromSample<T>,
     {
         let available = self.samples.slots().min(out.len());
         if let Ok(chunk) = self.samples.read_chunk(available) {
@@ -148,6 +174,11 @@ impl PlaybackCallback {
             if self.active.load(Ordering::Relaxed) {
                 self.counters.underruns.fetch_add(1, Ordering::Relaxed);
             }
+        }
+        if let Some(reference) = &mut self.reference {
+            reference
+                .tap
+                .push_played(out, reference.channels, reference.rate);
         }
         if let Some(worker) = &self.worker {
             worker.unpark();

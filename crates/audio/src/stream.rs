@@ -117,6 +117,7 @@ fn build_output<T>(
 ) -> Result<cpal::Stream, cpal::Error>
 where
     T: SizedSample + FromSample<f32>,
+    f32: FromSample<T>,
 {
     device.build_output_stream::<T, _, _>(
         config,

@@ -61,6 +61,8 @@ fn the_echo_is_cancelled_by_30_db_after_a_second() {
         assert_eq!(stats.reference_dropped, 0);
         assert_eq!(stats.reference_late_frames, 0);
         assert_eq!(stats.reference_samples, 150 * 960);
+        // What pre-flight's speaker test and the room tell the candidate.
+        assert_eq!(stats.speakers_heard, Some(true), "{room:?}");
         // Sonora's own estimate of the echo path, within 20 ms of the room's.
         let delay = stats.delay_ms.expect("a delay estimate");
         assert!(
@@ -107,6 +109,26 @@ fn switched_off_the_echo_passes_and_back_on_it_is_cancelled_again() {
     // While off, the reference was still drained: nothing piled up or dropped.
     assert_eq!(control.stats().reference_dropped, 0);
     assert!(control.stats().enabled);
+    assert_eq!(control.stats().speakers_heard, Some(true));
+}
+
+#[test]
+fn with_headphones_the_microphone_is_not_said_to_hear_the_speakers() {
+    let far = Voice::far().at(48_000, 3.0);
+    let far = far[..at(3.0)].to_vec();
+    // The microphone hears only the room (and a candidate who is quiet).
+    let mic = noise(far.len(), NOISE_DBFS, 11);
+    for enabled in [true, false] {
+        let (mut tap, feed) = echo_reference(48_000);
+        let mut canceller = EchoCanceller::new(feed);
+        canceller.control().set_enabled(enabled);
+        run(&mut canceller, &mut tap, &mono48(&far), &mic, |_, _, _| {});
+        assert_eq!(
+            canceller.control().stats().speakers_heard,
+            Some(false),
+            "cancellation on: {enabled}"
+        );
+    }
 }
 
 #[test]

@@ -95,8 +95,11 @@ fn the_playback_callback_never_allocates_even_when_the_ring_runs_dry() {
     let counters = Arc::new(Counters::default());
     let active = Arc::new(AtomicBool::new(true));
     let waker = std::thread::current();
-    let (mut callback, mut producer) =
+    let (callback, mut producer) =
         PlaybackCallback::new(4_800, Arc::clone(&counters), active, Some(waker));
+    // The echo canceller's tap rides in the same callback.
+    let (tap, reference) = echo_reference(4_800);
+    let mut callback = callback.with_reference(tap, 1, 48_000);
     for _ in 0..1_500 {
         producer.push(0.5).unwrap();
     }
@@ -112,6 +115,15 @@ fn the_playback_callback_never_allocates_even_when_the_ring_runs_dry() {
     assert!(i16_out[..500].iter().all(|&s| s == 16_384));
     assert!(i16_out[500..].iter().all(|&s| s == 0));
     assert_eq!(counters.underruns.load(Ordering::Relaxed), 1);
+    // The tap heard exactly what the device was given, silence padding included.
+    let mut canceller = viva_audio::EchoCanceller::new(reference);
+    let mut frame = vec![0.0f32; 960];
+    viva_audio::VoiceProcessor::process(&mut canceller, &mut frame);
+    let stats = canceller.control().stats();
+    assert_eq!(stats.reference_rate, Some(48_000));
+    assert_eq!(stats.reference_dropped, 0);
+    // 2,000 samples played; whole 10 ms chunks of them reached AEC3 (the rest waits).
+    assert_eq!(stats.reference_samples, 1_920);
 }
 
 #[test]

@@ -24,7 +24,7 @@ pub mod transcripts;
 pub use answering::{Answering, TextBecause};
 pub use device::DeviceNotice;
 pub use grants::BackendGrants;
-pub use live::{Ended, EndedSync, LiveEvent, LiveSession, LiveSettings, Recording};
+pub use live::{EchoState, Ended, EndedSync, LiveEvent, LiveSession, LiveSettings, Recording};
 pub use media::{Microphone, Speakers};
 pub use sync::AccountRemote;
 pub use transcripts::{Transcripts, TranscriptsInfo};

@@ -7,7 +7,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
-use viva_audio::{AudioEvent, Capture, Direction, Level, PacedMicrophone, Playback};
+use viva_audio::{
+    AudioEvent, Capture, Direction, EchoControl, EchoStats, Level, PacedMicrophone, Playback,
+};
 use viva_realtime::{Line, SessionState, TranscriptChange};
 use viva_rtc::{
     CallConfig, CallEvent, CallHandle, Grant, GrantSource, Health, Listener, Media, Summary,
@@ -21,10 +23,23 @@ use crate::device::DeviceNotice;
 use crate::media::{self, Microphone, Speakers};
 
 /// How the session runs.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct LiveSettings {
     pub call: CallConfig,
     pub speakers: Speakers,
+    /// Take the speakers' sound out of the microphone (when both are devices). On unless the
+    /// candidate says they use headphones.
+    pub echo_cancellation: bool,
+}
+
+impl Default for LiveSettings {
+    fn default() -> Self {
+        Self {
+            call: CallConfig::default(),
+            speakers: Speakers::default(),
+            echo_cancellation: true,
+        }
+    }
 }
 
 /// Where the transcript is kept, and as what.
@@ -52,6 +67,9 @@ pub enum LiveEvent {
     Health { health: Health },
     /// The voice AI reported a problem; the interview goes on.
     Problem { code: String, message: String },
+    /// Echo cancellation on the microphone, once a second with the health (only when both
+    /// the microphone and the speakers are devices).
+    Echo { echo: EchoState },
     /// Microphone (what is sent, so silence while muted) or speaker level, every 50 ms.
     Level { direction: Direction, level: Level },
     /// A device changed, went missing or fell silent, in words ([`DeviceNotice`]).
@@ -67,6 +85,31 @@ pub enum LiveEvent {
     Answering { answering: Answering },
     /// The session is over and its ending is recorded. Sent once, last.
     Ended { ended: Ended },
+}
+
+/// Echo cancellation on the microphone, for the connection details.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EchoState {
+    /// On (off: the candidate uses headphones).
+    pub on: bool,
+    /// The speakers' sound reaches the canceller (not yet: nothing has played).
+    pub hearing_speakers: bool,
+    /// The delay from the speakers back to the microphone, once the canceller has found it.
+    pub delay_ms: Option<u32>,
+    /// The microphone hears the speakers (`None`: not known yet).
+    pub speakers_heard: Option<bool>,
+}
+
+impl EchoState {
+    fn of(stats: &EchoStats) -> Self {
+        Self {
+            on: stats.enabled,
+            hearing_speakers: stats.reference_samples > 0,
+            delay_ms: stats.delay_ms,
+            speakers_heard: stats.speakers_heard,
+        }
+    }
 }
 
 /// How a session ended.
@@ -119,6 +162,7 @@ pub struct LiveSession {
     answering: watch::Receiver<Answering>,
     uplink: Arc<UplinkCounters>,
     commands: mpsc::Sender<Command>,
+    echo: Option<EchoControl>,
 }
 
 impl LiveSession {
@@ -141,7 +185,7 @@ impl LiveSession {
         let (answering, microphone) = answering::decide(grant.mode, microphone);
         tracing::info!(event = "answers_decided", session = %session_id, granted = %grant.mode, answering = ?answering);
         let (events_tx, events) = mpsc::channel(512);
-        let opened = media::open(microphone, settings.speakers)?;
+        let opened = media::open(microphone, settings.speakers, settings.echo_cancellation)?;
         if let Some(notice) = opened.trouble.as_ref().and_then(DeviceNotice::of) {
             let _ = events_tx.try_send(notice.into());
         }
@@ -166,6 +210,7 @@ impl LiveSession {
             handle: Some(handle),
             capture: opened.capture,
             _playback: opened.playback,
+            echo: opened.echo.clone(),
             _silent_uplink: opened.silent_uplink,
             paced: opened.paced,
             listener: opened.listener,
@@ -185,6 +230,7 @@ impl LiveSession {
                 answering,
                 uplink,
                 commands: commands_tx,
+                echo: opened.echo,
             },
             events,
         ))
@@ -207,6 +253,19 @@ impl LiveSession {
     /// How answers are given now, and why (the grant's `mode` first).
     pub fn answering(&self) -> Answering {
         *self.answering.borrow()
+    }
+
+    /// Turns echo cancellation on or off mid-call (no effect without one: the microphone or
+    /// the speakers are not devices).
+    pub fn set_echo_cancellation(&self, on: bool) {
+        if let Some(echo) = &self.echo {
+            echo.set_enabled(on);
+        }
+    }
+
+    /// What the echo canceller has done, when there is one.
+    pub fn echo_stats(&self) -> Option<EchoStats> {
+        self.echo.as_ref().map(EchoControl::stats)
     }
 
     /// The uplink's packet counts and frame-to-packet latencies.
@@ -254,6 +313,7 @@ struct Task {
     capture: Option<Capture>,
     /// Kept open for the session's life.
     _playback: Option<Playback>,
+    echo: Option<EchoControl>,
     _silent_uplink: Option<mpsc::Sender<viva_audio::EncodedFrame>>,
     /// Stand-ins, metered on a timer.
     paced: Option<PacedMicrophone>,
@@ -421,7 +481,13 @@ impl Task {
                 }
             }
             CallEvent::State { state } => LiveEvent::State { state },
-            CallEvent::Health { health } => LiveEvent::Health { health },
+            CallEvent::Health { health } => {
+                if let Some(echo) = &self.echo {
+                    let echo = EchoState::of(&echo.stats());
+                    let _ = self.events.try_send(LiveEvent::Echo { echo });
+                }
+                LiveEvent::Health { health }
+            }
             CallEvent::Problem { code, message } => LiveEvent::Problem { code, message },
             CallEvent::Answers { mode } => {
                 let Some(answering) = answering::renewed(*self.answering.borrow(), mode) else {

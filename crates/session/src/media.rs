@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 use viva_audio::{
-    AudioError, AudioEvent, Capture, CaptureSettings, Direction, EncodedFrame, EncoderSettings,
-    Level, PacedMicrophone, Playback, PlaybackSettings,
+    AudioError, AudioEvent, Capture, CaptureSettings, Direction, EchoCanceller, EchoControl,
+    EncodedFrame, EncoderSettings, Level, PacedMicrophone, Playback, PlaybackSettings,
 };
 use viva_rtc::{Listener, VoiceSink};
 
@@ -68,6 +68,8 @@ pub(crate) struct Opened {
     pub capture_events: Option<mpsc::Receiver<AudioEvent>>,
     pub playback: Option<Playback>,
     pub playback_events: Option<mpsc::Receiver<AudioEvent>>,
+    /// The echo canceller between the speakers and the microphone, when both are devices.
+    pub echo: Option<EchoControl>,
     /// Stand-ins whose levels are read on a timer (devices report their own).
     pub paced: Option<PacedMicrophone>,
     pub listener: Option<Arc<Listener>>,
@@ -77,14 +79,29 @@ pub(crate) struct Opened {
     pub trouble: Option<AudioEvent>,
 }
 
-/// Opens `microphone` and `speakers`.
+/// Opens `microphone` and `speakers`. When both are devices, the microphone goes through an
+/// echo canceller fed with what the speakers play, on when `echo_cancellation` (off: the
+/// candidate uses headphones; it can be switched on and off during the call).
 ///
 /// # Errors
 /// No microphone could be opened (speakers that cannot be opened are only reported).
-pub(crate) fn open(microphone: Microphone, speakers: Speakers) -> Result<Opened, AudioError> {
+pub(crate) fn open(
+    microphone: Microphone,
+    speakers: Speakers,
+    echo_cancellation: bool,
+) -> Result<Opened, AudioError> {
+    let mut echo = None;
     let (uplink, capture, capture_events, paced, silent_uplink) = match microphone {
         Microphone::Device(settings) => {
-            let (capture, streams) = Capture::start(settings)?;
+            let (capture, streams) = if matches!(speakers, Speakers::Device(_)) {
+                let canceller = EchoCanceller::awaiting_reference();
+                let control = canceller.control();
+                control.set_enabled(echo_cancellation);
+                echo = Some(control);
+                Capture::start_with(settings, Box::new(canceller))?
+            } else {
+                Capture::start(settings)?
+            };
             (
                 streams.frames,
                 Some(capture),
@@ -101,7 +118,7 @@ pub(crate) fn open(microphone: Microphone, speakers: Speakers) -> Result<Opened,
     };
     let mut trouble = None;
     let (downlink, playback, playback_events, listener) = match speakers {
-        Speakers::Device(settings) => match Playback::start(settings) {
+        Speakers::Device(settings) => match start_playback(settings, echo.clone()) {
             Ok((playback, events)) => (
                 Some(Arc::new(playback.sender()) as Arc<dyn VoiceSink>),
                 Some(playback),
@@ -131,11 +148,22 @@ pub(crate) fn open(microphone: Microphone, speakers: Speakers) -> Result<Opened,
         capture_events,
         playback,
         playback_events,
+        echo,
         paced,
         listener,
         silent_uplink,
         trouble,
     })
+}
+
+fn start_playback(
+    settings: PlaybackSettings,
+    echo: Option<EchoControl>,
+) -> Result<(Playback, mpsc::Receiver<AudioEvent>), AudioError> {
+    match echo {
+        Some(echo) => Playback::start_feeding(settings, echo),
+        None => Playback::start(settings),
+    }
 }
 
 /// A stand-in's level as a meter reading (they measure peaks only).

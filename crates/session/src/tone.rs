@@ -1,11 +1,12 @@
 //! The pre-flight speaker test: a short tone played through the chosen output the way the
-//! interviewer's voice is (Opus packets through the jitter buffer), with its level reported.
+//! interviewer's voice is (Opus packets through the jitter buffer, handed to the echo
+//! canceller as its reference), with its level reported, and whether the microphone heard it.
 
 use std::time::Duration;
 
 use viva_audio::{
-    AudioEvent, Direction, EncoderSettings, FRAME_SAMPLES, Level, OpusEncoder, Playback,
-    PlaybackSettings, RtpAudio, SAMPLE_RATE,
+    AudioEvent, Capture, CaptureSettings, Direction, EchoCanceller, EncoderSettings, FRAME_SAMPLES,
+    Level, OpusEncoder, Playback, PlaybackSettings, RtpAudio, SAMPLE_RATE,
 };
 
 use crate::SessionError;
@@ -44,17 +45,49 @@ pub fn tone_packets() -> Result<Vec<RtpAudio>, SessionError> {
     Ok(packets)
 }
 
-/// Plays the tone on `settings`' output, calling `on_level` with each speaker level, and
-/// returns the loudest level played.
+/// The microphone listens this long before the tone, to know the room's own level.
+const ROOM_BEFORE_TONE: Duration = Duration::from_millis(400);
+
+/// What the speaker test found.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ToneOutcome {
+    /// The loudest level played.
+    pub loudest: Level,
+    /// Whether the microphone heard the tone: the candidate's speakers reach their microphone
+    /// (`None`: no microphone was given or could be opened, or it could not tell).
+    pub microphone_heard: Option<bool>,
+}
+
+/// Plays the tone on `settings`' output, calling `on_level` with each speaker level. With a
+/// `microphone`, it listens through an echo canceller fed with the tone, as in a call, and
+/// says whether it heard the speakers.
 ///
 /// # Errors
 /// No output can be opened, or the tone could not be encoded.
 pub async fn play_tone(
     settings: PlaybackSettings,
+    microphone: Option<CaptureSettings>,
     mut on_level: impl FnMut(Level),
-) -> Result<Level, SessionError> {
+) -> Result<ToneOutcome, SessionError> {
     let packets = tone_packets()?;
-    let (playback, mut events) = Playback::start(settings)?;
+    let listening = microphone.and_then(|microphone| {
+        let canceller = EchoCanceller::awaiting_reference();
+        let echo = canceller.control();
+        match Capture::start_with(microphone, Box::new(canceller)) {
+            Ok((capture, streams)) => Some((capture, streams, echo)),
+            Err(error) => {
+                tracing::info!(%error, "speaker_test_without_microphone");
+                None
+            }
+        }
+    });
+    if listening.is_some() {
+        tokio::time::sleep(ROOM_BEFORE_TONE).await;
+    }
+    let (playback, mut events) = match &listening {
+        Some((_, _, echo)) => Playback::start_feeding(settings, echo.clone())?,
+        None => Playback::start(settings)?,
+    };
     let sender = playback.sender();
     let mut loudest = Level::SILENT;
     let started = tokio::time::Instant::now();
@@ -99,7 +132,14 @@ pub async fn play_tone(
         }
     }
     drop(playback);
-    Ok(loudest)
+    let microphone_heard = listening.and_then(|(capture, _streams, echo)| {
+        drop(capture);
+        echo.stats().speakers_heard
+    });
+    Ok(ToneOutcome {
+        loudest,
+        microphone_heard,
+    })
 }
 
 #[cfg(test)]

@@ -149,22 +149,45 @@ pub async fn stop_mic_test(live: State<'_, LiveState>) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Plays a short tone through the speakers, streaming its level; returns whether anything was
-/// played (a level above silence).
+/// What the speaker test found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct ToneResult {
+    /// Sound reached the speakers (a level above silence).
+    pub played: bool,
+    /// The microphone heard the tone: the speakers reach it, so without headphones echo
+    /// cancellation matters. `None` when no microphone was listening or it could not tell.
+    pub microphone_heard: Option<bool>,
+}
+
+/// Plays a short tone through the speakers the way the interviewer's voice is played,
+/// streaming its level, while `microphone` (none: the default) listens through the echo
+/// canceller.
 #[tauri::command]
 #[specta::specta]
-pub async fn play_test_tone(on_level: Channel<Level>) -> Result<bool, AppError> {
-    let loudest = viva_session::tone::play_tone(PlaybackSettings::default(), |level| {
-        let _ = on_level.send(level);
+pub async fn play_test_tone(
+    microphone: Option<String>,
+    on_level: Channel<Level>,
+) -> Result<ToneResult, AppError> {
+    let listening = CaptureSettings {
+        device: selection(microphone),
+        ..CaptureSettings::default()
+    };
+    let outcome =
+        viva_session::tone::play_tone(PlaybackSettings::default(), Some(listening), |level| {
+            let _ = on_level.send(level);
+        })
+        .await
+        .map_err(|error| {
+            AppError::new(
+                ErrorCode::NoSpeakers,
+                format!("No speakers or headphones can be used ({error})."),
+            )
+        })?;
+    Ok(ToneResult {
+        played: outcome.loudest.peak_dbfs > viva_audio::level::NO_SIGNAL_DBFS,
+        microphone_heard: outcome.microphone_heard,
     })
-    .await
-    .map_err(|error| {
-        AppError::new(
-            ErrorCode::NoSpeakers,
-            format!("No speakers or headphones can be used ({error})."),
-        )
-    })?;
-    Ok(loudest.peak_dbfs > viva_audio::level::NO_SIGNAL_DBFS)
 }
 
 /// Sets up the offline transcription model (download, check, convert), streaming progress.
@@ -218,6 +241,10 @@ pub struct StartRequest {
     /// The candidate asked for typed answers: no microphone is opened. (The backend's grant
     /// may ask for them too, whatever this says.)
     pub text_only: bool,
+    /// The candidate uses headphones: echo cancellation is off (the speakers cannot reach
+    /// the microphone, and the canceller would only cost a little of the voice).
+    #[serde(default)]
+    pub headphones: bool,
 }
 
 /// The session that started.
@@ -304,7 +331,10 @@ pub async fn start_interview(
         Some(source),
         Recording { store, session },
         microphone,
-        LiveSettings::default(),
+        LiveSettings {
+            echo_cancellation: !request.headphones,
+            ..LiveSettings::default()
+        },
     )
     .await
     .map_err(|error| match error {
