@@ -1,6 +1,9 @@
 //! Takes an interview with recorded answers: waits for each question to be asked and for the
 //! interviewer to stop talking, says the next answer into the (stand-in) microphone, and waits
-//! for its transcript — the way a candidate would, with the timing of a real call.
+//! for its transcript — the way a candidate would, with the timing of a real call. What says
+//! the answers is a [`Mouth`] and what hears the interviewer are [`Ears`]: the paced stand-in
+//! and a listener here, a real voice into a sound card and the speakers' levels in the device
+//! tests.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,7 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use viva_audio::{EncoderSettings, PacedMicrophone};
 use viva_realtime::{Line, LineStatus, SessionState, Speaker};
-use viva_rtc::{Grant, GrantSource, Listener, Summary, UplinkCounters};
+use viva_rtc::{Grant, GrantSource, Heard, Listener, Summary, UplinkCounters};
 use viva_session::{
     Ended, LiveEvent, LiveSession, LiveSettings, Microphone, Recording, SessionError, Speakers,
 };
@@ -27,6 +30,9 @@ pub struct Script {
     /// Stay on the line (the microphone sending silence) until the call is this old, then
     /// hang up: for long calls in benchmarks and soak runs.
     pub hold_until: Duration,
+    /// Hang up when the script is not done after this long (the error says so): a bound on a
+    /// call that may never get there, however each step goes.
+    pub give_up_after: Option<Duration>,
 }
 
 impl Default for Script {
@@ -37,6 +43,7 @@ impl Default for Script {
             silence: Duration::from_millis(700),
             wait_for_reply: true,
             hold_until: Duration::ZERO,
+            give_up_after: None,
         }
     }
 }
@@ -58,6 +65,38 @@ pub struct Outcome {
     pub ended: Option<Ended>,
     /// Why the script stopped early.
     pub error: Option<String>,
+}
+
+/// What says the answers.
+pub trait Mouth {
+    /// Starts saying `answer` (48 kHz mono samples); returns at once.
+    fn say(&mut self, answer: &[f32]);
+    /// Everything said has been said.
+    fn is_idle(&mut self) -> bool;
+}
+
+/// What hears the interviewer: frames of their voice with speech in them, and when the last
+/// one was heard.
+pub trait Ears {
+    /// Every event of the session, as it arrives (ears on a sound card read its levels).
+    fn event(&mut self, _event: &LiveEvent) {}
+    fn heard(&self) -> Heard;
+}
+
+impl Mouth for PacedMicrophone {
+    fn say(&mut self, answer: &[f32]) {
+        PacedMicrophone::say(self, answer);
+    }
+
+    fn is_idle(&mut self) -> bool {
+        PacedMicrophone::is_idle(self)
+    }
+}
+
+impl Ears for Arc<Listener> {
+    fn heard(&self) -> Heard {
+        Listener::heard(self)
+    }
 }
 
 enum Step {
@@ -112,9 +151,22 @@ pub async fn take(
 /// `listener`; `on_event` sees every event (to print it).
 pub async fn run(
     session: LiveSession,
-    mut events: mpsc::Receiver<LiveEvent>,
+    events: mpsc::Receiver<LiveEvent>,
     microphone: PacedMicrophone,
     listener: Arc<Listener>,
+    script: Script,
+    on_event: impl FnMut(&LiveEvent),
+) -> Outcome {
+    run_with(session, events, microphone, listener, script, on_event).await
+}
+
+/// Runs `script` on a started session, saying the answers with `mouth` and hearing the
+/// interviewer with `ears`; `on_event` sees every event (to print it).
+pub async fn run_with(
+    session: LiveSession,
+    mut events: mpsc::Receiver<LiveEvent>,
+    mut mouth: impl Mouth,
+    mut ears: impl Ears,
     script: Script,
     mut on_event: impl FnMut(&LiveEvent),
 ) -> Outcome {
@@ -141,6 +193,7 @@ pub async fn run(
                     error = Some("the call stopped reporting".into());
                     break;
                 };
+                ears.event(&event);
                 on_event(&event);
                 match event {
                     LiveEvent::Line { line } if line.status == LineStatus::Final => {
@@ -169,7 +222,7 @@ pub async fn run(
             }
             _ = tick.tick() => {}
         }
-        let heard = listener.heard();
+        let heard = ears.heard();
         let quiet_for = heard.last_loud.map(|t| t.elapsed());
         let next = match &step {
             Step::AwaitQuestion { answered } => {
@@ -179,7 +232,7 @@ pub async fn run(
                 if *answered >= script.answers.len() {
                     Some(Step::Holding)
                 } else if asked {
-                    microphone.say(&script.answers[*answered]);
+                    mouth.say(&script.answers[*answered]);
                     let samples = script.answers[*answered].len() as f64;
                     speech_ends = Instant::now()
                         + Duration::from_secs_f64(samples / f64::from(viva_audio::SAMPLE_RATE));
@@ -190,7 +243,7 @@ pub async fn run(
                     None
                 }
             }
-            Step::Speaking { answered } => microphone.is_idle().then(|| Step::AwaitTranscript {
+            Step::Speaking { answered } => mouth.is_idle().then(|| Step::AwaitTranscript {
                 answered: *answered,
                 finals_before: finals(&lines, Speaker::Candidate),
             }),
@@ -231,6 +284,14 @@ pub async fn run(
             Step::Holding => (call_started.elapsed() >= script.hold_until).then_some(Step::Done),
             Step::Done => break,
         };
+        let given_up = script
+            .give_up_after
+            .filter(|_| !matches!(step, Step::Holding | Step::Done))
+            .filter(|after| call_started.elapsed() > *after);
+        if let Some(after) = given_up {
+            error = Some(format!("the script gave up after {after:?}"));
+            break;
+        }
         if let Some(next) = next {
             if matches!(next, Step::AwaitTranscript { .. }) {
                 loud_at_answer = heard.loud_frames;
@@ -254,7 +315,7 @@ pub async fn run(
             break;
         }
     }
-    let loud_frames = listener.heard().loud_frames;
+    let loud_frames = ears.heard().loud_frames;
     // Hang up, and read on until the session has recorded its ending: the last lines closing
     // while hanging up still count.
     let hanging_up = tokio::spawn(session.end());
@@ -262,6 +323,7 @@ pub async fn run(
         let Some(event) = events.recv().await else {
             break;
         };
+        ears.event(&event);
         on_event(&event);
         match event {
             LiveEvent::Line { line } if line.status == LineStatus::Final => {

@@ -169,3 +169,32 @@ impl Drop for StandaloneProxy {
         let _ = self.child.wait();
     }
 }
+
+/// Whether the harness's PulseAudio answers.
+pub fn pulse_running() -> bool {
+    std::process::Command::new("pactl")
+        .arg("info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Fails clearly when a device test is run outside `cargo xtask test`, which provides the
+/// sound server (as the audio crate's device tests do).
+pub fn require_pulse() {
+    assert!(
+        pulse_running(),
+        "these tests need the harness's PulseAudio: run them with `cargo xtask test`"
+    );
+}
+
+/// The harness's null sink whose monitor is the default microphone.
+pub fn mic_sink() -> String {
+    std::env::var("VIVA_E2E_MIC_SINK").unwrap_or_else(|_| "vmic".into())
+}
+
+/// The harness's null sink that is the default speakers.
+pub fn speaker_sink() -> String {
+    std::env::var("VIVA_E2E_SPEAKER_SINK").unwrap_or_else(|_| "vspeakers".into())
+}
