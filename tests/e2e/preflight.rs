@@ -240,3 +240,93 @@ fn link_or_copy(from: &Path, to: &Path) {
         std::fs::copy(from, to).unwrap();
     }
 }
+
+/// A PulseAudio loopback from the speakers' sink into the microphone's (a laptop's speakers
+/// heard by its microphone), unloaded when dropped.
+struct SpeakersIntoMicrophone(String);
+
+impl SpeakersIntoMicrophone {
+    fn load() -> Self {
+        let speakers =
+            std::env::var("VIVA_E2E_SPEAKER_SINK").unwrap_or_else(|_| "vspeakers".into());
+        let microphone = std::env::var("VIVA_E2E_MIC_SINK").unwrap_or_else(|_| "vmic".into());
+        let out = std::process::Command::new("pactl")
+            .args(["load-module", "module-loopback"])
+            .arg(format!("source={speakers}.monitor"))
+            .arg(format!("sink={microphone}"))
+            .arg("latency_msec=60")
+            .output()
+            .expect("pactl runs");
+        assert!(
+            out.status.success(),
+            "pactl load-module: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Self(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+}
+
+impl Drop for SpeakersIntoMicrophone {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("pactl")
+            .args(["unload-module", &self.0])
+            .status();
+    }
+}
+
+/// Plays the speaker test and waits for what the microphone made of it (`data-heard`).
+async fn speaker_test_heard(app: &viva_e2e::App) -> String {
+    app.click("tone-play").await.unwrap();
+    app.wait_for(
+        "the speaker test's verdict",
+        Duration::from_secs(20),
+        || async {
+            app.attribute("[data-testid=tone-heard]", "data-heard")
+                .await
+        },
+    )
+    .await
+    .unwrap()
+}
+
+/// The speaker test plays its tone the way the interviewer's voice is played, into the echo
+/// canceller, and says whether the microphone heard it: not on a computer whose microphone does
+/// not hear its speakers, yes once the speakers are looped back into the microphone — with
+/// echo cancellation on, and a warning if the candidate says they use headphones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_speaker_test_says_whether_the_microphone_hears_the_speakers() {
+    let harness = Harness::from_env().unwrap();
+    let app = harness.launch_app().await.unwrap();
+    app.open_offline_preflight().await.unwrap();
+    let help = app.text_of("[data-testid=echo-help]").await.unwrap();
+    assert!(help.contains("Echo cancellation is on"), "{help}");
+
+    assert_eq!(speaker_test_heard(&app).await, "false");
+    let line = app.text_of("[data-testid=tone-heard]").await.unwrap();
+    assert_eq!(line, "Your microphone does not pick up your speakers.");
+
+    let _looped = SpeakersIntoMicrophone::load();
+    // The result of the first run stays until the next one decides.
+    app.click("tone-play").await.unwrap();
+    app.wait_for("the second verdict", Duration::from_secs(20), || async {
+        let heard = app
+            .attribute("[data-testid=tone-heard]", "data-heard")
+            .await?;
+        (heard == "true").then_some(())
+    })
+    .await
+    .unwrap();
+    let line = app.text_of("[data-testid=tone-heard]").await.unwrap();
+    assert_eq!(
+        line,
+        "Your microphone picks up your speakers — echo cancellation is on."
+    );
+    app.click("headphones").await.unwrap();
+    assert_eq!(
+        app.attribute("[data-testid=tone-heard]", "class")
+            .await
+            .as_deref(),
+        Some("warning")
+    );
+    app.quit().await.unwrap();
+}

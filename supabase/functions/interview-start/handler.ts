@@ -105,7 +105,9 @@ async function checkPracticeLimit(tx: Tx, caller: Caller, limit: number): Promis
   );
   if (row === null) throw new Error("count returned no row");
   if (int(row, "started") >= limit) {
-    const wait = row.wait_s === null ? 3600 : Math.max(1, int(row, "wait_s"));
+    // Within 1..3600: a start racing this one may stamp a moment after this transaction's
+    // now(), and no start counts for more than the hour.
+    const wait = row.wait_s === null ? 3600 : Math.min(3600, Math.max(1, int(row, "wait_s")));
     throw new FunctionError(
       429,
       "too_many_sessions",
