@@ -178,7 +178,52 @@ pub fn clean(text: &str) -> String {
             _ => {}
         }
     }
-    out.split_whitespace().collect::<Vec<_>>().join(" ")
+    let words: Vec<&str> = out.split_whitespace().collect();
+    drop_repeats(&words).join(" ")
+}
+
+/// The shortest run of words whose immediate repetition counts as a decoding loop. Shorter
+/// runs repeat in real speech ("no, no, no", "very, very").
+const LOOP_MIN_WORDS: usize = 4;
+
+/// Drops back-to-back repetitions of a run of [`LOOP_MIN_WORDS`] or more words, keeping the
+/// first. Whisper sometimes falls into a loop on a hard stretch of audio (speech under echo,
+/// clipped words) and writes one sentence seven times over; a candidate restarting a sentence
+/// repeats a few words, not a whole run immediately and identically. Words compare without
+/// case and punctuation.
+fn drop_repeats<'a>(words: &[&'a str]) -> Vec<&'a str> {
+    let key: Vec<String> = words
+        .iter()
+        .map(|w| {
+            w.chars()
+                .filter(|c| c.is_alphanumeric())
+                .flat_map(char::to_lowercase)
+                .collect()
+        })
+        .collect();
+    let same = |a: usize, b: usize, n: usize| key[a..a + n] == key[b..b + n];
+    let mut kept = Vec::with_capacity(words.len());
+    let mut i = 0;
+    while i < words.len() {
+        let longest = (words.len() - i) / 2;
+        // The shortest period: a sentence looped seven times also repeats in threes.
+        let run = (LOOP_MIN_WORDS..=longest).find(|&n| same(i, i + n, n));
+        match run {
+            Some(n) => {
+                kept.extend_from_slice(&words[i..i + n]);
+                let mut next = i + n;
+                while next + n <= words.len() && same(i, next, n) {
+                    next += n;
+                }
+                i = next;
+            }
+            None => {
+                kept.push(words[i]);
+                i += 1;
+            }
+        }
+    }
+    kept
 }
 
 #[cfg(test)]
@@ -196,6 +241,32 @@ mod tests {
     fn non_speech_markers_are_dropped() {
         assert_eq!(clean(" [BLANK_AUDIO] "), "");
         assert_eq!(clean(" Hello (coughs) there. "), "Hello there.");
+    }
+
+    #[test]
+    fn a_sentence_the_model_looped_on_is_kept_once() {
+        let looped = "I found it by comparing heap snapshots. ".repeat(7) + "Then I fixed it.";
+        assert_eq!(
+            clean(&looped),
+            "I found it by comparing heap snapshots. Then I fixed it."
+        );
+        // Punctuation and case do not hide a loop; the first copy is the one kept.
+        assert_eq!(
+            clean("We built both versions, we built both versions. We built both versions"),
+            "We built both versions,"
+        );
+    }
+
+    #[test]
+    fn repetitions_people_say_are_kept() {
+        for said in [
+            "No, no, no, that is not what happened.",
+            "It was very, very hard.",
+            "I think that I think that is right.",
+            "We measured it. Then we shipped it. Then we measured it again.",
+        ] {
+            assert_eq!(clean(said), said);
+        }
     }
 
     #[test]
