@@ -23,12 +23,13 @@ const USAGE: &str = "usage: cargo xtask <command>
   run          install what is missing, build the UI and start Viva
   test         install what is missing, then format check, clippy, UI lint/typecheck/tests,
                every Rust test and the end-to-end suite; ends with one summary line
-  bench [app|review|functions|proxy] [--release]
+  bench [app|review|functions|proxy|audio] [--release]
                run every benchmark and print one table of the results (`app`: only those that
                drive the real app: the candidate app's and the review screens'; `review`: only
                the review screens'; `functions`: only the edge functions' cold start and warm
                requests on PostgreSQL; `proxy`: only the SDP proxy's signalling load, its leases
-               also in PostgreSQL; `--release`: drive the optimised build users run)
+               also in PostgreSQL; `audio`: only capture from the virtual microphone and
+               echo cancellation; `--release`: drive the optimised build users run)
   fuzz [TARGET] [MIN]
                fuzz for MIN minutes (default 5): `realtime` (both dialects' event parsers
                and the transcript assembler, the default), `filters` (the local stack's
@@ -87,6 +88,21 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Prints the summary rows the non-criterion benchmarks left in `rows_dir`, as one table.
+fn print_rows(rows_dir: &Path) -> Result<()> {
+    let mut measured: Vec<_> = std::fs::read_dir(rows_dir)
+        .map(|entries| entries.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    measured.sort();
+    if !measured.is_empty() {
+        println!("\n| measure | result | goal |\n|---|---|---|");
+        for path in measured {
+            print!("{}", std::fs::read_to_string(path).unwrap_or_default());
+        }
+    }
+    Ok(())
 }
 
 /// What the edge functions' tests and benchmark may do: reach the loopback servers they start
@@ -320,6 +336,21 @@ impl Workspace {
                 .envs(harness.env.iter().map(|(k, v)| (k, v)));
             return run(&mut command);
         }
+        if only.as_deref() == Some("audio") {
+            // Capture from the harness's virtual microphone, and echo cancellation. No app.
+            self.setup(Purpose::Test)?;
+            let rows_dir = self.target.join("viva-bench");
+            let _ = std::fs::remove_dir_all(&rows_dir);
+            let harness = Harness::start(&self.cache, &model_dir(), None)?;
+            let mut command = self.cargo();
+            command
+                .args(["bench", "--locked", "-p", "viva-audio", "--benches"])
+                .envs(harness.env.iter().map(|(k, v)| (k, v)))
+                .env("VIVA_BENCH_ROWS", &rows_dir);
+            run(&mut command)?;
+            drop(harness);
+            return print_rows(&rows_dir);
+        }
         let driver = self
             .setup(Purpose::Test)?
             .context("setup gave no tauri-driver")?;
@@ -408,17 +439,7 @@ impl Workspace {
         for row in rows {
             println!("{row}");
         }
-        let mut measured: Vec<_> = std::fs::read_dir(&rows_dir)
-            .map(|entries| entries.flatten().map(|e| e.path()).collect())
-            .unwrap_or_default();
-        measured.sort();
-        if !measured.is_empty() {
-            println!("\n| measure | result | goal |\n|---|---|---|");
-            for path in measured {
-                print!("{}", std::fs::read_to_string(path).unwrap_or_default());
-            }
-        }
-        Ok(())
+        print_rows(&rows_dir)
     }
 
     /// Fuzzes one target for `minutes` with cargo-fuzz (libFuzzer).
