@@ -378,6 +378,10 @@ impl EchoCanceller {
                 .filter(|s| s.is_finite())
                 .fold(0.0_f32, |peak, s| peak.max(s.abs()));
             self.reference_peak = self.reference_peak.max(peak);
+            let per_frame = u64::from(block.rate.max(1)) * u64::from(block.channels.max(1)) / 50;
+            let frames = u64::try_from(block.samples).unwrap_or(u64::MAX) / per_frame.max(1);
+            self.pickup
+                .played(peak, u32::try_from(frames).unwrap_or(u32::MAX));
             if !feed_apm {
                 chunk.commit_all();
                 continue;

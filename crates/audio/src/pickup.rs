@@ -49,6 +49,8 @@ pub struct PickUp {
     playing: Power,
     quiet: Power,
     since_loud: u32,
+    /// Frames still covered by the last loud block played ([`PickUp::played`]).
+    loud_left: u32,
 }
 
 impl Default for PickUp {
@@ -57,16 +59,28 @@ impl Default for PickUp {
             playing: Power::default(),
             quiet: Power::default(),
             since_loud: u32::MAX,
+            loud_left: 0,
         }
     }
 }
 
 impl PickUp {
+    /// A block of what the speakers played, `frames` (20 ms) long, with its loudest sample. A
+    /// sound server may take the speakers' audio in blocks far longer than a frame: a loud
+    /// block keeps the next frames counted as playing for as long as it lasts, so a tone
+    /// played in three long blocks is not mistaken for three short blips.
+    pub fn played(&mut self, peak: f32, frames: u32) {
+        if peak > PLAYING_PEAK {
+            self.loud_left = self.loud_left.max(frames);
+        }
+    }
+
     /// One capture frame: the loudest sample played since the previous frame (0 when nothing
     /// played), and the microphone's samples as recorded, before any processing.
     pub fn frame(&mut self, reference_peak: f32, microphone: &[f32]) {
-        if reference_peak > PLAYING_PEAK {
+        if reference_peak > PLAYING_PEAK || self.loud_left > 0 {
             self.since_loud = 0;
+            self.loud_left = self.loud_left.saturating_sub(1);
         } else {
             self.since_loud = self.since_loud.saturating_add(1);
         }
@@ -142,6 +156,28 @@ mod tests {
     fn nothing_is_said_before_half_a_second_of_sound() {
         assert_eq!(run(30, 10, 0.0, 0.07), None);
         assert_eq!(run(30, 0, 0.0, 0.07), None);
+    }
+
+    #[test]
+    fn a_tone_the_sound_server_took_in_one_long_block_is_heard_while_it_plays() {
+        let mut pickup = PickUp::default();
+        for _ in 0..30 {
+            pickup.frame(0.0, &tone(0.0));
+        }
+        // 1.2 s of tone handed to the device at once, then played out in real time.
+        pickup.played(0.25, 60);
+        pickup.frame(0.25, &tone(0.07));
+        for _ in 1..60 {
+            pickup.frame(0.0, &tone(0.07));
+        }
+        assert_eq!(pickup.heard(), Some(true));
+        // A quiet block keeps nothing playing.
+        let mut quiet = PickUp::default();
+        quiet.played(0.001, 60);
+        for _ in 0..60 {
+            quiet.frame(0.0, &tone(0.07));
+        }
+        assert_eq!(quiet.heard(), None);
     }
 
     #[test]

@@ -47,6 +47,15 @@ pub fn tone_packets() -> Result<Vec<RtpAudio>, SessionError> {
 
 /// The microphone listens this long before the tone, to know the room's own level.
 const ROOM_BEFORE_TONE: Duration = Duration::from_millis(400);
+/// A sound server may start a new recording or playback late, or move its audio in long
+/// blocks: each wait for the devices to catch up (the microphone live before the tone, the
+/// speakers through with it, the microphone past its end) gives up after this long. Without
+/// them the verdict was often "cannot tell".
+const MICROPHONE_CATCH_UP: Duration = Duration::from_secs(3);
+/// One capture frame: the canceller counts them.
+const FRAME: Duration = Duration::from_millis(20);
+/// Past the tone's end: the room's echo, and the verdict's hold after the speakers stop.
+const TAIL: Duration = Duration::from_millis(300);
 
 /// What the speaker test found.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -81,9 +90,15 @@ pub async fn play_tone(
             }
         }
     });
-    if listening.is_some() {
+    if let Some((_, _, echo)) = &listening {
         tokio::time::sleep(ROOM_BEFORE_TONE).await;
+        // Half the room's time heard at least: the recording is live.
+        let room_frames = millis(ROOM_BEFORE_TONE) / millis(FRAME) / 2;
+        wait_until(|| echo.stats().frames >= room_frames).await;
     }
+    let reference_before_tone = listening
+        .as_ref()
+        .map_or(0, |(_, _, echo)| echo.stats().reference_samples);
     let (playback, mut events) = match &listening {
         Some((_, _, echo)) => Playback::start_feeding(settings, echo.clone())?,
         None => Playback::start(settings)?,
@@ -131,6 +146,17 @@ pub async fn play_tone(
             },
         }
     }
+    if let Some((_, _, echo)) = &listening {
+        // What the speakers were given is not yet what they played: with a sound server that
+        // pulls in long blocks, half the tone may still be queued. Wait until the device has
+        // taken all of it (the reference counts 48 kHz samples), then for the microphone to
+        // hear past its end.
+        let tone_and_tail = u64::from(SAMPLE_RATE) * millis(TONE + TAIL) / 1000;
+        wait_until(|| echo.stats().reference_samples >= reference_before_tone + tone_and_tail)
+            .await;
+        let heard_past = echo.stats().frames + millis(TAIL) / millis(FRAME);
+        wait_until(|| echo.stats().frames >= heard_past).await;
+    }
     drop(playback);
     let microphone_heard = listening.and_then(|(capture, _streams, echo)| {
         drop(capture);
@@ -140,6 +166,18 @@ pub async fn play_tone(
         loudest,
         microphone_heard,
     })
+}
+
+fn millis(span: Duration) -> u64 {
+    u64::try_from(span.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Waits until `done` holds, or [`MICROPHONE_CATCH_UP`] has passed.
+async fn wait_until(done: impl Fn() -> bool) {
+    let give_up = tokio::time::Instant::now() + MICROPHONE_CATCH_UP;
+    while !done() && tokio::time::Instant::now() < give_up {
+        tokio::time::sleep(FRAME).await;
+    }
 }
 
 #[cfg(test)]
