@@ -407,6 +407,10 @@ impl Workspace {
             ])
             .envs(harness.env.iter().map(|(k, v)| (k, v)))
             .env("VIVA_E2E_APP", &app_binary)
+            .env(
+                "VIVA_BENCH_PROFILE",
+                if release { "release" } else { "debug" },
+            )
             .env("VIVA_BENCH_ROWS", &rows_dir);
             run(&mut app)?;
         }
