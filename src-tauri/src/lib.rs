@@ -87,6 +87,9 @@ pub fn export_bindings(path: &std::path::Path) -> Result<(), specta_typescript::
 
 /// Builds and runs the app until its last window closes.
 pub fn run() -> Result<(), tauri::Error> {
+    // First: it may set WebKit's environment, which must happen before any thread starts.
+    let drawing = rendering::for_this_machine();
+    rendering::prepare_process(drawing);
     let ipc = ipc();
     tauri::Builder::default()
         // First, so a second launch hands over to the running window before anything starts.
@@ -102,12 +105,12 @@ pub fn run() -> Result<(), tauri::Error> {
         // Updates: Rust checks, downloads and installs; the window has no updater permission.
         .plugin(tauri_plugin_updater::Builder::new().build())
         .invoke_handler(ipc.invoke_handler())
-        .setup(|app| {
+        .setup(move |app| {
             let log_dir = app.path().app_log_dir().ok();
             let guard = logging::init(log_dir.as_deref());
             app.manage(guard);
             if let Some(window) = app.get_webview_window(MAIN_WINDOW) {
-                rendering::apply(&window, rendering::for_this_machine());
+                rendering::apply(&window, drawing);
             }
             let data_dir = app.path().app_data_dir()?;
             app.manage(transcripts::TranscriptState::open(&data_dir));

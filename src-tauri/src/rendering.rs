@@ -5,12 +5,18 @@
 //! rasteriser, and compositing through it costs more than drawing the page on the CPU directly:
 //! scrolling the interview list a screen per frame took 24 / 35 ms per frame (p50 / p95) composited
 //! and 10 / 16 ms drawn directly on the same machine (`docs/benchmarks.md`, "Review screens").
+//! Drawing on the CPU also turns off WebKit's DMA-BUF renderer, which hands every frame to the
+//! app's process as a GPU buffer: with no GPU it buys nothing and holds 15 MiB (PSS) of the
+//! app's processes idle (`docs/benchmarks.md`, "Footprint").
 
 use std::ffi::OsStr;
 use std::path::Path;
 
 /// WebKit's own switch; when the user sets it (to anything), their choice stands.
 pub const WEBKIT_SWITCH: &str = "WEBKIT_DISABLE_COMPOSITING_MODE";
+
+/// WebKit's switch for its DMA-BUF renderer; as with [`WEBKIT_SWITCH`], a user's value stands.
+pub const DMABUF_SWITCH: &str = "WEBKIT_DISABLE_DMABUF_RENDERER";
 
 /// How the webview should draw, and why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +60,24 @@ pub fn for_this_machine() -> Drawing {
     )
 }
 
+/// Whether to turn the DMA-BUF renderer off for `drawing`, given whether the user set
+/// [`DMABUF_SWITCH`] themselves.
+pub fn disable_dmabuf(drawing: Drawing, user_set: bool) -> bool {
+    drawing == Drawing::CpuNoGpu && !user_set
+}
+
+/// Sets what WebKit reads from the environment when it starts, for `drawing`. Call it first
+/// thing in the process, before any thread exists: WebKit reads the environment once, when the
+/// first webview is made, and the environment is not safe to change while other threads run.
+#[allow(unsafe_code)]
+pub fn prepare_process(drawing: Drawing) {
+    if disable_dmabuf(drawing, std::env::var_os(DMABUF_SWITCH).is_some()) {
+        // SAFETY: called from `run` before the app starts any thread (see above), so nothing
+        // can read the environment while it changes.
+        unsafe { std::env::set_var(DMABUF_SWITCH, "1") };
+    }
+}
+
 /// Applies `drawing` to the main window's webview before its first frame.
 pub fn apply(window: &tauri::WebviewWindow, drawing: Drawing) {
     tracing::info!(event = "webview_drawing", drawing = ?drawing, "webview drawing chosen");
@@ -88,6 +112,15 @@ mod tests {
         // WEBKIT_DISABLE_COMPOSITING_MODE=0 is how a user insists on compositing.
         assert_eq!(choose(Some(OsStr::new("0")), false), Drawing::AsTheUserSet);
         assert_eq!(choose(Some(OsStr::new("1")), true), Drawing::AsTheUserSet);
+    }
+
+    #[test]
+    fn the_dmabuf_renderer_goes_only_where_nothing_draws_on_a_gpu_and_the_user_did_not_choose() {
+        assert!(disable_dmabuf(Drawing::CpuNoGpu, false));
+        // A user who set the switch (to 0 or 1) keeps their choice.
+        assert!(!disable_dmabuf(Drawing::CpuNoGpu, true));
+        assert!(!disable_dmabuf(Drawing::Default, false));
+        assert!(!disable_dmabuf(Drawing::AsTheUserSet, false));
     }
 
     #[test]
