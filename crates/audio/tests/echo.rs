@@ -6,7 +6,7 @@
 
 mod room;
 
-use room::{Output, RATE, Room, Voice, at, db, energy, erle, noise, run};
+use room::{Output, RATE, Room, Voice, at, db, energy, erle, mono48, noise, run};
 use viva_audio::{EchoCanceller, echo_reference};
 
 /// The microphone's own noise floor.
@@ -20,15 +20,6 @@ fn far_only(room: Room, seconds: f64) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let floor = noise(far.len(), NOISE_DBFS, 7);
     let mic = echo.iter().zip(&floor).map(|(e, n)| e + n).collect();
     (far, echo, mic)
-}
-
-fn mono48(far: &[f32]) -> Vec<Output> {
-    vec![Output {
-        from_second: 0.0,
-        rate: 48_000,
-        channels: 1,
-        samples: far.to_vec(),
-    }]
 }
 
 #[test]

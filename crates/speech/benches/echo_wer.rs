@@ -11,7 +11,7 @@
 //!
 //! - clean: the candidate alone;
 //! - echo, no AEC: the candidate and the echo, as the microphone hears them;
-//! - echo + AEC: the same through [`EchoCanceller`], its reference what the speakers played.
+//! - echo + AEC: the same through [`viva_audio::EchoCanceller`], its reference what the speakers played.
 //!
 //! The canceller runs for the whole call, so it has converged on the first question before the
 //! first answer, as in a real interview. Rooms as in the `echo` benchmark of `viva-audio` (delay
@@ -28,9 +28,9 @@ mod room;
 use std::ops::Range;
 use std::time::Instant;
 
-use room::{Output, RATE, Room, Voice, at, noise, run};
+use room::{RATE, Room, Voice, at, noise};
+use viva_audio::FRAME_SAMPLES;
 use viva_audio::resample::StreamResampler;
-use viva_audio::{EchoCanceller, FRAME_SAMPLES, echo_reference};
 use viva_speech::model::{default_model_path, word_errors};
 use viva_speech::stt::{Model, Transcriber};
 
@@ -182,19 +182,6 @@ fn call(questions: &[Vec<f32>], answers: &[Vec<f32>]) -> Call {
         near,
         answers: windows,
     }
-}
-
-/// `mic` through a fresh canceller for the whole call, with `far` as what the speakers played.
-fn cancel(far: &[f32], mic: &[f32]) -> Vec<f32> {
-    let (mut tap, feed) = echo_reference(48_000);
-    let mut canceller = EchoCanceller::new(feed);
-    let outputs = [Output {
-        from_second: 0.0,
-        rate: 48_000,
-        channels: 1,
-        samples: far.to_vec(),
-    }];
-    run(&mut canceller, &mut tap, &outputs, mic, |_, _, _| {})
 }
 
 /// Word errors of one condition, split by double and single talk.
@@ -404,7 +391,7 @@ fn main() {
     // room with no echo): what the processing itself costs. Its output comes a fixed few ms
     // later (band splitting and noise suppression work on overlapping blocks); each answer is
     // read that much later, as the local interviewer's voice detection would follow it.
-    let through = cancel(&call.far, &alone);
+    let through = room::through_canceller(&call.far, &alone);
     let delay = latency(&alone, &through);
     eprintln!(
         "no echo, through the canceller (its output {:.1} ms late):",
@@ -422,7 +409,7 @@ fn main() {
             let mic: Vec<f32> = (0..echo.len()).map(|i| echo[i] + alone[i]).collect();
             let raw = listener.score(&call, &mic, 0, "no AEC");
             let aec_started = Instant::now();
-            let out = cancel(&call.far, &mic);
+            let out = room::through_canceller(&call.far, &mic);
             aec_cpu += aec_started.elapsed().as_secs_f64();
             // Sanity: the echo taken out while the first question plays alone.
             let first_answer = call.answers[0].window.start as f64 / RATE as f64;

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use viva_audio::resample::StreamResampler;
-use viva_audio::{EchoCanceller, FRAME_SAMPLES, ReferenceTap, SAMPLE_RATE, VoiceProcessor};
+use viva_audio::{
+    EchoCanceller, FRAME_SAMPLES, ReferenceTap, SAMPLE_RATE, VoiceProcessor, echo_reference,
+};
 
 pub const RATE: usize = SAMPLE_RATE as usize;
 
@@ -227,6 +229,24 @@ pub fn run(
         out.extend_from_slice(&frame);
     }
     out
+}
+
+/// Speakers that play `far` (48 kHz mono) from the call's start.
+pub fn mono48(far: &[f32]) -> Vec<Output> {
+    vec![Output {
+        from_second: 0.0,
+        rate: 48_000,
+        channels: 1,
+        samples: far.to_vec(),
+    }]
+}
+
+/// `mic` through a fresh canceller for the whole call, its reference what the speakers played
+/// (`far`, 48 kHz mono, from the start).
+pub fn through_canceller(far: &[f32], mic: &[f32]) -> Vec<f32> {
+    let (mut tap, feed) = echo_reference(48_000);
+    let mut canceller = EchoCanceller::new(feed);
+    run(&mut canceller, &mut tap, &mono48(far), mic, |_, _, _| {})
 }
 
 pub fn energy(x: &[f32]) -> f64 {
