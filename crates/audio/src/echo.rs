@@ -378,10 +378,10 @@ impl EchoCanceller {
                 .filter(|s| s.is_finite())
                 .fold(0.0_f32, |peak, s| peak.max(s.abs()));
             self.reference_peak = self.reference_peak.max(peak);
-            let per_frame = u64::from(block.rate.max(1)) * u64::from(block.channels.max(1)) / 50;
-            let frames = u64::try_from(block.samples).unwrap_or(u64::MAX) / per_frame.max(1);
+            let per_second = u64::from(block.rate.max(1)) * u64::from(block.channels.max(1));
+            let millis = u64::try_from(block.samples).unwrap_or(u64::MAX) * 1000 / per_second;
             self.pickup
-                .played(peak, u32::try_from(frames).unwrap_or(u32::MAX));
+                .played(peak, u32::try_from(millis).unwrap_or(u32::MAX));
             if !feed_apm {
                 chunk.commit_all();
                 continue;

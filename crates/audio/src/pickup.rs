@@ -14,6 +14,8 @@ const MIN_PLAYING_FRAMES: u32 = 25;
 const HEARD_MARGIN_DB: f64 = 10.0;
 /// … and at least this loud (a quiet microphone that only hisses louder hears nothing).
 const HEARD_FLOOR_DBFS: f64 = -55.0;
+/// One microphone frame.
+const FRAME_MS: u32 = 20;
 /// What silence measures as (a null device records exact zeros).
 const SILENCE_DBFS: f64 = -100.0;
 
@@ -49,8 +51,10 @@ pub struct PickUp {
     playing: Power,
     quiet: Power,
     since_loud: u32,
-    /// Frames still covered by the last loud block played ([`PickUp::played`]).
+    /// Frames still covered by loud blocks played ([`PickUp::played`]).
     loud_left: u32,
+    /// Loud audio played since the last microphone frame, not yet turned into frames.
+    loud_pending_ms: u32,
 }
 
 impl Default for PickUp {
@@ -60,24 +64,30 @@ impl Default for PickUp {
             quiet: Power::default(),
             since_loud: u32::MAX,
             loud_left: 0,
+            loud_pending_ms: 0,
         }
     }
 }
 
 impl PickUp {
-    /// A block of what the speakers played, `frames` (20 ms) long, with its loudest sample. A
-    /// sound server may take the speakers' audio in blocks far longer than a frame: a loud
-    /// block keeps the next frames counted as playing for as long as it lasts, so a tone
-    /// played in three long blocks is not mistaken for three short blips.
-    pub fn played(&mut self, peak: f32, frames: u32) {
+    /// A block of what the speakers played, `millis` long, with its loudest sample. A sound
+    /// server may take the speakers' audio in blocks far longer than a frame, or in many short
+    /// blocks at once: the loud blocks that arrive before the next microphone frame add up, and
+    /// keep the frames after it counted as playing for as long as they last. So a tone played
+    /// in three long blocks, or in a hundred 10 ms blocks drained together, is not mistaken for
+    /// a blip.
+    pub fn played(&mut self, peak: f32, millis: u32) {
         if peak > PLAYING_PEAK {
-            self.loud_left = self.loud_left.max(frames);
+            self.loud_pending_ms = self.loud_pending_ms.saturating_add(millis);
         }
     }
 
     /// One capture frame: the loudest sample played since the previous frame (0 when nothing
     /// played), and the microphone's samples as recorded, before any processing.
     pub fn frame(&mut self, reference_peak: f32, microphone: &[f32]) {
+        // Loud audio handed to the speakers plays out after what they already had.
+        let arrived = std::mem::take(&mut self.loud_pending_ms).div_ceil(FRAME_MS);
+        self.loud_left = self.loud_left.saturating_add(arrived);
         if reference_peak > PLAYING_PEAK || self.loud_left > 0 {
             self.since_loud = 0;
             self.loud_left = self.loud_left.saturating_sub(1);
@@ -159,13 +169,31 @@ mod tests {
     }
 
     #[test]
+    fn a_tone_drained_as_many_short_blocks_at_once_is_heard_while_it_plays() {
+        // What failed the speaker test with a loopback loaded: the whole tone reached the
+        // canceller as 120 blocks of 10 ms between two microphone frames.
+        let mut pickup = PickUp::default();
+        for _ in 0..30 {
+            pickup.frame(0.0, &tone(0.0));
+        }
+        for _ in 0..120 {
+            pickup.played(0.25, 10);
+        }
+        pickup.frame(0.25, &tone(0.07));
+        for _ in 1..60 {
+            pickup.frame(0.0, &tone(0.07));
+        }
+        assert_eq!(pickup.heard(), Some(true));
+    }
+
+    #[test]
     fn a_tone_the_sound_server_took_in_one_long_block_is_heard_while_it_plays() {
         let mut pickup = PickUp::default();
         for _ in 0..30 {
             pickup.frame(0.0, &tone(0.0));
         }
         // 1.2 s of tone handed to the device at once, then played out in real time.
-        pickup.played(0.25, 60);
+        pickup.played(0.25, 1_200);
         pickup.frame(0.25, &tone(0.07));
         for _ in 1..60 {
             pickup.frame(0.0, &tone(0.07));
@@ -173,7 +201,7 @@ mod tests {
         assert_eq!(pickup.heard(), Some(true));
         // A quiet block keeps nothing playing.
         let mut quiet = PickUp::default();
-        quiet.played(0.001, 60);
+        quiet.played(0.001, 1_200);
         for _ in 0..60 {
             quiet.frame(0.0, &tone(0.07));
         }

@@ -160,7 +160,10 @@ pub async fn play_tone(
     drop(playback);
     let microphone_heard = listening.and_then(|(capture, _streams, echo)| {
         drop(capture);
-        echo.stats().speakers_heard
+        let stats = echo.stats();
+        // The counters say why a verdict could not be reached (a reference dropped or late).
+        tracing::info!(event = "speaker_test_result", heard = ?stats.speakers_heard, ?stats, "speaker test finished");
+        stats.speakers_heard
     });
     Ok(ToneOutcome {
         loudest,
