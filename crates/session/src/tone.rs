@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use viva_audio::{
     AudioEvent, Capture, CaptureSettings, Direction, EchoCanceller, EncoderSettings, FRAME_SAMPLES,
-    Level, OpusEncoder, Playback, PlaybackSettings, RtpAudio, SAMPLE_RATE,
+    JitterSettings, Level, OpusEncoder, Playback, PlaybackSettings, RtpAudio, SAMPLE_RATE,
 };
 
 use crate::SessionError;
@@ -99,35 +99,41 @@ pub async fn play_tone(
     let reference_before_tone = listening
         .as_ref()
         .map_or(0, |(_, _, echo)| echo.stats().reference_samples);
+    // The tone does not come over a network: it is handed to playback whole, into a jitter
+    // buffer deep enough to hold all of it. Sent in real time as from the network, a sound
+    // server that starts the stream a second late made the buffer drop what had piled up
+    // (it keeps a call's delay low that way) and the speakers played a tenth of the tone.
+    let whole_tone = u32::try_from(millis(TONE)).unwrap_or(u32::MAX);
+    let settings = PlaybackSettings {
+        jitter: JitterSettings {
+            min_delay_ms: whole_tone,
+            max_delay_ms: whole_tone,
+            ..settings.jitter
+        },
+        packet_queue: settings.packet_queue.max(packets.len()),
+        ..settings
+    };
     let (playback, mut events) = match &listening {
         Some((_, _, echo)) => Playback::start_feeding(settings, echo.clone())?,
         None => Playback::start(settings)?,
     };
-    let sender = playback.sender();
+    for packet in packets {
+        playback.push(packet);
+    }
     let mut loudest = Level::SILENT;
     let started = tokio::time::Instant::now();
-    let mut due = started;
-    let mut packets = packets.into_iter();
-    // Packets leave in real time, as from the network; a tail lets the buffer drain.
-    let end = due + TONE + Duration::from_millis(400);
     // A sound server under load may start the stream late: wait for the tone to be heard, up
     // to this long, before saying nothing played.
     let give_up = started + TONE + Duration::from_secs(4);
     let mut last_loud: Option<tokio::time::Instant> = None;
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
     loop {
         tokio::select! {
-            () = tokio::time::sleep_until(due) => {
-                match packets.next() {
-                    Some(packet) => {
-                        sender.push(packet);
-                        due += Duration::from_millis(20);
-                    }
-                    None => due = tokio::time::Instant::now().max(end) + Duration::from_millis(50),
-                }
+            _ = tick.tick() => {
                 let now = tokio::time::Instant::now();
                 // Heard, and quiet again: the whole tone has played.
                 let finished = last_loud.is_some_and(|at| now - at >= Duration::from_millis(300));
-                if now >= give_up || (now >= end && finished) {
+                if now >= give_up || finished {
                     break;
                 }
             }
@@ -157,12 +163,14 @@ pub async fn play_tone(
         let heard_past = echo.stats().frames + millis(TAIL) / millis(FRAME);
         wait_until(|| echo.stats().frames >= heard_past).await;
     }
+    let played = playback.stats();
     drop(playback);
     let microphone_heard = listening.and_then(|(capture, _streams, echo)| {
         drop(capture);
         let stats = echo.stats();
-        // The counters say why a verdict could not be reached (a reference dropped or late).
-        tracing::info!(event = "speaker_test_result", heard = ?stats.speakers_heard, ?stats, "speaker test finished");
+        // The counters say why a verdict could not be reached (a reference dropped or late,
+        // the tone concealed or cut short on its way to the speakers).
+        tracing::info!(event = "speaker_test_result", heard = ?stats.speakers_heard, ?stats, ?played, "speaker test finished");
         stats.speakers_heard
     });
     Ok(ToneOutcome {
