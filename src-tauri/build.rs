@@ -15,6 +15,7 @@ fn main() {
     // Only the commands listed here get an `allow-*` permission; capabilities/ grants them per window.
     let manifest = tauri_build::AppManifest::new().commands(&[
         "app_info",
+        "startup_finished",
         "backend_status",
         "set_backend",
         "current_user",

@@ -42,6 +42,7 @@ pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
         .dangerously_cast_bigints_to_number()
         .commands(tauri_specta::collect_commands![
             commands::app::app_info,
+            commands::app::startup_finished,
             commands::account::backend_status,
             commands::account::set_backend,
             commands::account::current_user,
@@ -87,6 +88,7 @@ pub fn export_bindings(path: &std::path::Path) -> Result<(), specta_typescript::
 
 /// Builds and runs the app until its last window closes.
 pub fn run() -> Result<(), tauri::Error> {
+    let startup = commands::app::StartupClock::start();
     // First: it may set WebKit's environment, which must happen before any thread starts.
     let drawing = rendering::for_this_machine();
     rendering::prepare_process(drawing);
@@ -109,6 +111,7 @@ pub fn run() -> Result<(), tauri::Error> {
             let log_dir = app.path().app_log_dir().ok();
             let guard = logging::init(log_dir.as_deref());
             app.manage(guard);
+            app.manage(startup);
             if let Some(window) = app.get_webview_window(MAIN_WINDOW) {
                 rendering::apply(&window, drawing);
             }

@@ -518,7 +518,10 @@ pub fn app_processes(binary: &Path) -> Vec<u32> {
 }
 
 /// Stops every running instance of the app (TERM, then KILL) and waits until they are gone.
-async fn stop_app_instances(binary: &Path) -> Result<()> {
+///
+/// # Errors
+/// An instance would not stop.
+pub async fn stop_app_instances(binary: &Path) -> Result<()> {
     for signal in ["-TERM", "-KILL"] {
         let pids = app_processes(binary);
         if pids.is_empty() {

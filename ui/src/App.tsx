@@ -1,4 +1,4 @@
-import { createResource, createSignal, Match, Show, Switch } from "solid-js";
+import { createEffect, createResource, createSignal, Match, on, Show, Switch } from "solid-js";
 import { AboutPanel } from "./AboutPanel";
 import { AccountPanel } from "./AccountPanel";
 import {
@@ -7,6 +7,7 @@ import {
   type Ended,
   liveApi,
   loadAppInfo,
+  reportStartupFinished,
   reviewApi,
   type StartRequest,
   sessionsApi,
@@ -36,6 +37,16 @@ type Screen =
 
 export function App() {
   const [info, { refetch }] = createResource(loadAppInfo);
+  // The first screen is interactive once its details are in and the frame showing them is drawn.
+  createEffect(
+    on(
+      info,
+      (loaded) => {
+        if (loaded) requestAnimationFrame(() => reportStartupFinished());
+      },
+      { defer: true },
+    ),
+  );
   const [screen, setScreen] = createSignal<Screen>({ kind: "home" });
   const [auth, setAuth] = createSignal<AuthState | undefined>();
   const signedIn = () => auth()?.state === "signed_in";

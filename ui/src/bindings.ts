@@ -6,6 +6,11 @@ import { invoke as __TAURI_INVOKE, Channel } from "@tauri-apps/api/core";
 /** Commands */
 export const commands = {
 	appInfo: () => typedError<AppInfo_Serialize, AppError>(__TAURI_INVOKE("app_info")),
+	/**
+	 *  The first screen is drawn and answers input: logs how long start-up took, once per launch
+	 *  (the start-up benchmark and support's logs read it).
+	 */
+	startupFinished: () => __TAURI_INVOKE<void>("startup_finished"),
 	backendStatus: () => typedError<BackendStatus_Serialize, AppError>(__TAURI_INVOKE("backend_status")),
 	/**  Saves the organisation's backend (address and anon key), after checking them. */
 	setBackend: (url: string, anonKey: string) => typedError<BackendStatus_Serialize, AppError>(__TAURI_INVOKE("set_backend", { url, anonKey })),

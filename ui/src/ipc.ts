@@ -38,6 +38,11 @@ export async function loadAppInfo(): Promise<Outcome<AppInfo>> {
   }
 }
 
+/** Tells the core the first screen is drawn, for its start-up time; nothing to wait for. */
+export function reportStartupFinished(): void {
+  void commands.startupFinished().catch(() => undefined);
+}
+
 type Typed<T> = Promise<{ status: "ok"; data: T } | { status: "error"; error: AppError }>;
 
 /** Runs one command and folds both failure paths (a typed error, a thrown one) into `Outcome`. */

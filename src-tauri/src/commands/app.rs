@@ -1,5 +1,8 @@
 //! Facts about this installation of Viva: version, build and where it keeps its files.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
 use serde::Serialize;
 use tauri::{AppHandle, Manager, State};
 
@@ -52,4 +55,33 @@ pub fn app_info(
         log_dir: log_dir.display().to_string(),
         transcripts: transcripts.info(),
     })
+}
+
+/// When this process started Viva, for the start-up time the first screen reports.
+#[derive(Debug)]
+pub struct StartupClock {
+    started: Instant,
+    reported: AtomicBool,
+}
+
+impl StartupClock {
+    /// Starts counting now: call it first thing in `run`.
+    #[must_use]
+    pub fn start() -> Self {
+        Self {
+            started: Instant::now(),
+            reported: AtomicBool::new(false),
+        }
+    }
+}
+
+/// The first screen is drawn and answers input: logs how long start-up took, once per launch
+/// (the start-up benchmark and support's logs read it).
+#[tauri::command]
+#[specta::specta]
+pub fn startup_finished(clock: State<'_, StartupClock>) {
+    if !clock.reported.swap(true, Ordering::Relaxed) {
+        let millis = u64::try_from(clock.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        tracing::info!(event = "startup_finished", millis, "first screen ready");
+    }
 }
