@@ -127,8 +127,14 @@ async fn main() {
     // Which build is measured: xtask passes it; a row without it would mislead.
     let profile = std::env::var("VIVA_BENCH_PROFILE").unwrap_or_else(|_| "debug".to_owned());
     let launched = Instant::now();
-    let app = harness.launch_app().await.unwrap();
+    // The local interviewer's per-answer transcription times (`interviewer_transcribed`, from
+    // the end of the turn) go to the app's log, to explain the latency row.
+    let app = harness
+        .launch_app_with(&[("VIVA_LOG", "info,viva_localstack=debug")])
+        .await
+        .unwrap();
     app.text_of("[data-testid=app-version]").await.unwrap();
+    let log_dir = app.text_of("[data-testid=app-log-dir]").await.unwrap();
     let cold_start = launched.elapsed();
     let pid = viva_e2e::app_processes(&harness.app_binary)[0];
     // Idle on the first screen, once start-up's own allocations have settled.
@@ -136,6 +142,12 @@ async fn main() {
     let (idle_pss, idle_parts) = pss_summary(&tree_pss_mib(pid));
 
     app.open_offline_preflight().await.unwrap();
+    // `VIVA_BENCH_HEADPHONES=1`: the candidate says they use headphones, so echo cancellation
+    // is off (to see what it costs).
+    let headphones = std::env::var_os("VIVA_BENCH_HEADPHONES").is_some();
+    if headphones {
+        app.click("headphones").await.unwrap();
+    }
     app.click("start-interview").await.unwrap();
     // Note when each candidate line turns final, by the page's own clock.
     app.client
@@ -222,6 +234,10 @@ async fn main() {
             starts[starts.len() - 1]
         ),
     ];
+    println!(
+        "\necho cancellation {}; the app's log (per-answer transcription times): {log_dir}",
+        if headphones { "off (headphones)" } else { "on" }
+    );
     println!("\n| measure | result | goal |\n|---|---|---|");
     for row in &rows {
         println!("{row}");
