@@ -134,8 +134,8 @@ async fn main() {
         .await
         .unwrap();
     app.text_of("[data-testid=app-version]").await.unwrap();
-    let log_dir = app.text_of("[data-testid=app-log-dir]").await.unwrap();
     let cold_start = launched.elapsed();
+    let log_dir = app.text_of("[data-testid=app-log-dir]").await.unwrap();
     let pid = viva_e2e::app_processes(&harness.app_binary)[0];
     // Idle on the first screen, once start-up's own allocations have settled.
     tokio::time::sleep(Duration::from_secs(3)).await;
