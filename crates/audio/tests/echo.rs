@@ -310,3 +310,74 @@ fn a_new_output_stream_brings_a_new_tap_and_cancellation_carries_on() {
     assert_eq!(stats.reference_samples, 200 * 960);
     assert_eq!(stats.reference_late_frames, 0);
 }
+
+/// The sound server hands the speakers' audio over in callbacks of 100 ms, up to 40 ms late,
+/// and the microphone's frames in bunches: the canceller sees the same signals out of step.
+#[test]
+fn a_reference_in_the_sound_servers_bursts_is_cancelled_as_in_lockstep() {
+    let room = Room {
+        delay_ms: 80.0,
+        gain_db: -12.0,
+    };
+    let (far, echo, mic) = far_only(room, 4.0);
+    let timing = room::Timing {
+        render_ms: 100,
+        ahead_ms: 30,
+        render_late_ms: 40,
+        capture_bunch: 3,
+    };
+    for seed in 1..=3 {
+        let (mut tap, feed) = echo_reference(48_000);
+        let mut canceller = EchoCanceller::new(feed);
+        let out = room::run_timed(&mut canceller, &mut tap, &far, &mic, timing, seed);
+        let enhancement = erle(&echo, &out, 1.0, 4.0);
+        let stats = canceller.control().stats();
+        eprintln!("schedule {seed}: ERLE {enhancement:.1} dB, {stats:?}");
+        assert!(
+            enhancement >= 30.0,
+            "schedule {seed}: ERLE {enhancement:.1} dB"
+        );
+        assert_eq!(stats.reference_dropped, 0);
+    }
+}
+
+/// The echo path moving mid-call (the sound server re-buffering the speakers or the
+/// microphone, a device re-routed): cancelled again within 2 s of the move, whichever way.
+#[test]
+fn an_echo_path_that_moves_mid_call_is_cancelled_again_within_2_s() {
+    for jump_ms in [-40.0, 40.0] {
+        let seconds = 8.0;
+        let far = Voice::far().at(48_000, seconds);
+        let far = far[..at(seconds)].to_vec();
+        let moved_at = at(3.0);
+        let mut echo = Room {
+            delay_ms: 80.0,
+            gain_db: -12.0,
+        }
+        .echo(&far);
+        let moved = Room {
+            delay_ms: 80.0 + jump_ms,
+            gain_db: -12.0,
+        }
+        .echo(&far);
+        echo[moved_at..].copy_from_slice(&moved[moved_at..]);
+        let floor = noise(far.len(), NOISE_DBFS, 5);
+        let mic: Vec<f32> = echo.iter().zip(&floor).map(|(e, n)| e + n).collect();
+        let out = room::through_canceller(&far, &mic);
+        let before = erle(&echo, &out, 1.0, 3.0);
+        let after = erle(&echo, &out, 5.0, seconds);
+        eprintln!(
+            "path moved by {jump_ms:+} ms: ERLE before {before:.1} dB, 3-4 s {:.1} dB, 4-5 s {:.1} dB, after {after:.1} dB",
+            erle(&echo, &out, 3.0, 4.0),
+            erle(&echo, &out, 4.0, 5.0),
+        );
+        assert!(
+            before >= 30.0,
+            "{jump_ms:+} ms: before the move ERLE {before:.1} dB"
+        );
+        assert!(
+            after >= 30.0,
+            "{jump_ms:+} ms: 2 s after the move ERLE {after:.1} dB"
+        );
+    }
+}

@@ -320,3 +320,68 @@ pub fn converged_at(
     }
     converged
 }
+
+/// When a real sound server hands the app its audio: the speakers' callback asks for
+/// `render_ms` at a time, `ahead_ms` before that audio plays, each callback up to
+/// `render_late_ms` late; the microphone's 20 ms frames arrive in bunches of one to
+/// `capture_bunch`.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub render_ms: usize,
+    pub ahead_ms: usize,
+    pub render_late_ms: usize,
+    pub capture_bunch: usize,
+}
+
+/// Like [`run`] with the speakers at 48 kHz mono, but with the two sides arriving as `timing`
+/// says (a seeded, repeatable schedule) instead of in lockstep.
+pub fn run_timed(
+    canceller: &mut EchoCanceller,
+    tap: &mut ReferenceTap,
+    far: &[f32],
+    mic: &[f32],
+    timing: Timing,
+    seed: u64,
+) -> Vec<f32> {
+    let per_ms = RATE / 1000;
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut random = move |below: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % below.max(1) as u64) as usize
+    };
+    // When each callback runs, in samples of wall time (never before the previous one).
+    let render_len = timing.render_ms * per_ms;
+    let mut renders = Vec::new();
+    let mut wall = 0usize;
+    for (k, _) in far.chunks(render_len).enumerate() {
+        let due = (k * render_len).saturating_sub(timing.ahead_ms * per_ms);
+        wall = wall.max(due + random(timing.render_late_ms + 1) * per_ms);
+        renders.push(wall);
+    }
+    let frames = mic.len() / FRAME_SAMPLES;
+    let mut captures = Vec::with_capacity(frames);
+    let mut first = 0;
+    while first < frames {
+        let bunch = 1 + random(timing.capture_bunch);
+        let last = (first + bunch).min(frames);
+        // A bunch is handed over once its last frame has been recorded.
+        captures.extend(std::iter::repeat_n(last * FRAME_SAMPLES, last - first));
+        first = last;
+    }
+    let mut out = Vec::with_capacity(mic.len());
+    let mut next_render = 0;
+    let mut frame = [0.0f32; FRAME_SAMPLES];
+    for (index, mic_frame) in mic.chunks_exact(FRAME_SAMPLES).enumerate() {
+        while next_render < renders.len() && renders[next_render] <= captures[index] {
+            let from = next_render * render_len;
+            tap.push_played(&far[from..(from + render_len).min(far.len())], 1, 48_000);
+            next_render += 1;
+        }
+        frame.copy_from_slice(mic_frame);
+        canceller.process(&mut frame);
+        out.extend_from_slice(&frame);
+    }
+    out
+}
