@@ -8,7 +8,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -205,41 +204,109 @@ fn measure_echo_gain_db(dir: &std::path::Path) -> f64 {
     20.0 * (loudest / rms(&tone)).log10()
 }
 
-/// Says answers into the microphone's sink, as a candidate in front of the microphone would.
+/// Says answers into the microphone's sink, as a candidate in front of the microphone would,
+/// through one stream that stays open for the whole call (silence between answers).
+///
+/// One stream, not a player per answer: each stream that connects to the microphone's sink
+/// makes PulseAudio rewind it, and the loopback's delay (the room's echo path) then jumps by
+/// up to ~50 ms (measured with a click train through the loopback: one jump of 46 ms in five
+/// connections, none with one open stream). A real room's echo path does not move when the
+/// candidate speaks; the canceller's re-convergence after a moving path is measured in
+/// `viva-audio`'s echo tests.
 struct Candidate {
-    dir: PathBuf,
-    said: usize,
-    player: Option<Child>,
+    /// The answer samples still to be written to the stream, and whether the writer is busy.
+    queue: Arc<Mutex<std::collections::VecDeque<f32>>>,
+    /// When the writer last wrote a sample of an answer.
+    last_spoken: Arc<Mutex<Option<Instant>>>,
+    stream: Child,
     /// Until when the microphone may hear the candidate (the answer, the sound server's
     /// latency and a margin).
     speaking_until: Arc<Mutex<Option<Instant>>>,
 }
 
+/// How far ahead of real time the writer keeps the stream fed (pacat's own buffer is 20 ms).
+const STREAM_LEAD: Duration = Duration::from_millis(60);
+
+impl Candidate {
+    fn new(speaking_until: Arc<Mutex<Option<Instant>>>) -> Self {
+        let rate = viva_audio::SAMPLE_RATE;
+        let mut stream = Command::new("pacat")
+            .args(["-p", "-d", &mic_sink(), "--latency-msec=20", "--raw"])
+            .args(["--format=s16le", "--channels=1", &format!("--rate={rate}")])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("pacat runs");
+        let mut stdin = stream.stdin.take().unwrap();
+        let queue = Arc::new(Mutex::new(std::collections::VecDeque::<f32>::new()));
+        let last_spoken = Arc::new(Mutex::new(None));
+        let (writer_queue, writer_spoken) = (queue.clone(), last_spoken.clone());
+        // Real-time pacing by the wall clock: 20 ms of samples every 20 ms, kept a little
+        // ahead, so what is queued plays within ~100 ms (a pipe written flat out would hold
+        // up to a second).
+        std::thread::spawn(move || {
+            let chunk = rate as usize / 50;
+            let started = Instant::now();
+            let mut bytes = Vec::with_capacity(chunk * 2);
+            for k in 0u32.. {
+                let due = started + Duration::from_millis(20) * k;
+                if let Some(wait) = due.checked_duration_since(Instant::now() + STREAM_LEAD) {
+                    std::thread::sleep(wait);
+                }
+                bytes.clear();
+                let mut spoke = false;
+                {
+                    let mut queue = writer_queue.lock().unwrap();
+                    for _ in 0..chunk {
+                        let sample = queue.pop_front();
+                        spoke |= sample.is_some();
+                        let sample = sample.unwrap_or(0.0).clamp(-1.0, 1.0);
+                        bytes.extend_from_slice(
+                            &((sample * f32::from(i16::MAX)) as i16).to_le_bytes(),
+                        );
+                    }
+                }
+                if spoke {
+                    *writer_spoken.lock().unwrap() = Some(Instant::now());
+                }
+                if std::io::Write::write_all(&mut stdin, &bytes).is_err() {
+                    return; // The stream was closed: the call is over.
+                }
+            }
+        });
+        Self {
+            queue,
+            last_spoken,
+            stream,
+            speaking_until,
+        }
+    }
+}
+
 impl Mouth for Candidate {
     fn say(&mut self, answer: &[f32]) {
-        self.said += 1;
-        let wav = self.dir.join(format!("answer-{}.wav", self.said));
-        write_wav(&wav, answer);
         let length =
             Duration::from_secs_f64(answer.len() as f64 / f64::from(viva_audio::SAMPLE_RATE));
         *self.speaking_until.lock().unwrap() =
             Some(Instant::now() + length + Duration::from_millis(500));
-        self.player = Some(play(&mic_sink(), &wav));
+        *self.last_spoken.lock().unwrap() = Some(Instant::now());
+        self.queue.lock().unwrap().extend(answer);
     }
 
     fn is_idle(&mut self) -> bool {
-        self.player
-            .as_mut()
-            .is_none_or(|p| p.try_wait().ok().flatten().is_some())
+        // Written and, after the lead and pacat's buffer, played.
+        self.queue.lock().unwrap().is_empty()
+            && self
+                .last_spoken
+                .lock()
+                .unwrap()
+                .is_none_or(|t| t.elapsed() > STREAM_LEAD + Duration::from_millis(60))
     }
 }
 
 impl Drop for Candidate {
     fn drop(&mut self) {
-        if let Some(mut player) = self.player.take() {
-            let _ = player.kill();
-            let _ = player.wait();
-        }
+        let _ = self.stream.kill();
+        let _ = self.stream.wait();
     }
 }
 
@@ -467,6 +534,10 @@ async fn interview_with_echo(echo_cancellation: bool, give_up_after: Duration) -
     let _turn = ONE_CALL_AT_A_TIME.lock().await;
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
+    // The candidate's stream opens before the loopback, so its connection cannot move the
+    // echo path (see `Candidate`).
+    let speaking_until = Arc::new(Mutex::new(None));
+    let candidate = Candidate::new(speaking_until.clone());
     let _loopback = Loopback::load(ECHO_LATENCY_MS, ECHO_GAIN_DB);
     let probe_dir = dir.path().to_owned();
     let echo_gain_db = tokio::task::spawn_blocking(move || measure_echo_gain_db(&probe_dir))
@@ -517,13 +588,6 @@ async fn interview_with_echo(echo_cancellation: bool, give_up_after: Duration) -
         step_timeout: Duration::from_secs(30),
         give_up_after: Some(give_up_after),
         ..Script::default()
-    };
-    let speaking_until = Arc::new(Mutex::new(None));
-    let candidate = Candidate {
-        dir: dir.path().to_owned(),
-        said: 0,
-        player: None,
-        speaking_until: speaking_until.clone(),
     };
     let mut echo = None;
     let mut residual = ResidualEcho::new(started, speaking_until.clone());
