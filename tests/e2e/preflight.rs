@@ -296,6 +296,7 @@ async fn speaker_test_heard(app: &viva_e2e::App) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_speaker_test_says_whether_the_microphone_hears_the_speakers() {
     let harness = Harness::from_env().unwrap();
+    let launched = chrono::Utc::now();
     let app = harness.launch_app().await.unwrap();
     app.open_offline_preflight().await.unwrap();
     let help = app.text_of("[data-testid=echo-help]").await.unwrap();
@@ -329,4 +330,38 @@ async fn the_speaker_test_says_whether_the_microphone_hears_the_speakers() {
         Some("warning")
     );
     app.quit().await.unwrap();
+    // Where the app logs under the harness's data home (the About panel shows the same path).
+    let data_home = std::env::var("XDG_DATA_HOME").unwrap();
+    let log_dir = format!("{data_home}/app.viva.desktop/logs");
+    // Two tones played: two output streams opened and closed normally, which is nothing for
+    // the user's log to call an error (the sound server client used to log each close so).
+    let errors = sound_server_errors(&log_dir, launched);
+    assert!(errors.is_empty(), "{errors:#?}");
+}
+
+/// The sound server client's ERROR lines in the app's JSON log since `since`.
+fn sound_server_errors(log_dir: &str, since: chrono::DateTime<chrono::Utc>) -> Vec<String> {
+    std::fs::read_dir(log_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with("viva."))
+        .flat_map(|entry| {
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            text.lines().map(str::to_owned).collect::<Vec<_>>()
+        })
+        .filter(|line| {
+            let Ok(logged) = serde_json::from_str::<serde_json::Value>(line) else {
+                return false;
+            };
+            let at = logged["timestamp"]
+                .as_str()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+            logged["level"] == "ERROR"
+                && logged["target"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("pulseaudio"))
+                && at.is_some_and(|at| at >= since)
+        })
+        .collect()
 }

@@ -309,6 +309,12 @@ impl Reactor {
 
         let reactor_thread = std::thread::spawn(move || match reactor.run() {
             Ok(_) => Ok(()),
+            // Every handle was dropped (the command channel closed with them): the client
+            // was closed on purpose, not lost. Viva: not an error in the user's log.
+            Err(ClientError::Disconnected) if Arc::weak_count(&reactor.state) == 0 => {
+                log::debug!("Reactor closed: every handle was dropped");
+                Ok(())
+            }
             Err(err) => {
                 log::error!("Reactor error: {err}");
                 Err(err)
