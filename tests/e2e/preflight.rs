@@ -329,6 +329,18 @@ async fn the_speaker_test_says_whether_the_microphone_hears_the_speakers() {
             .as_deref(),
         Some("warning")
     );
+    // Back as it was: the switch is a saved setting, and the next test starts from it.
+    app.click("headphones").await.unwrap();
+    app.wait_for(
+        "echo cancellation back on",
+        Duration::from_secs(5),
+        || async {
+            let help = app.text_of("[data-testid=echo-help]").await.ok()?;
+            help.contains("Echo cancellation is on").then_some(())
+        },
+    )
+    .await
+    .unwrap();
     app.quit().await.unwrap();
     // Where the app logs under the harness's data home (the About panel shows the same path).
     let data_home = std::env::var("XDG_DATA_HOME").unwrap();

@@ -486,6 +486,8 @@ impl Worker {
         let underruns = self.shared.counters.underruns.load(Ordering::Relaxed);
         if underruns > self.underruns_reported {
             self.underruns_reported = underruns;
+            // A gap the speakers played: it also moves the echo path the canceller follows.
+            tracing::info!(total = underruns, "audio_playback_underrun");
             emit(&self.events, AudioEvent::Underrun { total: underruns });
         }
         let stats = PlaybackStats {
