@@ -49,38 +49,47 @@ const USAGE: &str = "usage: cargo xtask <command>
 
 fn main() -> ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();
-    let result = Workspace::locate().and_then(|ws| match task.as_str() {
-        "run" => ws.run_app(),
-        "test" => ws.test(),
-        "bindings" => ws.bindings(),
-        "bench" => ws.bench(),
-        "fuzz" => {
-            let args: Vec<String> = std::env::args().skip(2).collect();
-            let target = args
-                .iter()
-                .find(|a| a.parse::<u64>().is_err())
-                .map_or("realtime", String::as_str);
-            let minutes = match args.iter().find_map(|a| a.parse::<u64>().ok()) {
-                None => 5,
-                Some(minutes) if minutes > 0 => minutes,
-                Some(_) => {
-                    bail!("fuzz: give the number of minutes, e.g. `cargo xtask fuzz filters 10`")
-                }
-            };
-            ws.fuzz(target, minutes)
-        }
-        "screenshot" => ws.screenshot(),
-        "release" => {
-            let args: Vec<String> = std::env::args().skip(2).collect();
-            ws.release(&args)
-        }
-        "setup" => ws.setup(Purpose::Test).map(|_| ()),
-        "" | "help" | "--help" | "-h" => {
-            println!("{USAGE}");
-            Ok(())
-        }
-        other => bail!("unknown command `{other}`\n\n{USAGE}"),
-    });
+    let result = Workspace::locate()
+        .and_then(|ws| {
+            // Every task (and every program it starts: npm, Vite, the Tauri CLI, tests) uses
+            // the pinned Node.js, never the machine's (set-up installs it there).
+            shell::put_first_on_path(&setup::node_bin(&ws.cache))?;
+            Ok(ws)
+        })
+        .and_then(|ws| match task.as_str() {
+            "run" => ws.run_app(),
+            "test" => ws.test(),
+            "bindings" => ws.bindings(),
+            "bench" => ws.bench(),
+            "fuzz" => {
+                let args: Vec<String> = std::env::args().skip(2).collect();
+                let target = args
+                    .iter()
+                    .find(|a| a.parse::<u64>().is_err())
+                    .map_or("realtime", String::as_str);
+                let minutes = match args.iter().find_map(|a| a.parse::<u64>().ok()) {
+                    None => 5,
+                    Some(minutes) if minutes > 0 => minutes,
+                    Some(_) => {
+                        bail!(
+                            "fuzz: give the number of minutes, e.g. `cargo xtask fuzz filters 10`"
+                        )
+                    }
+                };
+                ws.fuzz(target, minutes)
+            }
+            "screenshot" => ws.screenshot(),
+            "release" => {
+                let args: Vec<String> = std::env::args().skip(2).collect();
+                ws.release(&args)
+            }
+            "setup" => ws.setup(Purpose::Test).map(|_| ()),
+            "" | "help" | "--help" | "-h" => {
+                println!("{USAGE}");
+                Ok(())
+            }
+            other => bail!("unknown command `{other}`\n\n{USAGE}"),
+        });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -190,7 +199,7 @@ impl Workspace {
     /// returns tauri-driver's path for tests.
     fn setup(&self, purpose: Purpose) -> Result<Option<PathBuf>> {
         setup::system_packages(purpose)?;
-        setup::node()?;
+        setup::node(&self.cache, &self.root)?;
         setup::npm_packages(&self.ui())?;
         self.speech_model()?;
         match purpose {
@@ -514,6 +523,14 @@ impl Workspace {
         step("rustfmt", || {
             run(self.cargo().args(["fmt", "--all", "--check"]))
         })?;
+        step(
+            "ui toolchain: the pinned Node.js, not the machine's",
+            || {
+                let version = setup::check_pinned_node(&self.cache)?;
+                println!("node {version}");
+                Ok(())
+            },
+        )?;
         step("ui lint", || run(&mut self.npm("lint")))?;
         step("ui typecheck", || run(&mut self.npm("check")))?;
         step("ui build", || self.build_ui())?;

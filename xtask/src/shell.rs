@@ -1,7 +1,7 @@
 //! Running the programs the tasks orchestrate, with errors that name what failed.
 
 use std::ffi::OsStr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
@@ -55,4 +55,20 @@ pub fn describe(command: &Command) -> String {
 /// Whether this process runs as root (then apt-get needs no sudo).
 pub fn is_root() -> bool {
     output(Command::new("id").arg("-u")).as_deref() == Some("0")
+}
+
+/// Puts `dir` first on this process's PATH, so this process and every program it starts find
+/// what `dir` holds before anything of the machine's (it need not exist yet).
+#[allow(unsafe_code)] // set_var is unsafe only while another thread may read the environment.
+pub fn put_first_on_path(dir: &Path) -> Result<()> {
+    let mut paths: Vec<PathBuf> = vec![dir.to_path_buf()];
+    if let Some(current) = std::env::var_os("PATH") {
+        paths.extend(std::env::split_paths(&current).filter(|p| p != dir));
+    }
+    let joined = std::env::join_paths(paths)
+        .with_context(|| format!("cannot put {} on PATH", dir.display()))?;
+    // SAFETY: main calls this before it starts any thread, so nothing reads the environment
+    // while it changes.
+    unsafe { std::env::set_var("PATH", joined) };
+    Ok(())
 }
