@@ -17,6 +17,8 @@ export default defineConfig({
   test: {
     environment: "jsdom",
     include: ["src/**/*.test.{ts,tsx}"],
+    // The contrast test reads styles.css as text (`?raw`); without this Vitest hands it "".
+    css: { include: [/styles\.css/] },
   },
   resolve: { conditions: ["development", "browser"] },
 });

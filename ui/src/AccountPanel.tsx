@@ -177,7 +177,7 @@ export function AccountPanel(props: {
               />
             </label>
             {errorLine()}
-            <button type="submit" disabled={busy()} data-testid="backend-save">
+            <button type="submit" class="primary" disabled={busy()} data-testid="backend-save">
               Save
             </button>
             <button
@@ -248,7 +248,7 @@ export function AccountPanel(props: {
               />
             </label>
             {errorLine()}
-            <button type="submit" disabled={busy()} data-testid="auth-submit">
+            <button type="submit" class="primary" disabled={busy()} data-testid="auth-submit">
               {mode() === "sign_in" ? "Sign in" : "Create account"}
             </button>
             <button

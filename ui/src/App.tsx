@@ -77,6 +77,7 @@ export function App() {
               <Show when={signedIn()}>
                 <button
                   type="button"
+                  class="primary"
                   onClick={() => setScreen({ kind: "preflight", interviewId: null })}
                   data-testid="practice-start"
                 >

@@ -388,6 +388,7 @@ export function Preflight(props: {
       <div class="actions">
         <button
           type="button"
+          class="primary"
           onClick={start}
           disabled={checks() === undefined || checks()?.backend.state !== "ready"}
           data-testid="start-interview"

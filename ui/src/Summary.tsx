@@ -63,6 +63,7 @@ export function Summary(props: {
           {(ended) => (
             <button
               type="button"
+              class="primary"
               onClick={() => props.onReview(ended().session_id)}
               data-testid="summary-review"
             >

@@ -201,7 +201,7 @@ export function Updates(props: { api: UpdatesApi; live?: boolean; compact?: bool
             </button>
           </Show>
           <Show when={phase().kind === "verified"}>
-            <button type="button" onClick={install} data-testid="update-install">
+            <button type="button" class="primary" onClick={install} data-testid="update-install">
               {props.live ? "Install when the interview ends" : "Install and restart"}
             </button>
           </Show>
