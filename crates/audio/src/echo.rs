@@ -17,6 +17,8 @@ use crate::pickup::PickUp;
 use crate::process::VoiceProcessor;
 use crate::resample::StreamResampler;
 
+/// A change of the echo delay estimate this large (milliseconds) is logged.
+const ECHO_PATH_MOVED_MS: i64 = 8;
 /// Sonora processes exactly 10 ms at a time: shorter panics, longer is silently cut.
 const CHUNK: usize = SAMPLE_RATE as usize / 100;
 /// The far end counts as playing for this many capture frames (20 ms each) after its last
@@ -540,7 +542,12 @@ impl VoiceProcessor for EchoCanceller {
         self.process_capture(frame);
         self.shared.frames.fetch_add(1, Ordering::Relaxed);
         let delay = self.apm.statistics().delay_ms.map_or(-1, i64::from);
-        self.shared.delay_ms.store(delay, Ordering::Relaxed);
+        let before = self.shared.delay_ms.swap(delay, Ordering::Relaxed);
+        // A jump in the estimate means the echo path moved (a sound-server underflow, a new
+        // device); the canceller lets some echo through until it has converged again.
+        if before >= 0 && delay >= 0 && (delay - before).abs() >= ECHO_PATH_MOVED_MS {
+            tracing::info!(from = before, to = delay, "audio_echo_delay_changed");
+        }
     }
 }
 

@@ -531,6 +531,12 @@ fn normalised(text: &str) -> String {
 
 async fn interview_with_echo(echo_cancellation: bool, give_up_after: Duration) -> Run {
     require_pulse();
+    // `RUST_LOG=info` shows what moves the echo path: the sound server's underflows and
+    // overflows, the player's underruns, the canceller's delay estimates.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let _turn = ONE_CALL_AT_A_TIME.lock().await;
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();

@@ -447,6 +447,20 @@ impl Reactor {
                     log::error!("unknown stream: {channel}");
                 }
             }
+            // The server ran out of a playback stream's data (it plays silence and, when data
+            // comes again, resumes later than the stream's clock says) or dropped a record
+            // stream's data the client did not read in time: either moves the audio against
+            // the application's timeline, so it is worth a line in the application's log.
+            protocol::Command::Underflow(underflow) => {
+                log::info!(
+                    "playback underflow on stream {} at byte {}",
+                    underflow.channel,
+                    underflow.offset
+                );
+            }
+            protocol::Command::Overflow(channel) => {
+                log::info!("record overflow on stream {channel}");
+            }
             _ => log::debug!("ignoring unexpected command: {cmd:?}"),
         }
     }
