@@ -435,6 +435,49 @@ impl App {
         Ok(path)
     }
 
+    /// Presses `keys` (xdotool's names: `Tab`, `Return`, `space`, `ctrl+Return`) in the app's
+    /// window through the X server, as a keyboard would: no WebDriver element is involved.
+    pub fn press(&self, keys: &[&str]) -> Result<()> {
+        focus_window("^Viva$")?;
+        run(Command::new("xdotool")
+            .args(["key", "--delay", "80"])
+            .args(keys))
+    }
+
+    /// Types `text` on the keyboard into whatever has the focus in the app's window.
+    pub fn type_text(&self, text: &str) -> Result<()> {
+        focus_window("^Viva$")?;
+        run(Command::new("xdotool")
+            .args(["type", "--delay", "15", "--"])
+            .arg(text))
+    }
+
+    /// The `data-testid` of the element that has the keyboard focus, if it has one.
+    pub async fn focused(&self) -> Option<String> {
+        let value = self
+            .client
+            .execute(
+                "return document.activeElement?.dataset?.testid ?? null;",
+                vec![],
+            )
+            .await
+            .ok()?;
+        value.as_str().map(str::to_owned)
+    }
+
+    /// Presses Tab until the element `test_id` has the focus: proof that the keyboard reaches it.
+    pub async fn tab_to(&self, test_id: &str) -> Result<()> {
+        for _ in 0..60 {
+            if self.focused().await.as_deref() == Some(test_id) {
+                return Ok(());
+            }
+            self.press(&["Tab"])?;
+            tokio::time::sleep(Duration::from_millis(60)).await;
+        }
+        let page = self.client.source().await.unwrap_or_default();
+        bail!("60 presses of Tab never reached `{test_id}`; the page was:\n{page}")
+    }
+
     /// Chooses the `position`-th item (1 = the first, separators not counted) of the window's
     /// Viva menu with the keyboard, as a user would: F10 opens the menu bar, Down walks to the
     /// item, Enter chooses it. The native menu is out of WebDriver's reach.

@@ -205,6 +205,7 @@ impl Workspace {
         match purpose {
             Purpose::Test => {
                 setup::deno(&self.root, &self.cache)?;
+                setup::axe(&self.root)?;
                 setup::openai_sdk(&self.cache, &self.root)?;
                 setup::tauri_driver(&self.cache).map(Some)
             }

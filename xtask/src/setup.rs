@@ -347,6 +347,14 @@ pub fn npm_packages(ui: &Path) -> Result<()> {
     npm_ci(ui, "the UI's npm packages")
 }
 
+/// axe-core for the end-to-end accessibility audit, which injects it into the app's window.
+pub fn axe(root: &Path) -> Result<()> {
+    npm_ci(
+        &root.join("tests/axe"),
+        "axe-core for the accessibility audit",
+    )
+}
+
 /// `npm ci` in `dir` from its committed lockfile, skipped when its node_modules was installed
 /// from exactly that lockfile (a stamp holds the lockfile it was installed from).
 fn npm_ci(dir: &Path, what: &str) -> Result<()> {
