@@ -170,50 +170,18 @@ async fn the_keyboard_alone_goes_from_first_launch_through_a_typed_practice_to_a
 
     app.tab_to("text-mode").await.unwrap();
     app.press(&["space"]).unwrap();
-    let checked = app
-        .client
-        .execute(
-            "return document.querySelector('[data-testid=text-mode]').checked;",
-            vec![],
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        checked,
-        Value::Bool(true),
+    assert!(
+        app.is_checked("text-mode").await.unwrap(),
         "space did not tick the text mode box"
     );
     app.tab_to("start-interview").await.unwrap();
     app.press(&["Return"]).unwrap();
 
-    app.wait_for("the first question", Duration::from_secs(40), || async {
-        let lines = app.final_lines().await.ok()?;
-        lines
-            .iter()
-            .any(|(s, t)| s == "interviewer" && !t.is_empty())
-            .then_some(())
-    })
-    .await
-    .unwrap();
+    app.first_question().await.unwrap();
     app.tab_to("answer-input").await.unwrap();
     app.type_text(TYPED_ANSWER).unwrap();
     app.press(&["ctrl+Return"]).unwrap();
-    app.wait_for(
-        "the typed answer and a reply",
-        Duration::from_secs(40),
-        || async {
-            let lines = app.final_lines().await.ok()?;
-            let answered = lines
-                .iter()
-                .position(|(s, t)| s == "candidate" && t == TYPED_ANSWER)?;
-            lines[answered + 1..]
-                .iter()
-                .any(|(s, _)| s == "interviewer")
-                .then_some(())
-        },
-    )
-    .await
-    .unwrap();
+    app.wait_for_reply_to(TYPED_ANSWER).await.unwrap();
 
     // Ctrl+E asks to end; the dialog's confirm button has the focus, so Return ends.
     app.press(&["ctrl+e"]).unwrap();

@@ -227,15 +227,7 @@ async fn when_the_organisation_has_voice_off_the_candidate_types_and_the_microph
         )
         .await
         .unwrap();
-    let asked_for_text = app
-        .client
-        .execute(
-            "return document.querySelector('[data-testid=text-mode]').checked;",
-            vec![],
-        )
-        .await
-        .unwrap();
-    assert_eq!(asked_for_text, serde_json::json!(false));
+    assert!(!app.is_checked("text-mode").await.unwrap());
     let (stop, watcher) = watch_for_new_recordings(&harness, tested);
     app.click("start-interview").await.unwrap();
 

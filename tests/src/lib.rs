@@ -337,18 +337,28 @@ impl App {
     /// In the room in text mode: waits for the interviewer's first question, types `answer`,
     /// sends it and waits for the interviewer to reply. Returns the first question.
     pub async fn answer_first_question_in_text(&self, answer: &str) -> Result<String> {
-        let question = self
-            .wait_for("the first question", Duration::from_secs(40), || async {
-                self.final_lines()
-                    .await
-                    .ok()?
-                    .into_iter()
-                    .find(|(speaker, text)| speaker == "interviewer" && !text.is_empty())
-                    .map(|(_, text)| text)
-            })
-            .await?;
+        let question = self.first_question().await?;
         self.fill("answer-input", answer).await?;
         self.click("answer-send").await?;
+        self.wait_for_reply_to(answer).await?;
+        Ok(question)
+    }
+
+    /// The interviewer's first final line, once it is shown.
+    pub async fn first_question(&self) -> Result<String> {
+        self.wait_for("the first question", Duration::from_secs(40), || async {
+            self.final_lines()
+                .await
+                .ok()?
+                .into_iter()
+                .find(|(speaker, text)| speaker == "interviewer" && !text.is_empty())
+                .map(|(_, text)| text)
+        })
+        .await
+    }
+
+    /// Waits until the candidate's line `answer` is shown and an interviewer line follows it.
+    pub async fn wait_for_reply_to(&self, answer: &str) -> Result<()> {
         self.wait_for(
             "the typed answer and a reply",
             Duration::from_secs(40),
@@ -364,8 +374,21 @@ impl App {
                     .then_some(())
             },
         )
-        .await?;
-        Ok(question)
+        .await
+    }
+
+    /// Whether the checkbox with `data-testid` `test_id` is ticked.
+    pub async fn is_checked(&self, test_id: &str) -> Result<bool> {
+        let value = self
+            .client
+            .execute(
+                &format!("return document.querySelector('[data-testid={test_id}]').checked;"),
+                vec![],
+            )
+            .await?;
+        value
+            .as_bool()
+            .with_context(|| format!("`{test_id}` is not a checkbox: {value}"))
     }
 
     /// Ends the interview (confirming it) and returns the summary's status.

@@ -531,10 +531,13 @@ fn normalised(text: &str) -> String {
 
 async fn interview_with_echo(echo_cancellation: bool, give_up_after: Duration) -> Run {
     require_pulse();
-    // `RUST_LOG=info` shows what moves the echo path: the sound server's underflows and
-    // overflows, the player's underruns, the canceller's delay estimates.
+    // What moves the echo path — the sound server's underflows and overflows, the player's
+    // underruns, jumps of the canceller's delay estimate — printed with a failing run's output
+    // (nextest shows a passing test's output only when asked). `RUST_LOG` overrides.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("pulseaudio=info,viva_audio=info"));
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_env_filter(filter)
         .with_test_writer()
         .try_init();
     let _turn = ONE_CALL_AT_A_TIME.lock().await;
