@@ -68,22 +68,9 @@ async fn logged_event(
     since: chrono::DateTime<chrono::Utc>,
 ) -> Option<serde_json::Value> {
     for _ in 0..50 {
-        let found = std::fs::read_dir(log_dir)
+        let found = viva_e2e::app_log_since(log_dir, since)
             .into_iter()
-            .flatten()
-            .flatten()
-            .filter(|entry| entry.file_name().to_string_lossy().starts_with("viva."))
-            .flat_map(|entry| {
-                let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
-                text.lines().map(str::to_owned).collect::<Vec<_>>()
-            })
-            .filter_map(|line| serde_json::from_str::<serde_json::Value>(&line).ok())
-            .find(|logged| {
-                let at = logged["timestamp"]
-                    .as_str()
-                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
-                logged["fields"]["event"] == event && at.is_some_and(|at| at >= since)
-            });
+            .find(|logged| logged["fields"]["event"] == event);
         if found.is_some() {
             return found;
         }

@@ -353,27 +353,14 @@ async fn the_speaker_test_says_whether_the_microphone_hears_the_speakers() {
 
 /// The sound server client's ERROR lines in the app's JSON log since `since`.
 fn sound_server_errors(log_dir: &str, since: chrono::DateTime<chrono::Utc>) -> Vec<String> {
-    std::fs::read_dir(log_dir)
+    viva_e2e::app_log_since(log_dir, since)
         .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|entry| entry.file_name().to_string_lossy().starts_with("viva."))
-        .flat_map(|entry| {
-            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
-            text.lines().map(str::to_owned).collect::<Vec<_>>()
-        })
-        .filter(|line| {
-            let Ok(logged) = serde_json::from_str::<serde_json::Value>(line) else {
-                return false;
-            };
-            let at = logged["timestamp"]
-                .as_str()
-                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+        .filter(|logged| {
             logged["level"] == "ERROR"
                 && logged["target"]
                     .as_str()
                     .is_some_and(|t| t.starts_with("pulseaudio"))
-                && at.is_some_and(|at| at >= since)
         })
+        .map(|logged| logged.to_string())
         .collect()
 }

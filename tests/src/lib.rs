@@ -678,3 +678,29 @@ pub fn wav_rms(path: &Path) -> Result<f64> {
 
 /// Word errors of `heard` against `said`, and the words said (the offline model's measure).
 pub use viva_speech::model::word_errors as word_error_rate;
+
+/// The app's JSON log lines in `log_dir` logged at `since` or later, as written so far (the
+/// app writes through a background writer, so the newest may still be on their way).
+pub fn app_log_since(
+    log_dir: &str,
+    since: chrono::DateTime<chrono::Utc>,
+) -> Vec<serde_json::Value> {
+    std::fs::read_dir(log_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with("viva."))
+        .flat_map(|entry| {
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            text.lines()
+                .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+                .collect::<Vec<_>>()
+        })
+        .filter(|logged| {
+            logged["timestamp"]
+                .as_str()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .is_some_and(|at| at >= since)
+        })
+        .collect()
+}
