@@ -16,6 +16,7 @@ fn main() {
     let manifest = tauri_build::AppManifest::new().commands(&[
         "app_info",
         "startup_finished",
+        "save_diagnostics",
         "backend_status",
         "set_backend",
         "current_user",

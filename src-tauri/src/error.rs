@@ -54,6 +54,8 @@ pub enum ErrorCode {
     UpdateUnavailable,
     /// The downloaded update is not signed with Viva's release key: it was thrown away.
     UpdateRefused,
+    /// The candidate has not agreed to the recording notice, so the interview cannot start.
+    ConsentRequired,
 }
 
 /// An error as the UI receives it: `{ code, message }`.

@@ -43,6 +43,7 @@ pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
         .commands(tauri_specta::collect_commands![
             commands::app::app_info,
             commands::app::startup_finished,
+            commands::diagnostics::save_diagnostics,
             commands::account::backend_status,
             commands::account::set_backend,
             commands::account::current_user,

@@ -9,6 +9,7 @@ use tauri::menu::{Menu, MenuEvent, MenuItem, PredefinedMenuItem, Submenu};
 use tauri::{AppHandle, Manager, Runtime, State};
 
 const CHECK_FOR_UPDATES: &str = "check_for_updates";
+const SAVE_DIAGNOSTICS: &str = "save_diagnostics";
 const QUIT: &str = "quit";
 
 /// A menu choice the UI carries out.
@@ -16,6 +17,7 @@ const QUIT: &str = "quit";
 #[serde(rename_all = "snake_case")]
 pub enum MenuRequest {
     CheckForUpdates,
+    SaveDiagnostics,
 }
 
 /// Managed state: where menu choices go (the UI's channel, once it has registered one).
@@ -30,7 +32,7 @@ impl std::fmt::Debug for MenuState {
     }
 }
 
-/// The menu bar: Viva → Check for Updates…, Quit.
+/// The menu bar: Viva → Check for Updates…, Quit; Help → Save Diagnostics….
 pub fn build<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<Menu<R>> {
     let check = MenuItem::with_id(
         app,
@@ -43,7 +45,15 @@ pub fn build<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<Menu<R>> {
     // Our own item, not the predefined Quit: on Linux that one is shown but cannot be chosen.
     let quit = MenuItem::with_id(app, QUIT, "Quit Viva", true, Some("CmdOrCtrl+Q"))?;
     let viva = Submenu::with_items(app, "Viva", true, &[&check, &separator, &quit])?;
-    Menu::with_items(app, &[&viva])
+    let diagnostics = MenuItem::with_id(
+        app,
+        SAVE_DIAGNOSTICS,
+        "Save Diagnostics…",
+        true,
+        None::<&str>,
+    )?;
+    let help = Submenu::with_items(app, "Help", true, &[&diagnostics])?;
+    Menu::with_items(app, &[&viva, &help])
 }
 
 /// Routes a menu choice to the UI.
@@ -52,16 +62,20 @@ pub fn on_event<R: Runtime>(app: &AppHandle<R>, event: MenuEvent) {
         quit(app);
         return;
     }
-    if event.id() != CHECK_FOR_UPDATES {
+    let request = if event.id() == CHECK_FOR_UPDATES {
+        MenuRequest::CheckForUpdates
+    } else if event.id() == SAVE_DIAGNOSTICS {
+        MenuRequest::SaveDiagnostics
+    } else {
         return;
-    }
-    tracing::info!(event = "menu_check_for_updates");
+    };
+    tracing::info!(event = "menu_chosen", ?request);
     let state = app.state::<MenuState>();
     let listener = state.listener.lock().ok().and_then(|l| l.clone());
     match listener {
         // The window may be reloading; the next choice reaches the new one.
         Some(listener) => {
-            if let Err(error) = listener.send(MenuRequest::CheckForUpdates) {
+            if let Err(error) = listener.send(request) {
                 tracing::warn!(event = "menu_request_undelivered", %error);
             }
         }

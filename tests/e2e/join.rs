@@ -75,11 +75,32 @@ async fn a_candidate_joins_the_interview_scheduled_for_them_and_it_reaches_the_b
     assert_eq!(listed, scheduled.id);
     app.click("join").await.unwrap();
 
-    // Pre-flight, then the room in text mode.
+    // Pre-flight: what is recorded, who reads it and where it is kept, and no start until the
+    // candidate agrees.
     app.wait_until_backend_ready().await.unwrap();
     app.click("text-mode").await.unwrap();
     let button = app.text_of("[data-testid=start-interview]").await.unwrap();
     assert_eq!(button, "Join interview");
+    let recorded = app.text_of("[data-testid=consent-recorded]").await.unwrap();
+    assert!(recorded.contains("No audio is recorded"), "{recorded}");
+    let readers = app.text_of("[data-testid=consent-readers]").await.unwrap();
+    assert!(readers.contains("Acme Robotics"), "{readers}");
+    let kept = app.text_of("[data-testid=consent-kept]").await.unwrap();
+    assert!(kept.contains("127.0.0.1"), "{kept}");
+    assert_eq!(
+        app.attribute("[data-testid=start-interview]", "disabled")
+            .await
+            .as_deref(),
+        Some("true"),
+        "Join is enabled before the candidate agreed"
+    );
+    app.click("consent-agree").await.unwrap();
+    assert_eq!(
+        app.attribute("[data-testid=start-interview]", "disabled")
+            .await,
+        None
+    );
+    let agreed_from = chrono::Utc::now().timestamp_millis();
     app.click("start-interview").await.unwrap();
     let question = app.answer_first_question_in_text(ANSWER).await.unwrap();
     assert_eq!(app.end_interview().await.unwrap(), "completed");
@@ -110,6 +131,36 @@ async fn a_candidate_joins_the_interview_scheduled_for_them_and_it_reaches_the_b
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    // The agreement is on record on both sides: in the backend's session (the server's
+    // clock) and in this computer's store.
+    let id = scheduled.id.clone();
+    let (notice, at): (Option<String>, Option<String>) = stack
+        .state
+        .db
+        .call(move |conn| {
+            conn.query_row(
+                "SELECT consent_notice, consent_at FROM interview_sessions WHERE id = ?1",
+                [&id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(viva_localstack::db::DbError::from)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        notice.as_deref(),
+        Some(viva_contract::consent::NOTICE_VERSION)
+    );
+    assert!(at.is_some());
+    let data_home = std::env::var("XDG_DATA_HOME").unwrap();
+    let db = std::path::Path::new(&data_home)
+        .join("app.viva.desktop")
+        .join(viva_store::FILE_NAME);
+    let (store, _) = viva_store::Store::open(&db).unwrap();
+    let kept = store.session(&scheduled.id).unwrap();
+    let consent = kept.consent.expect("the store keeps the agreement");
+    assert_eq!(consent.notice, viva_contract::consent::NOTICE_VERSION);
+    assert!(consent.agreed_at_ms >= agreed_from, "{consent:?}");
     // Leave the app signed out for whoever launches it next.
     app.click("summary-done").await.unwrap();
     app.click("sign-out").await.unwrap();
@@ -228,6 +279,7 @@ async fn when_the_organisation_has_voice_off_the_candidate_types_and_the_microph
         .await
         .unwrap();
     assert!(!app.is_checked("text-mode").await.unwrap());
+    app.click("consent-agree").await.unwrap();
     let (stop, watcher) = watch_for_new_recordings(&harness, tested);
     app.click("start-interview").await.unwrap();
 

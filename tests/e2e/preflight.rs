@@ -105,10 +105,12 @@ async fn an_unreachable_backend_gets_a_clear_message_and_try_again_recovers() {
     .await
     .unwrap();
 
-    // The server is back: Try again, and the interview can start.
+    // The server is back: Try again, and once the candidate agrees to the recording notice
+    // the interview can start.
     let stack = LocalStack::start(config()).await.unwrap();
     app.click("backend-retry").await.unwrap();
     app.wait_until_backend_ready().await.unwrap();
+    app.click("consent-agree").await.unwrap();
     assert!(
         app.attribute("[data-testid=start-interview]", "disabled")
             .await

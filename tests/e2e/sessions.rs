@@ -39,6 +39,7 @@ async fn held_interview(
     let start = StartRequest::Session {
         session_id: scheduled.id.clone(),
         practice: false,
+        consent: Some(viva_contract::consent::NOTICE_VERSION.into()),
     };
     backend
         .interview_start(candidate, &start, "e2e")

@@ -41,6 +41,7 @@ async fn an_interview_a_crash_left_live_is_recovered_at_launch_with_every_line()
                 title: "Practice".into(),
                 mode: "practice".into(),
                 started_at_ms: 1_000,
+                consent: None,
             })
             .unwrap();
         store

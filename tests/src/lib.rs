@@ -512,6 +512,16 @@ impl App {
         run(Command::new("xdotool").args(keys))
     }
 
+    /// Chooses the `position`-th item of the window's Help menu (the menu right of Viva's), as
+    /// [`App::choose_from_menu`] does for the Viva menu.
+    pub fn choose_from_help_menu(&self, position: usize) -> Result<()> {
+        focus_window("^Viva$")?;
+        let mut keys = vec!["key", "--delay", "150", "F10", "Right"];
+        keys.extend(std::iter::repeat_n("Down", position));
+        keys.push("Return");
+        run(Command::new("xdotool").args(keys))
+    }
+
     /// Waits for the app to exit by itself (quit from its menu, say): no process left and the
     /// single-instance lock released.
     pub async fn exited(mut self) -> Result<()> {

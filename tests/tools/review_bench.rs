@@ -44,6 +44,7 @@ fn seed(store: &Store) {
                     title: format!("Interview {n}"),
                     mode: "interview".into(),
                     started_at_ms: base + i64::from(n) * 60_000,
+                    consent: None,
                 })
                 .unwrap();
             store
@@ -67,6 +68,7 @@ fn seed(store: &Store) {
                 mode: "interview".into(),
                 // Now: the newest, at the top of the list.
                 started_at_ms: now,
+                consent: None,
             })
             .unwrap();
         let lines: Vec<Line> = (0..LINES)

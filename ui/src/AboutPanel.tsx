@@ -1,4 +1,5 @@
 import { Match, Show, Switch } from "solid-js";
+import { type DiagnosticsApi, SaveDiagnosticsButton } from "./Diagnostics";
 import type { AppInfo, Outcome } from "./ipc";
 
 function plural(n: number, one: string, many: string): string {
@@ -20,7 +21,7 @@ export function transcriptsSummary(t: AppInfo["transcripts"]): string {
 }
 
 /** Version, build and where this copy of Viva keeps its files — what a bug report needs. */
-export function AboutPanel(props: { result: Outcome<AppInfo> }) {
+export function AboutPanel(props: { result: Outcome<AppInfo>; diagnostics: DiagnosticsApi }) {
   return (
     <section class="about" aria-labelledby="about-title">
       <h2 id="about-title">This copy of Viva</h2>
@@ -62,6 +63,10 @@ export function AboutPanel(props: { result: Outcome<AppInfo> }) {
           </p>
         )}
       </Show>
+      <div class="actions">
+        <SaveDiagnosticsButton api={props.diagnostics} />
+        <span class="muted">For support: versions, devices, the last call and recent logs.</span>
+      </div>
     </section>
   );
 }

@@ -1,9 +1,11 @@
 import { createEffect, createResource, createSignal, Match, on, Show, Switch } from "solid-js";
 import { AboutPanel } from "./AboutPanel";
 import { AccountPanel } from "./AccountPanel";
+import { DiagnosticsNotice } from "./Diagnostics";
 import {
   type AuthState,
   accountApi,
+  diagnosticsApi,
   type Ended,
   liveApi,
   loadAppInfo,
@@ -65,6 +67,7 @@ export function App() {
           <p class="tagline">Live voice interviews with a transcript you can trust.</p>
         </div>
       </header>
+      <DiagnosticsNotice api={diagnosticsApi} />
       <Switch>
         <Match when={screen().kind === "home"}>
           <section class="welcome" aria-labelledby="welcome-title">
@@ -107,7 +110,9 @@ export function App() {
                 Loading…
               </p>
             </Match>
-            <Match when={info()}>{(result) => <AboutPanel result={result()} />}</Match>
+            <Match when={info()}>
+              {(result) => <AboutPanel result={result()} diagnostics={diagnosticsApi} />}
+            </Match>
           </Switch>
         </Match>
         <Match when={screen().kind === "preflight" && screen()}>

@@ -23,6 +23,19 @@ const ready: PreflightView = {
   modelPath: "/models/ggml-tiny.en.bin",
   backend: { state: "ready" },
   offline: true,
+  recordingNotice: null,
+};
+
+/** A session whose transcript goes to the organisation's server. */
+const hosted: PreflightView = {
+  ...ready,
+  offline: false,
+  recordingNotice: {
+    version: "viva-2026-12",
+    recorded: "A written transcript of what you and the interviewer say. No audio is recorded.",
+    readers: "You, and the interviewers of “Acme”.",
+    kept: "On this computer, and on viva.acme.test.",
+  },
 };
 
 /** The core as pre-flight sees it. Each `preflight` call answers with the next of `checks` (the
@@ -101,8 +114,33 @@ describe("pre-flight", () => {
         microphone: null,
         textOnly: false,
         headphones: false,
+        consent: null,
       }),
     );
+    // Offline practice stays on this computer: no notice to agree to.
+    expect(screen.queryByTestId("consent")).toBeNull();
+  });
+
+  it("shows what is recorded before the transcript leaves the computer, and starts only once agreed", async () => {
+    const started = show(hosted);
+    const notice = await screen.findByTestId("consent");
+    expect(notice.textContent).toContain("No audio is recorded");
+    expect(screen.getByTestId("consent-readers").textContent).toContain("Acme");
+    expect(screen.getByTestId("consent-kept").textContent).toContain("viva.acme.test");
+    const startButton = screen.getByTestId("start-interview") as HTMLButtonElement;
+    await waitFor(() => expect(screen.getByTestId("check-backend").textContent).toBe("Ready"));
+    expect(startButton.disabled).toBe(true);
+    // A click on the disabled button (or one that slips through) starts nothing.
+    fireEvent.click(startButton);
+    const agree = screen.getByTestId("consent-agree") as HTMLInputElement;
+    fireEvent.click(agree);
+    expect(startButton.disabled).toBe(false);
+    fireEvent.click(agree);
+    expect(startButton.disabled).toBe(true);
+    expect(started()).toBeUndefined();
+    fireEvent.click(agree);
+    fireEvent.click(startButton);
+    await waitFor(() => expect(started()?.consent).toBe("viva-2026-12"));
   });
 
   it("explains a missing microphone and offers text mode", async () => {

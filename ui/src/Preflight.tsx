@@ -102,6 +102,7 @@ export function Preflight(props: {
   const [headphones, setHeadphones] = createSignal(rememberedHeadphones());
   const [heard, setHeard] = createSignal<Heard | undefined>();
   const [checking, setChecking] = createSignal(false);
+  const [agreed, setAgreed] = createSignal(false);
 
   const testMicrophone = async (id: string | null) => {
     setMicError(undefined);
@@ -196,13 +197,23 @@ export function Preflight(props: {
   };
   const modelMissingOffline = () => checks()?.offline === true && checks()?.modelReady === false;
 
+  const notice = () => checks()?.recordingNotice ?? null;
+  /** Start waits for the checks, a reachable backend and, when the transcript leaves this
+   * computer, the candidate's agreement to the notice. */
+  const canStart = () =>
+    checks() !== undefined &&
+    checks()?.backend.state === "ready" &&
+    (notice() === null || agreed());
+
   const start = async () => {
+    if (!canStart()) return;
     await props.api.stopMicTest();
     props.onStart({
       interviewId: props.interviewId,
       microphone: textOnly() ? null : microphone(),
       textOnly: textOnly(),
       headphones: headphones(),
+      consent: agreed() ? (notice()?.version ?? null) : null,
     });
   };
 
@@ -385,12 +396,37 @@ export function Preflight(props: {
         />
         Answer in text instead of speaking
       </label>
+      <Show when={notice()}>
+        {(shown) => (
+          <section class="consent" aria-labelledby="consent-title" data-testid="consent">
+            <h3 id="consent-title">What is recorded, and who can read it</h3>
+            <dl>
+              <dt>Recorded</dt>
+              <dd data-testid="consent-recorded">{shown().recorded}</dd>
+              <dt>Who can read it</dt>
+              <dd data-testid="consent-readers">{shown().readers}</dd>
+              <dt>Where it is kept</dt>
+              <dd data-testid="consent-kept">{shown().kept}</dd>
+            </dl>
+            <label class="inline">
+              <input
+                type="checkbox"
+                checked={agreed()}
+                onChange={(event) => setAgreed(event.currentTarget.checked)}
+                data-testid="consent-agree"
+              />
+              I have read this and agree to this interview being transcribed
+            </label>
+          </section>
+        )}
+      </Show>
       <div class="actions">
         <button
           type="button"
           class="primary"
           onClick={start}
-          disabled={checks() === undefined || checks()?.backend.state !== "ready"}
+          disabled={!canStart()}
+          aria-describedby={notice() !== null && !agreed() ? "consent-title" : undefined}
           data-testid="start-interview"
         >
           {props.interviewId ? "Join interview" : "Start practice"}

@@ -1,7 +1,7 @@
 import { cleanup, fireEvent, render, screen, waitFor } from "@solidjs/testing-library";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import type { Answering, Ended, Line, LiveApi, LiveEvent, Outcome, Speaker } from "./ipc";
-import { echoLine, Room } from "./Room";
+import { echoLine, elapsedLine, Room } from "./Room";
 
 afterEach(cleanup);
 
@@ -73,6 +73,67 @@ function line(itemId: string, seq: number, speaker: Speaker, text: string, isFin
 }
 
 describe("the interview room", () => {
+  it("counts the time since the call went live, and stops when it ends", async () => {
+    vi.useFakeTimers({ toFake: ["setInterval", "clearInterval", "Date"] });
+    try {
+      const live = fakeLive();
+      render(() => (
+        <Room
+          api={live.api}
+          request={{ interviewId: null, microphone: null, textOnly: false }}
+          onEnded={() => {}}
+        />
+      ));
+      for (let i = 0; i < 5 && !live.calls.includes("start text=false"); i++) {
+        await Promise.resolve();
+      }
+      const clock = screen.getByTestId("room-elapsed");
+      vi.advanceTimersByTime(10_000);
+      // Connecting does not count.
+      expect(clock.textContent).toContain("0:00");
+      live.push({ type: "state", state: { state: "live" } });
+      vi.advanceTimersByTime(65_000);
+      expect(clock.textContent).toContain("1:05");
+      live.push({ type: "state", state: { state: "ended", reason: "done" } });
+      vi.advanceTimersByTime(30_000);
+      expect(clock.textContent).toContain("1:05");
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("words elapsed time the way a clock does", () => {
+    expect(elapsedLine(0)).toBe("0:00");
+    expect(elapsedLine(59_999)).toBe("0:59");
+    expect(elapsedLine(605_000)).toBe("10:05");
+    expect(elapsedLine(3_725_000)).toBe("1:02:05");
+    expect(elapsedLine(-5)).toBe("0:00");
+  });
+
+  it("lets the candidate enlarge the question and transcript, and remembers it", async () => {
+    globalThis.localStorage?.clear();
+    const live = fakeLive();
+    const room = () => (
+      <Room
+        api={live.api}
+        request={{ interviewId: null, microphone: null, textOnly: false }}
+        onEnded={() => {}}
+      />
+    );
+    render(room);
+    const section = screen.getByTestId("room");
+    expect(section.dataset.captionSize).toBe("normal");
+    const select = screen.getByTestId("caption-size") as HTMLSelectElement;
+    fireEvent.change(select, { target: { value: "larger" } });
+    expect(section.dataset.captionSize).toBe("larger");
+    expect(section.style.getPropertyValue("--caption-scale")).toBe("1.5");
+    cleanup();
+    render(room);
+    expect(screen.getByTestId("room").dataset.captionSize).toBe("larger");
+    expect((screen.getByTestId("caption-size") as HTMLSelectElement).value).toBe("larger");
+    globalThis.localStorage?.clear();
+  });
+
   it("shows the question large, partial words greyed, and announces final lines", async () => {
     const live = fakeLive();
     render(() => (

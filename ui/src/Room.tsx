@@ -38,6 +38,44 @@ export function echoLine(echo: EchoState): string {
   return `On${heard}${delay}`;
 }
 
+/** Elapsed time as the room's clock shows it: `m:ss`, or `h:mm:ss` past an hour. */
+export function elapsedLine(ms: number): string {
+  const total = Math.max(0, Math.floor(ms / 1000));
+  const hours = Math.floor(total / 3600);
+  const minutes = Math.floor((total % 3600) / 60);
+  const seconds = String(total % 60).padStart(2, "0");
+  return hours > 0
+    ? `${hours}:${String(minutes).padStart(2, "0")}:${seconds}`
+    : `${minutes}:${seconds}`;
+}
+
+/** The caption sizes the candidate can choose, as a scale of the room's text. */
+export const CAPTION_SIZES = [
+  { id: "normal", label: "Normal", scale: 1 },
+  { id: "large", label: "Large", scale: 1.25 },
+  { id: "larger", label: "Larger", scale: 1.5 },
+] as const;
+export type CaptionSize = (typeof CAPTION_SIZES)[number]["id"];
+const CAPTION_KEY = "viva.captionSize";
+
+/** The caption size chosen last time (a preference, no secret). */
+export function rememberedCaptionSize(): CaptionSize {
+  try {
+    const kept = globalThis.localStorage?.getItem(CAPTION_KEY);
+    return CAPTION_SIZES.find((size) => size.id === kept)?.id ?? "normal";
+  } catch {
+    return "normal";
+  }
+}
+
+function rememberCaptionSize(size: CaptionSize) {
+  try {
+    globalThis.localStorage?.setItem(CAPTION_KEY, size);
+  } catch {
+    // Storage may be unavailable; the choice still holds for this interview.
+  }
+}
+
 /** How answers are given, for the connection details. */
 export function answersLine(typed: TypedBecause | undefined): string {
   switch (typed) {
@@ -72,6 +110,13 @@ export function Room(props: {
   const [micLevel, setMicLevel] = createSignal(-100);
   const [speakerLevel, setSpeakerLevel] = createSignal(-100);
   const [muted, setMuted] = createSignal(false);
+  const [captionSize, setCaptionSize] = createSignal<CaptionSize>(rememberedCaptionSize());
+  const captionScale = () => CAPTION_SIZES.find((size) => size.id === captionSize())?.scale ?? 1;
+  // The clock counts from the moment the call is live, once a second; it stops when it ends.
+  const [liveSince, setLiveSince] = createSignal<number | undefined>();
+  const [now, setNow] = createSignal(Date.now());
+  const ticking = setInterval(() => setNow(Date.now()), 1000);
+  onCleanup(() => clearInterval(ticking));
   // How answers are given: "starting" until the session says (neither the microphone's
   // controls nor the answer box yet), then its answer, or typed once the microphone is lost.
   const [answering, setAnswering] = createSignal<"starting" | "voice" | TypedBecause>("starting");
@@ -105,6 +150,11 @@ export function Room(props: {
     switch (update.type) {
       case "state":
         setPhase(update.state.state === "idle" ? { state: "connecting" } : update.state);
+        if (update.state.state === "live" && liveSince() === undefined) setLiveSince(Date.now());
+        if (update.state.state === "ended" || update.state.state === "failed") {
+          clearInterval(ticking);
+          setNow(Date.now());
+        }
         break;
       case "line": {
         const before = lines().find((l) => l.item_id === update.line.item_id);
@@ -235,7 +285,14 @@ export function Room(props: {
   };
 
   return (
-    <section class="room" aria-labelledby="room-title" data-testid="room" data-state={phaseState()}>
+    <section
+      class="room"
+      aria-labelledby="room-title"
+      data-testid="room"
+      data-state={phaseState()}
+      data-caption-size={captionSize()}
+      style={{ "--caption-scale": String(captionScale()) }}
+    >
       <h2 id="room-title" class="visually-hidden">
         Interview
       </h2>
@@ -251,6 +308,26 @@ export function Room(props: {
                   ? "Stopped"
                   : "Ended"}
         </span>
+        <span class="elapsed" data-testid="room-elapsed" title="Time since the interview began">
+          <span class="visually-hidden">Time elapsed: </span>
+          {elapsedLine(liveSince() === undefined ? 0 : now() - (liveSince() ?? now()))}
+        </span>
+        <label class="caption-size">
+          Text size
+          <select
+            value={captionSize()}
+            onChange={(event) => {
+              const chosen = event.currentTarget.value as CaptionSize;
+              setCaptionSize(chosen);
+              rememberCaptionSize(chosen);
+            }}
+            data-testid="caption-size"
+          >
+            <For each={CAPTION_SIZES}>
+              {(size) => <option value={size.id}>{size.label}</option>}
+            </For>
+          </select>
+        </label>
         <button
           type="button"
           class={`health health-${health()?.quality.level ?? "unknown"}`}

@@ -11,6 +11,11 @@ export const commands = {
 	 *  (the start-up benchmark and support's logs read it).
 	 */
 	startupFinished: () => __TAURI_INVOKE<void>("startup_finished"),
+	/**
+	 *  Asks where to save the diagnostics (the system's save dialog) and writes them there. Returns
+	 *  the path written, or `None` when the user cancelled.
+	 */
+	saveDiagnostics: () => typedError<string | null, AppError>(__TAURI_INVOKE("save_diagnostics")),
 	backendStatus: () => typedError<BackendStatus_Serialize, AppError>(__TAURI_INVOKE("backend_status")),
 	/**  Saves the organisation's backend (address and anon key), after checking them. */
 	setBackend: (url: string, anonKey: string) => typedError<BackendStatus_Serialize, AppError>(__TAURI_INVOKE("set_backend", { url, anonKey })),
@@ -323,7 +328,9 @@ export type ErrorCode =
 /**  The update server could not be asked, or answered with something unusable. */
 "update_unavailable" | 
 /**  The downloaded update is not signed with Viva's release key: it was thrown away. */
-"update_refused";
+"update_refused" | 
+/**  The candidate has not agreed to the recording notice, so the interview cannot start. */
+"consent_required";
 
 /**  The export formats, as the UI names them. */
 export type ExportFormat = "markdown" | "json" | "text" | "srt" | "vtt";
@@ -664,7 +671,7 @@ microphone_lost: boolean } |
 { type: "ended"; ended: Ended_Serialize };
 
 /**  A menu choice the UI carries out. */
-export type MenuRequest = "check_for_updates";
+export type MenuRequest = "check_for_updates" | "save_diagnostics";
 
 /**  What pre-flight checks before an interview. */
 export type PreflightView = PreflightView_Serialize | PreflightView_Deserialize;
@@ -683,6 +690,11 @@ export type PreflightView_Deserialize = {
 	backend: BackendCheck,
 	/**  Practising offline: answers are transcribed by the offline model on this computer. */
 	offline: boolean,
+	/**
+	 *  What the candidate must read and agree to before the transcript leaves this computer
+	 *  (none for offline practice, which stays here).
+	 */
+	recordingNotice?: RecordingNotice | null,
 };
 
 /**  What pre-flight checks before an interview. */
@@ -699,6 +711,11 @@ export type PreflightView_Serialize = {
 	backend: BackendCheck,
 	/**  Practising offline: answers are transcribed by the offline model on this computer. */
 	offline: boolean,
+	/**
+	 *  What the candidate must read and agree to before the transcript leaves this computer
+	 *  (none for offline practice, which stays here).
+	 */
+	recordingNotice: RecordingNotice | null,
 };
 
 /**
@@ -771,6 +788,18 @@ export type RecordCheck =
 { kind: "noRecord" } | 
 /**  The record could not be read now. */
 { kind: "notChecked"; reason: string };
+
+/**  The notice, in words, for one backend and organisation. */
+export type RecordingNotice = {
+	/**  The version the candidate agrees to (sent to the backend with the agreement). */
+	version: string,
+	/**  What is recorded. */
+	recorded: string,
+	/**  Who can read it. */
+	readers: string,
+	/**  Where it is kept. */
+	kept: string,
+};
 
 /**  One final line. */
 export type ReviewLineView = ReviewLineView_Serialize | ReviewLineView_Deserialize;
@@ -1049,6 +1078,11 @@ export type StartRequest_Deserialize = {
 	 *  the microphone, and the canceller would only cost a little of the voice).
 	 */
 	headphones?: boolean,
+	/**
+	 *  The version of the recording notice the candidate agreed to; needed whenever the
+	 *  transcript leaves this computer.
+	 */
+	consent?: string | null,
 };
 
 /**  What to start. */
@@ -1066,6 +1100,11 @@ export type StartRequest_Serialize = {
 	 *  the microphone, and the canceller would only cost a little of the voice).
 	 */
 	headphones: boolean,
+	/**
+	 *  The version of the recording notice the candidate agreed to; needed whenever the
+	 *  transcript leaves this computer.
+	 */
+	consent: string | null,
 };
 
 /**  The session that started. */

@@ -9,6 +9,7 @@ import {
   commands,
   type SignUpView_Serialize as SignUpView,
 } from "./bindings";
+import type { DiagnosticsApi } from "./Diagnostics";
 
 export type { AppInfo, AuthState, BackendStatus, SignUpView };
 
@@ -216,13 +217,30 @@ export const updatesApi: UpdatesApi = {
   install: () => call(commands.installUpdate),
   channel: () => commands.updateChannel(),
   setChannel: (chosen) => call(() => commands.setUpdateChannel(chosen)),
-  watchMenu: (listener) => {
-    void commands.watchMenu(
-      channel<MenuRequest>((request) => {
-        if (request === "check_for_updates") listener();
-      }),
-    );
-  },
+  watchMenu: (listener) => onMenu("check_for_updates", listener),
+};
+
+/** Who listens to each menu choice. The core keeps one channel for all of them, so it is
+ * registered once and each choice goes to its own listeners. */
+const menuListeners = new Map<MenuRequest, Set<() => void>>();
+let menuWatched = false;
+
+function onMenu(request: MenuRequest, listener: () => void) {
+  const listeners = menuListeners.get(request) ?? new Set();
+  listeners.add(listener);
+  menuListeners.set(request, listeners);
+  if (menuWatched) return;
+  menuWatched = true;
+  void commands.watchMenu(
+    channel<MenuRequest>((chosen) => {
+      for (const each of menuListeners.get(chosen) ?? []) each();
+    }),
+  );
+}
+
+export const diagnosticsApi: DiagnosticsApi = {
+  save: () => call(commands.saveDiagnostics),
+  watchMenu: (listener) => onMenu("save_diagnostics", listener),
 };
 
 /** The interviews scheduled for the signed-in candidate. */

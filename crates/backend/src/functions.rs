@@ -14,10 +14,20 @@ use crate::tables::Closing;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StartRequest {
     /// A new practice session, on the voice API asked for (the backend's default if none).
-    Practice { api: Option<VoiceApi> },
+    Practice {
+        api: Option<VoiceApi>,
+        /// The recording notice the candidate agreed to, recorded with the session.
+        consent: Option<String>,
+    },
     /// A scheduled interview, or an existing session being resumed (a new client secret for
     /// the same session).
-    Session { session_id: String, practice: bool },
+    Session {
+        session_id: String,
+        practice: bool,
+        /// The recording notice the candidate agreed to: an interview starts only once one
+        /// is recorded (the first one sent is kept).
+        consent: Option<String>,
+    },
 }
 
 impl Backend {
@@ -30,20 +40,30 @@ impl Backend {
         app_version: &str,
     ) -> Result<Value, BackendError> {
         let client = json!({"app_version": app_version, "platform": std::env::consts::OS});
-        let body = match request {
-            StartRequest::Practice { api: None } => json!({"mode": "practice", "client": client}),
-            StartRequest::Practice { api: Some(api) } => {
-                json!({"mode": "practice", "client": client, "api": api.as_str()})
+        let (mut body, consent) = match request {
+            StartRequest::Practice { api, consent } => {
+                let mut body = json!({"mode": "practice", "client": client});
+                if let Some(api) = api {
+                    body["api"] = json!(api.as_str());
+                }
+                (body, consent)
             }
             StartRequest::Session {
                 session_id,
                 practice,
-            } => json!({
-                "mode": if *practice { "practice" } else { "interview" },
-                "interview_id": session_id,
-                "client": client,
-            }),
+                consent,
+            } => (
+                json!({
+                    "mode": if *practice { "practice" } else { "interview" },
+                    "interview_id": session_id,
+                    "client": client,
+                }),
+                consent,
+            ),
         };
+        if let Some(notice) = consent {
+            body["consent"] = json!({"notice": notice});
+        }
         self.post("/functions/v1/interview-start", Some(access_token), &body)
             .await
     }

@@ -23,7 +23,10 @@ async fn sign_in_then_start_a_practice_upload_lines_read_them_back_and_close_it(
     let started = api
         .interview_start(
             &session.access_token,
-            &StartRequest::Practice { api: None },
+            &StartRequest::Practice {
+                api: None,
+                consent: None,
+            },
             "test",
         )
         .await
@@ -127,7 +130,14 @@ async fn sessions_page_through_with_a_total() {
     };
     for _ in 0..5 {
         let started = api
-            .interview_start(&token, &StartRequest::Practice { api: None }, "test")
+            .interview_start(
+                &token,
+                &StartRequest::Practice {
+                    api: None,
+                    consent: None,
+                },
+                "test",
+            )
             .await
             .unwrap();
         let id = started["session"]["id"].as_str().unwrap().to_owned();

@@ -198,6 +198,10 @@ struct CallArgs {
     /// visible to every user of the computer in the process list).
     #[arg(long)]
     email: Option<String>,
+    /// The candidate has read the recording notice (printed when this is missing) and agrees:
+    /// needed whenever the transcript goes to a backend (`--backend`).
+    #[arg(long)]
+    consent: bool,
     /// How the embedded stack has clients connect (a real backend decides for itself).
     #[arg(long, value_enum, default_value = "http")]
     signaling: SignalingArg,
@@ -422,6 +426,16 @@ async fn take_interview(args: CallArgs, interview_id: Option<String>) -> ExitCod
         );
         return ExitCode::from(2);
     }
+    // The transcript leaves this computer: not a word before the candidate agrees.
+    if let Some(url) = &args.backend
+        && !args.consent
+    {
+        let notice =
+            viva_session::consent::recording_notice(viva_session::consent::backend_host(url), None);
+        eprint!("{}", viva_session::consent::notice_text(&notice));
+        eprintln!("viva: pass --consent to agree to this notice and start");
+        return ExitCode::from(2);
+    }
     let practice_api = args.api.map(viva_backend::VoiceApi::from);
     let mut answers = Vec::new();
     for path in &args.audio_files {
@@ -461,7 +475,8 @@ async fn take_interview(args: CallArgs, interview_id: Option<String>) -> ExitCod
             match signed_in {
                 Ok(token) => (
                     BackendGrants::new(backend, token, interview_id.is_none())
-                        .with_practice_api(practice_api),
+                        .with_practice_api(practice_api)
+                        .with_consent(Some(viva_session::consent::NOTICE_VERSION.to_owned())),
                     None,
                     Some(account),
                 ),
@@ -541,6 +556,7 @@ async fn take_interview(args: CallArgs, interview_id: Option<String>) -> ExitCod
         }
         .into(),
         started_at_ms: chrono::Utc::now().timestamp_millis(),
+        consent: None,
     };
     let syncer = match (&account, remote, user_id) {
         (Some(account), Some(remote), Some(user_id)) => Some(viva_store::spawn_syncer(

@@ -165,6 +165,7 @@ pub fn import(store: &Store, session_id: Option<String>, title: &str) -> ExitCod
         title: title.to_string(),
         mode: "practice".into(),
         started_at_ms: now,
+        consent: None,
     };
     if let Err(error) = store.begin_session(&session) {
         return fail(&error.to_string());

@@ -315,6 +315,48 @@ async fn a_scheduled_interview_on_the_deno_functions_lands_in_postgresql_once_an
         .wait_until_it_answers(&format!("{}/functions/v1/interview-start", stack.base_url))
         .await;
 
+    // Without the candidate's agreement nothing starts: the CLI shows the notice and stops,
+    // and a modified client that skips it is refused by the function itself.
+    let refused = Command::new(env!("CARGO_BIN_EXE_viva"))
+        .args(["call", "--interview-id", &session_id])
+        .args(["--backend", &stack.base_url, "--anon-key", &stack.anon_key])
+        .args([
+            "--email",
+            "candidate@acme.test",
+            "--audio-file",
+            "unused.wav",
+        ])
+        .env("VIVA_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    let notice = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{notice}");
+    assert!(
+        notice.contains("No audio is recorded") && notice.contains("--consent"),
+        "{notice}"
+    );
+    let candidate_token = Backend::new(&stack.base_url, &stack.anon_key)
+        .sign_in("candidate@acme.test", PASSWORD)
+        .await
+        .unwrap()
+        .access_token;
+    let skipped = reqwest::Client::new()
+        .post(format!("{functions_url}/interview-start"))
+        .bearer_auth(&candidate_token)
+        .header("content-type", "application/json")
+        .body(json!({"mode": "interview", "interview_id": session_id}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(skipped.status(), 403);
+    let body: Value = serde_json::from_str(&skipped.text().await.unwrap()).unwrap();
+    assert_eq!(body["code"], "consent_required", "{body}");
+    let row = pg.json(&format!(
+        "SELECT row_to_json(s) FROM interview_sessions s WHERE id = '{session_id}'"
+    ));
+    assert_eq!(row["status"], "scheduled", "{row}");
+    assert!(row["consent_at"].is_null(), "{row}");
+
     // The candidate takes the interview with the CLI, two answers spoken.
     let said = [
         "I build payment systems and I enjoy working with databases.",
@@ -324,7 +366,13 @@ async fn a_scheduled_interview_on_the_deno_functions_lands_in_postgresql_once_an
     let mut command = Command::new(env!("CARGO_BIN_EXE_viva"));
     command
         .args(["call", "--interview-id", &session_id])
-        .args(["--backend", &stack.base_url, "--anon-key", &stack.anon_key])
+        .args([
+            "--backend",
+            &stack.base_url,
+            "--anon-key",
+            &stack.anon_key,
+            "--consent",
+        ])
         .args([
             "--email",
             "candidate@acme.test",
@@ -374,6 +422,13 @@ async fn a_scheduled_interview_on_the_deno_functions_lands_in_postgresql_once_an
     assert!(row["duration_ms"].as_i64().unwrap_or(0) > 0, "{row}");
     assert_eq!(row["candidate_id"], candidate["sub"], "{row}");
     assert_eq!(row["tenant_id"], acme.as_str(), "{row}");
+    // The agreement is on record with the session, as the CLI showed it.
+    assert_eq!(
+        row["consent_notice"],
+        viva_session::consent::NOTICE_VERSION,
+        "{row}"
+    );
+    assert!(row["consent_at"].is_string(), "{row}");
     let sync = events.iter().find(|e| e["type"] == "sync").unwrap();
     assert_eq!(sync["sync"]["state"], "synced", "{context}");
 

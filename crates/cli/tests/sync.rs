@@ -82,7 +82,14 @@ async fn practice(stack: &LocalStack) -> Practice {
     };
     let token = account.access_token().await.unwrap();
     let started = backend
-        .interview_start(&token, &StartRequest::Practice { api: None }, "test")
+        .interview_start(
+            &token,
+            &StartRequest::Practice {
+                api: None,
+                consent: None,
+            },
+            "test",
+        )
         .await
         .unwrap();
     let session_id = started["session"]["id"].as_str().unwrap().to_string();
@@ -122,6 +129,7 @@ async fn lines_kept_while_the_backend_is_down_reach_it_exactly_once_when_it_is_b
             title: "Practice".into(),
             mode: "practice".into(),
             started_at_ms: 0,
+            consent: None,
         })
         .unwrap();
     let _syncer = viva_store::spawn_syncer(
@@ -236,6 +244,7 @@ async fn one_bad_line_never_blocks_the_others_and_a_long_answer_arrives_whole() 
             title: "Practice".into(),
             mode: "practice".into(),
             started_at_ms: 0,
+            consent: None,
         })
         .unwrap();
     let _syncer = viva_store::spawn_syncer(

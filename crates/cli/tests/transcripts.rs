@@ -260,7 +260,7 @@ async fn a_practice_call_keeps_every_line_it_prints_and_the_backend_gets_each_on
     common::say_to_wav(&answer, "I would measure before I optimise anything.");
     let mut command = Command::new(env!("CARGO_BIN_EXE_viva"));
     command
-        .args(["practice", "--backend", &stack.stack.base_url])
+        .args(["practice", "--consent", "--backend", &stack.stack.base_url])
         .args(["--anon-key", &stack.stack.anon_key, "--email", email])
         .args(["--udp", "127.0.0.1:0", "--db"])
         .arg(&db)

@@ -41,6 +41,7 @@ async fn a_practice_under_a_text_grant_stops_at_once_with_the_reason() {
     let output = Command::new(env!("CARGO_BIN_EXE_viva"))
         .args([
             "practice",
+            "--consent",
             "--backend",
             &stack.base_url,
             "--anon-key",

@@ -10,6 +10,7 @@
 //! the hosted function (supabase/functions), which enforce these same numbers.
 
 pub mod checks;
+pub mod consent;
 mod entry;
 pub mod grant;
 pub mod observed;

@@ -172,6 +172,20 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE observed_fragments ADD COLUMN item_id TEXT
         CHECK (item_id IS NULL OR length(item_id) BETWEEN 1 AND 200);
     "#,
+    // 8: consent before recording (supabase/migrations/20261211000000_consent.sql): when the
+    // candidate agreed to which recording notice, written by `interview-start` only; and no
+    // interview goes live without one, whoever writes the row.
+    r#"
+    ALTER TABLE interview_sessions ADD COLUMN consent_at TEXT;
+    ALTER TABLE interview_sessions ADD COLUMN consent_notice TEXT
+        CHECK (consent_notice IS NULL OR length(consent_notice) BETWEEN 1 AND 64);
+    CREATE TRIGGER interview_sessions_consent BEFORE UPDATE OF status ON interview_sessions
+        WHEN NEW.mode = 'interview' AND NEW.status = 'active' AND OLD.status <> 'active'
+            AND NEW.consent_at IS NULL
+    BEGIN
+        SELECT RAISE(ABORT, 'an interview starts only after the candidate has agreed to the recording notice');
+    END;
+    "#,
 ];
 
 /// A handle to the database; cheap to clone.

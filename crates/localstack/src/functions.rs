@@ -79,6 +79,14 @@ struct Scheduled {
     status: String,
     question_set: String,
     started_at: Option<String>,
+    mode: String,
+    consented: bool,
+}
+
+/// `consent`: the recording notice the candidate agreed to.
+#[derive(Debug, Deserialize)]
+struct ConsentBody {
+    notice: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -91,6 +99,9 @@ struct StartBody {
     /// Practice runs may choose their voice API (Realtime unless said); an interview's is the
     /// organisation's choice and cannot be picked here.
     api: Option<VoiceApi>,
+    /// The candidate agreed to this version of the recording notice (required to start an
+    /// interview unless already recorded).
+    consent: Option<ConsentBody>,
 }
 
 /// The voice API session `session_id` speaks: its own choice, else its tenant's default.
@@ -218,10 +229,12 @@ fn start_practice(
     let id = uuid::Uuid::new_v4().to_string();
     let now = format_timestamp(chrono::Utc::now());
     let api = body.api.unwrap_or(VoiceApi::Realtime);
+    let notice = body.consent.map(|c| c.notice);
+    let consent_at = notice.as_ref().map(|_| now.clone());
     tx.execute(
-        "INSERT INTO interview_sessions (id, tenant_id, candidate_id, candidate_email, title, question_set, mode, status, started_at, model, created_at, voice_api)
-         VALUES (?1, ?2, ?3, ?4, 'Practice interview', ?5, 'practice', 'active', ?6, ?7, ?6, ?8)",
-        params![id, caller.tenant_id, caller.user_id, caller.email, set, now, local_model(api), api.as_str()],
+        "INSERT INTO interview_sessions (id, tenant_id, candidate_id, candidate_email, title, question_set, mode, status, started_at, model, created_at, voice_api, consent_at, consent_notice)
+         VALUES (?1, ?2, ?3, ?4, 'Practice interview', ?5, 'practice', 'active', ?6, ?7, ?6, ?8, ?9, ?10)",
+        params![id, caller.tenant_id, caller.user_id, caller.email, set, now, local_model(api), api.as_str(), consent_at, notice],
     )
     .map_err(internal)?;
     Ok((id, set, now))
@@ -233,10 +246,11 @@ fn resume_interview(
     tx: &rusqlite::Transaction<'_>,
     caller: &Caller,
     interview_id: &str,
+    notice: Option<&str>,
 ) -> FnResult<(String, String, String)> {
     let row = tx
         .query_row(
-            "SELECT tenant_id, candidate_id, candidate_email, status, question_set, started_at FROM interview_sessions WHERE id = ?1",
+            "SELECT tenant_id, candidate_id, candidate_email, status, question_set, started_at, mode, consent_at IS NOT NULL FROM interview_sessions WHERE id = ?1",
             [interview_id],
             |r| {
                 Ok(Scheduled {
@@ -246,6 +260,8 @@ fn resume_interview(
                     status: r.get(3)?,
                     question_set: r.get(4)?,
                     started_at: r.get(5)?,
+                    mode: r.get(6)?,
+                    consented: r.get(7)?,
                 })
             },
         )
@@ -282,16 +298,26 @@ fn resume_interview(
             format!("this interview is {}", row.status),
         ));
     }
-    let started = row
-        .started_at
-        .unwrap_or_else(|| format_timestamp(chrono::Utc::now()));
+    // Checked last, so a caller who may not start it learns nothing more from this answer.
+    if row.mode == "interview" && !row.consented && notice.is_none() {
+        return Err(FunctionError::new(
+            StatusCode::FORBIDDEN,
+            "consent_required",
+            "the candidate has not agreed to the recording notice; show it, then start again with their consent",
+        ));
+    }
+    let now = format_timestamp(chrono::Utc::now());
+    let started = row.started_at.unwrap_or_else(|| now.clone());
     let api = session_voice_api(tx, interview_id).map_err(internal)?;
-    // Bound only if nobody else was meanwhile: the database decides a race of two users.
+    // Bound only if nobody else was meanwhile: the database decides a race of two users. The
+    // first agreement stays: a later call's notice does not replace it.
+    let consent_at = notice.map(|_| now);
     let changed = tx
         .execute(
-            "UPDATE interview_sessions SET status = 'active', started_at = ?1, candidate_id = ?2, model = ?3, closed_at = NULL
+            "UPDATE interview_sessions SET status = 'active', started_at = ?1, candidate_id = ?2, model = ?3, closed_at = NULL,
+                 consent_at = coalesce(consent_at, ?5), consent_notice = coalesce(consent_notice, ?6)
              WHERE id = ?4 AND (candidate_id IS NULL OR candidate_id = ?2)",
-            params![started, caller.user_id, local_model(api), interview_id],
+            params![started, caller.user_id, local_model(api), interview_id, consent_at, notice],
         )
         .map_err(internal)?;
     if changed == 0 {
@@ -312,6 +338,13 @@ async fn start(state: &AppState, headers: &HeaderMap, body: &Bytes) -> FnResult<
             "an interview's voice API is chosen by its organisation, not by the client",
         ));
     }
+    if let Some(consent) = &body.consent
+        && !viva_contract::consent::is_notice_version(&consent.notice)
+    {
+        return Err(bad_request(
+            "consent.notice must be 1 to 64 of A-Z, a-z, 0-9, . _ -",
+        ));
+    }
     let limit = state.practice_sessions_per_hour;
     let lifetime = state.client_secret_lifetime_s;
     let caller2 = caller.clone();
@@ -323,7 +356,8 @@ async fn start(state: &AppState, headers: &HeaderMap, body: &Bytes) -> FnResult<
                 match (body.mode.as_str(), body.interview_id.clone()) {
                     ("practice", None) => start_practice(&tx, &caller2, body, limit)?,
                     ("interview" | "practice", Some(interview_id)) => {
-                        resume_interview(&tx, &caller2, &interview_id)?
+                        let notice = body.consent.as_ref().map(|c| c.notice.as_str());
+                        resume_interview(&tx, &caller2, &interview_id, notice)?
                     }
                     _ => {
                         return Err(bad_request(

@@ -340,7 +340,7 @@ impl World {
             .db
             .call(move |conn| {
                 conn.query_row(
-                    "SELECT status, candidate_id, tenant_id, started_at, ended_at, closed_at, duration_ms, mode, voice_api FROM interview_sessions WHERE id = ?1",
+                    "SELECT status, candidate_id, tenant_id, started_at, ended_at, closed_at, duration_ms, mode, voice_api, consent_at, consent_notice FROM interview_sessions WHERE id = ?1",
                     [&id],
                     |r| {
                         Ok(json!({
@@ -353,6 +353,8 @@ impl World {
                             "duration_ms": r.get::<_, Option<i64>>(6)?,
                             "mode": r.get::<_, String>(7)?,
                             "voice_api": r.get::<_, Option<String>>(8)?,
+                            "consent_at": r.get::<_, Option<String>>(9)?,
+                            "consent_notice": r.get::<_, Option<String>>(10)?,
                         }))
                     },
                 )

@@ -120,7 +120,7 @@ async fn a_scheduled_interview_goes_active_for_its_candidate_only_and_can_be_clo
         &s,
         "interview-start",
         &outsider.access_token,
-        json!({"mode": "interview", "interview_id": id}),
+        json!({"mode": "interview", "interview_id": id, "consent": {"notice": "viva-2026-12"}}),
     )
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
@@ -129,7 +129,7 @@ async fn a_scheduled_interview_goes_active_for_its_candidate_only_and_can_be_clo
         &s,
         "interview-start",
         &colleague.access_token,
-        json!({"mode": "interview", "interview_id": id}),
+        json!({"mode": "interview", "interview_id": id, "consent": {"notice": "viva-2026-12"}}),
     )
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
@@ -138,7 +138,7 @@ async fn a_scheduled_interview_goes_active_for_its_candidate_only_and_can_be_clo
         &s,
         "interview-start",
         &candidate,
-        json!({"mode": "interview", "interview_id": id}),
+        json!({"mode": "interview", "interview_id": id, "consent": {"notice": "viva-2026-12"}}),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -168,7 +168,7 @@ async fn a_scheduled_interview_goes_active_for_its_candidate_only_and_can_be_clo
         &s,
         "interview-start",
         &candidate,
-        json!({"mode": "interview", "interview_id": id}),
+        json!({"mode": "interview", "interview_id": id, "consent": {"notice": "viva-2026-12"}}),
     )
     .await;
     assert_eq!(
@@ -198,7 +198,7 @@ async fn a_scheduled_interview_goes_active_for_its_candidate_only_and_can_be_clo
         &s,
         "interview-start",
         &candidate,
-        json!({"mode": "interview", "interview_id": id}),
+        json!({"mode": "interview", "interview_id": id, "consent": {"notice": "viva-2026-12"}}),
     )
     .await;
     assert_eq!(
@@ -431,7 +431,9 @@ async fn the_voice_api_is_the_organisations_choice_for_interviews_and_the_users_
     };
     let start = |id: Option<&str>, api: Option<&str>| {
         let mut body = match id {
-            Some(id) => json!({"mode": "interview", "interview_id": id}),
+            Some(id) => {
+                json!({"mode": "interview", "interview_id": id, "consent": {"notice": "viva-2026-12"}})
+            }
             None => json!({"mode": "practice"}),
         };
         if let Some(api) = api {

@@ -874,3 +874,96 @@ fn only_the_operator_switches_a_tenants_voice_off_or_changes_its_rollout() {
         "f"
     );
 }
+
+#[test]
+fn a_consent_is_recorded_by_the_functions_only_and_no_interview_goes_live_without_one() {
+    let pg = setup();
+    let interviewer = claims(INTERVIEWER_A, TENANT_A, "interviewer");
+    let candidate = claims(CANDIDATE_A1, TENANT_A, "candidate");
+    let addressed = claims(CANDIDATE_A2, TENANT_A, "candidate");
+    let consent = |id: &str| {
+        pg.psql(
+            &pg.database,
+            &format!(
+                "SELECT coalesce(consent_notice, '-') FROM interview_sessions WHERE id = '{id}'"
+            ),
+        )
+    };
+    // A candidate cannot forge (or wipe) an agreement on their live interview: not alone, not
+    // while ending it.
+    assert_eq!(
+        code(pg.as_user(
+            &candidate,
+            &format!("UPDATE interview_sessions SET consent_at = now(), consent_notice = 'forged' WHERE id = '{SESSION_A1}'")
+        )),
+        "42501"
+    );
+    assert_eq!(
+        code(pg.as_user(
+            &candidate,
+            &format!("UPDATE interview_sessions SET status = 'completed', ended_at = now(), consent_notice = 'forged', consent_at = now() WHERE id = '{SESSION_A1}'")
+        )),
+        "42501"
+    );
+    // Nor can the one it is addressed to, before it starts; nor an interviewer, who could
+    // otherwise schedule an interview "agreed" in the candidate's name.
+    assert_eq!(
+        code(pg.as_user(
+            &addressed,
+            &format!("UPDATE interview_sessions SET consent_at = now(), consent_notice = 'v1' WHERE id = '{SESSION_A2}'")
+        )),
+        "42501"
+    );
+    assert_eq!(
+        code(pg.as_user(
+            &interviewer,
+            &format!("UPDATE interview_sessions SET consent_at = now(), consent_notice = 'v1' WHERE id = '{SESSION_A2}'")
+        )),
+        "42501"
+    );
+    assert_eq!(
+        code(pg.as_user(
+            &interviewer,
+            "INSERT INTO interview_sessions (title, question_set, consent_at, consent_notice) VALUES ('C', 'general', now(), 'v1')"
+        )),
+        "42501"
+    );
+    assert_eq!(consent(SESSION_A2), Ok("-".into()));
+    // The functions' own connection (a trusted role) cannot make an interview live without an
+    // agreement either, nor record half of one or a malformed version.
+    let server = |sql: &str| pg.psql(&pg.database, sql);
+    assert_eq!(
+        code(server(&format!(
+            "UPDATE interview_sessions SET status = 'active', candidate_id = '{CANDIDATE_A2}', started_at = now() WHERE id = '{SESSION_A2}'"
+        ))),
+        "23514"
+    );
+    assert_eq!(
+        code(server(&format!(
+            "UPDATE interview_sessions SET consent_at = now() WHERE id = '{SESSION_A2}'"
+        ))),
+        "23514"
+    );
+    assert_eq!(
+        code(server(&format!(
+            "UPDATE interview_sessions SET consent_at = now(), consent_notice = 'v 1; --' WHERE id = '{SESSION_A2}'"
+        ))),
+        "23514"
+    );
+    // With one, it starts; and everyone who reads the session reads the agreement.
+    assert_eq!(
+        server(&format!(
+            "UPDATE interview_sessions SET status = 'active', candidate_id = '{CANDIDATE_A2}', started_at = now(), consent_at = now(), consent_notice = 'viva-2026-12' WHERE id = '{SESSION_A2}'"
+        )),
+        Ok("UPDATE 1".into())
+    );
+    for reader in [&interviewer, &addressed] {
+        assert_eq!(
+            pg.as_user(
+                reader,
+                &format!("SELECT consent_notice FROM interview_sessions WHERE id = '{SESSION_A2}'")
+            ),
+            Ok("viva-2026-12".into())
+        );
+    }
+}

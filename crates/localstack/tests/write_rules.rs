@@ -196,7 +196,7 @@ async fn a_changed_candidate_address_leaves_the_first_candidate_out() {
     assert_eq!(status, StatusCode::OK);
     let start = |token: &str| {
         s.request(Method::POST, "/functions/v1/interview-start", Some(token))
-            .json(&json!({"mode": "interview", "interview_id": id}))
+            .json(&json!({"mode": "interview", "interview_id": id, "consent": {"notice": "viva-2026-12"}}))
             .send()
     };
     assert_eq!(
@@ -217,6 +217,82 @@ async fn a_changed_candidate_address_leaves_the_first_candidate_out() {
     )
     .await;
     assert_eq!((status, rows), (StatusCode::OK, json!([])));
+    s.stack.shutdown().await;
+}
+
+/// The candidate's agreement to the recording notice is written by `interview-start` only: no
+/// user forges or wipes one through the table, and no interview starts without one.
+#[tokio::test]
+async fn a_consent_is_recorded_by_interview_start_only() {
+    let s = Stack::start(Config::default()).await;
+    let acme = s.stack.add_tenant("Acme").await.unwrap();
+    let ia = s.account("ia@acme.test", &acme, "interviewer").await;
+    let ca = s.account("ca@acme.test", &acme, "candidate").await;
+    let forbidden = |(status, body): (StatusCode, Value)| {
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::FORBIDDEN, Some("42501")),
+            "{body}"
+        );
+    };
+    // An interviewer cannot schedule an interview "agreed" in the candidate's name.
+    forbidden(
+        s.send(
+            Method::POST,
+            "/rest/v1/interview_sessions",
+            &ia.access_token,
+            json!({"title": "x", "question_set": "y", "candidate_email": "ca@acme.test", "consent_notice": "viva-2026-12", "consent_at": "2026-12-01T09:00:00Z"}),
+        )
+        .await,
+    );
+    let (_, rows) = s
+        .send(Method::POST, "/rest/v1/interview_sessions", &ia.access_token, json!({"title": "Backend", "question_set": "software_engineer", "candidate_email": "ca@acme.test"}))
+        .await;
+    let id = rows[0]["id"].as_str().unwrap().to_owned();
+    let forged = json!({"consent_notice": "viva-2026-12", "consent_at": "2026-12-01T09:00:00Z"});
+    forbidden(patch(&s, &ia.access_token, &id, forged.clone()).await);
+    forbidden(patch(&s, &ca.access_token, &id, forged.clone()).await);
+    // Without it, the start is refused and the interview stays as it was.
+    let start = |body: Value| {
+        s.request(
+            Method::POST,
+            "/functions/v1/interview-start",
+            Some(&ca.access_token),
+        )
+        .json(&body)
+        .send()
+    };
+    let refused = start(json!({"mode": "interview", "interview_id": id}))
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["code"], "consent_required", "{body}");
+    let row = session_row(&s, &ca.access_token, &id).await;
+    assert_eq!(
+        (row["status"].as_str(), &row["consent_at"]),
+        (Some("scheduled"), &Value::Null),
+        "{row}"
+    );
+    // With it, it starts, and the candidate cannot wipe it while ending the interview.
+    let started = start(
+        json!({"mode": "interview", "interview_id": id, "consent": {"notice": "viva-2026-12"}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(started.status(), StatusCode::OK);
+    forbidden(
+        patch(
+            &s,
+            &ca.access_token,
+            &id,
+            json!({"status": "completed", "ended_at": "2026-12-05T10:00:00Z", "consent_notice": null, "consent_at": null}),
+        )
+        .await,
+    );
+    let row = session_row(&s, &ia.access_token, &id).await;
+    assert_eq!(row["consent_notice"], "viva-2026-12", "{row}");
+    assert!(row["consent_at"].is_string(), "{row}");
     s.stack.shutdown().await;
 }
 

@@ -301,6 +301,7 @@ async fn from_server(account: &Account, session_id: &str) -> Result<Opened, Revi
         lines: lines.len() as u64,
         sync: SyncState::Synced,
         refused_lines: 0,
+        consent: None,
     };
     // The record is a check on the transcript, not part of it: when it cannot be read the
     // transcript is still shown, marked as not checked.

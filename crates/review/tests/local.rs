@@ -44,6 +44,7 @@ fn record(store: &Store, id: &str, title: &str) {
             title: title.into(),
             mode: "practice".into(),
             started_at_ms: 1_764_000_000_000,
+            consent: None,
         })
         .unwrap();
     store
@@ -87,6 +88,7 @@ fn cache(store: &Store, id: &str, remote: &str, at_ms: i64) {
         lines: 1,
         sync: SyncState::Synced,
         refused_lines: 0,
+        consent: None,
     };
     let lines = [StoredLine {
         item_id: "item_1".into(),

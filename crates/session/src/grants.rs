@@ -22,6 +22,9 @@ pub struct BackendGrants {
     practice: bool,
     /// The voice API a new practice session asks for (the backend's default if none).
     practice_api: Option<VoiceApi>,
+    /// The recording notice the candidate agreed to, sent with every start and renewal (the
+    /// backend keeps the first it records; an interview starts only with one).
+    consent: Option<String>,
     app_version: String,
 }
 
@@ -42,6 +45,7 @@ impl BackendGrants {
             token: Token::Fixed(access_token),
             practice,
             practice_api: None,
+            consent: None,
             app_version: env!("CARGO_PKG_VERSION").to_owned(),
         }
     }
@@ -55,6 +59,7 @@ impl BackendGrants {
             token: Token::Account(account),
             practice,
             practice_api: None,
+            consent: None,
             app_version: env!("CARGO_PKG_VERSION").to_owned(),
         }
     }
@@ -66,15 +71,24 @@ impl BackendGrants {
         self
     }
 
+    /// The candidate agreed to the recording notice `notice` (its version).
+    #[must_use]
+    pub fn with_consent(mut self, notice: Option<String>) -> Self {
+        self.consent = notice;
+        self
+    }
+
     /// Starts the session: a new practice session, or the scheduled interview `interview_id`.
     pub async fn start(&self, interview_id: Option<&str>) -> Result<Grant, GrantError> {
         let request = match interview_id {
             None => StartRequest::Practice {
                 api: self.practice_api,
+                consent: self.consent.clone(),
             },
             Some(id) => StartRequest::Session {
                 session_id: id.to_owned(),
                 practice: false,
+                consent: self.consent.clone(),
             },
         };
         self.request(&request).await
@@ -130,6 +144,7 @@ impl GrantSource for BackendGrants {
         self.request(&StartRequest::Session {
             session_id: session_id.to_owned(),
             practice: self.practice,
+            consent: self.consent.clone(),
         })
         .await
     }

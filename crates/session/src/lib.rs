@@ -12,12 +12,14 @@
 //! ([`DeviceNotice`]), once for both.
 
 pub mod answering;
+pub mod consent;
 pub mod device;
 pub mod grants;
 pub mod hearing;
 pub mod live;
 pub mod media;
 pub mod sync;
+pub mod timeline;
 pub mod tone;
 pub mod transcripts;
 

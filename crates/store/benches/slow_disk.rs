@@ -123,6 +123,7 @@ fn run(mode: Mode, folder: &Path) -> Measured {
             title: "Bench".into(),
             mode: "practice".into(),
             started_at_ms: 0,
+            consent: None,
         })
         .unwrap();
     runtime.block_on(async move {

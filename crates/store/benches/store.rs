@@ -90,6 +90,7 @@ fn million_line_store(dir: &Path) -> Store {
                     ),
                     mode: "interview".into(),
                     started_at_ms: FIRST_DAY_MS + (s as i64 % 365) * DAY_MS,
+                    consent: None,
                 })
                 .unwrap();
             let lines: Vec<Line> = (0..LINES_PER_SESSION)
@@ -247,6 +248,7 @@ fn main() {
             title: "Live".into(),
             mode: "practice".into(),
             started_at_ms: 0,
+            consent: None,
         })
         .unwrap();
     let mut times = Vec::new();

@@ -26,7 +26,7 @@ pub use error::StoreError;
 pub use export::{Format, export};
 pub use insights::{Insights, insights};
 pub use model::{
-    Ending, NewSession, SessionList, SessionStatus, StoredLine, StoredSession, SyncFilter,
+    Consent, Ending, NewSession, SessionList, SessionStatus, StoredLine, StoredSession, SyncFilter,
     SyncState,
 };
 pub use open::{private_file, private_folder};

@@ -59,6 +59,19 @@ pub struct NewSession {
     pub mode: String,
     /// Unix milliseconds.
     pub started_at_ms: i64,
+    /// The recording notice the candidate agreed to before the first word (none for offline
+    /// practice, which stays on this computer).
+    pub consent: Option<Consent>,
+}
+
+/// The recording notice a candidate agreed to, and when.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consent {
+    /// The notice's version.
+    pub notice: String,
+    /// Unix milliseconds.
+    pub agreed_at_ms: i64,
 }
 
 /// Where a session stands.
@@ -155,6 +168,9 @@ pub struct StoredSession {
     /// Lines the backend refused (kept here; see [`StoredLine::refused`]).
     #[serde(default)]
     pub refused_lines: u64,
+    /// What the candidate agreed to before it started, and when.
+    #[serde(default)]
+    pub consent: Option<Consent>,
 }
 
 /// A line as stored.

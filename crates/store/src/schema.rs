@@ -102,6 +102,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE lines ADD COLUMN refused TEXT;
     ALTER TABLE lines ADD COLUMN late INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 5: the recording notice the candidate agreed to before the session, and when.
+    r#"
+    ALTER TABLE sessions ADD COLUMN consent_notice TEXT;
+    ALTER TABLE sessions ADD COLUMN consent_at_ms INTEGER;
+    "#,
 ];
 
 /// Connection settings every connection gets.

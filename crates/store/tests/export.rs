@@ -23,6 +23,7 @@ fn session() -> StoredSession {
         lines: 5,
         sync: SyncState::LocalOnly,
         refused_lines: 0,
+        consent: None,
     }
 }
 

@@ -74,6 +74,7 @@ fn a_server_copy_salvaged_from_a_damaged_file_is_still_a_copy() {
             lines: 0,
             sync: SyncState::Synced,
             refused_lines: 0,
+            consent: None,
         };
         let lines: Vec<StoredLine> = (1..=400).map(copy_line).collect();
         store.cache_remote(&copy, &lines, 1_000).unwrap();

@@ -19,6 +19,7 @@ fn session(id: &str, remote: Option<&str>, title: &str, started_at_ms: i64) -> N
         title: title.into(),
         mode: "practice".into(),
         started_at_ms,
+        consent: None,
     }
 }
 
@@ -786,6 +787,7 @@ fn server_copy(id: &str, status: SessionStatus, lines: u64) -> viva_store::Store
         lines,
         sync: SyncState::Synced,
         refused_lines: 0,
+        consent: None,
     }
 }
 

@@ -10,12 +10,14 @@ use tauri::ipc::Channel;
 use viva_audio::{
     AudioEvent, Capture, CaptureSettings, DeviceInfo, DeviceSelection, Level, PlaybackSettings,
 };
+use viva_session::consent::{NOTICE_VERSION, RecordingNotice, backend_host, recording_notice};
 use viva_session::hearing::Heard;
+use viva_session::timeline::CallTimeline;
 use viva_session::{
     Answering, BackendGrants, Ended, LiveEvent, LiveSession, LiveSettings, Microphone, Recording,
 };
 use viva_speech::model::{self, Progress};
-use viva_store::NewSession;
+use viva_store::{Consent, NewSession};
 
 use crate::account::AccountState;
 use crate::error::{AppError, ErrorCode};
@@ -38,6 +40,9 @@ pub struct PreflightView {
     pub backend: BackendCheck,
     /// Practising offline: answers are transcribed by the offline model on this computer.
     pub offline: bool,
+    /// What the candidate must read and agree to before the transcript leaves this computer
+    /// (none for offline practice, which stays here).
+    pub recording_notice: Option<RecordingNotice>,
 }
 
 /// Whether the backend can start an interview now.
@@ -79,14 +84,36 @@ pub async fn preflight(accounts: State<'_, AccountState>) -> Result<PreflightVie
             message: error.to_string(),
         },
     };
+    let offline = accounts.is_offline().await;
+    let recording_notice = if offline {
+        None
+    } else {
+        Some(recording_notice_for(&accounts).await)
+    };
     Ok(PreflightView {
         microphones,
         sound_problem,
         model_ready: model_path.is_file(),
         model_path: model_path.display().to_string(),
         backend,
-        offline: accounts.is_offline().await,
+        offline,
+        recording_notice,
     })
+}
+
+/// The notice for the signed-in user's backend, naming their organisation when it can be read
+/// (a notice without the name is still true, so a failed read does not block the start).
+async fn recording_notice_for(accounts: &AccountState) -> RecordingNotice {
+    let Ok(Some(account)) = accounts.account().await else {
+        return recording_notice("your organisation's server", None);
+    };
+    let host = backend_host(account.backend().base_url()).to_owned();
+    let organisation = account
+        .with_backend(|backend, token| async move { backend.tenants(&token).await })
+        .await
+        .ok()
+        .and_then(|tenants| tenants.into_iter().next().map(|t| t.name));
+    recording_notice(&host, organisation.as_deref())
 }
 
 fn selection(microphone: Option<String>) -> DeviceSelection {
@@ -245,6 +272,10 @@ pub struct StartRequest {
     /// the microphone, and the canceller would only cost a little of the voice).
     #[serde(default)]
     pub headphones: bool,
+    /// The version of the recording notice the candidate agreed to; needed whenever the
+    /// transcript leaves this computer.
+    #[serde(default)]
+    pub consent: Option<String>,
 }
 
 /// The session that started.
@@ -297,8 +328,24 @@ pub async fn start_interview(
             return Err(AppError::new(ErrorCode::SignedOut, "Sign in again first."));
         }
     };
+    // Not a word leaves this computer before the candidate agrees to the notice they were
+    // shown (the backend refuses an interview without it, too).
+    let consent = if offline {
+        None
+    } else if request.consent.as_deref() == Some(NOTICE_VERSION) {
+        Some(Consent {
+            notice: NOTICE_VERSION.to_owned(),
+            agreed_at_ms: chrono::Utc::now().timestamp_millis(),
+        })
+    } else {
+        return Err(AppError::new(
+            ErrorCode::ConsentRequired,
+            "Read what is recorded and agree to it before you start.",
+        ));
+    };
     let practice = request.interview_id.is_none();
-    let grants = BackendGrants::for_account(account.clone(), practice);
+    let grants = BackendGrants::for_account(account.clone(), practice)
+        .with_consent(consent.as_ref().map(|c| c.notice.clone()));
     let grant = grants
         .start(request.interview_id.as_deref())
         .await
@@ -315,6 +362,7 @@ pub async fn start_interview(
         title: if practice { "Practice" } else { "Interview" }.into(),
         mode: if practice { "practice" } else { "interview" }.into(),
         started_at_ms: chrono::Utc::now().timestamp_millis(),
+        consent,
     };
     // What the candidate asked for; the session opens it only if the grant's mode is voice.
     let microphone = if request.text_only {
@@ -348,8 +396,22 @@ pub async fn start_interview(
     };
     tracing::info!(event = "interview_started", session = %started.session_id, practice, answering = ?started.answering);
     *current = Some(session);
+    let started_at = std::time::Instant::now();
+    if let Ok(mut last) = live.last_call.lock() {
+        *last = Some(CallTimeline::new(
+            &started.session_id,
+            chrono::Utc::now().timestamp_millis(),
+        ));
+    }
+    let timeline = Arc::clone(&live.last_call);
     tokio::spawn(async move {
         while let Some(event) = events.recv().await {
+            if let Ok(mut last) = timeline.lock()
+                && let Some(call) = last.as_mut()
+            {
+                let at_ms = u64::try_from(started_at.elapsed().as_millis()).unwrap_or(u64::MAX);
+                call.record(at_ms, &event);
+            }
             // The window may be gone; the session still records every line.
             let _ = on_update.send(event);
         }

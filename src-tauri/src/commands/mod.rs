@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod app;
+pub mod diagnostics;
 pub mod home;
 pub mod live;
 pub mod review;

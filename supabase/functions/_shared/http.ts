@@ -15,6 +15,7 @@ export type ErrorCode =
   | "forbidden"
   | "not_found"
   | "method_not_allowed"
+  | "consent_required"
   | "interview_closed"
   | "interview_taken"
   | "too_many_sessions"

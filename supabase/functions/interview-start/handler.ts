@@ -14,6 +14,7 @@ import {
   forbidden,
   FunctionError,
   invalidRequest,
+  isObject,
   isUuid,
   json,
   type JsonObject,
@@ -31,6 +32,8 @@ export const MAX_DURATION_S = 3300;
 const DEFAULT_PRACTICE_SET = "general_behavioural";
 const QUESTION_SET = /^[a-z0-9_]{1,64}$/;
 const OPEN_STATUSES = ["scheduled", "active", "interrupted"];
+/** A recording notice's version, as the client names the one the candidate agreed to. */
+const NOTICE_VERSION = /^[A-Za-z0-9._-]{1,64}$/;
 
 type VoiceApi = "live" | "realtime";
 
@@ -39,6 +42,8 @@ interface StartRequest {
   interviewId: string | null;
   api: VoiceApi | null;
   questionSet: string | null;
+  /** The version of the recording notice the candidate agreed to, if the client sent one. */
+  consentNotice: string | null;
 }
 
 /** The session as opened, plus what the grant is decided on. */
@@ -53,7 +58,7 @@ interface Opened {
 }
 
 function parseRequest(body: JsonObject): StartRequest {
-  const { mode, interview_id: interviewId, api, question_set: questionSet } = body;
+  const { mode, interview_id: interviewId, api, question_set: questionSet, consent } = body;
   if (mode !== "interview" && mode !== "practice") {
     throw invalidRequest('mode must be "interview" or "practice"');
   }
@@ -76,6 +81,14 @@ function parseRequest(body: JsonObject): StartRequest {
   ) {
     throw invalidRequest("question_set must be 1 to 64 of a-z, 0-9 and _");
   }
+  let consentNotice: string | null = null;
+  if (consent !== undefined && consent !== null) {
+    const notice = isObject(consent) ? consent.notice : undefined;
+    if (typeof notice !== "string" || !NOTICE_VERSION.test(notice)) {
+      throw invalidRequest('consent must be {"notice": <1 to 64 of A-Z, a-z, 0-9, . _ ->}');
+    }
+    consentNotice = notice;
+  }
   if (mode === "interview" && (interviewId === undefined || interviewId === null)) {
     throw invalidRequest('mode "interview" needs an interview_id');
   }
@@ -84,6 +97,7 @@ function parseRequest(body: JsonObject): StartRequest {
     interviewId: typeof interviewId === "string" ? interviewId : null,
     api: api === "live" || api === "realtime" ? api : null,
     questionSet: typeof questionSet === "string" ? questionSet : null,
+    consentNotice,
   };
 }
 
@@ -140,9 +154,11 @@ async function startPractice(
     await tx`
       insert into public.interview_sessions
         (tenant_id, candidate_id, candidate_email, title, question_set, mode, status, started_at,
-         voice_api)
+         voice_api, consent_at, consent_notice)
       values (${caller.tenantId}, ${caller.userId}, ${caller.email || null}, 'Practice interview',
-              ${questionSet}, 'practice', 'active', now(), ${api})
+              ${questionSet}, 'practice', 'active', now(), ${api},
+              case when ${request.consentNotice}::text is not null then now() end,
+              ${request.consentNotice})
       returning id, tenant_id, started_at`,
   );
   if (row === null) throw new Error("insert returned no row");
@@ -157,13 +173,19 @@ async function startPractice(
   };
 }
 
-async function startInterview(tx: Tx, caller: Caller, interviewId: string): Promise<Opened> {
+async function startInterview(
+  tx: Tx,
+  caller: Caller,
+  interviewId: string,
+  consentNotice: string | null,
+): Promise<Opened> {
   if (!isUuid(interviewId)) {
     throw notFound("there is no such interview");
   }
   const row = first(
     await tx`
-      select s.tenant_id, s.candidate_id, s.candidate_email, s.status, s.question_set,
+      select s.tenant_id, s.candidate_id, s.candidate_email, s.status, s.question_set, s.mode,
+             s.consent_at is not null as consented,
              coalesce(s.voice_api, t.voice_api) as voice_api, t.voice_enabled,
              t.voice_rollout_percent
         from public.interview_sessions s
@@ -190,11 +212,22 @@ async function startInterview(tx: Tx, caller: Caller, interviewId: string): Prom
   if (!OPEN_STATUSES.includes(status)) {
     throw new FunctionError(409, "interview_closed", `this interview is ${status}`);
   }
+  // Checked last, so a caller who may not start it learns nothing more from this answer.
+  if (text(row, "mode") === "interview" && !bool(row, "consented") && consentNotice === null) {
+    throw new FunctionError(
+      403,
+      "consent_required",
+      "the candidate has not agreed to the recording notice; show it, then start again with their consent",
+    );
+  }
+  // The first agreement stays: a later call's notice does not replace it.
   const updated = first(
     await tx`
       update public.interview_sessions
          set status = 'active', started_at = coalesce(started_at, now()),
-             candidate_id = ${caller.userId}, closed_at = null
+             candidate_id = ${caller.userId}, closed_at = null,
+             consent_at = coalesce(consent_at, case when ${consentNotice}::text is not null then now() end),
+             consent_notice = coalesce(consent_notice, ${consentNotice})
        where id = ${interviewId}
          and (candidate_id is null or candidate_id = ${caller.userId})
       returning started_at`,
@@ -252,7 +285,7 @@ export function makeHandler(env: Env, deps: Deps = {}): (req: Request) => Promis
     const reply = await s.sql.begin(async (tx) => {
       const opened = request.interviewId === null
         ? await startPractice(tx, caller, request, s.config.practiceSessionsPerHour)
-        : await startInterview(tx, caller, request.interviewId);
+        : await startInterview(tx, caller, request.interviewId, request.consentNotice);
       // Minted inside the transaction: a provider failure leaves nothing changed.
       const realtime = await grant(s, opened);
       return {

@@ -390,6 +390,7 @@ const CHECKS: Record<string, Check> = {
       const refused = await call(ctx.start, await token(ctx, "candidate"), {
         mode: "interview",
         interview_id: interview,
+        consent: { notice: "viva-2026-12" },
         client: {},
       });
       assert.equal(refused.status, 503, JSON.stringify(refused.body));
@@ -401,6 +402,7 @@ const CHECKS: Record<string, Check> = {
       const joined = await call(ctx.start, await token(ctx, "candidate"), {
         mode: "interview",
         interview_id: id(ctx, "interview"),
+        consent: { notice: "viva-2026-12" },
         client: {},
       });
       assert.equal(joined.status, 200, JSON.stringify(joined.body));

@@ -72,7 +72,11 @@ Deno.test({
   fn: () =>
     withWorld(ONE_CANDIDATE, async (world) => {
       upstream.fake.secretRequests = [];
-      const reply = await start(world, "c", { mode: "interview", interview_id: world.id("s") });
+      const reply = await start(world, "c", {
+        mode: "interview",
+        interview_id: world.id("s"),
+        consent: { notice: "viva-2026-12" },
+      });
       assert.equal(reply.status, 200, JSON.stringify(reply.body));
       assert.equal(upstream.fake.secretRequests.length, 1);
       const sent = upstream.fake.secretRequests[0];
@@ -102,7 +106,11 @@ Deno.test({
   ...opts,
   fn: () =>
     withWorld(ONE_CANDIDATE, async (world) => {
-      const body = { mode: "interview", interview_id: world.id("s") };
+      const body = {
+        mode: "interview",
+        interview_id: world.id("s"),
+        consent: { notice: "viva-2026-12" },
+      };
       const first = await start(world, "c", body);
       await new Promise((resolve) => setTimeout(resolve, 20));
       const again = await start(world, "c", body);
@@ -139,6 +147,7 @@ Deno.test({
         const interview = await start(world, "c", {
           mode: "interview",
           interview_id: world.id("s"),
+          consent: { notice: "viva-2026-12" },
         });
         assert.equal(interview.status, 503);
         assert.equal(interview.body.code, "voice_unavailable");
@@ -172,7 +181,11 @@ Deno.test({
       assert.equal(reply.body.code, "voice_unavailable");
     }, { OPENAI_API_KEY: "sk-wrong" });
     await withWorld(live, async (world) => {
-      const reply = await start(world, "c", { mode: "interview", interview_id: world.id("s") });
+      const reply = await start(world, "c", {
+        mode: "interview",
+        interview_id: world.id("s"),
+        consent: { notice: "viva-2026-12" },
+      });
       assert.equal(reply.status, 503);
       assert.equal(reply.body.code, "voice_unavailable");
       const [row] = await world.sql`select status from public.interview_sessions`;
@@ -186,7 +199,11 @@ Deno.test({
   ...opts,
   fn: () =>
     withWorld(ONE_CANDIDATE, async (world) => {
-      const body = { mode: "interview", interview_id: world.id("s") };
+      const body = {
+        mode: "interview",
+        interview_id: world.id("s"),
+        consent: { notice: "viva-2026-12" },
+      };
       const replies = await Promise.all([1, 2, 3, 4].map(() => start(world, "c", body)));
       for (const reply of replies) assert.equal(reply.status, 200, JSON.stringify(reply.body));
       const startedAt = new Set(replies.map((r) => field(r.body, "session", "started_at")));
@@ -218,7 +235,11 @@ Deno.test({
           new Request("http://functions.test/functions/v1/interview-start", {
             method: "POST",
             headers: { authorization: `Bearer ${await token(sub)}` },
-            body: JSON.stringify({ mode: "interview", interview_id: world.id("s") }),
+            body: JSON.stringify({
+              mode: "interview",
+              interview_id: world.id("s"),
+              consent: { notice: "viva-2026-12" },
+            }),
           }),
         );
         return { status: response.status, body: await response.json() };

@@ -79,6 +79,7 @@ pub fn recording(grant: &Grant) -> (viva_session::Recording, tempfile::TempDir) 
         title: "Practice".into(),
         mode: "practice".into(),
         started_at_ms: 0,
+        consent: None,
     };
     (viva_session::Recording { store, session }, dir)
 }

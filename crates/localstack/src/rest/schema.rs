@@ -83,6 +83,9 @@ pub const INTERVIEW_SESSIONS: Table = Table {
         col("closed_at", Timestamp, true),
         // The voice API chosen for this interview; none: the tenant's default.
         col("voice_api", Enum(VOICE_APIS), true),
+        // When the candidate agreed to which recording notice (`interview-start` writes them).
+        col("consent_at", Timestamp, true),
+        col("consent_notice", Text, true),
     ],
     unique_keys: &[&["id"]],
 };

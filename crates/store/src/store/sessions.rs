@@ -6,7 +6,7 @@ use super::lines::finish_partials;
 use super::{Store, count_at};
 use crate::error::StoreError;
 use crate::model::{
-    Ending, NewSession, SessionList, SessionStatus, StoredSession, SyncFilter, SyncState,
+    Consent, Ending, NewSession, SessionList, SessionStatus, StoredSession, SyncFilter, SyncState,
 };
 
 impl Store {
@@ -20,17 +20,22 @@ impl Store {
         };
         self.write(|conn| {
             conn.execute(
-                "INSERT INTO sessions (id, remote, user_id, title, mode, status, started_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'active', ?6)
+                "INSERT INTO sessions (id, remote, user_id, title, mode, status, started_at_ms,
+                    consent_notice, consent_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'active', ?6, ?7, ?8)
                  ON CONFLICT (id) DO UPDATE SET status = 'active', ended_at_ms = NULL,
-                    close_pending = 0",
+                    close_pending = 0,
+                    consent_at_ms = coalesce(consent_at_ms, excluded.consent_at_ms),
+                    consent_notice = coalesce(consent_notice, excluded.consent_notice)",
                 params![
                     session.id,
                     session.remote,
                     session.user_id,
                     session.title,
                     session.mode,
-                    session.started_at_ms
+                    session.started_at_ms,
+                    session.consent.as_ref().map(|c| c.notice.as_str()),
+                    session.consent.as_ref().map(|c| c.agreed_at_ms),
                 ],
             )
         })?;
@@ -159,7 +164,8 @@ pub(crate) const SESSION_SELECT: &str = "SELECT s.id, s.remote, s.user_id, s.tit
     (SELECT COUNT(*) FROM lines l WHERE l.session_id = s.id AND l.is_final),
     (SELECT COUNT(*) FROM outbox o WHERE o.session_id = s.id), s.close_pending, s.sync_error,
     s.cached_at_ms,
-    (SELECT COUNT(*) FROM lines l WHERE l.session_id = s.id AND l.refused IS NOT NULL)
+    (SELECT COUNT(*) FROM lines l WHERE l.session_id = s.id AND l.refused IS NOT NULL),
+    s.consent_notice, s.consent_at_ms
     FROM sessions s";
 
 pub(crate) fn session_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredSession> {
@@ -192,5 +198,12 @@ pub(crate) fn session_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredSes
         lines: count_at(row, 10)?,
         sync,
         refused_lines: count_at(row, 15)?,
+        consent: match (row.get::<_, Option<String>>(16)?, row.get(17)?) {
+            (Some(notice), Some(agreed_at_ms)) => Some(Consent {
+                notice,
+                agreed_at_ms,
+            }),
+            _ => None,
+        },
     })
 }

@@ -260,7 +260,8 @@ export class World {
         'status', status, 'candidate_id', candidate_id, 'tenant_id', tenant_id,
         'started_at', started_at, 'ended_at', ended_at, 'closed_at', closed_at,
         'duration_ms', duration_ms, 'mode', mode, 'voice_api', voice_api,
-        'realtime_cost_usd', realtime_cost_usd, 'candidate_email', candidate_email) as row
+        'realtime_cost_usd', realtime_cost_usd, 'candidate_email', candidate_email,
+        'consent_at', consent_at, 'consent_notice', consent_notice) as row
         from public.interview_sessions where id = ${this.id(name)}`;
     return (rows[0]?.row ?? null) as Json;
   }
