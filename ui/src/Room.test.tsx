@@ -1,7 +1,7 @@
 import { cleanup, fireEvent, render, screen, waitFor } from "@solidjs/testing-library";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { Answering, Ended, Line, LiveApi, LiveEvent, Outcome, Speaker } from "./ipc";
-import { echoLine, elapsedLine, Room } from "./Room";
+import { echoLine, Room } from "./Room";
 
 afterEach(cleanup);
 
@@ -100,14 +100,6 @@ describe("the interview room", () => {
     } finally {
       vi.useRealTimers();
     }
-  });
-
-  it("words elapsed time the way a clock does", () => {
-    expect(elapsedLine(0)).toBe("0:00");
-    expect(elapsedLine(59_999)).toBe("0:59");
-    expect(elapsedLine(605_000)).toBe("10:05");
-    expect(elapsedLine(3_725_000)).toBe("1:02:05");
-    expect(elapsedLine(-5)).toBe("0:00");
   });
 
   it("lets the candidate enlarge the question and transcript, and remembers it", async () => {

@@ -38,17 +38,6 @@ export function echoLine(echo: EchoState): string {
   return `On${heard}${delay}`;
 }
 
-/** Elapsed time as the room's clock shows it: `m:ss`, or `h:mm:ss` past an hour. */
-export function elapsedLine(ms: number): string {
-  const total = Math.max(0, Math.floor(ms / 1000));
-  const hours = Math.floor(total / 3600);
-  const minutes = Math.floor((total % 3600) / 60);
-  const seconds = String(total % 60).padStart(2, "0");
-  return hours > 0
-    ? `${hours}:${String(minutes).padStart(2, "0")}:${seconds}`
-    : `${minutes}:${seconds}`;
-}
-
 /** The caption sizes the candidate can choose, as a scale of the room's text. */
 export const CAPTION_SIZES = [
   { id: "normal", label: "Normal", scale: 1 },
@@ -310,7 +299,7 @@ export function Room(props: {
         </span>
         <span class="elapsed" data-testid="room-elapsed" title="Time since the interview began">
           <span class="visually-hidden">Time elapsed: </span>
-          {elapsedLine(liveSince() === undefined ? 0 : now() - (liveSince() ?? now()))}
+          {clock(liveSince() === undefined ? 0 : now() - (liveSince() ?? now()))}
         </span>
         <label class="caption-size">
           Text size

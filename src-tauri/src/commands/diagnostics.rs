@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 use tauri::{AppHandle, Manager, State};
-use tauri_plugin_dialog::DialogExt;
 use viva_diagnostics::{Contents, Redactor, write_archive};
 
+use crate::commands::save_dialog::ask_where_to_save;
 use crate::error::{AppError, ErrorCode};
 use crate::live::LiveState;
 use crate::transcripts::TranscriptState;
@@ -27,28 +27,15 @@ pub async fn save_diagnostics(
     live: State<'_, LiveState>,
     transcripts: State<'_, TranscriptState>,
 ) -> Result<Option<String>, AppError> {
-    let (chosen, answer) = tokio::sync::oneshot::channel();
     let name = format!(
         "viva-diagnostics-{}.zip",
         chrono::Local::now().format("%Y%m%d-%H%M")
     );
-    app.dialog()
-        .file()
-        .set_title("Save diagnostics")
-        .set_file_name(&name)
-        .add_filter("Zip archive", &["zip"])
-        .save_file(move |path| {
-            let _ = chosen.send(path);
-        });
-    let Some(path) = answer.await.ok().flatten() else {
+    let Some(path) =
+        ask_where_to_save(&app, "Save diagnostics", &name, ("Zip archive", "zip")).await?
+    else {
         return Ok(None);
     };
-    let path = path.into_path().map_err(|error| {
-        AppError::new(
-            ErrorCode::InvalidInput,
-            format!("That place cannot be saved to: {error}"),
-        )
-    })?;
     let last_call = live
         .last_call
         .lock()

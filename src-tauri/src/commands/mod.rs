@@ -6,4 +6,5 @@ pub mod diagnostics;
 pub mod home;
 pub mod live;
 pub mod review;
+pub mod save_dialog;
 pub mod updates;

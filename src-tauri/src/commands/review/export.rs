@@ -1,10 +1,10 @@
 //! Exporting a transcript to a file the user picks in the system's save dialog.
 
 use tauri::{AppHandle, State};
-use tauri_plugin_dialog::DialogExt;
 use viva_review::ExportFormat;
 
 use crate::account::AccountState;
+use crate::commands::save_dialog::ask_where_to_save;
 use crate::error::{AppError, ErrorCode};
 use crate::transcripts::TranscriptState;
 
@@ -21,24 +21,12 @@ pub async fn export_transcript(
 ) -> Result<Option<String>, AppError> {
     let opened = viva_review::open(transcripts.store(), accounts.signed_in(), &session_id).await?;
     let exported = viva_review::export(&opened, format);
-    let (chosen, answer) = tokio::sync::oneshot::channel();
-    app.dialog()
-        .file()
-        .set_title("Export transcript")
-        .set_file_name(&exported.file_name)
-        .add_filter(exported.format_name, &[exported.extension])
-        .save_file(move |path| {
-            let _ = chosen.send(path);
-        });
-    let Some(path) = answer.await.ok().flatten() else {
+    let filter = (exported.format_name, exported.extension);
+    let Some(path) =
+        ask_where_to_save(&app, "Export transcript", &exported.file_name, filter).await?
+    else {
         return Ok(None);
     };
-    let path = path.into_path().map_err(|error| {
-        AppError::new(
-            ErrorCode::InvalidInput,
-            format!("That place cannot be saved to: {error}"),
-        )
-    })?;
     tokio::fs::write(&path, exported.text)
         .await
         .map_err(|error| {
