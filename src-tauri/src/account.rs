@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use tokio::sync::Mutex;
-use viva_backend::{Account, Backend, BackendError, KeyringVault, VaultError};
+use viva_backend::{Account, Backend, BackendError, KeyringVault};
 use viva_localstack::LocalStack;
 
 use crate::error::{AppError, ErrorCode};
@@ -130,12 +130,12 @@ impl AccountState {
             .add_user(&email, &password, &tenant, "candidate")
             .await
             .map_err(|e| failed("the practice account", e.message))?;
-        let account = Arc::new(Account::new(
-            Backend::new(&stack.base_url, &stack.anon_key),
-            Err(VaultError::Unavailable(
-                "offline practice keeps no sign-in".into(),
-            )),
-        ));
+        // Its sign-in dies with the embedded stack: kept in memory by choice, which is no
+        // keyring trouble (logging it as such put a false warning in every offline practice).
+        let account = Arc::new(Account::in_memory(Backend::new(
+            &stack.base_url,
+            &stack.anon_key,
+        )));
         account.sign_in(&email, &password).await?;
         account.spawn_refresher();
         current.offline = Some(Offline {
