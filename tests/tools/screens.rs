@@ -1,5 +1,6 @@
 //! Refreshes the README's screenshots: every screen of the real app under Xvfb (first screen,
-//! pre-flight, interview, end, summary, review, sessions list), written to
+//! pre-flight, interview, end, summary, review, sessions list, and the interview in the dark
+//! theme), written to
 //! `VIVA_SCREENSHOT_DIR` (`cargo xtask screenshot` runs it inside the harness and sets it to
 //! `docs/img`).
 
@@ -77,5 +78,37 @@ async fn main() {
     app.click("open-sessions").await.unwrap();
     app.text_of("[data-testid=session-row]").await.unwrap();
     shoot(&app, &dir, "sessions").await;
+    app.quit().await.unwrap();
+
+    // The room again as a system set to dark shows it (GTK's dark variant is what WebKitGTK
+    // reports as `prefers-color-scheme: dark`).
+    let app = harness
+        .launch_app_with(&[("GTK_THEME", "Adwaita:dark")])
+        .await
+        .unwrap();
+    let dark = app
+        .client
+        .execute(
+            "return matchMedia('(prefers-color-scheme: dark)').matches",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        dark,
+        serde_json::Value::Bool(true),
+        "the webview stayed light"
+    );
+    app.open_offline_preflight().await.unwrap();
+    app.click("text-mode").await.unwrap();
+    app.click("start-interview").await.unwrap();
+    app.answer_first_question_in_text(
+        "I would start by measuring where the time goes before changing anything.",
+    )
+    .await
+    .unwrap();
+    app.click("health-badge").await.unwrap();
+    shoot(&app, &dir, "interview-room-dark").await;
+    app.end_interview().await.unwrap();
     app.quit().await.unwrap();
 }

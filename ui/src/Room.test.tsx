@@ -217,6 +217,13 @@ describe("the interview room", () => {
     expect(
       echoLine({ on: true, hearing_speakers: false, delay_ms: null, speakers_heard: null }),
     ).toBe("On");
+    // Playing, but the delay not found yet: never "echo after 0 ms".
+    expect(echoLine({ on: true, hearing_speakers: true, delay_ms: 0, speakers_heard: null })).toBe(
+      "On (measuring the echo's delay…)",
+    );
+    expect(echoLine({ on: true, hearing_speakers: true, delay_ms: 84, speakers_heard: true })).toBe(
+      "On — your microphone picks up your speakers, and their sound is taken out (echo after 84 ms)",
+    );
   });
 
   it("ends only after confirmation and hands over the summary", async () => {

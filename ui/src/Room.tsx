@@ -34,7 +34,14 @@ export function echoLine(echo: EchoState): string {
     echo.speakers_heard === true
       ? " — your microphone picks up your speakers, and their sound is taken out"
       : "";
-  const delay = echo.delay_ms == null ? "" : ` (echo after ${echo.delay_ms} ms)`;
+  // Before the canceller has found the echo's delay it reports none, or 0: no real room
+  // brings the speakers back in no time, so 0 is shown as still measuring.
+  const delay =
+    echo.delay_ms == null || echo.delay_ms === 0
+      ? echo.hearing_speakers
+        ? " (measuring the echo's delay…)"
+        : ""
+      : ` (echo after ${echo.delay_ms} ms)`;
   return `On${heard}${delay}`;
 }
 
@@ -301,7 +308,7 @@ export function Room(props: {
           <span class="visually-hidden">Time elapsed: </span>
           {clock(liveSince() === undefined ? 0 : now() - (liveSince() ?? now()))}
         </span>
-        <label class="caption-size">
+        <label class="inline caption-size">
           Text size
           <select
             value={captionSize()}
