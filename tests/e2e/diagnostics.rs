@@ -5,7 +5,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Tests fail loudly by design.
 
-use std::io::Read;
 use std::time::Duration;
 
 use viva_e2e::Harness;
@@ -14,19 +13,6 @@ use viva_localstack::{Config, LocalStack};
 const EMAIL: &str = "grace.hopper@acme-robotics.test";
 const PASSWORD: &str = "a long passphrase 7";
 const ANSWER: &str = "I rebuilt the nightly billing export so it finishes before breakfast.";
-
-/// Every part of the zip at `path`, by name.
-fn parts(path: &std::path::Path) -> Vec<(String, String)> {
-    let mut zip = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
-    (0..zip.len())
-        .map(|i| {
-            let mut part = zip.by_index(i).unwrap();
-            let mut text = String::new();
-            part.read_to_string(&mut text).unwrap();
-            (part.name().to_owned(), text)
-        })
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn saved_diagnostics_hold_what_support_needs_and_nothing_private() {
@@ -90,7 +76,7 @@ async fn saved_diagnostics_hold_what_support_needs_and_nothing_private() {
     assert_eq!(state, "saved", "{notice}");
     assert!(notice.contains(&file.display().to_string()), "{notice}");
 
-    let parts = parts(&file);
+    let parts = viva_diagnostics::read_archive(&file).unwrap();
     let names: Vec<&str> = parts.iter().map(|(name, _)| name.as_str()).collect();
     for expected in [
         "README.txt",

@@ -30,6 +30,18 @@ pub enum StartRequest {
     },
 }
 
+impl StartRequest {
+    /// A new practice session on the backend's default voice API, without a recorded consent
+    /// (a practice needs none).
+    #[must_use]
+    pub fn practice() -> Self {
+        Self::Practice {
+            api: None,
+            consent: None,
+        }
+    }
+}
+
 impl Backend {
     /// `interview-start`: the session and how to connect to the voice AI (raw JSON; the call
     /// crate reads it).

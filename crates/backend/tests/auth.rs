@@ -21,14 +21,7 @@ async fn sign_in_then_start_a_practice_upload_lines_read_them_back_and_close_it(
     assert_eq!(me["email"], s.email.as_str());
 
     let started = api
-        .interview_start(
-            &session.access_token,
-            &StartRequest::Practice {
-                api: None,
-                consent: None,
-            },
-            "test",
-        )
+        .interview_start(&session.access_token, &StartRequest::practice(), "test")
         .await
         .unwrap();
     let session_id = started["session"]["id"].as_str().unwrap().to_owned();
@@ -130,14 +123,7 @@ async fn sessions_page_through_with_a_total() {
     };
     for _ in 0..5 {
         let started = api
-            .interview_start(
-                &token,
-                &StartRequest::Practice {
-                    api: None,
-                    consent: None,
-                },
-                "test",
-            )
+            .interview_start(&token, &StartRequest::practice(), "test")
             .await
             .unwrap();
         let id = started["session"]["id"].as_str().unwrap().to_owned();

@@ -22,14 +22,7 @@ async fn a_long_transcript_is_read_whole_in_order_despite_the_row_cap() {
     let session = api.sign_in(&s.email, PASSWORD).await.unwrap();
     let token = session.access_token;
     let started = api
-        .interview_start(
-            &token,
-            &StartRequest::Practice {
-                api: None,
-                consent: None,
-            },
-            "test",
-        )
+        .interview_start(&token, &StartRequest::practice(), "test")
         .await
         .unwrap();
     let id = started["session"]["id"].as_str().unwrap().to_owned();

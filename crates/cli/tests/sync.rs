@@ -82,14 +82,7 @@ async fn practice(stack: &LocalStack) -> Practice {
     };
     let token = account.access_token().await.unwrap();
     let started = backend
-        .interview_start(
-            &token,
-            &StartRequest::Practice {
-                api: None,
-                consent: None,
-            },
-            "test",
-        )
+        .interview_start(&token, &StartRequest::practice(), "test")
         .await
         .unwrap();
     let session_id = started["session"]["id"].as_str().unwrap().to_string();

@@ -116,6 +116,20 @@ fn write_zip(path: &Path, parts: &[(String, String)]) -> Result<(), DiagnosticsE
     Ok(())
 }
 
+/// Every part of an archive at `path`, by name, in order: what support reads back.
+pub fn read_archive(path: &Path) -> Result<Vec<(String, String)>, DiagnosticsError> {
+    use std::io::Read;
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(path)?)?;
+    (0..zip.len())
+        .map(|i| {
+            let mut part = zip.by_index(i)?;
+            let mut text = String::new();
+            part.read_to_string(&mut text)?;
+            Ok((part.name().to_owned(), text))
+        })
+        .collect()
+}
+
 /// A log file's own name only: no folders, nothing that could climb out of `logs/`.
 fn file_name(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or(name);

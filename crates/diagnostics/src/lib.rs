@@ -9,5 +9,5 @@
 mod archive;
 mod redact;
 
-pub use archive::{ArchiveSummary, Contents, DiagnosticsError, write_archive};
+pub use archive::{ArchiveSummary, Contents, DiagnosticsError, read_archive, write_archive};
 pub use redact::{Redacted, Redactor, Removed};

@@ -3,27 +3,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Tests fail loudly by design.
 
-use std::io::Read;
-
 use serde_json::json;
-use viva_diagnostics::{Contents, Redactor, write_archive};
+use viva_diagnostics::{Contents, Redactor, read_archive, write_archive};
 
 const JWT: &str = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhIiwiZW1haWwiOiJnQGEudGVzdCJ9.c2lnbmF0dXJl";
 const EMAIL: &str = "grace@acme-robotics.test";
 const ANSWER: &str = "I led the migration of our billing service to Rust.";
 const REFRESH: &str = "opaque-refresh-0123";
-
-fn read_all(path: &std::path::Path) -> Vec<(String, String)> {
-    let mut zip = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
-    (0..zip.len())
-        .map(|i| {
-            let mut part = zip.by_index(i).unwrap();
-            let mut text = String::new();
-            part.read_to_string(&mut text).unwrap();
-            (part.name().to_owned(), text)
-        })
-        .collect()
-}
 
 #[test]
 fn every_part_is_written_and_nothing_planted_survives() {
@@ -55,7 +41,7 @@ fn every_part_is_written_and_nothing_planted_survives() {
     let path = dir.path().join("viva-diagnostics.zip");
     let summary = write_archive(&path, &contents, &redactor).unwrap();
 
-    let parts = read_all(&path);
+    let parts = read_archive(&path).unwrap();
     let names: Vec<&str> = parts.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,

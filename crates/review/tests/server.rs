@@ -31,14 +31,7 @@ async fn candidate_with_a_session(stack: &LocalStack) -> (Arc<Account>, String) 
         .unwrap();
     let token = account.access_token().await.unwrap();
     let started = backend
-        .interview_start(
-            &token,
-            &StartRequest::Practice {
-                api: None,
-                consent: None,
-            },
-            "test",
-        )
+        .interview_start(&token, &StartRequest::practice(), "test")
         .await
         .unwrap();
     let session_id = started["session"]["id"].as_str().unwrap().to_owned();
@@ -196,14 +189,7 @@ async fn an_interviewer_sees_the_lines_the_services_record_contradicts_flagged()
     let interviewer = sign_in("lead@acme.example").await;
     let token = candidate.access_token().await.unwrap();
     let started = backend
-        .interview_start(
-            &token,
-            &StartRequest::Practice {
-                api: None,
-                consent: None,
-            },
-            "test",
-        )
+        .interview_start(&token, &StartRequest::practice(), "test")
         .await
         .unwrap();
     let session_id = started["session"]["id"].as_str().unwrap().to_owned();
